@@ -1,0 +1,49 @@
+/**
+ * Every environment variable ph5 reads, in one place, with its default. docs/configuration.md
+ * documents the same list; keep them together.
+ */
+import path from 'node:path';
+
+export interface Config {
+  /** Root of all data: `<dataDir>/<project>/<file>`, staging in `<dataDir>/.staging`. */
+  dataDir: string;
+  /** `redis://host:port/db` or `unix:///path/to/socket`. Unset: `npm start` runs its own. */
+  redisUrl: string | undefined;
+  host: string;
+  port: number;
+  /** Ranks of the local worker pool started by `npm start`. */
+  ranks: number;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** Largest `?wait=` a client may ask for, in seconds. */
+  maxWaitSeconds: number;
+  logLevel: string;
+  /** Project used while auth is not configured. */
+  defaultProject: string;
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    dataDir: path.resolve(env.PH5_DATA_DIR || './data'),
+    redisUrl: env.PH5_REDIS_URL || undefined,
+    host: env.PH5_HOST || '127.0.0.1',
+    port: intFromEnv(env, 'PH5_PORT', 8080),
+    ranks: intFromEnv(env, 'PH5_RANKS', 4, 1),
+    maxBodyBytes: intFromEnv(env, 'PH5_MAX_BODY_BYTES', 8 * 1024 ** 3, 1),
+    maxWaitSeconds: intFromEnv(env, 'PH5_MAX_WAIT_SECONDS', 60, 0),
+    logLevel: env.PH5_LOG_LEVEL || 'info',
+    defaultProject: env.PH5_PROJECT || 'default',
+  };
+}
+
+export function stagingDir(config: Pick<Config, 'dataDir'>): string {
+  return path.join(config.dataDir, '.staging');
+}

@@ -1,0 +1,143 @@
+/**
+ * Readers/writer coordination for one HDF5 file, kept in Redis.
+ *
+ * The mpio driver takes no flock and sets no open-for-write flag, so a serial reader (the
+ * API) could open a file while the ranks are writing it and see half-updated metadata.
+ * ph5 coordinates that itself: the worker holds the file's write side for the whole time
+ * the file is open for writing, the API holds the read side while it reads. A waiting
+ * writer blocks new readers, so a steady stream of reads cannot starve the queue.
+ *
+ * Both sides are leases with a TTL, renewed while held, so a crashed holder frees the
+ * file after at most the TTL.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { InputError } from './input-error.js';
+
+const DEFAULT_TTL_MS = 30_000;
+
+// KEYS[1] = lock hash, KEYS[2] = readers zset. ARGV: now, token, ttl
+// The hash holds `writer` (token), `writerExpires`, `waiting` (token of a writer in line),
+// `waitingExpires`.
+const TRY_READ = `
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'waiting', 'waitingExpires')
+if w[1] and tonumber(w[2]) > now then return 0 end
+if w[3] and tonumber(w[4]) > now then return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
+return 1
+`;
+
+const TRY_WRITE = `
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'waiting', 'waitingExpires')
+if w[1] and w[1] ~= ARGV[2] and tonumber(w[2]) > now then return 0 end
+if w[3] and w[3] ~= ARGV[2] and tonumber(w[4]) > now then return 0 end
+if redis.call('ZCARD', KEYS[2]) > 0 then
+  redis.call('HSET', KEYS[1], 'waiting', ARGV[2], 'waitingExpires', now + ttl)
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+  return 0
+end
+redis.call('HSET', KEYS[1], 'writer', ARGV[2], 'writerExpires', now + ttl)
+redis.call('HDEL', KEYS[1], 'waiting', 'waitingExpires')
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return 1
+`;
+
+const RENEW_WRITE = `
+local now = tonumber(ARGV[1])
+if redis.call('HGET', KEYS[1], 'writer') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'writerExpires', now + tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+return 1
+`;
+
+const RELEASE_WRITE = `
+if redis.call('HGET', KEYS[1], 'writer') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'writer', 'writerExpires')
+end
+if redis.call('HGET', KEYS[1], 'waiting') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'waiting', 'waitingExpires')
+end
+return 1
+`;
+
+export interface WriteLease {
+  token: string;
+  release(): Promise<void>;
+}
+
+export class FileLocks {
+  readonly #redis: Redis;
+  readonly #ttlMs: number;
+
+  constructor(redis: Redis, ttlMs = DEFAULT_TTL_MS) {
+    this.#redis = redis;
+    this.#ttlMs = ttlMs;
+  }
+
+  #keys(project: string, file: string): [string, string] {
+    const base = `ph5:lock:{${project}/${file}}`;
+    return [base, `${base}:readers`];
+  }
+
+  /** Runs `fn` while no writer has the file open. Times out with 503 PH5_ERR_FILE_BUSY. */
+  async withRead<T>(project: string, file: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+    const keys = this.#keys(project, file);
+    const token = randomUUID();
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const ok = await this.#redis.eval(TRY_READ, 2, ...keys, Date.now(), token, this.#ttlMs);
+      if (ok === 1) break;
+      if (Date.now() > deadline) {
+        throw new InputError('PH5_ERR_FILE_BUSY', `File '${file}' is being written; try again shortly.`, 503);
+      }
+      await sleep(delay);
+    }
+    const renew = setInterval(() => {
+      this.#redis.zadd(keys[1], Date.now() + this.#ttlMs, token).catch(() => {});
+    }, this.#ttlMs / 3);
+    renew.unref();
+    try {
+      return await fn();
+    } finally {
+      clearInterval(renew);
+      await this.#redis.zrem(keys[1], token).catch(() => {});
+    }
+  }
+
+  /**
+   * Waits until no reader or other writer holds the file, then holds the write side,
+   * renewing it until released. `onLost` is called if a renewal finds the lease gone.
+   */
+  async acquireWrite(project: string, file: string, onLost: () => void = () => {}): Promise<WriteLease> {
+    const keys = this.#keys(project, file);
+    const token = randomUUID();
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      const ok = await this.#redis.eval(TRY_WRITE, 2, ...keys, Date.now(), token, this.#ttlMs);
+      if (ok === 1) break;
+      await sleep(delay);
+    }
+    const renew = setInterval(() => {
+      this.#redis
+        .eval(RENEW_WRITE, 1, keys[0], Date.now(), token, this.#ttlMs)
+        .then((ok) => {
+          if (ok !== 1) onLost();
+        })
+        .catch(() => {});
+    }, this.#ttlMs / 3);
+    renew.unref();
+    return {
+      token,
+      release: async () => {
+        clearInterval(renew);
+        await this.#redis.eval(RELEASE_WRITE, 1, keys[0], token);
+      },
+    };
+  }
+}

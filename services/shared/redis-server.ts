@@ -1,0 +1,78 @@
+/**
+ * Runs a redis-server of our own: for `npm start` (the embedded default) and for tests.
+ * Production settings always: AOF on (accepted jobs survive a restart), `noeviction` (Redis
+ * must refuse writes rather than drop queued jobs). It listens on a unix socket only, so
+ * it clashes with no port and is reachable only from this machine.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RedisServer {
+  /** `unix:///...` URL for PH5_REDIS_URL. */
+  url: string;
+  socket: string;
+  dir: string;
+  readonly process: ChildProcess;
+  /** SIGKILL, for crash tests. */
+  kill(): Promise<void>;
+  /** Start again on the same socket and data (AOF replay). */
+  restart(): Promise<void>;
+  /** SIGTERM: Redis flushes the AOF and exits. */
+  stop(): Promise<void>;
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+}
+
+export async function startRedisServer(dir: string, stdio: 'ignore' | 'inherit' = 'ignore'): Promise<RedisServer> {
+  await mkdir(dir, { recursive: true });
+  const socket = path.join(dir, 'redis.sock');
+  let proc: ChildProcess;
+
+  const launch = async () => {
+    await rm(socket, { force: true });
+    proc = spawn(
+      'redis-server',
+      [
+        '--port', '0',
+        '--unixsocket', socket,
+        '--unixsocketperm', '700',
+        '--dir', dir,
+        '--appendonly', 'yes',
+        '--appendfsync', 'everysec',
+        '--maxmemory-policy', 'noeviction',
+        '--save', '',
+      ],
+      { stdio: ['ignore', stdio, 'inherit'] },
+    );
+    for (let i = 0; i < 1000; i++) {
+      if (existsSync(socket)) return;
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode} (is it installed? run npm run setup)`);
+      await sleep(10);
+    }
+    throw new Error('redis-server did not create its socket within 10 s');
+  };
+
+  await launch();
+  return {
+    url: `unix://${socket}`,
+    socket,
+    dir,
+    get process() {
+      return proc;
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited(proc);
+    },
+    restart: launch,
+    async stop() {
+      proc.kill('SIGTERM');
+      await exited(proc);
+    },
+  };
+}
