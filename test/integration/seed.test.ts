@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { h5dump, h5py } from '../helpers/h5.js';
+import { client } from '../helpers/client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,26 +23,8 @@ after(async () => {
   await stack?.stop();
 });
 
-async function call(method: string, url: string, body?: unknown): Promise<{ status: number; headers: Headers; json: any }> {
-  const res = await fetch(`${stack.url}${url}`, {
-    method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
-}
-
-async function waitJob(location: string): Promise<any> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const { status, json } = await call('GET', `${location}?wait=20`);
-    assert.equal(status, 200);
-    if (json.state === 'completed' || json.state === 'failed') return json;
-    assert.ok(Date.now() < deadline, `job ${location} still ${json.state}`);
-  }
-}
-
 test('42 ranks write the seed dataset from one request; h5dump matches the tutorial', { timeout: 300_000 }, async () => {
+  const { call, waitJob } = client(stack.url);
   const created = await call('POST', '/v1/files/output.h5/datasets', { path: '/test', dtype: 'int32', shape: [42] });
   assert.equal(created.status, 202, JSON.stringify(created.json));
   const createLocation = created.headers.get('location')!;
