@@ -1,0 +1,41 @@
+/**
+ * An idle pool is quiet: ranks waiting for rank 0's next plan poll with a backing-off
+ * sleep instead of spinning in MPI_Bcast, and rank 0 blocks on Redis. Measured from /proc,
+ * then a job still gets picked up promptly.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { client } from '../helpers/client.js';
+import { childPids, cpuSeconds } from '../helpers/proc.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+const RANKS = 8;
+let stack: Stack;
+before(async () => {
+  stack = await startStack({ ranks: RANKS });
+});
+after(async () => {
+  await stack?.stop();
+});
+
+test(`${RANKS} idle oversubscribed ranks use a small fraction of one core`, { timeout: 120_000 }, async () => {
+  const ranks = await childPids(stack.pool.pid!);
+  assert.equal(ranks.length, RANKS, 'mpirun started every rank as its child');
+  await sleep(1000); // let start-up work settle
+  const before = await Promise.all(ranks.map(cpuSeconds));
+  const windowS = 4;
+  await sleep(windowS * 1000);
+  const afterCpu = await Promise.all(ranks.map(cpuSeconds));
+  const used = afterCpu.reduce((a, b, i) => a + b - before[i]!, 0);
+  const cores = used / windowS;
+  console.log(`idle pool of ${RANKS} ranks: ${used.toFixed(2)} CPU s over ${windowS} s = ${(cores * 100).toFixed(1)} % of one core`);
+  // A blocking MPI_Bcast here burned ~150 % (measured on this machine).
+  assert.ok(cores < 0.25, `idle ranks used ${(cores * 100).toFixed(1)} % of a core`);
+
+  const api = client(stack.url);
+  const t0 = Date.now();
+  const job = await api.accepted('POST', '/v1/files/wake.h5/datasets', { path: 'd', dtype: 'int8', shape: [1] });
+  assert.equal(job.state, 'completed');
+  console.log(`first job after idling completed in ${Date.now() - t0} ms`);
+});
