@@ -1,0 +1,119 @@
+/**
+ * Where files and staged payloads live, and the checks that keep every request inside its
+ * project's directory: names are validated, and the resolved path (symlinks included)
+ * must stay under the project directory.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, realpath, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { stagingDir, type Config } from '../../../shared/config.js';
+import { InputError } from '../../../shared/input-error.js';
+import { validateFileName, validateProjectName } from '../../../shared/names.js';
+
+export class Storage {
+  readonly #config: Config;
+  readonly staging: string;
+
+  constructor(config: Config) {
+    this.#config = config;
+    this.staging = stagingDir(config);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.staging, { recursive: true });
+  }
+
+  /**
+   * The absolute path of a project's file, or PH5_ERR_FILE_NAME when the name is invalid
+   * or the path leads outside the project (a symlink planted in the data directory).
+   * `exists` tells whether the file is there.
+   */
+  async resolve(project: string, file: string): Promise<{ path: string; exists: boolean }> {
+    validateProjectName(project);
+    validateFileName(file);
+    const projectDir = path.join(this.#config.dataDir, project);
+    const full = path.join(projectDir, file);
+    let exists = true;
+    try {
+      const st = await lstat(full);
+      if (st.isSymbolicLink() || !st.isFile()) {
+        throw new InputError('PH5_ERR_FILE_NAME', `'${file}' is not a regular file in this project.`);
+      }
+      const [realDir, realFile] = await Promise.all([realpath(projectDir), realpath(full)]);
+      const realRoot = await realpath(this.#config.dataDir);
+      if (!realFile.startsWith(realDir + path.sep) || !(realDir === path.join(realRoot, project))) {
+        throw new InputError('PH5_ERR_FILE_NAME', `'${file}' resolves outside this project.`);
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      exists = false;
+    }
+    return { path: full, exists };
+  }
+
+  /**
+   * Streams a body into the staging area, counting bytes, and fsyncs it. Any failure
+   * (wrong length, aborted upload, disk full) removes the partial file.
+   */
+  async stageStream(body: Readable, expectedBytes: number): Promise<string> {
+    const name = `${randomUUID()}.bin`;
+    const full = path.join(this.staging, name);
+    let seen = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        seen += chunk.length;
+        if (seen > expectedBytes) {
+          done(new InputError('PH5_ERR_BODY_LENGTH', `The body is longer than the selection needs (${expectedBytes} bytes).`));
+          return;
+        }
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, counter, createWriteStream(full, { flags: 'wx' }));
+      if (seen !== expectedBytes) {
+        throw new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
+      }
+      await this.#fsync(full);
+      return name;
+    } catch (err) {
+      body.resume();
+      await rm(full, { force: true });
+      throw err;
+    }
+  }
+
+  async stageBuffer(bytes: Buffer): Promise<string> {
+    const name = `${randomUUID()}.bin`;
+    const full = path.join(this.staging, name);
+    try {
+      const fh = await open(full, 'wx');
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return name;
+    } catch (err) {
+      await rm(full, { force: true });
+      throw err;
+    }
+  }
+
+  async unstage(name: string): Promise<void> {
+    if (path.basename(name) === name) await rm(path.join(this.staging, name), { force: true });
+  }
+
+  async #fsync(file: string): Promise<void> {
+    const fh = await open(file, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}

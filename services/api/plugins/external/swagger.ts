@@ -1,0 +1,48 @@
+/** OpenAPI document (@fastify/swagger) at /openapi.json and Swagger UI at /docs. */
+import fp from 'fastify-plugin';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+
+export const API_VERSION = '0.1.0';
+
+type OpenApiDoc = { paths?: Record<string, Record<string, unknown>> };
+
+/** Shows octet-stream bodies and responses as binary strings (see schemas/common.ts BINARY). */
+function markBinaryBodies(doc: OpenApiDoc): OpenApiDoc {
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const content = (node as { content?: Record<string, { schema?: Record<string, unknown> }> }).content;
+    const binary = content?.['application/octet-stream'];
+    if (binary) binary.schema = { type: 'string', format: 'binary', ...(binary.schema ?? {}) };
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(doc.paths);
+  return doc;
+}
+
+async function swaggerPlugin(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'ph5',
+        version: API_VERSION,
+        description:
+          'Remote parallel HDF5 writes. Writes are jobs: they answer 202 with the job and its URL in Location; ' +
+          'GET the job (optionally with ?wait=SECONDS) to see it complete. Errors are application/problem+json with a stable code.',
+      },
+      tags: [
+        { name: 'datasets', description: 'Create datasets, write and read their values' },
+        { name: 'jobs', description: 'The state and result of accepted writes' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+    transformObject: (doc) => ('openapiObject' in doc ? markBinaryBodies(doc.openapiObject as OpenApiDoc) : doc.swaggerObject) as never,
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+export default fp(swaggerPlugin, { name: 'swagger' });
