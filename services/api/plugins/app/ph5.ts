@@ -3,6 +3,7 @@
  * queue, file locks and the dataset registry. With `connect: false` (writing the OpenAPI
  * document) nothing connects to Redis and the services are absent.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -51,6 +52,14 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
   const locks = new FileLocks(redis);
   const datasets = new Datasets(redis, jobs, storage, locks);
   app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, project: () => config.defaultProject });
+  // Producers fail fast while disconnected (no offline queue), so give the connections a
+  // moment to come up before serving; if Redis is down, start anyway and answer 503.
+  const connected = Promise.all([
+    redis.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => redis.once('ready', () => resolve())),
+    jobs.queue.waitUntilReady().then(() => undefined),
+  ]);
+  const settled = await Promise.race([connected.then(() => true), sleep(5000).then(() => false)]).catch(() => false);
+  if (!settled) app.log.warn(`Redis at ${config.redisUrl} is not reachable yet: requests that need it answer 503 until it is`);
   app.addHook('onClose', async () => {
     await jobs.close().catch(() => {});
     redis.disconnect();

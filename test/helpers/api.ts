@@ -1,0 +1,42 @@
+/** The API built in-process (fastify inject) against a real redis-server and a temp data dir. */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../services/api/app.js';
+import { loadConfig, type Config } from '../../services/shared/config.js';
+import { startRedis, type TestRedis } from './redis.js';
+
+export interface TestApi {
+  app: FastifyInstance;
+  config: Config;
+  redis: TestRedis;
+  /** Files in the staging area: must be empty after every refused request. */
+  staged(): Promise<string[]>;
+  /** Jobs in the queue in any state. */
+  jobCount(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startApi(env: NodeJS.ProcessEnv = {}): Promise<TestApi> {
+  const redis = await startRedis();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ph5-api-'));
+  const config = loadConfig({ PH5_DATA_DIR: dataDir, PH5_REDIS_URL: redis.url, PH5_LOG_LEVEL: 'silent', ...env });
+  const app = await buildApp({ config, logger: false });
+  await app.ready();
+  return {
+    app,
+    config,
+    redis,
+    staged: async () => readdir(path.join(dataDir, '.staging')),
+    jobCount: async () => {
+      const counts = await app.ph5.jobs.queue.getJobCounts();
+      return Object.values(counts).reduce((a, b) => a + b, 0);
+    },
+    stop: async () => {
+      await app.close();
+      await redis.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
