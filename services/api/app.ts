@@ -1,12 +1,16 @@
 /**
- * Builds the ph5 API: external plugins (OpenAPI, Swagger UI), ph5's services, routes, and
- * the one error handler. `connect: false` builds it without Redis, to write the OpenAPI
- * document.
+ * Builds the ph5 API: external plugins (OpenAPI document, Swagger UI), ph5's services,
+ * routes, and the one error handler. Used by server.ts (listening), by the tests
+ * (`app.inject`) and by scripts/write-openapi.ts (`connect: false`: no Redis needed).
+ *
+ * Building never waits for Redis: `ready` waits a moment for it, then serves anyway and
+ * answers 503 + Retry-After to requests that need it until it is reachable.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../shared/config.js';
 import { installErrorHandler } from './errors.js';
 import swaggerPlugin from './plugins/external/swagger.js';
+import swaggerUiPlugin from './plugins/external/swagger-ui.js';
 import ph5Plugin from './plugins/app/ph5.js';
 import healthRoutes from './routes/health/index.js';
 import fileRoutes from './routes/files/index.js';
@@ -16,17 +20,23 @@ import { DatasetInfo } from './schemas/datasets.js';
 
 export interface BuildOptions {
   config: Config;
+  /** false: build without any Redis client (only to produce the OpenAPI document). Default true. */
   connect?: boolean;
-  logger?: boolean | object;
+  /** Fastify logger options; default: pino at config.logLevel. */
+  logger?: FastifyServerOptions['logger'];
+  /** How long `ready` waits for Redis before serving without it. Default 2000 ms. */
+  connectWaitMs?: number;
 }
 
-/** JSON bodies are for convenience; large data should be sent as binary. */
-const JSON_BODY_LIMIT = 64 * 1024 * 1024;
+/** JSON bodies are for convenience (parsed in memory); large data should be sent as binary. */
+export const MAX_JSON_BODY_BYTES = 64 * 1024 * 1024;
 
 export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
+  const { config } = opts;
   const app = Fastify({
-    logger: opts.logger ?? { level: opts.config.logLevel },
-    bodyLimit: JSON_BODY_LIMIT,
+    logger: opts.logger ?? { level: config.logLevel },
+    // Applies to parsed (JSON) bodies; binary bodies are streamed and limited by the route.
+    bodyLimit: Math.min(config.maxBodyBytes, MAX_JSON_BODY_BYTES),
     routerOptions: { maxParamLength: 2048 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
@@ -35,7 +45,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   app.addSchema(Job);
   app.addSchema(DatasetInfo);
   await app.register(swaggerPlugin);
-  await app.register(ph5Plugin, { config: opts.config, connect: opts.connect ?? true });
+  await app.register(swaggerUiPlugin);
+  await app.register(ph5Plugin, { config, connect: opts.connect ?? true, ...(opts.connectWaitMs !== undefined ? { connectWaitMs: opts.connectWaitMs } : {}) });
   await app.register(healthRoutes);
   await app.register(fileRoutes);
   await app.register(jobRoutes);

@@ -5,7 +5,6 @@
 import createError from '@fastify/error';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError } from '../shared/input-error.js';
-import { Ph5NativeError } from '../../native/lib/index.js';
 
 export const errors = {
   NotFound: createError('PH5_ERR_NOT_FOUND', '%s', 404),
@@ -26,7 +25,6 @@ const NATIVE_STATUS: Record<string, number> = {
   PH5_ERR_EXISTS: 409,
   PH5_ERR_SELECTION: 400,
   PH5_ERR_TYPE: 400,
-  PH5_ERR_ARGUMENT: 400,
 };
 
 const TITLES: Record<number, string> = {
@@ -71,10 +69,13 @@ export function toProblem(err: unknown, instance: string): { problem: Problem; i
     status = err.statusCode;
     code = err.code;
     detail = err.message;
-  } else if (err instanceof Ph5NativeError) {
-    status = NATIVE_STATUS[err.code] ?? 500;
-    code = status === 500 ? 'PH5_ERR_HDF5' : err.code;
-    detail = status === 500 ? 'The HDF5 library failed to read the file; the error has been logged.' : err.message;
+    internal = err.cause !== undefined; // wraps something worth logging
+  } else if (err instanceof Error && err.name === 'Ph5NativeError') {
+    // The binding's error (recognised by name: the binding is loaded lazily).
+    const nativeCode = String(e.code);
+    status = NATIVE_STATUS[nativeCode] ?? 500;
+    code = status === 500 ? 'PH5_ERR_HDF5' : nativeCode;
+    detail = status === 500 ? 'The HDF5 library failed on this file; the error has been logged.' : err.message;
     internal = status === 500;
   } else if (e?.validation) {
     status = 400;

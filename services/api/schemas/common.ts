@@ -13,18 +13,60 @@ export const Problem = Type.Object(
   { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json).' },
 );
 
-/** Error responses a route documents, by status. */
+/** What each error status means, and the stable codes it comes with. */
+const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; example: { code: string; detail: string } }> = {
+  400: {
+    description: 'Invalid request; nothing was changed.',
+    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_JSON', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE'],
+    example: { code: 'PH5_ERR_SELECTION', detail: "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42." },
+  },
+  404: {
+    description: 'No such file, dataset or job.',
+    codes: ['PH5_ERR_NOT_FOUND', 'PH5_ERR_JOB_NOT_FOUND'],
+    example: { code: 'PH5_ERR_NOT_FOUND', detail: 'No dataset /test in output.h5.' },
+  },
+  409: {
+    description: 'An object already exists at that path (or its creation is queued).',
+    codes: ['PH5_ERR_EXISTS'],
+    example: { code: 'PH5_ERR_EXISTS', detail: 'An object already exists at /test in output.h5 (or its creation is queued).' },
+  },
+  413: {
+    description: 'The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts.',
+    codes: ['PH5_ERR_BODY_TOO_LARGE'],
+    example: { code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.' },
+  },
+  415: {
+    description: 'Unsupported Content-Type: send application/json or application/octet-stream.',
+    codes: ['PH5_ERR_MEDIA_TYPE'],
+    example: { code: 'PH5_ERR_MEDIA_TYPE', detail: 'Unsupported Media Type: text/csv' },
+  },
+  503: {
+    description: 'Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds.',
+    codes: ['PH5_ERR_UNAVAILABLE', 'PH5_ERR_NOT_READY', 'PH5_ERR_FILE_BUSY'],
+    example: { code: 'PH5_ERR_UNAVAILABLE', detail: 'The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.' },
+  },
+};
+
+const TITLE: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
+
+/** Error responses a route documents, by status: application/problem+json, with the codes and an example. */
 export function problems(...statuses: number[]): Record<number, unknown> {
   const out: Record<number, unknown> = {};
-  const descriptions: Record<number, string> = {
-    400: 'Invalid request (bad name, dtype, shape, selection, body…).',
-    404: 'No such file, dataset or job.',
-    409: 'The object already exists.',
-    413: 'The body is larger than the server accepts.',
-    415: 'Unsupported content type.',
-    503: 'Redis (the job queue) is unreachable, or the service is not ready; retry after Retry-After.',
-  };
-  for (const s of statuses) out[s] = { description: descriptions[s] ?? 'Error', content: { 'application/problem+json': { schema: Type.Ref('Problem') } } };
+  for (const status of statuses) {
+    const doc = PROBLEM_DOCS[status];
+    if (!doc) throw new Error(`no problem documentation for status ${status}`);
+    const { code, detail } = doc.example;
+    out[status] = {
+      description: `${doc.description} Codes: ${doc.codes.join(', ')}.`,
+      ...(status === 503 ? { headers: { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again.' } } } : {}),
+      content: {
+        'application/problem+json': {
+          schema: Type.Ref('Problem'),
+          example: { type: `https://ph5.dev/problems/${code}`, title: TITLE[status], status, detail, code },
+        },
+      },
+    };
+  }
   return out;
 }
 
@@ -51,8 +93,8 @@ export const Job = Type.Object(
     file: Type.String(),
     ops: Type.Array(Type.Object({ op: Type.String(), path: Type.String(), select: Type.Optional(Type.String()) })),
     ranks: Type.Union([Type.Integer(), Type.Null()], { description: 'Ranks of the pool that ran the job.' }),
-    progress: Type.Number({ description: 'Percent done.' }),
-    attempts: Type.Integer(),
+    progress: Type.Number({ description: 'Percent done, as reported by the worker pool.' }),
+    attempts: Type.Integer({ description: 'Attempts made so far (a job is retried up to 3 times).' }),
     result: Type.Union([Type.Unknown(), Type.Null()], {
       description: 'When completed: per operation, bytes written, the decomposition across ranks, whether I/O was collective; and timings.',
     }),
@@ -63,11 +105,39 @@ export const Job = Type.Object(
       finishedAt: Type.Union([Type.Number(), Type.Null()]),
     }),
   },
-  { $id: 'Job' },
+  {
+    $id: 'Job',
+    description: 'An accepted operation and what became of it.',
+    examples: [
+      {
+        id: '3b241101-e2bb-4255-8caf-4136c566a962',
+        state: 'completed',
+        file: 'output.h5',
+        ops: [{ op: 'write', path: '/test', select: '[0:42]' }],
+        ranks: 4,
+        progress: 100,
+        attempts: 1,
+        result: {
+          ranks: 4,
+          pool: 'node01-4242',
+          ops: [{ op: 'write', path: '/test', bytes: 168, collective: true, noCollectiveCause: [] }],
+          timings: { queuedMs: 3, openMs: 12, applyMs: 4, closeMs: 6, totalMs: 25 },
+        },
+        error: null,
+        timings: { acceptedAt: 1764000000000, startedAt: 1764000000003, finishedAt: 1764000000028 },
+      },
+    ],
+  },
 );
 export type JobView = Static<typeof Job>;
 
-export const Accepted = Type.Object({ job: Type.Ref('Job') }, { description: 'Accepted: the job is queued. Its URL is in Location.' });
+export const Accepted = Type.Object(
+  { job: Type.Ref('Job') },
+  {
+    description: 'Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location.',
+    headers: { Location: { type: 'string', description: 'URL of the job: /v1/jobs/{id}.', examples: ['/v1/jobs/3b241101-e2bb-4255-8caf-4136c566a962'] } },
+  },
+);
 
 /**
  * A raw byte body or response. Its schema accepts anything (a binary body reaches the

@@ -1,43 +1,89 @@
 /** Dataset request and response bodies. */
 import { Type } from 'typebox';
 
-const Dim = Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1 });
+/** Most dimensions a dataset may have (HDF5's own limit). */
+export const MAX_RANK = 32;
+
+const Dim = Type.Integer({ minimum: 1, maximum: 2 ** 53 - 1 });
 
 export const CreateDatasetBody = Type.Object(
   {
-    path: Type.String({ minLength: 1, maxLength: 1024, description: 'HDF5 path; intermediate groups are created.', examples: ['/test'] }),
-    dtype: Type.String({ maxLength: 16, description: 'numpy-style dtype: int32, <i4, >f8, uint8, bool, S16…', examples: ['int32'] }),
-    shape: Type.Array(Dim, { maxItems: 32, examples: [[42]] }),
-    maxshape: Type.Optional(Type.Array(Type.Union([Dim, Type.Null()]), { maxItems: 32, description: 'Per dimension; null = unlimited.' })),
-    chunks: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 2 ** 32 - 1 }), { maxItems: 32 })),
-    fillValue: Type.Optional(Type.Union([Type.Number(), Type.String(), Type.Boolean()], { description: 'Value of elements never written.' })),
+    path: Type.String({ minLength: 1, maxLength: 1024, description: 'HDF5 path of the new dataset; missing intermediate groups are created.', examples: ['/test'] }),
+    dtype: Type.String({ minLength: 1, maxLength: 16, description: 'numpy-style dtype: int8…int64, uint8…uint64, float16/32/64, bool, S<n>, or codes like <i4, >f8.', examples: ['int32'] }),
+    shape: Type.Array(Dim, { maxItems: MAX_RANK, description: 'Extent of each dimension (positive integers); [] is a scalar.', examples: [[42]] }),
+    maxshape: Type.Optional(
+      Type.Array(Type.Union([Dim, Type.Null()]), {
+        maxItems: MAX_RANK,
+        description: 'Largest extent of each dimension, null = unlimited. Default: shape. Unlimited dimensions get a default chunk shape; finite ones larger than shape need chunks.',
+        examples: [[null]],
+      }),
+    ),
+    chunks: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 2 ** 32 - 1 }), {
+        maxItems: MAX_RANK,
+        description: 'Chunk shape (chunked layout). Each at most the finite maxshape; a chunk must stay under 4 GiB.',
+        examples: [[1024]],
+      }),
+    ),
+    fillValue: Type.Optional(
+      Type.Union([Type.Number(), Type.String(), Type.Boolean()], {
+        description: 'Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.',
+        examples: [0],
+      }),
+    ),
   },
-  { additionalProperties: false, examples: [{ path: '/test', dtype: 'int32', shape: [42] }] },
+  {
+    additionalProperties: false,
+    examples: [
+      { path: '/test', dtype: 'int32', shape: [42] },
+      { path: '/grp/images', dtype: 'uint16', shape: [100, 512, 512], maxshape: [null, 512, 512], chunks: [1, 512, 512], fillValue: 0 },
+    ],
+  },
 );
 
 export const DatasetInfo = Type.Object(
   {
-    path: Type.String(),
-    dtype: Type.String(),
-    shape: Type.Array(Type.Integer()),
-    maxshape: Type.Array(Type.Union([Type.Integer(), Type.Null()])),
-    layout: Type.String({ description: "'contiguous', 'chunked' or 'compact'; 'pending' while creation is queued." }),
-    chunks: Type.Union([Type.Array(Type.Integer()), Type.Null()]),
-    state: Type.Union([Type.Literal('ready'), Type.Literal('pending')], { description: 'pending: accepted, creation job not yet done.' }),
+    path: Type.String({ examples: ['/test'] }),
+    dtype: Type.String({ description: 'Canonical numpy name: int32 (little-endian), >i4 (big-endian), float64, bool, S16…', examples: ['int32'] }),
+    shape: Type.Array(Type.Integer(), { examples: [[42]] }),
+    maxshape: Type.Array(Type.Union([Type.Integer(), Type.Null()]), { description: 'null = unlimited.', examples: [[42]] }),
+    layout: Type.Union([Type.Literal('contiguous'), Type.Literal('chunked'), Type.Literal('compact')]),
+    chunks: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'Chunk shape; null when not chunked (or, while pending, when HDF5 will choose).' }),
+    state: Type.Union([Type.Literal('ready'), Type.Literal('pending')], {
+      description: "'pending': accepted, but the job creating it has not run yet (values cannot be read until it has; writes are accepted).",
+    }),
   },
-  { $id: 'DatasetInfo' },
+  {
+    $id: 'DatasetInfo',
+    examples: [{ path: '/test', dtype: 'int32', shape: [42], maxshape: [42], layout: 'contiguous', chunks: null, state: 'ready' }],
+  },
 );
 
 export const ValueQuery = Type.Object(
   {
-    select: Type.Optional(Type.String({ maxLength: 4096, description: 'HSDS selection, e.g. [0:42] or [10:20,0:5:2]. Default: everything.', examples: ['[0:42]'] })),
-    dtype: Type.Optional(Type.String({ maxLength: 16, description: 'Byte order of a binary body when it differs from the dataset, e.g. >f8.' })),
+    select: Type.Optional(
+      Type.String({
+        maxLength: 4096,
+        description: 'HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset.',
+        examples: ['[0:42]', '[10:20,0:5:2]'],
+      }),
+    ),
+    dtype: Type.Optional(
+      Type.String({
+        maxLength: 16,
+        description: 'Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.',
+        examples: ['>i4'],
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 
-export const ValueJson = Type.Object({
-  dtype: Type.String(),
-  shape: Type.Array(Type.Integer()),
-  data: Type.Unknown({ description: 'Nested arrays in C order.' }),
-});
+export const ValueJson = Type.Object(
+  {
+    dtype: Type.String({ examples: ['int32'] }),
+    shape: Type.Array(Type.Integer(), { description: 'Shape of the selection.', examples: [[4]] }),
+    data: Type.Unknown({ description: 'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings.' }),
+  },
+  { examples: [{ dtype: 'int32', shape: [4], data: [0, 1, 2, 3] }] },
+);

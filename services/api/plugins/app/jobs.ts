@@ -1,110 +1,160 @@
 /**
- * The job queue as the API sees it: enqueue, look up, present, and wait for completion.
+ * The job queue as the API sees it: enqueue (producer), look up, present, and wait for a
+ * job to finish.
  *
- * Waiting uses one QueueEvents stream per process (Redis stream, not polling); each waiting
- * request registers a callback, then re-reads the job, so a completion that happened
- * between the first read and the registration is never missed.
+ * Connections: the Queue shares the API's producer client (no offline queue, so a request
+ * made while Redis is down fails at once with 503 instead of hanging). Waiting uses ONE
+ * QueueEvents stream per process, on its own blocking connection, and an in-memory map of
+ * waiters. A waiter registers first and re-reads the job's state afterwards, so a job that
+ * finished in between is never missed; a slow poll backs the event stream up, so a lost
+ * event can delay an answer by at most POLL_MS, never hang it.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import type { Redis, RedisOptions } from 'ioredis';
 import { QUEUE_NAME, QUEUE_PREFIX, jobName, parseFailure, type JobData, type JobResult } from '../../../shared/jobs.js';
-import { redisOptions } from '../../../shared/redis.js';
 import type { JobView } from '../../schemas/common.js';
 
-const TERMINAL = new Set(['completed', 'failed']);
+export type Ph5Job = Job<JobData, JobResult>;
 
-function publicState(state: string): JobView['state'] {
+const TERMINAL = new Set(['completed', 'failed']);
+const POLL_MS = 2_000;
+const WEEK_S = 7 * 24 * 3600;
+
+/** Accepted writes are kept: retried 3 times, and their records kept for a week (failed: a month). */
+export const JOB_OPTIONS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: { age: WEEK_S },
+  removeOnFail: { age: 4 * WEEK_S },
+};
+
+/** BullMQ's states, as clients see them. */
+export function publicState(state: string): JobView['state'] {
   if (state === 'active') return 'running';
   if (state === 'completed' || state === 'failed') return state;
+  // waiting, delayed (backoff between attempts), prioritized, waiting-children, unknown
   return 'queued';
 }
 
 export class Jobs {
   readonly queue: Queue<JobData, JobResult>;
-  readonly #redisUrl: string;
+  readonly #eventsConnection: RedisOptions;
   #events: QueueEvents | undefined;
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** Every pending wait, to answer them all at shutdown. */
+  readonly #wakeAll = new Set<() => void>();
 
-  constructor(redisUrl: string) {
-    this.#redisUrl = redisUrl;
-    this.queue = new Queue<JobData, JobResult>(QUEUE_NAME, { connection: redisOptions(redisUrl, 'producer'), prefix: QUEUE_PREFIX });
-    // Connection errors surface on requests as 503; here they would only be noise.
+  /**
+   * @param producer the API's shared producer client (the Queue does not close it)
+   * @param eventsConnection options for the QueueEvents blocking connection (consumer role)
+   */
+  constructor(producer: Redis, eventsConnection: RedisOptions) {
+    this.queue = new Queue<JobData, JobResult>(QUEUE_NAME, { connection: producer, prefix: QUEUE_PREFIX });
+    // Connection errors reach requests as 503s; as events they would only be noise.
     this.queue.on('error', () => {});
+    this.#eventsConnection = eventsConnection;
   }
 
   newId(): string {
     return randomUUID();
   }
 
-  async enqueue(data: JobData, id = this.newId()): Promise<Job<JobData, JobResult>> {
-    return this.queue.add(jobName(data), data, {
-      jobId: id,
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 1000 },
-      removeOnComplete: { age: 7 * 24 * 3600, count: 100_000 },
-      removeOnFail: { age: 30 * 24 * 3600 },
-    });
+  enqueue(data: JobData, id: string = this.newId()): Promise<Ph5Job> {
+    return this.queue.add(jobName(data), data, { ...JOB_OPTIONS, jobId: id });
   }
 
   /** The job if it exists and belongs to `project`; another project's job is "not found". */
-  async get(id: string, project: string): Promise<Job<JobData, JobResult> | null> {
+  async get(id: string, project: string): Promise<Ph5Job | null> {
     const job = await this.queue.getJob(id);
     if (!job || job.data?.project !== project) return null;
     return job;
   }
 
-  async view(job: Job<JobData, JobResult>): Promise<JobView> {
-    const state = publicState(await job.getState());
-    const result = state === 'completed' ? (job.returnvalue ?? null) : null;
-    return {
-      id: String(job.id),
-      state,
-      file: job.data.file,
-      ops: job.data.ops.map((o) => ({ op: o.op, path: o.path, ...(o.op === 'write' ? { select: o.select } : {}) })),
-      ranks: result?.ranks ?? null,
-      progress: typeof job.progress === 'number' ? job.progress : 0,
-      attempts: job.attemptsMade,
-      result,
-      error: state === 'failed' ? parseFailure(job.failedReason) : null,
-      timings: { acceptedAt: job.data.acceptedAt, startedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
-    };
+  async view(job: Ph5Job): Promise<JobView> {
+    return present(job, await job.getState());
   }
 
-  /** Resolves when the job is completed or failed, or after `seconds`. */
-  async waitFinished(job: Job<JobData, JobResult>, seconds: number): Promise<void> {
-    if (seconds <= 0 || TERMINAL.has(await job.getState())) return;
-    const id = String(job.id);
-    const events = this.#ensureEvents();
-    await events.waitUntilReady();
-    let wake!: () => void;
-    const woken = new Promise<void>((resolve) => (wake = resolve));
-    const set = this.#waiters.get(id) ?? new Set();
-    set.add(wake);
-    this.#waiters.set(id, set);
-    const timer = setTimeout(wake, seconds * 1000);
-    try {
-      if (TERMINAL.has(await job.getState())) return;
-      await woken;
-    } finally {
-      clearTimeout(timer);
-      set.delete(wake);
-      if (set.size === 0) this.#waiters.delete(id);
-    }
+  /** The view of a job just added (no Redis round trip: nothing may fail after enqueueing). */
+  viewAccepted(job: Ph5Job): JobView {
+    return present(job, 'waiting');
   }
 
-  #ensureEvents(): QueueEvents {
+  /** Starts listening for job events (idempotent). Called when the app is ready. */
+  listen(): QueueEvents {
     if (!this.#events) {
-      this.#events = new QueueEvents(QUEUE_NAME, { connection: redisOptions(this.#redisUrl, 'consumer'), prefix: QUEUE_PREFIX });
-      this.#events.on('error', () => {});
-      const notify = ({ jobId }: { jobId: string }) => this.#waiters.get(jobId)?.forEach((w) => w());
-      this.#events.on('completed', notify);
-      this.#events.on('failed', notify);
+      const events = new QueueEvents(QUEUE_NAME, { connection: this.#eventsConnection, prefix: QUEUE_PREFIX });
+      events.on('error', () => {});
+      const wake = ({ jobId }: { jobId: string }) => this.#waiters.get(jobId)?.forEach((w) => w());
+      events.on('completed', wake);
+      events.on('failed', wake);
+      this.#events = events;
     }
     return this.#events;
   }
 
-  async close(): Promise<void> {
-    await this.#events?.close();
-    await this.queue.close();
+  /** Resolves when the job is completed or failed, or after `seconds`, whichever is first. */
+  async waitFinished(job: Ph5Job, seconds: number): Promise<void> {
+    if (seconds <= 0) return;
+    this.listen();
+    const id = String(job.id);
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    // An event (or the poll) only says "look again": a failed attempt that will be
+    // retried also emits 'failed', so the state decides.
+    const check = () => {
+      job.getState().then((s) => TERMINAL.has(s) && done(), () => {});
+    };
+    const set = this.#waiters.get(id) ?? new Set<() => void>();
+    set.add(check);
+    this.#waiters.set(id, set);
+    const deadline = setTimeout(done, seconds * 1000);
+    const poll = setInterval(check, POLL_MS);
+    this.#wakeAll.add(done);
+    try {
+      // Registered first, checked second: a job that finished meanwhile is seen here.
+      if (TERMINAL.has(await job.getState())) return;
+      await finished;
+    } finally {
+      clearTimeout(deadline);
+      clearInterval(poll);
+      this.#wakeAll.delete(done);
+      set.delete(check);
+      if (set.size === 0) this.#waiters.delete(id);
+    }
   }
+
+  /** Number of requests currently long-polling (for tests and metrics). */
+  get waiting(): number {
+    let n = 0;
+    for (const s of this.#waiters.values()) n += s.size;
+    return n;
+  }
+
+  /** Answers every long-poll now (with the job's current state): used when shutting down. */
+  wakeAll(): void {
+    this.#wakeAll.forEach((w) => w());
+  }
+
+  async close(): Promise<void> {
+    this.wakeAll();
+    await Promise.allSettled([this.#events?.close(), this.queue.close()]);
+  }
+}
+
+function present(job: Ph5Job, bullState: string): JobView {
+  const state = publicState(bullState);
+  const result = state === 'completed' ? ((job.returnvalue as JobResult | undefined) ?? null) : null;
+  return {
+    id: String(job.id),
+    state,
+    file: job.data.file,
+    ops: job.data.ops.map((o) => (o.op === 'write' ? { op: o.op, path: o.path, select: o.select } : { op: o.op, path: o.path })),
+    ranks: result?.ranks ?? null,
+    result,
+    error: state === 'failed' ? parseFailure(job.failedReason) : null,
+    progress: typeof job.progress === 'number' ? job.progress : 0,
+    attempts: job.attemptsMade,
+    timings: { acceptedAt: job.data.acceptedAt, startedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
+  };
 }

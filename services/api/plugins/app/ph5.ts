@@ -1,7 +1,13 @@
 /**
  * ph5's own services, decorated on the app as `app.ph5`: configuration, storage, the job
- * queue, file locks and the dataset registry. With `connect: false` (writing the OpenAPI
- * document) nothing connects to Redis and the services are absent.
+ * queue, file locks and the dataset registry.
+ *
+ * Redis: one producer client (no offline queue: while Redis is down, requests that need it
+ * fail at once with 503 + Retry-After) shared by the queue, the registry and the file
+ * locks, plus the job-events stream's own blocking connection. Building the app never
+ * waits for Redis; `ready` gives it a short moment so the first requests do not fail
+ * needlessly, and carries on without it otherwise. With `connect: false` (writing the
+ * OpenAPI document) no client is even created.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import fp from 'fastify-plugin';
@@ -17,11 +23,12 @@ import { Storage } from './storage.js';
 export interface Ph5Services {
   config: Config;
   storage: Storage;
+  /** The producer connection (fails fast while Redis is down). */
   redis: Redis;
   jobs: Jobs;
   locks: FileLocks;
   datasets: Datasets;
-  /** The project a request acts in. Auth (tokens -> project) will decide this. */
+  /** The project a request acts in. Auth (token -> project) will decide this; until then the default one. */
   project(request: FastifyRequest): string;
 }
 
@@ -33,35 +40,58 @@ declare module 'fastify' {
 
 export interface Ph5PluginOptions {
   config: Config;
+  /** false: no Redis client at all; only the route schemas are wanted (OpenAPI document). */
   connect: boolean;
+  /** How long `ready` waits for Redis before serving without it. Default 2000 ms. */
+  connectWaitMs?: number;
 }
 
 async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<void> {
   const { config } = opts;
   if (!opts.connect) {
-    // Only the route schemas are wanted (OpenAPI document); no request is ever served.
-    app.decorate('ph5', {} as Ph5Services);
+    app.decorate('ph5', null as unknown as Ph5Services);
     return;
   }
-  if (!config.redisUrl) throw new Error('PH5_REDIS_URL is not set');
+  if (!config.redisUrl) throw new Error('PH5_REDIS_URL is not set: the API needs Redis (npm start runs one for you).');
   const storage = new Storage(config);
   await storage.init();
+
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
-  redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'));
-  const jobs = new Jobs(config.redisUrl);
+  let warned = false;
+  redis.on('error', (err) => {
+    if (!warned) app.log.warn({ err: err.message }, 'Redis connection error; requests that need Redis answer 503 until it is back');
+    warned = true;
+  });
+  redis.on('ready', () => {
+    if (warned) app.log.info('Redis connection is back');
+    warned = false;
+  });
+  const jobs = new Jobs(redis, redisOptions(config.redisUrl, 'consumer'));
   const locks = new FileLocks(redis);
   const datasets = new Datasets(redis, jobs, storage, locks);
-  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, project: () => config.defaultProject });
-  // Producers fail fast while disconnected (no offline queue), so give the connections a
-  // moment to come up before serving; if Redis is down, start anyway and answer 503.
-  const connected = Promise.all([
-    redis.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => redis.once('ready', () => resolve())),
-    jobs.queue.waitUntilReady().then(() => undefined),
-  ]);
-  const settled = await Promise.race([connected.then(() => true), sleep(5000).then(() => false)]).catch(() => false);
-  if (!settled) app.log.warn(`Redis at ${config.redisUrl} is not reachable yet: requests that need it answer 503 until it is`);
+  const defaultProject = config.defaultProject;
+  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, project: () => defaultProject });
+
+  app.addHook('onReady', async () => {
+    jobs.listen();
+    if (redis.status === 'ready') return;
+    const up = new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true)));
+    if (!(await Promise.race([up, sleep(opts.connectWaitMs ?? 2000, false)]))) {
+      app.log.warn(`Redis at ${config.redisUrl} is not reachable yet; serving anyway (503 until it is)`);
+    }
+  });
+  // Shutting down: long-polls would hold the server open for up to maxWaitSeconds, so they
+  // are answered at once, and answers close their connection (no keep-alive to wait out).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    jobs.wakeAll();
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   app.addHook('onClose', async () => {
-    await jobs.close().catch(() => {});
+    await jobs.close();
     redis.disconnect();
   });
 }

@@ -55,8 +55,10 @@ export class Storage {
   }
 
   /**
-   * Streams a body into the staging area, counting bytes, and fsyncs it. Any failure
-   * (wrong length, aborted upload, disk full) removes the partial file.
+   * Streams a request body into the staging area, counting bytes, and fsyncs it. Any
+   * failure (too many or too few bytes, aborted upload, disk full) removes the partial
+   * file. The request stream itself is never destroyed here, so the caller can still
+   * answer with a problem (and close the connection).
    */
   async stageStream(body: Readable, expectedBytes: number): Promise<string> {
     const name = `${randomUUID()}.bin`;
@@ -72,17 +74,29 @@ export class Storage {
         done(null, chunk);
       },
     });
+    // pipe() does not forward a source's errors, and an aborted upload may only 'close'.
+    const onError = (err: Error) => counter.destroy(err);
+    const onClose = () => {
+      if (!body.readableEnded) counter.destroy(new InputError('PH5_ERR_BODY_ABORTED', 'The upload was aborted before the whole body arrived.'));
+    };
+    body.once('error', onError);
+    body.once('close', onClose);
+    body.pipe(counter);
     try {
-      await pipeline(body, counter, createWriteStream(full, { flags: 'wx' }));
+      await pipeline(counter, createWriteStream(full, { flags: 'wx' }));
       if (seen !== expectedBytes) {
         throw new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
       }
       await this.#fsync(full);
+      await this.#fsync(this.staging); // the new directory entry, too
       return name;
     } catch (err) {
-      body.resume();
+      body.unpipe(counter);
       await rm(full, { force: true });
       throw err;
+    } finally {
+      body.off('error', onError);
+      body.off('close', onClose);
     }
   }
 
@@ -97,6 +111,7 @@ export class Storage {
       } finally {
         await fh.close();
       }
+      await this.#fsync(this.staging);
       return name;
     } catch (err) {
       await rm(full, { force: true });

@@ -1,7 +1,6 @@
-/** OpenAPI document (@fastify/swagger) at /openapi.json and Swagger UI at /docs. */
+/** The OpenAPI 3.1 document (@fastify/swagger), built from the route schemas, served at /openapi.json. */
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 
 export const API_VERSION = '0.1.0';
@@ -41,7 +40,6 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
     transformObject: (doc) => ('openapiObject' in doc ? markBinaryBodies(doc.openapiObject as OpenApiDoc) : doc.swaggerObject) as never,
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 

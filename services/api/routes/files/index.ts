@@ -1,63 +1,97 @@
 /**
- * Datasets inside a project's files: create (a job), metadata, write values (a job),
- * read values. Nested HDF5 paths travel URL-encoded as one segment (`grp%2Fdset`).
+ * Datasets inside a project's files: create (a job), metadata, write values (a job), read
+ * values. Nested HDF5 paths travel URL-encoded as ONE segment (`grp%2Fdset`).
+ *
+ * Order of work in every accepting route: validate everything that can be validated
+ * without side effects, then stage the payload, then (last) enqueue. Whatever fails
+ * undoes what was done, so a refused request leaves no job, staged file or registry entry.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
-import type { JobData } from '../../../shared/jobs.js';
+import type { CreateDatasetOp, DatasetRecord, JobData } from '../../../shared/jobs.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
-import { elementCount, resolveSelection } from '../../../shared/selection.js';
+import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
+import { isNativeError } from '../../plugins/app/datasets.js';
+import type { Ph5Job } from '../../plugins/app/jobs.js';
 import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
-import { CreateDatasetBody, DatasetInfo, ValueJson, ValueQuery } from '../../schemas/datasets.js';
-import type { Job } from 'bullmq';
+import { CreateDatasetBody, ValueJson, ValueQuery } from '../../schemas/datasets.js';
 
 const FileParams = Type.Object({ file: FileName });
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
+type CreateBody = Static<typeof CreateDatasetBody>;
 
-/** Most elements a dataset may have (numpy-style indexing stays exact in a double). */
-const MAX_ELEMENTS = 2 ** 53 - 1;
+/** Most elements a dataset may have (2^48: 256 Ti elements; indices stay exact in a double). */
+export const MAX_ELEMENTS = 2 ** 48;
+/** HDF5 refuses chunks of 4 GiB or more. */
+const MAX_CHUNK_BYTES = 2 ** 32 - 1;
 /** Largest selection answered as JSON; bigger reads must ask for binary. */
-const MAX_JSON_READ_ELEMENTS = 4_000_000;
+export const MAX_JSON_READ_ELEMENTS = 4_000_000;
+/** Largest selection read in one request (the read is held in memory). */
+export const MAX_READ_BYTES = 1024 ** 3;
 
-function checkShape(body: Static<typeof CreateDatasetBody>): void {
+function shapeError(message: string): InputError {
+  return new InputError('PH5_ERR_SHAPE', message);
+}
+
+/** Checks shape, maxshape and chunks together (the schema checked each alone). */
+function checkLayout(body: CreateBody, dtype: Dtype): void {
   const { shape, maxshape, chunks } = body;
   const total = shape.reduce((a, b) => a * b, 1);
-  if (total > MAX_ELEMENTS) throw new InputError('PH5_ERR_SHAPE', `The shape [${shape.join(', ')}] has too many elements.`);
+  if (total > MAX_ELEMENTS) throw shapeError(`The shape [${shape.join(', ')}] has ${total} elements; at most ${MAX_ELEMENTS} are allowed.`);
   if (maxshape) {
-    if (maxshape.length !== shape.length) throw new InputError('PH5_ERR_SHAPE', 'maxshape must have as many dimensions as shape.');
+    if (maxshape.length !== shape.length) throw shapeError(`maxshape has ${maxshape.length} dimension(s); shape has ${shape.length}.`);
     maxshape.forEach((m, i) => {
-      if (m !== null && m < shape[i]!) throw new InputError('PH5_ERR_SHAPE', `maxshape[${i}] (${m}) is smaller than shape[${i}] (${shape[i]}).`);
+      if (m !== null && m < shape[i]!) throw shapeError(`maxshape[${i}] (${m}) is smaller than shape[${i}] (${shape[i]}).`);
     });
   }
   if (chunks) {
-    if (chunks.length !== shape.length) throw new InputError('PH5_ERR_SHAPE', 'chunks must have as many dimensions as shape.');
-    if (shape.length === 0) throw new InputError('PH5_ERR_SHAPE', 'A scalar dataset cannot be chunked.');
+    if (shape.length === 0) throw shapeError('A scalar dataset cannot be chunked.');
+    if (chunks.length !== shape.length) throw shapeError(`chunks has ${chunks.length} dimension(s); shape has ${shape.length}.`);
+    const max = maxshape ?? shape;
+    chunks.forEach((c, i) => {
+      const m = max[i];
+      if (m !== null && m !== undefined && c > m) throw shapeError(`chunks[${i}] (${c}) is larger than the dimension's maximum extent (${m}).`);
+    });
+    const chunkBytes = chunks.reduce((a, b) => a * b, 1) * dtype.size;
+    if (chunkBytes > MAX_CHUNK_BYTES) throw shapeError(`A chunk of [${chunks.join(', ')}] is ${chunkBytes} bytes; HDF5 needs chunks under 4 GiB.`);
+  } else if (maxshape?.some((m, i) => m !== null && m !== shape[i])) {
+    throw shapeError('A dimension whose finite maxshape exceeds its shape needs a chunked layout: give chunks (unlimited dimensions get a default chunk shape).');
   }
 }
 
-async function accepted(reply: FastifyReply, app: FastifyInstance, job: Job): Promise<FastifyReply> {
-  const view = await app.ph5.jobs.view(job as never);
+function accepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job): FastifyReply {
+  const view = app.ph5.jobs.viewAccepted(job);
   return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
 }
 
+function isBinary(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/octet-stream');
+}
+
+function wantsBinary(request: FastifyRequest): boolean {
+  return /application\/octet-stream/i.test(request.headers.accept ?? '');
+}
+
 export default async function fileRoutes(app: FastifyInstance): Promise<void> {
-  // Binary bodies are handed to the route as the raw stream: they go to disk as they
-  // arrive and are never held whole in memory.
+  // Binary bodies reach the handler as the raw request stream: they go to disk as they
+  // arrive, are counted on the way, and are never held whole in memory.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
-  app.post<{ Params: Static<typeof FileParams>; Body: Static<typeof CreateDatasetBody> }>(
+  app.post<{ Params: Static<typeof FileParams>; Body: CreateBody }>(
     '/v1/files/:file/datasets',
     {
       schema: {
         operationId: 'createDataset',
         tags: ['datasets'],
-        summary: 'Create a dataset (and the file, if it does not exist yet)',
-        description: 'A job: answers 202 at once; the worker pool creates the dataset collectively. Datasets are created without a fill pass unless fillValue is given.',
+        summary: 'Create a dataset (and its file, if absent)',
+        description:
+          'Queues a job that creates the dataset collectively on the worker pool, and answers 202 at once with the job (its URL is in Location). ' +
+          'Writes to the dataset are accepted right away, before the job has run. Without fillValue, no fill pass is made.',
         params: FileParams,
         body: CreateDatasetBody,
         response: { 202: Accepted, ...problems(400, 409, 503) },
@@ -71,44 +105,41 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       const body = request.body;
       const h5path = normalizeH5Path(body.path);
       const dtype = parseDtype(body.dtype);
-      checkShape(body);
-      const fillValue = body.fillValue === undefined ? undefined : encodeJson([body.fillValue], dtype, [1]).toString('base64');
-      if (await datasets.exists(proj, file, h5path)) throw new errors.Exists(`An object already exists at ${h5path} in ${file}.`);
+      checkLayout(body, dtype);
+      const fillValue = body.fillValue === undefined ? undefined : encodeJson(body.fillValue, dtype, []).toString('base64');
+      const dtypeName = formatDtype(dtype);
 
       const jobId = jobs.newId();
-      const data: JobData = {
-        v: 1,
-        project: proj,
-        file,
-        acceptedAt: Date.now(),
-        ops: [
-          {
-            op: 'createDataset',
-            path: h5path,
-            dtype: formatDtype(dtype),
-            shape: body.shape,
-            ...(body.maxshape ? { maxshape: body.maxshape } : {}),
-            ...(body.chunks ? { chunks: body.chunks } : {}),
-            ...(fillValue !== undefined ? { fillValue } : {}),
-          },
-        ],
-      };
-      // Recorded first, so a write sent right after this answer finds the shape.
-      await datasets.record(proj, file, h5path, {
-        dtype: formatDtype(dtype),
+      const record: DatasetRecord = {
+        dtype: dtypeName,
         shape: body.shape,
         ...(body.maxshape ? { maxshape: body.maxshape } : {}),
         ...(body.chunks ? { chunks: body.chunks } : {}),
         jobId,
-      });
-      let job: Job;
+      };
+      const op: CreateDatasetOp = {
+        op: 'createDataset',
+        path: h5path,
+        dtype: dtypeName,
+        shape: body.shape,
+        ...(body.maxshape ? { maxshape: body.maxshape } : {}),
+        ...(body.chunks ? { chunks: body.chunks } : {}),
+        ...(fillValue !== undefined ? { fillValue } : {}),
+      };
+      const data: JobData = { v: 1, project: proj, file, acceptedAt: Date.now(), ops: [op] };
+      // Claimed before queueing, so a write sent right after the 202 finds the shape,
+      // and two creations of one path cannot both be accepted.
+      if (!(await datasets.claim(proj, file, h5path, record))) {
+        throw new errors.Exists(`An object already exists at ${h5path} in ${file} (or its creation is queued).`);
+      }
+      let job: Ph5Job;
       try {
         job = await jobs.enqueue(data, jobId);
       } catch (err) {
-        await datasets.forget(proj, file, h5path).catch(() => {});
+        await datasets.release(proj, file, h5path, jobId).catch(() => {});
         throw err;
       }
-      return accepted(reply, app, job);
+      return accepted(app, reply, job);
     },
   );
 
@@ -118,10 +149,11 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         operationId: 'getDataset',
         tags: ['datasets'],
-        summary: 'A dataset’s dtype, shape, maxshape, layout and chunks',
-        description: "While its creation job is queued, the dataset is reported with state 'pending'.",
+        summary: 'Describe a dataset: dtype, shape, maxshape, layout, chunks',
+        description:
+          "Read from the file. While the dataset's creation job is still queued or running, the answer comes from what was accepted, with state 'pending'.",
         params: DatasetParams,
-        response: { 200: Type.Ref('DatasetInfo'), ...problems(400, 404, 503) },
+        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 404, 503) },
       },
     },
     async (request) => {
@@ -130,7 +162,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       const file = validateFileName(request.params.file);
       await storage.resolve(proj, file);
       const h5path = normalizeH5Path(request.params.path);
-      const meta = await datasets.lookup(proj, file, h5path);
+      const meta = await datasets.describe(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
       return meta;
     },
@@ -144,15 +176,16 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         tags: ['datasets'],
         summary: 'Write values into a selection of a dataset',
         description:
-          'Body: JSON nested arrays matching the selection (or flat), or application/octet-stream raw C-order bytes of the selection ' +
-          'in the dataset’s byte order (or the one named by ?dtype=). The length must be elements × itemsize. A job: answers 202.',
+          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length), or application/octet-stream: the raw C-order bytes of the selection ' +
+          'in the dataset’s byte order, or in the one named by ?dtype=. A binary body must be exactly elements × itemsize bytes. ' +
+          'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location.',
         params: DatasetParams,
         querystring: ValueQuery,
         body: {
           content: {
-            'application/json': { schema: { description: 'Nested arrays of values', examples: [[0, 1, 2, 3]] } },
-            // Validated by byte count, not by schema (the handler gets the raw stream);
-            // the OpenAPI document shows it as binary (see plugins/external/swagger.ts).
+            'application/json': { schema: { description: 'Nested arrays of values (C order).', examples: [[0, 1, 2, 3], [[1.5, 2.5], [3.5, 4.5]]] } },
+            // Checked by byte count, not by schema (the handler gets the raw stream). The
+            // OpenAPI document shows it as binary (plugins/external/swagger.ts).
             'application/octet-stream': { schema: BINARY },
           },
         },
@@ -162,17 +195,17 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { storage, datasets, jobs, config, project } = app.ph5;
       const proj = project(request);
-      const binary = request.headers['content-type']?.startsWith('application/octet-stream') ?? false;
-      const body = request.body as Readable | unknown;
-      const drain = () => {
-        if (binary) (body as Readable).resume();
-      };
+      const binary = isBinary(request);
       let staged: string | undefined;
       try {
         const file = validateFileName(request.params.file);
         await storage.resolve(proj, file);
         const h5path = normalizeH5Path(request.params.path);
-        const meta = await datasets.lookup(proj, file, h5path);
+        const declared = request.headers['content-length'];
+        if (binary && declared !== undefined && Number(declared) > config.maxBodyBytes) {
+          throw new errors.BodyTooLarge(`The body is ${declared} bytes; this server accepts at most ${config.maxBodyBytes}.`);
+        }
+        const meta = await datasets.forWrite(proj, file, h5path);
         if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
         const dtype = parseDtype(meta.dtype);
         let payloadDtype: Dtype = dtype;
@@ -180,33 +213,49 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
           if (!binary) throw new InputError('PH5_ERR_DTYPE', '?dtype= describes binary bodies; JSON values are converted to the dataset’s dtype.');
           payloadDtype = parseDtype(request.query.dtype);
           if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
-            throw new InputError('PH5_ERR_DTYPE', `The body dtype ${request.query.dtype} must be ${meta.dtype} in either byte order.`);
+            throw new InputError('PH5_ERR_DTYPE', `A body of ${request.query.dtype} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
           }
         }
         const hs = resolveSelection(request.query.select, meta.shape);
-        const expected = elementCount(hs.count) * dtype.size;
+        const elements = elementCount(hs.count);
+        const expected = elements * dtype.size;
         if (binary) {
-          if (expected > config.maxBodyBytes) throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes}.`);
-          const declared = request.headers['content-length'];
-          if (declared !== undefined && Number(declared) !== expected) {
-            throw new errors.BodyLength(`Content-Length is ${declared}; the selection needs ${expected} bytes (${elementCount(hs.count)} elements × ${dtype.size}).`);
+          if (expected > config.maxBodyBytes) {
+            throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
           }
-          staged = await storage.stageStream(body as Readable, expected);
+          if (declared !== undefined && Number(declared) !== expected) {
+            throw new errors.BodyLength(`Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size}).`);
+          }
+          staged = await storage.stageStream(request.body as Readable, expected);
         } else {
-          staged = await storage.stageBuffer(encodeJson(body, dtype, hs.count));
+          staged = await storage.stageBuffer(encodeJson(request.body, dtype, hs.count));
         }
         const data: JobData = {
           v: 1,
           project: proj,
           file,
           acceptedAt: Date.now(),
-          ops: [{ op: 'write', path: h5path, dtype: meta.dtype, payloadDtype: formatDtype(payloadDtype), select: request.query.select ?? '', hyperslab: hs, staged, bytes: expected }],
+          ops: [
+            {
+              op: 'write',
+              path: h5path,
+              dtype: meta.dtype,
+              payloadDtype: formatDtype(payloadDtype),
+              select: request.query.select || formatSelection(hs),
+              hyperslab: hs,
+              staged,
+              bytes: expected,
+            },
+          ],
         };
         const job = await jobs.enqueue(data);
-        return accepted(reply, app, job);
+        staged = undefined; // the job owns the payload now
+        return accepted(app, reply, job);
       } catch (err) {
-        drain();
         if (staged) await storage.unstage(staged);
+        // A binary body we did not read to the end is not drained (it may be gigabytes):
+        // the connection is closed after the answer instead.
+        if (binary && !(request.body as Readable | undefined)?.readableEnded) reply.header('connection', 'close');
         throw err;
       }
     },
@@ -218,16 +267,19 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         operationId: 'readDatasetValue',
         tags: ['datasets'],
-        summary: 'Read values of a selection, as JSON or raw bytes (Accept: application/octet-stream)',
-        description: 'Reads see every job that has completed and never a job half-applied.',
+        summary: 'Read the values of a selection, as JSON or raw bytes',
+        description:
+          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
+          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them). A read sees every job that has completed, never a job half-applied. ' +
+          `JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
         params: DatasetParams,
         querystring: ValueQuery,
         response: {
           200: {
-            description: 'The selection’s values',
+            description: 'The values of the selection.',
             content: { 'application/json': { schema: ValueJson }, 'application/octet-stream': { schema: BINARY } },
           },
-          ...problems(400, 404, 413, 503),
+          ...problems(400, 404, 503),
         },
       },
     },
@@ -237,25 +289,29 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       const file = validateFileName(request.params.file);
       await storage.resolve(proj, file);
       const h5path = normalizeH5Path(request.params.path);
-      if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads return the dataset’s own dtype; ?dtype= is for writes.');
-      const binary = (request.headers.accept ?? '').includes('application/octet-stream');
+      if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
+      const binary = wantsBinary(request);
       const result = await datasets.withFile(proj, file, async (f) => {
         let info;
         try {
           info = await f.datasetInfo(h5path);
         } catch (err) {
-          if ((err as { code?: string }).code === 'PH5_ERR_NOT_FOUND') return null;
+          if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
           throw err;
         }
         const hs = resolveSelection(request.query.select, info.shape);
-        if (!binary && elementCount(hs.count) > MAX_JSON_READ_ELEMENTS) {
-          throw new errors.BodyTooLarge(`The selection has ${elementCount(hs.count)} elements; ask for Accept: application/octet-stream above ${MAX_JSON_READ_ELEMENTS}.`);
+        const elements = elementCount(hs.count);
+        if (elements * info.dtype.size > MAX_READ_BYTES) {
+          throw new InputError('PH5_ERR_TOO_LARGE', `The selection is ${elements * info.dtype.size} bytes; read at most ${MAX_READ_BYTES} per request.`);
+        }
+        if (!binary && elements > MAX_JSON_READ_ELEMENTS) {
+          throw new InputError('PH5_ERR_TOO_LARGE', `The selection has ${elements} elements; above ${MAX_JSON_READ_ELEMENTS}, ask for Accept: application/octet-stream.`);
         }
         return { info, hs, bytes: await f.read(h5path, info.shape.length === 0 ? null : hs) };
       });
       if (!result) {
-        const pending = await datasets.lookup(proj, file, h5path);
-        throw new errors.NotFound(pending ? `${h5path} in ${file} is not created yet (its job is queued).` : `No dataset ${h5path} in ${file}.`);
+        const pending = await datasets.pending(proj, file, h5path);
+        throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
       }
       const dtypeName = formatDtype(result.info.dtype);
       if (binary) {
@@ -268,4 +324,5 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       return { dtype: dtypeName, shape: result.hs.count, data: decodeJson(result.bytes, result.info.dtype, result.hs.count) };
     },
   );
+
 }

@@ -13,7 +13,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         operationId: 'getHealth',
         tags: ['health'],
         summary: 'Liveness: the API process answers',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up.' }) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -26,7 +26,10 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         operationId: 'getReadiness',
         tags: ['health'],
         summary: 'Readiness: Redis is reachable and at least one worker pool is alive',
-        response: { 200: Type.Object({ status: Type.Literal('ready'), pools: Type.Integer() }), ...problems(503) },
+        response: {
+          200: Type.Object({ status: Type.Literal('ready'), pools: Type.Integer({ description: 'Worker pools with a fresh heartbeat.' }) }, { description: 'Ready to accept and run jobs.' }),
+          ...problems(503),
+        },
       },
     },
     async () => {
