@@ -1,9 +1,12 @@
 {
+  # MPI and parallel HDF5 are found by scripts/find-deps.cjs (HDF5_DIR / MPI_HOME,
+  # pkg-config, h5pcc, mpicc): see README.md.
   "targets": [
     {
       "target_name": "ph5_native",
       "sources": [
         "src/addon.cc",
+        "src/runtime.cc",
         "src/errors.cc",
         "src/dtype.cc",
         "src/mpi_ops.cc",
@@ -13,12 +16,13 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
         "OMPI_SKIP_MPICXX",
         "MPICH_SKIP_MPICXX"
       ],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(node scripts/find-deps.cjs cflags)"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(node scripts/find-deps.cjs cflags)"],
       "libraries": ["<!@(node scripts/find-deps.cjs libs)"],
       "ldflags": ["<!@(node scripts/find-deps.cjs ldflags)"]
     }

@@ -6,7 +6,11 @@
  * - every call that can take time is an AsyncWorker returning a Promise;
  * - all HDF5 and MPI calls in a process are serialized by one mutex, because Debian's
  *   parallel HDF5 is not thread-safe;
- * - every failure becomes a Ph5NativeError with a stable `code` and the HDF5 error stack.
+ * - every failure becomes a Ph5NativeError with a stable `code` and the HDF5 error stack;
+ * - calls start in the order JavaScript makes them (collectives must start in the same
+ *   order on every rank), so un-awaited calls are safe but still ordered;
+ * - on a parallel file every call (open, create, info, write, read, flush, close) is
+ *   collective: every rank makes it, in the same order.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -97,9 +101,24 @@ export interface WriteReport {
   noCollectiveCause: string[];
 }
 
+export interface Versions {
+  /** HDF5 library loaded at run time, e.g. "1.10.8". */
+  hdf5: string;
+  /** MPI standard version, e.g. "3.1" (MPI_Get_version). */
+  mpi: string;
+  /** First line of MPI_Get_library_version, e.g. "Open MPI v4.1.4, package: ...". */
+  mpiLibrary: string;
+  /** HDF5 headers the addon was compiled against. */
+  hdf5Build: string;
+  /** MPI headers the addon was compiled against, e.g. "Open MPI v4.1.4". */
+  mpiBuild: string;
+  /** Why the MPI loaded at run time does not match mpiBuild (mpi.init() then refuses), or null. */
+  mpiMismatch: string | null;
+}
+
 interface RawAddon {
   setErrorClass(ctor: typeof Ph5NativeError): void;
-  versions(): { hdf5: string; mpi: string; mpiLibrary: string };
+  versions(): Versions;
   mpiInit(): MpiInfo;
   mpiInitialized(): boolean;
   mpiFinalize(): void;
@@ -130,18 +149,21 @@ function loadAddon(): RawAddon {
 
 const addon = loadAddon();
 
-export const versions = (): { hdf5: string; mpi: string; mpiLibrary: string } => addon.versions();
+export const versions = (): Versions => addon.versions();
 
 /** MPI for this process. Works under mpirun and as a singleton. */
 export const mpi = {
   init: (): MpiInfo => addon.mpiInit(),
   initialized: (): boolean => addon.mpiInitialized(),
+  /** Closes files still open, then MPI_Finalize. Throws PH5_ERR_MPI while ph5 calls are pending. */
   finalize: (): void => addon.mpiFinalize(),
   abort: (code: number): void => addon.mpiAbort(code),
   /**
-   * Broadcast from `root`. The root passes the bytes; the others pass null and receive
-   * them. Waiting ranks poll (MPI_Ibcast + MPI_Test + backing-off sleep) instead of
-   * spinning in a blocking MPI_Bcast, so an idle pool costs almost no CPU.
+   * Broadcast from `root`. The root passes the bytes (and gets the same Buffer back, sent
+   * without a copy: do not modify it until the promise settles); the others pass null and
+   * receive a new Buffer. Waiting ranks poll (MPI_Ibcast + MPI_Test + a sleep backing off
+   * from 50 us to 2 ms) instead of spinning in a blocking MPI_Bcast, so an idle pool costs
+   * almost no CPU. Until the bytes have arrived, later ph5 calls of this process wait.
    */
   bcast: (data: Buffer | null, root = 0): Promise<Buffer> => addon.mpiBcast(data, root),
   barrier: (): Promise<void> => addon.mpiBarrier(),

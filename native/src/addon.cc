@@ -3,8 +3,13 @@
 
 namespace ph5 {
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+static Napi::Value SetErrorClassExport(const Napi::CallbackInfo& info) {
+  SetErrorClass(info);
+  return info.Env().Undefined();
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Export(env, "setErrorClass", SetErrorClassExport));
   InitMpi(env, exports);
   InitH5(env, exports);
   return exports;

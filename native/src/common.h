@@ -1,5 +1,5 @@
-// Shared pieces of the ph5 addon: the process-wide lock, the failure type every call
-// throws, and the base class of every asynchronous call.
+// Shared pieces of the ph5 addon: the process-wide lock, the order in which calls start,
+// the failure type every call throws, and the base class of every asynchronous call.
 #pragma once
 
 #define OMPI_SKIP_MPICXX 1
@@ -13,11 +13,27 @@
 #include <string>
 #include <vector>
 
+#ifndef H5_HAVE_PARALLEL
+#error "ph5 needs a parallel (MPI) build of HDF5: set HDF5_DIR to one, see native/README.md"
+#endif
+
 namespace ph5 {
 
 // Debian's parallel HDF5 is not thread-safe, and MPI is initialised with
 // MPI_THREAD_SERIALIZED: every HDF5 and MPI call in the process happens under this lock.
 std::mutex& ApiLock();
+
+// Stable error codes (the `code` of Ph5NativeError).
+namespace code {
+constexpr const char* kNotFound = "PH5_ERR_NOT_FOUND";
+constexpr const char* kExists = "PH5_ERR_EXISTS";
+constexpr const char* kType = "PH5_ERR_TYPE";
+constexpr const char* kSelection = "PH5_ERR_SELECTION";
+constexpr const char* kArgument = "PH5_ERR_ARGUMENT";
+constexpr const char* kClosed = "PH5_ERR_CLOSED";
+constexpr const char* kMpi = "PH5_ERR_MPI";
+constexpr const char* kHdf5 = "PH5_ERR_HDF5";
+}  // namespace code
 
 // What a failed call reports to JavaScript: a stable code, a message, and HDF5's error
 // stack when HDF5 was the one that failed.
@@ -27,15 +43,26 @@ struct Failure {
   std::string stack;
 };
 
-[[noreturn]] void Fail(const std::string& code, const std::string& message);
-// Captures (and clears) HDF5's error stack, then throws. `code` is refined from the stack
-// where it says more (e.g. a missing object is PH5_ERR_NOT_FOUND).
-[[noreturn]] void FailHdf5(const std::string& code, const std::string& what);
+[[noreturn]] void Fail(const char* code, const std::string& message);
+// Captures (and clears) HDF5's error stack, then throws. A PH5_ERR_HDF5 `code` is refined
+// from the stack where it says more (a missing object is PH5_ERR_NOT_FOUND, ...).
+[[noreturn]] void FailHdf5(const char* code, const std::string& what);
 [[noreturn]] void FailMpi(int err, const std::string& what);
 
-// Throws a JS error of the class registered with setErrorClass.
+// A JS error of the class registered with setErrorClass (plain Error until then).
 Napi::Error MakeError(Napi::Env env, const Failure& f);
 void SetErrorClass(const Napi::CallbackInfo& info);
+[[noreturn]] void ThrowArgument(Napi::Env env, const std::string& message);
+
+// Wraps an exported function so that no C++ exception can reach Node: ph5 failures and
+// anything unexpected become a thrown Ph5NativeError.
+Napi::Function Export(Napi::Env env, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&));
+
+// Switches HDF5's automatic error printing off (idempotent; caller holds ApiLock).
+void EnsureHdf5();
+
+// MPI state as seen by ph5 (MPI_Initialized/MPI_Finalized without taking the lock).
+bool MpiActive();
 
 // An HDF5 id that closes itself: every id opened inside a call is closed before it returns.
 class Hid {
@@ -56,35 +83,60 @@ class Hid {
   ~Hid() { Close(); }
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }
-  bool valid() const { return id_ >= 0; }
   void Close();
 
  private:
   hid_t id_ = -1;
 };
 
-// Checks an HDF5 return value; throws with the HDF5 stack when it signals failure.
-inline hid_t Check(hid_t id, const char* what, const char* code = "PH5_ERR_HDF5") {
+// Check an HDF5 return value; throw with the HDF5 stack when it signals failure.
+inline hid_t Check(hid_t id, const std::string& what, const char* code = code::kHdf5) {
   if (id < 0) FailHdf5(code, what);
   return id;
 }
-inline herr_t CheckErr(herr_t err, const char* what, const char* code = "PH5_ERR_HDF5") {
+inline herr_t CheckErr(herr_t err, const std::string& what, const char* code = code::kHdf5) {
   if (err < 0) FailHdf5(code, what);
   return err;
 }
+
+// Calls start in the order JavaScript made them. Collective operations (MPI collectives
+// and every HDF5 call on a parallel file) must be started in the same order on every
+// rank; the libuv pool runs queued work on several threads, and a mutex has no fairness,
+// so without this two un-awaited calls could start in different orders on two ranks and
+// deadlock. Each call takes a ticket on the JS thread when it is queued; its Execute()
+// waits for that ticket to come up and passes the turn on once its collective work has
+// been started (EndTurn), or when it finishes.
+class Turn {
+ public:
+  static uint64_t Take();  // JS thread only
+  explicit Turn(uint64_t ticket);
+  ~Turn() { End(); }
+  void End();
+
+ private:
+  uint64_t ticket_;
+  bool ended_ = false;
+};
 
 // Base of every asynchronous call: Execute() runs Run() on a libuv pool thread, and any
 // Failure or C++ exception becomes a rejected Promise with a ph5 error, never a crash.
 class AsyncCall : public Napi::AsyncWorker {
  public:
   explicit AsyncCall(Napi::Env env, const char* name);
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  // Takes the call's ticket, queues it, and returns its Promise (JS thread).
+  Napi::Promise Start();
+  // Calls queued and not yet settled (JS thread only).
+  static int InFlight();
 
  protected:
-  // Runs on a worker thread. Must not touch JS values.
+  // Runs on a worker thread, in turn. Must not touch JS values.
   virtual void Run() = 0;
   // Runs on the JS thread after success.
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  // Takes ApiLock.
+  std::unique_lock<std::mutex> Lock() { return std::unique_lock<std::mutex>(ApiLock()); }
+  // Lets the next call start (done automatically when Run() returns).
+  void EndTurn();
 
  private:
   void Execute() final;
@@ -93,12 +145,15 @@ class AsyncCall : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   Failure failure_;
+  uint64_t ticket_ = 0;
+  Turn* turn_ = nullptr;
 };
 
-// Helpers for reading JS arguments; they throw a PH5_ERR_ARGUMENT error synchronously.
-std::vector<hsize_t> ToDims(Napi::Env env, const Napi::Value& v, const char* what);
-std::string ToString(Napi::Env env, const Napi::Value& v, const char* what);
-[[noreturn]] void ThrowArgument(Napi::Env env, const std::string& message);
+// Readers of JS arguments; they throw a PH5_ERR_ARGUMENT error synchronously.
+// Dimensions are integers in [0, 2^53); with allowUnlimited, -1 becomes H5S_UNLIMITED.
+std::vector<hsize_t> ToDims(Napi::Env env, const Napi::Value& v, const std::string& what, bool allowUnlimited);
+std::string ToString(Napi::Env env, const Napi::Value& v, const std::string& what);
+bool ToBool(Napi::Env env, const Napi::Value& v, const std::string& what);
 
 // Registration of each part's functions.
 void InitMpi(Napi::Env env, Napi::Object exports);

@@ -1,15 +1,21 @@
-// Files and datasets: open/create (mpio or serial), create datasets, collective
-// hyperslab writes, reads straight into Node buffers, metadata.
+// Files and datasets: open/create (mpio or serial), create datasets, collective hyperslab
+// writes straight from Node buffers, reads straight into them, metadata.
+//
+// On a parallel (mpio) file every call is collective: all ranks make the same calls in
+// the same order (metadata reads and writes are collective, see OpenCall).
 #include <sys/stat.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include "common.h"
 #include "dtype.h"
 
 namespace ph5 {
+
 namespace {
 
 struct OpenFile {
@@ -18,37 +24,26 @@ struct OpenFile {
 };
 
 // hid_t values do not fit a JS number exactly, so JS holds small integers instead.
-// Only touched under ApiLock().
+// Touched only under ApiLock.
 std::map<uint32_t, OpenFile>& Files() {
   static std::map<uint32_t, OpenFile> files;
   return files;
 }
-uint32_t nextHandle = 1;
+uint32_t g_nextHandle = 1;
 
 OpenFile LookUp(uint32_t handle) {
   auto it = Files().find(handle);
-  if (it == Files().end()) Fail("PH5_ERR_CLOSED", "the file handle is closed or unknown");
+  if (it == Files().end()) Fail(code::kClosed, "file handle " + std::to_string(handle) + " is closed or unknown");
   return it->second;
 }
 
 uint32_t HandleArg(const Napi::CallbackInfo& info) {
-  if (!info[0].IsNumber()) ThrowArgument(info.Env(), "expected a file handle");
-  return info[0].As<Napi::Number>().Uint32Value();
-}
-
-void EnsureHdf5() {
-  static bool done = false;
-  if (done) return;
-  // Errors are reported to JS with their stack; HDF5 must not print them itself.
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  done = true;
-}
-
-bool MpiReady() {
-  int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  return init && !fin;
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowArgument(env, "expected a file handle (number)");
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= UINT32_MAX) || d != static_cast<double>(static_cast<uint32_t>(d)))
+    ThrowArgument(env, "a file handle is a positive integer");
+  return static_cast<uint32_t>(d);
 }
 
 // True when every link along `path` exists (H5Lexists fails, rather than answering no,
@@ -70,14 +65,37 @@ bool PathExists(hid_t loc, const std::string& path) {
   return true;
 }
 
-Hid OpenDataset(hid_t file, const std::string& path) {
-  if (!PathExists(file, path)) Fail("PH5_ERR_NOT_FOUND", "no dataset at " + path);
-  H5O_info_t info;
-  CheckErr(H5Oget_info_by_name(file, path.c_str(), &info, H5P_DEFAULT), "inspecting the object");
-  if (info.type != H5O_TYPE_DATASET) Fail("PH5_ERR_TYPE", path + " is not a dataset");
-  return Hid(Check(H5Dopen2(file, path.c_str(), H5P_DEFAULT), "opening the dataset"));
+void CheckPath(Napi::Env env, const std::string& path) {
+  if (path.empty() || path == "/") ThrowArgument(env, "a dataset path must name an object, not the root group");
+  if (path.back() == '/') ThrowArgument(env, "a dataset path must not end with '/'");
 }
 
+// Every existing prefix of `path` must be a group: HDF5 would report a dataset in the
+// way as "object not found".
+void CheckParents(hid_t loc, const std::string& path) {
+  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+    std::string prefix = path.substr(0, pos);
+    htri_t e = H5Lexists(loc, prefix.c_str(), H5P_DEFAULT);
+    if (e <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return;  // missing: created as an intermediate group
+    }
+    H5O_info_t info;
+    CheckErr(H5Oget_info_by_name(loc, prefix.c_str(), &info, H5P_DEFAULT), "inspecting " + prefix);
+    if (info.type != H5O_TYPE_GROUP) Fail(code::kType, prefix + " is not a group, so " + path + " cannot be created");
+  }
+}
+
+Hid OpenDataset(hid_t file, const std::string& path) {
+  if (!PathExists(file, path)) Fail(code::kNotFound, "no dataset at " + path);
+  H5O_info_t info;
+  CheckErr(H5Oget_info_by_name(file, path.c_str(), &info, H5P_DEFAULT), "inspecting " + path);
+  if (info.type != H5O_TYPE_DATASET) Fail(code::kType, path + " is not a dataset");
+  return Hid(Check(H5Dopen2(file, path.c_str(), H5P_DEFAULT), "opening dataset " + path));
+}
+
+// ---------------------------------------------------------------------------------------
+// Selections
 struct Selection {
   bool present = false;
   std::vector<hsize_t> start, stride, count;
@@ -86,61 +104,89 @@ struct Selection {
 Selection ToSelection(Napi::Env env, const Napi::Value& v) {
   Selection s;
   if (v.IsNull() || v.IsUndefined()) return s;
-  if (!v.IsObject()) ThrowArgument(env, "selection must be {start, stride, count} or null");
+  if (!v.IsObject() || v.IsArray()) ThrowArgument(env, "selection must be {start, stride, count} or null");
   Napi::Object o = v.As<Napi::Object>();
   s.present = true;
-  s.start = ToDims(env, o.Get("start"), "selection.start");
-  s.stride = ToDims(env, o.Get("stride"), "selection.stride");
-  s.count = ToDims(env, o.Get("count"), "selection.count");
+  s.start = ToDims(env, o.Get("start"), "selection.start", false);
+  s.count = ToDims(env, o.Get("count"), "selection.count", false);
+  Napi::Value stride = o.Get("stride");
+  s.stride = stride.IsUndefined() || stride.IsNull() ? std::vector<hsize_t>(s.count.size(), 1) : ToDims(env, stride, "selection.stride", false);
   if (s.start.size() != s.count.size() || s.stride.size() != s.count.size())
     ThrowArgument(env, "selection.start, stride and count must have the same length");
-  for (size_t i = 0; i < s.count.size(); i++) {
-    if (s.stride[i] == 0 || s.stride[i] == H5S_UNLIMITED || s.start[i] == H5S_UNLIMITED || s.count[i] == H5S_UNLIMITED)
-      ThrowArgument(env, "selection strides must be at least 1");
-  }
+  for (size_t i = 0; i < s.stride.size(); i++)
+    if (s.stride[i] == 0) ThrowArgument(env, "selection.stride[" + std::to_string(i) + "] must be at least 1");
   return s;
 }
 
-// Applies `sel` to the dataset's file space, checking it against the extent first so a
-// bad selection is a clear PH5_ERR_SELECTION, not an HDF5 stack. Returns the element count.
+std::vector<hsize_t> Extent(hid_t space) {
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (rank < 0) FailHdf5(code::kHdf5, "reading the dataspace rank");
+  std::vector<hsize_t> dims(rank);
+  if (rank > 0) CheckErr(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "reading the dataspace extent");
+  return dims;
+}
+
+std::string DimsText(const std::vector<hsize_t>& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); i++) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+// Applies `sel` to the dataset's file space, checked against the extent first so that a
+// bad selection is a clear PH5_ERR_SELECTION rather than an HDF5 stack. An absent selection
+// selects nothing (`noneWhenAbsent`, for writes) or everything (reads). Returns the count.
 hsize_t SelectInFile(hid_t space, const Selection& sel, bool noneWhenAbsent) {
+  std::vector<hsize_t> dims = Extent(space);
   if (!sel.present) {
     if (noneWhenAbsent) {
       CheckErr(H5Sselect_none(space), "selecting nothing");
       return 0;
     }
     CheckErr(H5Sselect_all(space), "selecting everything");
-    hssize_t n = H5Sget_simple_extent_npoints(space);
-    return n < 0 ? 0 : static_cast<hsize_t>(n);
+    hssize_t n = H5Sget_select_npoints(space);
+    if (n < 0) FailHdf5(code::kHdf5, "counting the selection");
+    return static_cast<hsize_t>(n);
   }
-  int rank = H5Sget_simple_extent_ndims(space);
-  std::vector<hsize_t> dims(rank > 0 ? rank : 0);
-  if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-  if (static_cast<size_t>(rank) != sel.count.size())
-    Fail("PH5_ERR_SELECTION", "the selection has " + std::to_string(sel.count.size()) + " dimensions, the dataset " + std::to_string(rank));
-  hsize_t n = 1;
-  for (int i = 0; i < rank; i++) {
-    if (sel.count[i] == 0) Fail("PH5_ERR_SELECTION", "the selection is empty in dimension " + std::to_string(i));
-    hsize_t last = sel.start[i] + (sel.count[i] - 1) * sel.stride[i];
-    if (last >= dims[i])
-      Fail("PH5_ERR_SELECTION", "the selection reaches index " + std::to_string(last) + " in dimension " + std::to_string(i) +
-                                    ", past the extent " + std::to_string(dims[i]));
-    n *= sel.count[i];
-  }
-  if (rank == 0) {
+  if (sel.count.size() != dims.size())
+    Fail(code::kSelection, "the selection has " + std::to_string(sel.count.size()) + " dimensions, the dataset " +
+                               std::to_string(dims.size()) + " (shape " + DimsText(dims) + ")");
+  if (dims.empty()) {  // scalar dataset: the only selection is "everything"
     CheckErr(H5Sselect_all(space), "selecting the scalar");
     return 1;
+  }
+  hsize_t n = 1;
+  for (size_t i = 0; i < dims.size(); i++) {
+    if (sel.count[i] == 0) {
+      n = 0;
+      continue;
+    }
+    // start + (count-1)*stride < dim, without overflow.
+    if (sel.start[i] >= dims[i] || (sel.count[i] - 1) > (dims[i] - 1 - sel.start[i]) / sel.stride[i])
+      Fail(code::kSelection, "the selection start " + DimsText(sel.start) + " stride " + DimsText(sel.stride) + " count " +
+                                 DimsText(sel.count) + " reaches past the extent " + DimsText(dims) + " in dimension " +
+                                 std::to_string(i));
+    n *= sel.count[i];
+  }
+  if (n == 0) {
+    CheckErr(H5Sselect_none(space), "selecting nothing");
+    return 0;
   }
   CheckErr(H5Sselect_hyperslab(space, H5S_SELECT_SET, sel.start.data(), sel.stride.data(), sel.count.data(), nullptr),
            "selecting the hyperslab");
   return n;
 }
 
+// The memory side of a transfer: n contiguous elements (or nothing).
 Hid MemorySpace(hsize_t n) {
   hsize_t dims[1] = {n > 0 ? n : 1};
   Hid space(Check(H5Screate_simple(1, dims, nullptr), "creating the memory space"));
   if (n == 0) CheckErr(H5Sselect_none(space), "selecting nothing in memory");
   return space;
+}
+
+size_t ByteCount(hsize_t n, size_t itemSize) {
+  if (itemSize > 0 && n > SIZE_MAX / itemSize) Fail(code::kSelection, "the selection is too large to hold in memory");
+  return static_cast<size_t>(n) * itemSize;
 }
 
 std::vector<std::string> CauseNames(uint32_t causes) {
@@ -160,11 +206,16 @@ std::vector<std::string> CauseNames(uint32_t causes) {
   return out;
 }
 
-Napi::Array ToArray(Napi::Env env, const std::vector<hsize_t>& v, bool unlimitedAsMinusOne) {
+Napi::Array ToArray(Napi::Env env, const std::vector<hsize_t>& v) {
   Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); i++)
-    a.Set(static_cast<uint32_t>(i), unlimitedAsMinusOne && v[i] == H5S_UNLIMITED ? -1.0 : static_cast<double>(v[i]));
+  for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), v[i] == H5S_UNLIMITED ? -1.0 : static_cast<double>(v[i]));
   return a;
+}
+
+// Blocking MPI helpers for use inside an HDF5 call on a parallel file (all ranks are in
+// the same call, in the same order, so a short blocking collective is safe here).
+void MpiCheck(int err, const char* what) {
+  if (err != MPI_SUCCESS) FailMpi(err, what);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -175,27 +226,37 @@ class OpenCall : public AsyncCall {
 
  protected:
   void Run() override {
-    std::lock_guard<std::mutex> guard(ApiLock());
+    auto lock = Lock();
+    EndTurn();
     EnsureHdf5();
-    if (parallel_ && !MpiReady()) Fail("PH5_ERR_MPI", "a parallel open needs MPI: call mpi.init() first");
-    struct stat st;
-    bool exists = stat(path_.c_str(), &st) == 0;
-    if (mode_ == "create" && exists) Fail("PH5_ERR_EXISTS", "file " + path_ + " already exists");
-    if (mode_ != "create" && !exists) Fail("PH5_ERR_NOT_FOUND", "file " + path_ + " does not exist");
+    if (parallel_ && !MpiActive()) Fail(code::kMpi, "a parallel open needs MPI: call mpi.init() first");
+    // Decide "exists" once: with mpio, rank 0 may already have created the file when a
+    // slower rank looks, so rank 0 looks and tells the others.
+    int exists = 0, rank = 0;
+    if (parallel_) MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
+    if (rank == 0) {
+      struct stat st;
+      exists = stat(path_.c_str(), &st) == 0 ? 1 : 0;
+    }
+    if (parallel_) MpiCheck(MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    if (mode_ == "create" && exists) Fail(code::kExists, "file " + path_ + " already exists");
+    if (mode_ != "create" && !exists) Fail(code::kNotFound, "file " + path_ + " does not exist");
+
     Hid fapl(Check(H5Pcreate(H5P_FILE_ACCESS), "creating the file access list"));
     if (parallel_) {
       CheckErr(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL), "selecting the mpio driver");
-      // Metadata reads and writes done once, collectively, instead of by every rank.
+      // Metadata is read once and broadcast, and written collectively: every call on a
+      // parallel file is collective.
       CheckErr(H5Pset_all_coll_metadata_ops(fapl, true), "enabling collective metadata reads");
       CheckErr(H5Pset_coll_metadata_write(fapl, true), "enabling collective metadata writes");
     }
     hid_t id;
     if (mode_ == "create") {
-      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), ("creating " + path_).c_str());
+      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), "creating " + path_);
     } else {
-      id = Check(H5Fopen(path_.c_str(), mode_ == "r" ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl), ("opening " + path_).c_str());
+      id = Check(H5Fopen(path_.c_str(), mode_ == "r" ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl), "opening " + path_);
     }
-    handle_ = nextHandle++;
+    handle_ = g_nextHandle++;
     Files()[handle_] = OpenFile{id, parallel_};
   }
   Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, handle_); }
@@ -213,7 +274,9 @@ class CloseCall : public AsyncCall {
 
  protected:
   void Run() override {
-    std::lock_guard<std::mutex> guard(ApiLock());
+    auto lock = Lock();
+    EndTurn();
+    EnsureHdf5();
     OpenFile f = LookUp(handle_);
     if (flushOnly_) {
       CheckErr(H5Fflush(f.id, H5F_SCOPE_GLOBAL), "flushing the file");
@@ -228,26 +291,44 @@ class CloseCall : public AsyncCall {
   bool flushOnly_;
 };
 
+// ---------------------------------------------------------------------------------------
 class CreateDatasetCall : public AsyncCall {
  public:
-  CreateDatasetCall(Napi::Env env, uint32_t handle, std::string path, const Napi::Object& o) : AsyncCall(env, "ph5.datasetCreate"), handle_(handle), path_(std::move(path)) {
-    dtype_ = ToDtype(env, o.Get("dtype"));
-    shape_ = ToDims(env, o.Get("shape"), "shape");
-    for (hsize_t d : shape_)
-      if (d == H5S_UNLIMITED) ThrowArgument(env, "shape must not contain -1 (use maxshape for unlimited dimensions)");
-    maxshape_ = o.Has("maxshape") && !o.Get("maxshape").IsUndefined() ? ToDims(env, o.Get("maxshape"), "maxshape") : shape_;
+  CreateDatasetCall(Napi::Env env, uint32_t handle, std::string path, const Napi::Object& o)
+      : AsyncCall(env, "ph5.datasetCreate"), handle_(handle), path_(std::move(path)) {
+    CheckPath(env, path_);
+    dtype_ = ToDtype(env, o.Get("dtype"), "dtype");
+    shape_ = ToDims(env, o.Get("shape"), "shape", false);
+    Napi::Value maxshape = o.Get("maxshape");
+    maxshape_ = maxshape.IsUndefined() || maxshape.IsNull() ? shape_ : ToDims(env, maxshape, "maxshape", true);
     if (maxshape_.size() != shape_.size()) ThrowArgument(env, "maxshape must have as many dimensions as shape");
-    for (size_t i = 0; i < shape_.size(); i++)
-      if (maxshape_[i] != H5S_UNLIMITED && maxshape_[i] < shape_[i]) ThrowArgument(env, "maxshape must be at least shape");
-    if (o.Has("chunks") && !o.Get("chunks").IsUndefined()) {
-      chunks_ = ToDims(env, o.Get("chunks"), "chunks");
-      if (chunks_.size() != shape_.size()) ThrowArgument(env, "chunks must have as many dimensions as shape");
-      for (hsize_t c : chunks_)
-        if (c == 0 || c == H5S_UNLIMITED) ThrowArgument(env, "chunk dimensions must be positive");
+    bool unlimited = false;
+    for (size_t i = 0; i < shape_.size(); i++) {
+      if (maxshape_[i] == H5S_UNLIMITED) unlimited = true;
+      else if (maxshape_[i] < shape_[i]) ThrowArgument(env, "maxshape must be at least shape in every dimension");
     }
-    if (o.Has("fillValue") && o.Get("fillValue").IsBuffer()) {
-      auto b = o.Get("fillValue").As<Napi::Buffer<uint8_t>>();
-      if (b.Length() != dtype_.size) ThrowArgument(env, "fillValue must be exactly one element of the dtype");
+    Napi::Value chunks = o.Get("chunks");
+    if (!chunks.IsUndefined() && !chunks.IsNull()) {
+      chunks_ = ToDims(env, chunks, "chunks", false);
+      if (chunks_.size() != shape_.size()) ThrowArgument(env, "chunks must have as many dimensions as shape");
+      if (shape_.empty()) ThrowArgument(env, "a scalar dataset cannot be chunked");
+      double bytes = static_cast<double>(dtype_.size);
+      for (size_t i = 0; i < chunks_.size(); i++) {
+        if (chunks_[i] == 0) ThrowArgument(env, "chunk dimensions must be at least 1");
+        if (maxshape_[i] != H5S_UNLIMITED && chunks_[i] > maxshape_[i])
+          ThrowArgument(env, "chunks must not be larger than maxshape in a fixed-size dimension");
+        bytes *= static_cast<double>(chunks_[i]);
+      }
+      if (bytes >= 4294967296.0) ThrowArgument(env, "a chunk must be smaller than 4 GiB");
+    } else if (unlimited) {
+      chunks_ = DefaultChunks();
+    }
+    Napi::Value fill = o.Get("fillValue");
+    if (!fill.IsUndefined() && !fill.IsNull()) {
+      if (!fill.IsBuffer()) ThrowArgument(env, "fillValue must be a Buffer holding one element");
+      auto b = fill.As<Napi::Buffer<uint8_t>>();
+      if (b.Length() != dtype_.size)
+        ThrowArgument(env, "fillValue must be exactly one element (" + std::to_string(dtype_.size) + " bytes) of the dtype");
       fill_.assign(b.Data(), b.Data() + b.Length());
       hasFill_ = true;
     }
@@ -255,16 +336,17 @@ class CreateDatasetCall : public AsyncCall {
 
  protected:
   void Run() override {
-    std::lock_guard<std::mutex> guard(ApiLock());
+    auto lock = Lock();
+    EndTurn();
+    EnsureHdf5();
     OpenFile f = LookUp(handle_);
-    if (PathExists(f.id, path_)) Fail("PH5_ERR_EXISTS", "an object already exists at " + path_);
+    if (PathExists(f.id, path_)) Fail(code::kExists, "an object already exists at " + path_);
+    CheckParents(f.id, path_);
     Hid type = MakeType(dtype_);
-    Hid space(shape_.empty() ? Check(H5Screate(H5S_SCALAR), "creating a scalar space")
-                             : Check(H5Screate_simple(static_cast<int>(shape_.size()), shape_.data(), maxshape_.data()), "creating the dataspace"));
+    Hid space(shape_.empty() ? Check(H5Screate(H5S_SCALAR), "creating a scalar dataspace")
+                             : Check(H5Screate_simple(static_cast<int>(shape_.size()), shape_.data(), maxshape_.data()),
+                                     "creating the dataspace"));
     Hid dcpl(Check(H5Pcreate(H5P_DATASET_CREATE), "creating the dataset creation list"));
-    bool unlimited = false;
-    for (hsize_t m : maxshape_) unlimited = unlimited || m == H5S_UNLIMITED;
-    if (unlimited && chunks_.empty()) chunks_ = DefaultChunks();
     if (!chunks_.empty()) CheckErr(H5Pset_chunk(dcpl, static_cast<int>(chunks_.size()), chunks_.data()), "setting the chunk shape");
     if (hasFill_) {
       CheckErr(H5Pset_fill_value(dcpl, type, fill_.data()), "setting the fill value");
@@ -275,19 +357,19 @@ class CreateDatasetCall : public AsyncCall {
     }
     Hid lcpl(Check(H5Pcreate(H5P_LINK_CREATE), "creating the link creation list"));
     CheckErr(H5Pset_create_intermediate_group(lcpl, 1), "allowing intermediate groups");
-    Hid dset(Check(H5Dcreate2(f.id, path_.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), ("creating dataset " + path_).c_str()));
+    Hid dset(Check(H5Dcreate2(f.id, path_.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), "creating dataset " + path_));
   }
 
  private:
-  // About 1 MiB per chunk, the extent's own shape where it is smaller.
+  // About 1 MiB per chunk, filled from the last (fastest) dimension: a fixed dimension
+  // contributes at most its size, an unlimited one whatever the budget still allows.
   std::vector<hsize_t> DefaultChunks() const {
     std::vector<hsize_t> c(shape_.size(), 1);
-    size_t budget = std::max<size_t>(1, (size_t(1) << 20) / std::max<size_t>(1, dtype_.size));
+    hsize_t budget = std::max<hsize_t>(1, (hsize_t(1) << 20) / std::max<size_t>(1, dtype_.size));
     for (size_t i = shape_.size(); i-- > 0;) {
-      hsize_t want = shape_[i] > 0 ? shape_[i] : 1;
-      if (maxshape_[i] == H5S_UNLIMITED && shape_[i] == 0) want = 1024;
-      c[i] = std::max<hsize_t>(1, std::min<hsize_t>(want, budget));
-      budget = std::max<size_t>(1, budget / c[i]);
+      hsize_t limit = maxshape_[i] == H5S_UNLIMITED ? budget : std::max<hsize_t>(1, maxshape_[i]);
+      c[i] = std::max<hsize_t>(1, std::min(limit, budget));
+      budget = std::max<hsize_t>(1, budget / c[i]);
     }
     return c;
   }
@@ -302,35 +384,41 @@ class CreateDatasetCall : public AsyncCall {
 
 class InfoCall : public AsyncCall {
  public:
-  InfoCall(Napi::Env env, uint32_t handle, std::string path) : AsyncCall(env, "ph5.datasetInfo"), handle_(handle), path_(std::move(path)) {}
+  InfoCall(Napi::Env env, uint32_t handle, std::string path) : AsyncCall(env, "ph5.datasetInfo"), handle_(handle), path_(std::move(path)) {
+    CheckPath(env, path_);
+  }
 
  protected:
   void Run() override {
-    std::lock_guard<std::mutex> guard(ApiLock());
+    auto lock = Lock();
+    EndTurn();
+    EnsureHdf5();
     OpenFile f = LookUp(handle_);
     Hid dset = OpenDataset(f.id, path_);
     Hid type(Check(H5Dget_type(dset), "reading the type"));
     dtype_ = DescribeType(type);
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
     int rank = H5Sget_simple_extent_ndims(space);
-    shape_.resize(rank > 0 ? rank : 0);
-    maxshape_.resize(shape_.size());
-    if (rank > 0) H5Sget_simple_extent_dims(space, shape_.data(), maxshape_.data());
+    if (rank < 0) FailHdf5(code::kHdf5, "reading the dataspace rank");
+    shape_.resize(rank);
+    maxshape_.resize(rank);
+    if (rank > 0) CheckErr(H5Sget_simple_extent_dims(space, shape_.data(), maxshape_.data()), "reading the dataspace extent");
     Hid dcpl(Check(H5Dget_create_plist(dset), "reading the creation list"));
     H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout < 0) FailHdf5(code::kHdf5, "reading the layout");
     layout_ = layout == H5D_CHUNKED ? "chunked" : layout == H5D_COMPACT ? "compact" : "contiguous";
     if (layout == H5D_CHUNKED) {
-      chunks_.resize(shape_.size());
-      H5Pget_chunk(dcpl, static_cast<int>(chunks_.size()), chunks_.data());
+      chunks_.resize(rank);
+      if (H5Pget_chunk(dcpl, rank, chunks_.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");
     }
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("dtype", FromDtype(env, dtype_));
-    o.Set("shape", ToArray(env, shape_, false));
-    o.Set("maxshape", ToArray(env, maxshape_, true));
+    o.Set("shape", ToArray(env, shape_));
+    o.Set("maxshape", ToArray(env, maxshape_));
     o.Set("layout", layout_);
-    o.Set("chunks", layout_ == "chunked" ? Napi::Value(ToArray(env, chunks_, false)) : env.Null());
+    o.Set("chunks", layout_ == "chunked" ? Napi::Value(ToArray(env, chunks_)) : env.Null());
     return o;
   }
 
@@ -342,56 +430,79 @@ class InfoCall : public AsyncCall {
   std::string layout_;
 };
 
+// ---------------------------------------------------------------------------------------
 class WriteCall : public AsyncCall {
  public:
   WriteCall(Napi::Env env, uint32_t handle, std::string path, Selection sel, Napi::Buffer<uint8_t> data, bool collective,
             const Napi::Value& memDtype)
       : AsyncCall(env, "ph5.datasetWrite"), handle_(handle), path_(std::move(path)), sel_(std::move(sel)), collective_(collective) {
-    // The buffer stays referenced until the write has finished: no copy is made.
+    CheckPath(env, path_);
+    if (!memDtype.IsNull() && !memDtype.IsUndefined()) {
+      memDtype_ = ToDtype(env, memDtype, "memDtype");
+      hasMemDtype_ = true;
+    }
+    // The Buffer stays referenced until the call settles: HDF5 reads it in place.
     keep_ = Napi::Persistent(data.As<Napi::Object>());
     data_ = data.Data();
     length_ = data.Length();
-    if (!memDtype.IsNull() && !memDtype.IsUndefined()) {
-      memDtype_ = ToDtype(env, memDtype);
-      hasMemDtype_ = true;
-    }
   }
 
  protected:
   void Run() override {
-    std::lock_guard<std::mutex> guard(ApiLock());
+    auto lock = Lock();
+    EndTurn();
+    EnsureHdf5();
     OpenFile f = LookUp(handle_);
-    Hid dset = OpenDataset(f.id, path_);
+    Hid dset = OpenDataset(f.id, path_);  // collective metadata: same outcome on every rank
     Hid fileType(Check(H5Dget_type(dset), "reading the type"));
-    Hid memType = hasMemDtype_ ? MakeType(memDtype_) : Hid(Check(H5Tcopy(fileType), "copying the type"));
-    if (hasMemDtype_ && H5Tget_size(memType) != H5Tget_size(fileType))
-      Fail("PH5_ERR_TYPE", "the payload dtype has another element size than the dataset");
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
-    hsize_t n = SelectInFile(space, sel_, true);
-    size_t itemSize = H5Tget_size(memType);
-    if (static_cast<size_t>(n) * itemSize != length_)
-      Fail("PH5_ERR_SELECTION", "the data has " + std::to_string(length_) + " bytes but the selection needs " +
-                                    std::to_string(static_cast<size_t>(n) * itemSize));
+    Hid memType;
+    hsize_t n = 0;
+    // Checks that can differ between ranks. On a parallel file the ranks agree on the
+    // outcome before anyone enters H5Dwrite: one rank refusing must not leave the others
+    // waiting in a collective write forever.
+    Failure local;
+    try {
+      Dtype fileDtype = DescribeType(fileType);
+      if (hasMemDtype_) {
+        if ((memDtype_.kind == Kind::Bytes) != (fileDtype.kind == Kind::Bytes) ||
+            (memDtype_.kind == Kind::Bool) != (fileDtype.kind == Kind::Bool))
+          Fail(code::kType, "cannot write " + memDtype_.Name() + " data into a " + fileDtype.Name() + " dataset");
+        memType = MakeType(memDtype_);
+      } else {
+        memType = Hid(Check(H5Tcopy(fileType), "copying the type"));
+      }
+      n = SelectInFile(space, sel_, true);
+      size_t need = ByteCount(n, H5Tget_size(memType));
+      if (need != length_)
+        Fail(code::kSelection, "the data has " + std::to_string(length_) + " bytes but the selection of " + std::to_string(n) +
+                                   " elements needs " + std::to_string(need));
+    } catch (const Failure& failure) {
+      local = failure;
+    }
+    if (f.parallel) Agree(local);
+    else if (!local.code.empty()) throw local;
+
     Hid memSpace = MemorySpace(n);
     Hid dxpl(Check(H5Pcreate(H5P_DATASET_XFER), "creating the transfer list"));
-    bool useCollective = f.parallel && collective_;
     if (f.parallel) {
+      bool useCollective = collective_;
       // Filtered datasets can only be written collectively in HDF5 1.10.
       Hid dcpl(Check(H5Dget_create_plist(dset), "reading the creation list"));
       if (H5Pget_nfilters(dcpl) > 0) useCollective = true;
       CheckErr(H5Pset_dxpl_mpio(dxpl, useCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
     }
-    CheckErr(H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? data_ : nullptr), ("writing " + path_).c_str());
-    if (useCollective) {
-      H5D_mpio_actual_io_mode_t mode;
-      uint32_t local = 0, global = 0;
+    CheckErr(H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? data_ : nullptr), "writing " + path_);
+    if (f.parallel) {
+      H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
+      uint32_t localCause = 0, globalCause = 0;
       if (H5Pget_mpio_actual_io_mode(dxpl, &mode) >= 0) didCollective_ = mode != H5D_MPIO_NO_COLLECTIVE;
-      if (H5Pget_mpio_no_collective_cause(dxpl, &local, &global) >= 0) causes_ = CauseNames(global);
+      if (H5Pget_mpio_no_collective_cause(dxpl, &localCause, &globalCause) >= 0) causes_ = CauseNames(localCause | globalCause);
       H5Eclear2(H5E_DEFAULT);
     }
   }
+
   Napi::Value Result(Napi::Env env) override {
-    keep_.Reset();
     Napi::Object o = Napi::Object::New(env);
     o.Set("collective", didCollective_);
     Napi::Array causes = Napi::Array::New(env, causes_.size());
@@ -401,6 +512,30 @@ class WriteCall : public AsyncCall {
   }
 
  private:
+  // Every rank learns whether some rank failed (and which code, from which rank): one
+  // MPI_Allreduce with MINLOC over (code index, rank), 100 meaning "fine".
+  void Agree(const Failure& local) {
+    static const char* const kCodes[] = {code::kNotFound, code::kExists,  code::kType, code::kSelection,
+                                         code::kArgument, code::kClosed, code::kMpi,  code::kHdf5};
+    constexpr int kFine = 100;
+    int mine = kFine;
+    if (!local.code.empty()) {
+      mine = 7;
+      for (int i = 0; i < 8; i++)
+        if (local.code == kCodes[i]) mine = i;
+    }
+    struct {
+      int value;
+      int rank;
+    } in{mine, 0}, out{kFine, 0};
+    MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &in.rank), "MPI_Comm_rank");
+    MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (write checks)");
+    if (!local.code.empty()) throw local;
+    if (out.value != kFine)
+      Fail(kCodes[out.value], "rank " + std::to_string(out.rank) + " refused its part of this collective write of " + path_ +
+                                  " (" + kCodes[out.value] + "), so no rank wrote");
+  }
+
   uint32_t handle_;
   std::string path_;
   Selection sel_;
@@ -417,29 +552,33 @@ class WriteCall : public AsyncCall {
 class ReadCall : public AsyncCall {
  public:
   ReadCall(Napi::Env env, uint32_t handle, std::string path, Selection sel)
-      : AsyncCall(env, "ph5.datasetRead"), handle_(handle), path_(std::move(path)), sel_(std::move(sel)) {}
+      : AsyncCall(env, "ph5.datasetRead"), handle_(handle), path_(std::move(path)), sel_(std::move(sel)) {
+    CheckPath(env, path_);
+  }
   ~ReadCall() override { std::free(bytes_); }
 
  protected:
   void Run() override {
-    std::lock_guard<std::mutex> guard(ApiLock());
+    auto lock = Lock();
+    EndTurn();
+    EnsureHdf5();
     OpenFile f = LookUp(handle_);
     Hid dset = OpenDataset(f.id, path_);
     Hid type(Check(H5Dget_type(dset), "reading the type"));
     DescribeType(type);  // refuse types ph5 cannot name rather than return opaque bytes
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
     hsize_t n = SelectInFile(space, sel_, false);
-    length_ = static_cast<size_t>(n) * H5Tget_size(type);
+    length_ = ByteCount(n, H5Tget_size(type));
     bytes_ = static_cast<uint8_t*>(std::malloc(length_ > 0 ? length_ : 1));
-    if (!bytes_) Fail("PH5_ERR_ARGUMENT", "cannot allocate " + std::to_string(length_) + " bytes for the read");
+    if (!bytes_) Fail(code::kArgument, "cannot allocate " + std::to_string(length_) + " bytes for the read");
     if (n == 0) return;
     Hid memSpace = MemorySpace(n);
     Hid dxpl(Check(H5Pcreate(H5P_DATASET_XFER), "creating the transfer list"));
     if (f.parallel) CheckErr(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
-    CheckErr(H5Dread(dset, type, memSpace, space, dxpl, bytes_), ("reading " + path_).c_str());
+    CheckErr(H5Dread(dset, type, memSpace, space, dxpl, bytes_), "reading " + path_);
   }
   Napi::Value Result(Napi::Env env) override {
-    // Hand the memory to a Node Buffer without copying; Node frees it.
+    // HDF5 read straight into this memory; the Buffer takes it over and Node frees it.
     uint8_t* bytes = bytes_;
     bytes_ = nullptr;
     return Napi::Buffer<uint8_t>::New(env, bytes, length_, [](Napi::Env, uint8_t* p) { std::free(p); });
@@ -453,62 +592,81 @@ class ReadCall : public AsyncCall {
   size_t length_ = 0;
 };
 
-template <typename Call, typename... Args>
-Napi::Value Start(Napi::Env env, Args&&... args) {
-  auto* call = new Call(env, std::forward<Args>(args)...);
-  call->Queue();
-  return call->Promise();
-}
-
+// ---------------------------------------------------------------------------------------
 Napi::Value FileOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ToString(env, info[0], "path");
+  if (path.empty()) ThrowArgument(env, "path must not be empty");
   std::string mode = ToString(env, info[1], "mode");
   if (mode != "r" && mode != "rw" && mode != "create") ThrowArgument(env, "mode must be 'r', 'rw' or 'create'");
-  return Start<OpenCall>(env, path, mode, info[2].ToBoolean().Value());
+  bool parallel = ToBool(env, info[2], "parallel");
+  return (new OpenCall(env, path, mode, parallel))->Start();
 }
 
-Napi::Value FileClose(const Napi::CallbackInfo& info) { return Start<CloseCall>(info.Env(), HandleArg(info), false); }
-Napi::Value FileFlush(const Napi::CallbackInfo& info) { return Start<CloseCall>(info.Env(), HandleArg(info), true); }
+Napi::Value FileClose(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), false))->Start(); }
+Napi::Value FileFlush(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), true))->Start(); }
 
 Napi::Value ObjectCount(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> guard(ApiLock());
-  return Napi::Number::New(info.Env(), static_cast<double>(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL)));
+  EnsureHdf5();
+  ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+  if (n < 0) FailHdf5(code::kHdf5, "counting open objects");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
 Napi::Value DatasetCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  uint32_t handle = HandleArg(info);
+  std::string path = ToString(env, info[1], "path");
   if (!info[2].IsObject()) ThrowArgument(env, "dataset options must be an object");
-  return Start<CreateDatasetCall>(env, HandleArg(info), ToString(env, info[1], "path"), info[2].As<Napi::Object>());
+  return (new CreateDatasetCall(env, handle, path, info[2].As<Napi::Object>()))->Start();
 }
 
 Napi::Value DatasetInfo(const Napi::CallbackInfo& info) {
-  return Start<InfoCall>(info.Env(), HandleArg(info), ToString(info.Env(), info[1], "path"));
+  Napi::Env env = info.Env();
+  uint32_t handle = HandleArg(info);
+  return (new InfoCall(env, handle, ToString(env, info[1], "path")))->Start();
 }
 
 Napi::Value DatasetWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  uint32_t handle = HandleArg(info);
+  std::string path = ToString(env, info[1], "path");
+  Selection sel = ToSelection(env, info[2]);
   if (!info[3].IsBuffer()) ThrowArgument(env, "data must be a Buffer");
-  return Start<WriteCall>(env, HandleArg(info), ToString(env, info[1], "path"), ToSelection(env, info[2]), info[3].As<Napi::Buffer<uint8_t>>(),
-                          info[4].ToBoolean().Value(), info[5]);
+  bool collective = ToBool(env, info[4], "collective");
+  return (new WriteCall(env, handle, path, std::move(sel), info[3].As<Napi::Buffer<uint8_t>>(), collective, info[5]))->Start();
 }
 
 Napi::Value DatasetRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Start<ReadCall>(env, HandleArg(info), ToString(env, info[1], "path"), ToSelection(env, info[2]));
+  uint32_t handle = HandleArg(info);
+  std::string path = ToString(env, info[1], "path");
+  return (new ReadCall(env, handle, path, ToSelection(env, info[2])))->Start();
 }
 
 }  // namespace
 
+// Closes every file still open (MPI is about to be finalised). Caller holds ApiLock.
+void CloseAllFiles() {
+  for (auto& [handle, f] : Files()) H5Fclose(f.id);
+  Files().clear();
+  H5Eclear2(H5E_DEFAULT);
+}
+
 void InitH5(Napi::Env env, Napi::Object exports) {
-  exports.Set("fileOpen", Napi::Function::New(env, FileOpen));
-  exports.Set("fileClose", Napi::Function::New(env, FileClose));
-  exports.Set("fileFlush", Napi::Function::New(env, FileFlush));
-  exports.Set("openObjectCount", Napi::Function::New(env, ObjectCount));
-  exports.Set("datasetCreate", Napi::Function::New(env, DatasetCreate));
-  exports.Set("datasetInfo", Napi::Function::New(env, DatasetInfo));
-  exports.Set("datasetWrite", Napi::Function::New(env, DatasetWrite));
-  exports.Set("datasetRead", Napi::Function::New(env, DatasetRead));
+  {
+    std::lock_guard<std::mutex> guard(ApiLock());
+    EnsureHdf5();
+  }
+  exports.Set("fileOpen", Export(env, "fileOpen", FileOpen));
+  exports.Set("fileClose", Export(env, "fileClose", FileClose));
+  exports.Set("fileFlush", Export(env, "fileFlush", FileFlush));
+  exports.Set("openObjectCount", Export(env, "openObjectCount", ObjectCount));
+  exports.Set("datasetCreate", Export(env, "datasetCreate", DatasetCreate));
+  exports.Set("datasetInfo", Export(env, "datasetInfo", DatasetInfo));
+  exports.Set("datasetWrite", Export(env, "datasetWrite", DatasetWrite));
+  exports.Set("datasetRead", Export(env, "datasetRead", DatasetRead));
 }
 
 }  // namespace ph5
