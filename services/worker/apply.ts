@@ -9,7 +9,7 @@
  */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { H5File, mpi, Ph5NativeError, type NativeDtype } from '../../native/lib/index.js';
+import { H5File, mpi, Ph5NativeError } from '../../native/lib/index.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { InputError } from '../shared/input-error.js';
@@ -76,14 +76,10 @@ async function readSlice(file: string, offset: number, length: number): Promise<
   return buf;
 }
 
-function nativeDtype(name: string): NativeDtype {
-  return parseDtype(name);
-}
-
 async function createDataset(file: H5File, op: CreateDatasetOp): Promise<RankReport['ops'][number]> {
   await step(() =>
     file.createDataset(op.path, {
-      dtype: nativeDtype(op.dtype),
+      dtype: parseDtype(op.dtype),
       shape: op.shape,
       ...(op.maxshape ? { maxshape: op.maxshape.map((d) => (d === null ? -1 : d)) } : {}),
       ...(op.chunks ? { chunks: op.chunks } : {}),
@@ -94,7 +90,7 @@ async function createDataset(file: H5File, op: CreateDatasetOp): Promise<RankRep
 }
 
 async function write(file: H5File, plan: Plan, op: WriteOp, rank: number, size: number): Promise<RankReport['ops'][number]> {
-  const memDtype = nativeDtype(op.payloadDtype);
+  const memDtype = parseDtype(op.payloadDtype);
   const mine = decompose(op.hyperslab, memDtype.size, size)[rank]!;
   const data = await step(() => readSlice(stagedPath(plan, op.staged), mine.byteOffset, mine.byteLength));
   const report = await step(() => file.write(op.path, mine.hyperslab, data, { collective: true, memDtype }));

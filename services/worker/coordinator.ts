@@ -134,7 +134,8 @@ export class Coordinator {
     return {
       jobId: String(job.id),
       file: filePath,
-      mode: existsSync(filePath) ? 'rw' : 'create',
+      // Decided under the file's write lease (see #process): another pool may create it.
+      mode: 'rw',
       staging: stagingDir(this.#opts.config),
       ops: data.ops,
     };
@@ -158,7 +159,6 @@ export class Coordinator {
       );
       let reports: RankReport[];
       try {
-        // The mode is decided under the lease: another pool may have created the file.
         plan.mode = existsSync(plan.file) ? 'rw' : 'create';
         await mpi.bcast(encodeMessage({ type: 'plan', plan }), 0);
         const mine = await applyPlan(plan, 0, this.#opts.size);
