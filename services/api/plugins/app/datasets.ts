@@ -145,13 +145,10 @@ export class Datasets {
       const entry = await this.#entry(project, file, h5path);
       if (entry) return false; // pending or created by an accepted job
       if (await this.#onDiskObject(project, file, h5path)) return false;
-      const current = await this.redis.hget(key, h5path);
-      if (current === null) {
-        if ((await this.redis.hsetnx(key, h5path, value)) === 1) return true;
-      } else if ((await this.redis.eval(HASH_CAS, 1, key, h5path, current, value)) === 1) {
-        return true; // replaced a void record (its job failed)
-      }
-      // Someone else claimed or voided it meanwhile: look again.
+      // Only an empty field is claimed: #entry has already removed a void record (its job
+      // failed), and a record that appeared since belongs to a concurrent creation.
+      if ((await this.redis.hsetnx(key, h5path, value)) === 1) return true;
+      // Someone else claimed it meanwhile: look again (their record may yet prove void).
     }
     return false;
   }
