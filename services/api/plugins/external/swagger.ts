@@ -34,8 +34,25 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'datasets', description: 'Create datasets, write and read their values' },
         { name: 'jobs', description: 'The state and result of accepted writes' },
-        { name: 'health', description: 'Liveness and readiness' },
+        { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A token from the server’s token table (PH5_TOKENS_FILE); it names your project and role (read, write or admin). Without a token table, auth is off and the server listens on loopback only.',
+          },
+        },
+      },
+    },
+    // Routes that need a role carry the bearer requirement and say which role.
+    transform: ({ schema, url, route }) => {
+      const role = (route.config as { role?: string } | undefined)?.role;
+      if (!role || !schema) return { schema, url };
+      const s = schema as Record<string, unknown>;
+      const description = typeof s.description === 'string' ? `${s.description} ` : '';
+      return { schema: { ...s, security: [{ bearerAuth: [] }], description: `${description}Needs the '${role}' role.` } as never, url };
     },
     transformObject: (doc) => ('openapiObject' in doc ? markBinaryBodies(doc.openapiObject as OpenApiDoc) : doc.swaggerObject) as never,
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
+import type { Limits } from '../../../shared/config.js';
 import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
@@ -25,8 +26,6 @@ const FileParams = Type.Object({ file: FileName });
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 type CreateBody = Static<typeof CreateDatasetBody>;
 
-/** Most elements a dataset may have (2^48: 256 Ti elements; indices stay exact in a double). */
-export const MAX_ELEMENTS = 2 ** 48;
 /** HDF5 refuses chunks of 4 GiB or more. */
 const MAX_CHUNK_BYTES = 2 ** 32 - 1;
 /** Largest selection answered as JSON; bigger reads must ask for binary. */
@@ -39,10 +38,13 @@ function shapeError(message: string): InputError {
 }
 
 /** Checks shape, maxshape and chunks together (the schema checked each alone). */
-function checkLayout(body: CreateBody, dtype: Dtype): void {
+function checkLayout(body: CreateBody, dtype: Dtype, limits: Limits): void {
   const { shape, maxshape, chunks } = body;
+  if (shape.length > limits.maxDims) throw shapeError(`The shape has ${shape.length} dimensions; at most ${limits.maxDims} are allowed (PH5_MAX_DIMS).`);
   const total = shape.reduce((a, b) => a * b, 1);
-  if (total > MAX_ELEMENTS) throw shapeError(`The shape [${shape.join(', ')}] has ${total} elements; at most ${MAX_ELEMENTS} are allowed.`);
+  if (total > limits.maxElements) {
+    throw new InputError('PH5_ERR_TOO_MANY_ELEMENTS', `The shape [${shape.join(', ')}] has ${total} elements; at most ${limits.maxElements} are allowed (PH5_MAX_ELEMENTS).`, 413);
+  }
   if (maxshape) {
     if (maxshape.length !== shape.length) throw shapeError(`maxshape has ${maxshape.length} dimension(s); shape has ${shape.length}.`);
     maxshape.forEach((m, i) => {
@@ -85,6 +87,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: Static<typeof FileParams>; Body: CreateBody }>(
     '/v1/files/:file/datasets',
     {
+      config: { role: 'write' },
       schema: {
         operationId: 'createDataset',
         tags: ['datasets'],
@@ -94,7 +97,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
           'Writes to the dataset are accepted right away, before the job has run. Without fillValue, no fill pass is made.',
         params: FileParams,
         body: CreateDatasetBody,
-        response: { 202: Accepted, ...problems(400, 409, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 403, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -105,9 +108,10 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       const body = request.body;
       const h5path = normalizeH5Path(body.path);
       const dtype = parseDtype(body.dtype);
-      checkLayout(body, dtype);
+      checkLayout(body, dtype, app.ph5.config.limits);
       const fillValue = body.fillValue === undefined ? undefined : encodeJson(body.fillValue, dtype, []).toString('base64');
       const dtypeName = formatDtype(dtype);
+      await app.ph5.quota.check(proj);
 
       const jobId = jobs.newId();
       const record: DatasetRecord = {
@@ -139,6 +143,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         await datasets.release(proj, file, h5path, jobId).catch(() => {});
         throw err;
       }
+      await app.ph5.quota.track(proj, String(job.id)).catch(() => {}); // accepted regardless
       return accepted(app, reply, job);
     },
   );
@@ -146,6 +151,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: Static<typeof DatasetParams> }>(
     '/v1/files/:file/datasets/:path',
     {
+      config: { role: 'read' },
       schema: {
         operationId: 'getDataset',
         tags: ['datasets'],
@@ -153,7 +159,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         description:
           "Read from the file. While the dataset's creation job is still queued or running, the answer comes from what was accepted, with state 'pending'.",
         params: DatasetParams,
-        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 404, 503) },
+        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -171,6 +177,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   app.put<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery>; Body: unknown }>(
     '/v1/files/:file/datasets/:path/value',
     {
+      config: { role: 'write' },
       schema: {
         operationId: 'writeDatasetValue',
         tags: ['datasets'],
@@ -189,7 +196,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
             'application/octet-stream': { schema: BINARY },
           },
         },
-        response: { 202: Accepted, ...problems(400, 404, 413, 415, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -219,6 +226,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         const hs = resolveSelection(request.query.select, meta.shape);
         const elements = elementCount(hs.count);
         const expected = elements * dtype.size;
+        await app.ph5.quota.check(proj);
         if (binary) {
           if (expected > config.maxBodyBytes) {
             throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
@@ -250,6 +258,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         };
         const job = await jobs.enqueue(data);
         staged = undefined; // the job owns the payload now
+        await app.ph5.quota.track(proj, String(job.id)).catch(() => {}); // accepted regardless
         return accepted(app, reply, job);
       } catch (err) {
         if (staged) await storage.unstage(staged);
@@ -264,6 +273,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery> }>(
     '/v1/files/:file/datasets/:path/value',
     {
+      config: { role: 'read' },
       schema: {
         operationId: 'readDatasetValue',
         tags: ['datasets'],
@@ -279,7 +289,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
             description: 'The values of the selection.',
             content: { 'application/json': { schema: ValueJson }, 'application/octet-stream': { schema: BINARY } },
           },
-          ...problems(400, 404, 503),
+          ...problems(400, 401, 403, 404, 429, 503),
         },
       },
     },

@@ -24,6 +24,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: Static<typeof Params>; Querystring: Static<typeof Query> }>(
     '/v1/jobs/:id',
     {
+      config: { role: 'read' },
       schema: {
         operationId: 'getJob',
         tags: ['jobs'],
@@ -33,7 +34,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
           '(bytes, the decomposition across ranks, whether I/O was collective); when failed, error has a stable code and a message.',
         params: Params,
         querystring: Query,
-        response: { 200: { description: 'The job.', content: { 'application/json': { schema: Type.Ref('Job') } } }, ...problems(400, 404, 503) },
+        response: { 200: { description: 'The job.', content: { 'application/json': { schema: Type.Ref('Job') } } }, ...problems(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
