@@ -110,7 +110,7 @@ export const Job = Type.Object(
     ranks: Type.Union([Type.Integer(), Type.Null()], { description: 'Ranks of the pool that ran the job.' }),
     progress: Type.Number({ description: 'Percent done, as reported by the worker pool.' }),
     attempts: Type.Integer({ description: 'Attempts made so far (a job is retried up to 3 times).' }),
-    result: Type.Union([Type.Unknown(), Type.Null()], {
+    result: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
       description: 'When completed: per operation, bytes written, the decomposition across ranks, whether I/O was collective; and timings.',
     }),
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),

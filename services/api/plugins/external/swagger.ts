@@ -26,11 +26,13 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       openapi: '3.1.0',
       info: {
         title: 'ph5',
+        license: { name: 'MIT', identifier: 'MIT' },
         version: API_VERSION,
         description:
           'Remote parallel HDF5 writes. Writes are jobs: they answer 202 with the job and its URL in Location; ' +
           'GET the job (optionally with ?wait=SECONDS) to see it complete. Errors are application/problem+json with a stable code.',
       },
+      servers: [{ url: '/', description: 'The server this document is served by' }],
       tags: [
         { name: 'datasets', description: 'Create datasets, write and read their values' },
         { name: 'jobs', description: 'The state and result of accepted writes' },
@@ -49,7 +51,8 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
     // Routes that need a role carry the bearer requirement and say which role.
     transform: ({ schema, url, route }) => {
       const role = (route.config as { role?: string } | undefined)?.role;
-      if (!role || !schema) return { schema, url };
+      if (!schema) return { schema, url };
+      if (!role) return { schema: { ...(schema as object), security: [] } as never, url }; // public: says so
       const s = schema as Record<string, unknown>;
       const description = typeof s.description === 'string' ? `${s.description} ` : '';
       return { schema: { ...s, security: [{ bearerAuth: [] }], description: `${description}Needs the '${role}' role.` } as never, url };
