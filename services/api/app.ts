@@ -17,6 +17,7 @@ import authPlugin from './plugins/app/auth.js';
 import ph5Plugin from './plugins/app/ph5.js';
 import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics/index.js';
+import workerRoutes from './routes/workers/index.js';
 import healthRoutes from './routes/health/index.js';
 import fileRoutes from './routes/files/index.js';
 import jobRoutes from './routes/jobs/index.js';
@@ -61,5 +62,6 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(metricsRoutes);
   await app.register(fileRoutes);
   await app.register(jobRoutes);
+  await app.register(workerRoutes);
   return app;
 }

@@ -81,7 +81,7 @@ test('every operation has an operationId, tags, a summary, and documented proble
       }
     }
   }
-  assert.deepEqual([...ids].sort(), ['createDataset', 'getDataset', 'getHealth', 'getJob', 'getMetrics', 'getReadiness', 'readDatasetValue', 'writeDatasetValue']);
+  assert.deepEqual([...ids].sort(), ['createDataset', 'getDataset', 'getHealth', 'getJob', 'getMetrics', 'getReadiness', 'listJobs', 'listWorkers', 'readDatasetValue', 'streamJobEvents', 'writeDatasetValue']);
   const put = doc.paths['/v1/files/{file}/datasets/{path}/value'].put;
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.type, 'string');
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.format, 'binary');

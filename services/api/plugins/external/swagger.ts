@@ -36,6 +36,7 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'datasets', description: 'Create datasets, write and read their values' },
         { name: 'jobs', description: 'The state and result of accepted writes' },
+        { name: 'workers', description: 'The worker pools that run jobs' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
       components: {

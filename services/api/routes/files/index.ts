@@ -143,7 +143,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         await datasets.release(proj, file, h5path, jobId).catch(() => {});
         throw err;
       }
-      await app.ph5.quota.track(proj, String(job.id)).catch(() => {}); // accepted regardless
+      await app.ph5.recordAccepted(proj, String(job.id), data.acceptedAt);
       return accepted(app, reply, job);
     },
   );
@@ -258,7 +258,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         };
         const job = await jobs.enqueue(data);
         staged = undefined; // the job owns the payload now
-        await app.ph5.quota.track(proj, String(job.id)).catch(() => {}); // accepted regardless
+        await app.ph5.recordAccepted(proj, String(job.id), data.acceptedAt);
         return accepted(app, reply, job);
       } catch (err) {
         if (staged) await storage.unstage(staged);
