@@ -17,7 +17,7 @@ export const Problem = Type.Object(
 const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; example: { code: string; detail: string } }> = {
   400: {
     description: 'Invalid request; nothing was changed.',
-    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_JSON', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE'],
+    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_JSON', 'PH5_ERR_NPY', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE'],
     example: { code: 'PH5_ERR_SELECTION', detail: "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42." },
   },
   401: {
@@ -46,7 +46,7 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.' },
   },
   415: {
-    description: 'Unsupported Content-Type: send application/json or application/octet-stream.',
+    description: 'Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy.',
     codes: ['PH5_ERR_MEDIA_TYPE'],
     example: { code: 'PH5_ERR_MEDIA_TYPE', detail: 'Unsupported Media Type: text/csv' },
   },

@@ -7,13 +7,15 @@ export const API_VERSION = '0.1.0';
 
 type OpenApiDoc = { paths?: Record<string, Record<string, unknown>> };
 
-/** Shows octet-stream bodies and responses as binary strings (see schemas/common.ts BINARY). */
+/** Shows octet-stream and .npy bodies and responses as binary strings (see schemas/common.ts BINARY). */
 function markBinaryBodies(doc: OpenApiDoc): OpenApiDoc {
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
     const content = (node as { content?: Record<string, { schema?: Record<string, unknown> }> }).content;
-    const binary = content?.['application/octet-stream'];
-    if (binary) binary.schema = { type: 'string', format: 'binary', ...(binary.schema ?? {}) };
+    for (const type of ['application/octet-stream', 'application/x-npy']) {
+      const binary = content?.[type];
+      if (binary) binary.schema = { type: 'string', format: 'binary', ...(binary.schema ?? {}) };
+    }
     for (const child of Object.values(node)) visit(child);
   };
   visit(doc.paths);

@@ -7,12 +7,13 @@
  * undoes what was done, so a refused request leaves no job, staged file or registry entry.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import type { Limits } from '../../../shared/config.js';
 import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
+import { NPY_MEDIA_TYPE, describeNpy, encodeNpyHeader, readNpyHeader } from '../../../shared/npy.js';
 import type { CreateDatasetOp, DatasetRecord, JobData } from '../../../shared/jobs.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
@@ -71,18 +72,26 @@ function accepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job): Fasti
   return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
 }
 
-function isBinary(request: FastifyRequest): boolean {
-  return (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/octet-stream');
+/** How a value body is encoded: raw bytes, a .npy file, or JSON. */
+function bodyKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
+  const type = (request.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('application/octet-stream')) return 'raw';
+  if (type.startsWith(NPY_MEDIA_TYPE)) return 'npy';
+  return 'json';
 }
 
-function wantsBinary(request: FastifyRequest): boolean {
-  return /application\/octet-stream/i.test(request.headers.accept ?? '');
+/** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
+function answerKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
+  const accept = request.headers.accept ?? '';
+  if (/application\/octet-stream/i.test(accept)) return 'raw';
+  if (/application\/x-npy/i.test(accept)) return 'npy';
+  return 'json';
 }
 
 export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   // Binary bodies reach the handler as the raw request stream: they go to disk as they
   // arrive, are counted on the way, and are never held whole in memory.
-  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser(['application/octet-stream', NPY_MEDIA_TYPE], (_request, payload, done) => done(null, payload));
 
   app.post<{ Params: Static<typeof FileParams>; Body: CreateBody }>(
     '/v1/files/:file/datasets',
@@ -183,8 +192,9 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         tags: ['datasets'],
         summary: 'Write values into a selection of a dataset',
         description:
-          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length), or application/octet-stream: the raw C-order bytes of the selection ' +
-          'in the dataset’s byte order, or in the one named by ?dtype=. A binary body must be exactly elements × itemsize bytes. ' +
+          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection ' +
+          'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) ' +
+          'with as many elements as the selection, in the dataset’s dtype or its other byte order. ' +
           'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location.',
         params: DatasetParams,
         querystring: ValueQuery,
@@ -194,6 +204,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
             // Checked by byte count, not by schema (the handler gets the raw stream). The
             // OpenAPI document shows it as binary (plugins/external/swagger.ts).
             'application/octet-stream': { schema: BINARY },
+            'application/x-npy': { schema: { ...BINARY, description: 'A C-order .npy file (numpy.save) whose element count matches the selection; its dtype may differ from the dataset’s only in byte order.' } },
           },
         },
         response: { 202: Accepted, ...problems(400, 401, 403, 404, 413, 415, 429, 503) },
@@ -202,7 +213,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { storage, datasets, jobs, config, project } = app.ph5;
       const proj = project(request);
-      const binary = isBinary(request);
+      const kind = bodyKind(request);
+      const binary = kind !== 'json';
       let staged: string | undefined;
       try {
         const file = validateFileName(request.params.file);
@@ -215,24 +227,37 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         const meta = await datasets.forWrite(proj, file, h5path);
         if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
         const dtype = parseDtype(meta.dtype);
-        let payloadDtype: Dtype = dtype;
-        if (request.query.dtype !== undefined) {
-          if (!binary) throw new InputError('PH5_ERR_DTYPE', '?dtype= describes binary bodies; JSON values are converted to the dataset’s dtype.');
-          payloadDtype = parseDtype(request.query.dtype);
-          if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
-            throw new InputError('PH5_ERR_DTYPE', `A body of ${request.query.dtype} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
-          }
-        }
         const hs = resolveSelection(request.query.select, meta.shape);
         const elements = elementCount(hs.count);
         const expected = elements * dtype.size;
+        let payloadDtype: Dtype = dtype;
+        if (request.query.dtype !== undefined) {
+          if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
+          payloadDtype = parseDtype(request.query.dtype);
+        }
         await app.ph5.quota.check(proj);
-        if (binary) {
-          if (expected > config.maxBodyBytes) {
-            throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
+        if (binary && expected > config.maxBodyBytes) {
+          throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
+        }
+        let headerBytes = 0;
+        if (kind === 'npy') {
+          const header = await readNpyHeader(request.body as Readable);
+          headerBytes = header.dataOffset;
+          if (header.fortranOrder) throw new InputError('PH5_ERR_NPY', 'The .npy array is in Fortran order; send a C-order array (numpy.ascontiguousarray).');
+          const count = header.shape.reduce((a, b) => a * b, 1);
+          if (count !== elements) {
+            throw new InputError('PH5_ERR_SELECTION', `The .npy holds a ${describeNpy(header)} (${count} elements); the selection [${hs.count.join(', ')}] needs ${elements}.`);
           }
-          if (declared !== undefined && Number(declared) !== expected) {
-            throw new errors.BodyLength(`Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size}).`);
+          payloadDtype = header.dtype;
+        }
+        if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
+          throw new InputError('PH5_ERR_DTYPE', `A body of ${formatDtype(payloadDtype)} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
+        }
+        if (binary) {
+          if (declared !== undefined && Number(declared) !== expected + headerBytes) {
+            throw new errors.BodyLength(
+              `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
+            );
           }
           staged = await storage.stageStream(request.body as Readable, expected);
         } else {
@@ -280,14 +305,18 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Read the values of a selection, as JSON or raw bytes',
         description:
           'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
-          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them). A read sees every job that has completed, never a job half-applied. ' +
+          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. ' +
           `JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
         params: DatasetParams,
         querystring: ValueQuery,
         response: {
           200: {
             description: 'The values of the selection.',
-            content: { 'application/json': { schema: ValueJson }, 'application/octet-stream': { schema: BINARY } },
+            content: {
+              'application/json': { schema: ValueJson },
+              'application/octet-stream': { schema: BINARY },
+              'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it).' } },
+            },
           },
           ...problems(400, 401, 403, 404, 429, 503),
         },
@@ -300,7 +329,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       await storage.resolve(proj, file);
       const h5path = normalizeH5Path(request.params.path);
       if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
-      const binary = wantsBinary(request);
+      const answer = answerKind(request);
+      const binary = answer !== 'json';
       const result = await datasets.withFile(proj, file, async (f) => {
         let info;
         try {
@@ -324,6 +354,11 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
       }
       const dtypeName = formatDtype(result.info.dtype);
+      if (answer === 'npy') {
+        const header = encodeNpyHeader(result.info.dtype, result.hs.count);
+        // Header then data, without copying the data into one buffer with it.
+        return reply.type(NPY_MEDIA_TYPE).header('content-length', header.length + result.bytes.length).send(Readable.from([header, result.bytes]));
+      }
       if (binary) {
         return reply
           .type('application/octet-stream')
