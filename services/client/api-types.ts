@@ -562,7 +562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued). Codes: PH5_ERR_EXISTS. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -741,6 +741,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -906,6 +924,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -1062,6 +1098,24 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "No dataset /test in output.h5.",
                      *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];

@@ -36,8 +36,8 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_NOT_FOUND', detail: 'No dataset /test in output.h5.' },
   },
   409: {
-    description: 'An object already exists at that path (or its creation is queued).',
-    codes: ['PH5_ERR_EXISTS'],
+    description: 'An object already exists at that path (or its creation is queued), or the file exists but is not HDF5.',
+    codes: ['PH5_ERR_EXISTS', 'PH5_ERR_NOT_HDF5'],
     example: { code: 'PH5_ERR_EXISTS', detail: 'An object already exists at /test in output.h5 (or its creation is queued).' },
   },
   413: {

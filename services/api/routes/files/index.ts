@@ -168,7 +168,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         description:
           "Read from the file. While the dataset's creation job is still queued or running, the answer comes from what was accepted, with state 'pending'.",
         params: DatasetParams,
-        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 401, 403, 404, 429, 503) },
+        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
       },
     },
     async (request) => {
@@ -207,7 +207,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
             'application/x-npy': { schema: { ...BINARY, description: 'A C-order .npy file (numpy.save) whose element count matches the selection; its dtype may differ from the dataset’s only in byte order.' } },
           },
         },
-        response: { 202: Accepted, ...problems(400, 401, 403, 404, 413, 415, 429, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -318,7 +318,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
               'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it).' } },
             },
           },
-          ...problems(400, 401, 403, 404, 429, 503),
+          ...problems(400, 401, 403, 404, 409, 429, 503),
         },
       },
     },
