@@ -147,8 +147,9 @@ export class FileLocks {
    * renewing it until released. `onLost` is called if a renewal finds the lease gone.
    */
   async acquireWrite(project: string, file: string, onLost: () => void = () => {}): Promise<WriteLease> {
+    const token = randomUUID();
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      const lease = await this.tryAcquireWrite(project, file, onLost);
+      const lease = await this.tryAcquireWrite(project, file, onLost, token);
       if (lease) return lease;
       await sleep(delay);
     }
@@ -157,10 +158,10 @@ export class FileLocks {
   /**
    * One attempt at the write side: the lease, or null when a reader or another writer has
    * the file (a refused writer is put in line, which keeps new readers out meanwhile).
+   * Retries must pass the same `token`: the place in line belongs to it.
    */
-  async tryAcquireWrite(project: string, file: string, onLost: () => void = () => {}): Promise<WriteLease | null> {
+  async tryAcquireWrite(project: string, file: string, onLost: () => void = () => {}, token: string = randomUUID()): Promise<WriteLease | null> {
     const keys = this.#keys(project, file);
-    const token = randomUUID();
     const [fence, dirty] = (await this.#redis.eval(TRY_WRITE, 3, ...keys, Date.now(), token, this.#ttlMs)) as [number, string | null];
     if (!fence) return null;
     let held = true;

@@ -169,7 +169,7 @@ function present(job: Ph5Job, bullState: string): JobView {
     ranks: result?.ranks ?? null,
     result,
     error: state === 'failed' ? parseFailure(job.failedReason) : null,
-    progress: typeof job.progress === 'number' ? job.progress : 0,
+    progress: state === 'completed' ? 100 : typeof job.progress === 'number' ? job.progress : 0,
     attempts: job.attemptsMade,
     timings: { acceptedAt: job.data.acceptedAt, startedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
   };
