@@ -38,6 +38,7 @@ export type NativeErrorCode =
   | 'PH5_ERR_SELECTION'
   | 'PH5_ERR_ARGUMENT'
   | 'PH5_ERR_CLOSED'
+  | 'PH5_ERR_READ_ONLY'
   | 'PH5_ERR_MPI'
   | 'PH5_ERR_HDF5';
 

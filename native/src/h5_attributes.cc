@@ -118,6 +118,7 @@ class AttributeWriteCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "write attribute " + name_ + " of " + path_);
     Hid object = OpenObject(f.id, path_);
     // Replace: the new value may have another type or shape, which H5Awrite cannot change.
     htri_t e = H5Aexists(object, name_.c_str());
@@ -254,6 +255,7 @@ class AttributeDeleteCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "delete attribute " + name_ + " of " + path_);
     Hid object = OpenObject(f.id, path_);
     RequireAttribute(object, path_, name_);
     CheckErr(H5Adelete(object, name_.c_str()), "deleting attribute " + name_ + " of " + path_);

@@ -16,6 +16,10 @@ OpenFile LookUp(uint32_t handle) {
   return it->second;
 }
 
+void RequireWritable(const OpenFile& f, const std::string& what) {
+  if (!f.writable) Fail(code::kReadOnly, "the file is open read-only: cannot " + what);
+}
+
 uint32_t HandleArg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) ThrowArgument(env, "expected a file handle (number)");
@@ -117,7 +121,7 @@ void MpiCheck(int err, const char* what) {
 
 void AgreeOnFailure(const Failure& local, const std::string& what) {
   static const char* const kCodes[] = {code::kNotFound, code::kExists,  code::kType, code::kSelection,
-                                       code::kArgument, code::kClosed, code::kMpi,  code::kHdf5};
+                                       code::kArgument, code::kClosed, code::kMpi,  code::kReadOnly, code::kHdf5};
   constexpr int kCount = sizeof kCodes / sizeof kCodes[0];
   constexpr int kFine = 100;
   int mine = kFine;

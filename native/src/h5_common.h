@@ -12,7 +12,12 @@ namespace ph5 {
 struct OpenFile {
   hid_t id;
   bool parallel;
+  bool writable;
 };
+
+// PH5_ERR_READ_ONLY for a change to a file opened with mode 'r' (HDF5 would report it
+// through a stack that mentions "not found").
+void RequireWritable(const OpenFile& f, const std::string& what);
 
 // hid_t values do not fit a JS number exactly, so JS holds small integers instead.
 // Touched only under ApiLock.

@@ -173,6 +173,7 @@ class CreateDatasetCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "create dataset " + path_);
     if (PathExists(f.id, path_)) Fail(code::kExists, "an object already exists at " + path_);
     CheckParents(f.id, path_);
     Hid type = MakeType(dtype_);
@@ -237,6 +238,7 @@ class ResizeCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "resize " + path_);
     Hid dset = OpenDataset(f.id, path_);
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
     int rank = H5Sget_simple_extent_ndims(space);
@@ -387,6 +389,7 @@ class WriteCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "write " + path_);
     Hid dset = OpenDataset(f.id, path_);  // collective metadata: same outcome on every rank
     Hid fileType(Check(H5Dget_type(dset), "reading the type"));
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));

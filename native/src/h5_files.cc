@@ -118,7 +118,7 @@ class OpenCall : public H5Call {
       id = Check(H5Fopen(path_.c_str(), mode_ == "r" ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl), "opening " + path_);
     }
     handle_ = g_nextHandle++;
-    Files()[handle_] = OpenFile{id, parallel_};
+    Files()[handle_] = OpenFile{id, parallel_, mode_ != "r"};
   }
   Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, handle_); }
 

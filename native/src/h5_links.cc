@@ -66,6 +66,7 @@ class GroupCreateCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "create group " + path_);
     if (PathExists(f.id, path_)) Fail(code::kExists, "an object already exists at " + path_);
     CheckParents(f.id, path_);
     Hid lcpl = IntermediateGroupsLcpl();
@@ -145,6 +146,7 @@ class LinkDeleteCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "delete " + path_);
     if (!PathExists(f.id, path_)) Fail(code::kNotFound, "no link at " + path_);
     // Removes the link only; the object's space is freed when its last link goes (HDF5
     // does not reuse it in the file: h5repack reclaims it).
@@ -165,6 +167,7 @@ class SoftLinkCall : public FileCall {
 
  protected:
   void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "create soft link " + path_);
     if (PathExists(f.id, path_)) Fail(code::kExists, "an object already exists at " + path_);
     CheckParents(f.id, path_);
     Hid lcpl = IntermediateGroupsLcpl();
