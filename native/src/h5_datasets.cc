@@ -239,6 +239,7 @@ class ResizeCall : public FileCall {
  protected:
   void RunOnFile(const OpenFile& f) override {
     RequireWritable(f, "resize " + path_);
+    if (f.parallel) AgreeOnShape();
     Hid dset = OpenDataset(f.id, path_);
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
     int rank = H5Sget_simple_extent_ndims(space);
@@ -258,6 +259,25 @@ class ResizeCall : public FileCall {
   }
 
  private:
+  // H5Dset_extent changes metadata collectively: ranks asking for different shapes would
+  // leave the file inconsistent. Max and min over the ranks (min as max of the complement)
+  // must agree, first of the rank count, then of each dimension.
+  void AgreeOnShape() {
+    auto agree = [](std::vector<uint64_t> values) {
+      size_t n = values.size();
+      for (size_t i = 0; i < n; i++) values.push_back(UINT64_MAX - values[i]);
+      std::vector<uint64_t> out(values.size());
+      MpiCheck(MPI_Allreduce(values.data(), out.data(), static_cast<int>(values.size()), MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD),
+               "MPI_Allreduce (agreeing on the shape)");
+      for (size_t i = 0; i < n; i++)
+        if (out[i] != UINT64_MAX - out[n + i]) return false;
+      return true;
+    };
+    std::string why = "every rank must resize " + path_ + " to the same shape (this rank asked for " + DimsText(shape_) + ")";
+    if (!agree({shape_.size()})) Fail(code::kArgument, why);
+    if (!agree(std::vector<uint64_t>(shape_.begin(), shape_.end()))) Fail(code::kArgument, why);
+  }
+
   std::string path_;
   std::vector<hsize_t> shape_;
 };

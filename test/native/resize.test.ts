@@ -38,10 +38,13 @@ for (const n of RANKS) {
         missing: 'PH5_ERR_NOT_FOUND',
         negative: 'PH5_ERR_ARGUMENT',
         'write past the shrunk extent': 'PH5_ERR_SELECTION',
+        'ranks disagree': n > 1 ? 'PH5_ERR_ARGUMENT' : 'none',
+        'ranks disagree on rank count': n > 1 ? 'PH5_ERR_ARGUMENT' : 'none',
         'read-only': 'PH5_ERR_READ_ONLY',
       });
       for (const r of results) {
         assert.deepEqual(r.values['grow shapes'], [[3 * n], [6 * n], [9 * n]]);
+        assert.deepEqual(r.values['grow after disagreement'], [9 * n], 'a refused resize changes nothing');
         const grid = r.values['grid info'] as { shape: number[]; maxshape: number[] };
         assert.deepEqual([grid.shape, grid.maxshape], [[5, 8], [-1, 8]]);
         const row4 = Buffer.from(r.values['grid read'] as string, 'hex');
