@@ -446,18 +446,22 @@ class WriteCall : public FileCall {
 
     const uint8_t* source = data_;
     std::vector<uint8_t> converted;
-    if (f.parallel && filtered && n > 0) {
+    if (f.parallel && filtered) {
       // HDF5 1.10 writes filtered datasets only collectively, and falls back to
       // independent I/O whenever it converts types: convert here, so HDF5 does not have to.
+      // A rank with nothing to write still switches to the file type: the fallback is
+      // decided over all ranks, and its (empty) conversion would count too.
       htri_t same = H5Tequal(memType, fileType);
       if (same < 0) FailHdf5(code::kHdf5, "comparing the memory and file types");
       if (!same) {
-        size_t item = std::max(H5Tget_size(memType), H5Tget_size(fileType));
-        converted.resize(ByteCount(n, item));
-        std::memcpy(converted.data(), data_, length_);
-        CheckErr(H5Tconvert(memType, fileType, n, converted.data(), nullptr, H5P_DEFAULT), "converting the data to the file type");
+        if (n > 0) {
+          size_t item = std::max(H5Tget_size(memType), H5Tget_size(fileType));
+          converted.resize(ByteCount(n, item));
+          std::memcpy(converted.data(), data_, length_);
+          CheckErr(H5Tconvert(memType, fileType, n, converted.data(), nullptr, H5P_DEFAULT), "converting the data to the file type");
+          source = converted.data();
+        }
         memType = Hid(Check(H5Tcopy(fileType), "copying the type"));
-        source = converted.data();
       }
     }
 

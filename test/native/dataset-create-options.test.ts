@@ -52,6 +52,7 @@ with h5py.File(path, 'r') as f:
     out['fill'] = info('fill', np.array_equal(fill[:6], grid(6, 2, 'i2')) and (fill[6:] == -3).all())
     out['fillgz'] = info('fillgz', (f['fillgz'][()] == 1.5).all())
     out['unlim'] = info('unlim', f['unlim'].shape == (0, 3))
+    out['gzidle'] = info('gzidle', np.array_equal(f['gzidle'][()], grid(3, 7, 'i4')))
     out['strings'] = info('strings', f['strings'][()].ravel().tolist() == [b's-0', b's-1', b's-2', b's-3'])
 `;
 
@@ -112,6 +113,7 @@ for (const n of RANKS) {
       assert.deepEqual(out.fill, { ...base, dtype: '<i2', shape: [12, 2], maxshape: [12, 2], chunks: null, fillvalue: -3, filltime: 'ifset' });
       assert.deepEqual(out.fillgz, { ...base, dtype: '<f8', shape: [5, 2], maxshape: [5, 2], chunks: [2, 2], compression: 'gzip', level: 2, fillvalue: 1.5, filltime: 'ifset' });
       assert.deepEqual(out.unlim, { ...base, dtype: '|b1', shape: [0, 3], maxshape: [null, 3], chunks: [349525, 3], fillvalue: false });
+      assert.deepEqual(out.gzidle, { ...base, dtype: '>i4', shape: [3, 7], maxshape: [3, 7], chunks: [1, 7], compression: 'gzip', level: 1 });
       assert.deepEqual(out.strings, { ...base, dtype: '|S8', shape: [4, 1], maxshape: [4, 1], chunks: [4, 1], compression: 'gzip', level: 9, fillvalue: '' });
     });
 

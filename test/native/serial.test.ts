@@ -135,7 +135,7 @@ print(json.dumps(raw))
     await rejects(f.read('no/such/path'), 'PH5_ERR_NOT_FOUND');
     await rejects(f.datasetInfo('g'), 'PH5_ERR_TYPE');
     await rejects(f.read('grid', { start: [0, 4], stride: [1, 1], count: [1, 3] }), 'PH5_ERR_SELECTION');
-    await rejects(f.write('grid', null, Buffer.alloc(0)), 'PH5_ERR_HDF5'); // read-only file: HDF5 refuses
+    await rejects(f.write('grid', null, Buffer.alloc(0)), 'PH5_ERR_READ_ONLY');
     await f.close();
     await rejects(H5File.open(path.join(dir, 'absent.h5'), { mode: 'r', parallel: false }), 'PH5_ERR_NOT_FOUND');
     await rejects(H5File.open(file, { mode: 'create', parallel: false }), 'PH5_ERR_EXISTS');
