@@ -9,7 +9,8 @@
  *   node dist/bench/native-write.js --size-mib 256 --reps 7 --ranks 2 --dir /scratch --json out.json
  *
  * Each repetition runs both writers, alternating which goes first (addon, h5py, then
- * h5py, addon, ...). Each writer is one `mpirun --oversubscribe -n R` job
+ * h5py, addon, ...), after one unmeasured warm-up round (--warmup N; the first 1 GiB
+ * written in a fresh VM is several times slower than the rest). Each writer is one `mpirun --oversubscribe -n R` job
  * (bench/native-write-rank.ts, bench/h5py_write.py); every rank fills its block first,
  * then after a barrier times file create -> dataset create -> collective write -> close.
  * The figure for a run is the span from the earliest rank's start to the latest rank's
@@ -37,6 +38,8 @@ interface Options {
   ranks: number;
   dir: string;
   json: string | null;
+  /** Unmeasured rounds (both writers) before the measured ones. */
+  warmup: number;
 }
 
 interface RankResult {
@@ -58,7 +61,7 @@ interface Run {
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--ranks N] [--dir PATH | --shm] [--json FILE]`);
+  console.error(`${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--warmup N] [--ranks N] [--dir PATH | --shm] [--json FILE]`);
   process.exit(2);
 }
 
@@ -69,6 +72,7 @@ function parseArgs(argv: string[]): Options {
   let base = os.tmpdir();
   let json: string | null = null;
   let quick = false;
+  let warmup = 1;
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -90,13 +94,17 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--dir') base = value();
     else if (arg === '--shm') base = '/dev/shm';
     else if (arg === '--json') json = value();
+    else if (arg === '--warmup') {
+      warmup = Number(value());
+      if (!Number.isInteger(warmup) || warmup < 0) usage('--warmup needs a non-negative integer');
+    }
     else usage(`unknown argument ${arg}`);
   }
   if (quick) {
     if (!explicit.has('--size-mib')) sizeMiB = 64;
     if (!explicit.has('--reps')) reps = 2;
   }
-  return { sizeMiB, reps, ranks, dir: mkdtempSync(path.join(base, 'ph5-bench-')), json };
+  return { sizeMiB, reps, ranks, dir: mkdtempSync(path.join(base, 'ph5-bench-')), json, warmup };
 }
 
 function median(xs: number[]): number {
@@ -182,10 +190,10 @@ function main(): void {
   console.log(describeMachine(opts.dir));
   const runs: Run[] = [];
   try {
-    for (let rep = 0; rep < opts.reps; rep++) {
-      const order: Writer[] = rep % 2 === 0 ? ['addon', 'h5py'] : ['h5py', 'addon'];
+    for (let rep = -opts.warmup; rep < opts.reps; rep++) {
+      const order: Writer[] = (rep + opts.warmup) % 2 === 0 ? ['addon', 'h5py'] : ['h5py', 'addon'];
       for (const writer of order) {
-        const file = path.join(opts.dir, `${writer}.h5`);
+        const file = path.join(opts.dir, `bench.h5`);
         rmSync(file, { force: true });
         const ranks = runWriter(writer, file, total, opts);
         const size = statSync(file).size;
@@ -197,9 +205,9 @@ function main(): void {
         const phases = { open: 0, create: 0, write: 0, close: 0 };
         for (const r of ranks) for (const k of Object.keys(phases) as Array<keyof typeof phases>) phases[k] = Math.max(phases[k], r.phases[k]);
         const collective = writer === 'addon' ? ranks.every((r) => r.report?.collective === true) : null;
-        runs.push({ rep, writer, seconds, phases, collective });
+        if (rep >= 0) runs.push({ rep, writer, seconds, phases, collective });
         console.log(
-          `rep ${rep + 1} ${writer.padEnd(5)} ${seconds.toFixed(3)} s  ${(gib / seconds).toFixed(2)} GiB/s  ` +
+          `${rep < 0 ? 'warm-up' : `rep ${rep + 1}`} ${writer.padEnd(5)} ${seconds.toFixed(3)} s  ${(gib / seconds).toFixed(2)} GiB/s  ` +
             `(slowest rank: open ${phases.open.toFixed(3)}, create ${phases.create.toFixed(3)}, write ${phases.write.toFixed(3)}, close ${phases.close.toFixed(3)} s)` +
             (collective === false ? '  NOT COLLECTIVE: ' + JSON.stringify(ranks.map((r) => r.report)) : ''),
         );
