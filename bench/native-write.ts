@@ -118,7 +118,7 @@ function runWriter(writer: Writer, file: string, total: number, opts: Options): 
   try {
     const program =
       writer === 'addon'
-        ? [process.execPath, path.join(here, 'native-write-rank.js')]
+        ? [process.execPath, '--expose-gc', path.join(here, 'native-write-rank.js')]
         : [PYTHON, path.join(root, 'bench', 'h5py_write.py')];
     const r = spawnSync('mpirun', ['--oversubscribe', '-n', String(opts.ranks), ...program, file, String(total), resultDir], {
       env: mpiEnv(process.env),
