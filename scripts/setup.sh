@@ -9,9 +9,9 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages --------------------------------------------------------------------
 # Parallel HDF5 + OpenMPI to build and run the addon; hdf5-tools and Debian's MPI h5py to
-# check files independently in tests; redis-server for the queue.
+# check files independently in tests; redis-server for the queue; valgrind for the leak check.
 DEB_PACKAGES=(
-  libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server
+  libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server valgrind
   python3-h5py-mpi python3-mpi4py python3-numpy
   pkg-config make g++
 )
