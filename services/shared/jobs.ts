@@ -18,6 +18,10 @@ export interface CreateDatasetOp {
   /** Per dimension, null means unlimited. Defaults to shape. */
   maxshape?: (number | null)[];
   chunks?: number[];
+  /** gzip (deflate) level 0..9; absent: no compression. */
+  gzip?: number;
+  /** Byte-shuffle before compression. */
+  shuffle?: boolean;
   /** Fill value as raw bytes of one element in `dtype`, base64. Absent: no fill pass. */
   fillValue?: string;
 }
@@ -37,7 +41,54 @@ export interface WriteOp {
   bytes: number;
 }
 
-export type JobOp = CreateDatasetOp | WriteOp;
+/** Creates the file if absent (the epoch's open does it); nothing else. */
+export interface CreateFileOp {
+  op: 'createFile';
+  path: '/';
+}
+
+/** Creates a group, and any missing parents. */
+export interface CreateGroupOp {
+  op: 'createGroup';
+  path: string;
+}
+
+/** Unlinks a group, dataset or link (a group takes its members with it). */
+export interface DeleteOp {
+  op: 'delete';
+  path: string;
+}
+
+/** Changes a chunked dataset's extent (H5Dset_extent) within its maxshape. */
+export interface ResizeOp {
+  op: 'resize';
+  path: string;
+  shape: number[];
+}
+
+/** An attribute's value as queued: numbers as raw bytes (base64) in `dtype`, or strings. */
+export type AttributeData =
+  | { kind: 'numeric'; dtype: string; shape: number[]; data: string }
+  | { kind: 'string'; value: string | string[] };
+
+/** Creates or replaces an attribute of the object at `path` ('/' = the file). */
+export interface SetAttributeOp {
+  op: 'setAttribute';
+  path: string;
+  name: string;
+  value: AttributeData;
+}
+
+export interface DeleteAttributeOp {
+  op: 'deleteAttribute';
+  path: string;
+  name: string;
+}
+
+/** Operations that change the file's structure or metadata (not its raw data). */
+export type MetaOp = CreateFileOp | CreateGroupOp | DeleteOp | ResizeOp | SetAttributeOp | DeleteAttributeOp;
+
+export type JobOp = CreateDatasetOp | WriteOp | MetaOp;
 
 export interface JobData {
   v: typeof JOB_DATA_VERSION;
@@ -63,7 +114,7 @@ export interface RankShare {
 }
 
 export interface OpResult {
-  op: JobOp['op'];
+  op: JobOp['op'] | 'deleteFile';
   path: string;
   bytes?: number;
   decomposition?: RankShare[];
@@ -105,7 +156,7 @@ export function parseFailure(reason: string | undefined | null): { code: string;
 
 /** Redis keys shared by API and worker (outside BullMQ's own). */
 export const keys = {
-  /** Hash: HDF5 path -> JSON DatasetRecord for datasets accepted for creation. */
+  /** Hash: HDF5 path -> JSON RegistryRecord for objects with accepted, not yet visible changes. */
   datasets: (project: string, file: string) => `ph5:meta:{${project}/${file}}`,
   /** ZSET of live worker pools, score = last heartbeat (ms). */
   pools: 'ph5:pools',
@@ -113,15 +164,33 @@ export const keys = {
   pool: (id: string) => `ph5:pool:${id}`,
 };
 
-/** What the API remembers of a dataset it accepted for creation (before the file has it). */
+/**
+ * What the API remembers of an object it accepted a change for, until the file has it:
+ * a dataset or group accepted for creation (or a dataset's new extent), or a deletion
+ * (a tombstone: the path reads as absent even while the file still has it). A record
+ * whose job failed is void.
+ */
 export interface DatasetRecord {
+  kind?: 'dataset';
   dtype: string;
   shape: number[];
   maxshape?: (number | null)[];
   chunks?: number[];
-  /** The job that creates it; if that job failed, the record is void. */
+  /** The job that creates (or last resized) it; if that job failed, the record is void. */
   jobId: string;
 }
+
+export interface GroupRecord {
+  kind: 'group';
+  jobId: string;
+}
+
+export interface DeletedRecord {
+  kind: 'deleted';
+  jobId: string;
+}
+
+export type RegistryRecord = DatasetRecord | GroupRecord | DeletedRecord;
 
 export interface PoolInfo {
   id: string;

@@ -19,6 +19,7 @@ import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { InputError } from '../shared/input-error.js';
 import type { CreateDatasetOp } from '../shared/jobs.js';
+import { applyMeta } from './meta-ops.js';
 import type { Plan, RankFailure, RankReport, Segment, StepReport, WriteStep } from './protocol.js';
 
 export class RankError extends Error {
@@ -149,6 +150,8 @@ async function createDataset(file: H5File, op: CreateDatasetOp): Promise<void> {
       shape: op.shape,
       ...(op.maxshape ? { maxshape: op.maxshape.map((d) => (d === null ? -1 : d)) } : {}),
       ...(op.chunks ? { chunks: op.chunks } : {}),
+      ...(op.gzip !== undefined ? { gzip: op.gzip } : {}),
+      ...(op.shuffle ? { shuffle: true } : {}),
       ...(op.fillValue !== undefined ? { fillValue: Buffer.from(op.fillValue, 'base64') } : {}),
     });
   } catch (err) {
@@ -196,6 +199,11 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       ({ outcome } = await step(async () => {
         await guard();
         await createDataset(file, s.create);
+      }, alone));
+    } else if (s.op === 'meta') {
+      ({ outcome } = await step(async () => {
+        await guard();
+        await applyMeta(file, s.meta);
       }, alone));
     } else {
       const memDtype = parseDtype(s.payloadDtype);

@@ -91,6 +91,10 @@ export function planSteps(jobs: EpochJob[], opts: PlanOptions = { maxStepBytes: 
         steps.push({ op: 'createDataset', create: op, jobs: [index] });
         continue;
       }
+      if (op.op !== 'write') {
+        steps.push({ op: 'meta', meta: op, jobs: [index] });
+        continue;
+      }
       const whole: WriteStep = {
         op: 'write',
         path: op.path,

@@ -3,7 +3,7 @@
  * does on one file between opening and closing it. The ranks never talk to Redis
  * themselves, so a plan must carry everything they need.
  */
-import type { CreateDatasetOp } from '../shared/jobs.js';
+import type { CreateDatasetOp, MetaOp } from '../shared/jobs.js';
 import type { Hyperslab } from '../shared/selection.js';
 
 /** A byte range of one staged payload. */
@@ -35,7 +35,14 @@ export interface CreateStep {
   jobs: number[];
 }
 
-export type Step = WriteStep | CreateStep;
+/** A change of structure or metadata: groups, links, attributes, extents (meta-ops.ts). */
+export interface MetaStep {
+  op: 'meta';
+  meta: MetaOp;
+  jobs: number[];
+}
+
+export type Step = WriteStep | CreateStep | MetaStep;
 
 export interface Plan {
   /** The fence of the write lease this epoch runs under (for logs). */

@@ -15,7 +15,7 @@ import type { DatasetInfo as NativeInfo, H5File } from '../../../../native/lib/i
 import { formatDtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import type { FileLocks } from '../../../shared/file-lock.js';
-import { keys, type DatasetRecord } from '../../../shared/jobs.js';
+import { keys, type DatasetRecord, type GroupRecord, type RegistryRecord } from '../../../shared/jobs.js';
 import type { Jobs } from './jobs.js';
 import type { Storage } from './storage.js';
 
@@ -63,10 +63,28 @@ return 1
 
 interface RegistryEntry {
   raw: string;
-  record: DatasetRecord;
-  /** BullMQ state of the creating job; 'unknown' once the job record has expired. */
+  record: RegistryRecord;
+  /** BullMQ state of the record's job; 'unknown' once the job record has expired. */
   jobState: string;
 }
+
+/** What the registry says about a path (and its ancestors), before the file is asked. */
+interface Known {
+  self: RegistryEntry | null;
+  /** The path, or one of its ancestors, is deleted by an accepted job. */
+  deleted: boolean;
+  /** An ancestor accepted as a dataset (nothing can live under it). */
+  datasetAncestor: string | null;
+}
+
+/** '/a/b/c' -> ['/a/b', '/a'] */
+function ancestors(h5path: string): string[] {
+  const out: string[] = [];
+  for (let i = h5path.lastIndexOf('/'); i > 0; i = h5path.lastIndexOf('/', i - 1)) out.push(h5path.slice(0, i));
+  return out;
+}
+
+const isDone = (state: string) => state === 'completed' || state === 'unknown';
 
 export class Datasets {
   constructor(
@@ -117,47 +135,74 @@ export class Datasets {
   }
 
   /**
-   * For writes: the dataset as accepted (registry, unless its creation failed) or as in
-   * the file. Null when neither knows it.
+   * The dataset as accepted jobs leave it: the registry first (a pending creation or
+   * resize, a deletion), then the file. Null when it does not (or will not) exist;
+   * PH5_ERR_TYPE when a group is there. `view` 'write' answers from the registry even once
+   * its job ran (the record is then true and saves opening the file); 'describe' prefers
+   * the file then (layout and chunks as HDF5 chose them).
    */
-  async forWrite(project: string, file: string, h5path: string): Promise<DatasetMeta | null> {
-    const entry = await this.#entry(project, file, h5path);
-    if (entry) return fromRecord(h5path, entry.record, entry.jobState === 'completed' || entry.jobState === 'unknown' ? 'ready' : 'pending');
+  async #dataset(project: string, file: string, h5path: string, view: 'write' | 'describe'): Promise<DatasetMeta | null> {
+    const known = await this.#known(project, file, h5path);
+    if (known.deleted) return null;
+    const rec = known.self?.record;
+    if (rec?.kind === 'group') throw notADataset(h5path, file);
+    if (known.self && rec && rec.kind !== 'deleted') {
+      const done = isDone(known.self.jobState);
+      if (!done || view === 'write') return fromRecord(h5path, rec, done ? 'ready' : 'pending');
+    }
     return this.onDisk(project, file, h5path);
   }
 
-  /**
-   * For metadata: the file's view once the creation has run (layout and chunks as HDF5
-   * chose them), the registry's while it is queued (state 'pending').
-   */
-  async describe(project: string, file: string, h5path: string): Promise<DatasetMeta | null> {
-    const entry = await this.#entry(project, file, h5path);
-    if (entry && entry.jobState !== 'completed' && entry.jobState !== 'unknown') return fromRecord(h5path, entry.record, 'pending');
-    return this.onDisk(project, file, h5path);
+  forWrite(project: string, file: string, h5path: string): Promise<DatasetMeta | null> {
+    return this.#dataset(project, file, h5path, 'write');
+  }
+
+  describe(project: string, file: string, h5path: string): Promise<DatasetMeta | null> {
+    return this.#dataset(project, file, h5path, 'describe');
   }
 
   /** Whether the creation of `h5path` is pending in the registry. */
   async pending(project: string, file: string, h5path: string): Promise<boolean> {
-    const entry = await this.#entry(project, file, h5path);
-    return entry !== null && entry.jobState !== 'completed' && entry.jobState !== 'unknown';
+    const known = await this.#known(project, file, h5path);
+    return known.self !== null && known.self.record.kind !== 'deleted' && !isDone(known.self.jobState);
   }
 
   /**
-   * Claims `h5path` for a creation. False when a dataset (or group) is already there, in
-   * the file or accepted for creation and not failed. The claim itself is atomic, so two
-   * concurrent creations of one path cannot both be accepted.
+   * What is at `h5path` once accepted jobs have run, as far as the registry and the file
+   * tell: 'dataset', 'group', another kind of link, or null (nothing).
    */
-  async claim(project: string, file: string, h5path: string, record: DatasetRecord): Promise<boolean> {
+  async kindOf(project: string, file: string, h5path: string): Promise<'dataset' | 'group' | 'other' | null> {
+    const known = await this.#known(project, file, h5path);
+    if (known.deleted) return null;
+    const rec = known.self?.record;
+    if (rec && rec.kind !== 'deleted') return rec.kind === 'group' ? 'group' : 'dataset';
+    if (h5path === '/') return (await this.storage.resolve(project, file)).exists ? 'group' : null;
+    const link = await this.withFile(project, file, (f) => f.linkInfo(h5path));
+    if (!link) return null;
+    return link.kind === 'dataset' || link.kind === 'group' ? link.kind : 'other';
+  }
+
+  /**
+   * Claims `h5path` for a creation. False when something is already there, in the file or
+   * accepted for creation and not failed. The claim itself is atomic, so two concurrent
+   * creations of one path cannot both be accepted. A path deleted by an accepted job is
+   * free again.
+   */
+  async claim(project: string, file: string, h5path: string, record: DatasetRecord | GroupRecord): Promise<boolean> {
     const key = keys.datasets(project, file);
     const value = JSON.stringify(record);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const entry = await this.#entry(project, file, h5path);
-      if (entry) return false; // pending or created by an accepted job
-      if (await this.#onDiskObject(project, file, h5path)) return false;
-      // Only an empty field is claimed: #entry has already removed a void record (its job
-      // failed), and a record that appeared since belongs to a concurrent creation.
-      if ((await this.redis.hsetnx(key, h5path, value)) === 1) return true;
-      // Someone else claimed it meanwhile: look again (their record may yet prove void).
+      const known = await this.#known(project, file, h5path);
+      if (known.datasetAncestor) {
+        throw new InputError('PH5_ERR_TYPE', `${known.datasetAncestor} in ${file} is a dataset; nothing can be created under it.`);
+      }
+      const self = known.self;
+      if (self && self.record.kind !== 'deleted') return false; // pending or created by an accepted job
+      if (!known.deleted && (await this.#onDiskObject(project, file, h5path))) return false;
+      // A tombstone is replaced only if unchanged; an empty field only if still empty
+      // (#known has already removed a void record; one that appeared since is someone else's).
+      const claimed = self ? (await this.redis.eval(HASH_CAS, 1, key, h5path, self.raw, value)) === 1 : (await this.redis.hsetnx(key, h5path, value)) === 1;
+      if (claimed) return true;
     }
     return false;
   }
@@ -166,45 +211,66 @@ export class Datasets {
   async release(project: string, file: string, h5path: string, jobId: string): Promise<void> {
     const key = keys.datasets(project, file);
     const current = await this.redis.hget(key, h5path);
-    if (current !== null && (JSON.parse(current) as DatasetRecord).jobId === jobId) {
+    if (current !== null && (JSON.parse(current) as RegistryRecord).jobId === jobId) {
       await this.redis.eval(HASH_CAS, 1, key, h5path, current, '');
     }
   }
 
+  /**
+   * Records an accepted change that later requests must see before the file does: a
+   * deletion (tombstone) or a dataset's new extent. Returns the previous raw record, so a
+   * caller that fails to queue its job can put it back with `restore`.
+   */
+  async record(project: string, file: string, h5path: string, record: RegistryRecord): Promise<string | null> {
+    const key = keys.datasets(project, file);
+    const [[, previous]] = (await this.redis.multi().hget(key, h5path).hset(key, h5path, JSON.stringify(record)).exec()) as [[unknown, string | null], unknown];
+    return previous;
+  }
+
+  /** Undoes `record` (only if our record is still the one there). */
+  async restore(project: string, file: string, h5path: string, record: RegistryRecord, previous: string | null): Promise<void> {
+    await this.redis.eval(HASH_CAS, 1, keys.datasets(project, file), h5path, JSON.stringify(record), previous ?? '');
+  }
+
   /** True when anything (dataset, group, other object) is at `h5path` in the file. */
   async #onDiskObject(project: string, file: string, h5path: string): Promise<boolean> {
-    const found = await this.withFile(project, file, async (f) => {
-      try {
-        await f.datasetInfo(h5path);
-        return true;
-      } catch (err) {
-        if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return false;
-        if (isNativeError(err, 'PH5_ERR_TYPE')) return true; // a group, or a type we do not handle
-        throw err;
-      }
-    });
+    const found = await this.withFile(project, file, async (f) => (await f.linkInfo(h5path)) !== null);
     return found === true;
   }
 
-  /** The registry's record, unless void (its creation job failed: then it is removed). */
-  async #entry(project: string, file: string, h5path: string): Promise<RegistryEntry | null> {
-    const key = keys.datasets(project, file);
-    const raw = await this.redis.hget(key, h5path);
-    if (raw === null) return null;
-    let record: DatasetRecord;
+  /** The registry's records for the path and its ancestors (void ones removed). */
+  async #known(project: string, file: string, h5path: string): Promise<Known> {
+    const paths = [h5path, ...ancestors(h5path)];
+    const raws = await this.redis.hmget(keys.datasets(project, file), ...paths);
+    const entries = await Promise.all(raws.map((raw, i) => (raw === null ? null : this.#entry(project, file, paths[i]!, raw))));
+    const [self, ...above] = entries;
+    return {
+      self: self ?? null,
+      deleted: entries.some((e) => e?.record.kind === 'deleted'),
+      datasetAncestor: paths.slice(1).find((_, i) => above[i] && above[i]!.record.kind !== 'group' && above[i]!.record.kind !== 'deleted') ?? null,
+    };
+  }
+
+  /** A record, unless void (its job failed: then it is removed). */
+  async #entry(project: string, file: string, h5path: string, raw: string): Promise<RegistryEntry | null> {
+    let record: RegistryRecord;
     try {
-      record = JSON.parse(raw) as DatasetRecord;
+      record = JSON.parse(raw) as RegistryRecord;
     } catch {
       return null;
     }
     const job = await this.jobs.queue.getJob(record.jobId);
     const jobState = job ? await job.getState() : 'unknown';
     if (jobState === 'failed') {
-      await this.redis.eval(HASH_CAS, 1, key, h5path, raw, '');
+      await this.redis.eval(HASH_CAS, 1, keys.datasets(project, file), h5path, raw, '');
       return null;
     }
     return { raw, record, jobState };
   }
+}
+
+function notADataset(h5path: string, file: string): InputError {
+  return new InputError('PH5_ERR_TYPE', `${h5path} in ${file} is a group, not a dataset.`);
 }
 
 function fromRecord(h5path: string, rec: DatasetRecord, state: DatasetMeta['state']): DatasetMeta {
