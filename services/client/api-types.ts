@@ -53,6 +53,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your project’s files: name, size, last modified
+         * @description Needs the 'read' role.
+         */
+        get: operations["listFiles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A file: size, last modified, and its object tree (groups, datasets with dtype and shape, links, attribute names)
+         * @description Reads the file as completed jobs left it (never a half-applied job). Needs the 'read' role.
+         */
+        get: operations["getFile"];
+        /**
+         * Create an empty HDF5 file
+         * @description Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one. Needs the 'write' role.
+         */
+        put: operations["createFile"];
+        post?: never;
+        /**
+         * Delete a file
+         * @description Queues a job that deletes the file once the jobs accepted before it have run; jobs accepted after it start a new file. Pending creations in the file are forgotten at once. Needs the 'admin' role.
+         */
+        delete: operations["deleteFile"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/attributes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the attributes of the file's root group, with their values
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         */
+        get: operations["listFileAttributes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/attributes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one attribute of the file's root group
+         * @description Needs the 'read' role.
+         */
+        get: operations["getFileAttribute"];
+        /**
+         * Create or replace an attribute of the file's root group
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         */
+        put: operations["putFileAttribute"];
+        post?: never;
+        /**
+         * Delete an attribute of the file's root group
+         * @description Needs the 'write' role.
+         */
+        delete: operations["deleteFileAttribute"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/files/{file}/datasets": {
         parameters: {
             query?: never;
@@ -63,7 +159,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create a dataset (and its file, if absent)
+         * Create a dataset (and its file and parent groups, if absent)
          * @description Queues a job that creates the dataset collectively on the worker pool, and answers 202 at once with the job (its URL is in Location). Writes to the dataset are accepted right away, before the job has run. Without fillValue, no fill pass is made. Needs the 'write' role.
          */
         post: operations["createDataset"];
@@ -81,11 +177,83 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Describe a dataset: dtype, shape, maxshape, layout, chunks
-         * @description Read from the file. While the dataset's creation job is still queued or running, the answer comes from what was accepted, with state 'pending'. Needs the 'read' role.
+         * Describe a dataset: dtype, shape, maxshape, layout, chunks, filters, fill value
+         * @description Read from the file. While the dataset's creation (or resize) job is still queued or running, the answer comes from what was accepted, with state 'pending'. Needs the 'read' role.
          */
         get: operations["getDataset"];
         put?: never;
+        post?: never;
+        /**
+         * Delete a dataset
+         * @description Queues a job that unlinks the dataset. From this request on, the dataset reads as absent and its path is free for a new one. Needs the 'write' role.
+         */
+        delete: operations["deleteDataset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/datasets/{path}/attributes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the attributes of a dataset, with their values
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         */
+        get: operations["listDatasetAttributes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/datasets/{path}/attributes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one attribute of a dataset
+         * @description Needs the 'read' role.
+         */
+        get: operations["getDatasetAttribute"];
+        /**
+         * Create or replace an attribute of a dataset
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         */
+        put: operations["putDatasetAttribute"];
+        post?: never;
+        /**
+         * Delete an attribute of a dataset
+         * @description Needs the 'write' role.
+         */
+        delete: operations["deleteDatasetAttribute"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/datasets/{path}/shape": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Resize (extend or shrink) a chunked dataset within its maxshape
+         * @description Queues a job that sets the new extent (H5Dset_extent). Writes accepted after this request are checked against the new shape at once; shrinking discards the values beyond the new extent. Needs the 'write' role.
+         */
+        put: operations["resizeDataset"];
         post?: never;
         delete?: never;
         options?: never;
@@ -112,6 +280,98 @@ export interface paths {
         put: operations["writeDatasetValue"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a group (and its file and parents, if absent)
+         * @description Needs the 'write' role.
+         */
+        post: operations["createGroup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/groups/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe a group: its members and attribute names
+         * @description Needs the 'read' role.
+         */
+        get: operations["getGroup"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a group and everything in it
+         * @description Queues a job that unlinks the group. From this request on, the group and its members read as absent. Needs the 'write' role.
+         */
+        delete: operations["deleteGroup"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/groups/{path}/attributes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the attributes of a group, with their values
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         */
+        get: operations["listGroupAttributes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/groups/{path}/attributes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one attribute of a group
+         * @description Needs the 'read' role.
+         */
+        get: operations["getGroupAttribute"];
+        /**
+         * Create or replace an attribute of a group
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         */
+        put: operations["putGroupAttribute"];
+        post?: never;
+        /**
+         * Delete an attribute of a group
+         * @description Needs the 'write' role.
+         */
+        delete: operations["deleteGroupAttribute"];
         options?: never;
         head?: never;
         patch?: never;
@@ -213,17 +473,25 @@ export interface components {
          *       ],
          *       "layout": "contiguous",
          *       "chunks": null,
+         *       "compression": null,
+         *       "compressionLevel": null,
+         *       "shuffle": false,
+         *       "fillValue": null,
          *       "state": "ready"
          *     }
          */
         DatasetInfo: {
             /** @description Chunk shape; null when not chunked (or, while pending, when HDF5 will choose). */
             chunks: number[] | null;
+            compression: "gzip" | null;
+            compressionLevel: number | null;
             /**
              * @description Canonical numpy name: int32 (little-endian), >i4 (big-endian), float64, bool, S16…
              * @example int32
              */
             dtype: string;
+            /** @description The fill value, or null when none was set (unwritten elements are then undefined). */
+            fillValue: number | string | boolean | null;
             layout: "contiguous" | "chunked" | "compact";
             /**
              * @description null = unlimited.
@@ -240,6 +508,7 @@ export interface components {
              *     ]
              */
             shape: number[];
+            shuffle: boolean;
             /** @description 'pending': accepted, but the job creating it has not run yet (values cannot be read until it has; writes are accepted). */
             state: "ready" | "pending";
         };
@@ -439,6 +708,1316 @@ export interface operations {
             };
         };
     };
+    listFiles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The files, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        files: {
+                            /** Format: date-time */
+                            modified: string;
+                            name: string;
+                            /** @description Bytes on disk. */
+                            size: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        modified: string;
+                        name: string;
+                        /** @description Objects listed in tree. */
+                        objects: number;
+                        size: number;
+                        tree: {
+                            attributes?: string[];
+                            /** @description Members (same shape as this node). */
+                            children?: {
+                                [key: string]: unknown;
+                            }[];
+                            dtype?: string;
+                            file?: string;
+                            /** @description group, dataset, datatype, softlink, external or other. */
+                            kind: string;
+                            maxshape?: (number | null)[];
+                            path: string;
+                            shape?: number[];
+                            target?: string;
+                        };
+                        /** @description true when the file has more than 10000 objects: list groups one by one. */
+                        truncated: boolean;
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listFileAttributes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attributes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attributes: {
+                            /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
+                            dtype: string;
+                            name: string;
+                            /** @description [] for a scalar. */
+                            shape: number[];
+                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            value: unknown;
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getFileAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attribute. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
+                        dtype: string;
+                        name: string;
+                        /** @description [] for a scalar. */
+                        shape: number[];
+                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        value: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putFileAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.
+                     * @example float32
+                     */
+                    dtype?: string;
+                    /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
+                    shape?: number[];
+                    /**
+                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @example kelvin
+                     * @example 273.15
+                     * @example [
+                     *       1,
+                     *       2,
+                     *       3
+                     *     ]
+                     */
+                    value: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteFileAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     createDataset: {
         parameters: {
             query?: never;
@@ -462,6 +2041,16 @@ export interface operations {
                      *     ]
                      */
                     chunks?: number[];
+                    /**
+                     * @description Compression filter, as h5py's compression=: 'gzip' (deflate) or null. Compressed datasets are chunked (default chunk shape if none is given).
+                     * @example gzip
+                     */
+                    compression?: "gzip" | null;
+                    /**
+                     * @description gzip level 0..9, as h5py's compression_opts. Default 4.
+                     * @example 4
+                     */
+                    compressionLevel?: number;
                     /**
                      * @description numpy-style dtype: int8…int64, uint8…uint64, float16/32/64, bool, S<n>, or codes like <i4, >f8.
                      * @example int32
@@ -491,6 +2080,11 @@ export interface operations {
                      *     ]
                      */
                     shape: number[];
+                    /**
+                     * @description Byte-shuffle filter before compression (often makes numbers compress better).
+                     * @example true
+                     */
+                    shuffle?: boolean;
                 };
             };
         };
@@ -667,6 +2261,1081 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatasetInfo"];
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteDataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDatasetAttributes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attributes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attributes: {
+                            /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
+                            dtype: string;
+                            name: string;
+                            /** @description [] for a scalar. */
+                            shape: number[];
+                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            value: unknown;
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDatasetAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attribute. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
+                        dtype: string;
+                        name: string;
+                        /** @description [] for a scalar. */
+                        shape: number[];
+                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        value: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putDatasetAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.
+                     * @example float32
+                     */
+                    dtype?: string;
+                    /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
+                    shape?: number[];
+                    /**
+                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @example kelvin
+                     * @example 273.15
+                     * @example [
+                     *       1,
+                     *       2,
+                     *       3
+                     *     ]
+                     */
+                    value: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteDatasetAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resizeDataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "shape": [
+                 *         84
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description The new extent of each dimension, within maxshape.
+                     * @example [
+                     *       84
+                     *     ]
+                     */
+                    shape: number[];
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
                 };
             };
             /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
@@ -1152,6 +3821,1229 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported Media Type: text/csv",
                      *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createGroup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "path": "/run1/raw"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description HDF5 path of the new group; missing parents are created.
+                     * @example /run1/raw
+                     */
+                    path: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGroup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the group, URL-encoded as one segment: 'grp', 'a%2Fb'.
+                 * @example grp
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The group. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Attribute names (values: .../attributes). */
+                        attributes: string[];
+                        members: {
+                            /** @description external: the file it points into. */
+                            file?: string;
+                            kind: "group" | "dataset" | "datatype" | "softlink" | "external" | "other";
+                            name: string;
+                            /** @description softlink: the path it points to; external: the path inside file. */
+                            target?: string;
+                        }[];
+                        path: string;
+                        /** @description 'pending': its creation job has not run yet (no members to list). */
+                        state: "ready" | "pending";
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteGroup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the group, URL-encoded as one segment: 'grp', 'a%2Fb'.
+                 * @example grp
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listGroupAttributes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Group path, URL-encoded as one segment.
+                 * @example grp
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attributes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attributes: {
+                            /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
+                            dtype: string;
+                            name: string;
+                            /** @description [] for a scalar. */
+                            shape: number[];
+                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            value: unknown;
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGroupAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+                /**
+                 * @description Group path, URL-encoded as one segment.
+                 * @example grp
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attribute. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
+                        dtype: string;
+                        name: string;
+                        /** @description [] for a scalar. */
+                        shape: number[];
+                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        value: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putGroupAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+                /**
+                 * @description Group path, URL-encoded as one segment.
+                 * @example grp
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.
+                     * @example float32
+                     */
+                    dtype?: string;
+                    /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
+                    shape?: number[];
+                    /**
+                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @example kelvin
+                     * @example 273.15
+                     * @example [
+                     *       1,
+                     *       2,
+                     *       3
+                     *     ]
+                     */
+                    value: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteGroupAttribute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description Attribute name, URL-encoded as one segment (no '/').
+                 * @example units
+                 */
+                name: string;
+                /**
+                 * @description Group path, URL-encoded as one segment.
+                 * @example grp
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];

@@ -85,10 +85,19 @@ export interface DeleteAttributeOp {
   name: string;
 }
 
+/**
+ * Deletes the whole file. It ends its epoch: the worker unlinks the file after the jobs
+ * before it, and jobs after it start a new file.
+ */
+export interface DeleteFileOp {
+  op: 'deleteFile';
+  path: '/';
+}
+
 /** Operations that change the file's structure or metadata (not its raw data). */
 export type MetaOp = CreateFileOp | CreateGroupOp | DeleteOp | ResizeOp | SetAttributeOp | DeleteAttributeOp;
 
-export type JobOp = CreateDatasetOp | WriteOp | MetaOp;
+export type JobOp = CreateDatasetOp | WriteOp | MetaOp | DeleteFileOp;
 
 export interface JobData {
   v: typeof JOB_DATA_VERSION;
@@ -114,7 +123,7 @@ export interface RankShare {
 }
 
 export interface OpResult {
-  op: JobOp['op'] | 'deleteFile';
+  op: JobOp['op'];
   path: string;
   bytes?: number;
   decomposition?: RankShare[];
@@ -176,6 +185,10 @@ export interface DatasetRecord {
   shape: number[];
   maxshape?: (number | null)[];
   chunks?: number[];
+  gzip?: number;
+  shuffle?: boolean;
+  /** One element in `dtype`, base64. */
+  fillValue?: string;
   /** The job that creates (or last resized) it; if that job failed, the record is void. */
   jobId: string;
 }

@@ -54,12 +54,12 @@ async function get(url: string, headers: Record<string, string> = {}) {
 test('metadata of datasets in a file written by h5py', async () => {
   const ints = await get('/v1/files/r.h5/datasets/ints');
   assert.equal(ints.statusCode, 200, ints.body);
-  assert.deepEqual(ints.json(), { path: '/ints', dtype: 'int32', shape: [3, 4], maxshape: [3, 4], layout: 'contiguous', chunks: null, state: 'ready' });
+  assert.deepEqual(ints.json(), { path: '/ints', dtype: 'int32', shape: [3, 4], maxshape: [3, 4], layout: 'contiguous', chunks: null, compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'ready' });
   const big = await get('/v1/files/r.h5/datasets/grp%2Fbig');
   assert.equal(big.json().dtype, '>f8');
   assert.equal(big.json().path, '/grp/big');
   const ext = await get('/v1/files/r.h5/datasets/ext');
-  assert.deepEqual(ext.json(), { path: '/ext', dtype: 'uint16', shape: [4, 6], maxshape: [null, 6], layout: 'chunked', chunks: [2, 3], state: 'ready' });
+  assert.deepEqual(ext.json(), { path: '/ext', dtype: 'uint16', shape: [4, 6], maxshape: [null, 6], layout: 'chunked', chunks: [2, 3], compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'ready' });
   const scalar = await get('/v1/files/r.h5/datasets/scalar');
   assert.deepEqual(scalar.json().shape, []);
   assert.equal(scalar.json().dtype, 'float32');
@@ -134,7 +134,7 @@ test('a pending dataset is described from the registry, and has no values yet', 
   const res = await api.app.inject({ method: 'POST', url: '/v1/files/r.h5/datasets', payload: { path: '/new/x', dtype: '>i2', shape: [5], maxshape: [null] } });
   assert.equal(res.statusCode, 202, res.body);
   const meta = await get('/v1/files/r.h5/datasets/new%2Fx');
-  assert.deepEqual(meta.json(), { path: '/new/x', dtype: '>i2', shape: [5], maxshape: [null], layout: 'chunked', chunks: null, state: 'pending' });
+  assert.deepEqual(meta.json(), { path: '/new/x', dtype: '>i2', shape: [5], maxshape: [null], layout: 'chunked', chunks: null, compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'pending' });
   const value = await get('/v1/files/r.h5/datasets/new%2Fx/value');
   assert.equal(value.statusCode, 404);
   assert.match(value.json().detail, /has not run/);

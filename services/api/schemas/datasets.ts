@@ -5,6 +5,8 @@ import { Type } from 'typebox';
 export const MAX_RANK = 32;
 
 const Dim = Type.Integer({ minimum: 1, maximum: 2 ** 53 - 1 });
+/** A new extent may shrink a dimension to 0. */
+const Dim0 = Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1 });
 
 export const CreateDatasetBody = Type.Object(
   {
@@ -25,6 +27,11 @@ export const CreateDatasetBody = Type.Object(
         examples: [[1024]],
       }),
     ),
+    compression: Type.Optional(
+      Type.Union([Type.Literal('gzip'), Type.Null()], { description: "Compression filter, as h5py's compression=: 'gzip' (deflate) or null. Compressed datasets are chunked (default chunk shape if none is given).", examples: ['gzip'] }),
+    ),
+    compressionLevel: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: "gzip level 0..9, as h5py's compression_opts. Default 4.", examples: [4] })),
+    shuffle: Type.Optional(Type.Boolean({ description: 'Byte-shuffle filter before compression (often makes numbers compress better).', examples: [true] })),
     fillValue: Type.Optional(
       Type.Union([Type.Number(), Type.String(), Type.Boolean()], {
         description: 'Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.',
@@ -36,7 +43,7 @@ export const CreateDatasetBody = Type.Object(
     additionalProperties: false,
     examples: [
       { path: '/test', dtype: 'int32', shape: [42] },
-      { path: '/grp/images', dtype: 'uint16', shape: [100, 512, 512], maxshape: [null, 512, 512], chunks: [1, 512, 512], fillValue: 0 },
+      { path: '/grp/images', dtype: 'uint16', shape: [100, 512, 512], maxshape: [null, 512, 512], chunks: [1, 512, 512], compression: 'gzip', compressionLevel: 4, shuffle: true, fillValue: 0 },
     ],
   },
 );
@@ -49,13 +56,17 @@ export const DatasetInfo = Type.Object(
     maxshape: Type.Array(Type.Union([Type.Integer(), Type.Null()]), { description: 'null = unlimited.', examples: [[42]] }),
     layout: Type.Union([Type.Literal('contiguous'), Type.Literal('chunked'), Type.Literal('compact')]),
     chunks: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'Chunk shape; null when not chunked (or, while pending, when HDF5 will choose).' }),
+    compression: Type.Union([Type.Literal('gzip'), Type.Null()]),
+    compressionLevel: Type.Union([Type.Integer(), Type.Null()]),
+    shuffle: Type.Boolean(),
+    fillValue: Type.Union([Type.Number(), Type.String(), Type.Boolean(), Type.Null()], { description: 'The fill value, or null when none was set (unwritten elements are then undefined).' }),
     state: Type.Union([Type.Literal('ready'), Type.Literal('pending')], {
       description: "'pending': accepted, but the job creating it has not run yet (values cannot be read until it has; writes are accepted).",
     }),
   },
   {
     $id: 'DatasetInfo',
-    examples: [{ path: '/test', dtype: 'int32', shape: [42], maxshape: [42], layout: 'contiguous', chunks: null, state: 'ready' }],
+    examples: [{ path: '/test', dtype: 'int32', shape: [42], maxshape: [42], layout: 'contiguous', chunks: null, compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'ready' }],
   },
 );
 
@@ -86,4 +97,9 @@ export const ValueJson = Type.Object(
     data: Type.Unknown({ description: 'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings.' }),
   },
   { examples: [{ dtype: 'int32', shape: [4], data: [0, 1, 2, 3] }] },
+);
+
+export const ResizeBody = Type.Object(
+  { shape: Type.Array(Dim0, { maxItems: MAX_RANK, description: 'The new extent of each dimension, within maxshape.', examples: [[84]] }) },
+  { additionalProperties: false, examples: [{ shape: [84] }] },
 );

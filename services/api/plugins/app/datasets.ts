@@ -12,7 +12,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { DatasetInfo as NativeInfo, H5File } from '../../../../native/lib/index.js';
-import { formatDtype } from '../../../shared/dtype.js';
+import { formatDtype, parseDtype } from '../../../shared/dtype.js';
+import { decodeJson } from '../../../shared/json-codec.js';
 import { InputError } from '../../../shared/input-error.js';
 import type { FileLocks } from '../../../shared/file-lock.js';
 import { keys, type DatasetRecord, type GroupRecord, type RegistryRecord } from '../../../shared/jobs.js';
@@ -28,6 +29,11 @@ export interface DatasetMeta {
   layout: 'contiguous' | 'chunked' | 'compact';
   /** null when contiguous, or (pending) when the worker will choose. */
   chunks: number[] | null;
+  compression: 'gzip' | null;
+  compressionLevel: number | null;
+  shuffle: boolean;
+  /** As JSON (decoded in the dtype), or null when none was set. */
+  fillValue: unknown;
   /** 'pending': accepted, the creation job has not run yet. */
   state: 'ready' | 'pending';
 }
@@ -275,7 +281,7 @@ function notADataset(h5path: string, file: string): InputError {
 
 function fromRecord(h5path: string, rec: DatasetRecord, state: DatasetMeta['state']): DatasetMeta {
   const maxshape = rec.maxshape ?? rec.shape;
-  const chunked = rec.chunks !== undefined || maxshape.some((m, i) => m !== rec.shape[i]);
+  const chunked = rec.chunks !== undefined || rec.gzip !== undefined || rec.shuffle === true || maxshape.some((m, i) => m !== rec.shape[i]);
   return {
     path: h5path,
     dtype: rec.dtype,
@@ -283,11 +289,16 @@ function fromRecord(h5path: string, rec: DatasetRecord, state: DatasetMeta['stat
     maxshape,
     layout: chunked ? 'chunked' : 'contiguous',
     chunks: rec.chunks ?? null,
+    compression: rec.gzip !== undefined ? 'gzip' : null,
+    compressionLevel: rec.gzip ?? null,
+    shuffle: rec.shuffle === true,
+    fillValue: rec.fillValue === undefined ? null : decodeJson(Buffer.from(rec.fillValue, 'base64'), parseDtype(rec.dtype), []),
     state,
   };
 }
 
 function fromNative(h5path: string, info: NativeInfo): DatasetMeta {
+  const gzip = info.filters.find((f) => f.name === 'gzip');
   return {
     path: h5path,
     dtype: formatDtype(info.dtype),
@@ -295,6 +306,10 @@ function fromNative(h5path: string, info: NativeInfo): DatasetMeta {
     maxshape: info.maxshape.map((d) => (d === -1 ? null : d)),
     layout: info.layout,
     chunks: info.chunks,
+    compression: gzip ? 'gzip' : null,
+    compressionLevel: gzip?.level ?? null,
+    shuffle: info.filters.some((f) => f.name === 'shuffle'),
+    fillValue: info.fillValue ? decodeJson(info.fillValue, info.dtype, []) : null,
     state: 'ready',
   };
 }

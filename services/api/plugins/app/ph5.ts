@@ -19,6 +19,7 @@ import { redisOptions } from '../../../shared/redis.js';
 import { Datasets } from './datasets.js';
 import { Jobs } from './jobs.js';
 import { JobIndex } from './job-index.js';
+import { Operations } from './operations.js';
 import { ProjectQuota } from './quota.js';
 import { Storage } from './storage.js';
 
@@ -34,6 +35,8 @@ export interface Ph5Services {
   quota: ProjectQuota;
   /** Each project's jobs, newest first. */
   jobIndex: JobIndex;
+  /** Validated requests → one queued job, undone entirely if anything fails. */
+  operations: Operations;
   /** Records a job just accepted (quota, project index); never fails the request. */
   recordAccepted(project: string, jobId: string, acceptedAt: number): Promise<void>;
   /** The project a request acts in: its token's (plugins/app/auth.ts). */
@@ -90,7 +93,8 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
       app.log.warn({ err: (err as Error).message, jobId }, 'could not record an accepted job (quota/index)'),
     );
   };
-  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, project });
+  const operations = new Operations(app);
+  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, operations, project });
 
   app.addHook('onReady', async () => {
     jobs.listen().on('completed', ({ jobId }: { jobId: string }) => quota.completed(jobId));

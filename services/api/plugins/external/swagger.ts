@@ -36,7 +36,10 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       },
       servers: [{ url: '/', description: 'The server this document is served by' }],
       tags: [
-        { name: 'datasets', description: 'Create datasets, write and read their values' },
+        { name: 'files', description: 'Your project’s HDF5 files: list, inspect, create, delete' },
+        { name: 'groups', description: 'Groups inside a file' },
+        { name: 'datasets', description: 'Create datasets, write and read their values, resize, delete' },
+        { name: 'attributes', description: 'Attributes of files, groups and datasets' },
         { name: 'jobs', description: 'The state and result of accepted writes' },
         { name: 'workers', description: 'The worker pools that run jobs' },
         { name: 'health', description: 'Liveness, readiness and metrics' },

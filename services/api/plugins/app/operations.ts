@@ -1,0 +1,235 @@
+/**
+ * Turning validated requests into queued jobs, the same way for single-operation routes and
+ * for batches (POST /v1/jobs): check each operation against what accepted jobs will leave
+ * in the file, claim or record what later requests must see at once (registry), stage
+ * payloads, then enqueue ONE job — and undo every claim, record and staged payload if any
+ * step fails, so a refused request leaves nothing behind.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Limits } from '../../../shared/config.js';
+import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
+import { InputError } from '../../../shared/input-error.js';
+import { encodeJson } from '../../../shared/json-codec.js';
+import type { AttributeData, CreateDatasetOp, DatasetRecord, GroupRecord, JobData, JobOp, RegistryRecord } from '../../../shared/jobs.js';
+import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
+import { errors } from '../../errors.js';
+import type { DatasetMeta } from './datasets.js';
+import type { Ph5Job } from './jobs.js';
+
+/** HDF5 refuses chunks of 4 GiB or more. */
+const MAX_CHUNK_BYTES = 2 ** 32 - 1;
+/** Longest attribute name accepted (HDF5 has no hard limit; headers do). */
+const MAX_ATTRIBUTE_NAME = 255;
+
+export interface CreateDatasetRequest {
+  path: string;
+  dtype: string;
+  shape: number[];
+  maxshape?: (number | null)[] | undefined;
+  chunks?: number[] | undefined;
+  compression?: 'gzip' | null | undefined;
+  compressionLevel?: number | undefined;
+  shuffle?: boolean | undefined;
+  fillValue?: number | string | boolean | undefined;
+}
+
+export interface AttributeRequest {
+  value: unknown;
+  dtype?: string | undefined;
+  shape?: number[] | undefined;
+}
+
+function shapeError(message: string): InputError {
+  return new InputError('PH5_ERR_SHAPE', message);
+}
+
+/** Checks shape, maxshape and chunks together (the schema checked each alone). */
+export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Limits): void {
+  const { shape, maxshape, chunks } = body;
+  if (shape.length > limits.maxDims) throw shapeError(`The shape has ${shape.length} dimensions; at most ${limits.maxDims} are allowed (PH5_MAX_DIMS).`);
+  const total = shape.reduce((a, b) => a * b, 1);
+  if (total > limits.maxElements) {
+    throw new InputError('PH5_ERR_TOO_MANY_ELEMENTS', `The shape [${shape.join(', ')}] has ${total} elements; at most ${limits.maxElements} are allowed (PH5_MAX_ELEMENTS).`, 413);
+  }
+  if (maxshape) {
+    if (maxshape.length !== shape.length) throw shapeError(`maxshape has ${maxshape.length} dimension(s); shape has ${shape.length}.`);
+    maxshape.forEach((m, i) => {
+      if (m !== null && m < shape[i]!) throw shapeError(`maxshape[${i}] (${m}) is smaller than shape[${i}] (${shape[i]}).`);
+    });
+  }
+  const filtered = body.compression === 'gzip' || body.shuffle === true;
+  if (filtered && shape.length === 0) throw shapeError('A scalar dataset cannot be compressed (filters need a chunked layout).');
+  if (chunks) {
+    if (shape.length === 0) throw shapeError('A scalar dataset cannot be chunked.');
+    if (chunks.length !== shape.length) throw shapeError(`chunks has ${chunks.length} dimension(s); shape has ${shape.length}.`);
+    const max = maxshape ?? shape;
+    chunks.forEach((c, i) => {
+      const m = max[i];
+      if (m !== null && m !== undefined && c > m) throw shapeError(`chunks[${i}] (${c}) is larger than the dimension's maximum extent (${m}).`);
+    });
+    const chunkBytes = chunks.reduce((a, b) => a * b, 1) * dtype.size;
+    if (chunkBytes > MAX_CHUNK_BYTES) throw shapeError(`A chunk of [${chunks.join(', ')}] is ${chunkBytes} bytes; HDF5 needs chunks under 4 GiB.`);
+  } else if (maxshape?.some((m, i) => m !== null && m !== shape[i])) {
+    throw shapeError('A dimension whose finite maxshape exceeds its shape needs a chunked layout: give chunks (unlimited dimensions and compression get a default chunk shape).');
+  }
+  if (body.compressionLevel !== undefined && body.compression !== 'gzip') {
+    throw new InputError('PH5_ERR_VALIDATION', "compressionLevel needs compression: 'gzip'.");
+  }
+}
+
+/** The queued operation and registry record of a dataset creation. */
+export function createDatasetOp(body: CreateDatasetRequest, h5path: string, jobId: string, limits: Limits): { op: CreateDatasetOp; record: DatasetRecord } {
+  const dtype = parseDtype(body.dtype);
+  checkLayout(body, dtype, limits);
+  const fillValue = body.fillValue === undefined ? undefined : encodeJson(body.fillValue, dtype, []).toString('base64');
+  const dtypeName = formatDtype(dtype);
+  const record: DatasetRecord = {
+    dtype: dtypeName,
+    shape: body.shape,
+    ...(body.maxshape ? { maxshape: body.maxshape } : {}),
+    ...(body.chunks ? { chunks: body.chunks } : {}),
+    ...(body.compression === 'gzip' ? { gzip: body.compressionLevel ?? 4 } : {}),
+    ...(body.shuffle ? { shuffle: true } : {}),
+    ...(fillValue !== undefined ? { fillValue } : {}),
+    jobId,
+  };
+  const op: CreateDatasetOp = {
+    op: 'createDataset',
+    path: h5path,
+    dtype: dtypeName,
+    shape: body.shape,
+    ...(body.maxshape ? { maxshape: body.maxshape } : {}),
+    ...(body.chunks ? { chunks: body.chunks } : {}),
+    ...(body.compression === 'gzip' ? { gzip: body.compressionLevel ?? 4 } : {}),
+    ...(body.shuffle ? { shuffle: true } : {}),
+    ...(fillValue !== undefined ? { fillValue } : {}),
+  };
+  return { op, record };
+}
+
+/** Checks a resize against the dataset as accepted jobs leave it. */
+export function checkResize(meta: DatasetMeta, shape: number[], h5path: string): void {
+  if (shape.length !== meta.shape.length) throw shapeError(`${h5path} has ${meta.shape.length} dimension(s); the new shape has ${shape.length}.`);
+  shape.forEach((n, i) => {
+    const max = meta.maxshape[i];
+    if (max !== null && max !== undefined && n > max) throw shapeError(`shape[${i}] (${n}) exceeds ${h5path}'s maxshape[${i}] (${max}).`);
+  });
+  if (meta.layout !== 'chunked' && shape.some((n, i) => n !== meta.shape[i])) {
+    throw shapeError(`${h5path} is not chunked, so its extent cannot change (create it with maxshape or chunks).`);
+  }
+}
+
+/** A JSON attribute value as queued: numbers in a dtype (given, or int64/float64/bool as the values say), or UTF-8 strings. */
+export function attributeData(req: AttributeRequest, limits: Limits): AttributeData {
+  const { value } = req;
+  const isStrings = typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string'));
+  let data: AttributeData;
+  if (isStrings) {
+    if (req.dtype !== undefined && req.dtype !== 'str') throw new InputError('PH5_ERR_DTYPE', `String values are stored as UTF-8 strings; dtype '${req.dtype}' does not apply (omit it, or say 'str').`);
+    data = { kind: 'string', value: value as string | string[] };
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    if (bytes > limits.maxAttributeBytes) throw tooLarge(bytes, limits);
+    return data;
+  }
+  const flat = flatten(value);
+  if (flat.length === 0) throw new InputError('PH5_ERR_VALUE', 'An attribute needs a value: a number, a boolean, a string, or a (nested) array of one kind.');
+  const dtype = parseDtype(req.dtype ?? (flat.every((v) => typeof v === 'boolean') ? 'bool' : flat.every((v) => Number.isInteger(v) || typeof v === 'string') ? 'int64' : 'float64'));
+  const shape = req.shape ?? inferShape(value);
+  if (dtype.kind === 'bytes') throw new InputError('PH5_ERR_DTYPE', 'Byte-string attributes are written as strings: send a JSON string.');
+  const bytes = elementCount(shape) * dtype.size;
+  if (bytes > limits.maxAttributeBytes) throw tooLarge(bytes, limits);
+  const raw = encodeJson(value, dtype, shape);
+  return { kind: 'numeric', dtype: formatDtype(dtype), shape, data: raw.toString('base64') };
+}
+
+function tooLarge(bytes: number, limits: Limits): InputError {
+  return new InputError('PH5_ERR_ATTRIBUTE_TOO_LARGE', `The attribute value is ${bytes} bytes; at most ${limits.maxAttributeBytes} are allowed (PH5_MAX_ATTRIBUTE_BYTES). Store large data as a dataset.`, 413);
+}
+
+function flatten(v: unknown): unknown[] {
+  return Array.isArray(v) ? v.flatMap(flatten) : [v];
+}
+
+function inferShape(v: unknown): number[] {
+  const shape: number[] = [];
+  let cur = v;
+  while (Array.isArray(cur)) {
+    shape.push(cur.length);
+    cur = cur[0];
+  }
+  return shape;
+}
+
+export function validateAttributeName(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_ATTRIBUTE_NAME || name.includes('\0') || name.includes('/') || name === '.') {
+    throw new InputError('PH5_ERR_ATTRIBUTE_NAME', `Invalid attribute name: 1 to ${MAX_ATTRIBUTE_NAME} characters, without '/' or NUL.`);
+  }
+  return name;
+}
+
+/** A registry change to make before queueing (and undo if queueing fails). */
+export type RegistryChange =
+  | { kind: 'claim'; path: string; record: DatasetRecord | GroupRecord }
+  | { kind: 'record'; path: string; record: RegistryRecord };
+
+export interface Submission {
+  project: string;
+  file: string;
+  ops: JobOp[];
+  /** Made in order; a refused claim refuses the whole submission (409). */
+  registry?: RegistryChange[];
+  /** Staged payload names the job owns once queued (removed if it is not). */
+  staged?: string[];
+  jobId?: string;
+}
+
+export class Operations {
+  constructor(private readonly app: FastifyInstance) {}
+
+  /** Queues one job for the submission; on any failure undoes what it did and rethrows. */
+  async submit(s: Submission): Promise<Ph5Job> {
+    const { datasets, jobs, storage, quota, recordAccepted } = this.app.ph5;
+    const jobId = s.jobId ?? jobs.newId();
+    const undo: Array<() => Promise<void>> = [];
+    try {
+      await quota.check(s.project);
+      for (const change of s.registry ?? []) {
+        if (change.kind === 'claim') {
+          if (!(await datasets.claim(s.project, s.file, change.path, change.record))) {
+            throw new errors.Exists(`An object already exists at ${change.path} in ${s.file} (or its creation is queued).`);
+          }
+          undo.push(() => datasets.release(s.project, s.file, change.path, change.record.jobId));
+        } else {
+          const previous = await datasets.record(s.project, s.file, change.path, change.record);
+          undo.push(() => datasets.restore(s.project, s.file, change.path, change.record, previous));
+        }
+      }
+      const data: JobData = { v: 1, project: s.project, file: s.file, acceptedAt: Date.now(), ops: s.ops };
+      const job = await jobs.enqueue(data, jobId);
+      await recordAccepted(s.project, String(job.id), data.acceptedAt);
+      return job;
+    } catch (err) {
+      for (const u of undo.reverse()) await u().catch(() => {});
+      for (const name of s.staged ?? []) await storage.unstage(name).catch(() => {});
+      throw err;
+    }
+  }
+}
+
+/** The write op for values already encoded in the dataset's dtype (JSON bodies, batches). */
+export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5path: string, select: string | undefined, value: unknown) {
+  const dtype = parseDtype(meta.dtype);
+  const hs = resolveSelection(select, meta.shape);
+  const staged = await app.ph5.storage.stageBuffer(encodeJson(value, dtype, hs.count));
+  const bytes = elementCount(hs.count) * dtype.size;
+  return {
+    staged,
+    op: { op: 'write' as const, path: h5path, dtype: meta.dtype, payloadDtype: meta.dtype, select: select || formatSelection(hs), hyperslab: hs, staged, bytes },
+  };
+}
+
+/** 202 with the job, its URL in Location. */
+export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job): FastifyReply {
+  const view = app.ph5.jobs.viewAccepted(job);
+  return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
+}

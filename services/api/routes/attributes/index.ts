@@ -1,0 +1,187 @@
+/**
+ * Attributes of the file (its root group), of groups and of datasets: list with values,
+ * get one, put one (create or replace; a job), delete one (a job). The same four routes
+ * under three prefixes; names travel URL-encoded as one segment.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static, type TSchema } from 'typebox';
+import type { AttributeRead } from '../../../../native/lib/index.js';
+import { formatDtype } from '../../../shared/dtype.js';
+import { decodeJson } from '../../../shared/json-codec.js';
+import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
+import { errors } from '../../errors.js';
+import { isNativeError } from '../../plugins/app/datasets.js';
+import { attributeData, replyAccepted, validateAttributeName } from '../../plugins/app/operations.js';
+import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+
+const AttributeName = Type.String({ minLength: 1, maxLength: 255, description: "Attribute name, URL-encoded as one segment (no '/').", examples: ['units'] });
+const Attribute = Type.Object(
+  {
+    name: Type.String(),
+    dtype: Type.String({ description: "numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones." }),
+    shape: Type.Array(Type.Integer(), { description: '[] for a scalar.' }),
+    value: Type.Unknown({ description: 'The value as JSON: a scalar, or nested arrays.' }),
+  },
+  { examples: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] },
+);
+const PutAttributeBody = Type.Object(
+  {
+    value: Type.Unknown({ description: 'A number, boolean or string, or a (nested) array of one kind.', examples: ['kelvin', 273.15, [1, 2, 3]] }),
+    dtype: Type.Optional(Type.String({ maxLength: 16, description: 'numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.', examples: ['float32'] })),
+    shape: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32, description: 'Shape of the value (default: as nested). A flat array of the right length is reshaped.' })),
+  },
+  { additionalProperties: false, examples: [{ value: 'kelvin' }, { value: [0.5, 1.5], dtype: 'float32' }] },
+);
+
+interface Target {
+  /** URL prefix (fastify syntax). */
+  prefix: string;
+  /** For operationIds and summaries. */
+  noun: 'File' | 'Group' | 'Dataset';
+  params: TSchema;
+  /** The HDF5 object the attributes belong to. */
+  objectPath(params: Record<string, string>): string;
+}
+
+const TARGETS: Target[] = [
+  { prefix: '/v1/files/:file', noun: 'File', params: Type.Object({ file: FileName }), objectPath: () => '/' },
+  {
+    prefix: '/v1/files/:file/groups/:path',
+    noun: 'Group',
+    params: Type.Object({ file: FileName, path: Type.String({ minLength: 1, maxLength: 1024, description: 'Group path, URL-encoded as one segment.', examples: ['grp'] }) }),
+    objectPath: (p) => normalizeH5Path(p.path!),
+  },
+  { prefix: '/v1/files/:file/datasets/:path', noun: 'Dataset', params: Type.Object({ file: FileName, path: DatasetPathParam }), objectPath: (p) => normalizeH5Path(p.path!) },
+];
+
+function present(name: string, a: AttributeRead) {
+  if (a.kind === 'string') return { name, dtype: a.length === null ? 'str' : `S${a.length}`, shape: a.shape, value: a.value };
+  return { name, dtype: formatDtype(a.dtype), shape: a.shape, value: decodeJson(a.data, a.dtype, a.shape) };
+}
+
+export default async function attributeRoutes(app: FastifyInstance): Promise<void> {
+  for (const t of TARGETS) {
+    const NamedParams = Type.Object({ ...(t.params as unknown as { properties: Record<string, TSchema> }).properties, name: AttributeName });
+    const where = t.noun === 'File' ? "the file's root group" : `a ${t.noun.toLowerCase()}`;
+
+    /** The project, file and object of a request; 404 when the object does not (or will not) exist. */
+    const locate = async (request: FastifyRequest, forWrite: boolean) => {
+      const { storage, datasets, project } = app.ph5;
+      const params = request.params as Record<string, string>;
+      const proj = project(request);
+      const file = validateFileName(params.file!);
+      const resolved = await storage.resolve(proj, file);
+      const object = t.objectPath(params);
+      if (t.noun === 'File') {
+        // Setting a root attribute creates the file if need be; reading needs it.
+        if (!forWrite && !resolved.exists) throw new errors.NotFound(`No file ${file}.`);
+      } else {
+        const kind = await datasets.kindOf(proj, file, object);
+        if (kind !== t.noun.toLowerCase()) throw new errors.NotFound(`No ${t.noun.toLowerCase()} ${object} in ${file}.`);
+      }
+      return { proj, file, object };
+    };
+    const readAll = async (request: FastifyRequest, only?: string) => {
+      const { datasets } = app.ph5;
+      const { proj, file, object } = await locate(request, false);
+      const found = await datasets.withFile(proj, file, async (f) => {
+        try {
+          const names = only !== undefined ? [only] : await f.listAttributes(object);
+          const out = [];
+          for (const name of names) out.push(present(name, await f.readAttribute(object, name)));
+          return out;
+        } catch (err) {
+          if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
+          throw err;
+        }
+      });
+      return { found, object, file };
+    };
+
+    app.get(
+      `${t.prefix}/attributes`,
+      {
+        config: { role: 'read' },
+        schema: {
+          operationId: `list${t.noun}Attributes`,
+          tags: ['attributes'],
+          summary: `List the attributes of ${where}, with their values`,
+          description: 'As completed jobs left them (an attribute set by a job still queued is not there yet).',
+          params: t.params,
+          response: {
+            200: { description: 'The attributes.', content: { 'application/json': { schema: Type.Object({ attributes: Type.Array(Attribute) }, { examples: [{ attributes: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] }] }) } } },
+            ...problems(400, 401, 403, 404, 409, 429, 503),
+          },
+        },
+      },
+      async (request) => {
+        const { found, object, file } = await readAll(request);
+        if (!found) throw new errors.NotFound(`No object ${object} in ${file} yet.`);
+        return { attributes: found };
+      },
+    );
+
+    app.get<{ Params: Record<string, string> }>(
+      `${t.prefix}/attributes/:name`,
+      {
+        config: { role: 'read' },
+        schema: {
+          operationId: `get${t.noun}Attribute`,
+          tags: ['attributes'],
+          summary: `Get one attribute of ${where}`,
+          params: NamedParams,
+          response: { 200: { description: 'The attribute.', content: { 'application/json': { schema: Attribute } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
+        },
+      },
+      async (request) => {
+        const name = validateAttributeName(request.params.name!);
+        const { found, object, file } = await readAll(request, name);
+        if (!found?.[0]) throw new errors.NotFound(`No attribute '${name}' on ${object} in ${file}.`);
+        return found[0];
+      },
+    );
+
+    app.put<{ Params: Record<string, string>; Body: Static<typeof PutAttributeBody> }>(
+      `${t.prefix}/attributes/:name`,
+      {
+        config: { role: 'write' },
+        schema: {
+          operationId: `put${t.noun}Attribute`,
+          tags: ['attributes'],
+          summary: `Create or replace an attribute of ${where}`,
+          description: 'Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str).',
+          params: NamedParams,
+          body: PutAttributeBody,
+          response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const name = validateAttributeName(request.params.name!);
+        const value = attributeData(request.body, app.ph5.config.limits);
+        const { proj, file, object } = await locate(request, true);
+        const job = await app.ph5.operations.submit({ project: proj, file, ops: [{ op: 'setAttribute', path: object, name, value }] });
+        return replyAccepted(app, reply, job);
+      },
+    );
+
+    app.delete<{ Params: Record<string, string> }>(
+      `${t.prefix}/attributes/:name`,
+      {
+        config: { role: 'write' },
+        schema: {
+          operationId: `delete${t.noun}Attribute`,
+          tags: ['attributes'],
+          summary: `Delete an attribute of ${where}`,
+          params: NamedParams,
+          response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const name = validateAttributeName(request.params.name!);
+        const { proj, file, object } = await locate(request, false);
+        const job = await app.ph5.operations.submit({ project: proj, file, ops: [{ op: 'deleteAttribute', path: object, name }] });
+        return replyAccepted(app, reply, job);
+      },
+    );
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Datasets: create (a job), describe, resize (a job), delete (a job). Nested HDF5 paths
+ * travel URL-encoded as ONE segment (`grp%2Fdset`). Values: routes/values.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { DatasetRecord } from '../../../shared/jobs.js';
+import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
+import { errors } from '../../errors.js';
+import { checkResize, createDatasetOp, replyAccepted } from '../../plugins/app/operations.js';
+import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { CreateDatasetBody, ResizeBody } from '../../schemas/datasets.js';
+
+const FileParams = Type.Object({ file: FileName });
+const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
+
+export default async function datasetRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Params: Static<typeof FileParams>; Body: Static<typeof CreateDatasetBody> }>(
+    '/v1/files/:file/datasets',
+    {
+      config: { role: 'write' },
+      schema: {
+        operationId: 'createDataset',
+        tags: ['datasets'],
+        summary: 'Create a dataset (and its file and parent groups, if absent)',
+        description:
+          'Queues a job that creates the dataset collectively on the worker pool, and answers 202 at once with the job (its URL is in Location). ' +
+          'Writes to the dataset are accepted right away, before the job has run. Without fillValue, no fill pass is made.',
+        params: FileParams,
+        body: CreateDatasetBody,
+        response: { 202: Accepted, ...problems(400, 401, 403, 409, 413, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { storage, jobs, operations, config, project } = app.ph5;
+      const proj = project(request);
+      const file = validateFileName(request.params.file);
+      await storage.resolve(proj, file);
+      const h5path = normalizeH5Path(request.body.path);
+      const jobId = jobs.newId();
+      const { op, record } = createDatasetOp(request.body, h5path, jobId, config.limits);
+      // Claimed before queueing, so a write sent right after the 202 finds the shape,
+      // and two creations of one path cannot both be accepted.
+      const job = await operations.submit({ project: proj, file, ops: [op], registry: [{ kind: 'claim', path: h5path, record }], jobId });
+      return replyAccepted(app, reply, job);
+    },
+  );
+
+  app.get<{ Params: Static<typeof DatasetParams> }>(
+    '/v1/files/:file/datasets/:path',
+    {
+      config: { role: 'read' },
+      schema: {
+        operationId: 'getDataset',
+        tags: ['datasets'],
+        summary: 'Describe a dataset: dtype, shape, maxshape, layout, chunks, filters, fill value',
+        description:
+          "Read from the file. While the dataset's creation (or resize) job is still queued or running, the answer comes from what was accepted, with state 'pending'.",
+        params: DatasetParams,
+        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { storage, datasets, project } = app.ph5;
+      const proj = project(request);
+      const file = validateFileName(request.params.file);
+      await storage.resolve(proj, file);
+      const h5path = normalizeH5Path(request.params.path);
+      const meta = await datasets.describe(proj, file, h5path);
+      if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
+      return meta;
+    },
+  );
+
+  app.put<{ Params: Static<typeof DatasetParams>; Body: Static<typeof ResizeBody> }>(
+    '/v1/files/:file/datasets/:path/shape',
+    {
+      config: { role: 'write' },
+      schema: {
+        operationId: 'resizeDataset',
+        tags: ['datasets'],
+        summary: 'Resize (extend or shrink) a chunked dataset within its maxshape',
+        description:
+          'Queues a job that sets the new extent (H5Dset_extent). Writes accepted after this request are checked against the new shape at once; ' +
+          'shrinking discards the values beyond the new extent.',
+        params: DatasetParams,
+        body: ResizeBody,
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { storage, datasets, jobs, operations, project } = app.ph5;
+      const proj = project(request);
+      const file = validateFileName(request.params.file);
+      await storage.resolve(proj, file);
+      const h5path = normalizeH5Path(request.params.path);
+      const meta = await datasets.forWrite(proj, file, h5path);
+      if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
+      const shape = request.body.shape;
+      checkResize(meta, shape, h5path);
+      const jobId = jobs.newId();
+      // The new extent is what later writes are checked against, from now on.
+      const record: DatasetRecord = {
+        dtype: meta.dtype,
+        shape,
+        maxshape: meta.maxshape,
+        ...(meta.chunks ? { chunks: meta.chunks } : {}),
+        jobId,
+      };
+      const job = await operations.submit({ project: proj, file, ops: [{ op: 'resize', path: h5path, shape }], registry: [{ kind: 'record', path: h5path, record }], jobId });
+      return replyAccepted(app, reply, job);
+    },
+  );
+
+  app.delete<{ Params: Static<typeof DatasetParams> }>(
+    '/v1/files/:file/datasets/:path',
+    {
+      config: { role: 'write' },
+      schema: {
+        operationId: 'deleteDataset',
+        tags: ['datasets'],
+        summary: 'Delete a dataset',
+        description: 'Queues a job that unlinks the dataset. From this request on, the dataset reads as absent and its path is free for a new one.',
+        params: DatasetParams,
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { storage, datasets, jobs, operations, project } = app.ph5;
+      const proj = project(request);
+      const file = validateFileName(request.params.file);
+      await storage.resolve(proj, file);
+      const h5path = normalizeH5Path(request.params.path);
+      if ((await datasets.kindOf(proj, file, h5path)) !== 'dataset') throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
+      const jobId = jobs.newId();
+      const job = await operations.submit({
+        project: proj,
+        file,
+        ops: [{ op: 'delete', path: h5path }],
+        registry: [{ kind: 'record', path: h5path, record: { kind: 'deleted', jobId } }],
+        jobId,
+      });
+      return replyAccepted(app, reply, job);
+    },
+  );
+}

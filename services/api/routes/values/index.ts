@@ -1,0 +1,231 @@
+/**
+ * The values of a dataset: write a selection (JSON, raw bytes or .npy; a job) and read one
+ * (JSON, raw bytes or .npy). Nested HDF5 paths travel URL-encoded as ONE segment
+ * (`grp%2Fdset`).
+ *
+ * Order of work when writing: validate everything that can be validated without side
+ * effects, then stage the payload, then (last) enqueue; whatever fails undoes what was
+ * done, so a refused request leaves no job and no staged file.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { Type, type Static } from 'typebox';
+import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
+import { InputError } from '../../../shared/input-error.js';
+import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
+import { NPY_MEDIA_TYPE, describeNpy, encodeNpyHeader, readNpyHeader } from '../../../shared/npy.js';
+import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
+import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
+import { errors } from '../../errors.js';
+import { isNativeError } from '../../plugins/app/datasets.js';
+import { replyAccepted } from '../../plugins/app/operations.js';
+import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
+
+const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
+
+/** Largest selection answered as JSON; bigger reads must ask for binary. */
+export const MAX_JSON_READ_ELEMENTS = 4_000_000;
+/** Largest selection read in one request (the read is held in memory). */
+export const MAX_READ_BYTES = 1024 ** 3;
+
+/** How a value body is encoded: raw bytes, a .npy file, or JSON. */
+function bodyKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
+  const type = (request.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('application/octet-stream')) return 'raw';
+  if (type.startsWith(NPY_MEDIA_TYPE)) return 'npy';
+  return 'json';
+}
+
+/** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
+function answerKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
+  const accept = request.headers.accept ?? '';
+  if (/application\/octet-stream/i.test(accept)) return 'raw';
+  if (/application\/x-npy/i.test(accept)) return 'npy';
+  return 'json';
+}
+
+export default async function valueRoutes(app: FastifyInstance): Promise<void> {
+  // Binary bodies reach the handler as the raw request stream: they go to disk as they
+  // arrive, are counted on the way, and are never held whole in memory.
+  app.addContentTypeParser(['application/octet-stream', NPY_MEDIA_TYPE], (_request, payload, done) => done(null, payload));
+
+  app.put<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery>; Body: unknown }>(
+    '/v1/files/:file/datasets/:path/value',
+    {
+      config: { role: 'write' },
+      schema: {
+        operationId: 'writeDatasetValue',
+        tags: ['datasets'],
+        summary: 'Write values into a selection of a dataset',
+        description:
+          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection ' +
+          'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) ' +
+          'with as many elements as the selection, in the dataset’s dtype or its other byte order. ' +
+          'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location.',
+        params: DatasetParams,
+        querystring: ValueQuery,
+        body: {
+          content: {
+            'application/json': { schema: { description: 'Nested arrays of values (C order).', examples: [[0, 1, 2, 3], [[1.5, 2.5], [3.5, 4.5]]] } },
+            // Checked by byte count, not by schema (the handler gets the raw stream). The
+            // OpenAPI document shows it as binary (plugins/external/swagger.ts).
+            'application/octet-stream': { schema: BINARY },
+            'application/x-npy': { schema: { ...BINARY, description: 'A C-order .npy file (numpy.save) whose element count matches the selection; its dtype may differ from the dataset’s only in byte order.' } },
+          },
+        },
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { storage, datasets, config, project } = app.ph5;
+      const proj = project(request);
+      const kind = bodyKind(request);
+      const binary = kind !== 'json';
+      let staged: string | undefined;
+      try {
+        const file = validateFileName(request.params.file);
+        await storage.resolve(proj, file);
+        const h5path = normalizeH5Path(request.params.path);
+        const declared = request.headers['content-length'];
+        if (binary && declared !== undefined && Number(declared) > config.maxBodyBytes) {
+          throw new errors.BodyTooLarge(`The body is ${declared} bytes; this server accepts at most ${config.maxBodyBytes}.`);
+        }
+        const meta = await datasets.forWrite(proj, file, h5path);
+        if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
+        const dtype = parseDtype(meta.dtype);
+        const hs = resolveSelection(request.query.select, meta.shape);
+        const elements = elementCount(hs.count);
+        const expected = elements * dtype.size;
+        let payloadDtype: Dtype = dtype;
+        if (request.query.dtype !== undefined) {
+          if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
+          payloadDtype = parseDtype(request.query.dtype);
+        }
+        await app.ph5.quota.check(proj);
+        if (binary && expected > config.maxBodyBytes) {
+          throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
+        }
+        let headerBytes = 0;
+        if (kind === 'npy') {
+          const header = await readNpyHeader(request.body as Readable);
+          headerBytes = header.dataOffset;
+          if (header.fortranOrder) throw new InputError('PH5_ERR_NPY', 'The .npy array is in Fortran order; send a C-order array (numpy.ascontiguousarray).');
+          const count = header.shape.reduce((a, b) => a * b, 1);
+          if (count !== elements) {
+            throw new InputError('PH5_ERR_SELECTION', `The .npy holds a ${describeNpy(header)} (${count} elements); the selection [${hs.count.join(', ')}] needs ${elements}.`);
+          }
+          payloadDtype = header.dtype;
+        }
+        if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
+          throw new InputError('PH5_ERR_DTYPE', `A body of ${formatDtype(payloadDtype)} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
+        }
+        if (binary) {
+          if (declared !== undefined && Number(declared) !== expected + headerBytes) {
+            throw new errors.BodyLength(
+              `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
+            );
+          }
+          staged = await storage.stageStream(request.body as Readable, expected);
+        } else {
+          staged = await storage.stageBuffer(encodeJson(request.body, dtype, hs.count));
+        }
+        const op = {
+          op: 'write' as const,
+          path: h5path,
+          dtype: meta.dtype,
+          payloadDtype: formatDtype(payloadDtype),
+          select: request.query.select || formatSelection(hs),
+          hyperslab: hs,
+          staged,
+          bytes: expected,
+        };
+        const payload = staged;
+        staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
+        const job = await app.ph5.operations.submit({ project: proj, file, ops: [op], staged: [payload] });
+        return replyAccepted(app, reply, job);
+      } catch (err) {
+        if (staged) await storage.unstage(staged);
+        // A binary body we did not read to the end is not drained (it may be gigabytes):
+        // the connection is closed after the answer instead.
+        if (binary && !(request.body as Readable | undefined)?.readableEnded) reply.header('connection', 'close');
+        throw err;
+      }
+    },
+  );
+
+  app.get<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery> }>(
+    '/v1/files/:file/datasets/:path/value',
+    {
+      config: { role: 'read' },
+      schema: {
+        operationId: 'readDatasetValue',
+        tags: ['datasets'],
+        summary: 'Read the values of a selection, as JSON or raw bytes',
+        description:
+          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
+          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. ' +
+          `JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
+        params: DatasetParams,
+        querystring: ValueQuery,
+        response: {
+          200: {
+            description: 'The values of the selection.',
+            content: {
+              'application/json': { schema: ValueJson },
+              'application/octet-stream': { schema: BINARY },
+              'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it).' } },
+            },
+          },
+          ...problems(400, 401, 403, 404, 409, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { storage, datasets, project } = app.ph5;
+      const proj = project(request);
+      const file = validateFileName(request.params.file);
+      await storage.resolve(proj, file);
+      const h5path = normalizeH5Path(request.params.path);
+      if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
+      const answer = answerKind(request);
+      const binary = answer !== 'json';
+      const result = await datasets.withFile(proj, file, async (f) => {
+        let info;
+        try {
+          info = await f.datasetInfo(h5path);
+        } catch (err) {
+          if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
+          throw err;
+        }
+        const hs = resolveSelection(request.query.select, info.shape);
+        const elements = elementCount(hs.count);
+        if (elements * info.dtype.size > MAX_READ_BYTES) {
+          throw new InputError('PH5_ERR_TOO_LARGE', `The selection is ${elements * info.dtype.size} bytes; read at most ${MAX_READ_BYTES} per request.`);
+        }
+        if (!binary && elements > MAX_JSON_READ_ELEMENTS) {
+          throw new InputError('PH5_ERR_TOO_LARGE', `The selection has ${elements} elements; above ${MAX_JSON_READ_ELEMENTS}, ask for Accept: application/octet-stream.`);
+        }
+        return { info, hs, bytes: await f.read(h5path, info.shape.length === 0 ? null : hs) };
+      });
+      if (!result) {
+        const pending = await datasets.pending(proj, file, h5path);
+        throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
+      }
+      const dtypeName = formatDtype(result.info.dtype);
+      if (answer === 'npy') {
+        const header = encodeNpyHeader(result.info.dtype, result.hs.count);
+        // Header then data, without copying the data into one buffer with it.
+        return reply.type(NPY_MEDIA_TYPE).header('content-length', header.length + result.bytes.length).send(Readable.from([header, result.bytes]));
+      }
+      if (binary) {
+        return reply
+          .type('application/octet-stream')
+          .header('x-ph5-dtype', dtypeName)
+          .header('x-ph5-shape', result.hs.count.join(','))
+          .send(result.bytes);
+      }
+      return { dtype: dtypeName, shape: result.hs.count, data: decodeJson(result.bytes, result.info.dtype, result.hs.count) };
+    },
+  );
+}
