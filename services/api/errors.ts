@@ -21,6 +21,7 @@ export const errors = {
   QueueFull: createError('PH5_ERR_QUEUE_FULL', '%s', 429),
   RateLimited: createError('PH5_ERR_RATE_LIMITED', '%s', 429),
   Overloaded: createError('PH5_ERR_OVERLOADED', '%s', 503),
+  NotCancellable: createError('PH5_ERR_NOT_CANCELLABLE', '%s', 409),
 };
 
 /** Where the documentation of each code lives; `type` in a problem is this plus the code. */

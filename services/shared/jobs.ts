@@ -107,6 +107,11 @@ export interface JobData {
    * by other producers, which are applied in arrival order.
    */
   seq?: number;
+  /**
+   * Set (by the API, while the job waits) when a client cancelled it: the worker fails it
+   * with PH5_ERR_CANCELLED without touching the file.
+   */
+  cancelled?: true;
   project: string;
   /** File name inside the project's directory. */
   file: string;

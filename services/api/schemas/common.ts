@@ -37,7 +37,7 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   },
   409: {
     description: 'An object already exists at that path (or its creation is queued), or the file exists but is not HDF5.',
-    codes: ['PH5_ERR_EXISTS', 'PH5_ERR_NOT_HDF5'],
+    codes: ['PH5_ERR_EXISTS', 'PH5_ERR_NOT_HDF5', 'PH5_ERR_NOT_CANCELLABLE'],
     example: { code: 'PH5_ERR_EXISTS', detail: 'An object already exists at /test in output.h5 (or its creation is queued).' },
   },
   413: {

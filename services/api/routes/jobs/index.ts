@@ -4,7 +4,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
+import { validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
+import { buildBatch } from '../../plugins/app/batch.js';
+import { cancelWaitingJob } from '../../plugins/app/cancel.js';
+import { replyAccepted } from '../../plugins/app/operations.js';
+import { Accepted } from '../../schemas/common.js';
+import { BatchBody } from '../../schemas/batch.js';
 import { JobState, problems } from '../../schemas/common.js';
 import { endAllStreams, streamJobEvents } from './events.js';
 
@@ -89,6 +95,59 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       }
       const more = !exhausted && (out.length === limit || scanned >= SCAN_LIMIT) && (await jobIndex.page(proj, 1, before)).length > 0;
       return { jobs: out, next: more ? (before ?? null) : null };
+    },
+  );
+
+  app.post<{ Body: Static<typeof BatchBody> }>(
+    '/v1/jobs',
+    {
+      config: { role: 'write' },
+      schema: {
+        operationId: 'submitBatch',
+        tags: ['jobs'],
+        summary: 'Apply an ordered list of operations on one file as one job',
+        description:
+          'Operations: createGroup, createDataset, write (JSON values), setAttribute, deleteAttribute, resize, delete. Each is checked against the ones before it, ' +
+          'the jobs already accepted and the file; if any is refused, nothing is queued. The worker pool applies them in order in one epoch; ' +
+          'if one fails there, the job stops at it and fails, naming it (the operations before it stay applied).',
+        body: BatchBody,
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { storage, jobs, operations, project } = app.ph5;
+      const proj = project(request);
+      const file = validateFileName(request.body.file);
+      await storage.resolve(proj, file);
+      const submission = await buildBatch(app, proj, file, request.body.ops, jobs.newId());
+      const job = await operations.submit(submission);
+      return replyAccepted(app, reply, job);
+    },
+  );
+
+  app.delete<{ Params: Static<typeof Params> }>(
+    '/v1/jobs/:id',
+    {
+      config: { role: 'write' },
+      schema: {
+        operationId: 'cancelJob',
+        tags: ['jobs'],
+        summary: 'Cancel a job that is still waiting',
+        description:
+          'Marks the job cancelled: when its turn comes, the worker pool fails it with PH5_ERR_CANCELLED without touching the file (later jobs on the file are not held up). ' +
+          'A job a worker pool has already taken cannot be cancelled (409).',
+        params: Params,
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { jobs, redis, project } = app.ph5;
+      const job = await jobs.get(request.params.id, project(request));
+      if (!job) throw new errors.JobNotFound(request.params.id);
+      if (!(await cancelWaitingJob(redis, String(job.id)))) {
+        throw new errors.NotCancellable(`Job ${job.id} is ${(await jobs.view(job)).state}: only a job still waiting can be cancelled.`);
+      }
+      return replyAccepted(app, reply, job);
     },
   );
 
