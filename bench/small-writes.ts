@@ -386,7 +386,7 @@ export function formatReport(r: SmallWritesResult): string {
   return lines.join('\n');
 }
 
-function parseArgs(argv: string[]): SmallWritesOptions & { json?: string } {
+export function parseArgs(argv: string[]): SmallWritesOptions & { json?: string } {
   const get = (name: string) => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
