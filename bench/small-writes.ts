@@ -287,7 +287,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions): Promise<{ ph5: Sm
   }
 }
 
-async function runRaw(redisUrl: string, jobs: number, producers: number, concurrency: number, data: unknown): Promise<RawResult> {
+export async function runRaw(redisUrl: string, jobs: number, producers: number, concurrency: number, data: unknown): Promise<RawResult> {
   const name = `raw-${concurrency}-${Date.now()}`;
   const worker = spawn(process.execPath, [path.join(here, 'raw-worker.js'), redisUrl, name, String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const queue = new Queue(name, { connection: redisOptions(redisUrl, 'producer'), prefix: RAW_PREFIX });

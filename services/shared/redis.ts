@@ -3,6 +3,9 @@
  * `maxRetriesPerRequest: null` on blocking (worker) connections; the API's producer uses
  * `enableOfflineQueue: false` so a request fails fast with 503 instead of hanging while
  * Redis is down.
+ *
+ * Also the startup check of an external Redis's durability settings (AOF, noeviction):
+ * see checkRedisSettings and docs/configuration.md#redis.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 
