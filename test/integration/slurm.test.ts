@@ -2,8 +2,8 @@
  * The worker pool under a real Slurm (Debian's slurmctld + slurmd + munge, a single-node
  * cluster made by the test): docker/slurm/ph5-worker.sbatch is submitted with sbatch, its
  * ranks start with `srun --mpi=pmix`, complete writes sent through the real API, and the
- * job ends cleanly (exit 0, pool drained) when scancel signals it the way the time-limit
- * warning does, and when plain scancel sends SIGTERM.
+ * job ends cleanly (pool drained, exit 0) on `scancel --batch --signal=USR1`, on plain
+ * scancel (SIGTERM everywhere), and on Slurm's own time-limit warning (--signal=B:USR1@N).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -72,9 +72,9 @@ after(async () => {
 });
 
 /** Submits the template for a 4-rank pool (overcommitted on this 2-CPU node). */
-async function submitPool(name: string): Promise<{ id: string; log: string; readLog: () => Promise<string> }> {
+async function submitPool(name: string, extra: string[] = []): Promise<{ id: string; log: string; readLog: () => Promise<string> }> {
   const log = path.join(work, `${name}-%j.log`);
-  const id = await slurm!.sbatch(SBATCH, ['--ntasks=4', '--overcommit', `--output=${log}`, `--chdir=${work}`, `--job-name=${name}`], {
+  const id = await slurm!.sbatch(SBATCH, ['--ntasks=4', '--overcommit', `--output=${log}`, `--chdir=${work}`, `--job-name=${name}`, ...extra], {
     ...process.env,
     PH5_REDIS_URL: redis!.url,
     PH5_DATA_DIR: path.join(work, 'data'),
@@ -86,7 +86,7 @@ async function submitPool(name: string): Promise<{ id: string; log: string; read
   return { id, log: file, readLog: () => readFile(file, 'utf8').catch(() => '(no log yet)') };
 }
 
-test('sbatch runs a pool that completes a write; the time-limit signal drains it to exit 0', { skip: unavailable, timeout: 240_000 }, async () => {
+test('sbatch runs a pool that completes a write; USR1 to the batch shell drains it to exit 0', { skip: unavailable, timeout: 240_000 }, async () => {
   const pool = await submitPool('ph5-a');
   const context = async () => `${await pool.readLog()}\n${(await slurm!.job(pool.id)).raw}\n${apiOutput}`;
   await slurm!.waitJob(pool.id, ['RUNNING'], 60_000, pool.readLog);
@@ -128,4 +128,18 @@ test('plain scancel (SIGTERM to script, supervisor, srun and ranks) drains the p
   const log = await pool.readLog();
   assert.match(log, /drained; exiting/, log);
   assert.doesNotMatch(log, /did not drain/, log);
+});
+
+test("the time limit's warning signal (--signal=B:USR1@N) drains the pool before Slurm kills it", { skip: unavailable, timeout: 180_000 }, async () => {
+  // The template asks for USR1 120 s before the limit; a one-minute job with a 45 s warning
+  // shows the same path in under a minute (slurmctld checks these about every 30 s).
+  const pool = await submitPool('ph5-c', ['--time=1', '--signal=B:USR1@45']);
+  await slurm!.waitJob(pool.id, ['RUNNING'], 60_000, pool.readLog);
+  const end = await slurm!.waitJob(pool.id, ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'], 120_000, pool.readLog);
+  const log = await pool.readLog();
+  assert.equal(end.state, 'COMPLETED', `${end.raw}\n${log}`);
+  assert.equal(end.exitCode, '0:0', log);
+  assert.match(log, /signal received, draining/);
+  assert.match(log, /drained; exiting/);
+  assert.match(log, /supervisor exited with status 0/);
 });
