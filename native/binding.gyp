@@ -10,7 +10,11 @@
         "src/errors.cc",
         "src/dtype.cc",
         "src/mpi_ops.cc",
-        "src/h5_ops.cc"
+        "src/h5_common.cc",
+        "src/h5_files.cc",
+        "src/h5_datasets.cc",
+        "src/h5_links.cc",
+        "src/h5_attributes.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -9,10 +9,11 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages --------------------------------------------------------------------
 # Parallel HDF5 + OpenMPI to build and run the addon; hdf5-tools and Debian's MPI h5py to
-# check files independently in tests; redis-server for the queue; a single-node Slurm
-# (munge, slurmctld, slurmd, srun/sbatch) for the test that runs the pool under sbatch.
+# check files independently in tests; redis-server for the queue; valgrind for the leak check;
+# a single-node Slurm (munge, slurmctld, slurmd, srun/sbatch) for the test that runs the pool
+# under sbatch.
 DEB_PACKAGES=(
-  libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server
+  libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server valgrind
   python3-h5py-mpi python3-mpi4py python3-numpy
   pkg-config make g++
   munge slurmctld slurmd slurm-client

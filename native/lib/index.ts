@@ -9,8 +9,10 @@
  * - every failure becomes a Ph5NativeError with a stable `code` and the HDF5 error stack;
  * - calls start in the order JavaScript makes them (collectives must start in the same
  *   order on every rank), so un-awaited calls are safe but still ordered;
- * - on a parallel file every call (open, create, info, write, read, flush, close) is
- *   collective: every rank makes it, in the same order.
+ * - on a parallel file every call (open, create, info, write, read, flush, close, groups,
+ *   links, attributes, resize) is collective: every rank makes it, in the same order, with
+ *   the same arguments (except a write's or read's selection and data, which are per rank);
+ * - every call closes every HDF5 id it opens: `leakedObjectCount()` is 0 between calls.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -36,6 +38,7 @@ export type NativeErrorCode =
   | 'PH5_ERR_SELECTION'
   | 'PH5_ERR_ARGUMENT'
   | 'PH5_ERR_CLOSED'
+  | 'PH5_ERR_READ_ONLY'
   | 'PH5_ERR_MPI'
   | 'PH5_ERR_HDF5';
 
@@ -66,6 +69,39 @@ export interface OpenOptions {
   mode: 'r' | 'rw' | 'create';
   /** true: mpio driver on MPI_COMM_WORLD, collective metadata. false: serial (sec2) driver. */
   parallel: boolean;
+  /**
+   * MPI-IO hints (an MPI_Info handed to H5Pset_fapl_mpio), e.g. `{ striping_factor: '8',
+   * cb_buffer_size: '16777216', romio_cb_write: 'enable' }`. Parallel files only; MPI-IO
+   * ignores hints it does not know.
+   */
+  hints?: Record<string, string>;
+  /**
+   * H5Pset_alignment: every object of at least `threshold` bytes starts at a multiple of
+   * `alignment` bytes (e.g. the file system's stripe size). Applies to objects allocated
+   * while the file is open this way.
+   */
+  alignment?: { threshold: number; alignment: number };
+}
+
+/** What an open file runs with (`H5File.accessInfo()`). */
+export interface AccessInfo {
+  driver: 'mpio' | 'sec2';
+  /** From the file's access list (1/1: no alignment). */
+  alignment: { threshold: number; alignment: number };
+  /** The hints MPI-IO reports for the open file (MPI_File_get_info); {} for sec2. */
+  hints: Record<string, string>;
+}
+
+/** A link in a group, as `H5File.list()` and `H5File.linkInfo()` describe it. */
+export interface LinkEntry {
+  /** Link name within its group. */
+  name: string;
+  /** Hard links: the kind of object; soft and external links are not followed. */
+  kind: 'group' | 'dataset' | 'datatype' | 'softlink' | 'external' | 'other';
+  /** softlink: the target path; external: the path inside `file`. */
+  target?: string;
+  /** external: the target file. */
+  file?: string;
 }
 
 export interface CreateDatasetOptions {
@@ -73,9 +109,28 @@ export interface CreateDatasetOptions {
   shape: number[];
   /** -1 means unlimited. Defaults to shape. */
   maxshape?: number[];
+  /**
+   * Chunk shape. Required by HDF5 for unlimited dimensions and filters; when absent there,
+   * ph5 picks ~1 MiB chunks filled from the last dimension (a fixed dimension contributes
+   * at most its size, an unlimited one what the budget allows).
+   */
   chunks?: number[];
+  /** gzip (deflate) level 0..9. Filtered datasets are always written collectively. */
+  gzip?: number;
+  /** Byte-shuffle filter (applied before gzip, as h5py does). */
+  shuffle?: boolean;
   /** Raw bytes of one element in `dtype`. Absent: H5D_FILL_TIME_NEVER. */
   fillValue?: Buffer;
+}
+
+/** One filter of a dataset's pipeline, in order. */
+export interface FilterInfo {
+  /** HDF5 filter id (1 deflate, 2 shuffle, 3 fletcher32, ...). */
+  id: number;
+  /** 'gzip', 'shuffle', 'fletcher32', 'szip', 'nbit', 'scaleoffset', else HDF5's name. */
+  name: string;
+  /** gzip only: the compression level. */
+  level?: number;
 }
 
 export interface DatasetInfo {
@@ -85,6 +140,11 @@ export interface DatasetInfo {
   maxshape: number[];
   layout: 'contiguous' | 'chunked' | 'compact';
   chunks: number[] | null;
+  filters: FilterInfo[];
+  /** The user-defined fill value (one element, in `dtype`), or null when none was set. */
+  fillValue: Buffer | null;
+  /** When HDF5 writes the fill value ('never' when ph5 created it without one). */
+  fillTime: 'ifset' | 'alloc' | 'never';
 }
 
 export interface WriteOptions {
@@ -93,6 +153,41 @@ export interface WriteOptions {
   /** dtype of the bytes in `data` (defaults to the dataset's); HDF5 converts byte order. */
   memDtype?: NativeDtype;
 }
+
+export interface ReadOptions {
+  /**
+   * Read into this Buffer (exactly the selection's size in bytes, else PH5_ERR_SELECTION)
+   * instead of a new one; HDF5 writes into it in place. Do not touch it until the promise
+   * settles. A view (`buf.subarray(...)`) reads into part of a larger buffer.
+   */
+  into?: Buffer;
+}
+
+/** A numeric attribute value: `data` holds the elements of `shape` ([] = scalar) in `dtype`. */
+export interface NumericAttribute {
+  kind: 'numeric';
+  dtype: NativeDtype;
+  shape: number[];
+  data: Buffer;
+}
+
+/** A string attribute: one string (scalar) or a 1-D array of strings, UTF-8. */
+export interface StringAttribute {
+  kind: 'string';
+  value: string | string[];
+  /**
+   * Fixed length in bytes (null-padded); null or absent: variable-length (h5py's `str`).
+   * `'auto'` (write only): the longest value's UTF-8 length.
+   */
+  length?: number | 'auto' | null;
+}
+
+export type AttributeValue = NumericAttribute | StringAttribute;
+
+/** An attribute as read back: string attributes say their length and character set. */
+export type AttributeRead =
+  | NumericAttribute
+  | { kind: 'string'; value: string | string[]; shape: number[]; length: number | null; cset: 'ascii' | 'utf8' };
 
 export interface WriteReport {
   /** true when HDF5 really did collective I/O. */
@@ -127,14 +222,26 @@ interface RawAddon {
   mpiBarrier(): Promise<void>;
   mpiAllreduceMin(value: number): Promise<number>;
   mpiGather(data: Buffer, root: number): Promise<Buffer[] | null>;
-  fileOpen(path: string, mode: OpenOptions['mode'], parallel: boolean): Promise<number>;
+  fileOpen(path: string, mode: OpenOptions['mode'], parallel: boolean, settings: { hints?: Record<string, string>; alignment?: OpenOptions['alignment'] }): Promise<number>;
   fileClose(handle: number): Promise<void>;
   fileFlush(handle: number): Promise<void>;
+  fileAccessInfo(handle: number): Promise<AccessInfo>;
   openObjectCount(): number;
+  leakedObjectCount(): number;
   datasetCreate(handle: number, path: string, options: CreateDatasetOptions): Promise<void>;
+  datasetResize(handle: number, path: string, shape: number[]): Promise<void>;
   datasetInfo(handle: number, path: string): Promise<DatasetInfo>;
   datasetWrite(handle: number, path: string, selection: Hyperslab | null, data: Buffer, collective: boolean, memDtype: NativeDtype | null): Promise<WriteReport>;
-  datasetRead(handle: number, path: string, selection: Hyperslab | null): Promise<Buffer>;
+  datasetRead(handle: number, path: string, selection: Hyperslab | null, into: Buffer | null): Promise<Buffer>;
+  groupCreate(handle: number, path: string): Promise<void>;
+  linkList(handle: number, path: string): Promise<LinkEntry[]>;
+  linkInfo(handle: number, path: string): Promise<LinkEntry | null>;
+  linkDelete(handle: number, path: string): Promise<void>;
+  softLinkCreate(handle: number, path: string, target: string): Promise<void>;
+  attributeWrite(handle: number, path: string, name: string, value: { kind: 'numeric'; dtype: NativeDtype; shape: number[]; data: Buffer } | { kind: 'string'; value: string | string[]; length: number | null }): Promise<void>;
+  attributeRead(handle: number, path: string, name: string): Promise<AttributeRead>;
+  attributeList(handle: number, path: string): Promise<string[]>;
+  attributeDelete(handle: number, path: string, name: string): Promise<void>;
 }
 
 function loadAddon(): RawAddon {
@@ -173,8 +280,14 @@ export const mpi = {
   gather: (data: Buffer, root = 0): Promise<Buffer[] | null> => addon.mpiGather(data, root),
 };
 
-/** Open HDF5 ids in this process (H5Fget_obj_count over all files): 0 when nothing leaks. */
+/** Open HDF5 ids in this process (H5Fget_obj_count over all files, files included). */
 export const openObjectCount = (): number => addon.openObjectCount();
+
+/**
+ * Open HDF5 ids other than the files JS holds open (groups, datasets, datatypes,
+ * attributes, extra file ids): every call closes what it opens, so 0 between calls.
+ */
+export const leakedObjectCount = (): number => addon.leakedObjectCount();
 
 export class H5File {
   #handle: number | null;
@@ -187,9 +300,13 @@ export class H5File {
     this.parallel = parallel;
   }
 
-  /** Open or create a file. With `parallel`, every rank must call this (collective). */
+  /**
+   * Open or create a file. With `parallel`, every rank must call this (collective), with
+   * the same options.
+   */
   static async open(filePath: string, options: OpenOptions): Promise<H5File> {
-    const handle = await addon.fileOpen(filePath, options.mode, options.parallel);
+    const settings = { hints: options.hints, alignment: options.alignment };
+    const handle = await addon.fileOpen(filePath, options.mode, options.parallel, settings);
     return new H5File(handle, filePath, options.parallel);
   }
 
@@ -209,12 +326,56 @@ export class H5File {
     await addon.fileClose(handle);
   }
 
+  /** H5Fflush (global scope): data and metadata reach the file. */
   flush(): Promise<void> {
     return addon.fileFlush(this.handle);
   }
 
+  /** The driver, alignment and MPI-IO hints the file is open with. */
+  accessInfo(): Promise<AccessInfo> {
+    return addon.fileAccessInfo(this.handle);
+  }
+
+  // --- groups and links ------------------------------------------------------------------
+
+  /** Create a group and any missing intermediate groups. PH5_ERR_EXISTS if the path is taken. */
+  createGroup(groupPath: string): Promise<void> {
+    return addon.groupCreate(this.handle, groupPath);
+  }
+
+  /** The links of a group ('/' = root), in name order, with the kind of each. */
+  list(groupPath = '/'): Promise<LinkEntry[]> {
+    return addon.linkList(this.handle, groupPath);
+  }
+
+  /** One link (not followed when soft or external), or null when nothing is at the path. */
+  linkInfo(linkPath: string): Promise<LinkEntry | null> {
+    return addon.linkInfo(this.handle, linkPath);
+  }
+
+  /** H5Ldelete: removes the link (a group's whole subtree goes with its last link). */
+  delete(linkPath: string): Promise<void> {
+    return addon.linkDelete(this.handle, linkPath);
+  }
+
+  /** A soft link at `linkPath` pointing to `target` (which need not exist yet). */
+  createSoftLink(linkPath: string, target: string): Promise<void> {
+    return addon.softLinkCreate(this.handle, linkPath, target);
+  }
+
+  // --- datasets ----------------------------------------------------------------------------
+
+  /** Create a dataset (and missing intermediate groups). See CreateDatasetOptions. */
   createDataset(datasetPath: string, options: CreateDatasetOptions): Promise<void> {
     return addon.datasetCreate(this.handle, datasetPath, options);
+  }
+
+  /**
+   * H5Dset_extent: a chunked dataset's new shape, within maxshape (PH5_ERR_ARGUMENT
+   * otherwise; PH5_ERR_TYPE if not chunked). On a parallel file every rank passes the same shape.
+   */
+  resize(datasetPath: string, shape: number[]): Promise<void> {
+    return addon.datasetResize(this.handle, datasetPath, shape);
   }
 
   datasetInfo(datasetPath: string): Promise<DatasetInfo> {
@@ -229,8 +390,44 @@ export class H5File {
     return addon.datasetWrite(this.handle, datasetPath, selection, data, options.collective ?? true, options.memDtype ?? null);
   }
 
-  /** Read a selection (null: everything) as raw bytes in the dataset's dtype. */
-  read(datasetPath: string, selection: Hyperslab | null = null): Promise<Buffer> {
-    return addon.datasetRead(this.handle, datasetPath, selection);
+  /**
+   * Read a selection (null: everything) as raw C-order bytes in the dataset's dtype, into
+   * `options.into` or a new Buffer (HDF5 reads straight into either: no copy).
+   */
+  read(datasetPath: string, selection: Hyperslab | null = null, options: ReadOptions = {}): Promise<Buffer> {
+    return addon.datasetRead(this.handle, datasetPath, selection, options.into ?? null);
+  }
+
+  // --- attributes ------------------------------------------------------------------------
+  // `objectPath` is '/' for the file (its root group), or a group or dataset path. On a
+  // parallel file every rank must make the same attribute calls with the same values.
+  // Attributes are stored compactly in the object header: keep each under ~64 KiB.
+
+  /** Create or replace an attribute (a replaced one may change type and shape). */
+  writeAttribute(objectPath: string, name: string, value: AttributeValue): Promise<void> {
+    if (value.kind === 'numeric') return addon.attributeWrite(this.handle, objectPath, name, value);
+    let length: number | null = null;
+    if (value.length === 'auto') {
+      const all = Array.isArray(value.value) ? value.value : [value.value];
+      length = Math.max(1, ...all.map((s) => Buffer.byteLength(s, 'utf8')));
+    } else if (typeof value.length === 'number') {
+      length = value.length;
+    }
+    return addon.attributeWrite(this.handle, objectPath, name, { kind: 'string', value: value.value, length });
+  }
+
+  /** Read an attribute: numeric data as raw bytes in its dtype, strings decoded. */
+  readAttribute(objectPath: string, name: string): Promise<AttributeRead> {
+    return addon.attributeRead(this.handle, objectPath, name);
+  }
+
+  /** Attribute names of an object, in name order. */
+  listAttributes(objectPath: string): Promise<string[]> {
+    return addon.attributeList(this.handle, objectPath);
+  }
+
+  /** Delete an attribute; PH5_ERR_NOT_FOUND when it does not exist. */
+  deleteAttribute(objectPath: string, name: string): Promise<void> {
+    return addon.attributeDelete(this.handle, objectPath, name);
   }
 }

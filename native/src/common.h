@@ -31,6 +31,7 @@ constexpr const char* kType = "PH5_ERR_TYPE";
 constexpr const char* kSelection = "PH5_ERR_SELECTION";
 constexpr const char* kArgument = "PH5_ERR_ARGUMENT";
 constexpr const char* kClosed = "PH5_ERR_CLOSED";
+constexpr const char* kReadOnly = "PH5_ERR_READ_ONLY";
 constexpr const char* kMpi = "PH5_ERR_MPI";
 constexpr const char* kHdf5 = "PH5_ERR_HDF5";
 }  // namespace code

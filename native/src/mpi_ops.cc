@@ -337,6 +337,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     int key = MPI_KEYVAL_INVALID;
     if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, CloseHdf5AtFinalize, &key, nullptr) == MPI_SUCCESS)
       MPI_Comm_set_attr(MPI_COMM_SELF, key, nullptr);
+    if (key != MPI_KEYVAL_INVALID) MPI_Comm_free_keyval(&key);  // the attribute keeps the callback alive; freeing the key avoids a leak
     g_initialized = true;
   }
   MPI_Query_thread(&provided);

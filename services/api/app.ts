@@ -11,7 +11,13 @@ import type { Config } from '../shared/config.js';
 import { installErrorHandler } from './errors.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import swaggerUiPlugin from './plugins/external/swagger-ui.js';
+import underPressurePlugin from './plugins/external/under-pressure.js';
+import rateLimitPlugin from './plugins/external/rate-limit.js';
+import authPlugin from './plugins/app/auth.js';
 import ph5Plugin from './plugins/app/ph5.js';
+import metricsPlugin from './plugins/app/metrics.js';
+import metricsRoutes from './routes/metrics/index.js';
+import workerRoutes from './routes/workers/index.js';
 import healthRoutes from './routes/health/index.js';
 import fileRoutes from './routes/files/index.js';
 import jobRoutes from './routes/jobs/index.js';
@@ -46,9 +52,16 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   app.addSchema(DatasetInfo);
   await app.register(swaggerPlugin);
   await app.register(swaggerUiPlugin);
+  await app.register(underPressurePlugin, { config });
+  // Auth runs before the rate limit and every route; it decides the project of a request.
+  await app.register(authPlugin, { config });
+  await app.register(rateLimitPlugin, { config });
   await app.register(ph5Plugin, { config, connect: opts.connect ?? true, ...(opts.connectWaitMs !== undefined ? { connectWaitMs: opts.connectWaitMs } : {}) });
+  await app.register(metricsPlugin);
   await app.register(healthRoutes);
+  await app.register(metricsRoutes);
   await app.register(fileRoutes);
   await app.register(jobRoutes);
+  await app.register(workerRoutes);
   return app;
 }

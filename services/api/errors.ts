@@ -15,6 +15,12 @@ export const errors = {
   MediaType: createError('PH5_ERR_MEDIA_TYPE', '%s', 415),
   Unavailable: createError('PH5_ERR_UNAVAILABLE', '%s', 503),
   NotReady: createError('PH5_ERR_NOT_READY', '%s', 503),
+  Unauthorized: createError('PH5_ERR_UNAUTHORIZED', '%s', 401),
+  BadToken: createError('PH5_ERR_TOKEN', '%s', 401),
+  Forbidden: createError('PH5_ERR_FORBIDDEN', '%s', 403),
+  QueueFull: createError('PH5_ERR_QUEUE_FULL', '%s', 429),
+  RateLimited: createError('PH5_ERR_RATE_LIMITED', '%s', 429),
+  Overloaded: createError('PH5_ERR_OVERLOADED', '%s', 503),
 };
 
 /** Where the documentation of each code lives; `type` in a problem is this plus the code. */

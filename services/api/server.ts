@@ -7,6 +7,7 @@ import closeWithGrace from 'close-with-grace';
 import { loadConfig } from '../shared/config.js';
 import { buildApp } from './app.js';
 import { DOCS_PREFIX } from './plugins/external/swagger-ui.js';
+import { isLoopback } from './tokens.js';
 
 const config = loadConfig();
 const app = await buildApp({ config });
@@ -17,8 +18,21 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await app.close();
 });
 
-await app.listen({ host: config.host, port: config.port });
-const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+// Without tokens anyone who can connect acts as admin of the default project: only
+// processes on this machine may connect then, whatever PH5_HOST says.
+let host = config.host;
+if (!app.authEnabled) {
+  if (!isLoopback(host)) {
+    app.log.warn(`PH5_HOST=${host} ignored: auth is off (no PH5_TOKENS_FILE / PH5_TOKENS), so the API listens on 127.0.0.1 only`);
+    host = '127.0.0.1';
+  }
+  const banner = `[ph5] WARNING: authentication is OFF (no PH5_TOKENS_FILE or PH5_TOKENS). Every local client acts as admin of project '${config.defaultProject}'. Listening on loopback only.\n`;
+  process.stderr.write(banner);
+  app.log.warn('authentication is off; listening on loopback only');
+}
+
+await app.listen({ host, port: config.port });
+const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : config.port;
 const base = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;

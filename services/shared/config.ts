@@ -20,6 +20,27 @@ export interface Config {
   logLevel: string;
   /** Project used while auth is not configured. */
   defaultProject: string;
+  /** JSON file of bearer tokens (see docs/configuration.md); unset: PH5_TOKENS or auth off. */
+  tokensFile: string | undefined;
+  /** The same JSON inline (for containers that pass secrets as env). */
+  tokensJson: string | undefined;
+  limits: Limits;
+}
+
+/** Request limits: beyond them a request is refused (413/429) before anything changes. */
+export interface Limits {
+  /** Most dimensions a dataset may have (HDF5's own limit is 32). */
+  maxDims: number;
+  /** Most elements a dataset may have. */
+  maxElements: number;
+  /** Largest attribute value, in bytes. */
+  maxAttributeBytes: number;
+  /** Most jobs a project may have queued or running at once (429 beyond). 0: no limit. */
+  maxQueuedPerProject: number;
+  /** Requests per minute per token (or per client address with auth off). 0: no limit. */
+  rateLimitPerMinute: number;
+  /** Event-loop delay (ms) above which the API sheds load with 503. 0: never. */
+  maxEventLoopDelayMs: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -41,6 +62,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxWaitSeconds: intFromEnv(env, 'PH5_MAX_WAIT_SECONDS', 60, 0),
     logLevel: env.PH5_LOG_LEVEL || 'info',
     defaultProject: env.PH5_PROJECT || 'default',
+    tokensFile: env.PH5_TOKENS_FILE || undefined,
+    tokensJson: env.PH5_TOKENS || undefined,
+    limits: {
+      maxDims: intFromEnv(env, 'PH5_MAX_DIMS', 32, 1),
+      maxElements: intFromEnv(env, 'PH5_MAX_ELEMENTS', 2 ** 48, 1),
+      maxAttributeBytes: intFromEnv(env, 'PH5_MAX_ATTRIBUTE_BYTES', 64 * 1024, 1),
+      maxQueuedPerProject: intFromEnv(env, 'PH5_MAX_QUEUED_PER_PROJECT', 10_000, 0),
+      rateLimitPerMinute: intFromEnv(env, 'PH5_RATE_LIMIT_PER_MINUTE', 60_000, 0),
+      maxEventLoopDelayMs: intFromEnv(env, 'PH5_MAX_EVENT_LOOP_DELAY_MS', 2_000, 0),
+    },
   };
 }
 

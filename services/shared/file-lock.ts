@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { fileStateKey } from './file-state.js';
 import { InputError } from './input-error.js';
 
 const DEFAULT_TTL_MS = 30_000;
@@ -31,22 +32,38 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
 return 1
 `;
 
+// KEYS[1] = lock hash, KEYS[2] = readers zset, KEYS[3] = the file's persistent state hash
+// (see file-state.ts), which keeps the fence counter: it must never go back, so it does not
+// live in the lock hash, which expires.
+// Returns {fence, previousDirty} when granted (fence > 0), {0, false} otherwise. On grant the
+// file is marked dirty with the new fence: the commit of the epoch clears the mark, so a
+// holder that dies with the file open leaves it for the next holder to see (and recover).
 const TRY_WRITE = `
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'waiting', 'waitingExpires')
-if w[1] and w[1] ~= ARGV[2] and tonumber(w[2]) > now then return 0 end
-if w[3] and w[3] ~= ARGV[2] and tonumber(w[4]) > now then return 0 end
+if w[1] and w[1] ~= ARGV[2] and tonumber(w[2]) > now then return {0, false} end
+if w[3] and w[3] ~= ARGV[2] and tonumber(w[4]) > now then return {0, false} end
 if redis.call('ZCARD', KEYS[2]) > 0 then
   redis.call('HSET', KEYS[1], 'waiting', ARGV[2], 'waitingExpires', now + ttl)
   redis.call('PEXPIRE', KEYS[1], ttl * 2)
-  return 0
+  return {0, false}
 end
-redis.call('HSET', KEYS[1], 'writer', ARGV[2], 'writerExpires', now + ttl)
+local fence = redis.call('HINCRBY', KEYS[3], 'fence', 1)
+local dirty = redis.call('HGET', KEYS[3], 'dirty')
+redis.call('HSET', KEYS[3], 'dirty', fence)
+redis.call('HSET', KEYS[1], 'writer', ARGV[2], 'writerExpires', now + ttl, 'writerFence', fence)
 redis.call('HDEL', KEYS[1], 'waiting', 'waitingExpires')
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
-return 1
+return {fence, dirty}
+`;
+
+/** The fencing check: is `token` still the writer, with this fence, and unexpired? */
+export const CHECK_WRITE = `
+local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'writerFence')
+if w[1] == ARGV[2] and tonumber(w[2]) > tonumber(ARGV[1]) and w[3] == ARGV[3] then return 1 end
+return 0
 `;
 
 const RENEW_WRITE = `
@@ -59,7 +76,7 @@ return 1
 
 const RELEASE_WRITE = `
 if redis.call('HGET', KEYS[1], 'writer') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'writer', 'writerExpires')
+  redis.call('HDEL', KEYS[1], 'writer', 'writerExpires', 'writerFence')
 end
 if redis.call('HGET', KEYS[1], 'waiting') == ARGV[1] then
   redis.call('HDEL', KEYS[1], 'waiting', 'waitingExpires')
@@ -69,6 +86,16 @@ return 1
 
 export interface WriteLease {
   token: string;
+  /** Fencing token: grows with every grant of this file's write side, never reused. */
+  fence: number;
+  /** The fence of an earlier holder that never committed (crashed with the file open), or null. */
+  previousDirty: number | null;
+  /** Redis keys of the lease (lock hash), for fenced scripts run by the holder. */
+  lockKey: string;
+  /** true until a renewal or check finds the lease gone. */
+  readonly held: boolean;
+  /** Atomic fencing check in Redis; false also marks the lease lost. */
+  check(): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -81,9 +108,13 @@ export class FileLocks {
     this.#ttlMs = ttlMs;
   }
 
-  #keys(project: string, file: string): [string, string] {
+  #keys(project: string, file: string): [string, string, string] {
     const base = `ph5:lock:{${project}/${file}}`;
-    return [base, `${base}:readers`];
+    return [base, `${base}:readers`, fileStateKey(project, file)];
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs;
   }
 
   /** Runs `fn` while no writer has the file open. Times out with 503 PH5_ERR_FILE_BUSY. */
@@ -92,7 +123,7 @@ export class FileLocks {
     const token = randomUUID();
     const deadline = Date.now() + timeoutMs;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      const ok = await this.#redis.eval(TRY_READ, 2, ...keys, Date.now(), token, this.#ttlMs);
+      const ok = await this.#redis.eval(TRY_READ, 2, keys[0], keys[1], Date.now(), token, this.#ttlMs);
       if (ok === 1) break;
       if (Date.now() > deadline) {
         throw new InputError('PH5_ERR_FILE_BUSY', `File '${file}' is being written; try again shortly.`, 503);
@@ -116,25 +147,55 @@ export class FileLocks {
    * renewing it until released. `onLost` is called if a renewal finds the lease gone.
    */
   async acquireWrite(project: string, file: string, onLost: () => void = () => {}): Promise<WriteLease> {
-    const keys = this.#keys(project, file);
     const token = randomUUID();
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      const ok = await this.#redis.eval(TRY_WRITE, 2, ...keys, Date.now(), token, this.#ttlMs);
-      if (ok === 1) break;
+      const lease = await this.tryAcquireWrite(project, file, onLost, token);
+      if (lease) return lease;
       await sleep(delay);
     }
+  }
+
+  /**
+   * One attempt at the write side: the lease, or null when a reader or another writer has
+   * the file (a refused writer is put in line, which keeps new readers out meanwhile).
+   * Retries must pass the same `token`: the place in line belongs to it.
+   */
+  async tryAcquireWrite(project: string, file: string, onLost: () => void = () => {}, token: string = randomUUID()): Promise<WriteLease | null> {
+    const keys = this.#keys(project, file);
+    const [fence, dirty] = (await this.#redis.eval(TRY_WRITE, 3, ...keys, Date.now(), token, this.#ttlMs)) as [number, string | null];
+    if (!fence) return null;
+    let held = true;
+    const lost = () => {
+      if (!held) return;
+      held = false;
+      clearInterval(renew);
+      onLost();
+    };
     const renew = setInterval(() => {
       this.#redis
         .eval(RENEW_WRITE, 1, keys[0], Date.now(), token, this.#ttlMs)
         .then((ok) => {
-          if (ok !== 1) onLost();
+          if (ok !== 1) lost();
         })
         .catch(() => {});
-    }, this.#ttlMs / 3);
+    }, this.#ttlMs / 4);
     renew.unref();
     return {
       token,
+      fence,
+      previousDirty: dirty ? Number(dirty) : null,
+      lockKey: keys[0],
+      get held() {
+        return held;
+      },
+      check: async () => {
+        if (!held) return false;
+        const ok = await this.#redis.eval(CHECK_WRITE, 1, keys[0], Date.now(), token, String(fence));
+        if (ok !== 1) lost();
+        return held;
+      },
       release: async () => {
+        held = false;
         clearInterval(renew);
         await this.#redis.eval(RELEASE_WRITE, 1, keys[0], token);
       },

@@ -41,6 +41,12 @@ export type JobOp = CreateDatasetOp | WriteOp;
 
 export interface JobData {
   v: typeof JOB_DATA_VERSION;
+  /**
+   * Per-file sequence number, stamped by the API atomically with the enqueue (see
+   * file-state.ts): the order the worker applies the file's jobs in. Absent on jobs added
+   * by other producers, which are applied in arrival order.
+   */
+  seq?: number;
   project: string;
   /** File name inside the project's directory. */
   file: string;

@@ -1,20 +1,25 @@
 /**
- * Applies one plan on one rank. Every rank runs this with the same plan; the HDF5 calls
- * are collective, so every rank must make the same calls in the same order, and a rank
- * with nothing to write still joins each write with an empty selection.
+ * Applies one epoch's plan on one rank. Every rank runs this with the same plan; the HDF5
+ * calls are collective, so every rank must make the same calls in the same order, and a
+ * rank with nothing to write still joins each write with an empty selection.
  *
  * A failure local to one rank (its slice of the payload unreadable) must not leave the
  * others blocked inside a collective call: before each collective step the ranks agree
- * (MPI allreduce of an ok flag) and all skip it together.
+ * (MPI allreduce of the worst outcome) and all take the same branch:
+ *   - ok: go on;
+ *   - the step's only job failed for good (bad input found late): that job is failed, its
+ *     remaining steps are skipped, the epoch goes on with the next jobs;
+ *   - anything else (I/O error, lost lease, a failure in a coalesced step): the epoch stops
+ *     here; the file is still closed properly, and rank 0 decides what to retry.
  */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { H5File, mpi, Ph5NativeError } from '../../native/lib/index.js';
+import { H5File, mpi, Ph5NativeError, type DatasetInfo } from '../../native/lib/index.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { InputError } from '../shared/input-error.js';
-import type { CreateDatasetOp, WriteOp } from '../shared/jobs.js';
-import type { Plan, RankReport } from './protocol.js';
+import type { CreateDatasetOp } from '../shared/jobs.js';
+import type { Plan, RankFailure, RankReport, Segment, StepReport, WriteStep } from './protocol.js';
 
 export class RankError extends Error {
   constructor(
@@ -32,14 +37,37 @@ function toRankError(err: unknown): RankError {
   return new RankError(e?.code === 'ENOENT' ? 'PH5_ERR_STAGING' : 'PH5_ERR_WORKER', e?.message ?? String(err));
 }
 
-/** All ranks learn whether every rank succeeded at a step; the failing rank keeps its own reason. */
-async function agree(localError: RankError | null): Promise<void> {
-  const allOk = await mpi.allreduceMin(localError ? 0 : 1);
-  if (localError) throw localError;
-  if (allOk !== 1) throw new RankError('PH5_ERR_PEER', 'another rank failed at this step');
+/** Failures that no retry can fix: the job fails at once instead of burning attempts. */
+export const PERMANENT_CODES = new Set([
+  'PH5_ERR_EXISTS',
+  'PH5_ERR_NOT_FOUND',
+  'PH5_ERR_TYPE',
+  'PH5_ERR_SELECTION',
+  'PH5_ERR_ARGUMENT',
+  'PH5_ERR_STAGING',
+  'PH5_ERR_DTYPE',
+  'PH5_ERR_FILE_NAME',
+  'PH5_ERR_PROJECT_NAME',
+  'PH5_ERR_H5_PATH',
+  'PH5_ERR_JOB_DATA',
+]);
+
+const OK = 1;
+const JOB_FAILED = 0;
+const ABORT = -1;
+
+class StepOutcome {
+  constructor(
+    readonly status: number,
+    readonly local: RankError | null,
+  ) {}
 }
 
-async function step<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` on this rank, then all ranks agree on the worst outcome. `alone`: the step
+ * belongs to a single job, so a permanent failure can fail just that job.
+ */
+async function step<T>(fn: () => Promise<T>, alone: boolean): Promise<{ value: T; outcome: StepOutcome }> {
   let value: T | undefined;
   let error: RankError | null = null;
   try {
@@ -47,8 +75,15 @@ async function step<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     error = toRankError(err);
   }
-  await agree(error);
-  return value as T;
+  const mine = !error ? OK : alone && PERMANENT_CODES.has(error.code) ? JOB_FAILED : ABORT;
+  const agreed = await mpi.allreduceMin(mine);
+  return { value: value as T, outcome: new StepOutcome(agreed, error) };
+}
+
+function failure(outcome: StepOutcome): RankFailure {
+  return outcome.local
+    ? { code: outcome.local.code, message: outcome.local.message }
+    : { code: 'PH5_ERR_PEER', message: 'another rank failed at this step' };
 }
 
 function stagedPath(plan: Plan, staged: string): string {
@@ -59,72 +94,141 @@ function stagedPath(plan: Plan, staged: string): string {
   return path.join(plan.staging, staged);
 }
 
-async function readSlice(file: string, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  if (length === 0) return buf;
+async function readRange(file: string, buf: Buffer, into: number, offset: number, length: number): Promise<void> {
+  if (length === 0) return;
   const fh = await open(file, 'r');
   try {
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+      const { bytesRead } = await fh.read(buf, into + done, length - done, offset + done);
       if (bytesRead === 0) throw new RankError('PH5_ERR_STAGING', `staged payload ${path.basename(file)} is shorter than expected`);
       done += bytesRead;
     }
   } finally {
     await fh.close();
   }
+}
+
+/** Bytes [offset, offset+length) of the concatenation of the segments. */
+async function readSegments(plan: Plan, segments: Segment[], offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let base = 0;
+  const reads: Promise<void>[] = [];
+  for (const seg of segments) {
+    const from = Math.max(offset, base);
+    const to = Math.min(offset + length, base + seg.bytes);
+    if (from < to) reads.push(readRange(stagedPath(plan, seg.staged), buf, from - offset, seg.offset + (from - base), to - from));
+    base += seg.bytes;
+  }
+  await Promise.all(reads);
   return buf;
 }
 
-async function createDataset(file: H5File, op: CreateDatasetOp): Promise<RankReport['ops'][number]> {
-  await step(() =>
-    file.createDataset(op.path, {
+function sameLayout(info: DatasetInfo, op: CreateDatasetOp): boolean {
+  const dtype = parseDtype(op.dtype);
+  const maxshape = (op.maxshape ?? op.shape).map((d) => (d === null ? -1 : d));
+  return (
+    info.dtype.kind === dtype.kind &&
+    info.dtype.size === dtype.size &&
+    (dtype.size === 1 || info.dtype.order === dtype.order) &&
+    JSON.stringify(info.shape) === JSON.stringify(op.shape) &&
+    JSON.stringify(info.maxshape) === JSON.stringify(maxshape) &&
+    (!op.chunks || JSON.stringify(info.chunks) === JSON.stringify(op.chunks))
+  );
+}
+
+/**
+ * Creation is idempotent for a retried job: after a crash the dataset may already be in the
+ * file, created by the interrupted attempt. The API refuses a second creation of one path,
+ * so an existing dataset with exactly this layout is this job's own.
+ */
+async function createDataset(file: H5File, op: CreateDatasetOp): Promise<void> {
+  try {
+    await file.createDataset(op.path, {
       dtype: parseDtype(op.dtype),
       shape: op.shape,
       ...(op.maxshape ? { maxshape: op.maxshape.map((d) => (d === null ? -1 : d)) } : {}),
       ...(op.chunks ? { chunks: op.chunks } : {}),
       ...(op.fillValue !== undefined ? { fillValue: Buffer.from(op.fillValue, 'base64') } : {}),
-    }),
-  );
-  return {};
-}
-
-async function write(file: H5File, plan: Plan, op: WriteOp, rank: number, size: number): Promise<RankReport['ops'][number]> {
-  const memDtype = parseDtype(op.payloadDtype);
-  const mine = decompose(op.hyperslab, memDtype.size, size)[rank]!;
-  const data = await step(() => readSlice(stagedPath(plan, op.staged), mine.byteOffset, mine.byteLength));
-  const report = await step(() => file.write(op.path, mine.hyperslab, data, { collective: true, memDtype }));
-  return { collective: report.collective, noCollectiveCause: report.noCollectiveCause, bytes: mine.byteLength };
-}
-
-export async function applyPlan(plan: Plan, rank: number, size: number): Promise<RankReport> {
-  const report: RankReport = { rank, ok: true, ops: [], openMs: 0, applyMs: 0, closeMs: 0 };
-  let t = performance.now();
-  let file: H5File | undefined;
-  try {
-    file = await step(() => H5File.open(plan.file, { mode: plan.mode, parallel: true }));
-    report.openMs = performance.now() - t;
-    t = performance.now();
-    for (const op of plan.ops) {
-      report.ops.push(op.op === 'createDataset' ? await createDataset(file, op) : await write(file, plan, op, rank, size));
-    }
-    report.applyMs = performance.now() - t;
+    });
   } catch (err) {
-    const e = toRankError(err);
-    report.ok = false;
-    report.error = { code: e.code, message: e.message };
-  } finally {
-    t = performance.now();
-    if (file) {
-      try {
-        await file.close();
-      } catch (err) {
-        const e = toRankError(err);
-        if (report.ok) report.error = { code: e.code, message: `closing the file: ${e.message}` };
-        report.ok = false;
+    if (!(err instanceof Ph5NativeError) || err.code !== 'PH5_ERR_EXISTS') throw err;
+    const info = await file.datasetInfo(op.path).catch(() => null);
+    if (!info || !sameLayout(info, op)) throw err;
+  }
+}
+
+export interface ApplyHooks {
+  /** Rank 0: the fencing check before every step that changes the file (throws if the lease is gone). */
+  beforeStep?: () => Promise<void>;
+  /** Rank 0: a step finished (for progress reports). */
+  afterStep?: (index: number) => void;
+}
+
+export async function applyPlan(plan: Plan, rank: number, size: number, hooks: ApplyHooks = {}): Promise<RankReport> {
+  const report: RankReport = { rank, steps: plan.steps.map(() => null), failedJobs: {}, openMs: 0, applyMs: 0, closeMs: 0 };
+  const guard = hooks.beforeStep ?? (async () => {});
+  let t = performance.now();
+  // The fencing check first, in a step of its own: a rank that skips a collective open
+  // while the others make it would leave them hanging.
+  const fenced = await step(guard, false);
+  if (fenced.outcome.status !== OK) {
+    report.abort = { step: -1, ...failure(fenced.outcome) };
+    return report;
+  }
+  const opened = await step(() => H5File.open(plan.file, { mode: plan.mode, parallel: true }), false);
+  report.openMs = performance.now() - t;
+  const file = opened.value;
+  if (opened.outcome.status !== OK) {
+    // Where the open succeeded on some ranks only, the handle is left open rather than
+    // closed: closing is collective, and the ranks whose open failed would not join.
+    report.abort = { step: -1, ...failure(opened.outcome) };
+    return report;
+  }
+  t = performance.now();
+  for (let i = 0; i < plan.steps.length; i++) {
+    const s = plan.steps[i]!;
+    if (s.jobs.every((j) => report.failedJobs[j])) continue;
+    const alone = s.jobs.length === 1;
+    let outcome: StepOutcome;
+    let stepReport: StepReport = {};
+    if (s.op === 'createDataset') {
+      ({ outcome } = await step(async () => {
+        await guard();
+        await createDataset(file, s.create);
+      }, alone));
+    } else {
+      const memDtype = parseDtype(s.payloadDtype);
+      const mine = decompose(s.hyperslab, memDtype.size, size)[rank]!;
+      const read = await step(() => Promise.all([readSegments(plan, s.segments, mine.byteOffset, mine.byteLength), guard()]), alone);
+      outcome = read.outcome;
+      if (outcome.status === OK) {
+        const written = await step(() => file.write(s.path, mine.hyperslab, read.value[0], { collective: true, memDtype }), alone);
+        outcome = written.outcome;
+        if (outcome.status === OK) {
+          stepReport = { collective: written.value.collective, noCollectiveCause: written.value.noCollectiveCause, bytes: mine.byteLength };
+        }
       }
     }
-    report.closeMs = performance.now() - t;
+    if (outcome.status === OK) {
+      report.steps[i] = stepReport;
+      hooks.afterStep?.(i);
+    } else if (outcome.status === JOB_FAILED) {
+      report.failedJobs[s.jobs[0]!] = failure(outcome);
+    } else {
+      report.abort = { step: i, ...failure(outcome) };
+      break;
+    }
   }
+  report.applyMs = performance.now() - t;
+  t = performance.now();
+  // Closing flushes the metadata; a failure here means the epoch's changes may not all be
+  // on disk, so no job of it may be reported done.
+  const closed = await step(() => file.close(), false);
+  if (closed.outcome.status !== OK && !report.abort) {
+    const f = failure(closed.outcome);
+    report.abort = { step: plan.steps.length, code: f.code, message: `closing the file: ${f.message}` };
+  }
+  report.closeMs = performance.now() - t;
   return report;
 }

@@ -1,21 +1,39 @@
 /**
- * Rank 0: takes jobs from BullMQ, turns each into a plan, broadcasts it, applies its own
- * share like every other rank, gathers the ranks' reports and completes the job.
+ * Rank 0 of a pool: the pipeline, in named steps.
  *
- * Pipeline steps, named as in the docs: take -> plan -> broadcast -> write -> report.
+ *   take      BullMQ hands jobs to `#take` (high concurrency): each is held in the inbox,
+ *             grouped by file, until an epoch finishes it.
+ *   plan      `#epoch` picks a file, takes its write lease (fenced), reads the file's cursor,
+ *             and plans the jobs that are next in the file's sequence as one epoch: one
+ *             open, their ops in order (adjacent writes coalesced), one close.
+ *   broadcast the plan goes to every rank (MPI_Bcast).
+ *   write     every rank applies its share of every step (apply.ts); before each step
+ *             rank 0 checks the fence in Redis, so a pool that lost its lease stops writing.
+ *   report    the ranks' reports are gathered; the cursor moves past the epoch's jobs
+ *             (fenced, atomically, after the file is closed), then each job is completed
+ *             or failed in BullMQ, and the lease is released.
+ *
+ * Order: a job runs only when every job of its file with a smaller sequence number has
+ * been applied (the cursor). A held job whose predecessor is not in this pool waits a
+ * little, then goes back to the queue, so waiting jobs never fill the pool's slots.
+ * Crashes: the cursor moves before jobs complete, so a job redelivered after a crash whose
+ * seq is already applied is completed without writing again.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { Worker, UnrecoverableError, type Job } from 'bullmq';
+import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { mpi, versions } from '../../native/lib/index.js';
 import { stagingDir, type Config } from '../shared/config.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
-import { FileLocks } from '../shared/file-lock.js';
+import { FileLocks, type WriteLease } from '../shared/file-lock.js';
+import { commitEpoch, readCursor, recordedFailure, type Cursor } from '../shared/file-state.js';
 import {
   QUEUE_NAME,
   QUEUE_PREFIX,
@@ -31,70 +49,123 @@ import {
 import { validateFileName, validateProjectName } from '../shared/names.js';
 import { formatSelection } from '../shared/selection.js';
 import { redisOptions } from '../shared/redis.js';
-import { applyPlan } from './apply.js';
-import { decodeMessage, encodeMessage, type Plan, type RankReport } from './protocol.js';
+import { applyPlan, PERMANENT_CODES, RankError } from './apply.js';
+import { planSteps } from './epoch.js';
+import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport } from './protocol.js';
+import { loadWorkerSettings, type WorkerSettings } from './settings.js';
 import type { Logger } from './log.js';
 
-/** Failures that no retry can fix: the job fails at once instead of burning attempts. */
-const PERMANENT_CODES = new Set([
-  'PH5_ERR_EXISTS',
-  'PH5_ERR_NOT_FOUND',
-  'PH5_ERR_TYPE',
-  'PH5_ERR_SELECTION',
-  'PH5_ERR_ARGUMENT',
-  'PH5_ERR_STAGING',
-  'PH5_ERR_DTYPE',
-  'PH5_ERR_FILE_NAME',
-  'PH5_ERR_PROJECT_NAME',
-  'PH5_ERR_H5_PATH',
-  'PH5_ERR_JOB_DATA',
-]);
+const run = promisify(execFile);
 
 export interface CoordinatorOptions {
   config: Config;
   redisUrl: string;
   size: number;
   log: Logger;
+  settings?: WorkerSettings;
+}
+
+type Ph5Job = Job<JobData, JobResult>;
+
+/** A job in this pool's hands, waiting for an epoch. */
+interface Held {
+  job: Ph5Job;
+  token: string;
+  seq: number | null;
+  since: number;
+  /** Since when it has waited for a predecessor this pool does not hold. */
+  blockedSince: number | null;
+  /** Write it in steps of its own (a coalesced step holding it failed). */
+  alone: boolean;
+  resolve(result: JobResult): void;
+  reject(err: Error): void;
+}
+
+interface FileInbox {
+  key: string;
+  project: string;
+  file: string;
+  held: Map<string, Held>;
+  /** Do not try this file again before (lease busy, nothing ready). */
+  retryAt: number;
+}
+
+type Outcome = { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'retry'; reason: string } | { kind: 'pending' };
+
+function bySeq(a: Held, b: Held): number {
+  if (a.seq !== null && b.seq !== null) return a.seq - b.seq;
+  if (a.seq !== null) return -1;
+  if (b.seq !== null) return 1;
+  return a.job.data.acceptedAt - b.job.data.acceptedAt;
 }
 
 export class Coordinator {
   readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly #opts: CoordinatorOptions;
+  readonly #settings: WorkerSettings;
   readonly #redis: Redis;
   readonly #locks: FileLocks;
+  readonly #files = new Map<string, FileInbox>();
   #worker: Worker<JobData, JobResult> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
-  #currentJob: string | null = null;
+  #janitor: NodeJS.Timeout | undefined;
+  #current: string | null = null;
+  #stopping = false;
+  #wake: () => void = () => {};
+  #loop: Promise<void> = Promise.resolve();
   readonly #startedAt = Date.now();
 
   constructor(opts: CoordinatorOptions) {
     this.#opts = opts;
+    this.#settings = opts.settings ?? loadWorkerSettings();
     this.#redis = new Redis(redisOptions(opts.redisUrl, 'consumer'));
-    this.#locks = new FileLocks(this.#redis);
+    this.#locks = new FileLocks(this.#redis, this.#settings.leaseMs);
+  }
+
+  get #log(): Logger {
+    return this.#opts.log;
   }
 
   async start(): Promise<void> {
     await mkdir(stagingDir(this.#opts.config), { recursive: true });
-    this.#worker = new Worker<JobData, JobResult>(QUEUE_NAME, (job) => this.#process(job), {
+    const s = this.#settings;
+    this.#worker = new Worker<JobData, JobResult>(QUEUE_NAME, (job, token) => this.#take(job, token ?? ''), {
       connection: redisOptions(this.#opts.redisUrl, 'consumer'),
       prefix: QUEUE_PREFIX,
-      // One epoch at a time: the ranks are one collective unit, and jobs of one file
-      // must apply in the order they were accepted.
-      concurrency: 1,
-      lockDuration: 30_000,
-      maxStalledCount: 10,
+      // Many jobs in hand at once, so that an epoch can gather all the queued jobs of a
+      // file; the ranks still run one epoch at a time (the scheduler loop).
+      concurrency: s.takeConcurrency,
+      lockDuration: s.lockMs,
+      stalledInterval: s.stalledIntervalMs,
+      maxStalledCount: s.maxStalledCount,
     });
-    this.#worker.on('error', (err) => this.#opts.log.error(`queue error: ${err.message}`));
-    this.#worker.on('failed', (job, err) => this.#opts.log.warn(`job ${job?.id} failed: ${err.message}`));
+    this.#worker.on('error', (err) => this.#log.error(`queue error: ${err.message}`));
+    this.#worker.on('failed', (job, err) => {
+      if (err instanceof WaitingError || err?.name === 'WaitingError') return;
+      this.#log.warn(`job ${job?.id} failed: ${err.message}`);
+    });
+    // A payload is deleted only once its job is completed in Redis; a failed job's payload
+    // stays for the retention period (the janitor), so a failure can be investigated.
+    this.#worker.on('completed', (job) => void this.#dropStaged(job.data));
     await this.#beat();
     this.#heartbeat = setInterval(() => void this.#beat(), POOL_HEARTBEAT_MS);
-    this.#opts.log.info(`pool ${this.id}: ${this.#opts.size} ranks, consuming '${QUEUE_NAME}'`);
+    void this.#sweepStaging();
+    this.#janitor = setInterval(() => void this.#sweepStaging(), 3600_000);
+    this.#janitor.unref();
+    this.#loop = this.#schedule();
+    this.#log.info(`pool ${this.id}: ${this.#opts.size} ranks, consuming '${QUEUE_NAME}'`);
   }
 
-  /** Finishes the job in hand, stops taking jobs, releases the other ranks. */
+  /** Drain: finishes the epoch in hand, gives back held jobs, stops taking, releases the ranks. */
   async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake();
+    const closing = this.#worker?.close();
+    await this.#loop;
+    await this.#giveBackAll();
+    await closing;
     clearInterval(this.#heartbeat);
-    await this.#worker?.close();
+    clearInterval(this.#janitor);
     await mpi.bcast(encodeMessage({ type: 'stop' }), 0);
     await this.#redis.multi().zrem(keys.pools, this.id).del(keys.pool(this.id)).exec().catch(() => {});
     this.#redis.disconnect();
@@ -111,7 +182,7 @@ export class Coordinator {
       mpi: v.mpiLibrary,
       startedAt: this.#startedAt,
       heartbeatAt: Date.now(),
-      currentJob: this.#currentJob,
+      currentJob: this.#current,
     };
     await this.#redis
       .multi()
@@ -119,86 +190,334 @@ export class Coordinator {
       .set(keys.pool(this.id), JSON.stringify(info), 'PX', POOL_STALE_MS)
       .zremrangebyscore(keys.pools, '-inf', info.heartbeatAt - 6 * POOL_STALE_MS)
       .exec()
-      .catch((err: Error) => this.#opts.log.warn(`heartbeat failed: ${err.message}`));
+      .catch((err: Error) => this.#log.warn(`heartbeat failed: ${err.message}`));
   }
 
-  #plan(job: Job<JobData>): Plan {
+  // ---- take ---------------------------------------------------------------------------
+
+  /** BullMQ's processor: the job waits in the inbox; an epoch settles the promise. */
+  #take(job: Ph5Job, token: string): Promise<JobResult> {
     const data = job.data;
-    if (data?.v !== 1 || !Array.isArray(data.ops) || data.ops.length === 0) {
-      throw new UnrecoverableError(formatFailure('PH5_ERR_JOB_DATA', `job ${job.id} has data this worker does not understand`));
-    }
-    // Job data is trusted only as far as it is checked: names are validated again here.
-    const project = validateProjectName(data.project);
-    const file = validateFileName(data.file);
-    const filePath = path.join(this.#opts.config.dataDir, project, file);
-    return {
-      jobId: String(job.id),
-      file: filePath,
-      // Decided under the file's write lease (see #process): another pool may create it.
-      mode: 'rw',
-      staging: stagingDir(this.#opts.config),
-      ops: data.ops,
-    };
-  }
-
-  async #process(job: Job<JobData, JobResult>): Promise<JobResult> {
-    const started = Date.now();
-    this.#currentJob = String(job.id);
+    let project: string;
+    let file: string;
     try {
-      let plan: Plan;
-      try {
-        plan = this.#plan(job);
-      } catch (err) {
-        if (err instanceof UnrecoverableError) throw err;
-        const e = err as { code?: string; message: string };
-        throw new UnrecoverableError(formatFailure(e.code ?? 'PH5_ERR_JOB_DATA', e.message));
+      if (data?.v !== 1 || !Array.isArray(data.ops) || data.ops.length === 0) {
+        throw new RankError('PH5_ERR_JOB_DATA', `job ${job.id} has data this worker does not understand`);
       }
-      await mkdir(path.dirname(plan.file), { recursive: true });
-      const lease = await this.#locks.acquireWrite(job.data.project, job.data.file, () =>
-        this.#opts.log.error(`lost the write lease on ${plan.file} during job ${job.id}`),
-      );
-      let reports: RankReport[];
-      try {
-        plan.mode = existsSync(plan.file) ? 'rw' : 'create';
-        await mpi.bcast(encodeMessage({ type: 'plan', plan }), 0);
-        const mine = await applyPlan(plan, 0, this.#opts.size);
-        const gathered = await mpi.gather(Buffer.from(JSON.stringify(mine)), 0);
-        reports = (gathered ?? []).map((b) => JSON.parse(b.toString('utf8')) as RankReport);
-      } finally {
-        await lease.release();
+      // Job data is trusted only as far as it is checked: names are validated again here.
+      project = validateProjectName(data.project);
+      file = validateFileName(data.file);
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      return Promise.reject(new UnrecoverableError(formatFailure(e.code ?? 'PH5_ERR_JOB_DATA', e.message)));
+    }
+    if (this.#stopping) return this.#giveBack(job, token);
+    return new Promise<JobResult>((resolve, reject) => {
+      const key = `${project}/${file}`;
+      let inbox = this.#files.get(key);
+      if (!inbox) {
+        inbox = { key, project, file, held: new Map(), retryAt: 0 };
+        this.#files.set(key, inbox);
       }
-      const failed = reports.find((r) => !r.ok && r.error?.code !== 'PH5_ERR_PEER') ?? reports.find((r) => !r.ok);
-      if (failed?.error) {
-        const reason = formatFailure(failed.error.code, failed.error.message);
-        if (PERMANENT_CODES.has(failed.error.code)) {
-          await this.#dropStaged(job.data);
-          throw new UnrecoverableError(reason);
+      const seq = Number.isSafeInteger(data.seq) ? data.seq! : null;
+      inbox.held.set(String(job.id), { job, token, seq, since: Date.now(), blockedSince: null, alone: job.attemptsMade > 0, resolve, reject });
+      inbox.retryAt = 0;
+      this.#wake();
+    });
+  }
+
+  async #giveBack(job: Ph5Job, token: string): Promise<never> {
+    await job.moveToWait(token).catch(() => {});
+    throw new WaitingError();
+  }
+
+  async #giveBackAll(): Promise<void> {
+    const all = [...this.#files.values()].flatMap((f) => [...f.held.values()]);
+    this.#files.clear();
+    await Promise.all(all.map((h) => this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err))));
+  }
+
+  /** Gives back jobs that waited too long for a predecessor held elsewhere. */
+  async #giveBackBlocked(): Promise<void> {
+    const now = Date.now();
+    const heldCount = [...this.#files.values()].reduce((n, f) => n + f.held.size, 0);
+    // With every slot taken by waiting jobs nothing new could come in: give back at once.
+    const limit = heldCount >= this.#settings.takeConcurrency ? 0 : this.#settings.giveBackMs;
+    for (const f of this.#files.values()) {
+      for (const [id, h] of f.held) {
+        if (h.blockedSince !== null && now - h.blockedSince >= limit) {
+          f.held.delete(id);
+          this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
         }
-        if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.#dropStaged(job.data);
-        throw new Error(reason);
       }
-      const result = this.#result(job, reports, started);
-      await this.#dropStaged(job.data);
-      await job.updateProgress(100);
-      return result;
-    } finally {
-      this.#currentJob = null;
     }
   }
 
-  #result(job: Job<JobData>, reports: RankReport[], started: number): JobResult {
+  // ---- scheduler ----------------------------------------------------------------------
+
+  #nextFile(now: number): FileInbox | null {
+    let best: FileInbox | null = null;
+    let bestSince = Infinity;
+    for (const f of this.#files.values()) {
+      if (f.held.size === 0 || f.retryAt > now) continue;
+      const oldest = Math.min(...[...f.held.values()].map((h) => h.since));
+      if (oldest < bestSince) {
+        best = f;
+        bestSince = oldest;
+      }
+    }
+    return best;
+  }
+
+  async #idle(): Promise<void> {
+    const waiting = [...this.#files.values()].filter((f) => f.held.size > 0);
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      // Only while jobs are held: an empty pool waits for BullMQ alone (no timers: quiet).
+      if (waiting.length > 0) {
+        const next = Math.min(...waiting.map((f) => f.retryAt));
+        timer = setTimeout(resolve, Math.max(10, Math.min(500, next - Date.now())));
+      }
+    });
+    this.#wake = () => {};
+  }
+
+  async #schedule(): Promise<void> {
+    let lastGiveBack = 0;
+    while (!this.#stopping) {
+      const now = Date.now();
+      if (now - lastGiveBack > 250) {
+        lastGiveBack = now;
+        await this.#giveBackBlocked();
+      }
+      for (const [key, f] of this.#files) if (f.held.size === 0) this.#files.delete(key);
+      const next = this.#nextFile(now);
+      if (!next) {
+        await this.#idle();
+        continue;
+      }
+      try {
+        await this.#epoch(next);
+      } catch (err) {
+        this.#log.error(`epoch on ${next.key} failed: ${(err as Error).stack ?? err}`);
+        next.retryAt = Date.now() + 500;
+      }
+    }
+  }
+
+  /** Splits a file's held jobs by the cursor: already applied, next in order, blocked. */
+  #classify(inbox: FileInbox, cursor: Cursor): { applied: Held[]; ready: Held[]; blocked: Held[] } {
+    const sorted = [...inbox.held.values()].sort(bySeq);
+    const applied: Held[] = [];
+    const ready: Held[] = [];
+    const blocked: Held[] = [];
+    let next = cursor.applied + 1;
+    for (const h of sorted) {
+      if (h.seq === null) ready.push(h);
+      else if (h.seq <= cursor.applied) applied.push(h);
+      else if (h.seq === next && ready.length < this.#settings.maxEpochJobs) {
+        ready.push(h);
+        next++;
+      } else blocked.push(h);
+    }
+    const now = Date.now();
+    for (const h of ready) h.blockedSince = null;
+    for (const h of blocked) if (h.seq !== null && h.seq > next) h.blockedSince ??= now;
+    return { applied, ready, blocked };
+  }
+
+  /** Jobs redelivered after a crash that the file already has: finish them as they ended. */
+  async #finishApplied(inbox: FileInbox, jobs: Held[]): Promise<void> {
+    for (const h of jobs) {
+      inbox.held.delete(String(h.job.id));
+      const reason = await recordedFailure(this.#redis, inbox.project, inbox.file, h.seq!);
+      if (reason) h.reject(new UnrecoverableError(reason));
+      else h.resolve({ ranks: this.#opts.size, pool: this.id, ops: h.job.data.ops.map((op) => ({ op: op.op, path: op.path })), timings: { queuedMs: 0, openMs: 0, applyMs: 0, closeMs: 0, totalMs: 0 } });
+      this.#log.info(`job ${h.job.id} (seq ${h.seq} of ${inbox.key}) was applied before a restart; finished without writing again`);
+    }
+  }
+
+  async #epoch(inbox: FileInbox): Promise<void> {
+    // A look without the lease first: most waits end here, without touching the lock.
+    let cursor = await readCursor(this.#redis, inbox.project, inbox.file);
+    let split = this.#classify(inbox, cursor);
+    if (split.applied.length) await this.#finishApplied(inbox, split.applied);
+    if (split.ready.length === 0) {
+      inbox.retryAt = Date.now() + 200;
+      return;
+    }
+    const lease = await this.#locks.tryAcquireWrite(inbox.project, inbox.file, () => this.#log.warn(`lease lost file=${inbox.key} fence=${leaseFence} pool=${this.id} t=${Date.now()}`), this.id);
+    if (!lease) {
+      inbox.retryAt = Date.now() + 20 + Math.random() * 30;
+      return;
+    }
+    const leaseFence = lease.fence;
+    this.#log.info(`lease acquire file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()}`);
+    try {
+      cursor = await readCursor(this.#redis, inbox.project, inbox.file);
+      split = this.#classify(inbox, cursor);
+      if (split.applied.length) await this.#finishApplied(inbox, split.applied);
+      if (split.ready.length === 0) {
+        await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, null, []);
+        inbox.retryAt = Date.now() + 200;
+        return;
+      }
+      this.#current = `${inbox.key} (${split.ready.length} jobs)`;
+      await this.#runEpoch(inbox, lease, cursor, split.ready);
+    } finally {
+      this.#current = null;
+      this.#log.info(`lease release file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()}`);
+      await lease.release().catch(() => {});
+    }
+  }
+
+  async #runEpoch(inbox: FileInbox, lease: WriteLease, cursor: Cursor, ready: Held[]): Promise<void> {
+    const started = Date.now();
+    const config = this.#opts.config;
+    const filePath = path.join(config.dataDir, inbox.project, inbox.file);
+    await mkdir(path.dirname(filePath), { recursive: true });
+    if (lease.previousDirty !== null && existsSync(filePath)) await this.#recover(filePath, lease.previousDirty);
+
+    // Lost payloads fail their job before the epoch (the others still run).
+    const outcomes = new Map<Held, Outcome>();
+    await Promise.all(
+      ready.map(async (h) => {
+        for (const op of h.job.data.ops) {
+          if (op.op !== 'write') continue;
+          const ok = path.basename(op.staged) === op.staged && !op.staged.startsWith('.');
+          const size = ok ? await stat(path.join(stagingDir(config), op.staged)).then((s) => s.size, () => -1) : -1;
+          if (size < op.bytes) {
+            outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_STAGING', `staged payload ${op.staged} of job ${h.job.id} is missing or short`) });
+            return;
+          }
+        }
+      }),
+    );
+    const planned = ready.filter((h) => !outcomes.has(h));
+    const steps = planSteps(
+      planned.map((h) => ({ data: h.job.data, alone: h.alone })),
+      { maxStepBytes: this.#settings.maxStepBytes },
+    );
+    const plan: Plan = {
+      epoch: lease.fence,
+      file: filePath,
+      mode: existsSync(filePath) ? 'rw' : 'create',
+      staging: stagingDir(config),
+      jobs: planned.map((h) => ({ id: String(h.job.id), seq: h.seq })),
+      steps,
+    };
+
+    let reports: RankReport[] = [];
+    if (steps.length > 0) {
+      // Progress for jobs written in several steps (large writes are split).
+      const stepsOf = planned.map((_, j) => steps.filter((s) => s.jobs.includes(j)).length);
+      const doneSteps = planned.map(() => 0);
+      await mpi.bcast(encodeMessage({ type: 'plan', plan }), 0);
+      const mine = await applyPlan(plan, 0, this.#opts.size, {
+        beforeStep: async () => {
+          if (!(await lease.check())) throw new RankError('PH5_ERR_LEASE_LOST', `the write lease on ${inbox.key} (fence ${lease.fence}) was lost`);
+        },
+        afterStep: (i) => {
+          for (const j of steps[i]!.jobs) {
+            doneSteps[j]!++;
+            if (stepsOf[j]! > 1) void planned[j]!.job.updateProgress(Math.floor((100 * doneSteps[j]!) / stepsOf[j]!)).catch(() => {});
+          }
+        },
+      });
+      const gathered = await mpi.gather(Buffer.from(JSON.stringify(mine)), 0);
+      reports = (gathered ?? []).map((b) => JSON.parse(b.toString('utf8')) as RankReport);
+    }
+
+    // Outcome of each planned job, from the ranks' agreed decisions.
+    const real = (list: Array<RankFailure | undefined>) => list.find((f) => f && f.code !== 'PH5_ERR_PEER') ?? list.find(Boolean);
+    const abortReport = reports.find((r) => r.abort)?.abort;
+    const abort = abortReport ? { step: abortReport.step, ...real(reports.map((r) => r.abort))! } : undefined;
+    planned.forEach((h, j) => {
+      const failed = real(reports.map((r) => r.failedJobs[j]));
+      if (failed) return outcomes.set(h, { kind: 'failed', reason: formatFailure(failed.code, failed.message) });
+      const mySteps = steps.map((s, i) => (s.jobs.includes(j) ? i : -1)).filter((i) => i >= 0);
+      if (!abort || mySteps.every((i) => i < abort.step)) return outcomes.set(h, { kind: 'done' });
+      outcomes.set(h, { kind: 'pending' });
+    });
+    if (abort && abort.code !== 'PH5_ERR_LEASE_LOST') {
+      const culprits = abort.step >= 0 && abort.step < steps.length ? steps[abort.step]!.jobs.map((j) => planned[j]!) : planned.slice(0, 1);
+      const reason = formatFailure(abort.code, abort.message);
+      this.#log.warn(`epoch ${lease.fence} on ${inbox.key} stopped at step ${abort.step}: ${reason}`);
+      if (culprits.length === 1 || abort.step < 0 || abort.step >= steps.length) {
+        // One job to blame: it uses up an attempt (BullMQ retries it with backoff); on its
+        // last attempt it fails for good, and the file's order moves on past it.
+        const h = culprits[0]!;
+        const last = h.job.attemptsMade + 1 >= (h.job.opts.attempts ?? 1);
+        outcomes.set(h, PERMANENT_CODES.has(abort.code) || last ? { kind: 'failed', reason } : { kind: 'retry', reason });
+      } else {
+        // A coalesced step failed: write its jobs one by one next time, to find the culprit.
+        for (const h of culprits) h.alone = true;
+      }
+    }
+
+    // The cursor moves through the longest run of finished jobs in sequence order.
+    let through = cursor.applied;
+    const failures: Array<{ seq: number; reason: string }> = [];
+    for (const h of ready) {
+      if (h.seq === null) continue;
+      const o = outcomes.get(h)!;
+      if (h.seq !== through + 1 || (o.kind !== 'done' && o.kind !== 'failed')) break;
+      through = h.seq;
+      if (o.kind === 'failed') failures.push({ seq: h.seq, reason: o.reason });
+    }
+    const committed = await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, through, failures);
+    if (committed !== 'committed') {
+      this.#log.warn(`lease lost file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()} (commit refused: ${committed}); the epoch's jobs stay queued`);
+      return;
+    }
+    const result = (h: Held, j: number) => this.#result(h.job, j, plan, reports, started);
+    for (const h of ready) {
+      const o = outcomes.get(h)!;
+      const sequencedBeyond = h.seq !== null && h.seq > through;
+      if (o.kind === 'pending' || (sequencedBeyond && o.kind !== 'retry')) continue;
+      inbox.held.delete(String(h.job.id));
+      if (o.kind === 'done') h.resolve(result(h, planned.indexOf(h)));
+      else if (o.kind === 'failed') h.reject(new UnrecoverableError(o.reason));
+      else h.reject(new Error(o.reason));
+    }
+    const n = ready.length;
+    this.#log.info(`epoch ${lease.fence} on ${inbox.key}: ${n} jobs, ${steps.length} steps, cursor ${cursor.applied} -> ${through}, ${Date.now() - started} ms`);
+  }
+
+  /**
+   * The previous holder died with the file open. HDF5 1.10 files written with the default
+   * format (superblock v0, as ours are) carry no open-for-write flag and reopen as they
+   * are: data written before the crash is there, metadata not yet flushed is lost (a
+   * dataset created in the interrupted epoch may be missing) - the replay rewrites both.
+   * Files with a v3 superblock (libver latest / SWMR, e.g. made by other tools) keep status
+   * flags that refuse the open until cleared: `h5clear -s` does that, and is harmless on v0.
+   */
+  async #recover(filePath: string, fence: number): Promise<void> {
+    try {
+      await run('h5clear', ['-s', filePath], { timeout: 30_000 });
+      this.#log.warn(`recovered ${filePath} after an interrupted epoch (fence ${fence}): status flags cleared, replaying`);
+    } catch (err) {
+      this.#log.warn(`h5clear -s ${filePath} after an interrupted epoch (fence ${fence}) failed: ${(err as Error).message}`);
+    }
+  }
+
+  #result(job: Ph5Job, j: number, plan: Plan, reports: RankReport[], started: number): JobResult {
     const size = this.#opts.size;
-    const ops: OpResult[] = job.data.ops.map((op, i) => {
+    const mySteps = plan.steps.map((s, i) => (s.jobs.includes(j) ? i : -1)).filter((i) => i >= 0);
+    const stepReports = reports.flatMap((r) => mySteps.map((i) => r.steps[i] ?? {}));
+    const ops: OpResult[] = job.data.ops.map((op) => {
       if (op.op !== 'write') return { op: op.op, path: op.path };
       const slices = decompose(op.hyperslab, parseDtype(op.payloadDtype).size, size);
-      const rankOps = reports.map((r) => r.ops[i] ?? {});
-      const causes = [...new Set(rankOps.flatMap((o) => o.noCollectiveCause ?? []))];
       return {
         op: op.op,
         path: op.path,
         bytes: op.bytes,
-        collective: rankOps.every((o) => o.collective !== false),
-        noCollectiveCause: causes,
+        collective: stepReports.every((o) => o.collective !== false),
+        noCollectiveCause: [...new Set(stepReports.flatMap((o) => o.noCollectiveCause ?? []))],
         decomposition: slices.map((s) => ({
           rank: s.rank,
           rows: s.rows,
@@ -224,10 +543,21 @@ export class Coordinator {
 
   async #dropStaged(data: JobData): Promise<void> {
     const dir = stagingDir(this.#opts.config);
-    for (const op of data.ops) {
+    for (const op of data?.ops ?? []) {
       if (op.op === 'write' && path.basename(op.staged) === op.staged) {
         await rm(path.join(dir, op.staged), { force: true }).catch(() => {});
       }
+    }
+  }
+
+  /** Deletes staged payloads older than the retention period (those of failed jobs). */
+  async #sweepStaging(): Promise<void> {
+    const dir = stagingDir(this.#opts.config);
+    const cutoff = Date.now() - this.#settings.stagingRetentionS * 1000;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const st = await stat(path.join(dir, name)).catch(() => null);
+      if (st?.isFile() && st.mtimeMs < cutoff) await rm(path.join(dir, name), { force: true }).catch(() => {});
     }
   }
 }
@@ -238,7 +568,8 @@ export async function follow(rank: number, size: number, log: Logger): Promise<v
     const message = decodeMessage(await mpi.bcast(null, 0));
     if (message.type === 'stop') return;
     const report = await applyPlan(message.plan, rank, size);
-    if (!report.ok && report.error?.code !== 'PH5_ERR_PEER') log.warn(`job ${message.plan.jobId}: ${report.error?.message}`);
+    const own = [report.abort, ...Object.values(report.failedJobs)].find((f) => f && f.code !== 'PH5_ERR_PEER');
+    if (own) log.warn(`epoch ${message.plan.epoch}: ${own.code}: ${own.message}`);
     await mpi.gather(Buffer.from(JSON.stringify(report)), 0);
   }
 }

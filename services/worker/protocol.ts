@@ -1,18 +1,53 @@
 /**
- * What rank 0 broadcasts to the other ranks. One message per epoch of work; the ranks
- * never talk to Redis themselves, so a plan must carry everything they need.
+ * What rank 0 broadcasts to the other ranks. One message per epoch: all the work one pool
+ * does on one file between opening and closing it. The ranks never talk to Redis
+ * themselves, so a plan must carry everything they need.
  */
-import type { JobOp } from '../shared/jobs.js';
+import type { CreateDatasetOp } from '../shared/jobs.js';
+import type { Hyperslab } from '../shared/selection.js';
+
+/** A byte range of one staged payload. */
+export interface Segment {
+  staged: string;
+  offset: number;
+  bytes: number;
+}
+
+/**
+ * One collective H5Dwrite: the selection's bytes in C order are the concatenation of the
+ * segments. Several jobs' writes may be coalesced into one step, and one large write may be
+ * split into several (bounded memory per rank, progress between them).
+ */
+export interface WriteStep {
+  op: 'write';
+  path: string;
+  payloadDtype: string;
+  hyperslab: Hyperslab;
+  segments: Segment[];
+  bytes: number;
+  /** Indices into Plan.jobs of the jobs this step writes for. */
+  jobs: number[];
+}
+
+export interface CreateStep {
+  op: 'createDataset';
+  create: CreateDatasetOp;
+  jobs: number[];
+}
+
+export type Step = WriteStep | CreateStep;
 
 export interface Plan {
-  jobId: string;
+  /** The fence of the write lease this epoch runs under (for logs). */
+  epoch: number;
   /** Absolute path of the HDF5 file. */
   file: string;
   /** 'create' when rank 0 saw no file (H5F_ACC_EXCL), else 'rw'. */
   mode: 'create' | 'rw';
   /** Absolute path of the staging directory. */
   staging: string;
-  ops: JobOp[];
+  jobs: Array<{ id: string; seq: number | null }>;
+  steps: Step[];
 }
 
 export type Message = { type: 'plan'; plan: Plan } | { type: 'stop' };
@@ -25,12 +60,30 @@ export function decodeMessage(b: Buffer): Message {
   return JSON.parse(b.toString('utf8')) as Message;
 }
 
-/** What each rank sends back to rank 0 after applying a plan. */
+export interface RankFailure {
+  code: string;
+  message: string;
+}
+
+export interface StepReport {
+  collective?: boolean;
+  noCollectiveCause?: string[];
+  bytes?: number;
+}
+
+/**
+ * What each rank sends back to rank 0 after an epoch. Every rank took the same decisions
+ * (the ranks agree on each step's outcome), so `failedJobs` and `abort` have the same keys
+ * on every rank; only the rank that failed knows the real reason, the others say PH5_ERR_PEER.
+ */
 export interface RankReport {
   rank: number;
-  ok: boolean;
-  error?: { code: string; message: string };
-  ops: Array<{ collective?: boolean; noCollectiveCause?: string[]; bytes?: number }>;
+  /** Per step (index-aligned); absent for steps not run. */
+  steps: Array<StepReport | null>;
+  /** Jobs that failed for good at one of their steps (job index -> reason). */
+  failedJobs: Record<number, RankFailure>;
+  /** The epoch stopped at this step (-1: opening the file) and ran no later step. */
+  abort?: { step: number } & RankFailure;
   openMs: number;
   applyMs: number;
   closeMs: number;

@@ -66,7 +66,7 @@ const cases: Case[] = [
   { name: 'zero dimension', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: [4, 0] }, status: 400, code: 'PH5_ERR_VALIDATION' },
   { name: 'fractional dimension', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: [4.5] }, status: 400, code: 'PH5_ERR_VALIDATION' },
   { name: 'rank above 32', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: Array(33).fill(1) }, status: 400, code: 'PH5_ERR_VALIDATION' },
-  { name: 'too many elements', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: [2 ** 25, 2 ** 25] }, status: 400, code: 'PH5_ERR_SHAPE' },
+  { name: 'too many elements', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: [2 ** 25, 2 ** 25] }, status: 413, code: 'PH5_ERR_TOO_MANY_ELEMENTS' },
   { name: 'missing shape', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8' }, status: 400, code: 'PH5_ERR_VALIDATION' },
   { name: 'maxshape of another rank', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: [4], maxshape: [4, 4] }, status: 400, code: 'PH5_ERR_SHAPE' },
   { name: 'chunks of another rank', method: 'POST', url: '/v1/files/ok.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: [4, 4], chunks: [2] }, status: 400, code: 'PH5_ERR_SHAPE' },

@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { buildApp } from '../../services/api/app.js';
-import { OPENAPI_FILE, liveDocument } from '../../services/api/scripts/write-openapi.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CLIENT_TYPES_FILE, OPENAPI_FILE, clientTypes, liveDocument } from '../../services/api/scripts/write-openapi.js';
 import { loadConfig } from '../../services/shared/config.js';
 
 function firstDifference(a: string, b: string): string {
@@ -19,10 +22,35 @@ function firstDifference(a: string, b: string): string {
   return 'none';
 }
 
+/** Whether an operation shows an example somewhere (parameters, body or answers). */
+function hasExample(node: unknown): boolean {
+  if (!node || typeof node !== 'object') return false;
+  if ('example' in node || ('examples' in node && Array.isArray((node as { examples: unknown }).examples))) return true;
+  return Object.values(node).some(hasExample);
+}
+
 test('openapi/openapi.json is up to date with the routes (if not: npm run build:ts && npm run openapi)', async () => {
   const committed = await readFile(OPENAPI_FILE, 'utf8');
   const live = await liveDocument();
   assert.ok(committed === live, `openapi/openapi.json differs from the live document; run \`npm run openapi\` (after npm run build:ts). First difference: ${firstDifference(committed, live)}`);
+});
+
+test('services/client/api-types.ts is what openapi-typescript generates from the document (if not: npm run openapi)', async () => {
+  const committed = await readFile(CLIENT_TYPES_FILE, 'utf8');
+  const generated = await clientTypes(await liveDocument());
+  assert.ok(committed === generated, `api-types.ts is stale; run \`npm run openapi\`. First difference: ${firstDifference(committed, generated)}`);
+});
+
+test('the committed document passes Redocly lint (recommended rules, redocly.yaml) with no error and no warning', async () => {
+  const root = path.dirname(path.dirname(OPENAPI_FILE));
+  const { stdout, stderr } = await promisify(execFile)(path.join(root, 'node_modules', '.bin', 'redocly'), ['lint', '--format=stylish', OPENAPI_FILE], {
+    cwd: root,
+    env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
+    timeout: 120_000,
+  }).catch((err: { stdout: string; stderr: string }) => assert.fail(`redocly lint failed:\n${err.stdout}\n${err.stderr}`));
+  const output = `${stdout}\n${stderr}`;
+  assert.doesNotMatch(output, /\b(error|warning)\b\s+\S/, output);
+  assert.match(output, /valid/i);
 });
 
 test('every operation has an operationId, tags, a summary, and documented problem responses', async () => {
@@ -37,6 +65,14 @@ test('every operation has an operationId, tags, a summary, and documented proble
       ids.add(op.operationId);
       assert.ok(op.tags?.length, `${where} has tags`);
       assert.ok(op.summary, `${where} has a summary`);
+      assert.ok(hasExample(op), `${where} shows an example`);
+      if (route.startsWith('/v1/')) {
+        assert.deepEqual(op.security, [{ bearerAuth: [] }], `${where} declares bearer auth`);
+        for (const status of ['400', '401', '404', '429', '503']) {
+          if (status === '404' && op.operationId === 'createDataset') continue;
+          assert.ok(op.responses[status], `${where} documents ${status}`);
+        }
+      }
       for (const [status, response] of Object.entries<any>(op.responses)) {
         assert.ok(response.description && response.description !== 'Default Response', `${where} ${status} is described`);
         if (Number(status) >= 400) {
@@ -45,7 +81,7 @@ test('every operation has an operationId, tags, a summary, and documented proble
       }
     }
   }
-  assert.deepEqual([...ids].sort(), ['createDataset', 'getDataset', 'getHealth', 'getJob', 'getReadiness', 'readDatasetValue', 'writeDatasetValue']);
+  assert.deepEqual([...ids].sort(), ['createDataset', 'getDataset', 'getHealth', 'getJob', 'getMetrics', 'getReadiness', 'listJobs', 'listWorkers', 'readDatasetValue', 'streamJobEvents', 'writeDatasetValue']);
   const put = doc.paths['/v1/files/{file}/datasets/{path}/value'].put;
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.type, 'string');
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.format, 'binary');

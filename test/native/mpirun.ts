@@ -33,9 +33,14 @@ function mpiEnv(): NodeJS.ProcessEnv {
 
 /** `mpirun --oversubscribe -n N node <fixture> args...`; rejects on failure or timeout. */
 export function mpirun<T = unknown>(n: number, name: string, args: string[], timeoutMs = 60_000): Promise<MpiRun<T>> {
+  return mpirunWrapped<T>(n, [], name, args, timeoutMs);
+}
+
+/** Like mpirun, with each rank's node started by `wrapper` (e.g. valgrind and its options). */
+export function mpirunWrapped<T = unknown>(n: number, wrapper: string[], name: string, args: string[], timeoutMs = 60_000): Promise<MpiRun<T>> {
   const started = Date.now();
   const resultDir = mkdtempSync(path.join(os.tmpdir(), 'ph5-results-'));
-  const child = spawn('mpirun', ['--oversubscribe', '-n', String(n), process.execPath, fixture(name), ...args], {
+  const child = spawn('mpirun', ['--oversubscribe', '-n', String(n), ...wrapper, process.execPath, fixture(name), ...args], {
     env: { ...mpiEnv(), PH5_RESULT_DIR: resultDir },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group, so a hung job can be killed as a whole

@@ -36,6 +36,8 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-write-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const L = 24;
+// ph5's defaults without a fill value: no filters, H5D_FILL_TIME_NEVER.
+const NO_FILL = { filters: [], fillValue: null, fillTime: 'never' } as const;
 const MPI_THREAD_SERIALIZED = 2;
 
 // h5py's view of every dataset, values compared in Python with the formulas of values.ts.
@@ -115,11 +117,11 @@ for (const n of [1, 2, 4]) {
       const infos = results[0]?.infos as Record<string, DatasetInfo>;
       for (const c of CASES) {
         const want = { ...c.dtype, order: c.dtype.size > 1 && (c.dtype.kind === 'int' || c.dtype.kind === 'uint' || c.dtype.kind === 'float') ? c.dtype.order : 'le' };
-        assert.deepEqual(infos[c.name], { dtype: want, shape: [L], maxshape: [L], layout: 'contiguous', chunks: null }, c.name);
+        assert.deepEqual(infos[c.name], { dtype: want, shape: [L], maxshape: [L], layout: 'contiguous', chunks: null, ...NO_FILL }, c.name);
       }
-      assert.deepEqual(infos['grid/ext'], { dtype: { kind: 'int', size: 4, order: 'le' }, shape: [12, 6], maxshape: [-1, 6], layout: 'chunked', chunks: [4, 3] });
-      assert.deepEqual(infos['auto/unlim'], { dtype: { kind: 'float', size: 8, order: 'le' }, shape: [L], maxshape: [-1], layout: 'chunked', chunks: [131072] });
-      assert.deepEqual(infos['scalar'], { dtype: { kind: 'float', size: 8, order: 'le' }, shape: [], maxshape: [], layout: 'contiguous', chunks: null });
+      assert.deepEqual(infos['grid/ext'], { dtype: { kind: 'int', size: 4, order: 'le' }, shape: [12, 6], maxshape: [-1, 6], layout: 'chunked', chunks: [4, 3], ...NO_FILL });
+      assert.deepEqual(infos['auto/unlim'], { dtype: { kind: 'float', size: 8, order: 'le' }, shape: [L], maxshape: [-1], layout: 'chunked', chunks: [131072], ...NO_FILL });
+      assert.deepEqual(infos['scalar'], { dtype: { kind: 'float', size: 8, order: 'le' }, shape: [], maxshape: [], layout: 'contiguous', chunks: null, ...NO_FILL });
       for (const r of results) assert.deepEqual(r.infos, infos, `rank ${r.rank} sees the same metadata`);
     });
 

@@ -17,8 +17,18 @@ export const Problem = Type.Object(
 const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; example: { code: string; detail: string } }> = {
   400: {
     description: 'Invalid request; nothing was changed.',
-    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_JSON', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE'],
+    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_JSON', 'PH5_ERR_NPY', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE'],
     example: { code: 'PH5_ERR_SELECTION', detail: "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42." },
+  },
+  401: {
+    description: 'No bearer token, or not a valid one (Authorization: Bearer <token>).',
+    codes: ['PH5_ERR_UNAUTHORIZED', 'PH5_ERR_TOKEN'],
+    example: { code: 'PH5_ERR_UNAUTHORIZED', detail: 'This API needs a bearer token: send Authorization: Bearer <token>.' },
+  },
+  403: {
+    description: "The token's role does not allow this (roles: read < write < admin).",
+    codes: ['PH5_ERR_FORBIDDEN'],
+    example: { code: 'PH5_ERR_FORBIDDEN', detail: "This needs the 'write' role; the token has 'read'." },
   },
   404: {
     description: 'No such file, dataset or job.',
@@ -26,28 +36,33 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_NOT_FOUND', detail: 'No dataset /test in output.h5.' },
   },
   409: {
-    description: 'An object already exists at that path (or its creation is queued).',
-    codes: ['PH5_ERR_EXISTS'],
+    description: 'An object already exists at that path (or its creation is queued), or the file exists but is not HDF5.',
+    codes: ['PH5_ERR_EXISTS', 'PH5_ERR_NOT_HDF5'],
     example: { code: 'PH5_ERR_EXISTS', detail: 'An object already exists at /test in output.h5 (or its creation is queued).' },
   },
   413: {
     description: 'The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts.',
-    codes: ['PH5_ERR_BODY_TOO_LARGE'],
+    codes: ['PH5_ERR_BODY_TOO_LARGE', 'PH5_ERR_TOO_MANY_ELEMENTS'],
     example: { code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.' },
   },
   415: {
-    description: 'Unsupported Content-Type: send application/json or application/octet-stream.',
+    description: 'Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy.',
     codes: ['PH5_ERR_MEDIA_TYPE'],
     example: { code: 'PH5_ERR_MEDIA_TYPE', detail: 'Unsupported Media Type: text/csv' },
   },
+  429: {
+    description: 'Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds.',
+    codes: ['PH5_ERR_RATE_LIMITED', 'PH5_ERR_QUEUE_FULL'],
+    example: { code: 'PH5_ERR_QUEUE_FULL', detail: "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish." },
+  },
   503: {
     description: 'Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds.',
-    codes: ['PH5_ERR_UNAVAILABLE', 'PH5_ERR_NOT_READY', 'PH5_ERR_FILE_BUSY'],
+    codes: ['PH5_ERR_UNAVAILABLE', 'PH5_ERR_NOT_READY', 'PH5_ERR_FILE_BUSY', 'PH5_ERR_OVERLOADED'],
     example: { code: 'PH5_ERR_UNAVAILABLE', detail: 'The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.' },
   },
 };
 
-const TITLE: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
+const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
 
 /** Error responses a route documents, by status: application/problem+json, with the codes and an example. */
 export function problems(...statuses: number[]): Record<number, unknown> {
@@ -58,7 +73,7 @@ export function problems(...statuses: number[]): Record<number, unknown> {
     const { code, detail } = doc.example;
     out[status] = {
       description: `${doc.description} Codes: ${doc.codes.join(', ')}.`,
-      ...(status === 503 ? { headers: { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again.' } } } : {}),
+      ...(status === 503 || status === 429 ? { headers: { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again.' } } } : {}),
       content: {
         'application/problem+json': {
           schema: Type.Ref('Problem'),
@@ -95,7 +110,7 @@ export const Job = Type.Object(
     ranks: Type.Union([Type.Integer(), Type.Null()], { description: 'Ranks of the pool that ran the job.' }),
     progress: Type.Number({ description: 'Percent done, as reported by the worker pool.' }),
     attempts: Type.Integer({ description: 'Attempts made so far (a job is retried up to 3 times).' }),
-    result: Type.Union([Type.Unknown(), Type.Null()], {
+    result: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
       description: 'When completed: per operation, bytes written, the decomposition across ranks, whether I/O was collective; and timings.',
     }),
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),

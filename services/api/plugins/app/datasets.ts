@@ -85,7 +85,16 @@ export class Datasets {
     if (!exists) return null;
     const { H5File } = await native();
     return this.locks.withRead(project, file, async () => {
-      const f = await H5File.open(path, { mode: 'r', parallel: false });
+      let f: H5File;
+      try {
+        f = await H5File.open(path, { mode: 'r', parallel: false });
+      } catch (err) {
+        // Someone's other file under an HDF5-looking name is the caller's problem, not a 500.
+        if (!(await this.storage.looksLikeHdf5(path).catch(() => true))) {
+          throw new InputError('PH5_ERR_NOT_HDF5', `'${file}' exists in this project but is not an HDF5 file.`, 409);
+        }
+        throw err;
+      }
       try {
         return await fn(f);
       } finally {

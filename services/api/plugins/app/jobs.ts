@@ -10,8 +10,9 @@
  * event can delay an answer by at most POLL_MS, never hang it.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
+import { fileStateKey, STAMP_SEQ } from '../../../shared/file-state.js';
 import { QUEUE_NAME, QUEUE_PREFIX, jobName, parseFailure, type JobData, type JobResult } from '../../../shared/jobs.js';
 import type { JobView } from '../../schemas/common.js';
 
@@ -60,8 +61,23 @@ export class Jobs {
     return randomUUID();
   }
 
-  enqueue(data: JobData, id: string = this.newId()): Promise<Ph5Job> {
-    return this.queue.add(jobName(data), data, { ...JOB_OPTIONS, jobId: id });
+  /**
+   * Adds the job and stamps it with its file's next sequence number in ONE transaction
+   * (MULTI/EXEC): the worker applies a file's jobs in that order and waits for a missing
+   * number, so a number must never exist without its job, nor a job without its number.
+   */
+  async enqueue(data: JobData, id: string = this.newId()): Promise<Ph5Job> {
+    const client = await this.queue.client;
+    const job = new Job<JobData, JobResult>(this.queue, jobName(data), data, { ...JOB_OPTIONS, jobId: id }, id);
+    const multi = (client as unknown as Redis).multi();
+    // Queues BullMQ's add script on the transaction (as its FlowProducer does).
+    await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
+    multi.eval(STAMP_SEQ, 2, fileStateKey(data.project, data.file), this.queue.toKey(id));
+    const replies = await multi.exec();
+    if (!replies) throw new Error('the enqueue transaction was aborted');
+    for (const [err] of replies) if (err) throw err;
+    job.data.seq = Number(replies[1]![1]);
+    return job;
   }
 
   /** The job if it exists and belongs to `project`; another project's job is "not found". */
@@ -153,7 +169,7 @@ function present(job: Ph5Job, bullState: string): JobView {
     ranks: result?.ranks ?? null,
     result,
     error: state === 'failed' ? parseFailure(job.failedReason) : null,
-    progress: typeof job.progress === 'number' ? job.progress : 0,
+    progress: state === 'completed' ? 100 : typeof job.progress === 'number' ? job.progress : 0,
     attempts: job.attemptsMade,
     timings: { acceptedAt: job.data.acceptedAt, startedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
   };

@@ -18,6 +18,8 @@ import { FileLocks } from '../../../shared/file-lock.js';
 import { redisOptions } from '../../../shared/redis.js';
 import { Datasets } from './datasets.js';
 import { Jobs } from './jobs.js';
+import { JobIndex } from './job-index.js';
+import { ProjectQuota } from './quota.js';
 import { Storage } from './storage.js';
 
 export interface Ph5Services {
@@ -28,7 +30,13 @@ export interface Ph5Services {
   jobs: Jobs;
   locks: FileLocks;
   datasets: Datasets;
-  /** The project a request acts in. Auth (token -> project) will decide this; until then the default one. */
+  /** Per-project queue quota (429 beyond PH5_MAX_QUEUED_PER_PROJECT). */
+  quota: ProjectQuota;
+  /** Each project's jobs, newest first. */
+  jobIndex: JobIndex;
+  /** Records a job just accepted (quota, project index); never fails the request. */
+  recordAccepted(project: string, jobId: string, acceptedAt: number): Promise<void>;
+  /** The project a request acts in: its token's (plugins/app/auth.ts). */
   project(request: FastifyRequest): string;
 }
 
@@ -69,11 +77,23 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
   const jobs = new Jobs(redis, redisOptions(config.redisUrl, 'consumer'));
   const locks = new FileLocks(redis);
   const datasets = new Datasets(redis, jobs, storage, locks);
-  const defaultProject = config.defaultProject;
-  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, project: () => defaultProject });
+  const quota = new ProjectQuota(redis, config.limits.maxQueuedPerProject);
+  const project = (request: FastifyRequest): string => {
+    // Only routes that declare a role get a principal; a route that needs a project must.
+    if (!request.principal) throw new Error(`route ${request.routeOptions.url} needs a role to know its project`);
+    return request.principal.project;
+  };
+  const jobIndex = new JobIndex(redis);
+  const recordAccepted = async (proj: string, jobId: string, acceptedAt: number): Promise<void> => {
+    // The job is accepted whatever happens here: bookkeeping failures are only logged.
+    await Promise.all([quota.track(proj, jobId), jobIndex.add(proj, jobId, acceptedAt)]).catch((err) =>
+      app.log.warn({ err: (err as Error).message, jobId }, 'could not record an accepted job (quota/index)'),
+    );
+  };
+  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, project });
 
   app.addHook('onReady', async () => {
-    jobs.listen();
+    jobs.listen().on('completed', ({ jobId }: { jobId: string }) => quota.completed(jobId));
     if (redis.status === 'ready') return;
     const up = new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true)));
     if (!(await Promise.race([up, sleep(opts.connectWaitMs ?? 2000, false)]))) {

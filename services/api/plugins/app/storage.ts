@@ -13,6 +13,9 @@ import { stagingDir, type Config } from '../../../shared/config.js';
 import { InputError } from '../../../shared/input-error.js';
 import { validateFileName, validateProjectName } from '../../../shared/names.js';
 
+/** The first 8 bytes of an HDF5 superblock. */
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
 export class Storage {
   readonly #config: Config;
   readonly staging: string;
@@ -116,6 +119,25 @@ export class Storage {
     } catch (err) {
       await rm(full, { force: true });
       throw err;
+    }
+  }
+
+  /**
+   * Whether a file carries HDF5's superblock signature where the format allows it: at
+   * offset 0, or after a user block of 512, 1024, 2048... bytes.
+   */
+  async looksLikeHdf5(full: string): Promise<boolean> {
+    const fh = await open(full, 'r');
+    try {
+      const { size } = await fh.stat();
+      const probe = Buffer.alloc(HDF5_SIGNATURE.length);
+      for (let offset = 0; offset + probe.length <= size; offset = offset === 0 ? 512 : offset * 2) {
+        const { bytesRead } = await fh.read(probe, 0, probe.length, offset);
+        if (bytesRead === probe.length && probe.equals(HDF5_SIGNATURE)) return true;
+      }
+      return false;
+    } finally {
+      await fh.close();
     }
   }
 

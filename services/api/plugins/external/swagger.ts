@@ -7,13 +7,15 @@ export const API_VERSION = '0.1.0';
 
 type OpenApiDoc = { paths?: Record<string, Record<string, unknown>> };
 
-/** Shows octet-stream bodies and responses as binary strings (see schemas/common.ts BINARY). */
+/** Shows octet-stream and .npy bodies and responses as binary strings (see schemas/common.ts BINARY). */
 function markBinaryBodies(doc: OpenApiDoc): OpenApiDoc {
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
     const content = (node as { content?: Record<string, { schema?: Record<string, unknown> }> }).content;
-    const binary = content?.['application/octet-stream'];
-    if (binary) binary.schema = { type: 'string', format: 'binary', ...(binary.schema ?? {}) };
+    for (const type of ['application/octet-stream', 'application/x-npy']) {
+      const binary = content?.[type];
+      if (binary) binary.schema = { type: 'string', format: 'binary', ...(binary.schema ?? {}) };
+    }
     for (const child of Object.values(node)) visit(child);
   };
   visit(doc.paths);
@@ -26,16 +28,37 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       openapi: '3.1.0',
       info: {
         title: 'ph5',
+        license: { name: 'MIT', identifier: 'MIT' },
         version: API_VERSION,
         description:
           'Remote parallel HDF5 writes. Writes are jobs: they answer 202 with the job and its URL in Location; ' +
           'GET the job (optionally with ?wait=SECONDS) to see it complete. Errors are application/problem+json with a stable code.',
       },
+      servers: [{ url: '/', description: 'The server this document is served by' }],
       tags: [
         { name: 'datasets', description: 'Create datasets, write and read their values' },
         { name: 'jobs', description: 'The state and result of accepted writes' },
-        { name: 'health', description: 'Liveness and readiness' },
+        { name: 'workers', description: 'The worker pools that run jobs' },
+        { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A token from the server’s token table (PH5_TOKENS_FILE); it names your project and role (read, write or admin). Without a token table, auth is off and the server listens on loopback only.',
+          },
+        },
+      },
+    },
+    // Routes that need a role carry the bearer requirement and say which role.
+    transform: ({ schema, url, route }) => {
+      const role = (route.config as { role?: string } | undefined)?.role;
+      if (!schema) return { schema, url };
+      if (!role) return { schema: { ...(schema as object), security: [] } as never, url }; // public: says so
+      const s = schema as Record<string, unknown>;
+      const description = typeof s.description === 'string' ? `${s.description} ` : '';
+      return { schema: { ...s, security: [{ bearerAuth: [] }], description: `${description}Needs the '${role}' role.` } as never, url };
     },
     transformObject: (doc) => ('openapiObject' in doc ? markBinaryBodies(doc.openapiObject as OpenApiDoc) : doc.swaggerObject) as never,
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

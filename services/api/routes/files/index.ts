@@ -7,11 +7,13 @@
  * undoes what was done, so a refused request leaves no job, staged file or registry entry.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
+import type { Limits } from '../../../shared/config.js';
 import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
+import { NPY_MEDIA_TYPE, describeNpy, encodeNpyHeader, readNpyHeader } from '../../../shared/npy.js';
 import type { CreateDatasetOp, DatasetRecord, JobData } from '../../../shared/jobs.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
@@ -25,8 +27,6 @@ const FileParams = Type.Object({ file: FileName });
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 type CreateBody = Static<typeof CreateDatasetBody>;
 
-/** Most elements a dataset may have (2^48: 256 Ti elements; indices stay exact in a double). */
-export const MAX_ELEMENTS = 2 ** 48;
 /** HDF5 refuses chunks of 4 GiB or more. */
 const MAX_CHUNK_BYTES = 2 ** 32 - 1;
 /** Largest selection answered as JSON; bigger reads must ask for binary. */
@@ -39,10 +39,13 @@ function shapeError(message: string): InputError {
 }
 
 /** Checks shape, maxshape and chunks together (the schema checked each alone). */
-function checkLayout(body: CreateBody, dtype: Dtype): void {
+function checkLayout(body: CreateBody, dtype: Dtype, limits: Limits): void {
   const { shape, maxshape, chunks } = body;
+  if (shape.length > limits.maxDims) throw shapeError(`The shape has ${shape.length} dimensions; at most ${limits.maxDims} are allowed (PH5_MAX_DIMS).`);
   const total = shape.reduce((a, b) => a * b, 1);
-  if (total > MAX_ELEMENTS) throw shapeError(`The shape [${shape.join(', ')}] has ${total} elements; at most ${MAX_ELEMENTS} are allowed.`);
+  if (total > limits.maxElements) {
+    throw new InputError('PH5_ERR_TOO_MANY_ELEMENTS', `The shape [${shape.join(', ')}] has ${total} elements; at most ${limits.maxElements} are allowed (PH5_MAX_ELEMENTS).`, 413);
+  }
   if (maxshape) {
     if (maxshape.length !== shape.length) throw shapeError(`maxshape has ${maxshape.length} dimension(s); shape has ${shape.length}.`);
     maxshape.forEach((m, i) => {
@@ -69,22 +72,31 @@ function accepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job): Fasti
   return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
 }
 
-function isBinary(request: FastifyRequest): boolean {
-  return (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/octet-stream');
+/** How a value body is encoded: raw bytes, a .npy file, or JSON. */
+function bodyKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
+  const type = (request.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('application/octet-stream')) return 'raw';
+  if (type.startsWith(NPY_MEDIA_TYPE)) return 'npy';
+  return 'json';
 }
 
-function wantsBinary(request: FastifyRequest): boolean {
-  return /application\/octet-stream/i.test(request.headers.accept ?? '');
+/** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
+function answerKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
+  const accept = request.headers.accept ?? '';
+  if (/application\/octet-stream/i.test(accept)) return 'raw';
+  if (/application\/x-npy/i.test(accept)) return 'npy';
+  return 'json';
 }
 
 export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   // Binary bodies reach the handler as the raw request stream: they go to disk as they
   // arrive, are counted on the way, and are never held whole in memory.
-  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser(['application/octet-stream', NPY_MEDIA_TYPE], (_request, payload, done) => done(null, payload));
 
   app.post<{ Params: Static<typeof FileParams>; Body: CreateBody }>(
     '/v1/files/:file/datasets',
     {
+      config: { role: 'write' },
       schema: {
         operationId: 'createDataset',
         tags: ['datasets'],
@@ -94,7 +106,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
           'Writes to the dataset are accepted right away, before the job has run. Without fillValue, no fill pass is made.',
         params: FileParams,
         body: CreateDatasetBody,
-        response: { 202: Accepted, ...problems(400, 409, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 403, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -105,9 +117,10 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       const body = request.body;
       const h5path = normalizeH5Path(body.path);
       const dtype = parseDtype(body.dtype);
-      checkLayout(body, dtype);
+      checkLayout(body, dtype, app.ph5.config.limits);
       const fillValue = body.fillValue === undefined ? undefined : encodeJson(body.fillValue, dtype, []).toString('base64');
       const dtypeName = formatDtype(dtype);
+      await app.ph5.quota.check(proj);
 
       const jobId = jobs.newId();
       const record: DatasetRecord = {
@@ -139,6 +152,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         await datasets.release(proj, file, h5path, jobId).catch(() => {});
         throw err;
       }
+      await app.ph5.recordAccepted(proj, String(job.id), data.acceptedAt);
       return accepted(app, reply, job);
     },
   );
@@ -146,6 +160,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: Static<typeof DatasetParams> }>(
     '/v1/files/:file/datasets/:path',
     {
+      config: { role: 'read' },
       schema: {
         operationId: 'getDataset',
         tags: ['datasets'],
@@ -153,7 +168,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         description:
           "Read from the file. While the dataset's creation job is still queued or running, the answer comes from what was accepted, with state 'pending'.",
         params: DatasetParams,
-        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 404, 503) },
+        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
       },
     },
     async (request) => {
@@ -171,13 +186,15 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   app.put<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery>; Body: unknown }>(
     '/v1/files/:file/datasets/:path/value',
     {
+      config: { role: 'write' },
       schema: {
         operationId: 'writeDatasetValue',
         tags: ['datasets'],
         summary: 'Write values into a selection of a dataset',
         description:
-          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length), or application/octet-stream: the raw C-order bytes of the selection ' +
-          'in the dataset’s byte order, or in the one named by ?dtype=. A binary body must be exactly elements × itemsize bytes. ' +
+          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection ' +
+          'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) ' +
+          'with as many elements as the selection, in the dataset’s dtype or its other byte order. ' +
           'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location.',
         params: DatasetParams,
         querystring: ValueQuery,
@@ -187,15 +204,17 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
             // Checked by byte count, not by schema (the handler gets the raw stream). The
             // OpenAPI document shows it as binary (plugins/external/swagger.ts).
             'application/octet-stream': { schema: BINARY },
+            'application/x-npy': { schema: { ...BINARY, description: 'A C-order .npy file (numpy.save) whose element count matches the selection; its dtype may differ from the dataset’s only in byte order.' } },
           },
         },
-        response: { 202: Accepted, ...problems(400, 404, 413, 415, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {
       const { storage, datasets, jobs, config, project } = app.ph5;
       const proj = project(request);
-      const binary = isBinary(request);
+      const kind = bodyKind(request);
+      const binary = kind !== 'json';
       let staged: string | undefined;
       try {
         const file = validateFileName(request.params.file);
@@ -208,23 +227,37 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         const meta = await datasets.forWrite(proj, file, h5path);
         if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
         const dtype = parseDtype(meta.dtype);
-        let payloadDtype: Dtype = dtype;
-        if (request.query.dtype !== undefined) {
-          if (!binary) throw new InputError('PH5_ERR_DTYPE', '?dtype= describes binary bodies; JSON values are converted to the dataset’s dtype.');
-          payloadDtype = parseDtype(request.query.dtype);
-          if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
-            throw new InputError('PH5_ERR_DTYPE', `A body of ${request.query.dtype} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
-          }
-        }
         const hs = resolveSelection(request.query.select, meta.shape);
         const elements = elementCount(hs.count);
         const expected = elements * dtype.size;
-        if (binary) {
-          if (expected > config.maxBodyBytes) {
-            throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
+        let payloadDtype: Dtype = dtype;
+        if (request.query.dtype !== undefined) {
+          if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
+          payloadDtype = parseDtype(request.query.dtype);
+        }
+        await app.ph5.quota.check(proj);
+        if (binary && expected > config.maxBodyBytes) {
+          throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
+        }
+        let headerBytes = 0;
+        if (kind === 'npy') {
+          const header = await readNpyHeader(request.body as Readable);
+          headerBytes = header.dataOffset;
+          if (header.fortranOrder) throw new InputError('PH5_ERR_NPY', 'The .npy array is in Fortran order; send a C-order array (numpy.ascontiguousarray).');
+          const count = header.shape.reduce((a, b) => a * b, 1);
+          if (count !== elements) {
+            throw new InputError('PH5_ERR_SELECTION', `The .npy holds a ${describeNpy(header)} (${count} elements); the selection [${hs.count.join(', ')}] needs ${elements}.`);
           }
-          if (declared !== undefined && Number(declared) !== expected) {
-            throw new errors.BodyLength(`Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size}).`);
+          payloadDtype = header.dtype;
+        }
+        if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
+          throw new InputError('PH5_ERR_DTYPE', `A body of ${formatDtype(payloadDtype)} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
+        }
+        if (binary) {
+          if (declared !== undefined && Number(declared) !== expected + headerBytes) {
+            throw new errors.BodyLength(
+              `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
+            );
           }
           staged = await storage.stageStream(request.body as Readable, expected);
         } else {
@@ -250,6 +283,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         };
         const job = await jobs.enqueue(data);
         staged = undefined; // the job owns the payload now
+        await app.ph5.recordAccepted(proj, String(job.id), data.acceptedAt);
         return accepted(app, reply, job);
       } catch (err) {
         if (staged) await storage.unstage(staged);
@@ -264,22 +298,27 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery> }>(
     '/v1/files/:file/datasets/:path/value',
     {
+      config: { role: 'read' },
       schema: {
         operationId: 'readDatasetValue',
         tags: ['datasets'],
         summary: 'Read the values of a selection, as JSON or raw bytes',
         description:
           'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
-          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them). A read sees every job that has completed, never a job half-applied. ' +
+          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. ' +
           `JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
         params: DatasetParams,
         querystring: ValueQuery,
         response: {
           200: {
             description: 'The values of the selection.',
-            content: { 'application/json': { schema: ValueJson }, 'application/octet-stream': { schema: BINARY } },
+            content: {
+              'application/json': { schema: ValueJson },
+              'application/octet-stream': { schema: BINARY },
+              'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it).' } },
+            },
           },
-          ...problems(400, 404, 503),
+          ...problems(400, 401, 403, 404, 409, 429, 503),
         },
       },
     },
@@ -290,7 +329,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       await storage.resolve(proj, file);
       const h5path = normalizeH5Path(request.params.path);
       if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
-      const binary = wantsBinary(request);
+      const answer = answerKind(request);
+      const binary = answer !== 'json';
       const result = await datasets.withFile(proj, file, async (f) => {
         let info;
         try {
@@ -314,6 +354,11 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
       }
       const dtypeName = formatDtype(result.info.dtype);
+      if (answer === 'npy') {
+        const header = encodeNpyHeader(result.info.dtype, result.hs.count);
+        // Header then data, without copying the data into one buffer with it.
+        return reply.type(NPY_MEDIA_TYPE).header('content-length', header.length + result.bytes.length).send(Readable.from([header, result.bytes]));
+      }
       if (binary) {
         return reply
           .type('application/octet-stream')

@@ -13,7 +13,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         operationId: 'getHealth',
         tags: ['health'],
         summary: 'Liveness: the API process answers',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up.' }) },
+        response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up.', examples: [{ status: 'ok' }] }) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -27,7 +27,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         tags: ['health'],
         summary: 'Readiness: Redis is reachable and at least one worker pool is alive',
         response: {
-          200: Type.Object({ status: Type.Literal('ready'), pools: Type.Integer({ description: 'Worker pools with a fresh heartbeat.' }) }, { description: 'Ready to accept and run jobs.' }),
+          200: Type.Object({ status: Type.Literal('ready'), pools: Type.Integer({ description: 'Worker pools with a fresh heartbeat.' }) }, { description: 'Ready to accept and run jobs.', examples: [{ status: 'ready', pools: 1 }] }),
           ...problems(503),
         },
       },

@@ -1,8 +1,12 @@
-/** Jobs: state, result and error of accepted operations, with long-polling. */
+/**
+ * Jobs: the state, result and error of accepted operations; long-polling; a Server-Sent
+ * Events stream of a job's changes; the project's job list.
+ */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { errors } from '../../errors.js';
-import { problems } from '../../schemas/common.js';
+import { JobState, problems } from '../../schemas/common.js';
+import { endAllStreams, streamJobEvents } from './events.js';
 
 const Params = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128, description: 'The job id, as in the Location of a 202.', examples: ['3b241101-e2bb-4255-8caf-4136c566a962'] }),
@@ -19,11 +23,79 @@ const Query = Type.Object(
   },
   { additionalProperties: false },
 );
+const ListQuery = Type.Object(
+  {
+    state: Type.Optional(JobState),
+    file: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Only jobs on this file.', examples: ['output.h5'] })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'At most this many jobs (newest first).', examples: [20] })),
+    before: Type.Optional(Type.Integer({ minimum: 0, description: 'Only jobs accepted before this time (ms since the epoch): pass the last job’s acceptedAt to page on.', examples: [1764000000000] })),
+  },
+  { additionalProperties: false },
+);
+const JobList = Type.Object(
+  {
+    jobs: Type.Array(Type.Ref('Job')),
+    next: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as ?before= for the next page; null at the end.' }),
+  },
+  { description: 'Jobs of your project, newest first.', examples: [{ jobs: [], next: null }] },
+);
+
+/** How many index entries a filtered listing may scan per page before answering. */
+const SCAN_LIMIT = 5_000;
 
 export default async function jobRoutes(app: FastifyInstance): Promise<void> {
+  app.addHook('preClose', async () => endAllStreams(app));
+
+  app.get<{ Querystring: Static<typeof ListQuery> }>(
+    '/v1/jobs',
+    {
+      config: { role: 'read' },
+      schema: {
+        operationId: 'listJobs',
+        tags: ['jobs'],
+        summary: 'List your project’s jobs, newest first, filtered by state or file',
+        description: `Pages with ?limit= and ?before=. A filtered page scans at most ${SCAN_LIMIT} jobs; follow next for more.`,
+        querystring: ListQuery,
+        response: { 200: { description: 'A page of jobs.', content: { 'application/json': { schema: JobList } } }, ...problems(400, 401, 403, 404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { jobs, jobIndex, project } = app.ph5;
+      const proj = project(request);
+      const limit = request.query.limit ?? 100;
+      const out = [];
+      let before = request.query.before;
+      let scanned = 0;
+      let exhausted = false;
+      while (out.length < limit && scanned < SCAN_LIMIT) {
+        const batch = await jobIndex.page(proj, Math.min(500, SCAN_LIMIT - scanned), before);
+        if (batch.length === 0) {
+          exhausted = true;
+          break;
+        }
+        scanned += batch.length;
+        const found = await Promise.all(batch.map((b) => jobs.get(b.id, proj)));
+        const gone = batch.filter((_, i) => !found[i]).map((b) => b.id);
+        if (gone.length) await jobIndex.remove(proj, ...gone);
+        for (let i = 0; i < batch.length && out.length < limit; i++) {
+          const job = found[i];
+          before = batch[i]!.acceptedAt;
+          if (!job) continue;
+          if (request.query.file !== undefined && job.data.file !== request.query.file) continue;
+          const view = await jobs.view(job);
+          if (request.query.state !== undefined && view.state !== request.query.state) continue;
+          out.push(view);
+        }
+      }
+      const more = !exhausted && (out.length === limit || scanned >= SCAN_LIMIT) && (await jobIndex.page(proj, 1, before)).length > 0;
+      return { jobs: out, next: more ? (before ?? null) : null };
+    },
+  );
+
   app.get<{ Params: Static<typeof Params>; Querystring: Static<typeof Query> }>(
     '/v1/jobs/:id',
     {
+      config: { role: 'read' },
       schema: {
         operationId: 'getJob',
         tags: ['jobs'],
@@ -33,7 +105,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
           '(bytes, the decomposition across ranks, whether I/O was collective); when failed, error has a stable code and a message.',
         params: Params,
         querystring: Query,
-        response: { 200: { description: 'The job.', content: { 'application/json': { schema: Type.Ref('Job') } } }, ...problems(400, 404, 503) },
+        response: { 200: { description: 'The job.', content: { 'application/json': { schema: Type.Ref('Job') } } }, ...problems(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -49,6 +121,39 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
         return jobs.view(fresh);
       }
       return jobs.view(job);
+    },
+  );
+
+  app.get<{ Params: Static<typeof Params> }>(
+    '/v1/jobs/:id/events',
+    {
+      config: { role: 'read' },
+      schema: {
+        operationId: 'streamJobEvents',
+        tags: ['jobs'],
+        summary: 'Server-Sent Events: the job’s state changes and progress, until it finishes',
+        description:
+          'text/event-stream. Each event is named after what happened (state, progress) and carries the whole Job as JSON; ' +
+          'the first event is the current state, the last one is completed or failed, then the stream ends. A comment line every 15 s keeps proxies from closing it.',
+        params: Params,
+        response: {
+          200: {
+            description: 'The event stream.',
+            content: {
+              'text/event-stream': {
+                schema: Type.String({ examples: ['event: state\ndata: {"id":"3b24…","state":"running",…}\n\n'] }),
+              },
+            },
+          },
+          ...problems(400, 401, 403, 404, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { jobs, project } = app.ph5;
+      const job = await jobs.get(request.params.id, project(request));
+      if (!job) throw new errors.JobNotFound(request.params.id);
+      await streamJobEvents(app, request, reply, job);
     },
   );
 }

@@ -1,98 +1,19 @@
-// Files and datasets: open/create (mpio or serial), create datasets, collective hyperslab
-// writes straight from Node buffers, reads straight into them, metadata.
+// Datasets: create (chunks, gzip, shuffle, fill value), resize, metadata, collective
+// hyperslab writes straight from Node buffers, reads straight into them.
 //
 // On a parallel (mpio) file every call is collective: all ranks make the same calls in
-// the same order (metadata reads and writes are collective, see OpenCall).
-#include <sys/stat.h>
-
+// the same order.
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <memory>
 
-#include "common.h"
 #include "dtype.h"
+#include "h5_common.h"
 
 namespace ph5 {
 
 namespace {
-
-struct OpenFile {
-  hid_t id;
-  bool parallel;
-};
-
-// hid_t values do not fit a JS number exactly, so JS holds small integers instead.
-// Touched only under ApiLock.
-std::map<uint32_t, OpenFile>& Files() {
-  static std::map<uint32_t, OpenFile> files;
-  return files;
-}
-uint32_t g_nextHandle = 1;
-
-OpenFile LookUp(uint32_t handle) {
-  auto it = Files().find(handle);
-  if (it == Files().end()) Fail(code::kClosed, "file handle " + std::to_string(handle) + " is closed or unknown");
-  return it->second;
-}
-
-uint32_t HandleArg(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsNumber()) ThrowArgument(env, "expected a file handle (number)");
-  double d = info[0].As<Napi::Number>().DoubleValue();
-  if (!(d >= 1 && d <= UINT32_MAX) || d != static_cast<double>(static_cast<uint32_t>(d)))
-    ThrowArgument(env, "a file handle is a positive integer");
-  return static_cast<uint32_t>(d);
-}
-
-// True when every link along `path` exists (H5Lexists fails, rather than answering no,
-// when an intermediate group is missing).
-bool PathExists(hid_t loc, const std::string& path) {
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    size_t next = path.find('/', pos + 1);
-    std::string prefix = path.substr(0, next);
-    if (!prefix.empty() && prefix != "/") {
-      htri_t e = H5Lexists(loc, prefix.c_str(), H5P_DEFAULT);
-      if (e <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return false;
-      }
-    }
-    pos = next;
-  }
-  return true;
-}
-
-void CheckPath(Napi::Env env, const std::string& path) {
-  if (path.empty() || path == "/") ThrowArgument(env, "a dataset path must name an object, not the root group");
-  if (path.back() == '/') ThrowArgument(env, "a dataset path must not end with '/'");
-}
-
-// Every existing prefix of `path` must be a group: HDF5 would report a dataset in the
-// way as "object not found".
-void CheckParents(hid_t loc, const std::string& path) {
-  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
-    std::string prefix = path.substr(0, pos);
-    htri_t e = H5Lexists(loc, prefix.c_str(), H5P_DEFAULT);
-    if (e <= 0) {
-      H5Eclear2(H5E_DEFAULT);
-      return;  // missing: created as an intermediate group
-    }
-    H5O_info_t info;
-    CheckErr(H5Oget_info_by_name(loc, prefix.c_str(), &info, H5P_DEFAULT), "inspecting " + prefix);
-    if (info.type != H5O_TYPE_GROUP) Fail(code::kType, prefix + " is not a group, so " + path + " cannot be created");
-  }
-}
-
-Hid OpenDataset(hid_t file, const std::string& path) {
-  if (!PathExists(file, path)) Fail(code::kNotFound, "no dataset at " + path);
-  H5O_info_t info;
-  CheckErr(H5Oget_info_by_name(file, path.c_str(), &info, H5P_DEFAULT), "inspecting " + path);
-  if (info.type != H5O_TYPE_DATASET) Fail(code::kType, path + " is not a dataset");
-  return Hid(Check(H5Dopen2(file, path.c_str(), H5P_DEFAULT), "opening dataset " + path));
-}
 
 // ---------------------------------------------------------------------------------------
 // Selections
@@ -116,20 +37,6 @@ Selection ToSelection(Napi::Env env, const Napi::Value& v) {
   for (size_t i = 0; i < s.stride.size(); i++)
     if (s.stride[i] == 0) ThrowArgument(env, "selection.stride[" + std::to_string(i) + "] must be at least 1");
   return s;
-}
-
-std::vector<hsize_t> Extent(hid_t space) {
-  int rank = H5Sget_simple_extent_ndims(space);
-  if (rank < 0) FailHdf5(code::kHdf5, "reading the dataspace rank");
-  std::vector<hsize_t> dims(rank);
-  if (rank > 0) CheckErr(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "reading the dataspace extent");
-  return dims;
-}
-
-std::string DimsText(const std::vector<hsize_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); i++) s += (i ? ", " : "") + std::to_string(d[i]);
-  return s + "]";
 }
 
 // Applies `sel` to the dataset's file space, checked against the extent first so that a
@@ -206,96 +113,11 @@ std::vector<std::string> CauseNames(uint32_t causes) {
   return out;
 }
 
-Napi::Array ToArray(Napi::Env env, const std::vector<hsize_t>& v) {
-  Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), v[i] == H5S_UNLIMITED ? -1.0 : static_cast<double>(v[i]));
-  return a;
-}
-
-// Blocking MPI helpers for use inside an HDF5 call on a parallel file (all ranks are in
-// the same call, in the same order, so a short blocking collective is safe here).
-void MpiCheck(int err, const char* what) {
-  if (err != MPI_SUCCESS) FailMpi(err, what);
-}
-
 // ---------------------------------------------------------------------------------------
-class OpenCall : public AsyncCall {
- public:
-  OpenCall(Napi::Env env, std::string path, std::string mode, bool parallel)
-      : AsyncCall(env, "ph5.fileOpen"), path_(std::move(path)), mode_(std::move(mode)), parallel_(parallel) {}
-
- protected:
-  void Run() override {
-    auto lock = Lock();
-    EndTurn();
-    EnsureHdf5();
-    if (parallel_ && !MpiActive()) Fail(code::kMpi, "a parallel open needs MPI: call mpi.init() first");
-    // Decide "exists" once: with mpio, rank 0 may already have created the file when a
-    // slower rank looks, so rank 0 looks and tells the others.
-    int exists = 0, rank = 0;
-    if (parallel_) MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
-    if (rank == 0) {
-      struct stat st;
-      exists = stat(path_.c_str(), &st) == 0 ? 1 : 0;
-    }
-    if (parallel_) MpiCheck(MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    if (mode_ == "create" && exists) Fail(code::kExists, "file " + path_ + " already exists");
-    if (mode_ != "create" && !exists) Fail(code::kNotFound, "file " + path_ + " does not exist");
-
-    Hid fapl(Check(H5Pcreate(H5P_FILE_ACCESS), "creating the file access list"));
-    if (parallel_) {
-      CheckErr(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL), "selecting the mpio driver");
-      // Metadata is read once and broadcast, and written collectively: every call on a
-      // parallel file is collective.
-      CheckErr(H5Pset_all_coll_metadata_ops(fapl, true), "enabling collective metadata reads");
-      CheckErr(H5Pset_coll_metadata_write(fapl, true), "enabling collective metadata writes");
-    }
-    hid_t id;
-    if (mode_ == "create") {
-      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), "creating " + path_);
-    } else {
-      id = Check(H5Fopen(path_.c_str(), mode_ == "r" ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl), "opening " + path_);
-    }
-    handle_ = g_nextHandle++;
-    Files()[handle_] = OpenFile{id, parallel_};
-  }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, handle_); }
-
- private:
-  std::string path_, mode_;
-  bool parallel_;
-  uint32_t handle_ = 0;
-};
-
-class CloseCall : public AsyncCall {
- public:
-  CloseCall(Napi::Env env, uint32_t handle, bool flushOnly)
-      : AsyncCall(env, flushOnly ? "ph5.fileFlush" : "ph5.fileClose"), handle_(handle), flushOnly_(flushOnly) {}
-
- protected:
-  void Run() override {
-    auto lock = Lock();
-    EndTurn();
-    EnsureHdf5();
-    OpenFile f = LookUp(handle_);
-    if (flushOnly_) {
-      CheckErr(H5Fflush(f.id, H5F_SCOPE_GLOBAL), "flushing the file");
-      return;
-    }
-    Files().erase(handle_);
-    CheckErr(H5Fclose(f.id), "closing the file");
-  }
-
- private:
-  uint32_t handle_;
-  bool flushOnly_;
-};
-
-// ---------------------------------------------------------------------------------------
-class CreateDatasetCall : public AsyncCall {
+class CreateDatasetCall : public FileCall {
  public:
   CreateDatasetCall(Napi::Env env, uint32_t handle, std::string path, const Napi::Object& o)
-      : AsyncCall(env, "ph5.datasetCreate"), handle_(handle), path_(std::move(path)) {
+      : FileCall(env, "ph5.datasetCreate", handle), path_(std::move(path)) {
     CheckPath(env, path_);
     dtype_ = ToDtype(env, o.Get("dtype"), "dtype");
     shape_ = ToDims(env, o.Get("shape"), "shape", false);
@@ -307,6 +129,20 @@ class CreateDatasetCall : public AsyncCall {
       if (maxshape_[i] == H5S_UNLIMITED) unlimited = true;
       else if (maxshape_[i] < shape_[i]) ThrowArgument(env, "maxshape must be at least shape in every dimension");
     }
+    Napi::Value gzip = o.Get("gzip");
+    if (!gzip.IsUndefined() && !gzip.IsNull()) {
+      if (!gzip.IsNumber()) ThrowArgument(env, "gzip must be a compression level 0..9");
+      double level = gzip.As<Napi::Number>().DoubleValue();
+      if (!(level >= 0 && level <= 9) || level != static_cast<double>(static_cast<int>(level)))
+        ThrowArgument(env, "gzip must be a compression level 0..9");
+      gzip_ = static_cast<int>(level);
+    }
+    Napi::Value shuffle = o.Get("shuffle");
+    if (!shuffle.IsUndefined() && !shuffle.IsNull()) shuffle_ = ToBool(env, shuffle, "shuffle");
+    bool filtered = gzip_ >= 0 || shuffle_;
+    if (filtered && shape_.empty()) ThrowArgument(env, "a scalar dataset cannot be compressed or shuffled");
+    if (unlimited && shape_.empty()) ThrowArgument(env, "a scalar dataset cannot be unlimited");
+
     Napi::Value chunks = o.Get("chunks");
     if (!chunks.IsUndefined() && !chunks.IsNull()) {
       chunks_ = ToDims(env, chunks, "chunks", false);
@@ -320,7 +156,8 @@ class CreateDatasetCall : public AsyncCall {
         bytes *= static_cast<double>(chunks_[i]);
       }
       if (bytes >= 4294967296.0) ThrowArgument(env, "a chunk must be smaller than 4 GiB");
-    } else if (unlimited) {
+    } else if (unlimited || filtered) {
+      // HDF5 needs chunks for both.
       chunks_ = DefaultChunks();
     }
     Napi::Value fill = o.Get("fillValue");
@@ -335,11 +172,8 @@ class CreateDatasetCall : public AsyncCall {
   }
 
  protected:
-  void Run() override {
-    auto lock = Lock();
-    EndTurn();
-    EnsureHdf5();
-    OpenFile f = LookUp(handle_);
+  void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "create dataset " + path_);
     if (PathExists(f.id, path_)) Fail(code::kExists, "an object already exists at " + path_);
     CheckParents(f.id, path_);
     Hid type = MakeType(dtype_);
@@ -348,6 +182,15 @@ class CreateDatasetCall : public AsyncCall {
                                      "creating the dataspace"));
     Hid dcpl(Check(H5Pcreate(H5P_DATASET_CREATE), "creating the dataset creation list"));
     if (!chunks_.empty()) CheckErr(H5Pset_chunk(dcpl, static_cast<int>(chunks_.size()), chunks_.data()), "setting the chunk shape");
+    // Shuffle before deflate, as h5py orders them: shuffled bytes compress better.
+    if (shuffle_) {
+      if (H5Zfilter_avail(H5Z_FILTER_SHUFFLE) <= 0) Fail(code::kHdf5, "the shuffle filter is not available in this HDF5");
+      CheckErr(H5Pset_shuffle(dcpl), "adding the shuffle filter");
+    }
+    if (gzip_ >= 0) {
+      if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) Fail(code::kHdf5, "the gzip (deflate) filter is not available in this HDF5");
+      CheckErr(H5Pset_deflate(dcpl, static_cast<unsigned>(gzip_)), "adding the gzip filter");
+    }
     if (hasFill_) {
       CheckErr(H5Pset_fill_value(dcpl, type, fill_.data()), "setting the fill value");
     } else {
@@ -355,14 +198,16 @@ class CreateDatasetCall : public AsyncCall {
       // value over all of it: up to twice the cost of the write that follows.
       CheckErr(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "disabling the fill pass");
     }
-    Hid lcpl(Check(H5Pcreate(H5P_LINK_CREATE), "creating the link creation list"));
-    CheckErr(H5Pset_create_intermediate_group(lcpl, 1), "allowing intermediate groups");
+    Hid lcpl = IntermediateGroupsLcpl();
     Hid dset(Check(H5Dcreate2(f.id, path_.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), "creating dataset " + path_));
   }
 
  private:
   // About 1 MiB per chunk, filled from the last (fastest) dimension: a fixed dimension
   // contributes at most its size, an unlimited one whatever the budget still allows.
+  // 1 MiB is h5py's upper bound for its guessed chunks; ph5 aims at it because parallel
+  // writes are large and every chunk costs an index entry and (compressed) one
+  // collective exchange.
   std::vector<hsize_t> DefaultChunks() const {
     std::vector<hsize_t> c(shape_.size(), 1);
     hsize_t budget = std::max<hsize_t>(1, (hsize_t(1) << 20) / std::max<size_t>(1, dtype_.size));
@@ -374,26 +219,84 @@ class CreateDatasetCall : public AsyncCall {
     return c;
   }
 
-  uint32_t handle_;
   std::string path_;
   Dtype dtype_;
   std::vector<hsize_t> shape_, maxshape_, chunks_;
+  int gzip_ = -1;
+  bool shuffle_ = false;
   std::vector<uint8_t> fill_;
   bool hasFill_ = false;
 };
 
-class InfoCall : public AsyncCall {
+// ---------------------------------------------------------------------------------------
+class ResizeCall : public FileCall {
  public:
-  InfoCall(Napi::Env env, uint32_t handle, std::string path) : AsyncCall(env, "ph5.datasetInfo"), handle_(handle), path_(std::move(path)) {
+  ResizeCall(Napi::Env env, uint32_t handle, std::string path, std::vector<hsize_t> shape)
+      : FileCall(env, "ph5.datasetResize", handle), path_(std::move(path)), shape_(std::move(shape)) {
     CheckPath(env, path_);
   }
 
  protected:
-  void Run() override {
-    auto lock = Lock();
-    EndTurn();
-    EnsureHdf5();
-    OpenFile f = LookUp(handle_);
+  void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "resize " + path_);
+    if (f.parallel) AgreeOnShape();
+    Hid dset = OpenDataset(f.id, path_);
+    Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (rank < 0) FailHdf5(code::kHdf5, "reading the dataspace rank");
+    std::vector<hsize_t> dims(rank), maxdims(rank);
+    if (rank > 0) CheckErr(H5Sget_simple_extent_dims(space, dims.data(), maxdims.data()), "reading the dataspace extent");
+    if (static_cast<size_t>(rank) != shape_.size())
+      Fail(code::kArgument, "the new shape " + DimsText(shape_) + " has " + std::to_string(shape_.size()) + " dimensions, " + path_ +
+                                " has " + std::to_string(rank));
+    for (int i = 0; i < rank; i++)
+      if (maxdims[i] != H5S_UNLIMITED && shape_[i] > maxdims[i])
+        Fail(code::kArgument, "the new shape " + DimsText(shape_) + " exceeds the maxshape " + DimsText(maxdims) + " of " + path_);
+    if (shape_ == dims) return;
+    Hid dcpl(Check(H5Dget_create_plist(dset), "reading the creation list"));
+    if (H5Pget_layout(dcpl) != H5D_CHUNKED) Fail(code::kType, path_ + " is not chunked: only chunked datasets can be resized");
+    CheckErr(H5Dset_extent(dset, shape_.data()), "resizing " + path_);
+  }
+
+ private:
+  // H5Dset_extent changes metadata collectively: ranks asking for different shapes would
+  // leave the file inconsistent. Max and min over the ranks (min as max of the complement)
+  // must agree, first of the rank count, then of each dimension.
+  void AgreeOnShape() {
+    auto agree = [](std::vector<uint64_t> values) {
+      size_t n = values.size();
+      for (size_t i = 0; i < n; i++) values.push_back(UINT64_MAX - values[i]);
+      std::vector<uint64_t> out(values.size());
+      MpiCheck(MPI_Allreduce(values.data(), out.data(), static_cast<int>(values.size()), MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD),
+               "MPI_Allreduce (agreeing on the shape)");
+      for (size_t i = 0; i < n; i++)
+        if (out[i] != UINT64_MAX - out[n + i]) return false;
+      return true;
+    };
+    std::string why = "every rank must resize " + path_ + " to the same shape (this rank asked for " + DimsText(shape_) + ")";
+    if (!agree({shape_.size()})) Fail(code::kArgument, why);
+    if (!agree(std::vector<uint64_t>(shape_.begin(), shape_.end()))) Fail(code::kArgument, why);
+  }
+
+  std::string path_;
+  std::vector<hsize_t> shape_;
+};
+
+// ---------------------------------------------------------------------------------------
+struct FilterInfo {
+  int id;
+  std::string name;
+  int level = -1;  // gzip only
+};
+
+class InfoCall : public FileCall {
+ public:
+  InfoCall(Napi::Env env, uint32_t handle, std::string path) : FileCall(env, "ph5.datasetInfo", handle), path_(std::move(path)) {
+    CheckPath(env, path_);
+  }
+
+ protected:
+  void RunOnFile(const OpenFile& f) override {
     Hid dset = OpenDataset(f.id, path_);
     Hid type(Check(H5Dget_type(dset), "reading the type"));
     dtype_ = DescribeType(type);
@@ -411,6 +314,18 @@ class InfoCall : public AsyncCall {
       chunks_.resize(rank);
       if (H5Pget_chunk(dcpl, rank, chunks_.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");
     }
+    ReadFilters(dcpl);
+    H5D_fill_value_t fillState;
+    CheckErr(H5Pfill_value_defined(dcpl, &fillState), "reading the fill value state");
+    if (fillState == H5D_FILL_VALUE_USER_DEFINED) {
+      // The fill value in the dataset's own type (the stored one, converted by HDF5).
+      fill_.resize(H5Tget_size(type));
+      CheckErr(H5Pget_fill_value(dcpl, type, fill_.data()), "reading the fill value");
+      hasFill_ = true;
+    }
+    H5D_fill_time_t fillTime;
+    CheckErr(H5Pget_fill_time(dcpl, &fillTime), "reading the fill time");
+    fillTime_ = fillTime == H5D_FILL_TIME_NEVER ? "never" : fillTime == H5D_FILL_TIME_ALLOC ? "alloc" : "ifset";
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -419,23 +334,68 @@ class InfoCall : public AsyncCall {
     o.Set("maxshape", ToArray(env, maxshape_));
     o.Set("layout", layout_);
     o.Set("chunks", layout_ == "chunked" ? Napi::Value(ToArray(env, chunks_)) : env.Null());
+    Napi::Array filters = Napi::Array::New(env, filters_.size());
+    for (size_t i = 0; i < filters_.size(); i++) {
+      Napi::Object fi = Napi::Object::New(env);
+      fi.Set("id", filters_[i].id);
+      fi.Set("name", filters_[i].name);
+      if (filters_[i].level >= 0) fi.Set("level", filters_[i].level);
+      filters.Set(static_cast<uint32_t>(i), fi);
+    }
+    o.Set("filters", filters);
+    o.Set("fillValue", hasFill_ ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, fill_.data(), fill_.size())) : env.Null());
+    o.Set("fillTime", fillTime_);
     return o;
   }
 
  private:
-  uint32_t handle_;
+  void ReadFilters(hid_t dcpl) {
+    int n = H5Pget_nfilters(dcpl);
+    if (n < 0) FailHdf5(code::kHdf5, "counting the filters");
+    for (int i = 0; i < n; i++) {
+      unsigned flags = 0, config = 0;
+      unsigned values[8] = {0};
+      size_t nvalues = 8;
+      char name[64] = "";
+      H5Z_filter_t id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &nvalues, values, sizeof name, name, &config);
+      if (id < 0) FailHdf5(code::kHdf5, "reading filter " + std::to_string(i));
+      FilterInfo fi{static_cast<int>(id), name};
+      if (id == H5Z_FILTER_DEFLATE) {
+        fi.name = "gzip";
+        fi.level = nvalues > 0 ? static_cast<int>(values[0]) : -1;
+      } else if (id == H5Z_FILTER_SHUFFLE) {
+        fi.name = "shuffle";
+      } else if (id == H5Z_FILTER_FLETCHER32) {
+        fi.name = "fletcher32";
+      } else if (id == H5Z_FILTER_SZIP) {
+        fi.name = "szip";
+      } else if (id == H5Z_FILTER_NBIT) {
+        fi.name = "nbit";
+      } else if (id == H5Z_FILTER_SCALEOFFSET) {
+        fi.name = "scaleoffset";
+      } else if (fi.name.empty()) {
+        fi.name = "filter-" + std::to_string(id);
+      }
+      filters_.push_back(fi);
+    }
+  }
+
   std::string path_;
   Dtype dtype_;
   std::vector<hsize_t> shape_, maxshape_, chunks_;
   std::string layout_;
+  std::vector<FilterInfo> filters_;
+  std::vector<uint8_t> fill_;
+  bool hasFill_ = false;
+  std::string fillTime_;
 };
 
 // ---------------------------------------------------------------------------------------
-class WriteCall : public AsyncCall {
+class WriteCall : public FileCall {
  public:
   WriteCall(Napi::Env env, uint32_t handle, std::string path, Selection sel, Napi::Buffer<uint8_t> data, bool collective,
             const Napi::Value& memDtype)
-      : AsyncCall(env, "ph5.datasetWrite"), handle_(handle), path_(std::move(path)), sel_(std::move(sel)), collective_(collective) {
+      : FileCall(env, "ph5.datasetWrite", handle), path_(std::move(path)), sel_(std::move(sel)), collective_(collective) {
     CheckPath(env, path_);
     if (!memDtype.IsNull() && !memDtype.IsUndefined()) {
       memDtype_ = ToDtype(env, memDtype, "memDtype");
@@ -448,14 +408,15 @@ class WriteCall : public AsyncCall {
   }
 
  protected:
-  void Run() override {
-    auto lock = Lock();
-    EndTurn();
-    EnsureHdf5();
-    OpenFile f = LookUp(handle_);
+  void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "write " + path_);
     Hid dset = OpenDataset(f.id, path_);  // collective metadata: same outcome on every rank
     Hid fileType(Check(H5Dget_type(dset), "reading the type"));
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
+    Hid dcpl(Check(H5Dget_create_plist(dset), "reading the creation list"));
+    int nfilters = H5Pget_nfilters(dcpl);
+    if (nfilters < 0) FailHdf5(code::kHdf5, "counting the filters");
+    bool filtered = nfilters > 0;
     Hid memType;
     hsize_t n = 0;
     // Checks that can differ between ranks. On a parallel file the ranks agree on the
@@ -480,19 +441,39 @@ class WriteCall : public AsyncCall {
     } catch (const Failure& failure) {
       local = failure;
     }
-    if (f.parallel) Agree(local);
+    if (f.parallel) AgreeOnFailure(local, "this collective write of " + path_);
     else if (!local.code.empty()) throw local;
+
+    const uint8_t* source = data_;
+    std::vector<uint8_t> converted;
+    if (f.parallel && filtered) {
+      // HDF5 1.10 writes filtered datasets only collectively, and falls back to
+      // independent I/O whenever it converts types: convert here, so HDF5 does not have to.
+      // A rank with nothing to write still switches to the file type: the fallback is
+      // decided over all ranks, and its (empty) conversion would count too.
+      htri_t same = H5Tequal(memType, fileType);
+      if (same < 0) FailHdf5(code::kHdf5, "comparing the memory and file types");
+      if (!same) {
+        if (n > 0) {
+          size_t item = std::max(H5Tget_size(memType), H5Tget_size(fileType));
+          converted.resize(ByteCount(n, item));
+          std::memcpy(converted.data(), data_, length_);
+          CheckErr(H5Tconvert(memType, fileType, n, converted.data(), nullptr, H5P_DEFAULT), "converting the data to the file type");
+          source = converted.data();
+        }
+        memType = Hid(Check(H5Tcopy(fileType), "copying the type"));
+      }
+    }
 
     Hid memSpace = MemorySpace(n);
     Hid dxpl(Check(H5Pcreate(H5P_DATASET_XFER), "creating the transfer list"));
     if (f.parallel) {
-      bool useCollective = collective_;
-      // Filtered datasets can only be written collectively in HDF5 1.10.
-      Hid dcpl(Check(H5Dget_create_plist(dset), "reading the creation list"));
-      if (H5Pget_nfilters(dcpl) > 0) useCollective = true;
+      // Filtered datasets can only be written collectively in HDF5 1.10; every rank is in
+      // this call anyway (all calls on a parallel file are), so collective is always possible.
+      bool useCollective = collective_ || filtered;
       CheckErr(H5Pset_dxpl_mpio(dxpl, useCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
     }
-    CheckErr(H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? data_ : nullptr), "writing " + path_);
+    CheckErr(H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? source : nullptr), "writing " + path_);
     if (f.parallel) {
       H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
       uint32_t localCause = 0, globalCause = 0;
@@ -512,31 +493,6 @@ class WriteCall : public AsyncCall {
   }
 
  private:
-  // Every rank learns whether some rank failed (and which code, from which rank): one
-  // MPI_Allreduce with MINLOC over (code index, rank), 100 meaning "fine".
-  void Agree(const Failure& local) {
-    static const char* const kCodes[] = {code::kNotFound, code::kExists,  code::kType, code::kSelection,
-                                         code::kArgument, code::kClosed, code::kMpi,  code::kHdf5};
-    constexpr int kFine = 100;
-    int mine = kFine;
-    if (!local.code.empty()) {
-      mine = 7;
-      for (int i = 0; i < 8; i++)
-        if (local.code == kCodes[i]) mine = i;
-    }
-    struct {
-      int value;
-      int rank;
-    } in{mine, 0}, out{kFine, 0};
-    MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &in.rank), "MPI_Comm_rank");
-    MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (write checks)");
-    if (!local.code.empty()) throw local;
-    if (out.value != kFine)
-      Fail(kCodes[out.value], "rank " + std::to_string(out.rank) + " refused its part of this collective write of " + path_ +
-                                  " (" + kCodes[out.value] + "), so no rank wrote");
-  }
-
-  uint32_t handle_;
   std::string path_;
   Selection sel_;
   bool collective_;
@@ -549,35 +505,50 @@ class WriteCall : public AsyncCall {
   std::vector<std::string> causes_;
 };
 
-class ReadCall : public AsyncCall {
+// Reads a selection as raw bytes in the dataset's own type, into the caller's Buffer
+// (exactly the selection's size) or into memory allocated once and handed to a new Buffer.
+class ReadCall : public FileCall {
  public:
-  ReadCall(Napi::Env env, uint32_t handle, std::string path, Selection sel)
-      : AsyncCall(env, "ph5.datasetRead"), handle_(handle), path_(std::move(path)), sel_(std::move(sel)) {
+  ReadCall(Napi::Env env, uint32_t handle, std::string path, Selection sel, const Napi::Value& into)
+      : FileCall(env, "ph5.datasetRead", handle), path_(std::move(path)), sel_(std::move(sel)) {
     CheckPath(env, path_);
+    if (!into.IsUndefined() && !into.IsNull()) {
+      if (!into.IsBuffer()) ThrowArgument(env, "into must be a Buffer");
+      auto b = into.As<Napi::Buffer<uint8_t>>();
+      keep_ = Napi::Persistent(b.As<Napi::Object>());  // HDF5 writes into it in place
+      into_ = b.Data();
+      intoLength_ = b.Length();
+    }
   }
   ~ReadCall() override { std::free(bytes_); }
 
  protected:
-  void Run() override {
-    auto lock = Lock();
-    EndTurn();
-    EnsureHdf5();
-    OpenFile f = LookUp(handle_);
+  void RunOnFile(const OpenFile& f) override {
     Hid dset = OpenDataset(f.id, path_);
     Hid type(Check(H5Dget_type(dset), "reading the type"));
     DescribeType(type);  // refuse types ph5 cannot name rather than return opaque bytes
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
     hsize_t n = SelectInFile(space, sel_, false);
     length_ = ByteCount(n, H5Tget_size(type));
-    bytes_ = static_cast<uint8_t*>(std::malloc(length_ > 0 ? length_ : 1));
-    if (!bytes_) Fail(code::kArgument, "cannot allocate " + std::to_string(length_) + " bytes for the read");
+    uint8_t* target;
+    if (!keep_.IsEmpty()) {
+      if (intoLength_ != length_)
+        Fail(code::kSelection, "the buffer has " + std::to_string(intoLength_) + " bytes but the selection of " + std::to_string(n) +
+                                   " elements holds " + std::to_string(length_));
+      target = into_;
+    } else {
+      bytes_ = static_cast<uint8_t*>(std::malloc(length_ > 0 ? length_ : 1));
+      if (!bytes_) Fail(code::kArgument, "cannot allocate " + std::to_string(length_) + " bytes for the read");
+      target = bytes_;
+    }
     if (n == 0) return;
     Hid memSpace = MemorySpace(n);
     Hid dxpl(Check(H5Pcreate(H5P_DATASET_XFER), "creating the transfer list"));
     if (f.parallel) CheckErr(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
-    CheckErr(H5Dread(dset, type, memSpace, space, dxpl, bytes_), "reading " + path_);
+    CheckErr(H5Dread(dset, type, memSpace, space, dxpl, target), "reading " + path_);
   }
   Napi::Value Result(Napi::Env env) override {
+    if (!keep_.IsEmpty()) return keep_.Value();
     // HDF5 read straight into this memory; the Buffer takes it over and Node frees it.
     uint8_t* bytes = bytes_;
     bytes_ = nullptr;
@@ -585,41 +556,29 @@ class ReadCall : public AsyncCall {
   }
 
  private:
-  uint32_t handle_;
   std::string path_;
   Selection sel_;
+  Napi::ObjectReference keep_;
+  uint8_t* into_ = nullptr;
+  size_t intoLength_ = 0;
   uint8_t* bytes_ = nullptr;
   size_t length_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
-Napi::Value FileOpen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = ToString(env, info[0], "path");
-  if (path.empty()) ThrowArgument(env, "path must not be empty");
-  std::string mode = ToString(env, info[1], "mode");
-  if (mode != "r" && mode != "rw" && mode != "create") ThrowArgument(env, "mode must be 'r', 'rw' or 'create'");
-  bool parallel = ToBool(env, info[2], "parallel");
-  return (new OpenCall(env, path, mode, parallel))->Start();
-}
-
-Napi::Value FileClose(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), false))->Start(); }
-Napi::Value FileFlush(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), true))->Start(); }
-
-Napi::Value ObjectCount(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> guard(ApiLock());
-  EnsureHdf5();
-  ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
-  if (n < 0) FailHdf5(code::kHdf5, "counting open objects");
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
-}
-
 Napi::Value DatasetCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t handle = HandleArg(info);
   std::string path = ToString(env, info[1], "path");
   if (!info[2].IsObject()) ThrowArgument(env, "dataset options must be an object");
   return (new CreateDatasetCall(env, handle, path, info[2].As<Napi::Object>()))->Start();
+}
+
+Napi::Value DatasetResize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t handle = HandleArg(info);
+  std::string path = ToString(env, info[1], "path");
+  return (new ResizeCall(env, handle, path, ToDims(env, info[2], "shape", false)))->Start();
 }
 
 Napi::Value DatasetInfo(const Napi::CallbackInfo& info) {
@@ -642,28 +601,15 @@ Napi::Value DatasetRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t handle = HandleArg(info);
   std::string path = ToString(env, info[1], "path");
-  return (new ReadCall(env, handle, path, ToSelection(env, info[2])))->Start();
+  Selection sel = ToSelection(env, info[2]);
+  return (new ReadCall(env, handle, path, std::move(sel), info[3]))->Start();
 }
 
 }  // namespace
 
-// Closes every file still open (MPI is about to be finalised). Caller holds ApiLock.
-void CloseAllFiles() {
-  for (auto& [handle, f] : Files()) H5Fclose(f.id);
-  Files().clear();
-  H5Eclear2(H5E_DEFAULT);
-}
-
-void InitH5(Napi::Env env, Napi::Object exports) {
-  {
-    std::lock_guard<std::mutex> guard(ApiLock());
-    EnsureHdf5();
-  }
-  exports.Set("fileOpen", Export(env, "fileOpen", FileOpen));
-  exports.Set("fileClose", Export(env, "fileClose", FileClose));
-  exports.Set("fileFlush", Export(env, "fileFlush", FileFlush));
-  exports.Set("openObjectCount", Export(env, "openObjectCount", ObjectCount));
+void InitDatasets(Napi::Env env, Napi::Object exports) {
   exports.Set("datasetCreate", Export(env, "datasetCreate", DatasetCreate));
+  exports.Set("datasetResize", Export(env, "datasetResize", DatasetResize));
   exports.Set("datasetInfo", Export(env, "datasetInfo", DatasetInfo));
   exports.Set("datasetWrite", Export(env, "datasetWrite", DatasetWrite));
   exports.Set("datasetRead", Export(env, "datasetRead", DatasetRead));

@@ -1,0 +1,261 @@
+// Files: open/create (mpio with MPI-IO hints, or serial), alignment, flush, close, what
+// the file was opened with, and the count of open HDF5 ids.
+//
+// On a parallel (mpio) file every call is collective: all ranks make the same calls in
+// the same order (metadata reads and writes are collective, see OpenCall).
+#include <sys/stat.h>
+
+#include <utility>
+
+#include "h5_common.h"
+
+namespace ph5 {
+
+void InitDatasets(Napi::Env env, Napi::Object exports);  // h5_datasets.cc
+
+namespace {
+
+uint32_t g_nextHandle = 1;
+
+struct OpenSettings {
+  std::vector<std::pair<std::string, std::string>> hints;  // MPI-IO hints (MPI_Info)
+  bool align = false;
+  hsize_t alignThreshold = 1, alignment = 1;
+};
+
+// {hints?: {key: value}, alignment?: {threshold, alignment}} (JS thread).
+OpenSettings ToSettings(Napi::Env env, const Napi::Value& v) {
+  OpenSettings s;
+  if (v.IsUndefined() || v.IsNull()) return s;
+  if (!v.IsObject()) ThrowArgument(env, "open settings must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value hints = o.Get("hints");
+  if (!hints.IsUndefined() && !hints.IsNull()) {
+    if (!hints.IsObject() || hints.IsArray()) ThrowArgument(env, "hints must be an object of string values");
+    Napi::Object h = hints.As<Napi::Object>();
+    Napi::Array keys = h.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); i++) {
+      std::string key = ToString(env, keys.Get(i), "hint name");
+      std::string value = ToString(env, h.Get(key), "hints." + key);
+      if (key.empty() || key.size() >= MPI_MAX_INFO_KEY) ThrowArgument(env, "hint name '" + key + "' is empty or too long");
+      if (value.size() >= MPI_MAX_INFO_VAL) ThrowArgument(env, "hints." + key + " is too long");
+      s.hints.emplace_back(key, value);
+    }
+  }
+  Napi::Value align = o.Get("alignment");
+  if (!align.IsUndefined() && !align.IsNull()) {
+    if (!align.IsObject()) ThrowArgument(env, "alignment must be {threshold, alignment}");
+    Napi::Object a = align.As<Napi::Object>();
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, a.Get("threshold"));
+    pair.Set(1u, a.Get("alignment"));
+    std::vector<hsize_t> both = ToDims(env, pair, "alignment {threshold, alignment}", false);
+    if (both[1] < 1) ThrowArgument(env, "alignment.alignment must be at least 1");
+    s.align = true;
+    s.alignThreshold = both[0];
+    s.alignment = both[1];
+  }
+  return s;
+}
+
+// An MPI_Info that frees itself.
+class Info {
+ public:
+  Info() = default;
+  Info(const Info&) = delete;
+  Info& operator=(const Info&) = delete;
+  ~Info() {
+    if (info_ != MPI_INFO_NULL) MPI_Info_free(&info_);
+  }
+  MPI_Info* out() { return &info_; }
+  MPI_Info get() const { return info_; }
+
+ private:
+  MPI_Info info_ = MPI_INFO_NULL;
+};
+
+class OpenCall : public H5Call {
+ public:
+  OpenCall(Napi::Env env, std::string path, std::string mode, bool parallel, OpenSettings settings)
+      : H5Call(env, "ph5.fileOpen"), path_(std::move(path)), mode_(std::move(mode)), parallel_(parallel), settings_(std::move(settings)) {}
+
+ protected:
+  void RunLocked() override {
+    if (parallel_ && !MpiActive()) Fail(code::kMpi, "a parallel open needs MPI: call mpi.init() first");
+    // Decide "exists" once: with mpio, rank 0 may already have created the file when a
+    // slower rank looks, so rank 0 looks and tells the others.
+    int exists = 0, rank = 0;
+    if (parallel_) MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
+    if (rank == 0) {
+      struct stat st;
+      exists = stat(path_.c_str(), &st) == 0 ? 1 : 0;
+    }
+    if (parallel_) MpiCheck(MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    if (mode_ == "create" && exists) Fail(code::kExists, "file " + path_ + " already exists");
+    if (mode_ != "create" && !exists) Fail(code::kNotFound, "file " + path_ + " does not exist");
+
+    Hid fapl(Check(H5Pcreate(H5P_FILE_ACCESS), "creating the file access list"));
+    if (parallel_) {
+      Info info;
+      if (!settings_.hints.empty()) {
+        MpiCheck(MPI_Info_create(info.out()), "MPI_Info_create");
+        for (auto& [key, value] : settings_.hints) MpiCheck(MPI_Info_set(info.get(), key.c_str(), value.c_str()), "MPI_Info_set");
+      }
+      // HDF5 keeps its own duplicate of the info; ours is freed on return.
+      CheckErr(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, info.get()), "selecting the mpio driver");
+      // Metadata is read once and broadcast, and written collectively: every call on a
+      // parallel file is collective.
+      CheckErr(H5Pset_all_coll_metadata_ops(fapl, true), "enabling collective metadata reads");
+      CheckErr(H5Pset_coll_metadata_write(fapl, true), "enabling collective metadata writes");
+    }
+    // Objects at least `threshold` bytes start at a multiple of `alignment` (e.g. the
+    // file system's stripe size, so that ranks' writes do not share stripes).
+    if (settings_.align) CheckErr(H5Pset_alignment(fapl, settings_.alignThreshold, settings_.alignment), "setting the alignment");
+    hid_t id;
+    if (mode_ == "create") {
+      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), "creating " + path_);
+    } else {
+      id = Check(H5Fopen(path_.c_str(), mode_ == "r" ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl), "opening " + path_);
+    }
+    handle_ = g_nextHandle++;
+    Files()[handle_] = OpenFile{id, parallel_, mode_ != "r"};
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, handle_); }
+
+ private:
+  std::string path_, mode_;
+  bool parallel_;
+  OpenSettings settings_;
+  uint32_t handle_ = 0;
+};
+
+class CloseCall : public FileCall {
+ public:
+  CloseCall(Napi::Env env, uint32_t handle, bool flushOnly)
+      : FileCall(env, flushOnly ? "ph5.fileFlush" : "ph5.fileClose", handle), flushOnly_(flushOnly) {}
+
+ protected:
+  void RunOnFile(const OpenFile& f) override {
+    if (flushOnly_) {
+      CheckErr(H5Fflush(f.id, H5F_SCOPE_GLOBAL), "flushing the file");
+      return;
+    }
+    Files().erase(handle_);
+    CheckErr(H5Fclose(f.id), "closing the file");
+  }
+
+ private:
+  bool flushOnly_;
+};
+
+// What the file is open with: the driver, the alignment, and the MPI-IO hints in effect
+// (as MPI_File_get_info reports them on the file's MPI handle: what MPI-IO really uses).
+class AccessInfoCall : public FileCall {
+ public:
+  AccessInfoCall(Napi::Env env, uint32_t handle) : FileCall(env, "ph5.fileAccessInfo", handle) {}
+
+ protected:
+  void RunOnFile(const OpenFile& f) override {
+    parallel_ = f.parallel;
+    Hid fapl(Check(H5Fget_access_plist(f.id), "reading the file access list"));
+    CheckErr(H5Pget_alignment(fapl, &threshold_, &alignment_), "reading the alignment");
+    if (!f.parallel) return;
+    void* handle = nullptr;
+    CheckErr(H5Fget_vfd_handle(f.id, fapl, &handle), "reading the MPI file handle");
+    Info info;
+    MpiCheck(MPI_File_get_info(*static_cast<MPI_File*>(handle), info.out()), "MPI_File_get_info");
+    int n = 0;
+    MpiCheck(MPI_Info_get_nkeys(info.get(), &n), "MPI_Info_get_nkeys");
+    for (int i = 0; i < n; i++) {
+      char key[MPI_MAX_INFO_KEY + 1] = "";
+      MpiCheck(MPI_Info_get_nthkey(info.get(), i, key), "MPI_Info_get_nthkey");
+      int length = 0, flag = 0;
+      MpiCheck(MPI_Info_get_valuelen(info.get(), key, &length, &flag), "MPI_Info_get_valuelen");
+      if (!flag) continue;
+      std::string value(static_cast<size_t>(length) + 1, '\0');
+      MpiCheck(MPI_Info_get(info.get(), key, length + 1, value.data(), &flag), "MPI_Info_get");
+      value.resize(static_cast<size_t>(length));
+      hints_.emplace_back(key, value);
+    }
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("driver", parallel_ ? "mpio" : "sec2");
+    Napi::Object a = Napi::Object::New(env);
+    a.Set("threshold", static_cast<double>(threshold_));
+    a.Set("alignment", static_cast<double>(alignment_));
+    o.Set("alignment", a);
+    Napi::Object h = Napi::Object::New(env);
+    for (auto& [key, value] : hints_) h.Set(key, value);
+    o.Set("hints", h);
+    return o;
+  }
+
+ private:
+  bool parallel_ = false;
+  hsize_t threshold_ = 0, alignment_ = 0;
+  std::vector<std::pair<std::string, std::string>> hints_;
+};
+
+// ---------------------------------------------------------------------------------------
+Napi::Value FileOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ToString(env, info[0], "path");
+  if (path.empty()) ThrowArgument(env, "path must not be empty");
+  std::string mode = ToString(env, info[1], "mode");
+  if (mode != "r" && mode != "rw" && mode != "create") ThrowArgument(env, "mode must be 'r', 'rw' or 'create'");
+  bool parallel = ToBool(env, info[2], "parallel");
+  OpenSettings settings = ToSettings(env, info[3]);
+  return (new OpenCall(env, path, mode, parallel, std::move(settings)))->Start();
+}
+
+Napi::Value FileClose(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), false))->Start(); }
+Napi::Value FileFlush(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), true))->Start(); }
+Napi::Value FileAccessInfo(const Napi::CallbackInfo& info) { return (new AccessInfoCall(info.Env(), HandleArg(info)))->Start(); }
+
+Napi::Value ObjectCount(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> guard(ApiLock());
+  EnsureHdf5();
+  ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+  if (n < 0) FailHdf5(code::kHdf5, "counting open objects");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+// Open HDF5 ids that are not the files JS holds open: groups, datasets, named datatypes,
+// attributes, and extra file ids. Every call closes what it opens, so this is always 0
+// between calls; a non-zero value is a leak.
+Napi::Value LeakedObjectCount(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> guard(ApiLock());
+  EnsureHdf5();
+  ssize_t objects = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR);
+  ssize_t files = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE);
+  if (objects < 0 || files < 0) FailHdf5(code::kHdf5, "counting open objects");
+  return Napi::Number::New(info.Env(), static_cast<double>(objects + files - static_cast<ssize_t>(Files().size())));
+}
+
+}  // namespace
+
+// Closes every file still open (MPI is about to be finalised). Caller holds ApiLock.
+void CloseAllFiles() {
+  for (auto& [handle, f] : Files()) H5Fclose(f.id);
+  Files().clear();
+  H5Eclear2(H5E_DEFAULT);
+}
+
+void InitH5(Napi::Env env, Napi::Object exports) {
+  {
+    std::lock_guard<std::mutex> guard(ApiLock());
+    EnsureHdf5();
+  }
+  exports.Set("fileOpen", Export(env, "fileOpen", FileOpen));
+  exports.Set("fileClose", Export(env, "fileClose", FileClose));
+  exports.Set("fileFlush", Export(env, "fileFlush", FileFlush));
+  exports.Set("fileAccessInfo", Export(env, "fileAccessInfo", FileAccessInfo));
+  exports.Set("openObjectCount", Export(env, "openObjectCount", ObjectCount));
+  exports.Set("leakedObjectCount", Export(env, "leakedObjectCount", LeakedObjectCount));
+  InitDatasets(env, exports);
+  InitLinks(env, exports);
+  InitAttributes(env, exports);
+}
+
+}  // namespace ph5

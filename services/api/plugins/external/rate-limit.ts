@@ -1,0 +1,33 @@
+/**
+ * Request rate limit per client (@fastify/rate-limit): PH5_RATE_LIMIT_PER_MINUTE requests
+ * per minute per bearer token (per address when auth is off), counted in this process.
+ * Beyond it: 429 PH5_ERR_RATE_LIMITED with Retry-After. Health probes and metrics are exempt.
+ */
+import { createHash } from 'node:crypto';
+import fp from 'fastify-plugin';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../../shared/config.js';
+import { errors } from '../../errors.js';
+import { bearerToken } from '../app/auth.js';
+
+const EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
+
+async function rateLimitPlugin(app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const max = opts.config.limits.rateLimitPerMinute;
+  if (max <= 0) return;
+  await app.register(rateLimit, {
+    max,
+    timeWindow: 60_000,
+    allowList: (request) => EXEMPT.has(request.routeOptions.url ?? ''),
+    // The token's hash, never the token itself, is kept as the key.
+    keyGenerator: (request) => {
+      const token = bearerToken(request);
+      return token ? `t:${createHash('sha256').update(token).digest('hex').slice(0, 32)}` : `a:${request.ip}`;
+    },
+    errorResponseBuilder: (_request, context) =>
+      new errors.RateLimited(`More than ${context.max} requests per minute; try again in ${Math.ceil(context.ttl / 1000)} s.`),
+  });
+}
+
+export default fp(rateLimitPlugin, { name: 'rate-limit' });

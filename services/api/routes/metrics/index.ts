@@ -1,0 +1,26 @@
+/** Prometheus scrape endpoint (plugins/app/metrics.ts defines what is measured). */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+
+export default async function metricsRoutes(app: FastifyInstance): Promise<void> {
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        operationId: 'getMetrics',
+        tags: ['health'],
+        summary: 'Prometheus metrics: requests, queue depth, job latency, bytes written',
+        response: {
+          200: {
+            description: 'Prometheus text exposition format.',
+            content: { 'text/plain': { schema: Type.String({ examples: ['# HELP ph5_bytes_written_total Payload bytes written by completed jobs.\n'] }) } },
+          },
+        },
+      },
+    },
+    async (_request, reply) => {
+      const body = await app.metrics.metrics();
+      return reply.type(app.metrics.contentType).send(body);
+    },
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * The persistent per-file state that orders writes, shared by API and worker. One Redis hash
+ * per file (`ph5:file:{project/file}`, never expiring):
+ *
+ * - `accepted`: the last per-file sequence number handed out. The API stamps every job with
+ *   the next one in the same MULTI/EXEC that adds the job to the queue, so a number exists
+ *   if and only if its job does: no gaps a worker would wait on forever.
+ * - `applied`: the cursor. Every job with seq <= applied has been applied to the file (or
+ *   has failed for good). Moved only by the file's lease holder, atomically with the fencing
+ *   check, after the epoch's data is flushed and the file closed, and BEFORE the jobs are
+ *   completed in BullMQ: a job redelivered after a crash with seq <= applied is completed
+ *   without writing again (writing it again would undo later writes that overlap it).
+ * - `failed:<seq>`: why a job that counts as applied failed (so a redelivery fails it again).
+ * - `fence`: the fencing counter of the file's write lease (file-lock.ts), monotonic.
+ * - `dirty`: the fence of the holder that has (or had) the file open for writing; cleared by
+ *   its commit. Found set by the next holder: that one died mid-epoch, recover first.
+ */
+import type { Redis } from 'ioredis';
+
+export function fileStateKey(project: string, file: string): string {
+  return `ph5:file:{${project}/${file}}`;
+}
+
+/**
+ * KEYS[1] = file state, KEYS[2] = the BullMQ job hash just added in the same transaction.
+ * Writes the number into the job's data as its first field (`{"seq":N,...`): the data is
+ * always a JSON object, and string surgery keeps every other byte exactly as BullMQ wrote it.
+ */
+export const STAMP_SEQ = `
+local d = redis.call('HGET', KEYS[2], 'data')
+if not d then return redis.error_reply('PH5 job hash missing: cannot stamp a sequence number') end
+local existing = string.match(d, '^{"seq":(%d+),')
+if existing then return tonumber(existing) end
+local s = redis.call('HINCRBY', KEYS[1], 'accepted', 1)
+redis.call('HSET', KEYS[2], 'data', '{"seq":' .. s .. ',' .. string.sub(d, 2))
+return s
+`;
+
+/**
+ * KEYS[1] = lock hash, KEYS[2] = file state. ARGV: now, token, fence, expectedApplied,
+ * newApplied, then (seq, reason) pairs of jobs that failed for good. Fenced: nothing changes
+ * unless the caller still holds the lease with this fence.
+ */
+const COMMIT = `
+local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'writerFence')
+if not (w[1] == ARGV[2] and tonumber(w[2]) > tonumber(ARGV[1]) and w[3] == ARGV[3]) then return 0 end
+local cur = tonumber(redis.call('HGET', KEYS[2], 'applied') or '0')
+if ARGV[5] ~= '' then
+  if cur ~= tonumber(ARGV[4]) then return -1 end
+  redis.call('HSET', KEYS[2], 'applied', ARGV[5])
+end
+for i = 6, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], 'failed:' .. ARGV[i], ARGV[i + 1])
+end
+if redis.call('HGET', KEYS[2], 'dirty') == ARGV[3] then redis.call('HDEL', KEYS[2], 'dirty') end
+return 1
+`;
+
+export interface Cursor {
+  /** Highest seq applied (or failed for good); 0 before any. */
+  applied: number;
+  /** Highest seq handed out. */
+  accepted: number;
+}
+
+export async function readCursor(redis: Redis, project: string, file: string): Promise<Cursor> {
+  const [applied, accepted] = await redis.hmget(fileStateKey(project, file), 'applied', 'accepted');
+  return { applied: Number(applied ?? 0), accepted: Number(accepted ?? 0) };
+}
+
+/** The reason a job that counts as applied failed, or null when it succeeded. */
+export async function recordedFailure(redis: Redis, project: string, file: string, seq: number): Promise<string | null> {
+  return redis.hget(fileStateKey(project, file), `failed:${seq}`);
+}
+
+export type CommitOutcome = 'committed' | 'lease-lost' | 'cursor-moved';
+
+/**
+ * Moves the cursor from `expected` to `through` (when through > expected), records final
+ * failures, and clears the dirty mark — only if the lease with `fence` is still held.
+ */
+export async function commitEpoch(
+  redis: Redis,
+  lease: { lockKey: string; token: string; fence: number },
+  project: string,
+  file: string,
+  expected: number,
+  through: number | null,
+  failures: Array<{ seq: number; reason: string }>,
+): Promise<CommitOutcome> {
+  const args: (string | number)[] = [Date.now(), lease.token, String(lease.fence), expected, through !== null && through > expected ? through : ''];
+  for (const f of failures) args.push(f.seq, f.reason);
+  const r = await redis.eval(COMMIT, 2, lease.lockKey, fileStateKey(project, file), ...args);
+  return r === 1 ? 'committed' : r === -1 ? 'cursor-moved' : 'lease-lost';
+}

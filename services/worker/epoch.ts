@@ -1,0 +1,113 @@
+/**
+ * Turns the ordered jobs of one file into the steps of one epoch (pure; unit-tested).
+ *
+ * Order is kept: steps follow the jobs' order, and within a job its ops' order. Two
+ * writes are coalesced into one collective H5Dwrite only when they are next to each other
+ * in that order, target the same dataset with the same payload dtype, and their selections
+ * are row blocks that touch along the first axis with identical other dimensions: such
+ * selections are disjoint, so merging them cannot change which write wins anywhere.
+ * Writes larger than `maxStepBytes` are split into row blocks, so a rank never holds more
+ * than its share of one block, and progress can be reported between blocks.
+ */
+import { parseDtype } from '../shared/dtype.js';
+import type { JobData } from '../shared/jobs.js';
+import { elementCount, type Hyperslab } from '../shared/selection.js';
+import type { Step, WriteStep } from './protocol.js';
+
+export interface EpochJob {
+  data: JobData;
+  /** A coalesced step holding this job failed once: write it alone from now on. */
+  alone?: boolean;
+}
+
+export interface PlanOptions {
+  maxStepBytes: number;
+}
+
+export const DEFAULT_MAX_STEP_BYTES = 64 * 1024 * 1024;
+
+function rowBlocks(hs: Hyperslab): boolean {
+  return hs.count.length > 0 && (hs.count[0] === 1 || hs.stride[0] === 1);
+}
+
+function sameTail(a: Hyperslab, b: Hyperslab): boolean {
+  if (a.count.length !== b.count.length) return false;
+  for (let d = 1; d < a.count.length; d++) {
+    if (a.start[d] !== b.start[d] || a.stride[d] !== b.stride[d] || a.count[d] !== b.count[d]) return false;
+  }
+  return true;
+}
+
+/** The merged step if `next` can join `prev`, else null. */
+function coalesce(prev: WriteStep, next: WriteStep, maxBytes: number): WriteStep | null {
+  if (prev.path !== next.path || prev.payloadDtype !== next.payloadDtype) return null;
+  if (prev.bytes + next.bytes > maxBytes) return null;
+  const a = prev.hyperslab;
+  const b = next.hyperslab;
+  if (!rowBlocks(a) || !rowBlocks(b) || !sameTail(a, b)) return null;
+  const merged = (first: WriteStep, second: WriteStep): WriteStep => ({
+    op: 'write',
+    path: prev.path,
+    payloadDtype: prev.payloadDtype,
+    hyperslab: {
+      start: [...first.hyperslab.start],
+      stride: [1, ...first.hyperslab.stride.slice(1)],
+      count: [first.hyperslab.count[0]! + second.hyperslab.count[0]!, ...first.hyperslab.count.slice(1)],
+    },
+    segments: [...first.segments, ...second.segments],
+    bytes: prev.bytes + next.bytes,
+    jobs: [...new Set([...prev.jobs, ...next.jobs])],
+  });
+  if (b.start[0] === a.start[0]! + a.count[0]!) return merged(prev, next);
+  if (a.start[0] === b.start[0]! + b.count[0]!) return merged(next, prev);
+  return null;
+}
+
+/** Splits one write into row blocks of at most maxBytes (at least one row each). */
+function split(step: WriteStep, itemSize: number, maxBytes: number): WriteStep[] {
+  const hs = step.hyperslab;
+  if (step.bytes <= maxBytes || hs.count.length === 0) return [step];
+  const rowBytes = elementCount(hs.count.slice(1)) * itemSize;
+  const rowsPer = Math.max(1, Math.floor(maxBytes / rowBytes));
+  const seg = step.segments[0]!;
+  const out: WriteStep[] = [];
+  for (let row = 0; row < hs.count[0]!; row += rowsPer) {
+    const rows = Math.min(rowsPer, hs.count[0]! - row);
+    out.push({
+      ...step,
+      hyperslab: { start: [hs.start[0]! + row * hs.stride[0]!, ...hs.start.slice(1)], stride: [...hs.stride], count: [rows, ...hs.count.slice(1)] },
+      segments: [{ staged: seg.staged, offset: seg.offset + row * rowBytes, bytes: rows * rowBytes }],
+      bytes: rows * rowBytes,
+    });
+  }
+  return out;
+}
+
+export function planSteps(jobs: EpochJob[], opts: PlanOptions = { maxStepBytes: DEFAULT_MAX_STEP_BYTES }): Step[] {
+  const steps: Step[] = [];
+  jobs.forEach((job, index) => {
+    for (const op of job.data.ops) {
+      if (op.op === 'createDataset') {
+        steps.push({ op: 'createDataset', create: op, jobs: [index] });
+        continue;
+      }
+      const whole: WriteStep = {
+        op: 'write',
+        path: op.path,
+        payloadDtype: op.payloadDtype,
+        hyperslab: op.hyperslab,
+        segments: [{ staged: op.staged, offset: 0, bytes: op.bytes }],
+        bytes: op.bytes,
+        jobs: [index],
+      };
+      for (const piece of split(whole, parseDtype(op.payloadDtype).size, opts.maxStepBytes)) {
+        const prev = steps[steps.length - 1];
+        const prevAlone = prev?.jobs.some((j) => jobs[j]!.alone);
+        const joined = prev?.op === 'write' && !job.alone && !prevAlone ? coalesce(prev, piece, opts.maxStepBytes) : null;
+        if (joined) steps[steps.length - 1] = joined;
+        else steps.push(piece);
+      }
+    }
+  });
+  return steps;
+}

@@ -1,0 +1,46 @@
+/**
+ * Tuning of the worker's queue consumption, leases and recovery, from the environment
+ * (PH5_*). Defaults aim at recovery in seconds after a crash, not minutes.
+ */
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
+  return n;
+}
+
+export interface WorkerSettings {
+  /** Jobs rank 0 holds at once (BullMQ concurrency): the pool an epoch is gathered from. */
+  takeConcurrency: number;
+  /** Most jobs in one epoch. */
+  maxEpochJobs: number;
+  /** Largest collective write step (bytes); larger writes are split, smaller ones coalesced up to it. */
+  maxStepBytes: number;
+  /** BullMQ job lock: a dead pool's jobs return to the queue after about this long. */
+  lockMs: number;
+  /** BullMQ stalled-job check interval. */
+  stalledIntervalMs: number;
+  /** A job given back this many times by dead pools fails (a job that kills the pool each time). */
+  maxStalledCount: number;
+  /** Write lease TTL (renewed at a quarter of it); a dead pool's file is free after this long. */
+  leaseMs: number;
+  /** A held job whose predecessor is not here goes back to the queue after this long. */
+  giveBackMs: number;
+  /** Staged payloads of failed jobs are deleted after this many seconds. */
+  stagingRetentionS: number;
+}
+
+export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
+  return {
+    takeConcurrency: int(env, 'PH5_TAKE_CONCURRENCY', 128),
+    maxEpochJobs: int(env, 'PH5_EPOCH_MAX_JOBS', 512),
+    maxStepBytes: int(env, 'PH5_STEP_MAX_BYTES', 64 * 1024 * 1024),
+    lockMs: int(env, 'PH5_JOB_LOCK_MS', 6_000, 1000),
+    stalledIntervalMs: int(env, 'PH5_STALLED_INTERVAL_MS', 3_000, 500),
+    maxStalledCount: int(env, 'PH5_MAX_STALLED', 100),
+    leaseMs: int(env, 'PH5_LEASE_MS', 6_000, 1000),
+    giveBackMs: int(env, 'PH5_GIVE_BACK_MS', 3_000, 0),
+    stagingRetentionS: int(env, 'PH5_STAGING_RETENTION_S', 7 * 24 * 3600, 0),
+  };
+}
