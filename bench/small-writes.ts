@@ -92,6 +92,8 @@ export interface Profile {
     applyMs: number;
     closeMs: number;
     otherMs: number;
+    /** Share of jobs (in acceptance order) whose row follows the previous job's row: the coalescing opportunity. */
+    touchingShare: number;
     heldMs: number;
     queuedMs: number;
   };
@@ -270,6 +272,13 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions): Promise<{ ph5: Sm
     const applyMs = e((tm) => tm.applyMs);
     const closeMs = e((tm) => tm.closeMs);
     const jobsPerEpoch = median(perEpoch.map((js) => js.length));
+    // The worker coalesces writes that touch *in acceptance order*; with many concurrent
+    // clients, how often does the next accepted row follow the previous one?
+    const bySeq = ours.filter((j) => j.data.seq !== undefined).sort((a, b) => a.data.seq! - b.data.seq!);
+    const firstRow = (j: Job<JobData>) => (j.data.ops[0]?.op === 'write' ? j.data.ops[0].hyperslab.start[0]! : NaN);
+    let touching = 0;
+    for (let k = 1; k < bySeq.length; k++) if (firstRow(bySeq[k]!) === firstRow(bySeq[k - 1]!) + 1) touching++;
+    const touchingShare = bySeq.length > 1 ? touching / (bySeq.length - 1) : NaN;
     const cpu: Record<string, number> = {};
     for (const k of Object.keys(cpuAfter)) cpu[k] = Number((cpuAfter[k]! - cpuBefore[k]!).toFixed(2));
 
@@ -294,6 +303,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions): Promise<{ ph5: Sm
           applyMs,
           closeMs,
           otherMs: totalMs - openMs - applyMs - closeMs,
+          touchingShare,
           heldMs: median(ours.map((j) => j.finishedOn! - j.processedOn!)),
           queuedMs: median(ours.map((j) => j.returnvalue.timings.queuedMs)),
         },
@@ -399,6 +409,7 @@ export function formatReport(r: SmallWritesResult): string {
     'where the time goes:',
     `  API accept            ${r.ph5.acceptedPerSecond.toFixed(0).padStart(7)} req/s over ${r.ph5.acceptSeconds.toFixed(2)} s; latency p50 ${r.ph5.latencyMs.p50} ms, p99 ${r.ph5.latencyMs.p99} ms`,
     `  worker: ${r.profile.sampledJobs} sampled jobs in ${p.epochs} epochs (median ${p.jobsPerEpoch} jobs/epoch); per epoch ${ms(p.totalMs)} = open ${ms(p.openMs)} + apply ${ms(p.applyMs)} + close ${ms(p.closeMs)} + lease/plan/bcast/gather/cleanup ${ms(p.otherMs)}`,
+    `  rows in acceptance order that touch the previous row (coalescable): ${(p.touchingShare * 100).toFixed(0)} %`,
     `  per job: ${ms(p.totalMs / Math.max(1, p.jobsPerEpoch))} of epoch; held by the pool ${ms(p.heldMs)} (taken -> completed); queued ${ms(p.queuedMs)} (accepted -> taken)`,
     `  Redis per ph5 write: ${r.profile.redis.callsPerJob} commands, ${r.profile.redis.usecPerJob} us Redis CPU (${r.profile.redis.top})`,
     ...r.raw.map((x) => `  Redis per raw job c=${x.concurrency}: ${x.redis.callsPerJob} commands, ${x.redis.usecPerJob} us (${x.redis.top})`),
