@@ -9,11 +9,14 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages --------------------------------------------------------------------
 # Parallel HDF5 + OpenMPI to build and run the addon; hdf5-tools and Debian's MPI h5py to
-# check files independently in tests; redis-server for the queue; valgrind for the leak check.
+# check files independently in tests; redis-server for the queue; valgrind for the leak check;
+# a single-node Slurm (munge, slurmctld, slurmd, srun/sbatch) for the test that runs the pool
+# under sbatch.
 DEB_PACKAGES=(
   libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server valgrind
   python3-h5py-mpi python3-mpi4py python3-numpy
   pkg-config make g++
+  munge slurmctld slurmd slurm-client
 )
 if [[ -z "${PH5_SKIP_APT:-}" ]] && command -v dpkg-query >/dev/null 2>&1; then
   missing=()
@@ -28,6 +31,13 @@ if [[ -z "${PH5_SKIP_APT:-}" ]] && command -v dpkg-query >/dev/null 2>&1; then
       SUDO=sudo
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # Package daemons (munge, slurmctld, slurmd) must not start from their install scripts:
+    # the tests start their own, with their own configuration.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+      $SUDO chmod 755 /usr/sbin/policy-rc.d
+      trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     $SUDO apt-get update -q
     $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi

@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole stack on one machine.
- *   - redis-server of our own in <dataDir>/.redis (AOF on), unless PH5_REDIS_URL is set;
+ *   - redis-server of our own in <dataDir>/.redis (AOF, fsync always, noeviction), unless
+ *     PH5_REDIS_URL is set (then its settings are checked, see checkRedisSettings);
  *   - the API on PH5_HOST:PH5_PORT (127.0.0.1:8080);
  *   - a worker pool of PH5_RANKS ranks (4) under mpirun --oversubscribe.
  * Ctrl-C drains the pool (the job in hand finishes), stops the API, then Redis.
@@ -9,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../shared/config.js';
+import { checkRedisSettings } from '../shared/redis.js';
 import { startRedisServer, type RedisServer } from '../shared/redis-server.js';
 import { WorkerPool } from '../worker/pool.js';
 
@@ -31,6 +33,9 @@ async function main(): Promise<void> {
     redis = await startRedisServer(path.join(config.dataDir, '.redis'));
     redisUrl = redis.url;
     say(`redis-server on ${redis.socket} (AOF in ${redis.dir})`);
+  } else {
+    // Someone else's Redis: make sure it keeps what we queue (PH5_REDIS_STRICT=1 refuses).
+    await checkRedisSettings(redisUrl, { strict: process.env.PH5_REDIS_STRICT === '1', warn: say });
   }
   const env = { ...process.env, PH5_REDIS_URL: redisUrl, PH5_DATA_DIR: config.dataDir };
 

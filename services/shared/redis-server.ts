@@ -1,8 +1,9 @@
 /**
  * Runs a redis-server of our own: for `npm start` (the embedded default) and for tests.
- * Production settings always: AOF on (accepted jobs survive a restart), `noeviction` (Redis
- * must refuse writes rather than drop queued jobs). It listens on a unix socket only, so
- * it clashes with no port and is reachable only from this machine.
+ * Production settings always: AOF on with `appendfsync always` (an accepted job survives a
+ * kill -9 of Redis), `noeviction` (Redis must refuse writes rather than drop queued jobs).
+ * It listens on a unix socket only, so it clashes with no port and is reachable only from
+ * this machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,7 +29,17 @@ function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
 
-export async function startRedisServer(dir: string, stdio: 'ignore' | 'inherit' = 'ignore'): Promise<RedisServer> {
+export interface RedisServerOptions {
+  stdio?: 'ignore' | 'inherit';
+  /**
+   * Appended to the production settings (later arguments win in redis-server): tests use it
+   * to stand up a deliberately misconfigured Redis. Nothing in ph5 itself passes any.
+   */
+  extraArgs?: string[];
+}
+
+export async function startRedisServer(dir: string, opts: RedisServerOptions | 'ignore' | 'inherit' = {}): Promise<RedisServer> {
+  const { stdio = 'ignore', extraArgs = [] } = typeof opts === 'string' ? { stdio: opts } : opts;
   await mkdir(dir, { recursive: true });
   const socket = path.join(dir, 'redis.sock');
   let proc: ChildProcess;
@@ -43,9 +54,13 @@ export async function startRedisServer(dir: string, stdio: 'ignore' | 'inherit' 
         '--unixsocketperm', '700',
         '--dir', dir,
         '--appendonly', 'yes',
-        '--appendfsync', 'everysec',
+        // fsync every write before Redis answers: a job the API acknowledged (202) survives
+        // a kill -9 of Redis or a power cut, not only a clean restart. The queue's write
+        // rate is a few thousand small commands per second, which this easily keeps up with.
+        '--appendfsync', 'always',
         '--maxmemory-policy', 'noeviction',
         '--save', '',
+        ...extraArgs,
       ],
       { stdio: ['ignore', stdio, 'inherit'] },
     );

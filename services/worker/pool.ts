@@ -1,10 +1,14 @@
 /**
- * Supervises one worker pool on this machine: `mpirun -n N node .../main.js`, restarted
- * when it dies unexpectedly (a rank was killed, mpirun crashed), with backoff. The queue
- * gives the interrupted job back (BullMQ stalled-job handling), so a restart loses nothing.
+ * Supervises one worker pool: a launcher (`mpirun`, or `srun`/`jsrun` inside a batch
+ * allocation) running N ranks of main.js, restarted when it dies unexpectedly (a rank was
+ * killed, the launcher crashed), with backoff. The queue gives the interrupted job back
+ * (BullMQ stalled-job handling), so a restart loses nothing.
  *
- * On a cluster the batch templates in docker/ launch main.js with srun/jsrun instead; this
- * supervisor is for local runs and tests.
+ * Drain: stop() sends SIGUSR1 to the launcher. mpirun and srun forward SIGUSR1 to every
+ * rank (mpirun does NOT forward SIGTERM: it kills the job), rank 0 finishes the job in hand
+ * and releases the others, and the launcher exits 0. A launcher that exits 0 on its own was
+ * drained by someone else (e.g. Slurm signalled the ranks directly): that is an end, not a
+ * crash, so the pool is not restarted and `finished` resolves.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -13,12 +17,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
+/** How the ranks are started: mpirun on a workstation, srun under Slurm, jsrun under LSF. */
+export type Launcher = 'mpirun' | 'srun' | 'jsrun';
+export const LAUNCHERS: readonly Launcher[] = ['mpirun', 'srun', 'jsrun'];
+
+/** Sent to the launcher to drain the pool; mpirun, srun (and jsrun) pass it to the ranks. */
+export const DRAIN_SIGNAL = 'SIGUSR1';
+
 export interface PoolOptions {
   ranks: number;
   /** Environment for the ranks (PH5_REDIS_URL, PH5_DATA_DIR, ...). */
   env: NodeJS.ProcessEnv;
-  /** Launcher, default `mpirun`; extra launcher arguments from PH5_MPIRUN_ARGS. */
+  /** Default: PH5_LAUNCHER, else mpirun. */
+  launcher?: Launcher;
+  /** The launcher's executable. Default: PH5_MPIRUN for mpirun, else the launcher's name. */
   mpirun?: string;
+  /** Extra launcher arguments, before the program. Default: PH5_LAUNCHER_ARGS (or PH5_MPIRUN_ARGS). */
   extraArgs?: string[];
   /** Where the ranks' output goes. Default: inherit. */
   stdio?: 'inherit' | 'pipe';
@@ -41,6 +55,37 @@ export function mpirunArgs(ranks: number, extra: string[] = []): string[] {
   ];
 }
 
+/** The command line that starts `ranks` ranks of the worker with the given launcher. */
+export function launchCommand(
+  launcher: Launcher,
+  ranks: number,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): { command: string; args: string[] } {
+  const program = [process.execPath, WORKER_ENTRY];
+  switch (launcher) {
+    case 'mpirun':
+      return { command: env.PH5_MPIRUN || 'mpirun', args: mpirunArgs(ranks, extra) };
+    case 'srun':
+      // PMIx is how Debian's (and most sites') OpenMPI wires up under srun. One failed
+      // rank ends the step, so the supervisor can restart the whole pool.
+      return { command: 'srun', args: ['--mpi=pmix', '--kill-on-bad-exit=1', '-n', String(ranks), ...extra, ...program] };
+    case 'jsrun':
+      // One resource set per rank, one CPU each (Summit-style); the site adds -r/-g.
+      return { command: 'jsrun', args: ['-n', String(ranks), '-a', '1', '-c', '1', ...extra, ...program] };
+  }
+}
+
+export function parseLauncher(raw: string | undefined): Launcher {
+  const value = (raw || 'mpirun') as Launcher;
+  if (!LAUNCHERS.includes(value)) throw new Error(`PH5_LAUNCHER must be one of ${LAUNCHERS.join(', ')}, got '${raw}'`);
+  return value;
+}
+
+function splitArgs(raw: string | undefined): string[] {
+  return raw?.split(/\s+/).filter(Boolean) ?? [];
+}
+
 export function mpiEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = { ...env };
   // OpenMPI refuses to run as root unless told; containers and CI run as root.
@@ -55,6 +100,9 @@ export class WorkerPool {
   #child: ChildProcess | undefined;
   #stopping = false;
   #exited: Promise<void> = Promise.resolve();
+  #finish!: () => void;
+  /** Resolves when the pool has ended for good: stopped, or drained from outside. */
+  readonly finished: Promise<void> = new Promise((resolve) => (this.#finish = resolve));
   restarts = 0;
   readonly #opts: PoolOptions;
 
@@ -66,12 +114,19 @@ export class WorkerPool {
     return this.#child?.pid;
   }
 
+  get launcher(): Launcher {
+    return this.#opts.launcher ?? parseLauncher(process.env.PH5_LAUNCHER);
+  }
+
   start(): void {
-    const extra = this.#opts.extraArgs ?? (process.env.PH5_MPIRUN_ARGS?.split(/\s+/).filter(Boolean) ?? []);
-    const child = spawn(this.#opts.mpirun ?? process.env.PH5_MPIRUN ?? 'mpirun', mpirunArgs(this.#opts.ranks, extra), {
+    const extra = this.#opts.extraArgs ?? splitArgs(process.env.PH5_LAUNCHER_ARGS ?? process.env.PH5_MPIRUN_ARGS);
+    const launch = launchCommand(this.launcher, this.#opts.ranks, extra);
+    const command = this.#opts.mpirun ?? launch.command;
+    const child = spawn(command, launch.args, {
       env: mpiEnv(this.#opts.env),
       stdio: ['ignore', this.#opts.stdio ?? 'inherit', this.#opts.stdio ?? 'inherit'],
-      // Own process group: a terminal's Ctrl-C reaches us, and we drain the pool in order.
+      // Own process group: a terminal's Ctrl-C reaches only us, and we drain the pool in
+      // order instead of the ranks dying mid-write.
       detached: true,
     });
     if (this.#opts.stdio === 'pipe') {
@@ -80,34 +135,46 @@ export class WorkerPool {
     }
     this.#child = child;
     this.#exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      const ended = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
         resolve();
-        if (this.#stopping || this.#opts.restart === false) return;
-        this.#opts.log?.(`worker pool exited (code ${code}, signal ${signal}); restarting`);
+        if (this.#stopping || this.#opts.restart === false) return this.#finish();
+        if (code === 0) {
+          this.#opts.log?.('worker pool drained (its ranks were signalled directly); not restarting');
+          return this.#finish();
+        }
+        const why = error ? `could not start ${command}: ${error.message}` : `exited (code ${code}, signal ${signal})`;
+        this.#opts.log?.(`worker pool ${why}; restarting`);
         this.restarts++;
         const delay = Math.min(5000, 250 * 2 ** Math.min(this.restarts, 4));
         void sleep(delay).then(() => {
           if (!this.#stopping) this.start();
         });
-      });
+      };
+      let done = false;
+      child.once('exit', (code, signal) => !done && ((done = true), ended(code, signal)));
+      child.once('error', (err) => !done && ((done = true), ended(null, null, err)));
     });
   }
 
-  /** Drain: SIGUSR1 (forwarded by mpirun to the ranks), then SIGTERM/SIGKILL if it hangs. */
+  /** Drain: SIGUSR1 (forwarded by the launcher to the ranks), SIGKILL to the group if it hangs. */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.#stopping = true;
     const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGUSR1');
+    if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+      this.#finish();
+      return;
+    }
+    child.kill(DRAIN_SIGNAL);
     const timedOut = await Promise.race([this.#exited.then(() => false), sleep(timeoutMs).then(() => true)]);
     if (timedOut) {
-      this.#opts.log?.('worker pool did not drain in time; terminating');
+      this.#opts.log?.(`worker pool did not drain within ${timeoutMs} ms; killing it (the job in hand returns to the queue)`);
       try {
-        process.kill(-child.pid!, 'SIGKILL');
+        process.kill(-child.pid, 'SIGKILL');
       } catch {
         /* already gone */
       }
       await this.#exited;
     }
+    this.#finish();
   }
 }

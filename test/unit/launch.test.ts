@@ -1,0 +1,47 @@
+/**
+ * How the supervisor launches and sizes a pool: the command line per launcher, the rank
+ * count (PH5_RANKS, then Slurm's task count), and the Redis options workers connect with.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { drainTimeoutMs, resolveRanks } from '../../services/cli/worker.js';
+import { redisOptions } from '../../services/shared/redis.js';
+import { DRAIN_SIGNAL, launchCommand, parseLauncher, WORKER_ENTRY } from '../../services/worker/pool.js';
+
+test('mpirun oversubscribes without binding; srun uses PMIx and ends the step on a failed rank; jsrun one CPU per rank', () => {
+  const m = launchCommand('mpirun', 4, ['--mca', 'btl', 'self,vader'], {});
+  assert.equal(m.command, 'mpirun');
+  assert.deepEqual(m.args.slice(0, 5), ['--oversubscribe', '--bind-to', 'none', '-n', '4']);
+  assert.deepEqual(m.args.slice(-5), ['--mca', 'btl', 'self,vader', process.execPath, WORKER_ENTRY]);
+  assert.equal(launchCommand('mpirun', 2, [], { PH5_MPIRUN: '/opt/ompi/bin/mpirun' }).command, '/opt/ompi/bin/mpirun');
+
+  const s = launchCommand('srun', 32, ['--cpu-bind=none']);
+  assert.equal(s.command, 'srun');
+  assert.deepEqual(s.args, ['--mpi=pmix', '--kill-on-bad-exit=1', '-n', '32', '--cpu-bind=none', process.execPath, WORKER_ENTRY]);
+
+  const j = launchCommand('jsrun', 8, ['-r', '4']);
+  assert.deepEqual(j.args, ['-n', '8', '-a', '1', '-c', '1', '-r', '4', process.execPath, WORKER_ENTRY]);
+});
+
+test('the drain signal is one mpirun forwards to the ranks (it kills them on SIGTERM)', () => {
+  assert.equal(DRAIN_SIGNAL, 'SIGUSR1');
+});
+
+test('PH5_LAUNCHER, PH5_RANKS and PH5_DRAIN_TIMEOUT are checked', () => {
+  assert.equal(parseLauncher(undefined), 'mpirun');
+  assert.equal(parseLauncher('srun'), 'srun');
+  assert.throws(() => parseLauncher('aprun'), /PH5_LAUNCHER must be one of mpirun, srun, jsrun/);
+  assert.equal(resolveRanks({}), 4);
+  assert.equal(resolveRanks({ SLURM_NTASKS: '64' }), 64);
+  assert.equal(resolveRanks({ PH5_RANKS: '6', SLURM_NTASKS: '64' }), 6);
+  assert.throws(() => resolveRanks({ PH5_RANKS: '0' }), /PH5_RANKS must be an integer >= 1/);
+  assert.equal(drainTimeoutMs({}), 100_000);
+  assert.throws(() => drainTimeoutMs({ PH5_DRAIN_TIMEOUT: 'soon' }), /PH5_DRAIN_TIMEOUT/);
+});
+
+test('workers block on Redis without a retry limit (BullMQ requirement); the API fails fast', () => {
+  assert.equal(redisOptions('redis://q:6379', 'consumer').maxRetriesPerRequest, null);
+  const producer = redisOptions('redis://q:6379', 'producer');
+  assert.equal(producer.enableOfflineQueue, false);
+  assert.equal(producer.maxRetriesPerRequest, 1);
+});
