@@ -15,9 +15,7 @@
  * then after a barrier times file create -> dataset create -> collective write -> close.
  * The figure for a run is the span from the earliest rank's start to the latest rank's
  * end (epoch clocks of one machine), so process start-up, imports and filling the buffer
- * are outside it for both. h5py runs with NUMPY_MADVISE_HUGEPAGE=0 unless --numpy-hugepages
- * (numpy's huge-page advice on its block made h5py's write 2-4x slower here; the addon's
- * Buffer is ordinary pages). After each run the file is checked (shape, dtype, the values at
+ * are outside it for both. After each run the file is checked (shape, dtype, the values at
  * every block boundary, read with serial h5py), deleted, and `sync` runs so that the next
  * run does not pay for this one's write-back. See bench/README.md.
  */
@@ -44,12 +42,6 @@ interface Options {
   warmup: number;
   /** Pause after each run's clean-up, so the kernel's follow-up work does not land in the next run. */
   settleMs: number;
-  /**
-   * Let numpy advise huge pages for h5py's block (its default). Off by default: with it,
-   * h5py's H5Dwrite was 2-4x slower here than from ordinary pages, an effect of the
-   * buffer's memory, not of h5py or HDF5; the addon's Buffer is ordinary pages.
-   */
-  numpyHugepages: boolean;
 }
 
 interface RankResult {
@@ -71,7 +63,7 @@ interface Run {
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--warmup N] [--settle-ms N] [--numpy-hugepages] [--ranks N] [--dir PATH | --shm] [--json FILE]`);
+  console.error(`${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--warmup N] [--settle-ms N] [--ranks N] [--dir PATH | --shm] [--json FILE]`);
   process.exit(2);
 }
 
@@ -84,7 +76,6 @@ function parseArgs(argv: string[]): Options {
   let quick = false;
   let warmup = 1;
   let settleMs = 0;
-  let numpyHugepages = false;
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -106,7 +97,6 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--dir') base = value();
     else if (arg === '--shm') base = '/dev/shm';
     else if (arg === '--json') json = value();
-    else if (arg === '--numpy-hugepages') numpyHugepages = true;
     else if (arg === '--settle-ms') {
       settleMs = Number(value());
       if (!Number.isInteger(settleMs) || settleMs < 0) usage('--settle-ms needs a non-negative integer');
@@ -120,7 +110,7 @@ function parseArgs(argv: string[]): Options {
     if (!explicit.has('--size-mib')) sizeMiB = 64;
     if (!explicit.has('--reps')) reps = 2;
   }
-  return { sizeMiB, reps, ranks, dir: mkdtempSync(path.join(base, 'ph5-bench-')), json, warmup, settleMs, numpyHugepages };
+  return { sizeMiB, reps, ranks, dir: mkdtempSync(path.join(base, 'ph5-bench-')), json, warmup, settleMs };
 }
 
 function median(xs: number[]): number {
@@ -136,14 +126,8 @@ function runWriter(writer: Writer, file: string, total: number, opts: Options): 
       writer === 'addon'
         ? [process.execPath, '--expose-gc', path.join(here, 'native-write-rank.js')]
         : [PYTHON, path.join(root, 'bench', 'h5py_write.py')];
-    const env = mpiEnv(process.env);
-    const forward: string[] = [];
-    if (writer === 'h5py' && !opts.numpyHugepages) {
-      env.NUMPY_MADVISE_HUGEPAGE = '0';
-      forward.push('-x', 'NUMPY_MADVISE_HUGEPAGE');
-    }
-    const r = spawnSync('mpirun', ['--oversubscribe', ...forward, '-n', String(opts.ranks), ...program, file, String(total), resultDir], {
-      env,
+    const r = spawnSync('mpirun', ['--oversubscribe', '-n', String(opts.ranks), ...program, file, String(total), resultDir], {
+      env: mpiEnv(process.env),
       encoding: 'utf8',
       timeout: 600_000,
     });
@@ -208,10 +192,7 @@ function main(): void {
   if (!Number.isInteger(total)) usage('--size-mib must give a whole number of float64 elements');
   const bytes = total * 8;
   const gib = bytes / 2 ** 30;
-  console.log(
-    `ph5 native write benchmark: ${opts.sizeMiB} MiB float64 (${total} elements), ${opts.ranks} ranks, ${opts.reps} reps` +
-      `, numpy huge pages ${opts.numpyHugepages ? 'on (numpy default)' : 'off (NUMPY_MADVISE_HUGEPAGE=0)'}`,
-  );
+  console.log(`ph5 native write benchmark: ${opts.sizeMiB} MiB float64 (${total} elements), ${opts.ranks} ranks, ${opts.reps} reps`);
   console.log(describeMachine(opts.dir));
   const runs: Run[] = [];
   try {
