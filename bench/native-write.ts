@@ -6,12 +6,13 @@
  *   npm run bench:native                      # 1 GiB, 4 ranks, 5 reps, tmp dir on disk
  *   npm run bench:native -- --shm             # target a tmp dir in /dev/shm instead
  *   npm run bench:native -- --quick           # 64 MiB, 2 reps (CI smoke run)
- *   node dist/bench/native-write.js --size-mib 256 --reps 7 --ranks 2 --dir /scratch --json out.json
+ *   node dist/bench/native-write.js --size-mib 256 --reps 7 --warmup 2 --settle-ms 2000 --ranks 2 --dir /scratch --json out.json
  *
  * Each repetition runs both writers, alternating which goes first (addon, h5py, then
  * h5py, addon, ...), after one unmeasured warm-up round (--warmup N; the first 1 GiB
- * written in a fresh VM is several times slower than the rest). Each writer is one `mpirun --oversubscribe -n R` job
- * (bench/native-write-rank.ts, bench/h5py_write.py); every rank fills its block first,
+ * written in a fresh VM is several times slower than the rest), both into the same file
+ * path. Each writer is one `mpirun --oversubscribe -n R` job (bench/native-write-rank.ts,
+ * bench/h5py_write.py); every rank fills its block first,
  * then after a barrier times file create -> dataset create -> collective write -> close.
  * The figure for a run is the span from the earliest rank's start to the latest rank's
  * end (epoch clocks of one machine), so process start-up, imports and filling the buffer
@@ -199,7 +200,7 @@ function main(): void {
     for (let rep = -opts.warmup; rep < opts.reps; rep++) {
       const order: Writer[] = (rep + opts.warmup) % 2 === 0 ? ['addon', 'h5py'] : ['h5py', 'addon'];
       for (const writer of order) {
-        const file = path.join(opts.dir, `bench.h5`);
+        const file = path.join(opts.dir, 'bench.h5');
         rmSync(file, { force: true });
         const ranks = runWriter(writer, file, total, opts);
         const size = statSync(file).size;
