@@ -61,6 +61,8 @@ interface Run {
   /** Slowest rank's time in each phase, seconds. */
   phases: RankResult['phases'];
   collective: boolean | null;
+  /** The writer of the run just before (warm-up included), null for the very first. */
+  after: Writer | null;
 }
 
 function usage(message: string): never {
@@ -196,6 +198,7 @@ function main(): void {
   console.log(`ph5 native write benchmark: ${opts.sizeMiB} MiB float64 (${total} elements), ${opts.ranks} ranks, ${opts.reps} reps`);
   console.log(describeMachine(opts.dir));
   const runs: Run[] = [];
+  let previous: Writer | null = null;
   try {
     for (let rep = -opts.warmup; rep < opts.reps; rep++) {
       const order: Writer[] = (rep + opts.warmup) % 2 === 0 ? ['addon', 'h5py'] : ['h5py', 'addon'];
@@ -213,7 +216,8 @@ function main(): void {
         const phases = { open: 0, create: 0, write: 0, close: 0 };
         for (const r of ranks) for (const k of Object.keys(phases) as Array<keyof typeof phases>) phases[k] = Math.max(phases[k], r.phases[k]);
         const collective = writer === 'addon' ? ranks.every((r) => r.report?.collective === true) : null;
-        if (rep >= 0) runs.push({ rep, writer, seconds, phases, collective });
+        if (rep >= 0) runs.push({ rep, writer, seconds, phases, collective, after: previous });
+        previous = writer;
         console.log(
           `${rep < 0 ? 'warm-up' : `rep ${rep + 1}`} ${writer.padEnd(5)} ${seconds.toFixed(3)} s  ${(gib / seconds).toFixed(2)} GiB/s  ` +
             `(slowest rank: open ${phases.open.toFixed(3)}, create ${phases.create.toFixed(3)}, write ${phases.write.toFixed(3)}, close ${phases.close.toFixed(3)} s)` +
@@ -238,8 +242,26 @@ function main(): void {
     `ratio addon/h5py ${ratio.toFixed(3)} median, ${(best.addon / best.h5py).toFixed(3)} best (target <= 1.0)  ` +
       `load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   );
+  // The first run of a rep follows a run of the same writer, the second a run of the
+  // other one; a run after an addon run has been measured slower (bench/README.md), so
+  // both are shown.
+  const byPredecessor = (w: Writer, same: boolean): number =>
+    median(runs.filter((r) => r.writer === w && r.after !== null && (r.after === w) === same).map((r) => r.seconds));
+  const position = {
+    addon: { afterItself: byPredecessor('addon', true), afterOther: byPredecessor('addon', false) },
+    h5py: { afterItself: byPredecessor('h5py', true), afterOther: byPredecessor('h5py', false) },
+  };
+  if (opts.reps >= 2) {
+    console.log(
+      `medians by predecessor: after a run of the same writer addon ${position.addon.afterItself.toFixed(3)} s, h5py ${position.h5py.afterItself.toFixed(3)} s; ` +
+        `after the other writer addon ${position.addon.afterOther.toFixed(3)} s, h5py ${position.h5py.afterOther.toFixed(3)} s`,
+    );
+  }
   if (opts.json) {
-    writeFileSync(opts.json, JSON.stringify({ sizeMiB: opts.sizeMiB, ranks: opts.ranks, reps: opts.reps, runs, median: { addon, h5py }, best, ratio }, null, 2));
+    writeFileSync(
+      opts.json,
+      JSON.stringify({ sizeMiB: opts.sizeMiB, ranks: opts.ranks, reps: opts.reps, runs, median: { addon, h5py }, best, position, ratio }, null, 2),
+    );
   }
 }
 
