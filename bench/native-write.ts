@@ -6,12 +6,13 @@
  *   npm run bench:native                      # 1 GiB, 4 ranks, 5 reps, tmp dir on disk
  *   npm run bench:native -- --shm             # target a tmp dir in /dev/shm instead
  *   npm run bench:native -- --quick           # 64 MiB, 2 reps (CI smoke run)
- *   node dist/bench/native-write.js --size-mib 256 --reps 7 --ranks 2 --dir /scratch --json out.json
+ *   node dist/bench/native-write.js --size-mib 256 --reps 7 --warmup 2 --settle-ms 2000 --ranks 2 --dir /scratch --json out.json
  *
  * Each repetition runs both writers, alternating which goes first (addon, h5py, then
  * h5py, addon, ...), after one unmeasured warm-up round (--warmup N; the first 1 GiB
- * written in a fresh VM is several times slower than the rest). Each writer is one `mpirun --oversubscribe -n R` job
- * (bench/native-write-rank.ts, bench/h5py_write.py); every rank fills its block first,
+ * written in a fresh VM is several times slower than the rest), both into the same file
+ * path. Each writer is one `mpirun --oversubscribe -n R` job (bench/native-write-rank.ts,
+ * bench/h5py_write.py); every rank fills its block first,
  * then after a barrier times file create -> dataset create -> collective write -> close.
  * The figure for a run is the span from the earliest rank's start to the latest rank's
  * end (epoch clocks of one machine), so process start-up, imports and filling the buffer
@@ -40,6 +41,8 @@ interface Options {
   json: string | null;
   /** Unmeasured rounds (both writers) before the measured ones. */
   warmup: number;
+  /** Pause after each run's clean-up, so the kernel's follow-up work does not land in the next run. */
+  settleMs: number;
 }
 
 interface RankResult {
@@ -58,10 +61,12 @@ interface Run {
   /** Slowest rank's time in each phase, seconds. */
   phases: RankResult['phases'];
   collective: boolean | null;
+  /** The writer of the run just before (warm-up included), null for the very first. */
+  after: Writer | null;
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--warmup N] [--ranks N] [--dir PATH | --shm] [--json FILE]`);
+  console.error(`${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--warmup N] [--settle-ms N] [--ranks N] [--dir PATH | --shm] [--json FILE]`);
   process.exit(2);
 }
 
@@ -73,6 +78,7 @@ function parseArgs(argv: string[]): Options {
   let json: string | null = null;
   let quick = false;
   let warmup = 1;
+  let settleMs = 0;
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -94,7 +100,10 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--dir') base = value();
     else if (arg === '--shm') base = '/dev/shm';
     else if (arg === '--json') json = value();
-    else if (arg === '--warmup') {
+    else if (arg === '--settle-ms') {
+      settleMs = Number(value());
+      if (!Number.isInteger(settleMs) || settleMs < 0) usage('--settle-ms needs a non-negative integer');
+    } else if (arg === '--warmup') {
       warmup = Number(value());
       if (!Number.isInteger(warmup) || warmup < 0) usage('--warmup needs a non-negative integer');
     }
@@ -104,7 +113,7 @@ function parseArgs(argv: string[]): Options {
     if (!explicit.has('--size-mib')) sizeMiB = 64;
     if (!explicit.has('--reps')) reps = 2;
   }
-  return { sizeMiB, reps, ranks, dir: mkdtempSync(path.join(base, 'ph5-bench-')), json, warmup };
+  return { sizeMiB, reps, ranks, dir: mkdtempSync(path.join(base, 'ph5-bench-')), json, warmup, settleMs };
 }
 
 function median(xs: number[]): number {
@@ -189,11 +198,12 @@ function main(): void {
   console.log(`ph5 native write benchmark: ${opts.sizeMiB} MiB float64 (${total} elements), ${opts.ranks} ranks, ${opts.reps} reps`);
   console.log(describeMachine(opts.dir));
   const runs: Run[] = [];
+  let previous: Writer | null = null;
   try {
     for (let rep = -opts.warmup; rep < opts.reps; rep++) {
       const order: Writer[] = (rep + opts.warmup) % 2 === 0 ? ['addon', 'h5py'] : ['h5py', 'addon'];
       for (const writer of order) {
-        const file = path.join(opts.dir, `bench.h5`);
+        const file = path.join(opts.dir, 'bench.h5');
         rmSync(file, { force: true });
         const ranks = runWriter(writer, file, total, opts);
         const size = statSync(file).size;
@@ -201,11 +211,13 @@ function main(): void {
         verify(file, total, opts.ranks);
         rmSync(file, { force: true });
         spawnSync('sync');
+        if (opts.settleMs > 0) spawnSync('sleep', [String(opts.settleMs / 1000)]);
         const seconds = Math.max(...ranks.map((r) => r.end)) - Math.min(...ranks.map((r) => r.start));
         const phases = { open: 0, create: 0, write: 0, close: 0 };
         for (const r of ranks) for (const k of Object.keys(phases) as Array<keyof typeof phases>) phases[k] = Math.max(phases[k], r.phases[k]);
         const collective = writer === 'addon' ? ranks.every((r) => r.report?.collective === true) : null;
-        if (rep >= 0) runs.push({ rep, writer, seconds, phases, collective });
+        if (rep >= 0) runs.push({ rep, writer, seconds, phases, collective, after: previous });
+        previous = writer;
         console.log(
           `${rep < 0 ? 'warm-up' : `rep ${rep + 1}`} ${writer.padEnd(5)} ${seconds.toFixed(3)} s  ${(gib / seconds).toFixed(2)} GiB/s  ` +
             `(slowest rank: open ${phases.open.toFixed(3)}, create ${phases.create.toFixed(3)}, write ${phases.write.toFixed(3)}, close ${phases.close.toFixed(3)} s)` +
@@ -216,14 +228,40 @@ function main(): void {
   } finally {
     rmSync(opts.dir, { recursive: true, force: true });
   }
-  const med = (w: Writer): number => median(runs.filter((r) => r.writer === w).map((r) => r.seconds));
-  const addon = med('addon');
-  const h5py = med('h5py');
+  const times = (w: Writer): number[] => runs.filter((r) => r.writer === w).map((r) => r.seconds);
+  const addon = median(times('addon'));
+  const h5py = median(times('h5py'));
   const ratio = addon / h5py;
+  // The best run of each: noise on a shared machine only ever adds time.
+  const best = { addon: Math.min(...times('addon')), h5py: Math.min(...times('h5py')) };
   console.log(`median addon ${addon.toFixed(3)} s (${(gib / addon).toFixed(2)} GiB/s), h5py ${h5py.toFixed(3)} s (${(gib / h5py).toFixed(2)} GiB/s)`);
-  console.log(`ratio addon/h5py ${ratio.toFixed(3)} (target <= 1.0)  load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `best   addon ${best.addon.toFixed(3)} s (${(gib / best.addon).toFixed(2)} GiB/s), h5py ${best.h5py.toFixed(3)} s (${(gib / best.h5py).toFixed(2)} GiB/s)`,
+  );
+  console.log(
+    `ratio addon/h5py ${ratio.toFixed(3)} median, ${(best.addon / best.h5py).toFixed(3)} best (target <= 1.0)  ` +
+      `load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  // The first run of a rep follows a run of the same writer, the second a run of the
+  // other one; a run after an addon run has been measured slower (bench/README.md), so
+  // both are shown.
+  const byPredecessor = (w: Writer, same: boolean): number =>
+    median(runs.filter((r) => r.writer === w && r.after !== null && (r.after === w) === same).map((r) => r.seconds));
+  const position = {
+    addon: { afterItself: byPredecessor('addon', true), afterOther: byPredecessor('addon', false) },
+    h5py: { afterItself: byPredecessor('h5py', true), afterOther: byPredecessor('h5py', false) },
+  };
+  if (opts.reps >= 2) {
+    console.log(
+      `medians by predecessor: after a run of the same writer addon ${position.addon.afterItself.toFixed(3)} s, h5py ${position.h5py.afterItself.toFixed(3)} s; ` +
+        `after the other writer addon ${position.addon.afterOther.toFixed(3)} s, h5py ${position.h5py.afterOther.toFixed(3)} s`,
+    );
+  }
   if (opts.json) {
-    writeFileSync(opts.json, JSON.stringify({ sizeMiB: opts.sizeMiB, ranks: opts.ranks, reps: opts.reps, runs, median: { addon, h5py }, ratio }, null, 2));
+    writeFileSync(
+      opts.json,
+      JSON.stringify({ sizeMiB: opts.sizeMiB, ranks: opts.ranks, reps: opts.reps, runs, median: { addon, h5py }, best, position, ratio }, null, 2),
+    );
   }
 }
 
