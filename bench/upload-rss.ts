@@ -20,6 +20,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { API_NODE_FLAGS } from '../services/api/node-flags.js';
 import { startRedisServer } from '../services/shared/redis-server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -51,14 +52,24 @@ function generated(bytes: number): Readable {
   });
 }
 
-async function main(): Promise<void> {
-  const quick = process.argv.includes('--quick');
-  const bytes = Math.round((quick ? 0.25 : Number(arg('gib') ?? 4)) * 1024 * MIB);
-  const dir = await mkdtemp(path.join(arg('dir') ?? os.tmpdir(), 'ph5-upload-'));
+export interface UploadRssResult {
+  uploadMiB: number;
+  seconds: number;
+  MiBps: number;
+  apiRssBeforeMiB: number;
+  apiRssPeakMiB: number;
+  apiVmHwmMiB: number;
+  targetMiB: number;
+  met: boolean;
+}
+
+/** One upload of `bytes` through a fresh API process; its memory figures. */
+export async function runUploadRss(bytes: number, parent = os.tmpdir()): Promise<UploadRssResult> {
+  const dir = await mkdtemp(path.join(parent, 'ph5-upload-'));
   const redis = await startRedisServer(path.join(dir, 'redis'));
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const api = spawn(process.execPath, [API_ENTRY], {
-    env: { ...process.env, NODE_OPTIONS: process.env.PH5_BENCH_NODE_OPTIONS ?? '', PH5_DATA_DIR: path.join(dir, 'data'), PH5_REDIS_URL: redis.url, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn' },
+  const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
+    env: { ...process.env, PH5_DATA_DIR: path.join(dir, 'data'), PH5_REDIS_URL: redis.url, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
@@ -99,7 +110,7 @@ async function main(): Promise<void> {
     const after = await procStatus(api.pid!);
     peak = Math.max(peak, after.hwm >= before.hwm ? after.rss : 0, after.rss);
     if (status !== 202) throw new Error(`upload answered ${status}`);
-    const row = {
+    const row: UploadRssResult = {
       uploadMiB: bytes / MIB,
       seconds: Number(seconds.toFixed(2)),
       MiBps: Math.round(bytes / MIB / seconds),
@@ -109,9 +120,7 @@ async function main(): Promise<void> {
       targetMiB: 150,
       met: after.hwm / MIB < 150,
     };
-    console.log('upload-rss: API memory during one streamed upload (sampled every 20 ms; VmHWM is the kernel’s own peak)');
-    console.table([row]);
-    console.log(JSON.stringify(row));
+    return row;
   } finally {
     api.kill('SIGTERM');
     await new Promise((r) => api.once('exit', r));
@@ -120,4 +129,11 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const quick = process.argv.includes('--quick');
+  const bytes = Math.round((quick ? 0.25 : Number(arg('gib') ?? 4)) * 1024 * MIB);
+  const row = await runUploadRss(bytes, arg('dir'));
+  console.log('upload-rss: API memory during one streamed upload (sampled every 20 ms; VmHWM is the kernel’s own peak)');
+  console.table([row]);
+  console.log(JSON.stringify(row));
+}

@@ -1,6 +1,7 @@
 /**
  * Entry point of the API process: `node --max-semi-space-size=1 dist/services/api/server.js`
- * (API_NODE_FLAGS: see below; `npm start`, the CLI and the Docker image pass them). Configuration comes
+ * (the flags are API_NODE_FLAGS in node-flags.ts; `npm start`, the tests' stack and the
+ * Docker image pass them). Configuration comes
  * from the environment (services/shared/config.ts). Shuts down gracefully on SIGINT/SIGTERM
  * (in-flight requests finish, Redis connections close).
  */
@@ -40,11 +41,3 @@ const base = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:$
 app.log.info({ api: base, docs: `${base}${DOCS_PREFIX}`, openapi: `${base}/openapi.json`, dataDir: config.dataDir }, 'ph5 API listening');
 process.stderr.write(`[ph5] API: ${base}   docs: ${base}${DOCS_PREFIX}   OpenAPI: ${base}/openapi.json\n`);
 
-/**
- * V8 flags the API process should run with. A streamed upload makes many short-lived
- * 64 KiB chunks; with V8's default semi-spaces (16 MiB) they pile up between scavenges and
- * the RSS grows by tens of MiB for nothing. 1 MiB semi-spaces keep the API near its resting
- * size during uploads of any size, at no measurable cost in throughput
- * (bench/upload-rss.ts: 4 GiB upload, peak RSS). They must be given on the command line:
- * V8 sizes its heap at start-up.
- */

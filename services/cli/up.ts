@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../shared/config.js';
 import { checkRedisSettings } from '../shared/redis.js';
+import { API_NODE_FLAGS } from '../api/node-flags.js';
 import { startRedisServer, type RedisServer } from '../shared/redis-server.js';
 import { WorkerPool } from '../worker/pool.js';
 
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   }
   const env = { ...process.env, PH5_REDIS_URL: redisUrl, PH5_DATA_DIR: config.dataDir };
 
-  const api = spawn(process.execPath, [API_ENTRY], { env, stdio: 'inherit' });
+  const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], { env, stdio: 'inherit' });
   const pool = new WorkerPool({ ranks: config.ranks, env, log: say });
   pool.start();
   say(`worker pool: ${config.ranks} ranks under mpirun (data in ${config.dataDir})`);

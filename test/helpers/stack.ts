@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { API_NODE_FLAGS } from '../../services/api/node-flags.js';
 import { WorkerPool } from '../../services/worker/pool.js';
 import { startRedis, type TestRedis } from './redis.js';
 
@@ -61,7 +62,7 @@ export async function startStack(opts: { ranks: number; env?: NodeJS.ProcessEnv 
     PH5_LOG_LEVEL: process.env.PH5_LOG_LEVEL ?? 'warn',
     ...opts.env,
   };
-  const api = spawn(process.execPath, [API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   api.stdout!.on('data', (b: Buffer) => (output += b.toString()));
   api.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   const pool = new WorkerPool({ ranks: opts.ranks, env, stdio: 'pipe', onOutput: (s) => (output += s), log: (s) => (output += `${s}\n`) });
