@@ -54,8 +54,17 @@ const route = fc.oneof(
   fc.tuple(segment).map(([f]) => `/v1/files/${f}/datasets`),
   fc.tuple(segment, segment).map(([f, p]) => `/v1/files/${f}/datasets/${p}`),
   fc.tuple(segment, segment).map(([f, p]) => `/v1/files/${f}/datasets/${p}/value`),
+  fc.tuple(segment, segment).map(([f, p]) => `/v1/files/${f}/datasets/${p}/shape`),
+  fc.tuple(segment, segment, segment).map(([f, p, a]) => `/v1/files/${f}/datasets/${p}/attributes/${a}`),
+  fc.tuple(segment).map(([f]) => `/v1/files/${f}`),
+  fc.tuple(segment).map(([f]) => `/v1/files/${f}/groups`),
+  fc.tuple(segment, segment).map(([f, p]) => `/v1/files/${f}/groups/${p}`),
+  fc.tuple(segment, segment, segment).map(([f, p, a]) => `/v1/files/${f}/groups/${p}/attributes/${a}`),
+  fc.tuple(segment, segment).map(([f, a]) => `/v1/files/${f}/attributes/${a}`),
+  fc.tuple(segment).map(([f]) => `/v1/files/${f}/attributes`),
   fc.tuple(segment).map(([id]) => `/v1/jobs/${id}`),
   fc.constant('/v1/jobs'),
+  fc.constant('/v1/files'),
   fc.constant('/v1/workers'),
   fc.constantFrom('/healthz', '/readyz', '/metrics', '/openapi.json', '/', '/v1', '/v1/files', '/v1/files/real.h5', '/../../etc/passwd', '/v1/files/../../x'),
 );
@@ -77,6 +86,22 @@ const jsonBody = fc.oneof(
     fillValue: fc.option(fc.oneof(fc.integer(), fc.double(), fc.string({ maxLength: 4 }), fc.boolean()), { nil: undefined }),
   }),
   fc.array(fc.array(fc.integer({ min: -40000, max: 40000 }), { maxLength: 5 }), { maxLength: 7 }),
+  fc.record({ value: fc.jsonValue({ maxDepth: 2 }), dtype: fc.option(fc.constantFrom('int8', 'float32', 'str', 'S4', 'bool', 'x'), { nil: undefined }) }),
+  fc.record({ shape: fc.array(fc.integer({ min: -1, max: 12 }), { maxLength: 3 }) }),
+  fc.record({
+    file: fc.constantFrom('real.h5', 'junk.h5', 'link.h5', '../x.h5', 'new.h5'),
+    ops: fc.array(
+      fc.record({
+        op: fc.constantFrom('createGroup', 'createDataset', 'write', 'setAttribute', 'deleteAttribute', 'resize', 'delete', 'nope'),
+        path: fc.constantFrom('/d', '/g', '/g/x', '/', '../a', 'd'),
+        name: fc.option(fc.constantFrom('a', 'b/c', ''), { nil: undefined }),
+        value: fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined }),
+        dtype: fc.option(fc.constantFrom('int16', 'float64', 'q'), { nil: undefined }),
+        shape: fc.option(fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 2 }), { nil: undefined }),
+      }),
+      { maxLength: 5 },
+    ),
+  }),
 );
 const body = fc.oneof(
   fc.constant(undefined),
