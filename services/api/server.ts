@@ -7,6 +7,7 @@
  */
 import closeWithGrace from 'close-with-grace';
 import { loadConfig } from '../shared/config.js';
+import { checkRedisSettings, RedisSettingsError } from '../shared/redis.js';
 import { buildApp } from './app.js';
 import { DOCS_PREFIX } from './plugins/external/swagger-ui.js';
 import { isLoopback } from './tokens.js';
@@ -34,6 +35,21 @@ if (!app.authEnabled) {
 }
 
 await app.listen({ host, port: config.port });
+
+// The queue must keep what the API accepts: warn about a Redis without AOF or with
+// eviction (refuse with PH5_REDIS_STRICT=1). Not awaited before listening: an unreachable
+// Redis must not keep the API from answering (it answers 503 until Redis is there).
+if (config.redisUrl) {
+  const strict = process.env.PH5_REDIS_STRICT === '1';
+  checkRedisSettings(config.redisUrl, { strict, warn: (msg) => app.log.warn(msg) }).catch(async (err: unknown) => {
+    if (err instanceof RedisSettingsError) {
+      app.log.error(err.message);
+      await app.close();
+      process.exit(1);
+    }
+    app.log.warn({ err: (err as Error).message }, 'could not check the Redis settings (is it up?)');
+  });
+}
 const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : config.port;
