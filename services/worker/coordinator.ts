@@ -397,7 +397,15 @@ export class Coordinator {
         }
       }),
     );
+    // Cancelled while waiting (the API marked it): fails without touching the file; the
+    // file's order moves past it like past any job that failed for good.
+    for (const h of ready) {
+      if (h.job.data.cancelled && !outcomes.has(h)) outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_CANCELLED', 'the job was cancelled before it ran') });
+    }
     const planned = ready.filter((h) => !outcomes.has(h));
+    // Deleting the file ends the epoch: the jobs after it start a new file in the next one.
+    const deletion = planned.findIndex((h) => h.job.data.ops.some((op) => op.op === 'deleteFile'));
+    if (deletion >= 0) for (const h of planned.splice(deletion + 1)) outcomes.set(h, { kind: 'pending' });
     const steps = planSteps(
       planned.map((h) => ({ data: h.job.data, alone: h.alone })),
       { maxStepBytes: this.#settings.maxStepBytes },
@@ -468,6 +476,13 @@ export class Coordinator {
       if (h.seq !== through + 1 || (o.kind !== 'done' && o.kind !== 'failed')) break;
       through = h.seq;
       if (o.kind === 'failed') failures.push({ seq: h.seq, reason: o.reason });
+    }
+    // The file goes once everything before the deletion is in it and closed, still under the
+    // lease and before the cursor moves: a crash in between replays the epoch (onto a new
+    // file, since this one is gone) and deletes again.
+    if (deletion >= 0 && outcomes.get(planned[deletion]!)?.kind === 'done') {
+      if (await lease.check()) await rm(filePath, { force: true });
+      else outcomes.set(planned[deletion]!, { kind: 'pending' });
     }
     const committed = await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, through, failures);
     if (committed !== 'committed') {
