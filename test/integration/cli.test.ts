@@ -2,16 +2,20 @@
  * The `ph5` command line, the real binary against a live stack (2 real ranks, auth on):
  * put a .npy (creating the dataset from its header) and raw bytes from stdin, get as JSON
  * and to .npy/.bin files, ls of files and of a file's tree, jobs, wait, watch — and exit
- * codes that mean something: 2 bad usage, 3 refused by the API, 4 server unreachable.
+ * codes that mean something: 1 the job failed, 2 bad usage, 3 refused by the API, 4 server
+ * unreachable.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
+import { QUEUE_NAME, QUEUE_PREFIX } from '../../services/shared/jobs.js';
+import { redisOptions } from '../../services/shared/redis.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
@@ -106,6 +110,25 @@ test('ls lists files and a file’s tree; jobs lists jobs; wait and watch follow
   const watch = await ph5(['watch', jobs[0]!.id]);
   assert.equal(watch.code, 0, watch.stderr);
   assert.match(watch.stdout, /completed/);
+});
+
+test('exit code 1: a job that fails (its staged payload vanished before it ran)', { timeout: 120_000 }, async () => {
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  await queue.pause();
+  let id: string;
+  try {
+    const put = await ph5(['put', 'cli.h5:/raw', '-', '--dtype', 'int16', '--no-wait', '--json'], { stdin: Buffer.alloc(16) });
+    assert.equal(put.code, 0, put.stderr);
+    id = JSON.parse(put.stdout).id;
+    const staging = path.join(stack.dataDir, '.staging');
+    for (const f of await readdir(staging)) await rm(path.join(staging, f));
+  } finally {
+    await queue.resume();
+    await queue.close();
+  }
+  const wait = await ph5(['wait', id]);
+  assert.equal(wait.code, 1, wait.stdout + wait.stderr);
+  assert.match(wait.stderr, /failed: PH5_ERR_STAGING/);
 });
 
 test('exit codes: 2 bad usage, 3 refused (with the problem), 4 unreachable', { timeout: 60_000 }, async () => {
