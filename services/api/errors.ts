@@ -46,6 +46,7 @@ const TITLES: Record<number, string> = {
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 };
 
 export interface Problem {
@@ -104,6 +105,11 @@ export function toProblem(err: unknown, instance: string): { problem: Problem; i
     status = e.statusCode;
     code = e.code;
     detail = e.message;
+  } else if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    status = 507;
+    code = 'PH5_ERR_NO_SPACE';
+    detail = 'The server has no room left to stage this request; nothing was accepted. Try again later.';
+    internal = true; // operators must hear of it
   } else if (e instanceof Error && isRedisDown(e)) {
     status = 503;
     code = 'PH5_ERR_UNAVAILABLE';
