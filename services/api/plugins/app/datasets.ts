@@ -113,6 +113,8 @@ export class Datasets {
       try {
         f = await H5File.open(path, { mode: 'r', parallel: false });
       } catch (err) {
+        // Deleted since resolve() saw it (a file deletion job ran): it is simply not there.
+        if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
         // Someone's other file under an HDF5-looking name is the caller's problem, not a 500.
         if (!(await this.storage.looksLikeHdf5(path).catch(() => true))) {
           throw new InputError('PH5_ERR_NOT_HDF5', `'${file}' exists in this project but is not an HDF5 file.`, 409);

@@ -5,12 +5,13 @@
  * payloads, then enqueue ONE job — and undo every claim, record and staged payload if any
  * step fails, so a refused request leaves nothing behind.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Limits } from '../../../shared/config.js';
 import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { encodeJson } from '../../../shared/json-codec.js';
 import type { AttributeData, CreateDatasetOp, DatasetRecord, GroupRecord, JobData, JobOp, RegistryRecord } from '../../../shared/jobs.js';
+import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import type { DatasetMeta } from './datasets.js';
@@ -82,21 +83,9 @@ export function createDatasetOp(body: CreateDatasetRequest, h5path: string, jobI
   const dtype = parseDtype(body.dtype);
   checkLayout(body, dtype, limits);
   const fillValue = body.fillValue === undefined ? undefined : encodeJson(body.fillValue, dtype, []).toString('base64');
-  const dtypeName = formatDtype(dtype);
-  const record: DatasetRecord = {
-    dtype: dtypeName,
-    shape: body.shape,
-    ...(body.maxshape ? { maxshape: body.maxshape } : {}),
-    ...(body.chunks ? { chunks: body.chunks } : {}),
-    ...(body.compression === 'gzip' ? { gzip: body.compressionLevel ?? 4 } : {}),
-    ...(body.shuffle ? { shuffle: true } : {}),
-    ...(fillValue !== undefined ? { fillValue } : {}),
-    jobId,
-  };
-  const op: CreateDatasetOp = {
-    op: 'createDataset',
-    path: h5path,
-    dtype: dtypeName,
+  // What the job creates and what the registry remembers are the same description.
+  const layout = {
+    dtype: formatDtype(dtype),
     shape: body.shape,
     ...(body.maxshape ? { maxshape: body.maxshape } : {}),
     ...(body.chunks ? { chunks: body.chunks } : {}),
@@ -104,6 +93,8 @@ export function createDatasetOp(body: CreateDatasetRequest, h5path: string, jobI
     ...(body.shuffle ? { shuffle: true } : {}),
     ...(fillValue !== undefined ? { fillValue } : {}),
   };
+  const record: DatasetRecord = { ...layout, jobId };
+  const op: CreateDatasetOp = { op: 'createDataset', path: h5path, ...layout };
   return { op, record };
 }
 
@@ -232,4 +223,31 @@ export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5
 export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job): FastifyReply {
   const view = app.ph5.jobs.viewAccepted(job);
   return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
+}
+
+/** The project, file and (when `h5path` is given) normalized HDF5 path a request acts on. */
+export async function requestTarget(app: FastifyInstance, request: FastifyRequest, fileName: string, h5path?: string): Promise<{ project: string; file: string; path: string }> {
+  const project = app.ph5.project(request);
+  const file = validateFileName(fileName);
+  await app.ph5.storage.resolve(project, file); // refuses names that resolve outside the project
+  return { project, file, path: h5path === undefined ? '/' : normalizeH5Path(h5path) };
+}
+
+/**
+ * Queues the deletion of a dataset or group: from this request on it reads as absent (a
+ * registry tombstone) and its path is free; the job unlinks it.
+ */
+export async function deleteObject(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, kind: 'dataset' | 'group'): Promise<FastifyReply> {
+  const params = request.params as { file: string; path: string };
+  const { project, file, path } = await requestTarget(app, request, params.file, params.path);
+  if ((await app.ph5.datasets.kindOf(project, file, path)) !== kind) throw new errors.NotFound(`No ${kind} ${path} in ${file}.`);
+  const jobId = app.ph5.jobs.newId();
+  const job = await app.ph5.operations.submit({
+    project,
+    file,
+    ops: [{ op: 'delete', path }],
+    registry: [{ kind: 'record', path, record: { kind: 'deleted', jobId } }],
+    jobId,
+  });
+  return replyAccepted(app, reply, job);
 }

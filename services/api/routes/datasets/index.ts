@@ -5,9 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { DatasetRecord } from '../../../shared/jobs.js';
-import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
-import { checkResize, createDatasetOp, replyAccepted } from '../../plugins/app/operations.js';
+import { checkResize, createDatasetOp, deleteObject, replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { CreateDatasetBody, ResizeBody } from '../../schemas/datasets.js';
 
@@ -32,11 +31,8 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (request, reply) => {
-      const { storage, jobs, operations, config, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.body.path);
+      const { jobs, operations, config } = app.ph5;
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
       const jobId = jobs.newId();
       const { op, record } = createDatasetOp(request.body, h5path, jobId, config.limits);
       // Claimed before queueing, so a write sent right after the 202 finds the shape,
@@ -61,12 +57,8 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (request) => {
-      const { storage, datasets, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.params.path);
-      const meta = await datasets.describe(proj, file, h5path);
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
+      const meta = await app.ph5.datasets.describe(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
       return meta;
     },
@@ -89,11 +81,8 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (request, reply) => {
-      const { storage, datasets, jobs, operations, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.params.path);
+      const { datasets, jobs, operations } = app.ph5;
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const meta = await datasets.forWrite(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
       const shape = request.body.shape;
@@ -125,22 +114,6 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
         response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 429, 503) },
       },
     },
-    async (request, reply) => {
-      const { storage, datasets, jobs, operations, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.params.path);
-      if ((await datasets.kindOf(proj, file, h5path)) !== 'dataset') throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
-      const jobId = jobs.newId();
-      const job = await operations.submit({
-        project: proj,
-        file,
-        ops: [{ op: 'delete', path: h5path }],
-        registry: [{ kind: 'record', path: h5path, record: { kind: 'deleted', jobId } }],
-        jobId,
-      });
-      return replyAccepted(app, reply, job);
-    },
+    async (request, reply) => deleteObject(app, request, reply, 'dataset'),
   );
 }

@@ -5,10 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
 import { isNativeError } from '../../plugins/app/datasets.js';
-import { replyAccepted } from '../../plugins/app/operations.js';
+import { deleteObject, replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { Accepted, FileName, problems } from '../../schemas/common.js';
 
 const FileParams = Type.Object({ file: FileName });
@@ -49,11 +48,8 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, jobs, operations, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.body.path);
+      const { jobs, operations } = app.ph5;
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
       const jobId = jobs.newId();
       const job = await operations.submit({
         project: proj,
@@ -79,11 +75,8 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { storage, datasets, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.params.path);
+      const { datasets } = app.ph5;
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const kind = await datasets.kindOf(proj, file, h5path);
       if (kind !== 'group') throw new errors.NotFound(`No group ${h5path} in ${file}.`);
       const pending = await datasets.pending(proj, file, h5path);
@@ -113,22 +106,6 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
         response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 429, 503) },
       },
     },
-    async (request, reply) => {
-      const { storage, datasets, jobs, operations, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.params.path);
-      if ((await datasets.kindOf(proj, file, h5path)) !== 'group') throw new errors.NotFound(`No group ${h5path} in ${file}.`);
-      const jobId = jobs.newId();
-      const job = await operations.submit({
-        project: proj,
-        file,
-        ops: [{ op: 'delete', path: h5path }],
-        registry: [{ kind: 'record', path: h5path, record: { kind: 'deleted', jobId } }],
-        jobId,
-      });
-      return replyAccepted(app, reply, job);
-    },
+    async (request, reply) => deleteObject(app, request, reply, 'group'),
   );
 }

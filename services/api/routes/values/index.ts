@@ -14,11 +14,10 @@ import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
 import { NPY_MEDIA_TYPE, describeNpy, encodeNpyHeader, readNpyHeader } from '../../../shared/npy.js';
-import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import { isNativeError } from '../../plugins/app/datasets.js';
-import { replyAccepted } from '../../plugins/app/operations.js';
+import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
 
@@ -84,9 +83,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       const binary = kind !== 'json';
       let staged: string | undefined;
       try {
-        const file = validateFileName(request.params.file);
-        await storage.resolve(proj, file);
-        const h5path = normalizeH5Path(request.params.path);
+        const { file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
         const declared = request.headers['content-length'];
         if (binary && declared !== undefined && Number(declared) > config.maxBodyBytes) {
           throw new errors.BodyTooLarge(`The body is ${declared} bytes; this server accepts at most ${config.maxBodyBytes}.`);
@@ -182,11 +179,8 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, datasets, project } = app.ph5;
-      const proj = project(request);
-      const file = validateFileName(request.params.file);
-      await storage.resolve(proj, file);
-      const h5path = normalizeH5Path(request.params.path);
+      const { datasets } = app.ph5;
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
       const answer = answerKind(request);
       const binary = answer !== 'json';
