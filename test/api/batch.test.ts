@@ -36,6 +36,7 @@ test('a batch whose operations build on each other becomes one job, in order', a
   assert.equal((await api.staged()).length, 2, 'two JSON writes staged');
   // Later requests see what the batch will make.
   const meta = await api.app.inject({ method: 'GET', url: '/v1/files/b.h5/datasets/raw%2Ft' });
+  assert.equal(meta.statusCode, 200, meta.body);
   assert.deepEqual([meta.json().shape, meta.json().state], [[6], 'pending']);
   assert.equal((await batch('b.h5', [{ op: 'createGroup', path: '/raw' }])).statusCode, 409);
 });

@@ -92,7 +92,17 @@ function ancestors(h5path: string): string[] {
 
 const isDone = (state: string) => state === 'completed' || state === 'unknown';
 
+/** How many finished creation jobs a process remembers (ids only). */
+const FINISHED_CACHE = 100_000;
+
 export class Datasets {
+  readonly #finished = new Set<string>();
+
+  #remember(jobId: string): void {
+    if (this.#finished.size >= FINISHED_CACHE) this.#finished.delete(this.#finished.values().next().value!);
+    this.#finished.add(jobId);
+  }
+
   constructor(
     private readonly redis: Redis,
     private readonly jobs: Jobs,
@@ -267,8 +277,11 @@ export class Datasets {
     } catch {
       return null;
     }
-    const job = await this.jobs.queue.getJob(record.jobId);
-    const jobState = job ? await job.getState() : 'unknown';
+    // A completed job stays completed, so that state is remembered: every write to a
+    // dataset made through the API meets its record. ('unknown' is not: a claim is made
+    // before its job is queued, and the job does not exist yet then.)
+    const jobState = this.#finished.has(record.jobId) ? 'completed' : await this.jobs.queue.getJobState(record.jobId);
+    if (jobState === 'completed') this.#remember(record.jobId);
     if (jobState === 'failed') {
       await this.redis.eval(HASH_CAS, 1, keys.datasets(project, file), h5path, raw, '');
       return null;

@@ -7,7 +7,7 @@
  * Jobs expire from BullMQ (removeOnComplete/removeOnFail); their ids are pruned from the
  * index when a listing meets them, and the index is trimmed to the retention window.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { QUEUE_PREFIX } from '../../../shared/jobs.js';
 
 /** Longest a job is kept (failed jobs: four weeks); older index entries are dropped. */
@@ -24,9 +24,10 @@ export class JobIndex {
     return `${QUEUE_PREFIX}:jobs:${project}`;
   }
 
-  async add(project: string, jobId: string, acceptedAt: number): Promise<void> {
+  /** Records a job just accepted, as part of the caller's transaction. */
+  add(project: string, jobId: string, acceptedAt: number, tx: ChainableCommander): void {
     const key = JobIndex.key(project);
-    await this.#redis.multi().zadd(key, acceptedAt, jobId).zremrangebyscore(key, '-inf', acceptedAt - RETENTION_MS).exec();
+    tx.zadd(key, acceptedAt, jobId).zremrangebyscore(key, '-inf', acceptedAt - RETENTION_MS);
   }
 
   /** Job ids of a project, newest first, accepted before `before` (ms; exclusive) when given. */

@@ -172,6 +172,8 @@ export interface Submission {
   /** Staged payload names the job owns once queued (removed if it is not). */
   staged?: string[];
   jobId?: string;
+  /** The route already checked the project's quota (before a long upload). */
+  quotaChecked?: boolean;
 }
 
 export class Operations {
@@ -183,7 +185,7 @@ export class Operations {
     const jobId = s.jobId ?? jobs.newId();
     const undo: Array<() => Promise<void>> = [];
     try {
-      await quota.check(s.project);
+      if (!s.quotaChecked) await quota.check(s.project);
       for (const change of s.registry ?? []) {
         if (change.kind === 'claim') {
           if (!(await datasets.claim(s.project, s.file, change.path, change.record))) {

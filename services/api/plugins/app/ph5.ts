@@ -89,9 +89,10 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
   const jobIndex = new JobIndex(redis);
   const recordAccepted = async (proj: string, jobId: string, acceptedAt: number): Promise<void> => {
     // The job is accepted whatever happens here: bookkeeping failures are only logged.
-    await Promise.all([quota.track(proj, jobId), jobIndex.add(proj, jobId, acceptedAt)]).catch((err) =>
-      app.log.warn({ err: (err as Error).message, jobId }, 'could not record an accepted job (quota/index)'),
-    );
+    const tx = redis.multi();
+    quota.track(proj, jobId, tx);
+    jobIndex.add(proj, jobId, acceptedAt, tx);
+    await tx.exec().catch((err: unknown) => app.log.warn({ err: (err as Error).message, jobId }, 'could not record an accepted job (quota/index)'));
   };
   const operations = new Operations(app);
   app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, operations, project });

@@ -9,7 +9,7 @@
  * reconciled against the jobs' own records (finished or gone ids are dropped), at most
  * once per second per project, so a full quota costs one SCARD per request.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { QUEUE_NAME, QUEUE_PREFIX } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
 
@@ -45,10 +45,10 @@ export class ProjectQuota {
     throw new errors.QueueFull(`Project '${project}' already has ${this.#limit} jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.`);
   }
 
-  /** Records a job just enqueued. */
-  async track(project: string, jobId: string): Promise<void> {
+  /** Records a job just enqueued, as part of the caller's transaction. */
+  track(project: string, jobId: string, tx: ChainableCommander): void {
     if (this.#limit <= 0) return;
-    await this.#redis.sadd(ProjectQuota.key(project), jobId);
+    tx.sadd(ProjectQuota.key(project), jobId);
     this.#mine.set(jobId, project);
   }
 

@@ -91,7 +91,7 @@ export class Storage {
         throw new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
       }
       await this.#fsync(full);
-      await this.#fsync(this.staging); // the new directory entry, too
+      await this.#syncStaging(); // the new directory entry, too
       return name;
     } catch (err) {
       body.unpipe(counter);
@@ -114,7 +114,7 @@ export class Storage {
       } finally {
         await fh.close();
       }
-      await this.#fsync(this.staging);
+      await this.#syncStaging();
       return name;
     } catch (err) {
       await rm(full, { force: true });
@@ -143,6 +143,32 @@ export class Storage {
 
   async unstage(name: string): Promise<void> {
     if (path.basename(name) === name) await rm(path.join(this.staging, name), { force: true });
+  }
+
+  #stagingSync: Promise<void> | null = null;
+  #stagingSyncNext: Promise<void> | null = null;
+
+  /**
+   * fsync of the staging directory, shared by concurrent requests (group commit): a caller
+   * joins the next sync to start, never one already running (which may predate its new
+   * directory entry). Under load, one directory fsync serves many staged payloads.
+   */
+  #syncStaging(): Promise<void> {
+    const start = (): Promise<void> => {
+      const run: Promise<void> = this.#fsync(this.staging).finally(() => {
+        if (this.#stagingSync === run) this.#stagingSync = null;
+      });
+      this.#stagingSync = run;
+      return run;
+    };
+    if (!this.#stagingSync) return start();
+    this.#stagingSyncNext ??= this.#stagingSync
+      .catch(() => {})
+      .then(() => {
+        this.#stagingSyncNext = null;
+        return start();
+      });
+    return this.#stagingSyncNext;
   }
 
   async #fsync(file: string): Promise<void> {

@@ -139,7 +139,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         };
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
-        const job = await app.ph5.operations.submit({ project: proj, file, ops: [op], staged: [payload] });
+        const job = await app.ph5.operations.submit({ project: proj, file, ops: [op], staged: [payload], quotaChecked: true });
         return replyAccepted(app, reply, job);
       } catch (err) {
         if (staged) await storage.unstage(staged);
