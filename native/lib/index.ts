@@ -211,6 +211,20 @@ export interface Versions {
   mpiMismatch: string | null;
 }
 
+/**
+ * Open HDF5 ids that belong to no file (H5Inmembers per id type), as the count above the
+ * baseline taken when the addon loaded: HDF5 keeps its default property lists and
+ * predefined datatypes open itself. Every call closes what it opens, so all four are 0
+ * between calls. `open` holds the raw counts, baseline included.
+ */
+export interface OpenIdCounts {
+  dataspace: number;
+  propertyList: number;
+  datatype: number;
+  attribute: number;
+  open: { dataspace: number; propertyList: number; datatype: number; attribute: number };
+}
+
 interface RawAddon {
   setErrorClass(ctor: typeof Ph5NativeError): void;
   versions(): Versions;
@@ -228,6 +242,7 @@ interface RawAddon {
   fileAccessInfo(handle: number): Promise<AccessInfo>;
   openObjectCount(): number;
   leakedObjectCount(): number;
+  openIdCounts(): OpenIdCounts;
   datasetCreate(handle: number, path: string, options: CreateDatasetOptions): Promise<void>;
   datasetResize(handle: number, path: string, shape: number[]): Promise<void>;
   datasetInfo(handle: number, path: string): Promise<DatasetInfo>;
@@ -285,9 +300,16 @@ export const openObjectCount = (): number => addon.openObjectCount();
 
 /**
  * Open HDF5 ids other than the files JS holds open (groups, datasets, datatypes,
- * attributes, extra file ids): every call closes what it opens, so 0 between calls.
+ * attributes, extra file ids, plus the dataspaces, property lists and transient datatypes
+ * of openIdCounts()): every call closes what it opens, so 0 between calls.
  */
 export const leakedObjectCount = (): number => addon.leakedObjectCount();
+
+/**
+ * Dataspace, property list, datatype and attribute ids open above HDF5's own baseline
+ * (ids no file owns, which openObjectCount() cannot see): all 0 between calls.
+ */
+export const openIdCounts = (): OpenIdCounts => addon.openIdCounts();
 
 export class H5File {
   #handle: number | null;

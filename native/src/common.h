@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -144,8 +145,12 @@ class AsyncCall : public Napi::AsyncWorker {
   void OnOK() final;
   void OnError(const Napi::Error& e) final;
 
-  Napi::Promise::Deferred deferred_;
+  // Created in Start(), not in the constructor: a subclass constructor that refuses an
+  // argument throws before Start(), and a Deferred that is never settled leaks (its
+  // napi_deferred and the Promise stay alive for good).
+  std::optional<Napi::Promise::Deferred> deferred_;
   Failure failure_;
+  int poolNice_ = 0;
   uint64_t ticket_ = 0;
   Turn* turn_ = nullptr;
 };

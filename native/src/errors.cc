@@ -1,6 +1,7 @@
 // Errors: HDF5's stack captured as text, MPI error strings, the JS error class, and the
 // wrapper that keeps every C++ exception out of Node.
 #include <cstring>
+#include <memory>
 
 #include "common.h"
 
@@ -8,9 +9,27 @@ namespace ph5 {
 
 namespace {
 
-Napi::FunctionReference& ErrorClass() {
-  static Napi::FunctionReference ref;
-  return ref;
+struct Exported {
+  Napi::Value (*fn)(const Napi::CallbackInfo&);
+};
+
+// What the addon keeps per Node environment, owned by the environment (instance data):
+// freed when that environment is torn down, while N-API still works. A static
+// FunctionReference would instead be destroyed by a C++ exit handler after Node has freed
+// the environment (valgrind: invalid write at exit).
+struct AddonData {
+  Napi::FunctionReference errorClass;  // Ph5NativeError, from setErrorClass
+  std::vector<std::unique_ptr<Exported>> exported;  // the data of each exported function
+};
+
+// JS thread only.
+AddonData& Data(Napi::Env env) {
+  auto* data = env.GetInstanceData<AddonData>();
+  if (data == nullptr) {
+    data = new AddonData();
+    env.SetInstanceData(data);  // deleted by node-addon-api's default finalizer
+  }
+  return *data;
 }
 
 struct StackWalk {
@@ -49,11 +68,11 @@ herr_t WalkOne(unsigned n, const H5E_error2_t* e, void* data) {
 
 void SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowArgument(info.Env(), "setErrorClass expects a constructor");
-  ErrorClass() = Napi::Persistent(info[0].As<Napi::Function>());
+  Data(info.Env()).errorClass = Napi::Persistent(info[0].As<Napi::Function>());
 }
 
 Napi::Error MakeError(Napi::Env env, const Failure& f) {
-  Napi::FunctionReference& cls = ErrorClass();
+  Napi::FunctionReference& cls = Data(env).errorClass;
   if (!cls.IsEmpty()) {
     Napi::Object err =
         cls.New({Napi::String::New(env, f.message), Napi::String::New(env, f.code), Napi::String::New(env, f.stack)});
@@ -96,10 +115,6 @@ void EnsureHdf5() {
 }
 
 namespace {
-struct Exported {
-  Napi::Value (*fn)(const Napi::CallbackInfo&);
-};
-
 Napi::Value CallExported(const Napi::CallbackInfo& info) {
   auto* e = static_cast<Exported*>(info.Data());
   Napi::Env env = info.Env();
@@ -118,8 +133,10 @@ Napi::Value CallExported(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Function Export(Napi::Env env, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
-  // One small allocation per exported function, alive as long as the addon.
-  return Napi::Function::New(env, CallExported, name, new Exported{fn});
+  // One small allocation per exported function, owned by the environment's AddonData.
+  AddonData& data = Data(env);
+  data.exported.push_back(std::make_unique<Exported>(Exported{fn}));
+  return Napi::Function::New(env, CallExported, name, data.exported.back().get());
 }
 
 }  // namespace ph5

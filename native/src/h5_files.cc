@@ -5,9 +5,13 @@
 // the same order (metadata reads and writes are collective, see OpenCall).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "h5_common.h"
+
+// HDF5's internal id counter (H5Iprivate.h, not installed); see CountOfType.
+extern "C" int64_t H5I_nmembers(H5I_type_t type) __attribute__((weak));
 
 namespace ph5 {
 
@@ -221,16 +225,92 @@ Napi::Value ObjectCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+// Ids that belong to no file, which H5Fget_obj_count cannot see: dataspaces, property
+// lists, transient datatypes (and attributes, counted here by type as well). HDF5 keeps
+// some of them open itself (the default property lists, the predefined datatypes), so
+// what matters is the count above the baseline taken once the library is initialised
+// (IdBaseline).
+struct IdCounts {
+  int64_t dataspace = 0, propertyList = 0, datatype = 0, attribute = 0;
+};
+
+int64_t CountOfType(H5I_type_t type) {
+  // The public H5Inmembers refuses HDF5's own id types ("cannot call public function on
+  // library type", 1.10), so this asks the function it wraps, H5I_nmembers: exported by
+  // every shared libhdf5 since 1.8.7, declared weak so that an HDF5 without it still loads
+  // the addon (openIdCounts then fails with PH5_ERR_HDF5).
+  if (H5I_nmembers == nullptr) Fail(code::kHdf5, "this HDF5 does not export H5I_nmembers: open ids cannot be counted");
+  int64_t n = H5I_nmembers(type);
+  if (n < 0) FailHdf5(code::kHdf5, "counting open ids");
+  return n;
+}
+
+IdCounts CountIds() {  // caller holds ApiLock
+  IdCounts c;
+  c.dataspace = CountOfType(H5I_DATASPACE);
+  c.propertyList = CountOfType(H5I_GENPROP_LST);
+  c.datatype = CountOfType(H5I_DATATYPE);
+  c.attribute = CountOfType(H5I_ATTR);
+  return c;
+}
+
+IdCounts& IdBaseline() {
+  static IdCounts baseline;
+  return baseline;
+}
+
+// The counts above the baseline (negative if HDF5 closed one of its own ids).
+IdCounts IdsAboveBaseline(double out[4]) {
+  IdCounts now = CountIds(), base = IdBaseline();
+  out[0] = static_cast<double>(now.dataspace) - static_cast<double>(base.dataspace);
+  // Each open file keeps one property list of its own (its creation list); the same file
+  // opened twice shares one, hence "at most" and the floor at 0 (a leaked list can then
+  // hide behind the second handle, but a count above 0 is always a leak).
+  double plists = static_cast<double>(now.propertyList) - static_cast<double>(base.propertyList);
+  out[1] = std::max(0.0, plists - static_cast<double>(Files().size()));
+  out[2] = static_cast<double>(now.datatype) - static_cast<double>(base.datatype);
+  out[3] = static_cast<double>(now.attribute) - static_cast<double>(base.attribute);
+  return now;
+}
+
+// {dataspace, propertyList, datatype, attribute}: open ids of each type above the baseline;
+// every call closes what it opens, so all are 0 between calls. `open` has the raw counts.
+Napi::Value IdCountsExport(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> guard(ApiLock());
+  EnsureHdf5();
+  double above[4];
+  IdCounts now = IdsAboveBaseline(above);
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("dataspace", above[0]);
+  o.Set("propertyList", above[1]);
+  o.Set("datatype", above[2]);
+  o.Set("attribute", above[3]);
+  Napi::Object raw = Napi::Object::New(env);
+  raw.Set("dataspace", static_cast<double>(now.dataspace));
+  raw.Set("propertyList", static_cast<double>(now.propertyList));
+  raw.Set("datatype", static_cast<double>(now.datatype));
+  raw.Set("attribute", static_cast<double>(now.attribute));
+  o.Set("open", raw);
+  return o;
+}
+
 // Open HDF5 ids that are not the files JS holds open: groups, datasets, named datatypes,
-// attributes, and extra file ids. Every call closes what it opens, so this is always 0
-// between calls; a non-zero value is a leak.
+// attributes, and extra file ids, plus dataspaces, property lists and transient datatypes
+// above the baseline. Every call closes what it opens, so this is always 0 between calls;
+// a non-zero value is a leak.
 Napi::Value LeakedObjectCount(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> guard(ApiLock());
   EnsureHdf5();
   ssize_t objects = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR);
   ssize_t files = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE);
   if (objects < 0 || files < 0) FailHdf5(code::kHdf5, "counting open objects");
-  return Napi::Number::New(info.Env(), static_cast<double>(objects + files - static_cast<ssize_t>(Files().size())));
+  double above[4];
+  IdsAboveBaseline(above);
+  // Attributes are in `objects` already; a named datatype would count twice, but any
+  // non-zero value is a leak either way.
+  double unattached = above[0] + above[1] + above[2];
+  return Napi::Number::New(info.Env(), static_cast<double>(objects + files - static_cast<ssize_t>(Files().size())) + unattached);
 }
 
 }  // namespace
@@ -245,7 +325,8 @@ void CloseAllFiles() {
 void InitH5(Napi::Env env, Napi::Object exports) {
   {
     std::lock_guard<std::mutex> guard(ApiLock());
-    EnsureHdf5();
+    EnsureHdf5();  // initialises the library: its own ids are open from here on
+    if (H5I_nmembers != nullptr) IdBaseline() = CountIds();
   }
   exports.Set("fileOpen", Export(env, "fileOpen", FileOpen));
   exports.Set("fileClose", Export(env, "fileClose", FileClose));
@@ -253,6 +334,7 @@ void InitH5(Napi::Env env, Napi::Object exports) {
   exports.Set("fileAccessInfo", Export(env, "fileAccessInfo", FileAccessInfo));
   exports.Set("openObjectCount", Export(env, "openObjectCount", ObjectCount));
   exports.Set("leakedObjectCount", Export(env, "leakedObjectCount", LeakedObjectCount));
+  exports.Set("openIdCounts", Export(env, "openIdCounts", IdCountsExport));
   InitDatasets(env, exports);
   InitLinks(env, exports);
   InitAttributes(env, exports);

@@ -1,7 +1,15 @@
 // The machinery every call shares: the global lock, call ordering, the asynchronous call
 // base class, HDF5 id ownership and JS argument readers.
 #include <condition_variable>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "common.h"
 
@@ -48,16 +56,66 @@ void Turn::End() {
 }
 
 // ---------------------------------------------------------------------------------------
-AsyncCall::AsyncCall(Napi::Env env, const char* name)
-    : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
+// Pool threads run at a lower CPU priority than the JS thread.
+//
+// A long H5Dwrite keeps its libuv pool thread busy on the CPU (copying into the page cache,
+// MPI-IO), and on a loaded machine with few cores that thread competes with its own
+// process's JS thread: measured on a shared 2-core VM, rank 0's timers fired 60-170 ms late
+// during a 1 GiB write (BullMQ's lock renewals are such timers). The JS thread only needs
+// a little CPU, often; the pool thread needs a lot, and a few ms of delay cost it nothing.
+// So the first time a pool thread runs a ph5 call it lowers its own nice value (Linux
+// priorities are per thread) to PH5_POOL_NICE (default 10, 0 = leave it alone).
+//
+// It is not restored afterwards: raising a thread's priority again needs CAP_SYS_NICE or a
+// generous RLIMIT_NICE, which an unprivileged rank on a cluster does not have, so a
+// restore would work as root and silently fail elsewhere. The thread stays at +10 for the
+// other libuv work it may do later (fs, zlib, dns): in the worker ranks that is little, and
+// in every ph5 process the JS thread is the one that must stay responsive.
+namespace {
+int ReadPoolNice() {
+  const char* v = std::getenv("PH5_POOL_NICE");
+  if (v == nullptr || *v == '\0') return 10;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n <= 0) return 0;
+  return n > 19 ? 19 : static_cast<int>(n);
+}
+
+// JS thread (the variable is read once, before any pool thread can race a setenv).
+int PoolNice() {
+  static const int nice = ReadPoolNice();
+  return nice;
+}
+
+void LowerPoolThreadPriority(int nice) {
+#ifdef __linux__
+  thread_local bool lowered = false;
+  if (lowered || nice <= 0) return;
+  lowered = true;
+  const id_t tid = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  int current = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0 && current >= nice) return;  // already this low (never raise it)
+  setpriority(PRIO_PROCESS, tid, nice);        // best effort: a failure changes nothing else
+#else
+  (void)nice;
+#endif
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+AsyncCall::AsyncCall(Napi::Env env, const char* name) : Napi::AsyncWorker(env, name) {}
 
 Napi::Promise AsyncCall::Start() {
-  // Nothing may throw between taking the ticket and queueing: a ticket that is never
-  // served would stop every later call.
+  // The Promise is made here, once the subclass constructor has accepted its arguments,
+  // and before the ticket: Deferred::New may throw, and nothing may throw between taking
+  // the ticket and queueing (a ticket that is never served would stop every later call).
+  deferred_.emplace(Napi::Promise::Deferred::New(Env()));
+  poolNice_ = PoolNice();
   ticket_ = Turn::Take();
   inFlight++;
   Queue();
-  return deferred_.Promise();
+  return deferred_->Promise();
 }
 
 int AsyncCall::InFlight() { return inFlight; }
@@ -67,6 +125,7 @@ void AsyncCall::EndTurn() {
 }
 
 void AsyncCall::Execute() {
+  LowerPoolThreadPriority(poolNice_);
   Turn turn(ticket_);
   turn_ = &turn;
   try {
@@ -86,19 +145,19 @@ void AsyncCall::OnOK() {
   inFlight--;
   Napi::Env env = Env();
   try {
-    deferred_.Resolve(Result(env));
+    deferred_->Resolve(Result(env));
   } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
+    deferred_->Reject(e.Value());
   } catch (const Failure& f) {
-    deferred_.Reject(MakeError(env, f).Value());
+    deferred_->Reject(MakeError(env, f).Value());
   } catch (const std::exception& e) {
-    deferred_.Reject(MakeError(env, Failure{code::kHdf5, std::string("internal error: ") + e.what(), ""}).Value());
+    deferred_->Reject(MakeError(env, Failure{code::kHdf5, std::string("internal error: ") + e.what(), ""}).Value());
   }
 }
 
 void AsyncCall::OnError(const Napi::Error&) {
   inFlight--;
-  deferred_.Reject(MakeError(Env(), failure_).Value());
+  deferred_->Reject(MakeError(Env(), failure_).Value());
 }
 
 // ---------------------------------------------------------------------------------------

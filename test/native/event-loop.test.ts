@@ -11,10 +11,13 @@
  * scheduler hiccup on this shared machine does not repeat; the first attempt's file is
  * checked with h5py.
  *
- * The fixture runs every thread but the JS one at nice +10: on this shared 2-core VM the
- * thread in H5Dwrite otherwise starves its own JS thread of CPU under load (timer gaps of
- * 50-170 ms while a bystander process saw <= 21 ms), which is the scheduler, not a blocked
- * loop. Recommended in the addon itself (bench/README.md).
+ * The addon runs its libuv pool threads at nice +10 (native/src/runtime.cc, PH5_POOL_NICE),
+ * so that the thread in H5Dwrite yields its core (each rank is bound to one) to its own
+ * JS thread; the fixture no longer renices anything itself, and this test checks that the
+ * addon did (threads at +10, the JS thread at 0). Timer gaps of 50-150 ms remain possible
+ * on this shared machine under load from other sessions (CPU given to other processes,
+ * which no thread priority inside ours changes: native/README.md, Threading rules), hence
+ * the retries.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +36,8 @@ interface Result {
   maxGapMs: number;
   longestGaps: Array<{ atMs: number; gapMs: number }>;
   loopUtilization: number;
+  jsThreadNice: number;
+  lowPriorityThreads: number;
   writeReport: { collective: boolean; noCollectiveCause: string[] };
 }
 
@@ -75,11 +80,14 @@ test(`timers keep firing on every rank during a ${MIB} MiB collective write (mpi
       for (const r of results) {
         const line =
           `attempt ${attempt} rank ${r.rank}: write ${r.writeMs.toFixed(0)} ms, ${r.ticksDuringWrite} ticks of ${r.tickMs} ms, ` +
-          `loop utilization ${r.loopUtilization.toFixed(3)}, largest gaps ${r.longestGaps.map((g) => `${g.gapMs} ms at +${g.atMs} ms`).join(', ')} ` +
+          `loop utilization ${r.loopUtilization.toFixed(3)}, ${r.lowPriorityThreads} threads at nice >= 10, largest gaps ${r.longestGaps.map((g) => `${g.gapMs} ms at +${g.atMs} ms`).join(', ')} ` +
           `(a timer in the idle test process: largest gap ${bystanderGap.toFixed(1)} ms)`;
         console.log(line);
         attempts.push(line);
         assert.equal(r.writeReport.collective, true, `rank ${r.rank}: the write was collective`);
+        // The addon lowered the priority of the pool thread that wrote, not of the JS thread.
+        assert.equal(r.jsThreadNice, 0, `rank ${r.rank}: the JS thread's nice value`);
+        assert.ok(r.lowPriorityThreads >= 1, `rank ${r.rank}: no thread at nice +10 (the addon's pool threads should be)`);
         assert.ok(r.ticksDuringWrite >= MIN_TICKS, `rank ${r.rank}: only ${r.ticksDuringWrite} ticks during the write (${r.writeMs.toFixed(0)} ms)`);
         assert.ok(r.loopUtilization < 0.5, `rank ${r.rank}: the JS thread was busy ${(r.loopUtilization * 100).toFixed(0)}% of the write`);
       }
