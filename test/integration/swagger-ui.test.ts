@@ -46,6 +46,16 @@ test('Swagger UI: "Try it out" on createDataset creates a real dataset', { timeo
   page.setDefaultTimeout(UI_TIMEOUT_MS);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // Everything the page needs comes from the API itself: nothing may be fetched from
+  // elsewhere (an offline CI machine must pass too), so any other request is refused.
+  const elsewhere: string[] = [];
+  await page.route(
+    (u) => u.origin !== url,
+    (route) => {
+      elsewhere.push(route.request().url());
+      return route.abort();
+    },
+  );
 
   // Deep link straight to the operation (deepLinking is on): the UI expands it.
   const reply = await page.goto(`${url}/docs`);
@@ -92,5 +102,6 @@ test('Swagger UI: "Try it out" on createDataset creates a real dataset', { timeo
   );
   assert.deepEqual(seen, { dtype: '<u2', shape: [6, 7], sum: 6 * 7 * 3 });
   assert.deepEqual(pageErrors, [], 'the page threw no errors');
+  assert.deepEqual(elsewhere, [], 'the page fetched nothing from other servers');
   await page.close();
 });
