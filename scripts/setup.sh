@@ -11,12 +11,14 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # Parallel HDF5 + OpenMPI to build and run the addon; hdf5-tools and Debian's MPI h5py to
 # check files independently in tests; redis-server for the queue; valgrind for the leak check;
 # a single-node Slurm (munge, slurmctld, slurmd, srun/sbatch) for the test that runs the pool
-# under sbatch.
+# under sbatch; chromium for the Swagger UI browser test (driven by playwright-core);
+# python3-requests for the Python example in docs/examples.
 DEB_PACKAGES=(
   libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server valgrind
   python3-h5py-mpi python3-mpi4py python3-numpy
   pkg-config make g++
   munge slurmctld slurmd slurm-client
+  chromium python3-requests
 )
 if [[ -z "${PH5_SKIP_APT:-}" ]] && command -v dpkg-query >/dev/null 2>&1; then
   missing=()
