@@ -7,7 +7,9 @@
  * are row blocks that touch along the first axis with identical other dimensions: such
  * selections are disjoint, so merging them cannot change which write wins anywhere.
  * Writes larger than `maxStepBytes` are split into row blocks, so a rank never holds more
- * than its share of one block, and progress can be reported between blocks.
+ * than its share of one block, and progress can be reported between blocks. A run of
+ * writes to one dataset whose row blocks are pairwise disjoint is sorted by row and
+ * coalesced (mergeDisjointRuns): order only matters where writes overlap.
  */
 import { parseDtype } from '../shared/dtype.js';
 import type { JobData } from '../shared/jobs.js';
@@ -83,6 +85,51 @@ function split(step: WriteStep, itemSize: number, maxBytes: number): WriteStep[]
   return out;
 }
 
+/** The rows [first, end) of a row-block write. */
+function rowSpan(s: WriteStep): [number, number] {
+  return [s.hyperslab.start[0]!, s.hyperslab.start[0]! + s.hyperslab.count[0]!];
+}
+
+/**
+ * In a run of consecutive writes to one dataset whose row blocks are pairwise disjoint,
+ * the order cannot change the result, so the run is sorted by row and the blocks that
+ * now touch are coalesced. Concurrent clients writing different rows of one dataset arrive
+ * interleaved; this turns their epoch into a few large collective writes instead of one
+ * per request. A run with any overlap keeps its order (the later write must win).
+ */
+function mergeDisjointRuns(steps: Step[], maxBytes: number, movable: (s: WriteStep) => boolean): Step[] {
+  const out: Step[] = [];
+  const joins = (first: WriteStep, s: Step): s is WriteStep =>
+    s.op === 'write' && movable(s) && s.path === first.path && s.payloadDtype === first.payloadDtype && rowBlocks(s.hyperslab) && sameTail(first.hyperslab, s.hyperslab);
+  for (let i = 0; i < steps.length; ) {
+    const first = steps[i]!;
+    if (first.op !== 'write' || !movable(first) || !rowBlocks(first.hyperslab)) {
+      out.push(first);
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < steps.length && joins(first, steps[j]!)) j++;
+    const run = steps.slice(i, j) as WriteStep[];
+    i = j;
+    const sorted = [...run].sort((a, b) => rowSpan(a)[0] - rowSpan(b)[0]);
+    const disjoint = sorted.every((w, k) => k === 0 || rowSpan(w)[0] >= rowSpan(sorted[k - 1]!)[1]);
+    if (run.length < 2 || !disjoint) {
+      out.push(...run);
+      continue;
+    }
+    const merged: WriteStep[] = [];
+    for (const w of sorted) {
+      const prev = merged[merged.length - 1];
+      const joined = prev ? coalesce(prev, w, maxBytes) : null;
+      if (joined) merged[merged.length - 1] = joined;
+      else merged.push(w);
+    }
+    out.push(...merged);
+  }
+  return out;
+}
+
 export function planSteps(jobs: EpochJob[], opts: PlanOptions = { maxStepBytes: DEFAULT_MAX_STEP_BYTES }): Step[] {
   const steps: Step[] = [];
   jobs.forEach((job, index) => {
@@ -114,5 +161,5 @@ export function planSteps(jobs: EpochJob[], opts: PlanOptions = { maxStepBytes: 
       }
     }
   });
-  return steps;
+  return mergeDisjointRuns(steps, opts.maxStepBytes, (w) => !w.jobs.some((j) => jobs[j]!.alone));
 }
