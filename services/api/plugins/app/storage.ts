@@ -86,11 +86,11 @@ export class Storage {
     body.once('close', onClose);
     body.pipe(counter);
     try {
-      await pipeline(counter, createWriteStream(full, { flags: 'wx' }));
+      // flush: fsync before the stream closes its descriptor (no second open to sync).
+      await pipeline(counter, createWriteStream(full, { flags: 'wx', flush: true }));
       if (seen !== expectedBytes) {
         throw new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
       }
-      await this.#fsync(full);
       await this.#syncStaging(); // the new directory entry, too
       return name;
     } catch (err) {
