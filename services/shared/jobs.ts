@@ -208,7 +208,11 @@ export interface DeletedRecord {
   jobId: string;
 }
 
-export type RegistryRecord = DatasetRecord | GroupRecord | DeletedRecord;
+/**
+ * Every record also says when it was accepted (`at`, ms): a deletion of an ancestor (or of
+ * the whole file, a record at '/') hides the records older than it, not the newer ones.
+ */
+export type RegistryRecord = (DatasetRecord | GroupRecord | DeletedRecord) & { at?: number };
 
 export interface PoolInfo {
   id: string;

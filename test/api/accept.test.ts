@@ -141,7 +141,8 @@ test('dataset options travel to the worker; the registry records the accepted sh
     { op: 'createDataset', path: '/grp/images', dtype: '>u2', shape: [10, 64, 64], maxshape: [null, 64, 64], chunks: [1, 64, 64], fillValue: Buffer.from([2, 1]).toString('base64') },
   ]);
   const record = JSON.parse((await api.app.ph5.redis.hget(keys.datasets('default', 'opts.h5'), '/grp/images'))!);
-  assert.deepEqual(record, { dtype: '>u2', shape: [10, 64, 64], maxshape: [null, 64, 64], chunks: [1, 64, 64], fillValue: 'AgE=', jobId: res.json().job.id });
+  assert.deepEqual(record, { dtype: '>u2', shape: [10, 64, 64], maxshape: [null, 64, 64], chunks: [1, 64, 64], fillValue: 'AgE=', jobId: res.json().job.id, at: record.at });
+  assert.ok(Math.abs(record.at - Date.now()) < 60_000, 'the record says when it was accepted');
   // A write right after the 202 is checked against the accepted shape.
   const op = await writeOp(await api.app.inject({ method: 'PUT', url: '/v1/files/opts.h5/datasets/grp%2Fimages/value?select=[9,0:2,0:2]', payload: [[[1, 2], [3, 4]]] }));
   assert.deepEqual(op.hyperslab, { start: [9, 0, 0], stride: [1, 1, 1], count: [1, 2, 2] });

@@ -85,3 +85,26 @@ test('deleting a file: the jobs before it apply, the file goes, the jobs after i
   assert.equal(existsSync(fileOf('gone.h5')), false);
   assert.equal((await api.call('GET', '/v1/files/gone.h5')).status, 404);
 });
+
+test('once a file deletion is accepted, the file reads as gone and its paths are free at once', { timeout: 120_000 }, async () => {
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  assert.equal((await api.accepted('POST', '/v1/files/again.h5/datasets', { path: '/d', dtype: 'int8', shape: [2] })).state, 'completed');
+  await queue.pause(); // the deletion waits in the queue, the file is still on disk
+  let del;
+  let create;
+  try {
+    del = await api.call('DELETE', '/v1/files/again.h5');
+    assert.equal(del.status, 202);
+    assert.equal((await api.call('GET', '/v1/files/again.h5')).status, 404);
+    assert.equal((await api.call('GET', '/v1/files/again.h5/datasets/d')).status, 404);
+    create = await api.call('POST', '/v1/files/again.h5/datasets', { path: '/d', dtype: 'float32', shape: [3] });
+    assert.equal(create.status, 202, JSON.stringify(create.json));
+    const pending = await api.call('GET', '/v1/files/again.h5/datasets/d');
+    assert.deepEqual([pending.json.dtype, pending.json.state], ['float32', 'pending']);
+  } finally {
+    await queue.resume();
+    await queue.close();
+  }
+  assert.equal((await api.waitJob(create.headers.get('location')!)).state, 'completed');
+  assert.deepEqual(await h5py(fileOf('again.h5'), "d = h5py.File(path, 'r')['/d']\nout = [d.dtype.str, list(d.shape)]"), ['<f4', [3]]);
+});

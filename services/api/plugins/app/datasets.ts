@@ -215,7 +215,7 @@ export class Datasets {
         throw new InputError('PH5_ERR_TYPE', `${known.datasetAncestor} in ${file} is a dataset; nothing can be created under it.`);
       }
       const self = known.self;
-      if (self && self.record.kind !== 'deleted') return false; // pending or created by an accepted job
+      if (self && self.record.kind !== 'deleted' && !known.deleted) return false; // pending or created by an accepted job
       if (!known.deleted && (await this.#onDiskObject(project, file, h5path))) return false;
       // A tombstone is replaced only if unchanged; an empty field only if still empty
       // (#known has already removed a void record; one that appeared since is someone else's).
@@ -258,14 +258,18 @@ export class Datasets {
 
   /** The registry's records for the path and its ancestors (void ones removed). */
   async #known(project: string, file: string, h5path: string): Promise<Known> {
-    const paths = [h5path, ...ancestors(h5path)];
+    // The path, its ancestors, and the root: a record at '/' is the whole file's (deleted).
+    const paths = [h5path, ...ancestors(h5path), ...(h5path === '/' ? [] : ['/'])];
     const raws = await this.redis.hmget(keys.datasets(project, file), ...paths);
     const entries = await Promise.all(raws.map((raw, i) => (raw === null ? null : this.#entry(project, file, paths[i]!, raw))));
     const [self, ...above] = entries;
+    // The newest deletion on the way down hides what was accepted before it.
+    const lastDeletion = Math.max(-Infinity, ...entries.filter((e) => e?.record.kind === 'deleted').map((e) => e!.record.at ?? 0));
+    const live = (e: RegistryEntry | null | undefined) => !!e && e.record.kind !== 'deleted' && (e.record.at ?? 0) > lastDeletion;
     return {
       self: self ?? null,
-      deleted: entries.some((e) => e?.record.kind === 'deleted'),
-      datasetAncestor: paths.slice(1).find((_, i) => above[i] && above[i]!.record.kind !== 'group' && above[i]!.record.kind !== 'deleted') ?? null,
+      deleted: Number.isFinite(lastDeletion) && !live(self),
+      datasetAncestor: paths.slice(1).find((_, i) => live(above[i]) && above[i]!.record.kind !== 'group') ?? null,
     };
   }
 

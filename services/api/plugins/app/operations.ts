@@ -186,15 +186,18 @@ export class Operations {
     const undo: Array<() => Promise<void>> = [];
     try {
       if (!s.quotaChecked) await quota.check(s.project);
+      const at = Date.now();
       for (const change of s.registry ?? []) {
         if (change.kind === 'claim') {
-          if (!(await datasets.claim(s.project, s.file, change.path, change.record))) {
+          const record = { ...change.record, at };
+          if (!(await datasets.claim(s.project, s.file, change.path, record))) {
             throw new errors.Exists(`An object already exists at ${change.path} in ${s.file} (or its creation is queued).`);
           }
-          undo.push(() => datasets.release(s.project, s.file, change.path, change.record.jobId));
+          undo.push(() => datasets.release(s.project, s.file, change.path, record.jobId));
         } else {
-          const previous = await datasets.record(s.project, s.file, change.path, change.record);
-          undo.push(() => datasets.restore(s.project, s.file, change.path, change.record, previous));
+          const record = { ...change.record, at };
+          const previous = await datasets.record(s.project, s.file, change.path, record);
+          undo.push(() => datasets.restore(s.project, s.file, change.path, record, previous));
         }
       }
       const data: JobData = { v: 1, project: s.project, file: s.file, acceptedAt: Date.now(), ops: s.ops };

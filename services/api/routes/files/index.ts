@@ -118,7 +118,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       const proj = project(request);
       const file = validateFileName(request.params.file);
       const resolved = await storage.resolve(proj, file);
-      if (!resolved.exists) throw new errors.NotFound(`No file ${file}.`);
+      // Absent, or deleted by an accepted job that has not run yet.
+      if (!resolved.exists || (await datasets.kindOf(proj, file, '/')) === null) throw new errors.NotFound(`No file ${file}.`);
       const tree = await datasets.withFile(proj, file, (f) => readTree(f));
       if (!tree) throw new errors.NotFound(`No file ${file}.`);
       const st = await lstat(resolved.path);
@@ -171,9 +172,16 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       if (!(await storage.resolve(proj, file)).exists && (await redis.exists(keys.datasets(proj, file))) === 0) {
         throw new errors.NotFound(`No file ${file}.`);
       }
-      const job = await operations.submit({ project: proj, file, ops: [{ op: 'deleteFile', path: '/' }] });
-      // What was accepted for the old file no longer describes anything.
-      await redis.del(keys.datasets(proj, file));
+      // A deletion record at '/' hides everything accepted before it: the file reads as
+      // gone at once, and every path in it is free for the jobs that follow.
+      const jobId = app.ph5.jobs.newId();
+      const job = await operations.submit({
+        project: proj,
+        file,
+        ops: [{ op: 'deleteFile', path: '/' }],
+        registry: [{ kind: 'record', path: '/', record: { kind: 'deleted', jobId } }],
+        jobId,
+      });
       return replyAccepted(app, reply, job);
     },
   );
