@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { DelayedError, Worker, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { mpi, versions } from '../../native/lib/index.js';
 import { stagingDir, type Config } from '../shared/config.js';
@@ -141,7 +141,7 @@ export class Coordinator {
     });
     this.#worker.on('error', (err) => this.#log.error(`queue error: ${err.message}`));
     this.#worker.on('failed', (job, err) => {
-      if (err instanceof WaitingError || err?.name === 'WaitingError') return;
+      if (err instanceof DelayedError || err?.name === 'DelayedError') return;
       this.#log.warn(`job ${job?.id} failed: ${err.message}`);
     });
     // A payload is deleted only once its job is completed in Redis; a failed job's payload
@@ -226,9 +226,14 @@ export class Coordinator {
     });
   }
 
+  /**
+   * Returns a held job to the queue. Through the delayed set, not straight to the head of
+   * the wait list (where BullMQ's moveToWait puts it): this pool would fetch it again at
+   * once, ahead of the predecessor it is waiting for.
+   */
   async #giveBack(job: Ph5Job, token: string): Promise<never> {
-    await job.moveToWait(token).catch(() => {});
-    throw new WaitingError();
+    await job.moveToDelayed(Date.now() + 100 + Math.floor(Math.random() * 400), token).catch(() => {});
+    throw new DelayedError();
   }
 
   async #giveBackAll(): Promise<void> {
@@ -296,6 +301,9 @@ export class Coordinator {
       }
       for (const [key, f] of this.#files) if (f.held.size === 0) this.#files.delete(key);
       const next = this.#nextFile(now);
+      if (process.env.PH5_DEBUG_SCHEDULER) {
+        this.#log.info(`scheduler: ${[...this.#files.values()].map((f) => `${f.key}:${f.held.size}@${f.retryAt - now}`).join(' ')} -> ${next?.key ?? 'idle'}`);
+      }
       if (!next) {
         await this.#idle();
         continue;
