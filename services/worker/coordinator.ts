@@ -20,20 +20,20 @@
  * seq is already applied is completed without writing again.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { DelayedError, Worker, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, Job, Worker, UnrecoverableError } from 'bullmq';
 import { Redis } from 'ioredis';
 import { mpi, versions } from '../../native/lib/index.js';
 import { stagingDir, type Config } from '../shared/config.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { FileLocks, type WriteLease } from '../shared/file-lock.js';
-import { commitEpoch, readCursor, recordedFailure, type Cursor } from '../shared/file-state.js';
+import { commitEpoch, jobWithSeq, readCursor, recordedFailure, type Cursor } from '../shared/file-state.js';
 import {
   QUEUE_NAME,
   QUEUE_PREFIX,
@@ -88,6 +88,8 @@ interface FileInbox {
   held: Map<string, Held>;
   /** Do not try this file again before (lease busy, nothing ready). */
   retryAt: number;
+  /** Last time the missing predecessor was moved to the head of the queue. */
+  promotedAt: number;
 }
 
 type Outcome = { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'retry'; reason: string } | { kind: 'pending' };
@@ -153,6 +155,7 @@ export class Coordinator {
     this.#janitor = setInterval(() => void this.#sweepStaging(), 3600_000);
     this.#janitor.unref();
     this.#loop = this.#schedule();
+    if (process.env.PH5_DEBUG_SCHEDULER) setInterval(() => this.#trace(`alive: phase ${this.#phase}`), 1000).unref();
     this.#log.info(`pool ${this.id}: ${this.#opts.size} ranks, consuming '${QUEUE_NAME}'`);
   }
 
@@ -216,7 +219,7 @@ export class Coordinator {
       const key = `${project}/${file}`;
       let inbox = this.#files.get(key);
       if (!inbox) {
-        inbox = { key, project, file, held: new Map(), retryAt: 0 };
+        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0 };
         this.#files.set(key, inbox);
       }
       const seq = Number.isSafeInteger(data.seq) ? data.seq! : null;
@@ -242,20 +245,41 @@ export class Coordinator {
     await Promise.all(all.map((h) => this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err))));
   }
 
-  /** Gives back jobs that waited too long for a predecessor held elsewhere. */
+  /**
+   * Gives back jobs that waited too long for a predecessor held elsewhere. With every slot
+   * taken, the newest waiting jobs go back at once (half the slots), so that the
+   * predecessors can come in.
+   */
   async #giveBackBlocked(): Promise<void> {
     const now = Date.now();
-    const heldCount = [...this.#files.values()].reduce((n, f) => n + f.held.size, 0);
-    // With every slot taken by waiting jobs nothing new could come in: give back at once.
-    const limit = heldCount >= this.#settings.takeConcurrency ? 0 : this.#settings.giveBackMs;
-    for (const f of this.#files.values()) {
-      for (const [id, h] of f.held) {
-        if (h.blockedSince !== null && now - h.blockedSince >= limit) {
-          f.held.delete(id);
-          this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
-        }
-      }
+    const all = [...this.#files.values()].flatMap((f) => [...f.held.values()].map((h) => ({ f, h })));
+    const blocked = all.filter(({ h }) => h.blockedSince !== null);
+    let chosen = blocked.filter(({ h }) => now - h.blockedSince! >= this.#settings.giveBackMs);
+    if (all.length >= this.#settings.takeConcurrency && chosen.length === 0) {
+      chosen = blocked.sort((a, b) => (b.h.seq ?? 0) - (a.h.seq ?? 0)).slice(0, Math.ceil(this.#settings.takeConcurrency / 2));
     }
+    for (const { f, h } of chosen) {
+      f.held.delete(String(h.job.id));
+      this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
+    }
+  }
+
+  /**
+   * The next job of a file is not in this pool: find it by its number and, if it is
+   * waiting in the queue (e.g. returned there by stalled-job recovery behind many others),
+   * move it to the head, so some pool takes it next.
+   */
+  async #promotePredecessor(inbox: FileInbox, seq: number): Promise<void> {
+    if (Date.now() - inbox.promotedAt < 300 || !this.#worker) return;
+    inbox.promotedAt = Date.now();
+    const id = await jobWithSeq(this.#redis, inbox.project, inbox.file, seq);
+    if (!id) return;
+    const job = await Job.fromId<JobData, JobResult>(this.#worker, id);
+    if (!job) return;
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'prioritized') await job.changePriority({ priority: 0, lifo: true }).catch(() => {});
+    else if (state === 'delayed' && job.attemptsMade === 0) await job.promote().catch(() => {});
+    this.#debug(`${inbox.key}: predecessor seq ${seq} (${id}) was ${state}`);
   }
 
   // ---- scheduler ----------------------------------------------------------------------
@@ -302,13 +326,16 @@ export class Coordinator {
       for (const [key, f] of this.#files) if (f.held.size === 0) this.#files.delete(key);
       const next = this.#nextFile(now);
       if (process.env.PH5_DEBUG_SCHEDULER) {
-        this.#log.info(`scheduler: ${[...this.#files.values()].map((f) => `${f.key}:${f.held.size}@${f.retryAt - now}`).join(' ')} -> ${next?.key ?? 'idle'}`);
+        this.#trace(`scheduler: ${[...this.#files.values()].map((f) => `${f.key}:${f.held.size}@${f.retryAt - now}`).join(' ')} -> ${next?.key ?? 'idle'}`);
       }
       if (!next) {
+        this.#phase = 'idle';
         await this.#idle();
+        this.#phase = 'woke';
         continue;
       }
       try {
+        this.#phase = `epoch ${next.key}`;
         await this.#epoch(next);
       } catch (err) {
         this.#log.error(`epoch on ${next.key} failed: ${(err as Error).stack ?? err}`);
@@ -355,9 +382,11 @@ export class Coordinator {
     let split = this.#classify(inbox, cursor);
     if (split.applied.length) await this.#finishApplied(inbox, split.applied);
     if (split.ready.length === 0) {
-      inbox.retryAt = Date.now() + 200;
+      if (split.blocked.length) await this.#promotePredecessor(inbox, cursor.applied + 1);
+      inbox.retryAt = Date.now() + 100;
       return;
     }
+    this.#debug(`epoch? ${inbox.key}: ${split.ready.length} ready; lease`);
     const lease = await this.#locks.tryAcquireWrite(inbox.project, inbox.file, () => this.#log.warn(`lease lost file=${inbox.key} fence=${leaseFence} pool=${this.id} t=${Date.now()}`), this.id);
     if (!lease) {
       inbox.retryAt = Date.now() + 20 + Math.random() * 30;
@@ -383,8 +412,22 @@ export class Coordinator {
     }
   }
 
+  #phase = 'start';
+
+  /** PH5_DEBUG_SCHEDULER=<file>: the scheduler's decisions, appended to a file (not through mpirun). */
+  #trace(msg: string): void {
+    const file = process.env.PH5_DEBUG_SCHEDULER;
+    if (file) appendFileSync(file, `${new Date().toISOString()} ${this.id} ${msg}\n`);
+  }
+
+  #debug(msg: string): void {
+    this.#phase = msg;
+    this.#trace(msg);
+  }
+
   async #runEpoch(inbox: FileInbox, lease: WriteLease, cursor: Cursor, ready: Held[]): Promise<void> {
     const started = Date.now();
+    this.#debug(`epoch ${lease.fence}: ${ready.length} ready`);
     const config = this.#opts.config;
     const filePath = path.join(config.dataDir, inbox.project, inbox.file);
     await mkdir(path.dirname(filePath), { recursive: true });
@@ -424,7 +467,9 @@ export class Coordinator {
       // Progress for jobs written in several steps (large writes are split).
       const stepsOf = planned.map((_, j) => steps.filter((s) => s.jobs.includes(j)).length);
       const doneSteps = planned.map(() => 0);
+      this.#debug(`epoch ${lease.fence}: bcast ${steps.length} steps`);
       await mpi.bcast(encodeMessage({ type: 'plan', plan }), 0);
+      this.#debug(`epoch ${lease.fence}: apply`);
       const mine = await applyPlan(plan, 0, this.#opts.size, {
         beforeStep: async () => {
           if (!(await lease.check())) throw new RankError('PH5_ERR_LEASE_LOST', `the write lease on ${inbox.key} (fence ${lease.fence}) was lost`);
@@ -436,6 +481,7 @@ export class Coordinator {
           }
         },
       });
+      this.#debug(`epoch ${lease.fence}: gather`);
       const gathered = await mpi.gather(Buffer.from(JSON.stringify(mine)), 0);
       reports = (gathered ?? []).map((b) => JSON.parse(b.toString('utf8')) as RankReport);
     }
@@ -477,6 +523,7 @@ export class Coordinator {
       through = h.seq;
       if (o.kind === 'failed') failures.push({ seq: h.seq, reason: o.reason });
     }
+    this.#debug(`epoch ${lease.fence}: commit`);
     const committed = await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, through, failures);
     if (committed !== 'committed') {
       this.#log.warn(`lease lost file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()} (commit refused: ${committed}); the epoch's jobs stay queued`);
