@@ -100,8 +100,14 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
 
     let streaming = true;
     let writeNo = 0;
+    // The stream is paced by the kills: about minWrites in all, spread over the kill period.
+    const quota = () => (streaming ? Math.ceil((opts.minWrites * 1.1 * (kills + 1)) / (opts.kills + 1)) : opts.minWrites);
     const sender = async (c: number) => {
-      while (streaming || writeNo < opts.minWrites) {
+      while (writeNo < quota() || streaming) {
+        if (writeNo >= quota()) {
+          await sleep(100);
+          continue;
+        }
         const k = ++writeNo;
         const file = files[rand(0, files.length - 1)]!;
         const dataset = datasets[rand(0, datasets.length - 1)]!;
