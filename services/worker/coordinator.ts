@@ -122,6 +122,13 @@ export class Coordinator {
     this.#settings = opts.settings ?? loadWorkerSettings();
     this.#redis = new Redis(redisOptions(opts.redisUrl, 'consumer'));
     this.#locks = new FileLocks(this.#redis, this.#settings.leaseMs);
+    // While Redis is away, commands fail and ioredis reconnects; say so once, not per retry.
+    let warned = false;
+    this.#redis.on('error', (err: Error) => {
+      if (!warned) this.#opts.log.warn(`redis: ${err.message} (reconnecting)`);
+      warned = true;
+    });
+    this.#redis.on('ready', () => (warned = false));
   }
 
   get #log(): Logger {
@@ -223,6 +230,9 @@ export class Coordinator {
         this.#files.set(key, inbox);
       }
       const seq = Number.isSafeInteger(data.seq) ? data.seq! : null;
+      // Delivered again while held (its lock expired, e.g. Redis was away): the old
+      // delivery's lock is void; settle it without touching Redis and keep the new one.
+      inbox.held.get(String(job.id))?.reject(new DelayedError());
       inbox.held.set(String(job.id), { job, token, seq, since: Date.now(), blockedSince: null, alone: job.attemptsMade > 0, resolve, reject });
       inbox.retryAt = 0;
       this.#wake();

@@ -36,7 +36,7 @@ export interface FaultOptions {
   /** Between kills: the pool runs this long (random in [min, max]) after it is back. */
   killGapMs?: [number, number];
   /** Something to do to the stack mid-stream instead of / besides kills (e.g. restart Redis). */
-  chaos?: (stack: Stack) => Promise<void>;
+  chaos?: (stack: Stack, accepted: () => number) => Promise<void>;
   drainTimeoutMs?: number;
 }
 
@@ -157,7 +157,7 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
         while (stack.pool.pid === mpirun) await sleep(50);
       }
     };
-    await Promise.all([killer(), opts.chaos?.(stack)]);
+    await Promise.all([killer(), opts.chaos?.(stack, () => sent.length)]);
     streaming = false;
     await Promise.all(senders);
     note(`stream over: ${sent.length} writes accepted; waiting for the queue to drain`);
@@ -233,7 +233,13 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
         }
       }
     }
-    const staged = await readdir(path.join(stack.dataDir, '.staging')).catch(() => []);
+    // Payloads are deleted right after BullMQ completes their job: give that a moment.
+    let staged: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      staged = await readdir(path.join(stack.dataDir, '.staging')).catch(() => []);
+      if (staged.length === 0) break;
+      await sleep(100);
+    }
     return {
       kills,
       killed,
