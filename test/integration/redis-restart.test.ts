@@ -22,7 +22,7 @@ test('a Redis SIGKILL and restart during a write stream loses no accepted job', 
     minWrites: 300,
     note: (l) => console.log(l),
     chaos: async (stack, accepted) => {
-      const admin = new Redis(redisOptions(stack.redis.url, 'producer'));
+      const admin = new Redis(redisOptions(stack.redis.url, 'consumer'));
       const policy = ((await admin.config('GET', 'appendfsync')) as string[])[1];
       if (policy !== 'always') await admin.config('SET', 'appendfsync', 'always');
       admin.disconnect();
