@@ -10,6 +10,8 @@
  *   check, after the epoch's data is flushed and the file closed, and BEFORE the jobs are
  *   completed in BullMQ: a job redelivered after a crash with seq <= applied is completed
  *   without writing again (writing it again would undo later writes that overlap it).
+ * - `job:<seq>`: the id of the job with that number, until it is applied: a pool waiting
+ *   for a predecessor it does not hold looks it up and moves it to the head of the queue.
  * - `failed:<seq>`: why a job that counts as applied failed (so a redelivery fails it again).
  * - `fence`: the fencing counter of the file's write lease (file-lock.ts), monotonic.
  * - `dirty`: the fence of the holder that has (or had) the file open for writing; cleared by
@@ -33,6 +35,7 @@ local existing = string.match(d, '^{"seq":(%d+),')
 if existing then return tonumber(existing) end
 local s = redis.call('HINCRBY', KEYS[1], 'accepted', 1)
 redis.call('HSET', KEYS[2], 'data', '{"seq":' .. s .. ',' .. string.sub(d, 2))
+redis.call('HSET', KEYS[1], 'job:' .. s, ARGV[1])
 return s
 `;
 
@@ -48,6 +51,7 @@ local cur = tonumber(redis.call('HGET', KEYS[2], 'applied') or '0')
 if ARGV[5] ~= '' then
   if cur ~= tonumber(ARGV[4]) then return -1 end
   redis.call('HSET', KEYS[2], 'applied', ARGV[5])
+  for s = cur + 1, tonumber(ARGV[5]) do redis.call('HDEL', KEYS[2], 'job:' .. s) end
 end
 for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[2], 'failed:' .. ARGV[i], ARGV[i + 1])
@@ -71,6 +75,11 @@ export async function readCursor(redis: Redis, project: string, file: string): P
 /** The reason a job that counts as applied failed, or null when it succeeded. */
 export async function recordedFailure(redis: Redis, project: string, file: string, seq: number): Promise<string | null> {
   return redis.hget(fileStateKey(project, file), `failed:${seq}`);
+}
+
+/** The id of the job stamped with `seq`, while it is not applied. */
+export async function jobWithSeq(redis: Redis, project: string, file: string, seq: number): Promise<string | null> {
+  return redis.hget(fileStateKey(project, file), `job:${seq}`);
 }
 
 export type CommitOutcome = 'committed' | 'lease-lost' | 'cursor-moved';

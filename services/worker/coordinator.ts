@@ -20,20 +20,20 @@
  * seq is already applied is completed without writing again.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { DelayedError, Job, Worker, UnrecoverableError } from 'bullmq';
 import { Redis } from 'ioredis';
 import { mpi, versions } from '../../native/lib/index.js';
 import { stagingDir, type Config } from '../shared/config.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { FileLocks, type WriteLease } from '../shared/file-lock.js';
-import { commitEpoch, readCursor, recordedFailure, type Cursor } from '../shared/file-state.js';
+import { commitEpoch, jobWithSeq, readCursor, recordedFailure, type Cursor } from '../shared/file-state.js';
 import {
   QUEUE_NAME,
   QUEUE_PREFIX,
@@ -88,6 +88,8 @@ interface FileInbox {
   held: Map<string, Held>;
   /** Do not try this file again before (lease busy, nothing ready). */
   retryAt: number;
+  /** Last time the missing predecessor was moved to the head of the queue. */
+  promotedAt: number;
 }
 
 type Outcome = { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'retry'; reason: string } | { kind: 'pending' };
@@ -120,6 +122,13 @@ export class Coordinator {
     this.#settings = opts.settings ?? loadWorkerSettings();
     this.#redis = new Redis(redisOptions(opts.redisUrl, 'consumer'));
     this.#locks = new FileLocks(this.#redis, this.#settings.leaseMs);
+    // While Redis is away, commands fail and ioredis reconnects; say so once, not per retry.
+    let warned = false;
+    this.#redis.on('error', (err: Error) => {
+      if (!warned) this.#opts.log.warn(`redis: ${err.message} (reconnecting)`);
+      warned = true;
+    });
+    this.#redis.on('ready', () => (warned = false));
   }
 
   get #log(): Logger {
@@ -141,7 +150,7 @@ export class Coordinator {
     });
     this.#worker.on('error', (err) => this.#log.error(`queue error: ${err.message}`));
     this.#worker.on('failed', (job, err) => {
-      if (err instanceof WaitingError || err?.name === 'WaitingError') return;
+      if (err instanceof DelayedError || err?.name === 'DelayedError') return;
       this.#log.warn(`job ${job?.id} failed: ${err.message}`);
     });
     // A payload is deleted only once its job is completed in Redis; a failed job's payload
@@ -153,6 +162,7 @@ export class Coordinator {
     this.#janitor = setInterval(() => void this.#sweepStaging(), 3600_000);
     this.#janitor.unref();
     this.#loop = this.#schedule();
+    if (process.env.PH5_DEBUG_SCHEDULER) setInterval(() => this.#trace(`alive: phase ${this.#phase}`), 1000).unref();
     this.#log.info(`pool ${this.id}: ${this.#opts.size} ranks, consuming '${QUEUE_NAME}'`);
   }
 
@@ -216,19 +226,27 @@ export class Coordinator {
       const key = `${project}/${file}`;
       let inbox = this.#files.get(key);
       if (!inbox) {
-        inbox = { key, project, file, held: new Map(), retryAt: 0 };
+        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0 };
         this.#files.set(key, inbox);
       }
       const seq = Number.isSafeInteger(data.seq) ? data.seq! : null;
+      // Delivered again while held (its lock expired, e.g. Redis was away): the old
+      // delivery's lock is void; settle it without touching Redis and keep the new one.
+      inbox.held.get(String(job.id))?.reject(new DelayedError());
       inbox.held.set(String(job.id), { job, token, seq, since: Date.now(), blockedSince: null, alone: job.attemptsMade > 0, resolve, reject });
       inbox.retryAt = 0;
       this.#wake();
     });
   }
 
+  /**
+   * Returns a held job to the queue. Through the delayed set, not straight to the head of
+   * the wait list (where BullMQ's moveToWait puts it): this pool would fetch it again at
+   * once, ahead of the predecessor it is waiting for.
+   */
   async #giveBack(job: Ph5Job, token: string): Promise<never> {
-    await job.moveToWait(token).catch(() => {});
-    throw new WaitingError();
+    await job.moveToDelayed(Date.now() + 100 + Math.floor(Math.random() * 400), token).catch(() => {});
+    throw new DelayedError();
   }
 
   async #giveBackAll(): Promise<void> {
@@ -237,20 +255,41 @@ export class Coordinator {
     await Promise.all(all.map((h) => this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err))));
   }
 
-  /** Gives back jobs that waited too long for a predecessor held elsewhere. */
+  /**
+   * Gives back jobs that waited too long for a predecessor held elsewhere. With every slot
+   * taken, the newest waiting jobs go back at once (half the slots), so that the
+   * predecessors can come in.
+   */
   async #giveBackBlocked(): Promise<void> {
     const now = Date.now();
-    const heldCount = [...this.#files.values()].reduce((n, f) => n + f.held.size, 0);
-    // With every slot taken by waiting jobs nothing new could come in: give back at once.
-    const limit = heldCount >= this.#settings.takeConcurrency ? 0 : this.#settings.giveBackMs;
-    for (const f of this.#files.values()) {
-      for (const [id, h] of f.held) {
-        if (h.blockedSince !== null && now - h.blockedSince >= limit) {
-          f.held.delete(id);
-          this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
-        }
-      }
+    const all = [...this.#files.values()].flatMap((f) => [...f.held.values()].map((h) => ({ f, h })));
+    const blocked = all.filter(({ h }) => h.blockedSince !== null);
+    let chosen = blocked.filter(({ h }) => now - h.blockedSince! >= this.#settings.giveBackMs);
+    if (all.length >= this.#settings.takeConcurrency && chosen.length === 0) {
+      chosen = blocked.sort((a, b) => (b.h.seq ?? 0) - (a.h.seq ?? 0)).slice(0, Math.ceil(this.#settings.takeConcurrency / 2));
     }
+    for (const { f, h } of chosen) {
+      f.held.delete(String(h.job.id));
+      this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
+    }
+  }
+
+  /**
+   * The next job of a file is not in this pool: find it by its number and, if it is
+   * waiting in the queue (e.g. returned there by stalled-job recovery behind many others),
+   * move it to the head, so some pool takes it next.
+   */
+  async #promotePredecessor(inbox: FileInbox, seq: number): Promise<void> {
+    if (Date.now() - inbox.promotedAt < 300 || !this.#worker) return;
+    inbox.promotedAt = Date.now();
+    const id = await jobWithSeq(this.#redis, inbox.project, inbox.file, seq);
+    if (!id) return;
+    const job = await Job.fromId<JobData, JobResult>(this.#worker, id);
+    if (!job) return;
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'prioritized') await job.changePriority({ priority: 0, lifo: true }).catch(() => {});
+    else if (state === 'delayed' && job.attemptsMade === 0) await job.promote().catch(() => {});
+    this.#debug(`${inbox.key}: predecessor seq ${seq} (${id}) was ${state}`);
   }
 
   // ---- scheduler ----------------------------------------------------------------------
@@ -296,11 +335,17 @@ export class Coordinator {
       }
       for (const [key, f] of this.#files) if (f.held.size === 0) this.#files.delete(key);
       const next = this.#nextFile(now);
+      if (process.env.PH5_DEBUG_SCHEDULER) {
+        this.#trace(`scheduler: ${[...this.#files.values()].map((f) => `${f.key}:${f.held.size}@${f.retryAt - now}`).join(' ')} -> ${next?.key ?? 'idle'}`);
+      }
       if (!next) {
+        this.#phase = 'idle';
         await this.#idle();
+        this.#phase = 'woke';
         continue;
       }
       try {
+        this.#phase = `epoch ${next.key}`;
         await this.#epoch(next);
       } catch (err) {
         this.#log.error(`epoch on ${next.key} failed: ${(err as Error).stack ?? err}`);
@@ -347,9 +392,11 @@ export class Coordinator {
     let split = this.#classify(inbox, cursor);
     if (split.applied.length) await this.#finishApplied(inbox, split.applied);
     if (split.ready.length === 0) {
-      inbox.retryAt = Date.now() + 200;
+      if (split.blocked.length) await this.#promotePredecessor(inbox, cursor.applied + 1);
+      inbox.retryAt = Date.now() + 100;
       return;
     }
+    this.#debug(`epoch? ${inbox.key}: ${split.ready.length} ready; lease`);
     const lease = await this.#locks.tryAcquireWrite(inbox.project, inbox.file, () => this.#log.warn(`lease lost file=${inbox.key} fence=${leaseFence} pool=${this.id} t=${Date.now()}`), this.id);
     if (!lease) {
       inbox.retryAt = Date.now() + 20 + Math.random() * 30;
@@ -375,8 +422,22 @@ export class Coordinator {
     }
   }
 
+  #phase = 'start';
+
+  /** PH5_DEBUG_SCHEDULER=<file>: the scheduler's decisions, appended to a file (not through mpirun). */
+  #trace(msg: string): void {
+    const file = process.env.PH5_DEBUG_SCHEDULER;
+    if (file) appendFileSync(file, `${new Date().toISOString()} ${this.id} ${msg}\n`);
+  }
+
+  #debug(msg: string): void {
+    this.#phase = msg;
+    this.#trace(msg);
+  }
+
   async #runEpoch(inbox: FileInbox, lease: WriteLease, cursor: Cursor, ready: Held[]): Promise<void> {
     const started = Date.now();
+    this.#debug(`epoch ${lease.fence}: ${ready.length} ready`);
     const config = this.#opts.config;
     const filePath = path.join(config.dataDir, inbox.project, inbox.file);
     await mkdir(path.dirname(filePath), { recursive: true });
@@ -424,7 +485,9 @@ export class Coordinator {
       // Progress for jobs written in several steps (large writes are split).
       const stepsOf = planned.map((_, j) => steps.filter((s) => s.jobs.includes(j)).length);
       const doneSteps = planned.map(() => 0);
+      this.#debug(`epoch ${lease.fence}: bcast ${steps.length} steps`);
       await mpi.bcast(encodeMessage({ type: 'plan', plan }), 0);
+      this.#debug(`epoch ${lease.fence}: apply`);
       const mine = await applyPlan(plan, 0, this.#opts.size, {
         beforeStep: async () => {
           if (!(await lease.check())) throw new RankError('PH5_ERR_LEASE_LOST', `the write lease on ${inbox.key} (fence ${lease.fence}) was lost`);
@@ -436,6 +499,7 @@ export class Coordinator {
           }
         },
       });
+      this.#debug(`epoch ${lease.fence}: gather`);
       const gathered = await mpi.gather(Buffer.from(JSON.stringify(mine)), 0);
       reports = (gathered ?? []).map((b) => JSON.parse(b.toString('utf8')) as RankReport);
     }
@@ -484,6 +548,7 @@ export class Coordinator {
       if (await lease.check()) await rm(filePath, { force: true });
       else outcomes.set(planned[deletion]!, { kind: 'pending' });
     }
+    this.#debug(`epoch ${lease.fence}: commit`);
     const committed = await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, through, failures);
     if (committed !== 'committed') {
       this.#log.warn(`lease lost file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()} (commit refused: ${committed}); the epoch's jobs stay queued`);

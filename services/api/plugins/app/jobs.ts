@@ -72,7 +72,7 @@ export class Jobs {
     const multi = (client as unknown as Redis).multi();
     // Queues BullMQ's add script on the transaction (as its FlowProducer does).
     await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
-    multi.eval(STAMP_SEQ, 2, fileStateKey(data.project, data.file), this.queue.toKey(id));
+    multi.eval(STAMP_SEQ, 2, fileStateKey(data.project, data.file), this.queue.toKey(id), id);
     const replies = await multi.exec();
     if (!replies) throw new Error('the enqueue transaction was aborted');
     for (const [err] of replies) if (err) throw err;

@@ -1,0 +1,278 @@
+/**
+ * Fault injection for the worker: a stream of overlapping writes to a few files while the
+ * pool's processes are SIGKILLed at random moments. Shared by the integration test (>= 10
+ * kills) and bench/fault-injection.ts (50 kills, for the closing note).
+ *
+ * The expected content of every dataset is computed here, independently of the worker: the
+ * writes applied one after the other in acceptance order (the per-file sequence number the
+ * API stamped, read back from the queue), starting from the fill value 0. The files are
+ * read back with h5py and checked with h5dump.
+ */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { fileStateKey } from '../../services/shared/file-state.js';
+import { QUEUE_NAME, QUEUE_PREFIX, type JobData } from '../../services/shared/jobs.js';
+import { redisOptions } from '../../services/shared/redis.js';
+import { client } from './client.js';
+import { h5dump, h5py } from './h5.js';
+import { childPids } from './proc.js';
+import { startStack, type Stack } from './stack.js';
+
+export interface FaultOptions {
+  kills: number;
+  minWrites: number;
+  ranks?: number;
+  files?: string[];
+  datasets?: string[];
+  rows?: number;
+  cols?: number;
+  clients?: number;
+  /** Extra environment for the stack. */
+  env?: NodeJS.ProcessEnv;
+  /** Called with progress lines. */
+  note?: (line: string) => void;
+  /** Between kills: the pool runs this long (random in [min, max]) after it is back. */
+  killGapMs?: [number, number];
+  /** Something to do to the stack mid-stream instead of / besides kills (e.g. restart Redis). */
+  chaos?: (stack: Stack, accepted: () => number) => Promise<void>;
+  drainTimeoutMs?: number;
+}
+
+export interface FaultReport {
+  kills: number;
+  killed: Record<string, number>;
+  writes: number;
+  jobs: number;
+  seconds: number;
+  notCompleted: string[];
+  mismatches: string[];
+  unreadable: string[];
+  outOfOrder: string[];
+  leftoverStaged: number;
+  restarts: number;
+  logs: string;
+  diagnostics: string;
+}
+
+/** Quick test settings: a dead pool's jobs and leases come back within ~3 s. */
+export const FAST_RECOVERY_ENV = {
+  PH5_JOB_LOCK_MS: '3000',
+  PH5_STALLED_INTERVAL_MS: '1000',
+  PH5_LEASE_MS: '3000',
+  PH5_GIVE_BACK_MS: '1500',
+};
+
+interface Sent {
+  client: number;
+  file: string;
+  dataset: string;
+  rowStart: number;
+  rows: number;
+  values: number[][];
+  jobId: string;
+}
+
+function rand(min: number, max: number): number {
+  return min + Math.floor(Math.random() * (max - min + 1));
+}
+
+export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
+  const files = opts.files ?? ['f0.h5', 'f1.h5', 'f2.h5'];
+  const datasets = opts.datasets ?? ['a', 'b'];
+  const rows = opts.rows ?? 48;
+  const cols = opts.cols ?? 6;
+  const note = opts.note ?? (() => {});
+  const stack = await startStack({ ranks: opts.ranks ?? 3, env: { PH5_LOG_LEVEL: 'info', ...FAST_RECOVERY_ENV, ...opts.env } });
+  const t0 = Date.now();
+  const api = client(stack.url);
+  const sent: Sent[] = [];
+  const killed: Record<string, number> = {};
+  let kills = 0;
+  try {
+    for (const file of files) {
+      for (const d of datasets) {
+        const job = await api.accepted('POST', `/v1/files/${file}/datasets`, { path: d, dtype: 'int32', shape: [rows, cols], fillValue: 0 });
+        if (job.state !== 'completed') throw new Error(`creating ${file}:${d} failed: ${JSON.stringify(job.error)}`);
+      }
+    }
+
+    let streaming = true;
+    let writeNo = 0;
+    // The stream is paced by the kills: about minWrites in all, spread over the kill period.
+    const quota = () => (streaming ? Math.ceil((opts.minWrites * 1.1 * (kills + 1)) / (opts.kills + 1)) : opts.minWrites);
+    const sender = async (c: number) => {
+      while (writeNo < quota() || streaming) {
+        if (writeNo >= quota()) {
+          await sleep(100);
+          continue;
+        }
+        const k = ++writeNo;
+        const file = files[rand(0, files.length - 1)]!;
+        const dataset = datasets[rand(0, datasets.length - 1)]!;
+        const rowStart = rand(0, rows - 1);
+        const n = rand(1, Math.min(12, rows - rowStart));
+        const values = Array.from({ length: n }, (_, r) => Array.from({ length: cols }, (_, col) => k * 1000 + r * cols + col));
+        for (let attempt = 0; ; attempt++) {
+          const r = await api.call('PUT', `/v1/files/${file}/datasets/${dataset}/value?select=[${rowStart}:${rowStart + n},0:${cols}]`, values);
+          if (r.status === 202) {
+            sent.push({ client: c, file, dataset, rowStart, rows: n, values, jobId: r.json.job.id });
+            break;
+          }
+          // 503 while Redis is down: not accepted, so the client tries again (as a real one would).
+          if (r.status !== 503 || attempt > 200) throw new Error(`write ${k}: ${r.status} ${JSON.stringify(r.json)}`);
+          await sleep(100);
+        }
+        await sleep(rand(20, 250));
+      }
+    };
+    const senders = Array.from({ length: opts.clients ?? 6 }, (_, c) => sender(c));
+
+    const killer = async () => {
+      const [gapMin, gapMax] = opts.killGapMs ?? [300, 2000];
+      while (kills < opts.kills) {
+        // Wait for a running pool (after a restart: all ranks up), then let it work a moment.
+        let ranks: number[] = [];
+        for (;;) {
+          const pid = stack.pool.pid;
+          ranks = pid ? await childPids(pid) : [];
+          if (ranks.length === (opts.ranks ?? 3)) break;
+          await sleep(100);
+        }
+        await sleep(rand(gapMin, gapMax));
+        const mpirun = stack.pool.pid!;
+        const ranksNow = await childPids(mpirun);
+        const targets = [{ name: 'mpirun', pid: mpirun }, ...ranksNow.map((pid, i) => ({ name: `rank${i}`, pid }))];
+        const victim = targets[rand(0, targets.length - 1)]!;
+        try {
+          process.kill(victim.pid, 'SIGKILL');
+        } catch {
+          continue;
+        }
+        kills++;
+        killed[victim.name] = (killed[victim.name] ?? 0) + 1;
+        note(`kill ${kills}/${opts.kills}: SIGKILL ${victim.name} (pid ${victim.pid}) at ${((Date.now() - t0) / 1000).toFixed(1)} s, ${sent.length} writes accepted`);
+        // The supervisor notices and restarts; wait for a new mpirun before looking again.
+        while (stack.pool.pid === mpirun) await sleep(50);
+      }
+    };
+    await Promise.all([killer(), opts.chaos?.(stack, () => sent.length)]);
+    streaming = false;
+    await Promise.all(senders);
+    note(`stream over: ${sent.length} writes accepted; waiting for the queue to drain`);
+
+    const notCompleted: string[] = [];
+    const deadline = Date.now() + (opts.drainTimeoutMs ?? 240_000);
+    for (const s of sent) {
+      let job: any;
+      do {
+        const r = await api.call("GET", `/v1/jobs/${s.jobId}?wait=${Date.now() < deadline ? 5 : 0}`);
+        job = r.json;
+      } while (job.state !== 'completed' && job.state !== 'failed' && Date.now() < deadline);
+      if (job.state !== 'completed') notCompleted.push(`${s.jobId} (${s.file}): ${job.state} ${JSON.stringify(job.error)}`);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+
+    // Acceptance order: the per-file sequence numbers, read from the queue.
+    const queue = new Queue<JobData>(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+    const seqOf = new Map<string, number>();
+    let diagnostics = '';
+    try {
+      for (const s of sent) {
+        const job = await queue.getJob(s.jobId);
+        seqOf.set(s.jobId, job?.data.seq ?? NaN);
+      }
+      if (notCompleted.length) {
+        const redis = await queue.client;
+        diagnostics += `queue: ${JSON.stringify(await queue.getJobCounts())}\n`;
+        for (const file of files) diagnostics += `${file}: ${JSON.stringify(await redis.hgetall(fileStateKey('default', file)))}\n`;
+        for (const s of sent.filter((x) => notCompleted.some((n) => n.startsWith(x.jobId))).slice(0, 5)) {
+          const job = await queue.getJob(s.jobId);
+          diagnostics += `stuck ${s.jobId} ${s.file} seq ${job?.data.seq} state ${await job?.getState()} attempts ${job?.attemptsMade} stalled ${job?.stalledCounter}\n`;
+        }
+      }
+    } finally {
+      await queue.close();
+    }
+    // A client's writes are sequential: a later one must have been accepted after.
+    const outOfOrder: string[] = [];
+    const lastSeq = new Map<string, number>();
+    for (const s of sent) {
+      const key = `${s.client}:${s.file}`;
+      const seq = seqOf.get(s.jobId)!;
+      if (!(seq > (lastSeq.get(key) ?? 0))) outOfOrder.push(`${s.jobId} seq ${seq} after ${lastSeq.get(key)}`);
+      lastSeq.set(key, seq);
+    }
+
+    const mismatches: string[] = [];
+    const unreadable: string[] = [];
+    for (const file of files) {
+      const expected: Record<string, number[][]> = {};
+      for (const d of datasets) expected[d] = Array.from({ length: rows }, () => Array(cols).fill(0));
+      const writes = sent.filter((s) => s.file === file).sort((a, b) => seqOf.get(a.jobId)! - seqOf.get(b.jobId)!);
+      for (const w of writes) w.values.forEach((row, r) => (expected[w.dataset]![w.rowStart + r] = [...row]));
+      const filePath = stack.filePath(file);
+      try {
+        await h5dump(filePath, ['-H']);
+      } catch (err) {
+        unreadable.push(`${file}: h5dump: ${(err as Error).message}`);
+      }
+      let actual: Record<string, number[][]>;
+      try {
+        actual = await h5py(filePath, `f = h5py.File(path, 'r'); out = {k: f[k][()].tolist() for k in ${JSON.stringify(datasets)}}`);
+      } catch (err) {
+        unreadable.push(`${file}: h5py: ${(err as Error).message}`);
+        continue;
+      }
+      for (const d of datasets) {
+        for (let r = 0; r < rows; r++) {
+          if (JSON.stringify(actual[d]![r]) !== JSON.stringify(expected[d]![r])) {
+            mismatches.push(`${file}:${d} row ${r}: got ${JSON.stringify(actual[d]![r])}, expected ${JSON.stringify(expected[d]![r])}`);
+          }
+        }
+      }
+    }
+    // Payloads are deleted right after BullMQ completes their job: give that a moment.
+    let staged: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      staged = await readdir(path.join(stack.dataDir, '.staging')).catch(() => []);
+      if (staged.length === 0) break;
+      await sleep(100);
+    }
+    return {
+      kills,
+      killed,
+      writes: sent.length,
+      jobs: sent.length + files.length * datasets.length,
+      seconds,
+      notCompleted,
+      mismatches,
+      unreadable,
+      outOfOrder,
+      leftoverStaged: staged.length,
+      restarts: stack.pool.restarts,
+      logs: stack.logs(),
+      diagnostics,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** Lease epochs from pool logs: `lease acquire|release file=F fence=N pool=P t=MS`. */
+export interface LeaseEvent {
+  kind: 'acquire' | 'release' | 'lost';
+  file: string;
+  fence: number;
+  pool: string;
+  t: number;
+}
+
+export function leaseEvents(logs: string): LeaseEvent[] {
+  const out: LeaseEvent[] = [];
+  for (const m of logs.matchAll(/lease (acquire|release|lost) file=(\S+) fence=(\d+) pool=(\S+) t=(\d+)/g)) {
+    out.push({ kind: m[1] as LeaseEvent['kind'], file: m[2]!, fence: Number(m[3]), pool: m[4]!, t: Number(m[5]) });
+  }
+  return out;
+}
