@@ -3,8 +3,10 @@
 // Ranks spend most of their life waiting for rank 0's next plan. A blocking MPI_Bcast
 // busy-polls inside the MPI library (8 idle oversubscribed ranks burned ~1.5 of 2 cores
 // here), so every collective is started non-blocking and completed by MPI_Test with a
-// sleep that backs off from 50 us to 2 ms, taking the global lock only around each test:
-// an idle rank costs almost nothing and sees a plan within ~2 ms of its arrival.
+// sleep that backs off from 50 us to 2 ms, taking the global lock only around each test;
+// after a second of waiting (an idle pool) the sleep grows to 10 ms. An idle rank then
+// costs ~100 wake-ups a second, and sees a plan within ~10 ms of its arrival (2 ms while
+// the pool is busy, when plans follow each other closely).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -24,6 +26,8 @@ namespace {
 
 constexpr auto kFirstSleep = std::chrono::microseconds(50);
 constexpr auto kMaxSleep = std::chrono::microseconds(2000);
+constexpr auto kIdleAfter = std::chrono::seconds(1);
+constexpr auto kIdleSleep = std::chrono::microseconds(10000);
 // MPI counts are ints: large buffers move in pieces.
 constexpr size_t kPiece = size_t(1) << 30;
 
@@ -44,6 +48,7 @@ void RequireMpi() {
 // the thread sleeps between tests, backing off.
 void Wait(std::vector<MPI_Request>& reqs, const char* what) {
   auto sleep = kFirstSleep;
+  const auto start = std::chrono::steady_clock::now();
   for (;;) {
     int done = 0;
     {
@@ -53,7 +58,8 @@ void Wait(std::vector<MPI_Request>& reqs, const char* what) {
     }
     if (done) return;
     std::this_thread::sleep_for(sleep);
-    sleep = std::min(sleep * 2, kMaxSleep);
+    const bool idle = std::chrono::steady_clock::now() - start > kIdleAfter;
+    sleep = idle ? kIdleSleep : std::min(sleep * 2, kMaxSleep);
   }
 }
 

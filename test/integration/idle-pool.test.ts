@@ -10,7 +10,8 @@ import { client } from '../helpers/client.js';
 import { childPids, cpuSeconds } from '../helpers/proc.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
-const RANKS = 8;
+// Oversubscribed on this 2-core machine; PH5_IDLE_POOL_RANKS=42 for the seed's count.
+const RANKS = Number(process.env.PH5_IDLE_POOL_RANKS ?? 8);
 let stack: Stack;
 before(async () => {
   stack = await startStack({ ranks: RANKS });
@@ -30,12 +31,15 @@ test(`${RANKS} idle oversubscribed ranks use a small fraction of one core`, { ti
   const used = afterCpu.reduce((a, b, i) => a + b - before[i]!, 0);
   const cores = used / windowS;
   console.log(`idle pool of ${RANKS} ranks: ${used.toFixed(2)} CPU s over ${windowS} s = ${(cores * 100).toFixed(1)} % of one core`);
-  // A blocking MPI_Bcast here burned ~150 % (measured on this machine).
-  assert.ok(cores < 0.25, `idle ranks used ${(cores * 100).toFixed(1)} % of a core`);
+  // A blocking MPI_Bcast here burned ~150 % (measured on this machine). The target: < 5 %.
+  assert.ok(cores < 0.05, `idle ranks used ${(cores * 100).toFixed(1)} % of a core`);
 
   const api = client(stack.url);
   const t0 = Date.now();
   const job = await api.accepted('POST', '/v1/files/wake.h5/datasets', { path: 'd', dtype: 'int8', shape: [1] });
   assert.equal(job.state, 'completed');
-  console.log(`first job after idling completed in ${Date.now() - t0} ms`);
+  // Picked up: accepted → taken by rank 0 (BullMQ's processedOn). Printed, not asserted:
+  // the machine is shared, and a wait of 1 s would still be correct.
+  const pickup = job.timings.startedAt - job.timings.acceptedAt;
+  console.log(`first job after idling: picked up ${pickup} ms after acceptance, completed in ${Date.now() - t0} ms`);
 });
