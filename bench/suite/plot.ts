@@ -1,6 +1,7 @@
 /**
  * The report's figure, written by hand as SVG (no plotting dependency): on the left, one
- * horizontal bar per scenario of ph5's cost relative to its baseline on a log scale (bars
+ * horizontal bar per scenario of ph5's cost relative to its baseline (or to its target where
+ * there is no baseline) on a log scale (bars
  * grow right of 1 when ph5 is slower, left when faster), with the target as a tick; on the
  * right, bulk-write time against ranks for ph5 and h5py-mpio.
  */
@@ -43,7 +44,7 @@ export function renderSvg(title: string, bars: RatioBar[], lines: ScalingLine[],
   const lo = Math.floor(Math.log10(Math.min(0.5, ...finite, ...targets)));
   const hi = Math.ceil(Math.log10(Math.max(2, ...finite, ...targets)));
   const x = (r: number): number => barsLeft + ((Math.log10(r) - lo) / (hi - lo)) * barsWidth;
-  out.push(`<text x="${barsLeft}" y="${top - 10}" font-weight="bold">ph5 ÷ baseline (time; log scale, lower is better)</text>`);
+  out.push(`<text x="${barsLeft}" y="${top - 10}" font-weight="bold">ph5 ÷ baseline, or ÷ target (log scale; lower is better)</text>`);
   for (let d = lo; d <= hi; d++) {
     const v = 10 ** d;
     out.push(`<line x1="${x(v).toFixed(1)}" y1="${top}" x2="${x(v).toFixed(1)}" y2="${top + plotH}" stroke="${d === 0 ? '#333' : '#ddd'}"/>`);

@@ -90,7 +90,7 @@ export function rows(r: SuiteResults): Row[] {
       ratio: isSeed && r.seed ? `${((p50 / 1000) / seed).toFixed(4)}× seed` : '—',
       target: `p50 ≤ ${targetMs} ms at ${targetRanks} ranks`,
       met,
-      bar: { label: `latency ${l.ranks} ranks p50 vs target`, ratio: p50 / targetMs, target: 1, met },
+      bar: { label: `latency ${l.ranks} ranks: p50 ÷ ${targetMs} ms`, ratio: p50 / targetMs, target: 1, met },
     });
   }
   const sw = r.smallWrites;
@@ -105,7 +105,7 @@ export function rows(r: SuiteResults): Row[] {
       ratio: `${(sw.ratio * 100).toFixed(1)} % of raw`,
       target: '≥ 50 % of raw and ≥ 3,000 writes/s',
       met,
-      bar: { label: 'small writes: time/write vs raw BullMQ', ratio: best / sw.ph5.writesPerSecond, target: 2, met },
+      bar: { label: 'small writes vs raw BullMQ (time/job)', ratio: best / sw.ph5.writesPerSecond, target: 2, met },
     });
   }
   if (r.read) {
@@ -134,7 +134,7 @@ export function rows(r: SuiteResults): Row[] {
       ratio: '—',
       target: `≤ ${u.targetMiB} MiB`,
       met: u.met,
-      bar: { label: 'API peak RSS vs 150 MiB', ratio: u.apiVmHwmMiB / u.targetMiB, target: 1, met: u.met },
+      bar: { label: 'API peak RSS ÷ 150 MiB', ratio: u.apiVmHwmMiB / u.targetMiB, target: 1, met: u.met },
     });
   }
   for (const m of r.rankMemory) {
