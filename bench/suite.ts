@@ -6,13 +6,14 @@
  *   npm run bench                              # full: 1 GiB, 5 reps, 42 ranks, 200 jobs, ...
  *   npm run bench -- --quick                   # small sizes, 1 rep, 8 ranks, 20 jobs (< 3 min)
  *   npm run bench -- --only bulk,read --reps 7 --out /tmp/report --json /tmp/report/samples.json
+ *   node dist/bench/suite.js --render /tmp/report/samples.json --out docs   # report only, from saved samples
  *
  * Scenarios: bulk, latency, small-writes, read, memory, scaling (bench/suite/*.ts reuse
  * bench/small-writes.ts and bench/upload-rss.ts). A scenario that fails is reported as
  * FAILED in the table and the exit code is 1; the others still run. Not a test: nothing
  * here asserts a speed.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +48,7 @@ function settings(quick: boolean) {
 
 export function parseSuiteArgs(argv: string[]): SuiteOptions {
   const fail = (msg: string): never => {
-    throw new Error(`${msg}\nusage: suite [--quick] [--only ${SCENARIOS.join(',')}] [--reps N] [--out DIR] [--json FILE]`);
+    throw new Error(`${msg}\nusage: suite [--quick] [--only ${SCENARIOS.join(',')}] [--reps N] [--out DIR] [--json FILE] [--render FILE]`);
   };
   let quick = false;
   let only: Scenario[] = [...SCENARIOS];
@@ -66,6 +67,7 @@ export function parseSuiteArgs(argv: string[]): SuiteOptions {
       if (!Number.isInteger(reps) || reps < 1) fail('--reps needs a positive integer');
     } else if (a === '--out') out = path.resolve(value());
     else if (a === '--json') json = path.resolve(value());
+    else if (a === '--render') value(); // handled by the command line below
     else fail(`unknown argument ${a}`);
   }
   return { quick, only, reps: reps ?? (quick ? 1 : 5), out, ...(json ? { json } : {}), log: (l) => process.stderr.write(`${l}\n`) };
@@ -158,6 +160,13 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
 
   results.loadAfter = loadAverage();
   results.seconds = (performance.now() - t0) / 1000;
+  if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 1));
+  return { results, ...writeReport(results, opts.out) };
+}
+
+/** Writes BENCHMARKS.md and benchmarks.svg into `out`; the table for the terminal. */
+export function writeReport(results: SuiteResults, out: string): { markdownPath: string; svgPath: string; table: string } {
+  const opts = { out, quick: results.quick, reps: results.reps };
   mkdirSync(opts.out, { recursive: true });
   const svgName = 'benchmarks.svg';
   const svgPath = path.join(opts.out, svgName);
@@ -167,8 +176,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
     `${opts.quick ? 'QUICK MODE' : `medians of ${opts.reps}`} · load ${results.loadBefore.split(' ')[0]} → ${results.loadAfter.split(' ')[0]}`;
   writeFileSync(svgPath, renderSvg('ph5 against its baselines (same run)', ratioBars(results), scalingLines(results), subtitle));
   writeFileSync(markdownPath, markdown(results, svgName));
-  if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 1));
-  return { results, markdownPath, svgPath, table: textTable(rows(results)) };
+  return { markdownPath, svgPath, table: textTable(rows(results)) };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -179,7 +187,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error((err as Error).message);
     process.exit(2);
   }
-  runSuite(opts).then(
+  // --render FILE: only rewrite the report from the samples a run saved with --json.
+  const render = process.argv.indexOf('--render');
+  const running = render > 0
+    ? Promise.resolve(JSON.parse(readFileSync(process.argv[render + 1]!, 'utf8')) as SuiteResults).then((results) => ({ results, ...writeReport(results, opts.out) }))
+    : runSuite(opts);
+  running.then(
     ({ results, markdownPath, svgPath, table }) => {
       console.log(table);
       console.log(`\nwrote ${markdownPath} and ${svgPath} (${(results.seconds / 60).toFixed(1)} min; load ${results.loadBefore} → ${results.loadAfter})`);
