@@ -23,6 +23,9 @@ export interface LatencyResult {
   jobs: number;
   /** Milliseconds, request start -> completed, one per job. */
   ms: number[];
+  /** Per job, from its own record: accepted -> taken by the pool, and the pool's time on it. */
+  queuedMs?: number[];
+  workerMs?: number[];
 }
 
 export interface LatencyOptions {
@@ -47,15 +50,21 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       if (opts.body === 'json') return values;
       return Buffer.from(opts.dtype === 'int32' ? Int32Array.from(values).buffer : Float64Array.from(values).buffer);
     };
+    const queuedMs: number[] = [];
+    const workerMs: number[] = [];
     const one = async (j: number): Promise<number> => {
       const body = bodyFor(j);
       const t0 = performance.now();
       const { location } = await submit(stack.url, 'PUT', `/v1/files/${file}/datasets/test/value`, body);
-      await waitJob(stack.url, location);
-      return performance.now() - t0;
+      const job = await waitJob(stack.url, location);
+      const ms = performance.now() - t0;
+      queuedMs.push(job.result?.timings?.queuedMs ?? NaN);
+      workerMs.push(job.result?.timings?.totalMs ?? NaN);
+      return ms;
     };
     // Warm-up: JIT, connections, the file's first open.
     for (let j = 0; j < 5; j++) await one(j);
+    queuedMs.length = workerMs.length = 0;
     const ms: number[] = [];
     for (let j = 0; j < opts.jobs; j++) ms.push(await one(j));
     // The last write is in the file.
@@ -64,7 +73,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     const expected = Array.from({ length: opts.elements }, (_, i) => (opts.dtype === 'int32' ? i + last : i + last / 1000));
     if (got.some((v, i) => v !== expected[i])) throw new Error(`${opts.name}: the file does not hold the last write: ${JSON.stringify(got.slice(0, 8))}`);
     opts.log(`  ${opts.name}: ${opts.jobs} jobs done`);
-    return { name: opts.name, ranks: opts.ranks, bytes: opts.elements * (opts.dtype === 'int32' ? 4 : 8), jobs: opts.jobs, ms };
+    return { name: opts.name, ranks: opts.ranks, bytes: opts.elements * (opts.dtype === 'int32' ? 4 : 8), jobs: opts.jobs, ms, queuedMs, workerMs };
   } finally {
     await stack.stop();
   }

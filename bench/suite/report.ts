@@ -96,6 +96,13 @@ export function rows(r: SuiteResults): Row[] {
       ratio: isSeed && r.seed ? `${((p50 / 1000) / seed).toFixed(4)}× seed` : '—',
       target: `p50 ≤ ${targetMs} ms at ${targetRanks} ranks`,
       met,
+      ...(l.workerMs?.length
+        ? {
+            why:
+              `per job (medians) the pool spent ${ms1(median(l.workerMs))} on it and it waited ${ms1(median(l.queuedMs ?? []))} to be taken; ` +
+              `the remaining ${ms1(p50 - median(l.workerMs) - median(l.queuedMs ?? []))} are HTTP, staging, Redis and the long-poll`,
+          }
+        : {}),
       bar: { label: `latency ${l.ranks} ranks: p50 ÷ ${targetMs} ms`, ratio: p50 / targetMs, target: 1, met },
     });
   }
