@@ -93,7 +93,8 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
   const wants = (s: Scenario) => opts.only.includes(s);
   const attempt = async (s: Scenario, body: () => Promise<void>) => {
     if (!wants(s)) return;
-    log(`== ${s} (load ${loadAverage()})`);
+    (results.scenarioLoad ??= {})[s] = loadAverage();
+    log(`== ${s} (load ${results.scenarioLoad[s]})`);
     const started = performance.now();
     try {
       await body();

@@ -20,6 +20,8 @@ export interface SuiteResults {
   machine: MachineInfo;
   loadBefore: string;
   loadAfter: string;
+  /** Load average when each scenario started (the machine is shared). */
+  scenarioLoad?: Partial<Record<Scenario, string>>;
   seconds: number;
   bulk: BulkSeries[];
   latency: LatencyResult[];
@@ -226,6 +228,9 @@ export function markdown(r: SuiteResults, svgName: string): string {
     `- Load average (1/5/15 min) before: ${r.loadBefore}; after: ${r.loadAfter}. The machine is shared with other ` +
       'sessions: absolute times are noisy; read the ratios, measured side by side.',
   );
+  if (r.scenarioLoad && Object.keys(r.scenarioLoad).length) {
+    md.push(`- Load average when each scenario started: ${Object.entries(r.scenarioLoad).map(([k, v]) => `${k} ${v}`).join('; ')}.`);
+  }
   md.push('');
   md.push('## Results');
   md.push('');
