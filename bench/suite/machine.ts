@@ -2,9 +2,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface MachineInfo {
   date: string;
+  /** The ph5 commit measured (and whether the tree had uncommitted changes). */
+  commit?: string;
   cpu: string;
   cores: number;
   ramGiB: number;
@@ -33,8 +37,11 @@ export function describeMachine(): MachineInfo {
   ).stdout.trim().split(' ');
   const mpi = firstLine('mpirun', ['--version']).replace(/^mpirun \(Open MPI\)\s*/, '');
   const redis = /v=(\S+)/.exec(firstLine('redis-server', ['--version']))?.[1] ?? '?';
+  const head = firstLine('git', ['-C', path.dirname(fileURLToPath(import.meta.url)), 'rev-parse', '--short', 'HEAD']);
+  const dirty = spawnSync('git', ['-C', path.dirname(fileURLToPath(import.meta.url)), 'status', '--porcelain', '--', ':/services', ':/native/src'], { encoding: 'utf8' }).stdout.trim();
   return {
     date: new Date().toISOString(),
+    commit: `${head}${dirty ? ' (services/native modified)' : ''}`,
     cpu: os.cpus()[0]?.model ?? '?',
     cores: os.cpus().length,
     ramGiB: Math.round(os.totalmem() / 2 ** 30),

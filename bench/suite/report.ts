@@ -222,6 +222,7 @@ export function markdown(r: SuiteResults, svgName: string): string {
   md.push('');
   md.push('## Machine');
   md.push('');
+  if (m.commit) md.push(`- ph5 commit: ${m.commit}`);
   md.push(`- CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ramGiB} GiB; ${m.kernel}`);
   md.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   md.push(
