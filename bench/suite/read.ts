@@ -1,0 +1,69 @@
+/**
+ * Read: `GET .../value?select=[a:b]` of a slice as raw bytes (Accept:
+ * application/octet-stream), consumed as it streams in, against serial h5py reading the
+ * same slice of the same file into a numpy array (bench/h5py_read.py; imports outside the
+ * clock, open -> read -> close inside). The file is written through ph5 first (twice the
+ * slice, element i = i) and the slice starts a quarter in, so it is not file-aligned.
+ * Both runs alternate; the file is in the page cache for both after the first round.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startStack } from '../../test/helpers/stack.js';
+import { payload } from './bulk.js';
+import { getBytes, run } from './service.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export interface ReadResult {
+  sliceBytes: number;
+  ph5: number[];
+  h5py: number[];
+}
+
+export async function runRead(opts: { sliceBytes: number; reps: number; warmup: number; log: (line: string) => void }): Promise<ReadResult> {
+  const total = opts.sliceBytes * 2;
+  const n = total / 8;
+  const start = n / 4;
+  const count = opts.sliceBytes / 8;
+  const stack = await startStack({ ranks: 2, env: { PH5_LOG_LEVEL: 'warn', PH5_RATE_LIMIT_PER_MINUTE: '0' } });
+  try {
+    await run(stack.url, 'POST', '/v1/files/read.h5/datasets', { path: 'x', dtype: 'float64', shape: [n] });
+    await run(stack.url, 'PUT', '/v1/files/read.h5/datasets/x/value', payload(total));
+    const file = stack.filePath('read.h5');
+    const result: ReadResult = { sliceBytes: opts.sliceBytes, ph5: [], h5py: [] };
+    const ph5Once = async (): Promise<number> => {
+      const t0 = performance.now();
+      const got = await getBytes(stack.url, `/v1/files/read.h5/datasets/x/value?select=[${start}:${start + count}]`);
+      const seconds = (performance.now() - t0) / 1000;
+      if (got.bytes !== opts.sliceBytes || got.head.readDoubleLE(0) !== start || got.tail.readDoubleLE(0) !== start + count - 1) {
+        throw new Error(`ph5 read wrong: ${got.bytes} bytes, first ${got.head.readDoubleLE(0)}, last ${got.tail.readDoubleLE(0)}`);
+      }
+      return seconds;
+    };
+    const h5pyOnce = (): number => {
+      const r = spawnSync('/usr/bin/python3', [path.join(root, 'bench', 'h5py_read.py'), file, 'x', String(start), String(count), '1'], {
+        encoding: 'utf8',
+        timeout: 10 * 60_000,
+      });
+      if (r.status !== 0) throw new Error(`h5py read failed: ${r.stderr}`);
+      const out = JSON.parse(r.stdout.trim()) as { seconds: number; first: number; last: number };
+      if (out.first !== start || out.last !== start + count - 1) throw new Error(`h5py read wrong: ${r.stdout}`);
+      return out.seconds;
+    };
+    for (let rep = -opts.warmup; rep < opts.reps; rep++) {
+      const ph5First = (rep + opts.warmup) % 2 === 0;
+      const a = ph5First ? await ph5Once() : h5pyOnce();
+      const b = ph5First ? h5pyOnce() : await ph5Once();
+      const [p, h] = ph5First ? [a, b] : [b, a];
+      if (rep >= 0) {
+        result.ph5.push(p);
+        result.h5py.push(h);
+      }
+      opts.log(`  read ${rep < 0 ? 'warm-up' : `rep ${rep + 1}`}: ph5 ${p.toFixed(3)} s, h5py ${h.toFixed(3)} s`);
+    }
+    return result;
+  } finally {
+    await stack.stop();
+  }
+}
