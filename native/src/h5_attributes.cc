@@ -265,42 +265,42 @@ class AttributeDeleteCall : public FileCall {
   std::string path_, name_;
 };
 
-Napi::Value AttributeWrite(const Napi::CallbackInfo& info) {
+// The (handle, object path[, attribute name]) every attribute call starts with, checked.
+struct Target {
+  uint32_t handle;
+  std::string path;
+  std::string name;
+};
+
+Target ParseTarget(const Napi::CallbackInfo& info, bool withName) {
   Napi::Env env = info.Env();
-  uint32_t handle = HandleArg(info);
-  std::string path = ToString(env, info[1], "path");
-  CheckObjectPath(env, path);
-  std::string name = ToString(env, info[2], "name");
-  CheckName(env, name);
-  return (new AttributeWriteCall(env, handle, path, name, ToValue(env, info[3])))->Start();
+  Target t{HandleArg(info), ToString(env, info[1], "path"), {}};
+  CheckObjectPath(env, t.path);
+  if (withName) {
+    t.name = ToString(env, info[2], "name");
+    CheckName(env, t.name);
+  }
+  return t;
+}
+
+Napi::Value AttributeWrite(const Napi::CallbackInfo& info) {
+  Target t = ParseTarget(info, true);
+  return (new AttributeWriteCall(info.Env(), t.handle, t.path, t.name, ToValue(info.Env(), info[3])))->Start();
 }
 
 Napi::Value AttributeRead(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  uint32_t handle = HandleArg(info);
-  std::string path = ToString(env, info[1], "path");
-  CheckObjectPath(env, path);
-  std::string name = ToString(env, info[2], "name");
-  CheckName(env, name);
-  return (new AttributeReadCall(env, handle, path, name))->Start();
+  Target t = ParseTarget(info, true);
+  return (new AttributeReadCall(info.Env(), t.handle, t.path, t.name))->Start();
 }
 
 Napi::Value AttributeList(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  uint32_t handle = HandleArg(info);
-  std::string path = ToString(env, info[1], "path");
-  CheckObjectPath(env, path);
-  return (new AttributeListCall(env, handle, path))->Start();
+  Target t = ParseTarget(info, false);
+  return (new AttributeListCall(info.Env(), t.handle, t.path))->Start();
 }
 
 Napi::Value AttributeDelete(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  uint32_t handle = HandleArg(info);
-  std::string path = ToString(env, info[1], "path");
-  CheckObjectPath(env, path);
-  std::string name = ToString(env, info[2], "name");
-  CheckName(env, name);
-  return (new AttributeDeleteCall(env, handle, path, name))->Start();
+  Target t = ParseTarget(info, true);
+  return (new AttributeDeleteCall(info.Env(), t.handle, t.path, t.name))->Start();
 }
 
 }  // namespace
