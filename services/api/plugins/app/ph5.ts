@@ -98,7 +98,10 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
   app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, operations, project });
 
   app.addHook('onReady', async () => {
-    jobs.listen().on('completed', ({ jobId }: { jobId: string }) => quota.completed(jobId));
+    jobs
+      .listen()
+      .on('completed', ({ jobId }: { jobId: string }) => quota.completed(jobId))
+      .on('failed', ({ jobId }: { jobId: string }) => quota.failed(jobId));
     if (redis.status === 'ready') return;
     const up = new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true)));
     if (!(await Promise.race([up, sleep(opts.connectWaitMs ?? 2000, false)]))) {

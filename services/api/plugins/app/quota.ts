@@ -60,6 +60,15 @@ export class ProjectQuota {
     this.#redis.srem(ProjectQuota.key(project), jobId).catch(() => {});
   }
 
+  /**
+   * A job this process enqueued failed an attempt: it is no longer tracked here (it may
+   * be retried; reconciliation drops it from the set once it is finished), so the map of
+   * this process's jobs does not grow with failures.
+   */
+  failed(jobId: string): void {
+    this.#mine.delete(jobId);
+  }
+
   /** Drops ids whose job has finished or no longer exists. */
   async #reconcile(key: string): Promise<void> {
     const ids = await this.#redis.smembers(key);

@@ -77,13 +77,12 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, datasets, config, project } = app.ph5;
-      const proj = project(request);
+      const { storage, datasets, config } = app.ph5;
       const kind = bodyKind(request);
       const binary = kind !== 'json';
       let staged: string | undefined;
       try {
-        const { file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
+        const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
         const declared = request.headers['content-length'];
         if (binary && declared !== undefined && Number(declared) > config.maxBodyBytes) {
           throw new errors.BodyTooLarge(`The body is ${declared} bytes; this server accepts at most ${config.maxBodyBytes}.`);
