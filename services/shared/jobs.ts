@@ -190,6 +190,8 @@ export interface DatasetRecord {
   shape: number[];
   maxshape?: (number | null)[];
   chunks?: number[];
+  /** 'chunked' when HDF5 chose the chunks (a resize of such a dataset records it). */
+  layout?: 'chunked';
   gzip?: number;
   shuffle?: boolean;
   /** One element in `dtype`, base64. */

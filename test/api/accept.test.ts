@@ -167,3 +167,22 @@ test('concurrent creations of one dataset: exactly one is accepted', async () =>
   const record = JSON.parse((await api.app.ph5.redis.hget(keys.datasets('default', 'race.h5'), '/same'))!);
   assert.equal(record.jobId, accepted.json().job.id);
 });
+
+test('an accepted resize changes only the extent the API reports: layout, filters and fill value stay', async () => {
+  const created = await api.app.inject({
+    method: 'POST',
+    url: '/v1/files/resize.h5/datasets',
+    payload: { path: '/z', dtype: 'int16', shape: [8], maxshape: [8], compression: 'gzip', compressionLevel: 6, shuffle: true, fillValue: -1 },
+  });
+  assert.equal(created.statusCode, 202, created.body);
+  for (const shape of [[4], [8]]) {
+    const resized = await api.app.inject({ method: 'PUT', url: '/v1/files/resize.h5/datasets/z/shape', payload: { shape } });
+    assert.equal(resized.statusCode, 202, resized.body);
+    const meta = (await api.app.inject({ method: 'GET', url: '/v1/files/resize.h5/datasets/z' })).json();
+    assert.deepEqual(
+      [meta.shape, meta.layout, meta.compression, meta.compressionLevel, meta.shuffle, meta.fillValue],
+      [shape, 'chunked', 'gzip', 6, true, -1],
+      `after resizing to ${shape}`,
+    );
+  }
+});

@@ -6,13 +6,13 @@
  * Nothing is queued, claimed or staged unless every operation passes.
  */
 import type { FastifyInstance } from 'fastify';
-import type { DatasetRecord, JobOp } from '../../../shared/jobs.js';
+import type { JobOp } from '../../../shared/jobs.js';
 import { normalizeH5Path } from '../../../shared/names.js';
 import { InputError } from '../../../shared/input-error.js';
 import type { BatchOp } from '../../schemas/batch.js';
 import { errors } from '../../errors.js';
-import type { DatasetMeta } from './datasets.js';
-import { attributeData, checkResize, createDatasetOp, stageJsonWrite, validateAttributeName, type RegistryChange, type Submission } from './operations.js';
+import { fromRecord, type DatasetMeta } from './datasets.js';
+import { attributeData, checkResize, createDatasetOp, resizedRecord, stageJsonWrite, validateAttributeName, type RegistryChange, type Submission } from './operations.js';
 
 type Overlay = Map<string, { kind: 'dataset'; meta: DatasetMeta } | { kind: 'group' } | { kind: 'deleted' }>;
 
@@ -64,7 +64,7 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
               const created = createDatasetOp(body, h5path, jobId, config.limits);
               out.push(created.op);
               registry.push({ kind: 'claim', path: h5path, record: created.record });
-              overlay.set(h5path, { kind: 'dataset', meta: metaOf(h5path, created.record) });
+              overlay.set(h5path, { kind: 'dataset', meta: fromRecord(h5path, created.record, 'pending') });
             }
             break;
           }
@@ -89,7 +89,7 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
           case 'resize': {
             const meta = await datasetMeta(h5path);
             checkResize(meta, op.shape, h5path);
-            const record: DatasetRecord = { dtype: meta.dtype, shape: op.shape, maxshape: meta.maxshape, ...(meta.chunks ? { chunks: meta.chunks } : {}), jobId };
+            const record = resizedRecord(meta, op.shape, jobId);
             out.push({ op: 'resize', path: h5path, shape: op.shape });
             registry.push({ kind: 'record', path: h5path, record });
             overlay.set(h5path, { kind: 'dataset', meta: { ...meta, shape: op.shape } });
@@ -116,21 +116,4 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
   }
   if (out.length === 0) throw new InputError('PH5_ERR_VALIDATION', 'The batch has no operations.');
   return { project, file, ops: out, registry, staged, jobId };
-}
-
-function metaOf(h5path: string, rec: DatasetRecord): DatasetMeta {
-  const maxshape = rec.maxshape ?? rec.shape;
-  return {
-    path: h5path,
-    dtype: rec.dtype,
-    shape: rec.shape,
-    maxshape,
-    layout: rec.chunks || rec.gzip !== undefined || rec.shuffle || maxshape.some((m, i) => m !== rec.shape[i]) ? 'chunked' : 'contiguous',
-    chunks: rec.chunks ?? null,
-    compression: rec.gzip !== undefined ? 'gzip' : null,
-    compressionLevel: rec.gzip ?? null,
-    shuffle: rec.shuffle === true,
-    fillValue: null,
-    state: 'pending',
-  };
 }

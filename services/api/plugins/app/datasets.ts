@@ -298,9 +298,10 @@ function notADataset(h5path: string, file: string): InputError {
   return new InputError('PH5_ERR_TYPE', `${h5path} in ${file} is a group, not a dataset.`);
 }
 
-function fromRecord(h5path: string, rec: DatasetRecord, state: DatasetMeta['state']): DatasetMeta {
+/** The dataset a registry record describes (accepted, or as its job leaves it). */
+export function fromRecord(h5path: string, rec: DatasetRecord, state: DatasetMeta['state']): DatasetMeta {
   const maxshape = rec.maxshape ?? rec.shape;
-  const chunked = rec.chunks !== undefined || rec.gzip !== undefined || rec.shuffle === true || maxshape.some((m, i) => m !== rec.shape[i]);
+  const chunked = rec.layout === 'chunked' || rec.chunks !== undefined || rec.gzip !== undefined || rec.shuffle === true || maxshape.some((m, i) => m !== rec.shape[i]);
   return {
     path: h5path,
     dtype: rec.dtype,

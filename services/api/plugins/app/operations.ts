@@ -98,6 +98,25 @@ export function createDatasetOp(body: CreateDatasetRequest, h5path: string, jobI
   return { op, record };
 }
 
+/**
+ * The registry record of a dataset after a resize: the whole description carried over
+ * (layout, filters, fill value) with the new extent, so later requests see the dataset
+ * exactly as before but for its shape.
+ */
+export function resizedRecord(meta: DatasetMeta, shape: number[], jobId: string): DatasetRecord {
+  return {
+    dtype: meta.dtype,
+    shape,
+    maxshape: meta.maxshape,
+    ...(meta.chunks ? { chunks: meta.chunks } : {}),
+    ...(meta.layout === 'chunked' ? { layout: 'chunked' as const } : {}),
+    ...(meta.compressionLevel !== null ? { gzip: meta.compressionLevel } : {}),
+    ...(meta.shuffle ? { shuffle: true } : {}),
+    ...(meta.fillValue !== null ? { fillValue: encodeJson(meta.fillValue, parseDtype(meta.dtype), []).toString('base64') } : {}),
+    jobId,
+  };
+}
+
 /** Checks a resize against the dataset as accepted jobs leave it. */
 export function checkResize(meta: DatasetMeta, shape: number[], h5path: string): void {
   if (shape.length !== meta.shape.length) throw shapeError(`${h5path} has ${meta.shape.length} dimension(s); the new shape has ${shape.length}.`);

@@ -4,9 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
-import type { DatasetRecord } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
-import { checkResize, createDatasetOp, deleteObject, replyAccepted, requestTarget } from '../../plugins/app/operations.js';
+import { checkResize, createDatasetOp, deleteObject, replyAccepted, requestTarget, resizedRecord } from '../../plugins/app/operations.js';
 import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { CreateDatasetBody, ResizeBody } from '../../schemas/datasets.js';
 
@@ -89,13 +88,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       checkResize(meta, shape, h5path);
       const jobId = jobs.newId();
       // The new extent is what later writes are checked against, from now on.
-      const record: DatasetRecord = {
-        dtype: meta.dtype,
-        shape,
-        maxshape: meta.maxshape,
-        ...(meta.chunks ? { chunks: meta.chunks } : {}),
-        jobId,
-      };
+      const record = resizedRecord(meta, shape, jobId);
       const job = await operations.submit({ project: proj, file, ops: [{ op: 'resize', path: h5path, shape }], registry: [{ kind: 'record', path: h5path, record }], jobId });
       return replyAccepted(app, reply, job);
     },
