@@ -69,6 +69,8 @@ export interface SmallWritesResult {
     non202: number;
     errors: number;
     failedJobs: number;
+    /** Jobs the writes were queued as (small writes arriving together share one). */
+    jobs: number;
   };
   raw: RawResult[];
   /** ph5 writes/s over the best raw jobs/s. */
@@ -188,6 +190,7 @@ async function cpuOf(stack: Stack): Promise<Record<string, number>> {
 async function fire(url: string, writes: number, clients: number) {
   let next = 0;
   let non202 = 0;
+  const jobIds = new Set<string>();
   const t0 = performance.now();
   const result = await autocannon({
     url,
@@ -206,15 +209,18 @@ async function fire(url: string, writes: number, clients: number) {
             body: rowBytes(i),
           };
         },
-        onResponse: (status) => {
+        onResponse: (status, body) => {
           if (status !== 202) non202++;
+          // Small writes arriving together share a job (group commit): count the jobs.
+          const id = /"id":"([^"]+)"/.exec(body ?? '')?.[1];
+          if (status === 202 && id) jobIds.add(id);
         },
       },
     ],
   });
   const tAccepted = performance.now();
   const accepted = result.requests.sent - non202 - result.errors - result.timeouts;
-  return { result, non202, accepted, t0, tAccepted };
+  return { result, non202, accepted, jobs: jobIds.size, t0, tAccepted };
 }
 
 /**
@@ -230,11 +236,11 @@ async function runSplit(stack: Stack, writes: number, clients: number): Promise<
     const fired = await fire(stack.url, writes, clients);
     stack.pool.start();
     const first = await waitFinished(queue, baseDone, 1, 120_000);
-    const last = await waitFinished(queue, baseDone, fired.accepted, 15 * 60_000);
+    const last = await waitFinished(queue, baseDone, fired.jobs, 15 * 60_000);
     return {
       acceptOnlyPerSecond: fired.accepted / ((fired.tAccepted - fired.t0) / 1000),
       acceptLatencyP50Ms: fired.result.latency.p50,
-      drainPerSecond: (fired.accepted - 1) / ((last.at - first.at) / 1000),
+      drainPerSecond: (fired.accepted * (1 - 1 / fired.jobs)) / ((last.at - first.at) / 1000),
     };
   } finally {
     await queue.close();
@@ -249,8 +255,8 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions): Promise<{ ph5: Sm
     const baseDone = base.completed + base.failed;
     const cpuBefore = await cpuOf(stack);
     const statsBefore = await commandStats(stack.redis.url);
-    const { result, non202, accepted, t0, tAccepted } = await fire(stack.url, writes, clients);
-    const done = await waitFinished(queue, baseDone, accepted, 15 * 60_000);
+    const { result, non202, accepted, jobs: jobCount, t0, tAccepted } = await fire(stack.url, writes, clients);
+    const done = await waitFinished(queue, baseDone, jobCount, 15 * 60_000);
     const cpuAfter = await cpuOf(stack);
     const redis = redisCost(statsBefore, await commandStats(stack.redis.url), accepted);
     const seconds = (done.at - t0) / 1000;
@@ -292,6 +298,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions): Promise<{ ph5: Sm
         non202,
         errors: result.errors + result.timeouts,
         failedJobs: done.failed - base.failed,
+        jobs: jobCount,
       },
       profile: {
         sampledJobs: ours.length,
@@ -408,6 +415,7 @@ export function formatReport(r: SmallWritesResult): string {
     `  ratio ph5 / best raw  ${(r.ratio * 100).toFixed(1).padStart(6)} %       (targets: >= 50 %, >= 3000 writes/s)`,
     'where the time goes:',
     `  API accept            ${r.ph5.acceptedPerSecond.toFixed(0).padStart(7)} req/s over ${r.ph5.acceptSeconds.toFixed(2)} s; latency p50 ${r.ph5.latencyMs.p50} ms, p99 ${r.ph5.latencyMs.p99} ms`,
+    `  group commit: ${r.writes} writes queued as ${r.ph5.jobs} jobs (${(r.writes / Math.max(1, r.ph5.jobs)).toFixed(1)} writes per job)`,
     `  worker: ${r.profile.sampledJobs} sampled jobs in ${p.epochs} epochs (median ${p.jobsPerEpoch} jobs/epoch); per epoch ${ms(p.totalMs)} = open ${ms(p.openMs)} + apply ${ms(p.applyMs)} + close ${ms(p.closeMs)} + lease/plan/bcast/gather/cleanup ${ms(p.otherMs)}`,
     `  rows in acceptance order that touch the previous row (coalescable): ${(p.touchingShare * 100).toFixed(0)} %`,
     `  per job: ${ms(p.totalMs / Math.max(1, p.jobsPerEpoch))} of epoch; held by the pool ${ms(p.heldMs)} (taken -> completed); queued ${ms(p.queuedMs)} (accepted -> taken)`,
@@ -415,7 +423,7 @@ export function formatReport(r: SmallWritesResult): string {
     ...r.raw.map((x) => `  Redis per raw job c=${x.concurrency}: ${x.redis.callsPerJob} commands, ${x.redis.usecPerJob} us (${x.redis.top})`),
     ...(r.profile.split
       ? [
-          `  split: API alone accepts ${r.profile.split.acceptOnlyPerSecond.toFixed(0)} req/s (p50 ${r.profile.split.acceptLatencyP50Ms} ms); pool alone drains ${r.profile.split.drainPerSecond.toFixed(0)} jobs/s`,
+          `  split: API alone accepts ${r.profile.split.acceptOnlyPerSecond.toFixed(0)} req/s (p50 ${r.profile.split.acceptLatencyP50Ms} ms); pool alone drains ${r.profile.split.drainPerSecond.toFixed(0)} writes/s`,
         ]
       : []),
     `  CPU s during ph5 run (wall ${r.profile.wallSeconds} s, ${os.cpus().length} cores): ${Object.entries(r.profile.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}`,

@@ -25,6 +25,19 @@ export interface Config {
   /** The same JSON inline (for containers that pass secrets as env). */
   tokensJson: string | undefined;
   limits: Limits;
+  writeGroups: WriteGroupSettings;
+}
+
+/**
+ * Group commit of small writes: writes of at most `maxWriteBytes` to one file that arrive
+ * while the file's previous group is being committed are staged in one file (one fsync) and
+ * queued as one job (one BullMQ job, one seq number), in arrival order.
+ */
+export interface WriteGroupSettings {
+  /** Largest write (payload bytes) that may join a group. 0: every write is a job of its own. */
+  maxWriteBytes: number;
+  /** Most writes in one group. */
+  maxWrites: number;
 }
 
 /** Request limits: beyond them a request is refused (413/429) before anything changes. */
@@ -71,6 +84,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueuedPerProject: intFromEnv(env, 'PH5_MAX_QUEUED_PER_PROJECT', 10_000, 0),
       rateLimitPerMinute: intFromEnv(env, 'PH5_RATE_LIMIT_PER_MINUTE', 60_000, 0),
       maxEventLoopDelayMs: intFromEnv(env, 'PH5_MAX_EVENT_LOOP_DELAY_MS', 2_000, 0),
+    },
+    writeGroups: {
+      maxWriteBytes: intFromEnv(env, 'PH5_GROUP_WRITE_BYTES', 64 * 1024, 0),
+      maxWrites: intFromEnv(env, 'PH5_GROUP_MAX_WRITES', 256, 1),
     },
   };
 }

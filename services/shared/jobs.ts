@@ -38,6 +38,11 @@ export interface WriteOp {
   hyperslab: Hyperslab;
   /** Staged payload, relative to the data root's staging directory. */
   staged: string;
+  /**
+   * Where this write's bytes start in the staged file. Small writes accepted together
+   * share one staged file (one fsync for all of them); absent: 0.
+   */
+  stagedOffset?: number;
   bytes: number;
 }
 

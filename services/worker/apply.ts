@@ -95,33 +95,43 @@ function stagedPath(plan: Plan, staged: string): string {
   return path.join(plan.staging, staged);
 }
 
-async function readRange(file: string, buf: Buffer, into: number, offset: number, length: number): Promise<void> {
-  if (length === 0) return;
+/** Reads whole ranges of one staged file through one descriptor. */
+async function readRanges(file: string, buf: Buffer, ranges: Array<{ into: number; offset: number; length: number }>): Promise<void> {
   const fh = await open(file, 'r');
   try {
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await fh.read(buf, into + done, length - done, offset + done);
-      if (bytesRead === 0) throw new RankError('PH5_ERR_STAGING', `staged payload ${path.basename(file)} is shorter than expected`);
-      done += bytesRead;
+    for (const { into, offset, length } of ranges) {
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await fh.read(buf, into + done, length - done, offset + done);
+        if (bytesRead === 0) throw new RankError('PH5_ERR_STAGING', `staged payload ${path.basename(file)} is shorter than expected`);
+        done += bytesRead;
+      }
     }
   } finally {
     await fh.close();
   }
 }
 
-/** Bytes [offset, offset+length) of the concatenation of the segments. */
+/**
+ * Bytes [offset, offset+length) of the concatenation of the segments. Small writes accepted
+ * together share a staged file: each file is opened once, its ranges read in turn.
+ */
 async function readSegments(plan: Plan, segments: Segment[], offset: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let base = 0;
-  const reads: Promise<void>[] = [];
+  const byFile = new Map<string, Array<{ into: number; offset: number; length: number }>>();
   for (const seg of segments) {
     const from = Math.max(offset, base);
     const to = Math.min(offset + length, base + seg.bytes);
-    if (from < to) reads.push(readRange(stagedPath(plan, seg.staged), buf, from - offset, seg.offset + (from - base), to - from));
+    if (from < to) {
+      const file = stagedPath(plan, seg.staged);
+      const ranges = byFile.get(file) ?? [];
+      ranges.push({ into: from - offset, offset: seg.offset + (from - base), length: to - from });
+      byFile.set(file, ranges);
+    }
     base += seg.bytes;
   }
-  await Promise.all(reads);
+  await Promise.all([...byFile].map(([file, ranges]) => readRanges(file, buf, ranges)));
   return buf;
 }
 

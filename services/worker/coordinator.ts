@@ -449,9 +449,10 @@ export class Coordinator {
       ready.map(async (h) => {
         for (const op of h.job.data.ops) {
           if (op.op !== 'write') continue;
-          const ok = path.basename(op.staged) === op.staged && !op.staged.startsWith('.');
+          const offset = op.stagedOffset ?? 0;
+          const ok = path.basename(op.staged) === op.staged && !op.staged.startsWith('.') && Number.isSafeInteger(offset) && offset >= 0;
           const size = ok ? await stat(path.join(stagingDir(config), op.staged)).then((s) => s.size, () => -1) : -1;
-          if (size < op.bytes) {
+          if (size < offset + op.bytes) {
             outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_STAGING', `staged payload ${op.staged} of job ${h.job.id} is missing or short`) });
             return;
           }
@@ -623,11 +624,9 @@ export class Coordinator {
 
   async #dropStaged(data: JobData): Promise<void> {
     const dir = stagingDir(this.#opts.config);
-    for (const op of data?.ops ?? []) {
-      if (op.op === 'write' && path.basename(op.staged) === op.staged) {
-        await rm(path.join(dir, op.staged), { force: true }).catch(() => {});
-      }
-    }
+    // Writes accepted together name one shared staged file: removed once.
+    const names = new Set((data?.ops ?? []).flatMap((op) => (op.op === 'write' && path.basename(op.staged) === op.staged ? [op.staged] : [])));
+    for (const name of names) await rm(path.join(dir, name), { force: true }).catch(() => {});
   }
 
   /** Deletes staged payloads older than the retention period (those of failed jobs). */

@@ -148,7 +148,7 @@ export function planSteps(jobs: EpochJob[], opts: PlanOptions = { maxStepBytes: 
         path: op.path,
         payloadDtype: op.payloadDtype,
         hyperslab: op.hyperslab,
-        segments: [{ staged: op.staged, offset: 0, bytes: op.bytes }],
+        segments: [{ staged: op.staged, offset: op.stagedOffset ?? 0, bytes: op.bytes }],
         bytes: op.bytes,
         jobs: [index],
       };

@@ -62,7 +62,10 @@ export async function startStack(opts: { ranks: number; env?: NodeJS.ProcessEnv 
     PH5_LOG_LEVEL: process.env.PH5_LOG_LEVEL ?? 'warn',
     ...opts.env,
   };
-  const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // PH5_TEST_API_NODE_ARGS: extra node flags for the API process, e.g. to profile it under a
+  // benchmark ('--cpu-prof --cpu-prof-dir=/tmp/prof').
+  const extra = (process.env.PH5_TEST_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const api = spawn(process.execPath, [...API_NODE_FLAGS, ...extra, API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   api.stdout!.on('data', (b: Buffer) => (output += b.toString()));
   api.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   const pool = new WorkerPool({ ranks: opts.ranks, env, stdio: 'pipe', onOutput: (s) => (output += s), log: (s) => (output += `${s}\n`) });

@@ -91,9 +91,14 @@ export class Jobs {
     return present(job, await job.getState());
   }
 
-  /** The view of a job just added (no Redis round trip: nothing may fail after enqueueing). */
-  viewAccepted(job: Ph5Job): JobView {
-    return present(job, 'waiting');
+  /**
+   * The view of a job just added (no Redis round trip: nothing may fail after enqueueing).
+   * `ownOp`: the request's own operation in a job it shares with other writes.
+   */
+  viewAccepted(job: Ph5Job, ownOp?: number): JobView {
+    const view = present(job, 'waiting');
+    if (ownOp !== undefined) view.ops = view.ops.slice(ownOp, ownOp + 1);
+    return view;
   }
 
   /** Starts listening for job events (idempotent). Called when the app is ready. */
@@ -166,6 +171,7 @@ function present(job: Ph5Job, bullState: string): JobView {
     state,
     file: job.data.file,
     ops: job.data.ops.map((o) => (o.op === 'write' ? { op: o.op, path: o.path, select: o.select } : { op: o.op, path: o.path })),
+    opCount: job.data.ops.length,
     ranks: result?.ranks ?? null,
     result,
     error: state === 'failed' ? parseFailure(job.failedReason) : null,

@@ -244,8 +244,8 @@ export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5
 }
 
 /** 202 with the job, its URL in Location. */
-export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job): FastifyReply {
-  const view = app.ph5.jobs.viewAccepted(job);
+export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job, ownOp?: number): FastifyReply {
+  const view = app.ph5.jobs.viewAccepted(job, ownOp);
   return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
 }
 
@@ -253,7 +253,7 @@ export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph
 export async function requestTarget(app: FastifyInstance, request: FastifyRequest, fileName: string, h5path?: string): Promise<{ project: string; file: string; path: string }> {
   const project = app.ph5.project(request);
   const file = validateFileName(fileName);
-  await app.ph5.storage.resolve(project, file); // refuses names that resolve outside the project
+  await app.ph5.storage.checkTarget(project, file); // refuses names that resolve outside the project
   return { project, file, path: h5path === undefined ? '/' : normalizeH5Path(h5path) };
 }
 

@@ -22,6 +22,7 @@ import { JobIndex } from './job-index.js';
 import { Operations } from './operations.js';
 import { ProjectQuota } from './quota.js';
 import { Storage } from './storage.js';
+import { WriteGroups } from './write-groups.js';
 
 export interface Ph5Services {
   config: Config;
@@ -37,6 +38,8 @@ export interface Ph5Services {
   jobIndex: JobIndex;
   /** Validated requests → one queued job, undone entirely if anything fails. */
   operations: Operations;
+  /** Small writes → one staged file and one job per group (group commit). */
+  writeGroups: WriteGroups;
   /** Records a job just accepted (quota, project index); never fails the request. */
   recordAccepted(project: string, jobId: string, acceptedAt: number): Promise<void>;
   /** The project a request acts in: its token's (plugins/app/auth.ts). */
@@ -95,7 +98,8 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
     await tx.exec().catch((err: unknown) => app.log.warn({ err: (err as Error).message, jobId }, 'could not record an accepted job (quota/index)'));
   };
   const operations = new Operations(app);
-  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, operations, project });
+  const writeGroups = new WriteGroups(app, config.writeGroups);
+  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, operations, writeGroups, project });
 
   app.addHook('onReady', async () => {
     jobs

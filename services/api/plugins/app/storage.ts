@@ -5,13 +5,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, realpath, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stagingDir, type Config } from '../../../shared/config.js';
 import { InputError } from '../../../shared/input-error.js';
 import { validateFileName, validateProjectName } from '../../../shared/names.js';
+
+/** How long a project directory's realpath check is trusted. */
+const DIR_CHECK_TTL_MS = 1000;
 
 /** The first 8 bytes of an HDF5 superblock. */
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -33,6 +36,11 @@ export class Storage {
    * The absolute path of a project's file, or PH5_ERR_FILE_NAME when the name is invalid
    * or the path leads outside the project (a symlink planted in the data directory).
    * `exists` tells whether the file is there.
+   *
+   * Every write request resolves its file, so this costs one lstat: a file name is one
+   * segment (names.ts), so once it is a regular file (not a symlink) its real path is its
+   * project directory's real path plus the name, and that directory's check is remembered
+   * for a second (the data root's real path for the process's life).
    */
   async resolve(project: string, file: string): Promise<{ path: string; exists: boolean }> {
     validateProjectName(project);
@@ -45,9 +53,7 @@ export class Storage {
       if (st.isSymbolicLink() || !st.isFile()) {
         throw new InputError('PH5_ERR_FILE_NAME', `'${file}' is not a regular file in this project.`);
       }
-      const [realDir, realFile] = await Promise.all([realpath(projectDir), realpath(full)]);
-      const realRoot = await realpath(this.#config.dataDir);
-      if (!realFile.startsWith(realDir + path.sep) || !(realDir === path.join(realRoot, project))) {
+      if (!(await this.#projectDirIsReal(project, projectDir))) {
         throw new InputError('PH5_ERR_FILE_NAME', `'${file}' resolves outside this project.`);
       }
     } catch (err) {
@@ -55,6 +61,99 @@ export class Storage {
       exists = false;
     }
     return { path: full, exists };
+  }
+
+  readonly #seenFiles = new Map<string, number>();
+
+  /**
+   * resolve() for requests that only need the traversal check (writes queue a job; the
+   * worker opens the file): a file seen as a regular file inside its project in the last
+   * second is not looked at again. Thousands of small writes to one file cost one lstat a
+   * second instead of one each.
+   */
+  async checkTarget(project: string, file: string): Promise<void> {
+    const key = `${project}/${file}`;
+    const seenAt = this.#seenFiles.get(key);
+    if (seenAt !== undefined && Date.now() - seenAt < DIR_CHECK_TTL_MS) return;
+    const { exists } = await this.resolve(project, file);
+    if (!exists) return;
+    if (this.#seenFiles.size > 10_000) this.#seenFiles.clear();
+    this.#seenFiles.set(key, Date.now());
+  }
+
+  #realRoot: Promise<string> | undefined;
+  readonly #checkedDirs = new Map<string, number>();
+
+  /** Whether the project's directory is really `<real data root>/<project>` (no symlink out). */
+  async #projectDirIsReal(project: string, projectDir: string): Promise<boolean> {
+    const checkedAt = this.#checkedDirs.get(project);
+    if (checkedAt !== undefined && Date.now() - checkedAt < DIR_CHECK_TTL_MS) return true;
+    this.#realRoot ??= realpath(this.#config.dataDir).catch((err: unknown) => {
+      this.#realRoot = undefined;
+      throw err;
+    });
+    const [realRoot, realDir] = await Promise.all([this.#realRoot, realpath(projectDir)]);
+    if (realDir !== path.join(realRoot, project)) return false;
+    if (this.#checkedDirs.size > 10_000) this.#checkedDirs.clear();
+    this.#checkedDirs.set(project, Date.now());
+    return true;
+  }
+
+  /**
+   * Reads a small request body whole (at most `expectedBytes`; a write that joins a group
+   * is staged together with others). The same refusals as stageStream.
+   */
+  async readBody(body: Readable, expectedBytes: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(expectedBytes);
+    let seen = 0;
+    await new Promise<void>((resolve, reject) => {
+      const finish = (err?: Error) => {
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', onError);
+        body.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onData = (chunk: Buffer) => {
+        if (seen + chunk.length > expectedBytes) {
+          body.pause();
+          finish(new InputError('PH5_ERR_BODY_LENGTH', `The body is longer than the selection needs (${expectedBytes} bytes).`));
+          return;
+        }
+        chunk.copy(out, seen);
+        seen += chunk.length;
+      };
+      const onEnd = () => finish();
+      const onError = (err: Error) => finish(err);
+      const onClose = () => {
+        if (!body.readableEnded) finish(new InputError('PH5_ERR_BODY_ABORTED', 'The upload was aborted before the whole body arrived.'));
+      };
+      body.on('data', onData);
+      body.once('end', onEnd);
+      body.once('error', onError);
+      body.once('close', onClose);
+      if (body.readableEnded) finish();
+    });
+    if (seen !== expectedBytes) {
+      throw new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
+    }
+    return out;
+  }
+
+  /**
+   * Stages several payloads as ONE file (one write, one fsync): returns its name and where
+   * each part starts. Removed again if anything fails.
+   */
+  async stageParts(parts: Buffer[]): Promise<{ name: string; offsets: number[] }> {
+    const offsets: number[] = [];
+    let at = 0;
+    for (const p of parts) {
+      offsets.push(at);
+      at += p.length;
+    }
+    const name = await this.#stage((fh) => fh.writev(parts).then(() => {}));
+    return { name, offsets };
   }
 
   /**
@@ -104,12 +203,17 @@ export class Storage {
   }
 
   async stageBuffer(bytes: Buffer): Promise<string> {
+    return this.#stage((fh) => fh.writeFile(bytes));
+  }
+
+  /** A new staged file written by `write`, fsynced with its directory entry. */
+  async #stage(write: (fh: FileHandle) => Promise<void>): Promise<string> {
     const name = `${randomUUID()}.bin`;
     const full = path.join(this.staging, name);
     try {
       const fh = await open(full, 'wx');
       try {
-        await fh.writeFile(bytes);
+        await write(fh);
         await fh.sync();
       } finally {
         await fh.close();

@@ -77,7 +77,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, datasets, config } = app.ph5;
+      const { storage, datasets, config, writeGroups } = app.ph5;
       const kind = bodyKind(request);
       const binary = kind !== 'json';
       let staged: string | undefined;
@@ -116,26 +116,29 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
           throw new InputError('PH5_ERR_DTYPE', `A body of ${formatDtype(payloadDtype)} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
         }
-        if (binary) {
-          if (declared !== undefined && Number(declared) !== expected + headerBytes) {
-            throw new errors.BodyLength(
-              `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
-            );
-          }
-          staged = await storage.stageStream(request.body as Readable, expected);
-        } else {
-          staged = await storage.stageBuffer(encodeJson(request.body, dtype, hs.count));
+        if (binary && declared !== undefined && Number(declared) !== expected + headerBytes) {
+          throw new errors.BodyLength(
+            `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
+          );
         }
-        const op = {
+        const write = {
           op: 'write' as const,
           path: h5path,
           dtype: meta.dtype,
           payloadDtype: formatDtype(payloadDtype),
           select: request.query.select || formatSelection(hs),
           hyperslab: hs,
-          staged,
           bytes: expected,
         };
+        // Small writes are committed in groups (plugins/app/write-groups.ts): read whole,
+        // staged together with the others that arrive meanwhile, queued as one job.
+        if (writeGroups.accepts(expected)) {
+          const payload = binary ? await storage.readBody(request.body as Readable, expected) : encodeJson(request.body, dtype, hs.count);
+          const grouped = await writeGroups.submit(proj, file, write, payload);
+          return replyAccepted(app, reply, grouped.job, grouped.op);
+        }
+        staged = binary ? await storage.stageStream(request.body as Readable, expected) : await storage.stageBuffer(encodeJson(request.body, dtype, hs.count));
+        const op = { ...write, staged };
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
         const job = await app.ph5.operations.submit({ project: proj, file, ops: [op], staged: [payload], quotaChecked: true });
