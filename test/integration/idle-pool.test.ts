@@ -1,7 +1,8 @@
 /**
- * An idle pool is quiet: ranks waiting for rank 0's next plan poll with a backing-off
- * sleep instead of spinning in MPI_Bcast, and rank 0 blocks on Redis. Measured from /proc,
- * then a job still gets picked up promptly.
+ * An idle pool is quiet: ranks waiting for rank 0's next plan block on the doorbell (a
+ * socket read, no CPU) instead of polling MPI_Bcast, and rank 0 blocks on Redis. Measured
+ * from /proc, then a job still gets picked up promptly, and a stranger's connection to
+ * the doorbell changes nothing.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -14,7 +15,8 @@ import { startStack, type Stack } from '../helpers/stack.js';
 const RANKS = Number(process.env.PH5_IDLE_POOL_RANKS ?? 8);
 let stack: Stack;
 before(async () => {
-  stack = await startStack({ ranks: RANKS });
+  // Info level: rank 0 says how many ranks its doorbell reaches.
+  stack = await startStack({ ranks: RANKS, env: { PH5_LOG_LEVEL: 'info' } });
 });
 after(async () => {
   await stack?.stop();
