@@ -81,6 +81,7 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
   const secret = randomBytes(32);
   const clients = new Map<number, net.Socket>();
   const unverified = new Set<net.Socket>();
+  const attempts = new WeakMap<net.Socket, number>();
   const server = net.createServer((socket) => {
     unverified.add(socket);
     socket.on('error', () => {});
@@ -97,17 +98,22 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
       socket.off('data', onHello);
       socket.setTimeout(0);
       unverified.delete(socket);
-      const [word, presented, rankText] = hello.subarray(0, end).toString('latin1').split(' ');
+      const [word, presented, rankText, attemptText] = hello.subarray(0, end).toString('latin1').split(' ');
       const peer = Number(rankText);
+      const attempt = Number(attemptText);
       const key = Buffer.from(presented ?? '', 'hex');
-      const good = word === HELLO && key.length === secret.length && timingSafeEqual(key, secret) && Number.isInteger(peer) && peer > 0 && peer < size;
-      if (!good) {
+      const good =
+        word === HELLO && key.length === secret.length && timingSafeEqual(key, secret) && Number.isInteger(peer) && peer > 0 && peer < size && Number.isInteger(attempt);
+      // A rank that retried (an acknowledgement too slow to arrive) replaces its older
+      // connection; the hello of an abandoned attempt, read late, replaces nothing.
+      const previous = clients.get(peer);
+      if (!good || (previous && attempts.get(previous)! >= attempt)) {
         socket.destroy();
         return;
       }
-      // A rank that retried (an acknowledgement too slow to arrive) replaces its old connection.
-      clients.get(peer)?.destroy();
+      previous?.destroy();
       clients.set(peer, socket);
+      attempts.set(socket, attempt);
       socket.setNoDelay(true);
       socket.on('close', () => {
         if (clients.get(peer) === socket) clients.delete(peer);
@@ -160,9 +166,9 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
 export async function joinDoorbell(rank: number, log: Logger): Promise<DoorbellListener> {
   const invitation = JSON.parse((await mpi.bcast(null, 0)).toString('utf8')) as Invitation;
   let listener: RingListener | null = null;
-  for (const host of invitation.port ? invitation.hosts : []) {
-    listener = await connect(host, invitation.port, `${HELLO} ${invitation.secret} ${rank}\n`, log);
-    if (listener) break;
+  const hosts = invitation.port ? invitation.hosts : [];
+  for (let attempt = 0; attempt < hosts.length && !listener; attempt++) {
+    listener = await connect(hosts[attempt]!, invitation.port, `${HELLO} ${invitation.secret} ${rank} ${attempt}\n`, log);
   }
   await mpi.gather(Buffer.from(listener ? '1' : '0'), 0);
   if (!listener) {

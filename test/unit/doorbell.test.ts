@@ -12,6 +12,7 @@ interface Rank0 {
   rank: 0;
   connectedAfterSetUp: number;
   knocks: Array<{ name: string; bytesBack: number; closedByRank0: boolean }>;
+  rungAt: number;
   warnings: string[];
 }
 interface Follower {
@@ -20,6 +21,7 @@ interface Follower {
   connectedAtEnd: boolean;
   received: string[];
   blockedMs: number;
+  lateReceivedAt: number;
   blockedCpuMs: number;
   warnings: string[];
 }
@@ -36,7 +38,10 @@ test('doorbell: strangers refused, rings counted, quiet wait, fallback to pollin
   assert.deepEqual(rank0.warnings, []);
 
   for (const f of followers) {
-    console.log(`rank ${f.rank}: blocked ${f.blockedMs} ms on the doorbell using ${f.blockedCpuMs.toFixed(1)} ms CPU`);
+    console.log(
+      `rank ${f.rank}: blocked ${f.blockedMs} ms on the doorbell using ${f.blockedCpuMs.toFixed(1)} ms CPU; ` +
+        `had the plan ${f.lateReceivedAt - rank0.rungAt} ms after the ring`,
+    );
     assert.equal(f.connectedAfterSetUp, true, `rank ${f.rank} joined the doorbell`);
     assert.deepEqual(f.received, ['plan 0', 'plan 1', 'plan 2', 'late', 'after 1', 'after 2'], `rank ${f.rank} got every bcast, in order`);
     // It waited for the ring rather than passing through (a lower bound, not a timing claim).
