@@ -9,10 +9,11 @@
  * rank ("rings") right before each such broadcast, so the rank enters the bcast just in
  * time and the native poll is short.
  *
- * Set-up is collective (`openDoorbell` on rank 0, `joinDoorbell` on the others): rank 0 listens on all interfaces
- * (ranks may run on other nodes) and broadcasts its addresses, port and a random secret;
- * every other rank connects, presents the secret, and waits for an acknowledgement; a
- * gather tells rank 0 which ranks are connected, then rank 0 stops listening.
+ * Set-up is collective (`openDoorbell` on rank 0, `joinDoorbell` on the others): rank 0
+ * listens on all interfaces (ranks may run on other nodes) and broadcasts its addresses,
+ * port and a random secret; every other rank connects, says hello (`ph5-doorbell <secret>
+ * <rank> <attempt>`), and waits for an acknowledgement; a gather tells rank 0 which ranks
+ * are connected, then rank 0 stops listening.
  *
  * Never hang, never skip a bcast: a rank that cannot connect, or whose connection closes
  * or fails later (rank 0 died, network), stops waiting for rings for good and polls in the
