@@ -1,8 +1,8 @@
 /**
  * The worker's doorbell (services/worker/doorbell.ts) under a real mpirun with 3 ranks:
  * strangers change nothing, one ring per bcast even when rings arrive together, a
- * blocked rank wakes at the ring without burning CPU, and a closed doorbell falls back to
- * polling without losing a bcast.
+ * blocked rank wakes at the ring without burning CPU, a closed doorbell falls back to
+ * polling without losing a bcast, and so does a rank that cannot reach rank 0 at all.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -52,6 +52,20 @@ test('doorbell: strangers refused, rings counted, quiet wait, fallback to pollin
     assert.ok(
       f.warnings.some((w) => /doorbell: .*waiting by polling from now on/.test(w)),
       `rank ${f.rank} said it falls back to polling: ${JSON.stringify(f.warnings)}`,
+    );
+  }
+});
+
+test('doorbell: a rank that cannot reach rank 0 says so and waits by polling', { timeout: 120_000 }, async () => {
+  type Result = { rank: number; answers?: string[]; connected?: boolean; received?: string[]; warnings?: string[] };
+  const { results } = await mpirun<Result>(3, 'doorbell', ['unreachable'], 90_000);
+  assert.deepEqual(results[0]!.answers, ['1', '0', '0'], 'both ranks told rank 0 they are not connected');
+  for (const f of results.slice(1)) {
+    assert.equal(f.connected, false);
+    assert.deepEqual(f.received, ['a', 'b'], `rank ${f.rank} got every bcast`);
+    assert.ok(
+      f.warnings!.some((w) => /doorbell: cannot reach rank 0 \(tried 127\.0\.0\.1\); waiting by polling/.test(w)),
+      JSON.stringify(f.warnings),
     );
   }
 });
