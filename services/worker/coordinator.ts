@@ -53,6 +53,7 @@ import { applyPlan, PERMANENT_CODES, RankError } from './apply.js';
 import { planSteps } from './epoch.js';
 import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport } from './protocol.js';
 import { loadWorkerSettings, type WorkerSettings } from './settings.js';
+import type { DoorbellListener, DoorbellRinger } from './doorbell.js';
 import type { Logger } from './log.js';
 
 const run = promisify(execFile);
@@ -63,6 +64,8 @@ export interface CoordinatorOptions {
   size: number;
   log: Logger;
   settings?: WorkerSettings;
+  /** Rung right before each bcast the other ranks wait for (see doorbell.ts). */
+  doorbell?: DoorbellRinger;
 }
 
 type Ph5Job = Job<JobData, JobResult>;
@@ -176,7 +179,9 @@ export class Coordinator {
     await closing;
     clearInterval(this.#heartbeat);
     clearInterval(this.#janitor);
-    await mpi.bcast(encodeMessage({ type: 'stop' }), 0);
+    const stop = encodeMessage({ type: 'stop' });
+    this.#opts.doorbell?.ring();
+    await mpi.bcast(stop, 0);
     await this.#redis.multi().zrem(keys.pools, this.id).del(keys.pool(this.id)).exec().catch(() => {});
     this.#redis.disconnect();
   }
@@ -487,7 +492,9 @@ export class Coordinator {
       const stepsOf = planned.map((_, j) => steps.filter((s) => s.jobs.includes(j)).length);
       const doneSteps = planned.map(() => 0);
       this.#debug(`epoch ${lease.fence}: bcast ${steps.length} steps`);
-      await mpi.bcast(encodeMessage({ type: 'plan', plan }), 0);
+      const message = encodeMessage({ type: 'plan', plan });
+      this.#opts.doorbell?.ring();
+      await mpi.bcast(message, 0);
       this.#debug(`epoch ${lease.fence}: apply`);
       const mine = await applyPlan(plan, 0, this.#opts.size, {
         beforeStep: async () => {
@@ -641,9 +648,13 @@ export class Coordinator {
   }
 }
 
-/** Ranks other than 0: wait for plans, apply them, report, until told to stop. */
-export async function follow(rank: number, size: number, log: Logger): Promise<void> {
+/**
+ * Ranks other than 0: wait for plans, apply them, report, until told to stop. Idle time is
+ * spent blocked on the doorbell (no CPU); the bcast is entered once rank 0 rang.
+ */
+export async function follow(rank: number, size: number, log: Logger, doorbell?: DoorbellListener): Promise<void> {
   for (;;) {
+    await doorbell?.wait();
     const message = decodeMessage(await mpi.bcast(null, 0));
     if (message.type === 'stop') return;
     const report = await applyPlan(message.plan, rank, size);

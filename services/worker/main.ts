@@ -11,6 +11,7 @@
 import { mpi } from '../../native/lib/index.js';
 import { loadConfig } from '../shared/config.js';
 import { Coordinator, follow } from './coordinator.js';
+import { joinDoorbell, openDoorbell } from './doorbell.js';
 import { rankLogger } from './log.js';
 
 const DRAIN_SIGNALS = ['SIGUSR1', 'SIGTERM', 'SIGINT'] as const;
@@ -22,7 +23,10 @@ async function main(): Promise<void> {
 
   if (rank !== 0) {
     for (const s of DRAIN_SIGNALS) process.on(s, () => {});
-    await follow(rank, size, log);
+    // Collective with rank 0's openDoorbell, before anything else is broadcast.
+    const doorbell = await joinDoorbell(rank, log);
+    await follow(rank, size, log, doorbell);
+    doorbell.close();
     mpi.finalize();
     return;
   }
@@ -32,7 +36,8 @@ async function main(): Promise<void> {
     mpi.abort(2);
     return;
   }
-  const coordinator = new Coordinator({ config, redisUrl: config.redisUrl, size, log });
+  const doorbell = await openDoorbell(size, log);
+  const coordinator = new Coordinator({ config, redisUrl: config.redisUrl, size, log, doorbell });
   const drained = new Promise<void>((resolve, reject) => {
     let draining = false;
     const drain = (signal: string) => {
@@ -45,6 +50,7 @@ async function main(): Promise<void> {
   });
   await coordinator.start();
   await drained;
+  doorbell.close();
   log.info('drained; exiting');
   mpi.finalize();
 }

@@ -112,6 +112,8 @@ test('sbatch runs a pool that completes a write; USR1 to the batch shell drains 
   assert.match(log, /draining/);
   assert.match(log, /supervisor exited with status 0/);
   assert.match(log, /4 ranks via srun/);
+  // Idle tasks waited on rank 0's doorbell (TCP between srun tasks), not by polling MPI.
+  assert.match(log, /doorbell: 3 of 3 ranks connected/);
 });
 
 test('plain scancel (SIGTERM to script, supervisor, srun and ranks) drains the pool too', { skip: unavailable, timeout: 180_000 }, async () => {
