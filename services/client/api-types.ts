@@ -573,6 +573,9 @@ export interface components {
             } | null;
             file: string;
             id: string;
+            /** @description How many operations the job holds. */
+            opCount: number;
+            /** @description The operations, in the order they are applied. Small writes to one file that arrive together are queued as one job (group commit): the 202 answering such a write lists only its own operation, and opCount says how many the job holds. */
             ops: {
                 op: string;
                 path: string;

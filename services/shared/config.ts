@@ -38,6 +38,13 @@ export interface WriteGroupSettings {
   maxWriteBytes: number;
   /** Most writes in one group. */
   maxWrites: number;
+  /**
+   * Groups of one file being committed at once. Staging a group waits for the disk (file
+   * and directory fsync); with more than one in flight the fsyncs overlap (lower latency),
+   * while the enqueues still go one after the other in arrival order. With one, writes
+   * gather into larger groups while the disk works: the least CPU per write.
+   */
+  inFlight: number;
 }
 
 /** Request limits: beyond them a request is refused (413/429) before anything changes. */
@@ -88,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeGroups: {
       maxWriteBytes: intFromEnv(env, 'PH5_GROUP_WRITE_BYTES', 64 * 1024, 0),
       maxWrites: intFromEnv(env, 'PH5_GROUP_MAX_WRITES', 256, 1),
+      inFlight: intFromEnv(env, 'PH5_GROUP_COMMITS_IN_FLIGHT', 1, 1),
     },
   };
 }

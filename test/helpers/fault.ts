@@ -72,6 +72,8 @@ interface Sent {
   rows: number;
   values: number[][];
   jobId: string;
+  /** Its place among the job's ops: small writes arriving together share a job. */
+  opIndex: number;
 }
 
 function rand(min: number, max: number): number {
@@ -117,7 +119,7 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
         for (let attempt = 0; ; attempt++) {
           const r = await api.call('PUT', `/v1/files/${file}/datasets/${dataset}/value?select=[${rowStart}:${rowStart + n},0:${cols}]`, values);
           if (r.status === 202) {
-            sent.push({ client: c, file, dataset, rowStart, rows: n, values, jobId: r.json.job.id });
+            sent.push({ client: c, file, dataset, rowStart, rows: n, values, jobId: r.json.job.id, opIndex: r.json.job.ops[0]?.index ?? 0 });
             break;
           }
           // 503 while Redis is down: not accepted, so the client tries again (as a real one would).
@@ -210,7 +212,7 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
     for (const file of files) {
       const expected: Record<string, number[][]> = {};
       for (const d of datasets) expected[d] = Array.from({ length: rows }, () => Array(cols).fill(0));
-      const writes = sent.filter((s) => s.file === file).sort((a, b) => seqOf.get(a.jobId)! - seqOf.get(b.jobId)!);
+      const writes = sent.filter((s) => s.file === file).sort((a, b) => seqOf.get(a.jobId)! - seqOf.get(b.jobId)! || a.opIndex - b.opIndex);
       for (const w of writes) w.values.forEach((row, r) => (expected[w.dataset]![w.rowStart + r] = [...row]));
       const filePath = stack.filePath(file);
       try {

@@ -106,11 +106,19 @@ export const Job = Type.Object(
     id: Type.String(),
     state: JobState,
     file: Type.String(),
-    ops: Type.Array(Type.Object({ op: Type.String(), path: Type.String(), select: Type.Optional(Type.String()) }), {
-      description:
-        'The operations, in the order they are applied. Small writes to one file that arrive together are queued as one job (group commit): ' +
-        'the 202 answering such a write lists only its own operation, and opCount says how many the job holds.',
-    }),
+    ops: Type.Array(
+      Type.Object({
+        op: Type.String(),
+        path: Type.String(),
+        select: Type.Optional(Type.String()),
+        index: Type.Optional(Type.Integer({ description: 'In a 202 for a write that shares its job: the write’s place among the job’s operations.' })),
+      }),
+      {
+        description:
+          'The operations, in the order they are applied. Small writes to one file that arrive together are queued as one job (group commit): ' +
+          'the 202 answering such a write lists only its own operation (with its index), and opCount says how many the job holds.',
+      },
+    ),
     opCount: Type.Integer({ description: 'How many operations the job holds.' }),
     ranks: Type.Union([Type.Integer(), Type.Null()], { description: 'Ranks of the pool that ran the job.' }),
     progress: Type.Number({ description: 'Percent done, as reported by the worker pool.' }),

@@ -97,7 +97,7 @@ export class Jobs {
    */
   viewAccepted(job: Ph5Job, ownOp?: number): JobView {
     const view = present(job, 'waiting');
-    if (ownOp !== undefined) view.ops = view.ops.slice(ownOp, ownOp + 1);
+    if (ownOp !== undefined) view.ops = view.ops.slice(ownOp, ownOp + 1).map((o) => ({ ...o, index: ownOp }));
     return view;
   }
 

@@ -50,14 +50,6 @@ interface FileQueue {
   lastEnqueue: Promise<unknown>;
 }
 
-/**
- * Groups of one file committed at once. Staging a group waits for the disk (file and
- * directory fsync, milliseconds): with a few in flight the fsyncs overlap, while the
- * enqueues still happen one after the other in arrival order. Under load the slots are
- * busy and new writes gather into larger groups.
- */
-const GROUPS_IN_FLIGHT = 3;
-
 export class WriteGroups {
   readonly #files = new Map<string, FileQueue>();
 
@@ -85,7 +77,7 @@ export class WriteGroups {
   }
 
   #schedule(key: string, queue: FileQueue): void {
-    if (queue.scheduled || queue.inFlight >= GROUPS_IN_FLIGHT) return;
+    if (queue.scheduled || queue.inFlight >= this.settings.inFlight) return;
     queue.scheduled = true;
     // Next turn: the writes parsed in this one join the same group.
     setImmediate(() => {
@@ -100,7 +92,7 @@ export class WriteGroups {
       if (queue.inFlight === 0 && this.#files.get(key) === queue) this.#files.delete(key);
       return;
     }
-    if (queue.inFlight >= GROUPS_IN_FLIGHT) return;
+    if (queue.inFlight >= this.settings.inFlight) return;
     const group = queue.pending.splice(0, this.settings.maxWrites);
     queue.inFlight++;
     const staged = this.app.ph5.storage.stageParts(group.map((w) => w.payload));
