@@ -96,9 +96,7 @@ export class Jobs {
    * `ownOp`: the request's own operation in a job it shares with other writes.
    */
   viewAccepted(job: Ph5Job, ownOp?: number): JobView {
-    const view = present(job, 'waiting');
-    if (ownOp !== undefined) view.ops = view.ops.slice(ownOp, ownOp + 1).map((o) => ({ ...o, index: ownOp }));
-    return view;
+    return present(job, 'waiting', ownOp);
   }
 
   /** Starts listening for job events (idempotent). Called when the app is ready. */
@@ -163,14 +161,16 @@ export class Jobs {
   }
 }
 
-function present(job: Ph5Job, bullState: string): JobView {
+/** A job as clients see it; `ownOp`: only that op (with its index), for a write sharing its job. */
+function present(job: Ph5Job, bullState: string, ownOp?: number): JobView {
   const state = publicState(bullState);
   const result = state === 'completed' ? ((job.returnvalue as JobResult | undefined) ?? null) : null;
+  const view = (o: JobData['ops'][number]) => (o.op === 'write' ? { op: o.op, path: o.path, select: o.select } : { op: o.op, path: o.path });
   return {
     id: String(job.id),
     state,
     file: job.data.file,
-    ops: job.data.ops.map((o) => (o.op === 'write' ? { op: o.op, path: o.path, select: o.select } : { op: o.op, path: o.path })),
+    ops: ownOp === undefined ? job.data.ops.map(view) : [{ ...view(job.data.ops[ownOp]!), index: ownOp }],
     opCount: job.data.ops.length,
     ranks: result?.ranks ?? null,
     result,
