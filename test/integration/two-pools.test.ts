@@ -11,14 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { keys, POOL_STALE_MS, SHARDS, shardOfFile, type PoolInfo } from '../../services/shared/jobs.js';
-import { redisOptions } from '../../services/shared/redis.js';
+import { SHARDS, shardOfFile } from '../../services/shared/jobs.js';
 import { WorkerPool } from '../../services/worker/pool.js';
 import { client } from '../helpers/client.js';
 import { FAST_RECOVERY_ENV, leaseEvents, type LeaseEvent } from '../helpers/fault.js';
 import { h5py } from '../helpers/h5.js';
+import { stableShards } from '../helpers/pools.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -46,24 +44,8 @@ function startSecond(): WorkerPool {
   return pool;
 }
 
-/**
- * Waits until exactly two pools are live and each published the shards it chose from a
- * view of both (so both computed from the same membership), and returns them. Compared
- * with each pool's last `shards` log line too.
- */
 async function stablePartition(): Promise<Map<string, number[]>> {
-  const redis = new Redis(redisOptions(stack.redis.url, 'consumer'));
-  try {
-    for (;;) {
-      const ids = await redis.zrangebyscore(keys.pools, Date.now() - POOL_STALE_MS, '+inf');
-      const infos = (ids.length ? await redis.mget(...ids.map((id) => keys.pool(id))) : []).filter((t): t is string => Boolean(t)).map((t) => JSON.parse(t) as PoolInfo);
-      const all = infos.map((i) => i.id).sort().join(',');
-      if (infos.length === 2 && infos.every((i) => (i.peers ?? []).join(',') === all)) return new Map(infos.map((i) => [i.id, i.shards ?? []]));
-      await sleep(200);
-    }
-  } finally {
-    redis.disconnect();
-  }
+  return stableShards(stack.redis.url, 2);
 }
 
 function lastLoggedShards(pool: string): number[] | null {
