@@ -143,7 +143,7 @@ test('two pools never hold one file at the same time, also while shards move (fr
       assert.ok(q.from >= p.to, `${file}: lease ${q.fence} (${q.pool}) began at ${q.from} before lease ${p.fence} (${p.pool}) ended at ${p.to}`);
     }
   }
-  const data = await h5py<number[][]>(stack.filePath('s0.h5'), "out = h5py.File(path, 'r')['d'][()].tolist()");
+  const data = await h5py<number[][]>(stack.filePath(shared[0]!), "out = h5py.File(path, 'r')['d'][()].tolist()");
   assert.equal(data.length, 32);
 });
 
