@@ -1,9 +1,9 @@
 /**
- * Two pools against one: N writes of one 64 KiB row each, spread round-robin over F files
+ * Two pools against one: N writes of one row each (512 KiB by default), spread round-robin over F files
  * (different files, so the pools can work side by side), first with one pool of R ranks,
  * then with a second pool of R ranks added, on the same Redis and API, in the same run.
  *
- *   npm run bench:two-pools                                  # 400 writes, 8 files, 2 + 2 ranks
+ *   npm run bench:two-pools                                  # 400 writes of 512 KiB, 8 files, 2 + 2 ranks
  *   node dist/bench/two-pools.js --writes 800 --files 16 --kib 64 --ranks 2 --clients 16 --rounds 2
  *
  * Each phase: the clients send every write (HTTP PUT, `clients` at a time) while the shard
@@ -23,6 +23,7 @@ import { type Job } from 'bullmq';
 import { shardOfFile, type JobData, type JobResult } from '../services/shared/jobs.js';
 import { WorkerPool } from '../services/worker/pool.js';
 import { client } from '../test/helpers/client.js';
+import { childPids, cpuSeconds } from '../test/helpers/proc.js';
 import { stableShards } from '../test/helpers/pools.js';
 import { ShardQueues } from '../test/helpers/queues.js';
 import { startStack, type Stack } from '../test/helpers/stack.js';
@@ -31,7 +32,7 @@ const { values: args } = parseArgs({
   options: {
     writes: { type: 'string', default: '400' },
     files: { type: 'string', default: '8' },
-    kib: { type: 'string', default: '64' },
+    kib: { type: 'string', default: '512' },
     ranks: { type: 'string', default: '2' },
     clients: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '1' },
@@ -54,18 +55,30 @@ function row(k: number): Buffer {
   return Buffer.from(values.buffer);
 }
 
+/** CPU seconds used so far: the API, Redis, and each pool's ranks (with its launcher). */
+async function cpu(stack: Stack, pools: WorkerPool[]): Promise<number[]> {
+  const out = [await cpuSeconds(stack.api.pid!), await cpuSeconds(stack.redis.process.pid!)];
+  for (const pool of pools) {
+    let sum = pool.pid ? await cpuSeconds(pool.pid) : 0;
+    for (const pid of pool.pid ? await childPids(pool.pid) : []) sum += await cpuSeconds(pid).catch(() => 0);
+    out.push(sum);
+  }
+  return out;
+}
+
 async function completed(queues: ShardQueues): Promise<number> {
   const c = await queues.counts('completed', 'failed');
   return (c.completed ?? 0) + (c.failed ?? 0);
 }
 
 /** Sends every write, waits until all are finished; jobs/s from the first request to the last completion. */
-async function phase(stack: Stack, queues: ShardQueues): Promise<{ perSecond: number; acceptPerSecond: number; failed: number; byPool: Map<string, number> }> {
+async function phase(stack: Stack, queues: ShardQueues, pools: WorkerPool[]): Promise<{ perSecond: number; acceptPerSecond: number; failed: number; byPool: Map<string, number>; cpu: string }> {
   const base = await completed(queues);
   const failedBefore = (await queues.counts('failed')).failed ?? 0;
   let next = 0;
   const ids: string[] = [];
   if (BACKLOG) await queues.pause();
+  const cpuBefore = await cpu(stack, pools);
   let t0 = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
@@ -90,6 +103,9 @@ async function phase(stack: Stack, queues: ShardQueues): Promise<{ perSecond: nu
   }
   while ((await completed(queues)) < base + WRITES) await sleep(20);
   const seconds = (performance.now() - t0) / 1000;
+  const cpuAfter = await cpu(stack, pools);
+  const used = cpuAfter.map((c, i) => c - cpuBefore[i]!);
+  const cpuText = `CPU s: api ${used[0]!.toFixed(1)}, redis ${used[1]!.toFixed(1)}, ${used.slice(2).map((c, i) => `pool ${i + 1} ${c.toFixed(1)}`).join(', ')}`;
   const byPool = new Map<string, number>();
   for (const id of ids) {
     const job = (await queues.getJob(id)) as Job<JobData, JobResult> | undefined;
@@ -97,7 +113,7 @@ async function phase(stack: Stack, queues: ShardQueues): Promise<{ perSecond: nu
     byPool.set(pool, (byPool.get(pool) ?? 0) + 1);
   }
   const failed = ((await queues.counts('failed')).failed ?? 0) - failedBefore;
-  return { perSecond: WRITES / seconds, acceptPerSecond: WRITES / acceptSeconds, failed, byPool };
+  return { perSecond: WRITES / seconds, acceptPerSecond: WRITES / acceptSeconds, failed, byPool, cpu: cpuText };
 }
 
 function describe(byPool: Map<string, number>): string {
@@ -119,23 +135,27 @@ async function main(): Promise<void> {
     const ones: number[] = [];
     const twos: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const one = await phase(stack, queues);
+      const one = await phase(stack, queues, [stack.pool]);
       ones.push(one.perSecond);
-      console.log(`  one pool:  ${one.perSecond.toFixed(1)} jobs/s (API accepted ${one.acceptPerSecond.toFixed(0)}/s)${one.failed ? ` (${one.failed} failed)` : ''}`);
+      console.log(`  one pool:  ${one.perSecond.toFixed(1)} jobs/s (API accepted ${one.acceptPerSecond.toFixed(0)}/s)${one.failed ? ` (${one.failed} failed)` : ''}; ${one.cpu}`);
 
       second = new WorkerPool({ ranks: RANKS, env: { ...process.env, ...ENV, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir }, stdio: 'pipe', onOutput: () => {} });
       second.start();
       const shards = await stableShards(stack.redis.url, 2);
       const filesOf = [...shards].map(([id, s]) => `${id.split(':').slice(-1)[0]}: ${s.length} shards, ${files.filter((f) => s.includes(shardOfFile('default', f))).length} files`);
-      const two = await phase(stack, queues);
+      const two = await phase(stack, queues, [stack.pool, second]);
       twos.push(two.perSecond);
-      console.log(`  two pools: ${two.perSecond.toFixed(1)} jobs/s (API accepted ${two.acceptPerSecond.toFixed(0)}/s)${two.failed ? ` (${two.failed} failed)` : ''}  [${filesOf.join('; ')}] jobs by pool: ${describe(two.byPool)}`);
+      console.log(`  two pools: ${two.perSecond.toFixed(1)} jobs/s (API accepted ${two.acceptPerSecond.toFixed(0)}/s)${two.failed ? ` (${two.failed} failed)` : ''}  [${filesOf.join('; ')}] jobs by pool: ${describe(two.byPool)}; ${two.cpu}`);
       await second.stop(60_000);
       second = undefined;
       await stableShards(stack.redis.url, 1);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    console.log(`result: one pool ${median(ones).toFixed(1)} jobs/s, two pools ${median(twos).toFixed(1)} jobs/s, ratio x${(median(twos) / median(ones)).toFixed(2)} (target > 1)`);
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      const m = Math.floor(s.length / 2);
+      return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+    };
+    console.log(`result (median of ${ROUNDS}): one pool ${median(ones).toFixed(1)} jobs/s, two pools ${median(twos).toFixed(1)} jobs/s, ratio x${(median(twos) / median(ones)).toFixed(2)} (target > 1)`);
   } finally {
     await second?.stop(60_000);
     await queues.close();
