@@ -23,7 +23,7 @@ import autocannon from 'autocannon';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JOB_OPTIONS } from '../services/api/plugins/app/jobs.js';
-import { QUEUE_NAME, QUEUE_PREFIX, type JobData, type JobResult } from '../services/shared/jobs.js';
+import { QUEUE_PREFIX, queueName, shardOfFile, type JobData, type JobResult } from '../services/shared/jobs.js';
 import { redisOptions } from '../services/shared/redis.js';
 import { client } from '../test/helpers/client.js';
 import { h5py } from '../test/helpers/h5.js';
@@ -34,6 +34,8 @@ import { RAW_PREFIX } from './raw-worker.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROW = 128; // float64 values: 1 KiB per row
 const FILE = 'small-writes.h5';
+/** All the benchmark's jobs are on FILE (project 'default'), so in its shard's queue. */
+const QUEUE_NAME = queueName(shardOfFile('default', FILE));
 const DATASET = 'rows';
 
 export interface SmallWritesOptions {

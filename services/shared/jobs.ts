@@ -3,11 +3,71 @@
  * carries and what a finished one returns. Job data is JSON and never holds payload
  * bytes: writes point at a file in the staging area instead.
  */
+import { randomUUID } from 'node:crypto';
 import type { Hyperslab } from './selection.js';
 
-export const QUEUE_NAME = 'ph5-writes';
 export const QUEUE_PREFIX = 'ph5';
 export const JOB_DATA_VERSION = 1;
+
+/**
+ * The write queue is sharded, like a topic's partitions: SHARDS BullMQ queues
+ * `ph5-writes-0` .. `ph5-writes-f`, and every job of a file goes to the file's shard. Pools
+ * divide the shards among themselves (services/worker/shards.ts), so a file's jobs reach
+ * one pool and its lease is not handed back and forth. Correctness never depends on it:
+ * the fenced write lease and the per-file order hold whoever consumes a shard.
+ *
+ * Fixed: a file's shard must not change while it has queued jobs (its order would span
+ * two queues), so changing it means draining the queues first.
+ */
+export const SHARDS = 16;
+const QUEUE_BASE = 'ph5-writes';
+
+/** The BullMQ queue name of a shard. */
+export function queueName(shard: number): string {
+  return `${QUEUE_BASE}-${shard.toString(16)}`;
+}
+
+export function allQueueNames(): string[] {
+  return Array.from({ length: SHARDS }, (_, s) => queueName(s));
+}
+
+/** A file's shard: FNV-1a (32 bit) of `project/file`, mod SHARDS. Stable everywhere. */
+export function shardOfFile(project: string, file: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(`${project}/${file}`, 'utf8')) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % SHARDS;
+}
+
+/**
+ * Job ids are UUID v4 strings whose first hex digit is the shard (those bits are random in
+ * a v4 UUID, so the id is still a valid, unique UUID). Every lookup by id (GET, ?wait,
+ * events, cancel, quota) thus knows the one queue to ask without scanning all of them.
+ */
+export function newJobId(project: string, file: string): string {
+  return shardOfFile(project, file).toString(16) + randomUUID().slice(1);
+}
+
+/** The shard a job id belongs to, or null for an id no ph5 job can have. */
+export function shardOfJobId(id: string): number | null {
+  const d = /^[0-9a-f]/.exec(id)?.[0];
+  if (d === undefined) return null;
+  const shard = parseInt(d, 16);
+  return shard < SHARDS ? shard : null;
+}
+
+/** The queue holding a job, by its id alone (null: no ph5 job has this id). */
+export function queueOfJobId(id: string): string | null {
+  const shard = shardOfJobId(id);
+  return shard === null ? null : queueName(shard);
+}
+
+/** A Redis key of BullMQ's for a queue (`ph5:<queue>:<suffix>`), e.g. a job's hash. */
+export function queueKey(queue: string, suffix: string): string {
+  return `${QUEUE_PREFIX}:${queue}:${suffix}`;
+}
 
 export interface CreateDatasetOp {
   op: 'createDataset';
@@ -231,6 +291,9 @@ export interface PoolInfo {
   startedAt: number;
   heartbeatAt: number;
   currentJob: string | null;
+  /** The shards this pool consumes, and the live pools it divided them among. */
+  shards?: number[];
+  peers?: string[];
 }
 
 /** A pool is alive if its heartbeat is younger than this. */

@@ -13,6 +13,14 @@
  *             (fenced, atomically, after the file is closed), then each job is completed
  *             or failed in BullMQ, and the lease is released.
  *
+ * Shards: the queue is SHARDS BullMQ queues, a file's jobs all in its shard's queue. The
+ * live pools divide the shards among themselves (shards.ts), recomputed at every
+ * heartbeat: this pool runs one BullMQ Worker per shard it owns, so a file's jobs reach
+ * one pool and its lease stays there. A shard given up returns its held jobs to its queue
+ * (the new owner takes them) and closes its Worker. Correctness never depends on the
+ * assignment: two pools on one shard (for a heartbeat, while they disagree) are kept
+ * apart per file by the lease and the per-file order.
+ *
  * Order: a job runs only when every job of its file with a smaller sequence number has
  * been applied (the cursor). A held job whose predecessor is not in this pool waits a
  * little, then goes back to the queue, so waiting jobs never fill the pool's slots.
@@ -35,8 +43,9 @@ import { parseDtype } from '../shared/dtype.js';
 import { FileLocks, type WriteLease } from '../shared/file-lock.js';
 import { commitEpoch, jobWithSeq, readCursor, recordedFailure, type Cursor } from '../shared/file-state.js';
 import {
-  QUEUE_NAME,
   QUEUE_PREFIX,
+  queueName,
+  shardOfJobId,
   formatFailure,
   keys,
   POOL_HEARTBEAT_MS,
@@ -51,6 +60,7 @@ import { formatSelection } from '../shared/selection.js';
 import { redisOptions } from '../shared/redis.js';
 import { applyPlan, PERMANENT_CODES, RankError } from './apply.js';
 import { planSteps } from './epoch.js';
+import { assignShards, livePools } from './shards.js';
 import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport } from './protocol.js';
 import { loadWorkerSettings, type WorkerSettings } from './settings.js';
 import type { DoorbellListener, DoorbellRinger } from './doorbell.js';
@@ -74,6 +84,8 @@ type Ph5Job = Job<JobData, JobResult>;
 interface Held {
   job: Ph5Job;
   token: string;
+  /** The shard queue it came from. */
+  shard: number;
   seq: number | null;
   since: number;
   /** Since when it has waited for a predecessor this pool does not hold. */
@@ -111,7 +123,14 @@ export class Coordinator {
   readonly #redis: Redis;
   readonly #locks: FileLocks;
   readonly #files = new Map<string, FileInbox>();
-  #worker: Worker<JobData, JobResult> | undefined;
+  /** One BullMQ Worker per shard this pool owns. */
+  readonly #workers = new Map<number, Worker<JobData, JobResult>>();
+  /** Workers of shards given up, until their close() settles (stop() waits for them). */
+  readonly #closing = new Set<Promise<void>>();
+  /** Shared by the shard Workers for their commands (each still has its own blocking connection). */
+  readonly #workerRedis: Redis;
+  #peers: string[] = [];
+  #beating = false;
   #heartbeat: NodeJS.Timeout | undefined;
   #janitor: NodeJS.Timeout | undefined;
   #current: string | null = null;
@@ -132,6 +151,9 @@ export class Coordinator {
       warned = true;
     });
     this.#redis.on('ready', () => (warned = false));
+    this.#workerRedis = new Redis(redisOptions(opts.redisUrl, 'consumer'));
+    this.#workerRedis.setMaxListeners(0);
+    this.#workerRedis.on('error', () => {});
   }
 
   get #log(): Logger {
@@ -140,9 +162,21 @@ export class Coordinator {
 
   async start(): Promise<void> {
     await mkdir(stagingDir(this.#opts.config), { recursive: true });
+    await this.#beat();
+    this.#heartbeat = setInterval(() => void this.#beat(), POOL_HEARTBEAT_MS);
+    void this.#sweepStaging();
+    this.#janitor = setInterval(() => void this.#sweepStaging(), 3600_000);
+    this.#janitor.unref();
+    this.#loop = this.#schedule();
+    if (process.env.PH5_DEBUG_SCHEDULER) setInterval(() => this.#trace(`alive: phase ${this.#phase}`), 1000).unref();
+    this.#log.info(`pool ${this.id}: ${this.#opts.size} ranks, consuming shards of '${queueName(0).slice(0, -2)}-*'`);
+  }
+
+  /** Starts consuming a shard's queue. */
+  #startShard(shard: number): void {
     const s = this.#settings;
-    this.#worker = new Worker<JobData, JobResult>(QUEUE_NAME, (job, token) => this.#take(job, token ?? ''), {
-      connection: redisOptions(this.#opts.redisUrl, 'consumer'),
+    const worker = new Worker<JobData, JobResult>(queueName(shard), (job, token) => this.#take(job, token ?? '', shard), {
+      connection: this.#workerRedis,
       prefix: QUEUE_PREFIX,
       // Many jobs in hand at once, so that an epoch can gather all the queued jobs of a
       // file; the ranks still run one epoch at a time (the scheduler loop).
@@ -151,42 +185,85 @@ export class Coordinator {
       stalledInterval: s.stalledIntervalMs,
       maxStalledCount: s.maxStalledCount,
     });
-    this.#worker.on('error', (err) => this.#log.error(`queue error: ${err.message}`));
-    this.#worker.on('failed', (job, err) => {
+    worker.on('error', (err) => this.#log.error(`queue ${queueName(shard)} error: ${err.message}`));
+    worker.on('failed', (job, err) => {
       if (err instanceof DelayedError || err?.name === 'DelayedError') return;
       this.#log.warn(`job ${job?.id} failed: ${err.message}`);
     });
     // A payload is deleted only once its job is completed in Redis; a failed job's payload
     // stays for the retention period (the janitor), so a failure can be investigated.
-    this.#worker.on('completed', (job) => void this.#dropStaged(job.data));
-    await this.#beat();
-    this.#heartbeat = setInterval(() => void this.#beat(), POOL_HEARTBEAT_MS);
-    void this.#sweepStaging();
-    this.#janitor = setInterval(() => void this.#sweepStaging(), 3600_000);
-    this.#janitor.unref();
-    this.#loop = this.#schedule();
-    if (process.env.PH5_DEBUG_SCHEDULER) setInterval(() => this.#trace(`alive: phase ${this.#phase}`), 1000).unref();
-    this.#log.info(`pool ${this.id}: ${this.#opts.size} ranks, consuming '${QUEUE_NAME}'`);
+    worker.on('completed', (job) => void this.#dropStaged(job.data));
+    this.#workers.set(shard, worker);
+  }
+
+  /**
+   * Stops consuming a shard. Its Worker stops fetching at once; close() settles when its
+   * held jobs are settled: the scheduler gives them back (#giveBackUnowned) as soon as no
+   * epoch is running on them, so the close never waits on a promise nobody settles.
+   */
+  #releaseShard(shard: number): void {
+    const worker = this.#workers.get(shard);
+    if (!worker) return;
+    this.#workers.delete(shard);
+    const closed: Promise<void> = worker.close().catch((err: Error) => this.#log.warn(`closing ${queueName(shard)}: ${err.message}`)).finally(() => this.#closing.delete(closed));
+    this.#closing.add(closed);
+    this.#wake();
+  }
+
+  /** Makes the shard Workers match this pool's share of the shards among the live pools. */
+  #rebalance(peers: string[]): void {
+    if (this.#stopping) return;
+    const mine = new Set(assignShards(peers).get(this.id) ?? []);
+    const before = [...this.#workers.keys()];
+    for (const shard of before) if (!mine.has(shard)) this.#releaseShard(shard);
+    for (const shard of mine) if (!this.#workers.has(shard)) this.#startShard(shard);
+    const changed = before.length !== mine.size || before.some((s) => !mine.has(s));
+    const samePeers = peers.length === this.#peers.length && peers.every((p) => this.#peers.includes(p));
+    this.#peers = peers;
+    if (changed || !samePeers) {
+      // Parsed by tests (two-pools): the shards each pool owns, and the pools it saw.
+      this.#log.info(`shards pool=${this.id} own=${[...mine].sort((a, b) => a - b).join(',')} peers=${[...peers].sort().join(',')} t=${Date.now()}`);
+    }
   }
 
   /** Drain: finishes the epoch in hand, gives back held jobs, stops taking, releases the ranks. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#heartbeat);
+    // Out of the live set first: the other pools take over this pool's shards at their next
+    // heartbeat, while it finishes its epoch.
+    await this.#redis.multi().zrem(keys.pools, this.id).del(keys.pool(this.id)).exec().catch(() => {});
     this.#wake();
-    const closing = this.#worker?.close();
+    const closing = [...this.#workers.values()].map((w) => w.close());
+    this.#workers.clear();
     await this.#loop;
     await this.#giveBackAll();
-    await closing;
-    clearInterval(this.#heartbeat);
+    await Promise.all([...closing, ...this.#closing]);
     clearInterval(this.#janitor);
     const stop = encodeMessage({ type: 'stop' });
     this.#opts.doorbell?.ring();
     await mpi.bcast(stop, 0);
     await this.#redis.multi().zrem(keys.pools, this.id).del(keys.pool(this.id)).exec().catch(() => {});
     this.#redis.disconnect();
+    this.#workerRedis.disconnect();
   }
 
+  /** Heartbeat: publish this pool, then recompute its shards from the live pools. */
   async #beat(): Promise<void> {
+    if (this.#beating || this.#stopping) return;
+    this.#beating = true;
+    try {
+      await this.#publish();
+      this.#rebalance(await livePools(this.#redis, this.id));
+    } catch (err) {
+      // Redis away: keep the shards as they are until the next heartbeat.
+      this.#log.warn(`heartbeat failed: ${(err as Error).message}`);
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  async #publish(): Promise<void> {
     const v = versions();
     const info: PoolInfo = {
       id: this.id,
@@ -198,20 +275,21 @@ export class Coordinator {
       startedAt: this.#startedAt,
       heartbeatAt: Date.now(),
       currentJob: this.#current,
+      shards: [...this.#workers.keys()].sort((a, b) => a - b),
+      peers: [...this.#peers].sort(),
     };
     await this.#redis
       .multi()
       .zadd(keys.pools, info.heartbeatAt, this.id)
       .set(keys.pool(this.id), JSON.stringify(info), 'PX', POOL_STALE_MS)
       .zremrangebyscore(keys.pools, '-inf', info.heartbeatAt - 6 * POOL_STALE_MS)
-      .exec()
-      .catch((err: Error) => this.#log.warn(`heartbeat failed: ${err.message}`));
+      .exec();
   }
 
   // ---- take ---------------------------------------------------------------------------
 
   /** BullMQ's processor: the job waits in the inbox; an epoch settles the promise. */
-  #take(job: Ph5Job, token: string): Promise<JobResult> {
+  #take(job: Ph5Job, token: string, shard: number): Promise<JobResult> {
     const data = job.data;
     let project: string;
     let file: string;
@@ -226,7 +304,7 @@ export class Coordinator {
       const e = err as { code?: string; message: string };
       return Promise.reject(new UnrecoverableError(formatFailure(e.code ?? 'PH5_ERR_JOB_DATA', e.message)));
     }
-    if (this.#stopping) return this.#giveBack(job, token);
+    if (this.#stopping || !this.#workers.has(shard)) return this.#giveBack(job, token);
     return new Promise<JobResult>((resolve, reject) => {
       const key = `${project}/${file}`;
       let inbox = this.#files.get(key);
@@ -238,7 +316,7 @@ export class Coordinator {
       // Delivered again while held (its lock expired, e.g. Redis was away): the old
       // delivery's lock is void; settle it without touching Redis and keep the new one.
       inbox.held.get(String(job.id))?.reject(new DelayedError());
-      inbox.held.set(String(job.id), { job, token, seq, since: Date.now(), blockedSince: null, alone: job.attemptsMade > 0, resolve, reject });
+      inbox.held.set(String(job.id), { job, token, shard, seq, since: Date.now(), blockedSince: null, alone: job.attemptsMade > 0, resolve, reject });
       inbox.retryAt = 0;
       this.#wake();
     });
@@ -262,20 +340,36 @@ export class Coordinator {
 
   /**
    * Gives back jobs that waited too long for a predecessor held elsewhere. With every slot
-   * taken, the newest waiting jobs go back at once (half the slots), so that the
-   * predecessors can come in.
+   * of a shard's Worker taken, its newest waiting jobs go back at once (half the slots), so
+   * that the predecessors can come in.
    */
   async #giveBackBlocked(): Promise<void> {
     const now = Date.now();
     const all = [...this.#files.values()].flatMap((f) => [...f.held.values()].map((h) => ({ f, h })));
-    const blocked = all.filter(({ h }) => h.blockedSince !== null);
-    let chosen = blocked.filter(({ h }) => now - h.blockedSince! >= this.#settings.giveBackMs);
-    if (all.length >= this.#settings.takeConcurrency && chosen.length === 0) {
-      chosen = blocked.sort((a, b) => (b.h.seq ?? 0) - (a.h.seq ?? 0)).slice(0, Math.ceil(this.#settings.takeConcurrency / 2));
+    const chosen: typeof all = [];
+    for (const shard of new Set(all.map(({ h }) => h.shard))) {
+      const mine = all.filter(({ h }) => h.shard === shard);
+      const blocked = mine.filter(({ h }) => h.blockedSince !== null);
+      let overdue = blocked.filter(({ h }) => now - h.blockedSince! >= this.#settings.giveBackMs);
+      if (mine.length >= this.#settings.takeConcurrency && overdue.length === 0) {
+        overdue = blocked.sort((a, b) => (b.h.seq ?? 0) - (a.h.seq ?? 0)).slice(0, Math.ceil(this.#settings.takeConcurrency / 2));
+      }
+      chosen.push(...overdue);
     }
     for (const { f, h } of chosen) {
       f.held.delete(String(h.job.id));
       this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
+    }
+  }
+
+  /** Returns the held jobs of shards this pool gave up (called between epochs). */
+  #giveBackUnowned(): void {
+    for (const f of this.#files.values()) {
+      for (const h of f.held.values()) {
+        if (this.#workers.has(h.shard)) continue;
+        f.held.delete(String(h.job.id));
+        this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
+      }
     }
   }
 
@@ -285,11 +379,13 @@ export class Coordinator {
    * move it to the head, so some pool takes it next.
    */
   async #promotePredecessor(inbox: FileInbox, seq: number): Promise<void> {
-    if (Date.now() - inbox.promotedAt < 300 || !this.#worker) return;
+    if (Date.now() - inbox.promotedAt < 300) return;
     inbox.promotedAt = Date.now();
     const id = await jobWithSeq(this.#redis, inbox.project, inbox.file, seq);
-    if (!id) return;
-    const job = await Job.fromId<JobData, JobResult>(this.#worker, id);
+    // Its shard is the file's: when this pool no longer owns it, the new owner promotes.
+    const worker = id ? this.#workers.get(shardOfJobId(id) ?? -1) : undefined;
+    if (!id || !worker) return;
+    const job = await Job.fromId<JobData, JobResult>(worker, id);
     if (!job) return;
     const state = await job.getState();
     if (state === 'waiting' || state === 'prioritized') await job.changePriority({ priority: 0, lifo: true }).catch(() => {});
@@ -338,6 +434,7 @@ export class Coordinator {
         lastGiveBack = now;
         await this.#giveBackBlocked();
       }
+      this.#giveBackUnowned();
       for (const [key, f] of this.#files) if (f.held.size === 0) this.#files.delete(key);
       const next = this.#nextFile(now);
       if (process.env.PH5_DEBUG_SCHEDULER) {

@@ -19,7 +19,7 @@ after(async () => {
 });
 
 async function jobData(location: string): Promise<JobData> {
-  const job = await api.app.ph5.jobs.queue.getJob(location.split('/').pop()!);
+  const job = await api.app.ph5.jobs.job(location.split('/').pop()!);
   assert.ok(job, `job ${location} is in Redis`);
   return job.data;
 }

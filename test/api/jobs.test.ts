@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { formatFailure, QUEUE_NAME, QUEUE_PREFIX, type JobData, type JobResult } from '../../services/shared/jobs.js';
+import { formatFailure, newJobId, shardOfJobId, type JobData, type JobResult } from '../../services/shared/jobs.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { startApi, type TestApi } from '../helpers/api.js';
+import { ShardWorkers } from '../helpers/queues.js';
 
 let api: TestApi;
-let worker: Worker<JobData, JobResult> | undefined;
+let worker: ShardWorkers<JobResult> | undefined;
 /** Jobs on 'slow.h5' wait until released. */
 const releases = new Map<string, () => void>();
 
@@ -40,11 +41,7 @@ async function run(job: Job<JobData, JobResult>): Promise<JobResult> {
 }
 
 function startWorker(): void {
-  worker = new Worker<JobData, JobResult>(QUEUE_NAME, run, {
-    connection: redisOptions(api.config.redisUrl!, 'consumer'),
-    prefix: QUEUE_PREFIX,
-    concurrency: 4,
-  });
+  worker = new ShardWorkers<JobResult>(api.config.redisUrl!, run, { concurrency: 4 });
 }
 
 async function create(file: string, path = '/d'): Promise<string> {
@@ -150,8 +147,9 @@ test('unknown jobs, and jobs of another project, are not found', async () => {
   assert.equal(missing.status, 404);
   assert.equal(missing.body.code, 'PH5_ERR_JOB_NOT_FOUND');
   const data: JobData = { v: 1, project: 'someone-else', file: 'x.h5', acceptedAt: Date.now(), ops: [{ op: 'createDataset', path: '/x', dtype: 'int8', shape: [1] }] };
-  await api.app.ph5.jobs.queue.add('other', data, { jobId: 'other-project-job' });
-  const other = await getJob('/v1/jobs/other-project-job');
+  const otherId = newJobId('someone-else', 'x.h5');
+  await api.app.ph5.jobs.queues[shardOfJobId(otherId)!]!.add('other', data, { jobId: otherId });
+  const other = await getJob(`/v1/jobs/${otherId}`);
   assert.equal(other.status, 404);
   assert.equal(other.body.code, 'PH5_ERR_JOB_NOT_FOUND');
 });

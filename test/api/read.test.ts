@@ -125,7 +125,7 @@ test('creating a dataset that exists in the file is 409; writes are checked agai
 
   const ok = await api.app.inject({ method: 'PUT', url: '/v1/files/r.h5/datasets/grp%2Fbig/value?select=[0:2]', payload: [1, 2] });
   assert.equal(ok.statusCode, 202, ok.body);
-  const job = await api.app.ph5.jobs.queue.getJob(ok.headers.location!.split('/').pop()!);
+  const job = await api.app.ph5.jobs.job(ok.headers.location!.split('/').pop()!);
   const op = job!.data.ops[0]!;
   assert.equal(op.op === 'write' && op.dtype, '>f8', 'the dtype comes from the file');
 });

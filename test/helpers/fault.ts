@@ -13,7 +13,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { fileStateKey } from '../../services/shared/file-state.js';
-import { QUEUE_NAME, QUEUE_PREFIX, type JobData } from '../../services/shared/jobs.js';
+import { type JobData } from '../../services/shared/jobs.js';
+import { ShardQueues } from './queues.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { client } from './client.js';
 import { h5dump, h5py } from './h5.js';
@@ -177,7 +178,7 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
     const seconds = (Date.now() - t0) / 1000;
 
     // Acceptance order: the per-file sequence numbers, read from the queue.
-    const queue = new Queue<JobData>(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+    const queue = new ShardQueues(stack.redis.url);
     const seqOf = new Map<string, number>();
     let diagnostics = '';
     try {
@@ -186,8 +187,8 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
         seqOf.set(s.jobId, job?.data.seq ?? NaN);
       }
       if (notCompleted.length) {
-        const redis = await queue.client;
-        diagnostics += `queue: ${JSON.stringify(await queue.getJobCounts())}\n`;
+        const redis = await queue.queues[0]!.client;
+        diagnostics += `queue: ${JSON.stringify(await queue.counts())}\n`;
         for (const file of files) diagnostics += `${file}: ${JSON.stringify(await redis.hgetall(fileStateKey('default', file)))}\n`;
         for (const s of sent.filter((x) => notCompleted.some((n) => n.startsWith(x.jobId))).slice(0, 5)) {
           const job = await queue.getJob(s.jobId);

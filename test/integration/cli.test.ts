@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, QUEUE_PREFIX } from '../../services/shared/jobs.js';
+import { ShardQueues } from '../helpers/queues.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -113,7 +113,7 @@ test('ls lists files and a file’s tree; jobs lists jobs; wait and watch follow
 });
 
 test('exit code 1: a job that fails (its staged payload vanished before it ran)', { timeout: 120_000 }, async () => {
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  const queue = new ShardQueues(stack.redis.url);
   await queue.pause();
   let id: string;
   try {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, QUEUE_PREFIX } from '../../services/shared/jobs.js';
+import { ShardQueues } from '../helpers/queues.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { client } from '../helpers/client.js';
 import { h5py } from '../helpers/h5.js';
@@ -49,7 +49,7 @@ test('a batch is applied as one job, in order', { timeout: 120_000 }, async () =
 test('a cancelled job fails with PH5_ERR_CANCELLED, leaves the file alone, and does not hold up later jobs', { timeout: 120_000 }, async () => {
   assert.equal((await api.accepted('POST', '/v1/files/cancel.h5/datasets', { path: '/v', dtype: 'int32', shape: [4], fillValue: 0 })).state, 'completed');
   // Pause the queue (the pool takes nothing), queue two writes, cancel the first, resume.
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  const queue = new ShardQueues(stack.redis.url);
   await queue.pause();
   let cancel;
   let doomed;
@@ -87,7 +87,7 @@ test('deleting a file: the jobs before it apply, the file goes, the jobs after i
 });
 
 test('once a file deletion is accepted, the file reads as gone and its paths are free at once', { timeout: 120_000 }, async () => {
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  const queue = new ShardQueues(stack.redis.url);
   assert.equal((await api.accepted('POST', '/v1/files/again.h5/datasets', { path: '/d', dtype: 'int8', shape: [2] })).state, 'completed');
   await queue.pause(); // the deletion waits in the queue, the file is still on disk
   let del;

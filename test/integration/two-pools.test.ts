@@ -1,16 +1,22 @@
 /**
- * Two worker pools on one queue: a file is written by at most one pool at a time. Checked
- * from the pools' own logs of lease epochs (acquire/release with the fencing token): for
- * every file, the hold intervals of different pools never overlap, and fences grow with
- * time. Then the throughput of one pool and of two pools on writes to different files is
- * printed (not asserted: the machine is shared and noisy).
+ * Two worker pools on one (sharded) queue. The pools divide the shard queues among
+ * themselves: checked from what they publish (each pool's shards and the pools it saw) that
+ * two stable pools own a partition of the shards. A file is written by at most one pool at
+ * a time even while a shard moves between pools (one pool drains, the other takes its
+ * shards; a new pool starts and takes some back): checked from the pools' own logs of lease
+ * epochs (acquire/release with the fencing token): for every file, the hold intervals of
+ * different pools never overlap, and fences grow with time. Then the throughput of one pool
+ * and of two pools on writes to different files is printed (not asserted: the machine is
+ * shared and noisy; bench/two-pools.ts measures it).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { SHARDS, shardOfFile } from '../../services/shared/jobs.js';
 import { WorkerPool } from '../../services/worker/pool.js';
 import { client } from '../helpers/client.js';
 import { FAST_RECOVERY_ENV, leaseEvents, type LeaseEvent } from '../helpers/fault.js';
 import { h5py } from '../helpers/h5.js';
+import { stableShards } from '../helpers/pools.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -38,7 +44,28 @@ function startSecond(): WorkerPool {
   return pool;
 }
 
-async function stream(files: string[], writes: number, clients = 8): Promise<number> {
+async function stablePartition(): Promise<Map<string, number[]>> {
+  return stableShards(stack.redis.url, 2);
+}
+
+function lastLoggedShards(pool: string): number[] | null {
+  const lines = [...`${stack.logs()}\n${secondLog}`.matchAll(/shards pool=(\S+) own=(\S*) peers=\S* t=(\d+)/g)].filter((m) => m[1] === pool);
+  const last = lines.at(-1);
+  return last ? (last[2] ? last[2].split(',').map(Number) : []) : null;
+}
+
+function assertPartition(owned: Map<string, number[]>): void {
+  const lists = [...owned.values()];
+  assert.equal(lists.length, 2);
+  for (const [pool, shards] of owned) {
+    assert.ok(shards.length > 0, `pool ${pool} owns some shards`);
+    assert.deepEqual(lastLoggedShards(pool), shards, `pool ${pool} logged the shards it published`);
+  }
+  const union = lists.flat().sort((a, b) => a - b);
+  assert.deepEqual(union, Array.from({ length: SHARDS }, (_, i) => i), `each shard is owned by exactly one pool: ${JSON.stringify([...owned])}`);
+}
+
+async function stream(files: string[], writes: number, clients = 8, hold?: (k: number) => Promise<void> | undefined): Promise<number> {
   const api = client(stack.url);
   const locations: string[] = [];
   let n = 0;
@@ -47,6 +74,7 @@ async function stream(files: string[], writes: number, clients = 8): Promise<num
     Array.from({ length: clients }, async () => {
       while (n < writes) {
         const k = n++;
+        await hold?.(k);
         const file = files[k % files.length]!;
         const row = k % 32;
         const r = await api.call('PUT', `/v1/files/${file}/datasets/d/value?select=[${row}:${row + 1},0:4]`, [[k, k, k, k]]);
@@ -67,10 +95,32 @@ async function createFiles(files: string[]): Promise<void> {
   }
 }
 
-test('two pools never hold one file at the same time (from their lease logs)', { timeout: 180_000 }, async () => {
-  const shared = ['s0.h5', 's1.h5'];
+test('two stable pools own a partition of the shards (from what they publish and log)', { timeout: 60_000 }, async () => {
+  assertPartition(await stablePartition());
+});
+
+test('two pools never hold one file at the same time, also while shards move (from their lease logs)', { timeout: 240_000 }, async () => {
+  // Files in shards of the second pool, so that its drain hands them to the first pool and
+  // its successor takes them back: both pools write them, one after the other.
+  const owned = await stablePartition();
+  const secondShards = new Set([...owned].find(([id]) => !stack.logs().includes(`pool=${id} `))![1]);
+  const shared: string[] = [];
+  for (let i = 0; shared.length < 2; i++) if (secondShards.has(shardOfFile('default', `s${i}.h5`))) shared.push(`s${i}.h5`);
   await createFiles(shared);
-  await stream(shared, 240);
+  // A third into the stream the second pool drains (the first takes over its shards); at
+  // two thirds the stream waits until a new second pool has taken its share back.
+  let drained: Promise<void> | undefined;
+  let restarted: Promise<void> | undefined;
+  await stream(shared, 240, 8, (k) => {
+    if (k === 80) drained = second.stop(20_000);
+    if (k < 160) return undefined;
+    restarted ??= (async () => {
+      await drained;
+      second = startSecond();
+      assertPartition(await stablePartition());
+    })();
+    return restarted;
+  });
 
   const events = [...leaseEvents(stack.logs()), ...leaseEvents(secondLog)];
   const pools = new Set(events.map((e) => e.pool));
@@ -93,7 +143,7 @@ test('two pools never hold one file at the same time (from their lease logs)', {
       assert.ok(q.from >= p.to, `${file}: lease ${q.fence} (${q.pool}) began at ${q.from} before lease ${p.fence} (${p.pool}) ended at ${p.to}`);
     }
   }
-  const data = await h5py<number[][]>(stack.filePath('s0.h5'), "out = h5py.File(path, 'r')['d'][()].tolist()");
+  const data = await h5py<number[][]>(stack.filePath(shared[0]!), "out = h5py.File(path, 'r')['d'][()].tolist()");
   assert.equal(data.length, 32);
 });
 

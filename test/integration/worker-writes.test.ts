@@ -8,7 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, QUEUE_PREFIX, type JobData } from '../../services/shared/jobs.js';
+import { type JobData } from '../../services/shared/jobs.js';
+import { ShardQueues } from '../helpers/queues.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { client } from '../helpers/client.js';
 import { h5dump, h5py } from '../helpers/h5.js';
@@ -72,7 +73,7 @@ test('a job that fails in the worker reports why, and the next job still runs', 
   assert.equal((await api.accepted('POST', '/v1/files/late.h5/datasets', { path: 'x', dtype: 'uint8', shape: [4] })).state, 'completed');
   // A write whose staged payload vanished before the worker got to it (disk cleaned,
   // operator error): the worker must fail the job clearly, not hang or crash the pool.
-  const queue = new Queue<JobData>(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  const queue = new ShardQueues(stack.redis.url);
   const data: JobData = {
     v: 1,
     project: 'default',
@@ -80,7 +81,7 @@ test('a job that fails in the worker reports why, and the next job still runs', 
     acceptedAt: Date.now(),
     ops: [{ op: 'write', path: '/x', dtype: 'uint8', payloadDtype: 'uint8', select: '[0:4]', hyperslab: { start: [0], stride: [1], count: [4] }, staged: 'missing.bin', bytes: 4 }],
   };
-  const lost = await queue.add('lost-payload', data, { jobId: 'lost-payload', attempts: 1 });
+  const lost = await queue.add('lost-payload', data, { attempts: 1 });
   await queue.close();
   const failed = await api.waitJob(`/v1/jobs/${lost.id}`);
   assert.equal(failed.state, 'failed');

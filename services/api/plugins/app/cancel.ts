@@ -10,7 +10,7 @@
  * or the job is already taken and the cancellation is refused.
  */
 import type { Redis } from 'ioredis';
-import { QUEUE_NAME, QUEUE_PREFIX } from '../../../shared/jobs.js';
+import { queueKey, queueOfJobId } from '../../../shared/jobs.js';
 
 const MARK = '{"cancelled":true,';
 
@@ -27,7 +27,9 @@ return 1
 
 /** Marks a waiting job cancelled; false when it is not waiting (running, finished, gone). */
 export async function cancelWaitingJob(redis: Redis, jobId: string): Promise<boolean> {
-  const key = (k: string) => `${QUEUE_PREFIX}:${QUEUE_NAME}:${k}`;
+  const queue = queueOfJobId(jobId);
+  if (queue === null) return false;
+  const key = (k: string) => queueKey(queue, k);
   const done = await redis.eval(CANCEL, 5, key('wait'), key('paused'), key('prioritized'), key('delayed'), key(jobId), jobId);
   return done === 1;
 }

@@ -284,7 +284,7 @@ export class Datasets {
     // A completed job stays completed, so that state is remembered: every write to a
     // dataset made through the API meets its record. ('unknown' is not: a claim is made
     // before its job is queued, and the job does not exist yet then.)
-    const jobState = this.#finished.has(record.jobId) ? 'completed' : await this.jobs.queue.getJobState(record.jobId);
+    const jobState = this.#finished.has(record.jobId) ? 'completed' : await this.jobs.jobState(record.jobId);
     if (jobState === 'completed') this.#remember(record.jobId);
     if (jobState === 'failed') {
       await this.redis.eval(HASH_CAS, 1, keys.datasets(project, file), h5path, raw, '');

@@ -2,18 +2,21 @@
  * The job queue as the API sees it: enqueue (producer), look up, present, and wait for a
  * job to finish.
  *
- * Connections: the Queue shares the API's producer client (no offline queue, so a request
- * made while Redis is down fails at once with 503 instead of hanging). Waiting uses ONE
- * QueueEvents stream per process, on its own blocking connection, and an in-memory map of
- * waiters. A waiter registers first and re-reads the job's state afterwards, so a job that
+ * The queue is sharded (see shared/jobs.ts): a job goes to its file's shard queue, and its
+ * id says which, so every lookup by id asks one queue.
+ *
+ * Connections: the shard Queues share the API's producer client (no offline queue, so a
+ * request made while Redis is down fails at once with 503 instead of hanging). Waiting uses
+ * ONE event reader per process for all shards (ShardEvents, one blocking connection), and
+ * an in-memory map of waiters. A waiter registers first and re-reads the job's state afterwards, so a job that
  * finished in between is never missed; a slow poll backs the event stream up, so a lost
  * event can delay an answer by at most POLL_MS, never hang it.
  */
-import { randomUUID } from 'node:crypto';
-import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { Job, Queue, type JobsOptions } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { fileStateKey, STAMP_SEQ } from '../../../shared/file-state.js';
-import { QUEUE_NAME, QUEUE_PREFIX, jobName, parseFailure, type JobData, type JobResult } from '../../../shared/jobs.js';
+import { QUEUE_PREFIX, SHARDS, jobName, newJobId, parseFailure, queueName, shardOfFile, shardOfJobId, type JobData, type JobResult } from '../../../shared/jobs.js';
+import { ShardEvents } from './shard-events.js';
 import type { JobView } from '../../schemas/common.js';
 
 export type Ph5Job = Job<JobData, JobResult>;
@@ -39,26 +42,55 @@ export function publicState(state: string): JobView['state'] {
 }
 
 export class Jobs {
-  readonly queue: Queue<JobData, JobResult>;
+  /** One Queue per shard, index = shard. */
+  readonly queues: Queue<JobData, JobResult>[];
   readonly #eventsConnection: RedisOptions;
-  #events: QueueEvents | undefined;
+  #events: ShardEvents | undefined;
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Every pending wait, to answer them all at shutdown. */
   readonly #wakeAll = new Set<() => void>();
 
   /**
    * @param producer the API's shared producer client (the Queue does not close it)
-   * @param eventsConnection options for the QueueEvents blocking connection (consumer role)
+   * @param eventsConnection options for the event reader's blocking connection (consumer role)
    */
   constructor(producer: Redis, eventsConnection: RedisOptions) {
-    this.queue = new Queue<JobData, JobResult>(QUEUE_NAME, { connection: producer, prefix: QUEUE_PREFIX });
-    // Connection errors reach requests as 503s; as events they would only be noise.
-    this.queue.on('error', () => {});
+    this.queues = Array.from({ length: SHARDS }, (_, shard) => {
+      const queue = new Queue<JobData, JobResult>(queueName(shard), { connection: producer, prefix: QUEUE_PREFIX });
+      // Connection errors reach requests as 503s; as events they would only be noise.
+      queue.on('error', () => {});
+      return queue;
+    });
     this.#eventsConnection = eventsConnection;
   }
 
-  newId(): string {
-    return randomUUID();
+  /** A new job id for a job on this file (its first digit names the file's shard). */
+  newId(project: string, file: string): string {
+    return newJobId(project, file);
+  }
+
+  /** The queue that holds (or would hold) the job with this id; null when no job can have it. */
+  queueOf(id: string): Queue<JobData, JobResult> | null {
+    const shard = shardOfJobId(id);
+    return shard === null ? null : this.queues[shard]!;
+  }
+
+  /** The job with this id, whatever its project (null when absent). */
+  async job(id: string): Promise<Ph5Job | null> {
+    return ((await this.queueOf(id)?.getJob(id)) as Ph5Job | undefined) ?? null;
+  }
+
+  /** A job's BullMQ state ('unknown' when there is no such job). */
+  async jobState(id: string): Promise<string> {
+    return (await this.queueOf(id)?.getJobState(id)) ?? 'unknown';
+  }
+
+  /** Job counts by state, summed over the shards. */
+  async counts(): Promise<Record<string, number>> {
+    const all = await Promise.all(this.queues.map((q) => q.getJobCounts()));
+    const sum: Record<string, number> = {};
+    for (const counts of all) for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
+    return sum;
   }
 
   /**
@@ -66,13 +98,17 @@ export class Jobs {
    * (MULTI/EXEC): the worker applies a file's jobs in that order and waits for a missing
    * number, so a number must never exist without its job, nor a job without its number.
    */
-  async enqueue(data: JobData, id: string = this.newId()): Promise<Ph5Job> {
-    const client = await this.queue.client;
-    const job = new Job<JobData, JobResult>(this.queue, jobName(data), data, { ...JOB_OPTIONS, jobId: id }, id);
+  async enqueue(data: JobData, id: string = this.newId(data.project, data.file)): Promise<Ph5Job> {
+    const shard = shardOfFile(data.project, data.file);
+    // The id must name the file's shard, or lookups by id would ask the wrong queue.
+    if (shardOfJobId(id) !== shard) throw new Error(`job id ${id} is not of shard ${shard} (file ${data.project}/${data.file})`);
+    const queue = this.queues[shard]!;
+    const client = await queue.client;
+    const job = new Job<JobData, JobResult>(queue, jobName(data), data, { ...JOB_OPTIONS, jobId: id }, id);
     const multi = (client as unknown as Redis).multi();
     // Queues BullMQ's add script on the transaction (as its FlowProducer does).
     await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
-    multi.eval(STAMP_SEQ, 2, fileStateKey(data.project, data.file), this.queue.toKey(id), id);
+    multi.eval(STAMP_SEQ, 2, fileStateKey(data.project, data.file), queue.toKey(id), id);
     const replies = await multi.exec();
     if (!replies) throw new Error('the enqueue transaction was aborted');
     for (const [err] of replies) if (err) throw err;
@@ -82,7 +118,7 @@ export class Jobs {
 
   /** The job if it exists and belongs to `project`; another project's job is "not found". */
   async get(id: string, project: string): Promise<Ph5Job | null> {
-    const job = await this.queue.getJob(id);
+    const job = await this.job(id);
     if (!job || job.data?.project !== project) return null;
     return job;
   }
@@ -100,10 +136,9 @@ export class Jobs {
   }
 
   /** Starts listening for job events (idempotent). Called when the app is ready. */
-  listen(): QueueEvents {
+  listen(): ShardEvents {
     if (!this.#events) {
-      const events = new QueueEvents(QUEUE_NAME, { connection: this.#eventsConnection, prefix: QUEUE_PREFIX });
-      events.on('error', () => {});
+      const events = new ShardEvents(this.#eventsConnection);
       const wake = ({ jobId }: { jobId: string }) => this.#waiters.get(jobId)?.forEach((w) => w());
       events.on('completed', wake);
       events.on('failed', wake);
@@ -157,7 +192,7 @@ export class Jobs {
 
   async close(): Promise<void> {
     this.wakeAll();
-    await Promise.allSettled([this.#events?.close(), this.queue.close()]);
+    await Promise.allSettled([this.#events?.close(), ...this.queues.map((q) => q.close())]);
   }
 }
 

@@ -59,12 +59,12 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
   const { jobs, redis } = app.ph5;
   new Gauge({
     name: 'ph5_queue_jobs',
-    help: 'Jobs in the queue, by state (waiting, active, delayed, completed, failed...).',
+    help: 'Jobs in the queue (all shards), by state (waiting, active, delayed, completed, failed...).',
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
       if (redis.status !== 'ready') return;
-      const counts = await jobs.queue.getJobCounts();
+      const counts = await jobs.counts();
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
     },
   });

@@ -201,7 +201,7 @@ export class Operations {
   /** Queues one job for the submission; on any failure undoes what it did and rethrows. */
   async submit(s: Submission): Promise<Ph5Job> {
     const { datasets, jobs, storage, quota, recordAccepted } = this.app.ph5;
-    const jobId = s.jobId ?? jobs.newId();
+    const jobId = s.jobId ?? jobs.newId(s.project, s.file);
     const undo: Array<() => Promise<void>> = [];
     try {
       if (!s.quotaChecked) await quota.check(s.project);
@@ -265,7 +265,7 @@ export async function deleteObject(app: FastifyInstance, request: FastifyRequest
   const params = request.params as { file: string; path: string };
   const { project, file, path } = await requestTarget(app, request, params.file, params.path);
   if ((await app.ph5.datasets.kindOf(project, file, path)) !== kind) throw new errors.NotFound(`No ${kind} ${path} in ${file}.`);
-  const jobId = app.ph5.jobs.newId();
+  const jobId = app.ph5.jobs.newId(project, file);
   const job = await app.ph5.operations.submit({
     project,
     file,

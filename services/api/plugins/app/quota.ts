@@ -10,7 +10,7 @@
  * once per second per project, so a full quota costs one SCARD per request.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { QUEUE_NAME, QUEUE_PREFIX } from '../../../shared/jobs.js';
+import { QUEUE_PREFIX, queueKey, queueOfJobId } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
 
 const RECONCILE_EVERY_MS = 1_000;
@@ -74,7 +74,7 @@ export class ProjectQuota {
     const ids = await this.#redis.smembers(key);
     if (ids.length === 0) return;
     const pipeline = this.#redis.pipeline();
-    for (const id of ids) pipeline.hget(`${QUEUE_PREFIX}:${QUEUE_NAME}:${id}`, 'finishedOn');
+    for (const id of ids) pipeline.hget(jobKey(id), 'finishedOn');
     const results = (await pipeline.exec()) ?? [];
     // A job hash without finishedOn is unfinished; a missing hash is null too but then
     // EXISTS tells them apart: a job removed from Redis is finished for the quota.
@@ -87,8 +87,14 @@ export class ProjectQuota {
   async #missing(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     const pipeline = this.#redis.pipeline();
-    for (const id of ids) pipeline.exists(`${QUEUE_PREFIX}:${QUEUE_NAME}:${id}`);
+    for (const id of ids) pipeline.exists(jobKey(id));
     const results = (await pipeline.exec()) ?? [];
     return ids.filter((_, i) => results[i]?.[1] === 0);
   }
+}
+
+/** The hash of a job, in its shard's queue (an id of no shard: a key that does not exist). */
+function jobKey(id: string): string {
+  const queue = queueOfJobId(id);
+  return queue === null ? `${QUEUE_PREFIX}:no-such-queue:${id}` : queueKey(queue, id);
 }

@@ -32,7 +32,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     async (request, reply) => {
       const { jobs, operations, config } = app.ph5;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
-      const jobId = jobs.newId();
+      const jobId = jobs.newId(proj, file);
       const { op, record } = createDatasetOp(request.body, h5path, jobId, config.limits);
       // Claimed before queueing, so a write sent right after the 202 finds the shape,
       // and two creations of one path cannot both be accepted.
@@ -86,7 +86,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
       const shape = request.body.shape;
       checkResize(meta, shape, h5path);
-      const jobId = jobs.newId();
+      const jobId = jobs.newId(proj, file);
       // The new extent is what later writes are checked against, from now on.
       const record = resizedRecord(meta, shape, jobId);
       const job = await operations.submit({ project: proj, file, ops: [{ op: 'resize', path: h5path, shape }], registry: [{ kind: 'record', path: h5path, record }], jobId });

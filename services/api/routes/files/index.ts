@@ -174,7 +174,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       }
       // A deletion record at '/' hides everything accepted before it: the file reads as
       // gone at once, and every path in it is free for the jobs that follow.
-      const jobId = app.ph5.jobs.newId();
+      const jobId = app.ph5.jobs.newId(proj, file);
       const job = await operations.submit({
         project: proj,
         file,

@@ -50,7 +50,7 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { jobs, operations } = app.ph5;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
-      const jobId = jobs.newId();
+      const jobId = jobs.newId(proj, file);
       const job = await operations.submit({
         project: proj,
         file,

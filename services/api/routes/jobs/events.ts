@@ -1,7 +1,7 @@
 /**
  * GET /v1/jobs/{id}/events: a job's changes as Server-Sent Events.
  *
- * The stream listens to the process's one QueueEvents connection (no Redis connection per
+ * The stream listens to the process's one event reader, for all shards (no Redis connection per
  * client); every event about this job, and a slow poll as a backstop for lost events,
  * only means "look again": the job's record decides what is sent, and an unchanged view is
  * not sent twice. The stream ends after completed or failed, when the client goes away,

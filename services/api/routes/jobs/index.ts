@@ -119,7 +119,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       const proj = project(request);
       const file = validateFileName(request.body.file);
       await storage.resolve(proj, file);
-      const submission = await buildBatch(app, proj, file, request.body.ops, jobs.newId());
+      const submission = await buildBatch(app, proj, file, request.body.ops, jobs.newId(proj, file));
       const job = await operations.submit(submission);
       return replyAccepted(app, reply, job);
     },

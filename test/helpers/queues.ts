@@ -1,0 +1,53 @@
+/**
+ * The sharded write queue, for tests and benchmarks that talk to BullMQ directly: a
+ * Worker on every shard, and a producer that puts a job in its file's shard with an id of
+ * that shard (as the API does), so every lookup by id finds it.
+ */
+import { Queue, Worker, type Processor, type WorkerOptions } from 'bullmq';
+import { allQueueNames, newJobId, QUEUE_PREFIX, SHARDS, shardOfFile, shardOfJobId, queueName, type JobData } from '../../services/shared/jobs.js';
+import { redisOptions } from '../../services/shared/redis.js';
+
+/** One Worker per shard queue, all running `processor`. */
+export class ShardWorkers<R = unknown> {
+  readonly workers: Worker<JobData, R>[];
+  constructor(redisUrl: string, processor: Processor<JobData, R>, opts: Partial<WorkerOptions> = {}) {
+    this.workers = allQueueNames().map((name) => new Worker<JobData, R>(name, processor, { connection: redisOptions(redisUrl, 'consumer'), prefix: QUEUE_PREFIX, ...opts }));
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+}
+
+/** A producer on every shard queue (jobs go to their file's shard). */
+export class ShardQueues {
+  readonly queues: Queue[];
+  constructor(redisUrl: string) {
+    this.queues = Array.from({ length: SHARDS }, (_, s) => new Queue(queueName(s), { connection: redisOptions(redisUrl, 'producer'), prefix: QUEUE_PREFIX }));
+  }
+  /** Adds a job to its file's shard, with an id of that shard unless one is given. */
+  add(name: string, data: JobData, opts: { jobId?: string } & Record<string, unknown> = {}) {
+    return this.forFile(data.project, data.file).add(name, data, { ...opts, jobId: opts.jobId ?? newJobId(data.project, data.file) });
+  }
+  forFile(project: string, file: string): Queue {
+    return this.queues[shardOfFile(project, file)]!;
+  }
+  async counts(...states: string[]): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {};
+    for (const q of this.queues) for (const [k, n] of Object.entries(await q.getJobCounts(...(states as never[])))) sum[k] = (sum[k] ?? 0) + n;
+    return sum;
+  }
+  async pause(): Promise<void> {
+    await Promise.all(this.queues.map((q) => q.pause()));
+  }
+  async resume(): Promise<void> {
+    await Promise.all(this.queues.map((q) => q.resume()));
+  }
+  /** A job by id, from its shard's queue. */
+  async getJob(id: string) {
+    const shard = shardOfJobId(id);
+    return shard === null ? undefined : this.queues[shard]!.getJob(id);
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.queues.map((q) => q.close()));
+  }
+}
