@@ -533,6 +533,7 @@ export interface components {
          *           "select": "[0:42]"
          *         }
          *       ],
+         *       "opCount": 1,
          *       "ranks": 4,
          *       "progress": 100,
          *       "attempts": 1,
@@ -575,8 +576,10 @@ export interface components {
             id: string;
             /** @description How many operations the job holds. */
             opCount: number;
-            /** @description The operations, in the order they are applied. Small writes to one file that arrive together are queued as one job (group commit): the 202 answering such a write lists only its own operation, and opCount says how many the job holds. */
+            /** @description The operations, in the order they are applied. Small writes to one file that arrive together are queued as one job (group commit): the 202 answering such a write lists only its own operation (with its index), and opCount says how many the job holds. */
             ops: {
+                /** @description In a 202 for a write that shares its job: the write’s place among the job’s operations. */
+                index?: number;
                 op: string;
                 path: string;
                 select?: string;

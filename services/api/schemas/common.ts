@@ -142,6 +142,7 @@ export const Job = Type.Object(
         state: 'completed',
         file: 'output.h5',
         ops: [{ op: 'write', path: '/test', select: '[0:42]' }],
+        opCount: 1,
         ranks: 4,
         progress: 100,
         attempts: 1,
