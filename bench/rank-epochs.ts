@@ -5,7 +5,7 @@
  * gathered. Prints the CPU seconds of all ranks per epoch and per write, to compare
  * changes to the native collectives or apply.ts on a noisy machine (not a test).
  *
- *   mpirun --oversubscribe -n 4 node dist/bench/rank-epochs.js [epochs=200] [writesPerEpoch=32]
+ *   mpirun --oversubscribe -n 4 node dist/bench/rank-epochs.js [epochs=200] [writesPerEpoch=32] [holes=0.2]
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,17 +19,19 @@ import { decodeMessage, encodeMessage, type Plan } from '../services/worker/prot
 const ROW = 128; // float64 values: 1 KiB rows, as in small-writes
 const epochs = Number(process.argv[2] ?? 200);
 const perEpoch = Number(process.argv[3] ?? 32);
+/** Share of a window's rows not written in its epoch (in flight elsewhere): 0 = contiguous rows. */
+const holes = Number(process.argv[4] ?? 0.2);
+const windowRows = Math.ceil(perEpoch / (1 - holes));
 
 const { rank, size } = mpi.init();
 const dir = path.join(os.tmpdir(), `ph5-rank-epochs-${process.env.OMPI_COMM_WORLD_JOBID ?? 'x'}`);
 const file = path.join(dir, 'bench.h5');
 const staging = path.join(dir, 'staging');
-const rows = epochs * Math.ceil(perEpoch * 1.25);
+const rows = epochs * windowRows;
 
 function writes(epoch: number): JobData[] {
-  // Rows of one epoch arrive shuffled, with some still in flight (holes: a fifth of a window
-  // of 1.25 x perEpoch rows), as from 32 clients.
-  const window = Math.ceil(perEpoch * 1.25);
+  // Rows of one epoch arrive shuffled, with some still in flight (holes), as from 32 clients.
+  const window = windowRows;
   const base = epoch * window;
   const order = Array.from({ length: window }, (_, i) => base + i)
     .sort(() => Math.random() - 0.5)
