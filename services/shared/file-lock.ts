@@ -37,12 +37,8 @@ const TRY_READ = `
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'waiting', 'waitingExpires')
-if w[1] and tonumber(w[2]) > now then
-  redis.call('HSET', KEYS[1], 'readerWaiting', now + tonumber(ARGV[3]))
-  return 0
-end
+if w[1] and tonumber(w[2]) > now then return 0 end
 if w[3] and tonumber(w[4]) > now then return 0 end
-redis.call('HDEL', KEYS[1], 'readerWaiting')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
 return 1
@@ -82,18 +78,6 @@ if w[1] == ARGV[2] and tonumber(w[2]) > tonumber(ARGV[1]) and w[3] == ARGV[3] th
 return 0
 `;
 
-// KEYS[1] = lock hash, KEYS[2] = file state. ARGV: now, token, fence.
-// The holder wants to go on writing with the file still open: only while it holds the
-// lease and no reader has been refused meanwhile (TRY_READ leaves `readerWaiting`). The
-// file is marked dirty again (the last commit cleared it): it is open for writing.
-const KEEP_WRITING = `
-local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'writerFence', 'readerWaiting')
-if not (w[1] == ARGV[2] and tonumber(w[2]) > tonumber(ARGV[1]) and w[3] == ARGV[3]) then return -1 end
-if w[4] and tonumber(w[4]) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], 'dirty', ARGV[3])
-return 1
-`;
-
 const RENEW_WRITE = `
 local now = tonumber(ARGV[1])
 if redis.call('HGET', KEYS[1], 'writer') ~= ARGV[2] then return 0 end
@@ -128,12 +112,6 @@ export interface WriteLease {
    * atomic check in Redis (always with `fresh`); false also marks the lease lost.
    */
   check(opts?: { fresh?: boolean }): Promise<boolean>;
-  /**
-   * Before another epoch with the file still open: true when the lease is held and no
-   * reader is waiting for the file (then the file is marked dirty again); false: close the
-   * file and release, so the reader gets in. A lease found lost is marked lost.
-   */
-  keepWriting(): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -240,14 +218,6 @@ export class FileLocks {
         if (ok !== 1) lost();
         else if (held) confirmedAt = Math.max(confirmedAt, sent);
         return held;
-      },
-      keepWriting: async () => {
-        if (!held) return false;
-        const sent = performance.now();
-        const r = await this.#redis.eval(KEEP_WRITING, 2, keys[0], keys[2], Date.now(), token, String(fence));
-        if (r === -1) lost();
-        else if (held) confirmedAt = Math.max(confirmedAt, sent);
-        return r === 1 && held;
       },
       release: async () => {
         held = false;

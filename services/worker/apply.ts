@@ -205,22 +205,6 @@ export interface ApplyHooks {
   afterStep?: (index: number) => void;
 }
 
-/**
- * The file the last epoch left open (plan.keep) on this rank, for the next epoch of the
- * same file (plan.reuse) or a `close` message. Every rank has the same: keeping depends
- * only on agreed outcomes.
- */
-let kept: { path: string; file: H5File } | null = null;
-
-/** Closes the file kept open by the last epoch (collective: every rank calls it). */
-export async function closeKept(): Promise<RankFailure | null> {
-  const held = kept;
-  kept = null;
-  if (!held) return null;
-  const closed = await step(() => held.file.close(), false);
-  return closed.outcome.status === OK ? null : failure(closed.outcome);
-}
-
 export async function applyPlan(plan: Plan, rank: number, size: number, hooks: ApplyHooks = {}): Promise<RankReport> {
   const report: RankReport = { rank, steps: plan.steps.map(() => null), failedJobs: {}, openMs: 0, applyMs: 0, closeMs: 0 };
   const guard = hooks.beforeStep ?? (async () => {});
@@ -232,13 +216,7 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     report.abort = { step: -1, ...failure(fenced.outcome) };
     return report;
   }
-  const reused = kept;
-  kept = null;
-  const opened = await step(async () => {
-    if (!plan.reuse) return H5File.open(plan.file, { mode: plan.mode, parallel: true });
-    if (!reused || reused.path !== plan.file) throw new RankError('PH5_ERR_WORKER', `the plan reuses ${plan.file}, which this rank does not have open`);
-    return reused.file;
-  }, false);
+  const opened = await step(() => H5File.open(plan.file, { mode: plan.mode, parallel: true }), false);
   report.openMs = performance.now() - t;
   const file = opened.value;
   if (opened.outcome.status !== OK) {
@@ -289,19 +267,6 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
   }
   report.applyMs = performance.now() - t;
   t = performance.now();
-  if (plan.keep && !report.abort) {
-    // Kept open for the next epoch of this file: flushed instead (metadata written, the
-    // data synced), so the epoch is on disk before rank 0 commits it, as after a close.
-    const flushed = await step(() => file.flush(), false);
-    if (flushed.outcome.status === OK) {
-      kept = { path: plan.file, file };
-      report.kept = true;
-      report.closeMs = performance.now() - t;
-      return report;
-    }
-    const f = failure(flushed.outcome);
-    report.abort = { step: plan.steps.length, code: f.code, message: `flushing the file: ${f.message}` };
-  }
   // Closing flushes the metadata; a failure here means the epoch's changes may not all be
   // on disk, so no job of it may be reported done.
   const closed = await step(() => file.close(), false);

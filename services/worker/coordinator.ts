@@ -49,7 +49,7 @@ import {
 import { validateFileName, validateProjectName } from '../shared/names.js';
 import { formatSelection } from '../shared/selection.js';
 import { redisOptions } from '../shared/redis.js';
-import { applyPlan, closeKept, PERMANENT_CODES, RankError } from './apply.js';
+import { applyPlan, PERMANENT_CODES, RankError } from './apply.js';
 import { planSteps } from './epoch.js';
 import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport } from './protocol.js';
 import { loadWorkerSettings, type WorkerSettings } from './settings.js';
@@ -420,30 +420,7 @@ export class Coordinator {
       }
       this.#current = `${inbox.key} (${split.ready.length} jobs)`;
       await this.#runEpoch(inbox, lease, cursor, split.ready);
-      // Back-to-back epochs of this file while jobs for it are ready: the ranks keep the
-      // file open (flushed at the end of each epoch) instead of closing and opening it
-      // again - until a reader waits for the file, the lease is lost, the pool drains, or
-      // the file has been held KEEP_OPEN_MS, so that readers and other files get their turn.
-      const holdUntil = Date.now() + KEEP_OPEN_MS;
-      while (this.#ranksHold === filePathOf(this.#opts.config, inbox) && !this.#stopping && Date.now() < holdUntil) {
-        cursor = await readCursor(this.#redis, inbox.project, inbox.file);
-        split = this.#classify(inbox, cursor);
-        if (split.applied.length) await this.#finishApplied(inbox, split.applied);
-        // The next job is often on its way (taken from the queue a moment later): wait a
-        // little for it with the file open rather than close it at once.
-        const waitUntil = Date.now() + KEEP_IDLE_MS;
-        while (split.ready.length === 0 && !this.#stopping && Date.now() < waitUntil) {
-          await this.#arrival(waitUntil - Date.now());
-          split = this.#classify(inbox, cursor);
-        }
-        if (split.ready.length === 0 || !(await lease.keepWriting())) break;
-        this.#current = `${inbox.key} (${split.ready.length} jobs)`;
-        await this.#runEpoch(inbox, lease, cursor, split.ready);
-      }
     } finally {
-      // The file is closed before the lease goes: a reader must never open it while the
-      // ranks have it open.
-      if (this.#ranksHold !== null) await this.#closeKept().catch((err: Error) => this.#log.error(`closing the kept file: ${err.message}`));
       this.#current = null;
       this.#log.info(`lease release file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()}`);
       await lease.release().catch(() => {});
@@ -451,31 +428,6 @@ export class Coordinator {
   }
 
   #phase = 'start';
-
-  /** Resolves when a job is taken (or the pool stops), or after `ms`. */
-  async #arrival(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(1, ms));
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    this.#wake = () => {};
-  }
-
-  /** The file the ranks keep open after the last epoch (plan.keep), or null. */
-  #ranksHold: string | null = null;
-
-  /** Tells every rank to close the file the last epoch kept open, and closes it here. */
-  async #closeKept(): Promise<void> {
-    this.#ranksHold = null;
-    this.#debug('close kept file');
-    this.#opts.doorbell?.ring();
-    await mpi.bcast(encodeMessage({ type: 'close' }), 0);
-    const failed = await closeKept();
-    if (failed) this.#log.warn(`closing the kept file: ${failed.code}: ${failed.message}`);
-  }
 
   /** PH5_DEBUG_SCHEDULER=<file>: the scheduler's decisions, appended to a file (not through mpirun). */
   #trace(msg: string): void {
@@ -490,12 +442,11 @@ export class Coordinator {
 
   async #runEpoch(inbox: FileInbox, lease: WriteLease, cursor: Cursor, ready: Held[]): Promise<void> {
     const started = Date.now();
-    this.#debug(`epoch ${lease.fence}: ${ready.length} ready${this.#ranksHold ? " (file open)" : ""}`);
+    this.#debug(`epoch ${lease.fence}: ${ready.length} ready`);
     const config = this.#opts.config;
-    const filePath = filePathOf(config, inbox);
-    const reuse = this.#ranksHold === filePath;
+    const filePath = path.join(config.dataDir, inbox.project, inbox.file);
     await mkdir(path.dirname(filePath), { recursive: true });
-    if (!reuse && lease.previousDirty !== null && existsSync(filePath)) await this.#recover(filePath, lease.previousDirty);
+    if (lease.previousDirty !== null && existsSync(filePath)) await this.#recover(filePath, lease.previousDirty);
 
     // Lost payloads fail their job before the epoch (the others still run).
     const outcomes = new Map<Held, Outcome>();
@@ -529,13 +480,10 @@ export class Coordinator {
     const plan: Plan = {
       epoch: lease.fence,
       file: filePath,
-      mode: reuse || existsSync(filePath) ? 'rw' : 'create',
+      mode: existsSync(filePath) ? 'rw' : 'create',
       staging: stagingDir(config),
       jobs: planned.map((h) => ({ id: String(h.job.id), seq: h.seq })),
       steps,
-      reuse,
-      // An epoch that deletes the file closes it (the deletion follows the epoch).
-      keep: deletion < 0,
     };
 
     let reports: RankReport[] = [];
@@ -562,9 +510,6 @@ export class Coordinator {
       this.#debug(`epoch ${lease.fence}: gather`);
       const gathered = await mpi.gather(Buffer.from(JSON.stringify(mine)), 0);
       reports = (gathered ?? []).map((b) => JSON.parse(b.toString('utf8')) as RankReport);
-      // Kept open on every rank or on none (agreed outcomes); known before anything else
-      // can fail, so the file is closed whatever happens next.
-      this.#ranksHold = reports.length > 0 && reports.every((r) => r.kept) ? filePath : null;
     }
 
     // Outcome of each planned job, from the ranks' agreed decisions.
@@ -703,15 +648,6 @@ export class Coordinator {
   }
 }
 
-/** How long one pool keeps a file open across back-to-back epochs before letting others in. */
-const KEEP_OPEN_MS = 1000;
-/** How long an open file waits for the next job of its sequence before it is closed. */
-const KEEP_IDLE_MS = 20;
-
-function filePathOf(config: Config, inbox: { project: string; file: string }): string {
-  return path.join(config.dataDir, inbox.project, inbox.file);
-}
-
 /**
  * Ranks other than 0: wait for plans, apply them, report, until told to stop. Idle time is
  * spent blocked on the doorbell (no CPU); the bcast is entered once rank 0 rang.
@@ -721,11 +657,6 @@ export async function follow(rank: number, size: number, log: Logger, doorbell?:
     await doorbell?.wait();
     const message = decodeMessage(await mpi.bcast(null, 0));
     if (message.type === 'stop') return;
-    if (message.type === 'close') {
-      const failed = await closeKept();
-      if (failed) log.warn(`closing the kept file: ${failed.code}: ${failed.message}`);
-      continue;
-    }
     const report = await applyPlan(message.plan, rank, size);
     const own = [report.abort, ...Object.values(report.failedJobs)].find((f) => f && f.code !== 'PH5_ERR_PEER');
     if (own) log.warn(`epoch ${message.plan.epoch}: ${own.code}: ${own.message}`);

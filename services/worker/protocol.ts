@@ -62,14 +62,9 @@ export interface Plan {
   staging: string;
   jobs: Array<{ id: string; seq: number | null }>;
   steps: Step[];
-  /** Every rank still has `file` open, kept by the previous epoch: no open. */
-  reuse?: boolean;
-  /** Flush instead of closing at the end, and keep the file open for the next epoch. */
-  keep?: boolean;
 }
 
-/** `close`: close the file the last epoch kept open (rank 0 releases the lease next). */
-export type Message = { type: 'plan'; plan: Plan } | { type: 'close' } | { type: 'stop' };
+export type Message = { type: 'plan'; plan: Plan } | { type: 'stop' };
 
 export function encodeMessage(m: Message): Buffer {
   return Buffer.from(JSON.stringify(m));
@@ -105,8 +100,5 @@ export interface RankReport {
   abort?: { step: number } & RankFailure;
   openMs: number;
   applyMs: number;
-  /** Closing, or flushing when the file was kept open. */
   closeMs: number;
-  /** The file was flushed and is still open on this rank (plan.keep, nothing failed). */
-  kept?: boolean;
 }
