@@ -63,14 +63,6 @@ Napi::Function Export(Napi::Env env, const char* name, Napi::Value (*fn)(const N
 // Switches HDF5's automatic error printing off (idempotent; caller holds ApiLock).
 void EnsureHdf5();
 
-// Completes a non-blocking collective started by a call that holds ApiLock (an HDF5
-// call), sleeping between tests (50 us backing off to 2 ms) instead of spinning. Ranks
-// reach an HDF5 collective at different times (each rank's event loop schedules its own
-// calls); inside a blocking MPI call the early ones spin (sched_yield) until the last
-// arrives. Meeting first in such a sleeping wait lets the blocking calls that follow start
-// together. mpi_ops.cc.
-void WaitHoldingLock(MPI_Request& req, const char* what);
-
 // MPI state as seen by ph5 (MPI_Initialized/MPI_Finalized without taking the lock).
 bool MpiActive();
 

@@ -135,11 +135,7 @@ void AgreeOnFailure(const Failure& local, const std::string& what) {
     int rank;
   } in{mine, 0}, out{kFine, 0};
   MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &in.rank), "MPI_Comm_rank");
-  // Non-blocking, waited for without spinning: this is where the ranks meet before the
-  // collective HDF5 call that follows (see WaitHoldingLock).
-  MPI_Request req = MPI_REQUEST_NULL;
-  MpiCheck(MPI_Iallreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD, &req), "MPI_Iallreduce (agreeing on checks)");
-  WaitHoldingLock(req, "MPI_Iallreduce (agreeing on checks)");
+  MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (agreeing on checks)");
   if (!local.code.empty()) throw local;
   if (out.value != kFine)
     Fail(kCodes[out.value], "rank " + std::to_string(out.rank) + " refused its part of " + what + " (" + kCodes[out.value] +

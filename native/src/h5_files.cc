@@ -146,13 +146,7 @@ class OpenCall : public H5Call {
       struct stat st;
       exists = stat(path_.c_str(), &st) == 0 ? 1 : 0;
     }
-    if (parallel_) {
-      // Non-blocking, waited for without spinning: the ranks meet here before the
-      // collective open (MPI_File_open, superblock read) that follows.
-      MPI_Request req = MPI_REQUEST_NULL;
-      MpiCheck(MPI_Ibcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD, &req), "MPI_Ibcast");
-      WaitHoldingLock(req, "MPI_Ibcast (does the file exist)");
-    }
+    if (parallel_) MpiCheck(MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
     if (mode_ == "create" && exists) Fail(code::kExists, "file " + path_ + " already exists");
     if (mode_ != "create" && !exists) Fail(code::kNotFound, "file " + path_ + " does not exist");
 
@@ -187,13 +181,6 @@ class CloseCall : public FileCall {
       return;
     }
     Files().erase(handle_);
-    if (f.parallel) {
-      // The ranks meet in a sleeping wait first: H5Fclose's barriers and collective
-      // metadata writes then start together instead of spinning for the last rank.
-      MPI_Request req = MPI_REQUEST_NULL;
-      MpiCheck(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier");
-      WaitHoldingLock(req, "MPI_Ibarrier (before closing)");
-    }
     CheckErr(H5Fclose(f.id), "closing the file");
   }
 

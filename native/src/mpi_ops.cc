@@ -69,22 +69,6 @@ void Wait(MPI_Request& req, const char* what) {
   req = MPI_REQUEST_NULL;
 }
 
-}  // namespace
-
-// For HDF5 calls, which hold the lock throughout (see common.h).
-void WaitHoldingLock(MPI_Request& req, const char* what) {
-  auto sleep = kFirstSleep;
-  for (;;) {
-    int done = 0;
-    CheckMpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
-    if (done) return;
-    std::this_thread::sleep_for(sleep);
-    sleep = std::min(sleep * 2, kMaxSleep);
-  }
-}
-
-namespace {
-
 // Rank and size, checking `root`. Caller holds ApiLock.
 void World(int root, int* rank, int* size) {
   RequireMpi();
