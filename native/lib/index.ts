@@ -246,7 +246,7 @@ interface RawAddon {
   datasetCreate(handle: number, path: string, options: CreateDatasetOptions): Promise<void>;
   datasetResize(handle: number, path: string, shape: number[]): Promise<void>;
   datasetInfo(handle: number, path: string): Promise<DatasetInfo>;
-  datasetWrite(handle: number, path: string, selection: Hyperslab | null, data: Buffer, collective: boolean, memDtype: NativeDtype | null): Promise<WriteReport>;
+  datasetWrite(handle: number, path: string, selection: Hyperslab | Hyperslab[] | null, data: Buffer, collective: boolean, memDtype: NativeDtype | null): Promise<WriteReport>;
   datasetRead(handle: number, path: string, selection: Hyperslab | null, into: Buffer | null): Promise<Buffer>;
   groupCreate(handle: number, path: string): Promise<void>;
   linkList(handle: number, path: string): Promise<LinkEntry[]>;
@@ -406,9 +406,12 @@ export class H5File {
 
   /**
    * Write `data` (C-order bytes of the selection) into `selection`; null selects nothing,
-   * which is how a rank without work still joins a collective write.
+   * which is how a rank without work still joins a collective write. An array of
+   * hyperslabs selects their union (one H5Dwrite for scattered blocks): they must not
+   * overlap (PH5_ERR_SELECTION), and `data` holds the union's elements in the file's C
+   * order (for row blocks: the blocks sorted by first row, concatenated).
    */
-  write(datasetPath: string, selection: Hyperslab | null, data: Buffer, options: WriteOptions = {}): Promise<WriteReport> {
+  write(datasetPath: string, selection: Hyperslab | Hyperslab[] | null, data: Buffer, options: WriteOptions = {}): Promise<WriteReport> {
     return addon.datasetWrite(this.handle, datasetPath, selection, data, options.collective ?? true, options.memDtype ?? null);
   }
 

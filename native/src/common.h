@@ -85,6 +85,12 @@ class Hid {
   ~Hid() { Close(); }
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }
+  // Gives up ownership (the id stays open; the caller keeps it).
+  hid_t release() {
+    hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
   void Close();
 
  private:

@@ -20,11 +20,24 @@ namespace {
 struct Selection {
   bool present = false;
   std::vector<hsize_t> start, stride, count;
+  // Further hyperslabs joined to this one (a union; writes only): they must not overlap,
+  // and the data is the union's elements in the file's C order.
+  std::vector<Selection> more;
 };
 
-Selection ToSelection(Napi::Env env, const Napi::Value& v) {
+Selection ToSelection(Napi::Env env, const Napi::Value& v, bool allowUnion = false) {
   Selection s;
   if (v.IsNull() || v.IsUndefined()) return s;
+  if (allowUnion && v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    if (a.Length() == 0) ThrowArgument(env, "a selection union needs at least one hyperslab");
+    s = ToSelection(env, a.Get(0u));
+    for (uint32_t i = 1; i < a.Length(); i++) {
+      s.more.push_back(ToSelection(env, a.Get(i)));
+      if (s.more.back().count.size() != s.count.size()) ThrowArgument(env, "the hyperslabs of a union must have the same rank");
+    }
+    return s;
+  }
   if (!v.IsObject() || v.IsArray()) ThrowArgument(env, "selection must be {start, stride, count} or null");
   Napi::Object o = v.As<Napi::Object>();
   s.present = true;
@@ -61,25 +74,47 @@ hsize_t SelectInFile(hid_t space, const Selection& sel, bool noneWhenAbsent) {
     CheckErr(H5Sselect_all(space), "selecting the scalar");
     return 1;
   }
-  hsize_t n = 1;
-  for (size_t i = 0; i < dims.size(); i++) {
-    if (sel.count[i] == 0) {
-      n = 0;
-      continue;
+  auto size = [&](const Selection& b) {
+    if (b.count.size() != dims.size())
+      Fail(code::kSelection, "a hyperslab of the union has " + std::to_string(b.count.size()) + " dimensions, the dataset " +
+                                 std::to_string(dims.size()));
+    hsize_t n = 1;
+    for (size_t i = 0; i < dims.size(); i++) {
+      if (b.count[i] == 0) {
+        n = 0;
+        continue;
+      }
+      // start + (count-1)*stride < dim, without overflow.
+      if (b.start[i] >= dims[i] || (b.count[i] - 1) > (dims[i] - 1 - b.start[i]) / b.stride[i])
+        Fail(code::kSelection, "the selection start " + DimsText(b.start) + " stride " + DimsText(b.stride) + " count " +
+                                   DimsText(b.count) + " reaches past the extent " + DimsText(dims) + " in dimension " +
+                                   std::to_string(i));
+      n *= b.count[i];
     }
-    // start + (count-1)*stride < dim, without overflow.
-    if (sel.start[i] >= dims[i] || (sel.count[i] - 1) > (dims[i] - 1 - sel.start[i]) / sel.stride[i])
-      Fail(code::kSelection, "the selection start " + DimsText(sel.start) + " stride " + DimsText(sel.stride) + " count " +
-                                 DimsText(sel.count) + " reaches past the extent " + DimsText(dims) + " in dimension " +
-                                 std::to_string(i));
-    n *= sel.count[i];
-  }
+    return n;
+  };
+  hsize_t n = 0;
+  bool first = true;
+  auto add = [&](const Selection& b) {
+    hsize_t k = size(b);
+    if (k == 0) return;
+    CheckErr(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, b.start.data(), b.stride.data(), b.count.data(), nullptr),
+             "selecting the hyperslab");
+    first = false;
+    n += k;
+  };
+  add(sel);
+  for (const Selection& b : sel.more) add(b);
   if (n == 0) {
     CheckErr(H5Sselect_none(space), "selecting nothing");
     return 0;
   }
-  CheckErr(H5Sselect_hyperslab(space, H5S_SELECT_SET, sel.start.data(), sel.stride.data(), sel.count.data(), nullptr),
-           "selecting the hyperslab");
+  if (!sel.more.empty()) {
+    // Overlapping parts would be written once, with bytes meant for another element.
+    hssize_t selected = H5Sget_select_npoints(space);
+    if (selected < 0) FailHdf5(code::kHdf5, "counting the selection");
+    if (static_cast<hsize_t>(selected) != n) Fail(code::kSelection, "the hyperslabs of the union overlap");
+  }
   return n;
 }
 
@@ -591,7 +626,7 @@ Napi::Value DatasetWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t handle = HandleArg(info);
   std::string path = ToString(env, info[1], "path");
-  Selection sel = ToSelection(env, info[2]);
+  Selection sel = ToSelection(env, info[2], true);
   if (!info[3].IsBuffer()) ThrowArgument(env, "data must be a Buffer");
   bool collective = ToBool(env, info[4], "collective");
   return (new WriteCall(env, handle, path, std::move(sel), info[3].As<Napi::Buffer<uint8_t>>(), collective, info[5]))->Start();

@@ -78,6 +78,58 @@ class Info {
   MPI_Info info_ = MPI_INFO_NULL;
 };
 
+// File access lists, kept for the life of the process, one per distinct setting.
+// H5Pset_fapl_mpio duplicates the communicator (MPI_Comm_dup: a collective call, several
+// allreduce rounds in which waiting ranks spin); a pool opens its file every epoch with
+// the same settings, so the list is made once. H5Fopen makes its own duplicate from it.
+// Touched only under ApiLock; not counted as open ids (openIdCounts subtracts them).
+std::map<std::string, hid_t>& AccessLists() {
+  static std::map<std::string, hid_t> lists;
+  return lists;
+}
+
+std::string AccessListKey(bool parallel, const OpenSettings& s) {
+  std::string key = parallel ? "mpio" : "sec2";
+  for (auto& [k, v] : s.hints) key += "\n" + k + "=" + v;
+  if (s.align) key += "\nalign=" + std::to_string(s.alignThreshold) + "/" + std::to_string(s.alignment);
+  return key;
+}
+
+hid_t AccessList(bool parallel, const OpenSettings& settings) {
+  std::string key = AccessListKey(parallel, settings);
+  auto& lists = AccessLists();
+  auto found = lists.find(key);
+  // H5close (at MPI_Finalize) closes every id: a kept list is checked before reuse.
+  if (found != lists.end() && H5Iis_valid(found->second) > 0) return found->second;
+  if (found != lists.end()) lists.erase(found);
+  Hid fapl(Check(H5Pcreate(H5P_FILE_ACCESS), "creating the file access list"));
+  if (parallel) {
+    Info info;
+    if (!settings.hints.empty()) {
+      MpiCheck(MPI_Info_create(info.out()), "MPI_Info_create");
+      for (auto& [k, value] : settings.hints) MpiCheck(MPI_Info_set(info.get(), k.c_str(), value.c_str()), "MPI_Info_set");
+    }
+    // HDF5 keeps its own duplicate of the info; ours is freed on return.
+    CheckErr(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, info.get()), "selecting the mpio driver");
+    // Metadata is read once and broadcast, and written collectively: every call on a
+    // parallel file is collective.
+    CheckErr(H5Pset_all_coll_metadata_ops(fapl, true), "enabling collective metadata reads");
+    CheckErr(H5Pset_coll_metadata_write(fapl, true), "enabling collective metadata writes");
+  }
+  // Objects at least `threshold` bytes start at a multiple of `alignment` (e.g. the
+  // file system's stripe size, so that ranks' writes do not share stripes).
+  if (settings.align) CheckErr(H5Pset_alignment(fapl, settings.alignThreshold, settings.alignment), "setting the alignment");
+  // Every rank makes the same opens in the same order, so the lists (and their
+  // communicator duplicates) are made collectively; a bounded table is simply reset.
+  if (lists.size() >= 16) {
+    for (auto& [k, id] : lists) H5Pclose(id);
+    lists.clear();
+  }
+  hid_t id = fapl.release();
+  lists[key] = id;
+  return id;
+}
+
 class OpenCall : public H5Call {
  public:
   OpenCall(Napi::Env env, std::string path, std::string mode, bool parallel, OpenSettings settings)
@@ -98,23 +150,7 @@ class OpenCall : public H5Call {
     if (mode_ == "create" && exists) Fail(code::kExists, "file " + path_ + " already exists");
     if (mode_ != "create" && !exists) Fail(code::kNotFound, "file " + path_ + " does not exist");
 
-    Hid fapl(Check(H5Pcreate(H5P_FILE_ACCESS), "creating the file access list"));
-    if (parallel_) {
-      Info info;
-      if (!settings_.hints.empty()) {
-        MpiCheck(MPI_Info_create(info.out()), "MPI_Info_create");
-        for (auto& [key, value] : settings_.hints) MpiCheck(MPI_Info_set(info.get(), key.c_str(), value.c_str()), "MPI_Info_set");
-      }
-      // HDF5 keeps its own duplicate of the info; ours is freed on return.
-      CheckErr(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, info.get()), "selecting the mpio driver");
-      // Metadata is read once and broadcast, and written collectively: every call on a
-      // parallel file is collective.
-      CheckErr(H5Pset_all_coll_metadata_ops(fapl, true), "enabling collective metadata reads");
-      CheckErr(H5Pset_coll_metadata_write(fapl, true), "enabling collective metadata writes");
-    }
-    // Objects at least `threshold` bytes start at a multiple of `alignment` (e.g. the
-    // file system's stripe size, so that ranks' writes do not share stripes).
-    if (settings_.align) CheckErr(H5Pset_alignment(fapl, settings_.alignThreshold, settings_.alignment), "setting the alignment");
+    hid_t fapl = AccessList(parallel_, settings_);
     hid_t id;
     if (mode_ == "create") {
       id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), "creating " + path_);
@@ -248,7 +284,8 @@ int64_t CountOfType(H5I_type_t type) {
 IdCounts CountIds() {  // caller holds ApiLock
   IdCounts c;
   c.dataspace = CountOfType(H5I_DATASPACE);
-  c.propertyList = CountOfType(H5I_GENPROP_LST);
+  // The access lists kept for reuse (AccessList) are not leaks.
+  c.propertyList = CountOfType(H5I_GENPROP_LST) - static_cast<int64_t>(AccessLists().size());
   c.datatype = CountOfType(H5I_DATATYPE);
   c.attribute = CountOfType(H5I_ATTR);
   return c;

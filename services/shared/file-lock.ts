@@ -9,6 +9,15 @@
  *
  * Both sides are leases with a TTL, renewed while held, so a crashed holder frees the
  * file after at most the TTL.
+ *
+ * Fencing checks without a Redis round trip each: a write lease can only be lost by
+ * expiring (no one else can take or delete it before writerExpires), and writerExpires is
+ * at least `ttl` after the moment the holder last sent a renewal or check that Redis
+ * confirmed. So within CONFIRMED_FRACTION of the TTL of that moment (a monotonic clock:
+ * a paused process sees the time it lost) the lease is known to be held, and `check()`
+ * answers from memory; after that it asks Redis. The margin (2/3 of the TTL) covers
+ * clock differences between hosts, whose clocks stamp the expiry. The commit of an epoch
+ * is fenced in Redis regardless (file-state.ts), and `check({ fresh: true })` always asks.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +26,9 @@ import { fileStateKey } from './file-state.js';
 import { InputError } from './input-error.js';
 
 const DEFAULT_TTL_MS = 30_000;
+
+/** How much of the TTL after a confirmation `check()` trusts without asking Redis. */
+export const CONFIRMED_FRACTION = 1 / 3;
 
 // KEYS[1] = lock hash, KEYS[2] = readers zset. ARGV: now, token, ttl
 // The hash holds `writer` (token), `writerExpires`, `waiting` (token of a writer in line),
@@ -94,8 +106,12 @@ export interface WriteLease {
   lockKey: string;
   /** true until a renewal or check finds the lease gone. */
   readonly held: boolean;
-  /** Atomic fencing check in Redis; false also marks the lease lost. */
-  check(): Promise<boolean>;
+  /**
+   * Fencing check: true while the lease is held. Answered from memory within a safe
+   * fraction of the TTL after Redis last confirmed the lease (see above), else by an
+   * atomic check in Redis (always with `fresh`); false also marks the lease lost.
+   */
+  check(opts?: { fresh?: boolean }): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -162,9 +178,13 @@ export class FileLocks {
    */
   async tryAcquireWrite(project: string, file: string, onLost: () => void = () => {}, token: string = randomUUID()): Promise<WriteLease | null> {
     const keys = this.#keys(project, file);
+    const sentAt = performance.now();
     const [fence, dirty] = (await this.#redis.eval(TRY_WRITE, 3, ...keys, Date.now(), token, this.#ttlMs)) as [number, string | null];
     if (!fence) return null;
     let held = true;
+    // When the last request Redis confirmed was sent (the expiry it set is later than that + ttl).
+    let confirmedAt = sentAt;
+    const trusted = this.#ttlMs * CONFIRMED_FRACTION;
     const lost = () => {
       if (!held) return;
       held = false;
@@ -172,10 +192,12 @@ export class FileLocks {
       onLost();
     };
     const renew = setInterval(() => {
+      const sent = performance.now();
       this.#redis
         .eval(RENEW_WRITE, 1, keys[0], Date.now(), token, this.#ttlMs)
         .then((ok) => {
           if (ok !== 1) lost();
+          else if (held) confirmedAt = Math.max(confirmedAt, sent);
         })
         .catch(() => {});
     }, this.#ttlMs / 4);
@@ -188,10 +210,13 @@ export class FileLocks {
       get held() {
         return held;
       },
-      check: async () => {
+      check: async (opts?: { fresh?: boolean }) => {
         if (!held) return false;
+        if (!opts?.fresh && performance.now() - confirmedAt < trusted) return true;
+        const sent = performance.now();
         const ok = await this.#redis.eval(CHECK_WRITE, 1, keys[0], Date.now(), token, String(fence));
         if (ok !== 1) lost();
+        else if (held) confirmedAt = Math.max(confirmedAt, sent);
         return held;
       },
       release: async () => {

@@ -20,6 +20,7 @@ import { parseDtype } from '../shared/dtype.js';
 import { InputError } from '../shared/input-error.js';
 import type { CreateDatasetOp } from '../shared/jobs.js';
 import { applyMeta } from './meta-ops.js';
+import type { Hyperslab } from '../shared/selection.js';
 import type { Plan, RankFailure, RankReport, Segment, StepReport, WriteStep } from './protocol.js';
 
 export class RankError extends Error {
@@ -135,6 +136,32 @@ async function readSegments(plan: Plan, segments: Segment[], offset: number, len
   return buf;
 }
 
+/**
+ * This rank's part of a write step: balanced blocks of the step's rows (decompose). For a
+ * union of row blocks (`parts`) the rows are counted across the parts in order, so that
+ * the rank's bytes are still one range of the concatenated segments; its selection is
+ * then the pieces of the parts that fall in its rows.
+ */
+export function rankShare(s: WriteStep, itemSize: number, rank: number, size: number): { selection: Hyperslab | Hyperslab[] | null; byteOffset: number; byteLength: number } {
+  if (!s.parts) {
+    const mine = decompose(s.hyperslab, itemSize, size)[rank]!;
+    return { selection: mine.hyperslab, byteOffset: mine.byteOffset, byteLength: mine.byteLength };
+  }
+  const first = s.parts[0]!;
+  const rows = s.parts.reduce((n, p) => n + p.count[0]!, 0);
+  const all: Hyperslab = { start: [0, ...first.start.slice(1)], stride: [1, ...first.stride.slice(1)], count: [rows, ...first.count.slice(1)] };
+  const mine = decompose(all, itemSize, size)[rank]!;
+  const pieces: Hyperslab[] = [];
+  let base = 0;
+  for (const p of s.parts) {
+    const from = Math.max(mine.rowStart, base);
+    const to = Math.min(mine.rowStart + mine.rows, base + p.count[0]!);
+    if (from < to) pieces.push({ start: [p.start[0]! + (from - base), ...p.start.slice(1)], stride: [1, ...p.stride.slice(1)], count: [to - from, ...p.count.slice(1)] });
+    base += p.count[0]!;
+  }
+  return { selection: pieces.length === 0 ? null : pieces.length === 1 ? pieces[0]! : pieces, byteOffset: mine.byteOffset, byteLength: mine.byteLength };
+}
+
 function sameLayout(info: DatasetInfo, op: CreateDatasetOp): boolean {
   const dtype = parseDtype(op.dtype);
   const maxshape = (op.maxshape ?? op.shape).map((d) => (d === null ? -1 : d));
@@ -217,11 +244,11 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       }, alone));
     } else {
       const memDtype = parseDtype(s.payloadDtype);
-      const mine = decompose(s.hyperslab, memDtype.size, size)[rank]!;
+      const mine = rankShare(s, memDtype.size, rank, size);
       const read = await step(() => Promise.all([readSegments(plan, s.segments, mine.byteOffset, mine.byteLength), guard()]), alone);
       outcome = read.outcome;
       if (outcome.status === OK) {
-        const written = await step(() => file.write(s.path, mine.hyperslab, read.value[0], { collective: true, memDtype }), alone);
+        const written = await step(() => file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype }), alone);
         outcome = written.outcome;
         if (outcome.status === OK) {
           stepReport = { collective: written.value.collective, noCollectiveCause: written.value.noCollectiveCause, bytes: mine.byteLength };

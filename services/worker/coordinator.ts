@@ -650,7 +650,7 @@ export class Coordinator {
     // lease and before the cursor moves: a crash in between replays the epoch (onto a new
     // file, since this one is gone) and deletes again.
     if (deletion >= 0 && outcomes.get(planned[deletion]!)?.kind === 'done') {
-      if (await lease.check()) await rm(filePath, { force: true });
+      if (await lease.check({ fresh: true })) await rm(filePath, { force: true });
       else outcomes.set(planned[deletion]!, { kind: 'pending' });
     }
     this.#debug(`epoch ${lease.fence}: commit`);

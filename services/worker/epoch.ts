@@ -9,7 +9,10 @@
  * Writes larger than `maxStepBytes` are split into row blocks, so a rank never holds more
  * than its share of one block, and progress can be reported between blocks. A run of
  * writes to one dataset whose row blocks are pairwise disjoint is sorted by row and
- * coalesced (mergeDisjointRuns): order only matters where writes overlap.
+ * coalesced (mergeDisjointRuns): order only matters where writes overlap. The blocks of
+ * such a run that still do not touch become one step too, a union of row blocks (`parts`),
+ * written by one collective H5Dwrite: each collective call costs every rank the same
+ * fixed price (agreement, two-phase I/O setup), whatever its size.
  */
 import { parseDtype } from '../shared/dtype.js';
 import type { JobData } from '../shared/jobs.js';
@@ -125,8 +128,46 @@ function mergeDisjointRuns(steps: Step[], maxBytes: number, movable: (s: WriteSt
       if (joined) merged[merged.length - 1] = joined;
       else merged.push(w);
     }
-    out.push(...merged);
+    out.push(...unite(merged, maxBytes));
   }
+  return out;
+}
+
+/** At most this many blocks in one union (HDF5's cost of building a selection grows with it). */
+export const MAX_PARTS = 256;
+
+/**
+ * Disjoint row blocks of one dataset, sorted by row (a coalesced run), as few union steps
+ * as `maxBytes` and MAX_PARTS allow.
+ */
+function unite(blocks: WriteStep[], maxBytes: number): WriteStep[] {
+  const out: WriteStep[] = [];
+  let group: WriteStep[] = [];
+  let bytes = 0;
+  const flush = () => {
+    if (group.length === 1) out.push(group[0]!);
+    else if (group.length > 1) {
+      const parts = group.map((w) => ({ start: [...w.hyperslab.start], stride: [1, ...w.hyperslab.stride.slice(1)], count: [...w.hyperslab.count] }));
+      out.push({
+        op: 'write',
+        path: group[0]!.path,
+        payloadDtype: group[0]!.payloadDtype,
+        hyperslab: parts[0]!,
+        parts,
+        segments: group.flatMap((w) => w.segments),
+        bytes,
+        jobs: [...new Set(group.flatMap((w) => w.jobs))].sort((a, b) => a - b),
+      });
+    }
+    group = [];
+    bytes = 0;
+  };
+  for (const w of blocks) {
+    if (group.length > 0 && (bytes + w.bytes > maxBytes || group.length >= MAX_PARTS)) flush();
+    group.push(w);
+    bytes += w.bytes;
+  }
+  flush();
   return out;
 }
 

@@ -51,8 +51,17 @@ export function mpirunArgs(ranks: number, extra: string[] = []): string[] {
     '-n', String(ranks),
     ...extra,
     process.execPath,
+    ...rankNodeArgs(),
     WORKER_ENTRY,
   ];
+}
+
+/**
+ * PH5_RANK_NODE_ARGS: extra node flags for every rank, for profiling (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS does not allow).
+ */
+function rankNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return splitArgs(env.PH5_RANK_NODE_ARGS);
 }
 
 /** The command line that starts `ranks` ranks of the worker with the given launcher. */

@@ -22,7 +22,14 @@ export interface WriteStep {
   op: 'write';
   path: string;
   payloadDtype: string;
+  /** The selection; with `parts`, the first part (the step writes all the parts). */
   hyperslab: Hyperslab;
+  /**
+   * Scattered row blocks written by one collective H5Dwrite (a union of hyperslabs):
+   * disjoint, sorted by first row, same other dimensions, first-axis stride 1. The
+   * segments hold their bytes in the same order.
+   */
+  parts?: Hyperslab[];
   segments: Segment[];
   bytes: number;
   /** Indices into Plan.jobs of the jobs this step writes for. */

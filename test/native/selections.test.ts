@@ -1,7 +1,7 @@
 /**
  * Hyperslab selections under mpirun -n 1, 2, 4 (fixtures/selections.ts): 3-D strided
  * hyperslabs written collectively and independently, interleaved columns, ranks without
- * work (null and count 0), reads of arbitrary hyperslabs, and selection failures (also
+ * work (null and count 0), unions of row blocks in one write, reads of arbitrary hyperslabs, and selection failures (also
  * when only one rank is wrong). Checked with h5py.
  */
 import assert from 'node:assert/strict';
@@ -24,6 +24,8 @@ with h5py.File(path, 'r') as f:
     expect = np.arange(12).reshape(3, 4)
     out['sparse'] = bool(np.array_equal(f['sparse'][()], expect))
     out['sparse2'] = bool(np.array_equal(f['sparse2'][()], expect))
+    i, j = np.meshgrid(np.arange(12), np.arange(3), indexing='ij')
+    out['union'] = bool(np.array_equal(f['union'][()], i * 3 + j + 1000))
 `;
 
 const COLLECTIVE = { collective: true, noCollectiveCause: [] };
@@ -42,6 +44,7 @@ for (const n of RANKS) {
         'start past extent': 'PH5_ERR_SELECTION',
         'data length': 'PH5_ERR_SELECTION',
         'one rank wrong': 'PH5_ERR_SELECTION',
+        'union overlap': 'PH5_ERR_SELECTION',
         'stride 0': 'PH5_ERR_ARGUMENT',
         'lengths differ': 'PH5_ERR_ARGUMENT',
       });
@@ -52,13 +55,14 @@ for (const n of RANKS) {
         assert.deepEqual(v['columns'], COLLECTIVE);
         assert.deepEqual(v['sparse'], COLLECTIVE, 'a rank with a null selection still joins the collective write');
         assert.deepEqual(v['sparse2'], COLLECTIVE);
+        assert.deepEqual(v['union'], COLLECTIVE, 'a union of row blocks is one collective write');
         for (const [name, ok] of Object.entries(v.reads as Record<string, boolean>)) assert.equal(ok, true, `${name} on rank ${r.rank}`);
         assert.equal(Object.keys(v.reads as object).length, 6);
       }
     });
 
     test('h5py reads exactly the values every rank wrote', async () => {
-      assert.deepEqual(await py(file, PY), { cube: true, columns: true, sparse: true, sparse2: true });
+      assert.deepEqual(await py(file, PY), { cube: true, columns: true, sparse: true, sparse2: true, union: true });
     });
   });
 }

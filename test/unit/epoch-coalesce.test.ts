@@ -28,9 +28,11 @@ test('adjacent row blocks of one dataset become one step, in either order', () =
   if (before[0]!.op === 'write') assert.deepEqual(before[0]!.segments.map((g) => g.staged), ['y', 'x']);
 });
 
-test('overlapping, distant, strided, other-dataset or other-columns writes stay separate steps', () => {
+test('overlapping, strided, other-dataset or other-columns writes stay separate steps; distant blocks form a union', () => {
   assert.equal(planSteps([{ data: write('/d', [0], [4], 'a') }, { data: write('/d', [2], [4], 'b') }]).length, 2, 'overlap');
-  assert.equal(planSteps([{ data: write('/d', [0], [2], 'a') }, { data: write('/d', [3], [2], 'b') }]).length, 2, 'gap');
+  const gap = planSteps([{ data: write('/d', [0], [2], 'a') }, { data: write('/d', [3], [2], 'b') }]);
+  assert.equal(gap.length, 1, 'gap: one step, a union of the two blocks');
+  assert.deepEqual(gap[0]!.op === 'write' && gap[0]!.parts?.map((p) => [p.start[0], p.count[0]]), [[0, 2], [3, 2]], 'gap');
   assert.equal(planSteps([{ data: write('/d', [0], [2], 'a', [2]) }, { data: write('/d', [4], [2], 'b', [2]) }]).length, 2, 'strided');
   assert.equal(planSteps([{ data: write('/d', [0], [2], 'a') }, { data: write('/e', [2], [2], 'b') }]).length, 2, 'dataset');
   assert.equal(planSteps([{ data: write('/d', [0, 0], [2, 2], 'a') }, { data: write('/d', [2, 1], [2, 2], 'b') }]).length, 2, 'columns');
