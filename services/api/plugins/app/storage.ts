@@ -13,8 +13,36 @@ import { stagingDir, type Config } from '../../../shared/config.js';
 import { InputError } from '../../../shared/input-error.js';
 import { validateFileName, validateProjectName } from '../../../shared/names.js';
 
-/** How long a project directory's realpath check is trusted. */
-const DIR_CHECK_TTL_MS = 1000;
+/** How long a passed path check (a project directory's realpath, a file's lstat) is trusted. */
+const RECHECK_AFTER_MS = 1000;
+
+/** Keys added within the last `ttlMs` (bounded: past 10,000 keys it forgets them all). */
+class RecentKeys {
+  readonly #addedAt = new Map<string, number>();
+  constructor(private readonly ttlMs: number) {}
+
+  has(key: string): boolean {
+    const at = this.#addedAt.get(key);
+    return at !== undefined && Date.now() - at < this.ttlMs;
+  }
+
+  add(key: string): void {
+    if (this.#addedAt.size > 10_000) this.#addedAt.clear();
+    this.#addedAt.set(key, Date.now());
+  }
+}
+
+function bodyTooLong(expectedBytes: number): InputError {
+  return new InputError('PH5_ERR_BODY_LENGTH', `The body is longer than the selection needs (${expectedBytes} bytes).`);
+}
+
+function bodyLength(seen: number, expectedBytes: number): InputError {
+  return new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
+}
+
+function bodyAborted(): InputError {
+  return new InputError('PH5_ERR_BODY_ABORTED', 'The upload was aborted before the whole body arrived.');
+}
 
 /** The first 8 bytes of an HDF5 superblock. */
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -63,7 +91,7 @@ export class Storage {
     return { path: full, exists };
   }
 
-  readonly #seenFiles = new Map<string, number>();
+  readonly #seenFiles = new RecentKeys(RECHECK_AFTER_MS);
 
   /**
    * resolve() for requests that only need the traversal check (writes queue a job; the
@@ -73,29 +101,25 @@ export class Storage {
    */
   async checkTarget(project: string, file: string): Promise<void> {
     const key = `${project}/${file}`;
-    const seenAt = this.#seenFiles.get(key);
-    if (seenAt !== undefined && Date.now() - seenAt < DIR_CHECK_TTL_MS) return;
+    if (this.#seenFiles.has(key)) return;
     const { exists } = await this.resolve(project, file);
     if (!exists) return;
-    if (this.#seenFiles.size > 10_000) this.#seenFiles.clear();
-    this.#seenFiles.set(key, Date.now());
+    this.#seenFiles.add(key);
   }
 
   #realRoot: Promise<string> | undefined;
-  readonly #checkedDirs = new Map<string, number>();
+  readonly #checkedDirs = new RecentKeys(RECHECK_AFTER_MS);
 
   /** Whether the project's directory is really `<real data root>/<project>` (no symlink out). */
   async #projectDirIsReal(project: string, projectDir: string): Promise<boolean> {
-    const checkedAt = this.#checkedDirs.get(project);
-    if (checkedAt !== undefined && Date.now() - checkedAt < DIR_CHECK_TTL_MS) return true;
+    if (this.#checkedDirs.has(project)) return true;
     this.#realRoot ??= realpath(this.#config.dataDir).catch((err: unknown) => {
       this.#realRoot = undefined;
       throw err;
     });
     const [realRoot, realDir] = await Promise.all([this.#realRoot, realpath(projectDir)]);
     if (realDir !== path.join(realRoot, project)) return false;
-    if (this.#checkedDirs.size > 10_000) this.#checkedDirs.clear();
-    this.#checkedDirs.set(project, Date.now());
+    this.#checkedDirs.add(project);
     return true;
   }
 
@@ -118,7 +142,7 @@ export class Storage {
       const onData = (chunk: Buffer) => {
         if (seen + chunk.length > expectedBytes) {
           body.pause();
-          finish(new InputError('PH5_ERR_BODY_LENGTH', `The body is longer than the selection needs (${expectedBytes} bytes).`));
+          finish(bodyTooLong(expectedBytes));
           return;
         }
         chunk.copy(out, seen);
@@ -127,7 +151,7 @@ export class Storage {
       const onEnd = () => finish();
       const onError = (err: Error) => finish(err);
       const onClose = () => {
-        if (!body.readableEnded) finish(new InputError('PH5_ERR_BODY_ABORTED', 'The upload was aborted before the whole body arrived.'));
+        if (!body.readableEnded) finish(bodyAborted());
       };
       body.on('data', onData);
       body.once('end', onEnd);
@@ -136,7 +160,7 @@ export class Storage {
       if (body.readableEnded) finish();
     });
     if (seen !== expectedBytes) {
-      throw new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
+      throw bodyLength(seen, expectedBytes);
     }
     return out;
   }
@@ -170,7 +194,7 @@ export class Storage {
       transform(chunk: Buffer, _enc, done) {
         seen += chunk.length;
         if (seen > expectedBytes) {
-          done(new InputError('PH5_ERR_BODY_LENGTH', `The body is longer than the selection needs (${expectedBytes} bytes).`));
+          done(bodyTooLong(expectedBytes));
           return;
         }
         done(null, chunk);
@@ -179,7 +203,7 @@ export class Storage {
     // pipe() does not forward a source's errors, and an aborted upload may only 'close'.
     const onError = (err: Error) => counter.destroy(err);
     const onClose = () => {
-      if (!body.readableEnded) counter.destroy(new InputError('PH5_ERR_BODY_ABORTED', 'The upload was aborted before the whole body arrived.'));
+      if (!body.readableEnded) counter.destroy(bodyAborted());
     };
     body.once('error', onError);
     body.once('close', onClose);
@@ -188,7 +212,7 @@ export class Storage {
       // flush: fsync before the stream closes its descriptor (no second open to sync).
       await pipeline(counter, createWriteStream(full, { flags: 'wx', flush: true }));
       if (seen !== expectedBytes) {
-        throw new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
+        throw bodyLength(seen, expectedBytes);
       }
       await this.#syncStaging(); // the new directory entry, too
       return name;
