@@ -127,7 +127,12 @@ async function readSegments(plan: Plan, segments: Segment[], offset: number, len
     if (from < to) {
       const file = stagedPath(plan, seg.staged);
       const ranges = byFile.get(file) ?? [];
-      ranges.push({ into: from - offset, offset: seg.offset + (from - base), length: to - from });
+      const range = { into: from - offset, offset: seg.offset + (from - base), length: to - from };
+      // Writes staged together sit back to back in their file, and usually in the step too:
+      // one read for the run instead of one per write.
+      const last = ranges[ranges.length - 1];
+      if (last && last.offset + last.length === range.offset && last.into + last.length === range.into) last.length += range.length;
+      else ranges.push(range);
       byFile.set(file, ranges);
     }
     base += seg.bytes;

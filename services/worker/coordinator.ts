@@ -105,6 +105,8 @@ interface FileInbox {
   retryAt: number;
   /** Last time the missing predecessor was moved to the head of the queue. */
   promotedAt: number;
+  /** Its next epoch not before (epoch pacing; see #pace). */
+  pacedUntil: number;
 }
 
 type Outcome = { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'retry'; reason: string } | { kind: 'pending' };
@@ -309,7 +311,7 @@ export class Coordinator {
       const key = `${project}/${file}`;
       let inbox = this.#files.get(key);
       if (!inbox) {
-        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0 };
+        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0, pacedUntil: 0 };
         this.#files.set(key, inbox);
       }
       const seq = Number.isSafeInteger(data.seq) ? data.seq! : null;
@@ -400,6 +402,7 @@ export class Coordinator {
     let bestSince = Infinity;
     for (const f of this.#files.values()) {
       if (f.held.size === 0 || f.retryAt > now) continue;
+      if (f.pacedUntil > now && f.held.size < this.#settings.maxEpochJobs) continue;
       const oldest = Math.min(...[...f.held.values()].map((h) => h.since));
       if (oldest < bestSince) {
         best = f;
@@ -407,6 +410,19 @@ export class Coordinator {
       }
     }
     return best;
+  }
+
+  /**
+   * Epoch pacing: a file that received jobs while its epoch ran is a stream; its next epoch
+   * waits `epochPacing` times the last one's duration (capped), gathering what arrives
+   * meanwhile. The ranks then spend at most about 1/(1+pacing) of their time on one busy
+   * file, in epochs as large as the stream makes them, instead of running small epochs back
+   * to back. A file whose jobs all went in its epoch (a lone client waiting for each write)
+   * never waits. Other files are not held up: pacing is per file.
+   */
+  #pace(inbox: FileInbox, epochMs: number): void {
+    const { epochPacing, epochPacingMaxMs } = this.#settings;
+    if (epochPacing > 0 && inbox.held.size > 0) inbox.pacedUntil = Date.now() + Math.min(epochPacingMaxMs, epochPacing * epochMs);
   }
 
   async #idle(): Promise<void> {
@@ -419,7 +435,7 @@ export class Coordinator {
       };
       // Only while jobs are held: an empty pool waits for BullMQ alone (no timers: quiet).
       if (waiting.length > 0) {
-        const next = Math.min(...waiting.map((f) => f.retryAt));
+        const next = Math.min(...waiting.map((f) => Math.max(f.retryAt, f.pacedUntil)));
         timer = setTimeout(resolve, Math.max(10, Math.min(500, next - Date.now())));
       }
     });
@@ -448,7 +464,9 @@ export class Coordinator {
       }
       try {
         this.#phase = `epoch ${next.key}`;
-        await this.#epoch(next);
+        const started = Date.now();
+        const ran = await this.#epoch(next);
+        if (ran) this.#pace(next, Date.now() - started);
       } catch (err) {
         this.#log.error(`epoch on ${next.key} failed: ${(err as Error).stack ?? err}`);
         next.retryAt = Date.now() + 500;
@@ -488,7 +506,8 @@ export class Coordinator {
     }
   }
 
-  async #epoch(inbox: FileInbox): Promise<void> {
+  /** One epoch of the file if it has jobs ready and its lease is free; whether it ran. */
+  async #epoch(inbox: FileInbox): Promise<boolean> {
     // A look without the lease first: most waits end here, without touching the lock.
     let cursor = await readCursor(this.#redis, inbox.project, inbox.file);
     let split = this.#classify(inbox, cursor);
@@ -496,13 +515,13 @@ export class Coordinator {
     if (split.ready.length === 0) {
       if (split.blocked.length) await this.#promotePredecessor(inbox, cursor.applied + 1);
       inbox.retryAt = Date.now() + 100;
-      return;
+      return false;
     }
     this.#debug(`epoch? ${inbox.key}: ${split.ready.length} ready; lease`);
     const lease = await this.#locks.tryAcquireWrite(inbox.project, inbox.file, () => this.#log.warn(`lease lost file=${inbox.key} fence=${leaseFence} pool=${this.id} t=${Date.now()}`), this.id);
     if (!lease) {
       inbox.retryAt = Date.now() + 20 + Math.random() * 30;
-      return;
+      return false;
     }
     const leaseFence = lease.fence;
     this.#log.info(`lease acquire file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()}`);
@@ -513,10 +532,11 @@ export class Coordinator {
       if (split.ready.length === 0) {
         await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, null, []);
         inbox.retryAt = Date.now() + 200;
-        return;
+        return false;
       }
       this.#current = `${inbox.key} (${split.ready.length} jobs)`;
       await this.#runEpoch(inbox, lease, cursor, split.ready);
+      return true;
     } finally {
       this.#current = null;
       this.#log.info(`lease release file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()}`);
@@ -545,15 +565,22 @@ export class Coordinator {
     await mkdir(path.dirname(filePath), { recursive: true });
     if (lease.previousDirty !== null && existsSync(filePath)) await this.#recover(filePath, lease.previousDirty);
 
-    // Lost payloads fail their job before the epoch (the others still run).
+    // Lost payloads fail their job before the epoch (the others still run). Writes staged
+    // together share a file: each file is looked at once.
     const outcomes = new Map<Held, Outcome>();
+    const sizes = new Map<string, Promise<number>>();
+    const sizeOf = (name: string): Promise<number> => {
+      let size = sizes.get(name);
+      if (!size) sizes.set(name, (size = stat(path.join(stagingDir(config), name)).then((s) => s.size, () => -1)));
+      return size;
+    };
     await Promise.all(
       ready.map(async (h) => {
         for (const op of h.job.data.ops) {
           if (op.op !== 'write') continue;
           const offset = op.stagedOffset ?? 0;
           const ok = path.basename(op.staged) === op.staged && !op.staged.startsWith('.') && Number.isSafeInteger(offset) && offset >= 0;
-          const size = ok ? await stat(path.join(stagingDir(config), op.staged)).then((s) => s.size, () => -1) : -1;
+          const size = ok ? await sizeOf(op.staged) : -1;
           if (size < offset + op.bytes) {
             outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_STAGING', `staged payload ${op.staged} of job ${h.job.id} is missing or short`) });
             return;

@@ -29,6 +29,14 @@ export interface WorkerSettings {
   giveBackMs: number;
   /** Staged payloads of failed jobs are deleted after this many seconds. */
   stagingRetentionS: number;
+  /**
+   * A file that got more jobs while its epoch ran waits this many times that epoch's
+   * duration before its next epoch (0: never waits), so that a stream of small writes is
+   * applied in few large epochs: an epoch costs the ranks about the same whatever its size.
+   */
+  epochPacing: number;
+  /** The longest such wait (ms). */
+  epochPacingMaxMs: number;
 }
 
 export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
@@ -42,5 +50,7 @@ export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Worker
     leaseMs: int(env, 'PH5_LEASE_MS', 6_000, 1000),
     giveBackMs: int(env, 'PH5_GIVE_BACK_MS', 3_000, 0),
     stagingRetentionS: int(env, 'PH5_STAGING_RETENTION_S', 7 * 24 * 3600, 0),
+    epochPacing: int(env, 'PH5_EPOCH_PACING', 2, 0),
+    epochPacingMaxMs: int(env, 'PH5_EPOCH_PACING_MAX_MS', 250, 0),
   };
 }

@@ -36,7 +36,7 @@ test('a late failure has a clear reason and blocks nothing after it', { timeout:
     acceptedAt: Date.now(),
     ops: [{ op: 'write', path: '/v', dtype: 'int16', payloadDtype: 'int16', select: '[0:4]', hyperslab: { start: [0], stride: [1], count: [4] }, staged: 'vanished.bin', bytes: 8 }],
   };
-  const lost = await jobs.enqueue(data);
+  const { job: lost } = await jobs.enqueue(data);
   assert.ok(Number.isInteger(lost.data.seq), 'the job carries its file sequence number');
   const next = await api.call('PUT', '/v1/files/o.h5/datasets/v/value', [1, 2, 3, 4]);
   const other = await api.call('PUT', '/v1/files/p.h5/datasets/w/value', [5, 6, 7, 8]);

@@ -13,7 +13,7 @@
  * event can delay an answer by at most POLL_MS, never hang it.
  */
 import { Job, Queue, type JobsOptions } from 'bullmq';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
 import { fileStateKey, STAMP_SEQ } from '../../../shared/file-state.js';
 import { QUEUE_PREFIX, SHARDS, jobName, newJobId, parseFailure, queueName, shardOfFile, shardOfJobId, type JobData, type JobResult } from '../../../shared/jobs.js';
 import { ShardEvents } from './shard-events.js';
@@ -98,7 +98,7 @@ export class Jobs {
    * (MULTI/EXEC): the worker applies a file's jobs in that order and waits for a missing
    * number, so a number must never exist without its job, nor a job without its number.
    */
-  async enqueue(data: JobData, id: string = this.newId(data.project, data.file)): Promise<Ph5Job> {
+  async enqueue(data: JobData, id: string = this.newId(data.project, data.file), bookkeeping?: (tx: ChainableCommander) => void): Promise<{ job: Ph5Job; bookkeepingError: Error | null }> {
     const shard = shardOfFile(data.project, data.file);
     // The id must name the file's shard, or lookups by id would ask the wrong queue.
     if (shardOfJobId(id) !== shard) throw new Error(`job id ${id} is not of shard ${shard} (file ${data.project}/${data.file})`);
@@ -109,11 +109,15 @@ export class Jobs {
     // Queues BullMQ's add script on the transaction (as its FlowProducer does).
     await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
     multi.eval(STAMP_SEQ, 2, fileStateKey(data.project, data.file), queue.toKey(id), id);
+    // The caller's records of the job ride in the same transaction: one round trip and one
+    // AOF fsync for everything an accept writes.
+    bookkeeping?.(multi);
     const replies = await multi.exec();
     if (!replies) throw new Error('the enqueue transaction was aborted');
-    for (const [err] of replies) if (err) throw err;
+    for (const [err] of replies.slice(0, 2)) if (err) throw err;
     job.data.seq = Number(replies[1]![1]);
-    return job;
+    const bookkeepingError = replies.slice(2).find(([err]) => err)?.[0] ?? null;
+    return { job, bookkeepingError };
   }
 
   /** The job if it exists and belongs to `project`; another project's job is "not found". */

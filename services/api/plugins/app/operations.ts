@@ -220,8 +220,9 @@ export class Operations {
         }
       }
       const data: JobData = { v: 1, project: s.project, file: s.file, acceptedAt: Date.now(), ops: s.ops };
-      const job = await jobs.enqueue(data, jobId);
-      await recordAccepted(s.project, String(job.id), data.acceptedAt);
+      const { job, bookkeepingError } = await jobs.enqueue(data, jobId, (tx) => recordAccepted(s.project, jobId, data.acceptedAt, tx));
+      // The job is accepted whatever happened to its records: their failure is only logged.
+      if (bookkeepingError) this.app.log.warn({ err: bookkeepingError.message, jobId }, 'could not record an accepted job (quota/index)');
       return job;
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});

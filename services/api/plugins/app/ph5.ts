@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../../shared/config.js';
 import { FileLocks } from '../../../shared/file-lock.js';
@@ -40,8 +40,8 @@ export interface Ph5Services {
   operations: Operations;
   /** Small writes → one staged file and one job per group (group commit). */
   writeGroups: WriteGroups;
-  /** Records a job just accepted (quota, project index); never fails the request. */
-  recordAccepted(project: string, jobId: string, acceptedAt: number): Promise<void>;
+  /** Records a job being accepted (quota, project index), as commands of its enqueue transaction. */
+  recordAccepted(project: string, jobId: string, acceptedAt: number, tx: ChainableCommander): void;
   /** The project a request acts in: its token's (plugins/app/auth.ts). */
   project(request: FastifyRequest): string;
 }
@@ -90,12 +90,9 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
     return request.principal.project;
   };
   const jobIndex = new JobIndex(redis);
-  const recordAccepted = async (proj: string, jobId: string, acceptedAt: number): Promise<void> => {
-    // The job is accepted whatever happens here: bookkeeping failures are only logged.
-    const tx = redis.multi();
+  const recordAccepted = (proj: string, jobId: string, acceptedAt: number, tx: ChainableCommander): void => {
     quota.track(proj, jobId, tx);
     jobIndex.add(proj, jobId, acceptedAt, tx);
-    await tx.exec().catch((err: unknown) => app.log.warn({ err: (err as Error).message, jobId }, 'could not record an accepted job (quota/index)'));
   };
   const operations = new Operations(app);
   const writeGroups = new WriteGroups(app, config.writeGroups);

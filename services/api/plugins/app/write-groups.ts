@@ -42,13 +42,18 @@ interface FileQueue {
   project: string;
   file: string;
   pending: PendingWrite[];
-  /** Groups being staged or queued. */
+  /** Groups not yet answered (staging, or waiting for their turn to be queued, or queueing). */
   inFlight: number;
+  /** Groups whose payloads are being written and fsynced. */
+  staging: number;
   /** A drain is scheduled for the next turn. */
   scheduled: boolean;
   /** The last group's enqueue: the next one is queued after it, so seq follows arrival. */
   lastEnqueue: Promise<unknown>;
 }
+
+/** Groups of one file staged and waiting for their turn to be queued: bounds memory if Redis is slow. */
+const MAX_STAGED_UNQUEUED = 4;
 
 export class WriteGroups {
   readonly #files = new Map<string, FileQueue>();
@@ -68,7 +73,7 @@ export class WriteGroups {
     const key = `${project}/${file}`;
     let queue = this.#files.get(key);
     if (!queue) {
-      queue = { project, file, pending: [], inFlight: 0, scheduled: false, lastEnqueue: Promise.resolve() };
+      queue = { project, file, pending: [], inFlight: 0, staging: 0, scheduled: false, lastEnqueue: Promise.resolve() };
       this.#files.set(key, queue);
     }
     const job = new Promise<GroupedWrite>((resolve, reject) => queue.pending.push({ op, payload, resolve, reject }));
@@ -77,7 +82,7 @@ export class WriteGroups {
   }
 
   #schedule(key: string, queue: FileQueue): void {
-    if (queue.scheduled || queue.inFlight >= this.settings.inFlight) return;
+    if (queue.scheduled || !this.#canStart(queue)) return;
     queue.scheduled = true;
     // Next turn: the writes parsed in this one join the same group.
     setImmediate(() => {
@@ -86,18 +91,35 @@ export class WriteGroups {
     });
   }
 
+  /**
+   * A group may start once the previous one's payloads are on disk: staging (an fsync) of
+   * one group overlaps the queueing (a Redis transaction) of the one before, and the writes
+   * that arrive during a staging make the next group.
+   */
+  #canStart(queue: FileQueue): boolean {
+    return queue.staging < this.settings.inFlight && queue.inFlight < this.settings.inFlight + MAX_STAGED_UNQUEUED;
+  }
+
   /** Starts committing the pending writes as one group, if a slot is free. */
   #start(key: string, queue: FileQueue): void {
     if (queue.pending.length === 0) {
       if (queue.inFlight === 0 && this.#files.get(key) === queue) this.#files.delete(key);
       return;
     }
-    if (queue.inFlight >= this.settings.inFlight) return;
+    if (!this.#canStart(queue)) return;
     const group = queue.pending.splice(0, this.settings.maxWrites);
     queue.inFlight++;
+    queue.staging++;
     const staged = this.app.ph5.storage.stageParts(group.map((w) => w.payload));
     const enqueued = queue.lastEnqueue.then(() => staged).then(({ name, offsets }) => this.#enqueue(queue, group, name, offsets));
     queue.lastEnqueue = enqueued.catch(() => {});
+    const settled = (): void => this.#start(key, queue);
+    staged
+      .catch(() => {})
+      .finally(() => {
+        queue.staging--;
+        settled();
+      });
     enqueued
       .then(
         (job) => group.forEach((w, i) => w.resolve({ job, op: i })),
@@ -105,7 +127,7 @@ export class WriteGroups {
       )
       .finally(() => {
         queue.inFlight--;
-        this.#start(key, queue);
+        settled();
       });
     if (queue.pending.length > 0) this.#schedule(key, queue);
   }
