@@ -260,7 +260,7 @@ export class Datasets {
   async #known(project: string, file: string, h5path: string): Promise<Known> {
     // The path, its ancestors, and the root: a record at '/' is the whole file's (deleted).
     const paths = [h5path, ...ancestors(h5path), ...(h5path === '/' ? [] : ['/'])];
-    const raws = await this.redis.hmget(keys.datasets(project, file), ...paths);
+    const raws = await this.#registryFields(keys.datasets(project, file), paths);
     const entries = await Promise.all(raws.map((raw, i) => (raw === null ? null : this.#entry(project, file, paths[i]!, raw))));
     const [self, ...above] = entries;
     // The newest deletion on the way down hides what was accepted before it.
@@ -271,6 +271,33 @@ export class Datasets {
       deleted: Number.isFinite(lastDeletion) && !live(self),
       datasetAncestor: paths.slice(1).find((_, i) => live(above[i]) && above[i]!.record.kind !== 'group') ?? null,
     };
+  }
+
+  /** Registry reads asked during the current turn of the event loop, one per file's hash. */
+  readonly #reads = new Map<string, { fields: Set<string>; values: Promise<Map<string, string | null>> }>();
+
+  /**
+   * HMGET of a file's registry, shared by the requests of one turn of the event loop: many
+   * concurrent small writes to one file cost one command. The command is sent after the
+   * turn, so it never predates a request that joins it: each still reads the registry as
+   * it is after its own arrival.
+   */
+  #registryFields(key: string, fields: string[]): Promise<Array<string | null>> {
+    let read = this.#reads.get(key);
+    if (!read) {
+      const wanted = new Set<string>();
+      const values = new Promise<Map<string, string | null>>((resolve, reject) => {
+        setImmediate(() => {
+          this.#reads.delete(key);
+          const list = [...wanted];
+          this.redis.hmget(key, ...list).then((raws) => resolve(new Map(list.map((f, i) => [f, raws[i] ?? null]))), reject);
+        });
+      });
+      read = { fields: wanted, values };
+      this.#reads.set(key, read);
+    }
+    for (const f of fields) read.fields.add(f);
+    return read.values.then((byField) => fields.map((f) => byField.get(f) ?? null));
   }
 
   /** A record, unless void (its job failed: then it is removed). */
