@@ -39,10 +39,11 @@ export interface WriteGroupSettings {
   /** Most writes in one group. */
   maxWrites: number;
   /**
-   * Groups of one file being committed at once. Staging a group waits for the disk (file
-   * and directory fsync); with more than one in flight the fsyncs overlap (lower latency),
-   * while the enqueues still go one after the other in arrival order. With one, writes
-   * gather into larger groups while the disk works: the least CPU per write.
+   * Groups of one file being staged at once. Staging a group waits for the disk (file and
+   * directory fsync); the next group starts when a staging slot is free, while the one
+   * before is still being queued. With more than one, the fsyncs overlap (lower latency on
+   * slow disks); with one, writes gather into larger groups while the disk works: fewer
+   * jobs, the least CPU per write. Enqueues go one after the other in arrival order.
    */
   inFlight: number;
 }

@@ -420,9 +420,12 @@ export class Coordinator {
    * to back. A file whose jobs all went in its epoch (a lone client waiting for each write)
    * never waits. Other files are not held up: pacing is per file.
    */
-  #pace(inbox: FileInbox, epochMs: number): void {
+  #pace(inbox: FileInbox, epochMs: number): number {
     const { epochPacing, epochPacingMaxMs } = this.#settings;
-    if (epochPacing > 0 && inbox.held.size > 0) inbox.pacedUntil = Date.now() + Math.min(epochPacingMaxMs, epochPacing * epochMs);
+    if (epochPacing === 0 || inbox.held.size === 0) return 0;
+    const wait = Math.min(epochPacingMaxMs, epochPacing * Math.max(1, epochMs));
+    inbox.pacedUntil = Date.now() + wait;
+    return wait;
   }
 
   async #idle(): Promise<void> {
@@ -464,9 +467,7 @@ export class Coordinator {
       }
       try {
         this.#phase = `epoch ${next.key}`;
-        const started = Date.now();
-        const ran = await this.#epoch(next);
-        if (ran) this.#pace(next, Date.now() - started);
+        await this.#epoch(next);
       } catch (err) {
         this.#log.error(`epoch on ${next.key} failed: ${(err as Error).stack ?? err}`);
         next.retryAt = Date.now() + 500;
@@ -506,8 +507,7 @@ export class Coordinator {
     }
   }
 
-  /** One epoch of the file if it has jobs ready and its lease is free; whether it ran. */
-  async #epoch(inbox: FileInbox): Promise<boolean> {
+  async #epoch(inbox: FileInbox): Promise<void> {
     // A look without the lease first: most waits end here, without touching the lock.
     let cursor = await readCursor(this.#redis, inbox.project, inbox.file);
     let split = this.#classify(inbox, cursor);
@@ -515,13 +515,13 @@ export class Coordinator {
     if (split.ready.length === 0) {
       if (split.blocked.length) await this.#promotePredecessor(inbox, cursor.applied + 1);
       inbox.retryAt = Date.now() + 100;
-      return false;
+      return;
     }
     this.#debug(`epoch? ${inbox.key}: ${split.ready.length} ready; lease`);
     const lease = await this.#locks.tryAcquireWrite(inbox.project, inbox.file, () => this.#log.warn(`lease lost file=${inbox.key} fence=${leaseFence} pool=${this.id} t=${Date.now()}`), this.id);
     if (!lease) {
       inbox.retryAt = Date.now() + 20 + Math.random() * 30;
-      return false;
+      return;
     }
     const leaseFence = lease.fence;
     this.#log.info(`lease acquire file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()}`);
@@ -532,11 +532,10 @@ export class Coordinator {
       if (split.ready.length === 0) {
         await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, null, []);
         inbox.retryAt = Date.now() + 200;
-        return false;
+        return;
       }
       this.#current = `${inbox.key} (${split.ready.length} jobs)`;
       await this.#runEpoch(inbox, lease, cursor, split.ready);
-      return true;
     } finally {
       this.#current = null;
       this.#log.info(`lease release file=${inbox.key} fence=${lease.fence} pool=${this.id} t=${Date.now()}`);
@@ -697,7 +696,10 @@ export class Coordinator {
       else h.reject(new Error(o.reason));
     }
     const n = ready.length;
-    this.#log.info(`epoch ${lease.fence} on ${inbox.key}: ${n} jobs, ${steps.length} steps, cursor ${cursor.applied} -> ${through}, ${Date.now() - started} ms`);
+    const took = Date.now() - started;
+    const paced = this.#pace(inbox, took);
+    // Parsed by tests (epoch-pacing): jobs per epoch, and whether the file's next one waits.
+    this.#log.info(`epoch ${lease.fence} on ${inbox.key}: ${n} jobs, ${steps.length} steps, cursor ${cursor.applied} -> ${through}, ${took} ms${paced ? `; next epoch of this file in ${paced} ms (pacing)` : ''}`);
   }
 
   /**
