@@ -6,7 +6,12 @@
  *
  *   npm run bench:small-writes                 # 10,000 writes
  *   npm run bench:small-writes -- --quick      # 500 writes (CI: keeps the harness alive)
- *   node dist/bench/small-writes.js --writes 2000 --clients 32 --ranks 4 --raw-concurrency 1,32 --json out.json
+ *   node dist/bench/small-writes.js --writes 2000 --clients 32 --ranks 4 --raw-concurrency 1,32 --warmup 2000 --json out.json
+ *
+ * Both sides are measured warm, as a running service is: before its measured run, ph5
+ * takes `--warmup` writes (same clients, a dataset of their own in the same file) and each
+ * raw Worker that many no-op jobs, so JIT compilation and first-use costs of either are not
+ * counted.
  *
  * Beside the figures it prints where the time goes: the API's accept latency and rate, the
  * worker's per-job cost split into its steps (from the jobs' own timings), the gap BullMQ
@@ -37,6 +42,7 @@ const FILE = 'small-writes.h5';
 /** All the benchmark's jobs are on FILE (project 'default'), so in its shard's queue. */
 const QUEUE_NAME = queueName(shardOfFile('default', FILE));
 const DATASET = 'rows';
+const WARMUP_DATASET = 'warmup';
 
 export interface SmallWritesOptions {
   writes: number;
@@ -46,6 +52,8 @@ export interface SmallWritesOptions {
   rawConcurrency: number[];
   /** Writes for the split profile (accept with no pool, then drain); 0 skips it. */
   splitWrites: number;
+  /** Writes (ph5) and no-op jobs (each raw Worker) before the measured runs; 0: none. */
+  warmupWrites: number;
   log?: (line: string) => void;
 }
 
@@ -189,7 +197,7 @@ async function cpuOf(stack: Stack): Promise<Record<string, number>> {
 }
 
 /** Sends `writes` row writes from `clients` connections with autocannon; resolves when all are answered. */
-async function fire(url: string, writes: number, clients: number) {
+async function fire(url: string, writes: number, clients: number, dataset = DATASET) {
   let next = 0;
   let non202 = 0;
   const jobIds = new Set<string>();
@@ -209,7 +217,7 @@ async function fire(url: string, writes: number, clients: number) {
           const i = next++ % writes;
           return {
             ...req,
-            path: `/v1/files/${FILE}/datasets/${DATASET}/value?select=[${i}:${i + 1},0:${ROW}]`,
+            path: `/v1/files/${FILE}/datasets/${dataset}/value?select=[${i}:${i + 1},0:${ROW}]`,
             headers: { 'content-type': 'application/octet-stream' },
             body: rowBytes(i),
           };
@@ -248,6 +256,25 @@ async function runSplit(stack: Stack, writes: number, clients: number): Promise<
       acceptLatencyP50Ms: fired.result.latency.p50,
       drainPerSecond: (fired.accepted * (1 - 1 / fired.jobs)) / ((last.at - first.at) / 1000),
     };
+  } finally {
+    await queue.close();
+  }
+}
+
+/**
+ * A burst like the measured one, into a dataset of its own in the same file, until all of
+ * it is applied: the API and the ranks are then as warm (JIT-compiled hot paths) as in a
+ * service that has been running.
+ */
+async function warmUp(stack: Stack, api: ReturnType<typeof client>, opts: SmallWritesOptions): Promise<void> {
+  const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: WARMUP_DATASET, dtype: 'float64', shape: [opts.warmupWrites, ROW] });
+  if (created.state !== 'completed') throw new Error(`creating the warm-up dataset failed: ${JSON.stringify(created.error)}`);
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  try {
+    const base = await completedCount(queue);
+    const fired = await fire(stack.url, opts.warmupWrites, opts.clients, WARMUP_DATASET);
+    if (fired.non202 > 0 || fired.accepted !== opts.warmupWrites) throw new Error(`warm-up: ${fired.non202} writes refused, ${fired.accepted} accepted`);
+    await waitFinished(queue, base.completed + base.failed, fired.jobs, 5 * 60_000);
   } finally {
     await queue.close();
   }
@@ -335,7 +362,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions): Promise<{ ph5: Sm
   }
 }
 
-export async function runRaw(redisUrl: string, jobs: number, producers: number, concurrency: number, data: unknown): Promise<RawResult> {
+export async function runRaw(redisUrl: string, jobs: number, producers: number, concurrency: number, data: unknown, warmup = 0): Promise<RawResult> {
   const name = `raw-${concurrency}-${Date.now()}`;
   const worker = spawn(process.execPath, [path.join(here, 'raw-worker.js'), redisUrl, name, String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const queue = new Queue(name, { connection: redisOptions(redisUrl, 'producer'), prefix: RAW_PREFIX });
@@ -344,22 +371,29 @@ export async function runRaw(redisUrl: string, jobs: number, producers: number, 
       worker.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
       worker.once('exit', (code) => reject(new Error(`raw worker exited (${code})`)));
     });
-    let next = 0;
+    const produce = async (count: number) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: producers }, async () => {
+          while (next < count) {
+            next++;
+            await queue.add('noop', data, JOB_OPTIONS);
+          }
+        }),
+      );
+    };
+    if (warmup > 0) {
+      await produce(warmup);
+      await waitFinished(queue, 0, warmup, 10 * 60_000);
+    }
     const statsBefore = await commandStats(redisUrl);
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: producers }, async () => {
-        while (next < jobs) {
-          next++;
-          await queue.add('noop', data, JOB_OPTIONS);
-        }
-      }),
-    );
+    await produce(jobs);
     const t0Wall = Date.now() - (performance.now() - t0);
-    const done = await waitFinished(queue, 0, jobs, 10 * 60_000);
+    const done = await waitFinished(queue, warmup, jobs, 10 * 60_000);
     // As for ph5: until the last job's own finish time, not the poll that noticed it.
     let lastFinished = 0;
-    for (let from = 0; from < jobs; from += 1000) {
+    for (let from = 0; from < jobs + warmup; from += 1000) {
       for (const j of await queue.getJobs(['completed'], from, from + 999)) lastFinished = Math.max(lastFinished, j.finishedOn ?? 0);
     }
     const seconds = lastFinished > 0 ? (lastFinished - t0Wall) / 1000 : (done.at - t0) / 1000;
@@ -400,6 +434,7 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
     for (let i = 0; i < 20; i++) {
       await api.accepted('PUT', `/v1/files/${FILE}/datasets/${DATASET}/value?select=[${i}:${i + 1},0:${ROW}]`, rowBytes(i));
     }
+    if (opts.warmupWrites > 0) await warmUp(stack, api, opts);
     log('ph5: measuring');
     const { ph5, profile, sample } = await runPh5(stack, opts);
     log(`ph5: ${ph5.writesPerSecond.toFixed(0)} writes/s end to end (${ph5.seconds.toFixed(2)} s)`);
@@ -410,7 +445,7 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
     const raw: RawResult[] = [];
     for (const c of opts.rawConcurrency) {
       log(`raw BullMQ: measuring (worker concurrency ${c})`);
-      raw.push(await runRaw(stack.redis.url, opts.writes, opts.clients, c, sample ?? { pad: 'x'.repeat(400) }));
+      raw.push(await runRaw(stack.redis.url, opts.writes, opts.clients, c, sample ?? { pad: 'x'.repeat(400) }, opts.warmupWrites));
     }
     const verified = await verify(stack, opts.writes);
     const best = Math.max(...raw.map((r) => r.jobsPerSecond));
@@ -459,6 +494,7 @@ export function parseArgs(argv: string[]): SmallWritesOptions & { json?: string 
     ranks: Number(get('ranks') ?? 4),
     rawConcurrency: (get('raw-concurrency') ?? '1,32').split(',').map(Number),
     splitWrites: Number(get('split') ?? (quick ? 500 : 2000)),
+    warmupWrites: Number(get('warmup') ?? (quick ? 200 : 2000)),
     ...(get('json') ? { json: get('json')! } : {}),
   };
 }

@@ -155,6 +155,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
       ranks: 4,
       rawConcurrency: [1, 32],
       splitWrites: 0,
+      warmupWrites: Math.min(2000, set.smallWrites),
       log: (l) => log(`  ${l}`),
     });
   });

@@ -105,9 +105,14 @@ interface FileInbox {
   retryAt: number;
   /** Last time the missing predecessor was moved to the head of the queue. */
   promotedAt: number;
-  /** Its next epoch not before (epoch pacing; see #pace). */
+  /** Its next epoch not before (epoch pacing; see #pace), unless its stream went quiet. */
   pacedUntil: number;
+  /** When its last job arrived. */
+  lastArrival: number;
 }
+
+/** A paced file whose jobs stopped arriving this long ago has its epoch at once. */
+const PACING_QUIET_MS = 20;
 
 type Outcome = { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'retry'; reason: string } | { kind: 'pending' };
 
@@ -311,7 +316,7 @@ export class Coordinator {
       const key = `${project}/${file}`;
       let inbox = this.#files.get(key);
       if (!inbox) {
-        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0, pacedUntil: 0 };
+        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0, pacedUntil: 0, lastArrival: 0 };
         this.#files.set(key, inbox);
       }
       const seq = Number.isSafeInteger(data.seq) ? data.seq! : null;
@@ -320,6 +325,7 @@ export class Coordinator {
       inbox.held.get(String(job.id))?.reject(new DelayedError());
       inbox.held.set(String(job.id), { job, token, shard, seq, since: Date.now(), blockedSince: null, alone: job.attemptsMade > 0, resolve, reject });
       inbox.retryAt = 0;
+      inbox.lastArrival = Date.now();
       this.#wake();
     });
   }
@@ -402,7 +408,7 @@ export class Coordinator {
     let bestSince = Infinity;
     for (const f of this.#files.values()) {
       if (f.held.size === 0 || f.retryAt > now) continue;
-      if (f.pacedUntil > now && f.held.size < this.#settings.maxEpochJobs) continue;
+      if (this.#pacedAt(f) > now && f.held.size < this.#settings.maxEpochJobs) continue;
       const oldest = Math.min(...[...f.held.values()].map((h) => h.since));
       if (oldest < bestSince) {
         best = f;
@@ -418,7 +424,8 @@ export class Coordinator {
    * meanwhile. The ranks then spend at most about 1/(1+pacing) of their time on one busy
    * file, in epochs as large as the stream makes them, instead of running small epochs back
    * to back. A file whose jobs all went in its epoch (a lone client waiting for each write)
-   * never waits. Other files are not held up: pacing is per file.
+   * never waits, and the wait ends as soon as no job arrived for PACING_QUIET_MS (the
+   * burst is over: nothing more to gather). Other files are not held up: pacing is per file.
    */
   #pace(inbox: FileInbox, epochMs: number): number {
     const { epochPacing, epochPacingMaxMs } = this.#settings;
@@ -426,6 +433,11 @@ export class Coordinator {
     const wait = Math.min(epochPacingMaxMs, epochPacing * Math.max(1, epochMs));
     inbox.pacedUntil = Date.now() + wait;
     return wait;
+  }
+
+  /** When a paced file's wait ends: its pacing is over, or its stream has gone quiet. */
+  #pacedAt(inbox: FileInbox): number {
+    return Math.min(inbox.pacedUntil, inbox.lastArrival + PACING_QUIET_MS);
   }
 
   async #idle(): Promise<void> {
@@ -438,7 +450,7 @@ export class Coordinator {
       };
       // Only while jobs are held: an empty pool waits for BullMQ alone (no timers: quiet).
       if (waiting.length > 0) {
-        const next = Math.min(...waiting.map((f) => Math.max(f.retryAt, f.pacedUntil)));
+        const next = Math.min(...waiting.map((f) => Math.max(f.retryAt, this.#pacedAt(f))));
         timer = setTimeout(resolve, Math.max(10, Math.min(500, next - Date.now())));
       }
     });
