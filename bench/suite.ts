@@ -156,6 +156,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
       rawConcurrency: [1, 32],
       splitWrites: 0,
       warmupWrites: Math.min(2000, set.smallWrites),
+      rounds: 1,
       log: (l) => log(`  ${l}`),
     });
   });
