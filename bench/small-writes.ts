@@ -38,6 +38,7 @@ import { QUEUE_PREFIX, queueName, shardOfFile, type JobData, type JobResult } fr
 import { redisOptions } from '../services/shared/redis.js';
 import { client } from '../test/helpers/client.js';
 import { h5py } from '../test/helpers/h5.js';
+import { helperProducer } from '../test/helpers/queues.js';
 import { childPids, cpuSeconds } from '../test/helpers/proc.js';
 import { startStack, type Stack } from '../test/helpers/stack.js';
 import { RAW_PREFIX } from './raw-worker.js';
@@ -255,7 +256,7 @@ async function fire(url: string, writes: number, clients: number, dataset = DATA
  * then a fresh pool draining that backlog (take + write + complete, nothing else competing).
  */
 async function runSplit(stack: Stack, writes: number, clients: number): Promise<NonNullable<Profile['split']>> {
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  const queue = new Queue(QUEUE_NAME, { connection: helperProducer(stack.redis.url), prefix: QUEUE_PREFIX });
   try {
     await stack.pool.stop(60_000);
     const base = await completedCount(queue);
@@ -282,7 +283,7 @@ async function runSplit(stack: Stack, writes: number, clients: number): Promise<
 async function warmUp(stack: Stack, api: ReturnType<typeof client>, opts: SmallWritesOptions): Promise<void> {
   const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: WARMUP_DATASET, dtype: 'float64', shape: [opts.warmupWrites, ROW] });
   if (created.state !== 'completed') throw new Error(`creating the warm-up dataset failed: ${JSON.stringify(created.error)}`);
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  const queue = new Queue(QUEUE_NAME, { connection: helperProducer(stack.redis.url), prefix: QUEUE_PREFIX });
   try {
     const base = await completedCount(queue);
     const fired = await fire(stack.url, opts.warmupWrites, opts.clients, WARMUP_DATASET);
@@ -295,7 +296,7 @@ async function warmUp(stack: Stack, api: ReturnType<typeof client>, opts: SmallW
 
 async function runPh5(stack: Stack, opts: SmallWritesOptions, dataset: string): Promise<{ ph5: SmallWritesResult['ph5']; profile: Profile; sample: JobData | undefined }> {
   const { writes, clients } = opts;
-  const queue = new Queue<JobData, JobResult>(QUEUE_NAME, { connection: redisOptions(stack.redis.url, 'producer'), prefix: QUEUE_PREFIX });
+  const queue = new Queue<JobData, JobResult>(QUEUE_NAME, { connection: helperProducer(stack.redis.url), prefix: QUEUE_PREFIX });
   try {
     const base = await completedCount(queue);
     const baseDone = base.completed + base.failed;
@@ -378,7 +379,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions, dataset: string): 
 export async function runRaw(redisUrl: string, jobs: number, producers: number, concurrency: number, data: unknown, warmup = 0): Promise<RawResult> {
   const name = `raw-${concurrency}-${Date.now()}`;
   const worker = spawn(process.execPath, [path.join(here, 'raw-worker.js'), redisUrl, name, String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const queue = new Queue(name, { connection: redisOptions(redisUrl, 'producer'), prefix: RAW_PREFIX });
+  const queue = new Queue(name, { connection: helperProducer(redisUrl), prefix: RAW_PREFIX });
   try {
     await new Promise<void>((resolve, reject) => {
       worker.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());

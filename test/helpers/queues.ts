@@ -5,7 +5,18 @@
  */
 import { Queue, Worker, type Processor, type WorkerOptions } from 'bullmq';
 import { allQueueNames, newJobId, QUEUE_PREFIX, SHARDS, shardOfFile, shardOfJobId, queueName, type JobData } from '../../services/shared/jobs.js';
+import type { RedisOptions } from 'ioredis';
 import { redisOptions } from '../../services/shared/redis.js';
+
+/**
+ * Connection options for a test's or a benchmark's own producer: the API's (fail fast),
+ * except that a command sent while the connection is (re)connecting waits for it instead
+ * of failing: a helper that adds a job right after creating its Queue must not race the
+ * connection's start.
+ */
+export function helperProducer(redisUrl: string): RedisOptions {
+  return { ...redisOptions(redisUrl, 'producer'), enableOfflineQueue: true };
+}
 
 /** One Worker per shard queue, all running `processor`. */
 export class ShardWorkers<R = unknown> {
@@ -22,7 +33,7 @@ export class ShardWorkers<R = unknown> {
 export class ShardQueues {
   readonly queues: Queue[];
   constructor(redisUrl: string) {
-    this.queues = Array.from({ length: SHARDS }, (_, s) => new Queue(queueName(s), { connection: redisOptions(redisUrl, 'producer'), prefix: QUEUE_PREFIX }));
+    this.queues = Array.from({ length: SHARDS }, (_, s) => new Queue(queueName(s), { connection: helperProducer(redisUrl), prefix: QUEUE_PREFIX }));
   }
   /** Adds a job to its file's shard, with an id of that shard unless one is given. */
   add(name: string, data: JobData, opts: { jobId?: string } & Record<string, unknown> = {}) {
