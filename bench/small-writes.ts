@@ -72,6 +72,8 @@ export interface RawResult {
   seconds: number;
   jobsPerSecond: number;
   redis: RedisCost;
+  /** Rewrites of Redis's append-only file that ran during the measured run. */
+  aofRewrites: number;
 }
 
 export interface SmallWritesResult {
@@ -100,7 +102,7 @@ export interface SmallWritesResult {
   profile: Profile;
   verified: boolean;
   /** Every round's figures (the fields above are the median round's). */
-  rounds: Array<{ ph5WritesPerSecond: number; raw: Array<{ concurrency: number; jobsPerSecond: number }>; ratio: number }>;
+  rounds: Array<{ ph5WritesPerSecond: number; raw: Array<{ concurrency: number; jobsPerSecond: number }>; ratio: number; aofRewrites: number }>;
 }
 
 export interface Profile {
@@ -127,6 +129,8 @@ export interface Profile {
   cpuSeconds: Record<string, number>;
   wallSeconds: number;
   redis: RedisCost;
+  /** Rewrites of Redis's append-only file that ran during the measured run. */
+  aofRewrites: number;
   /** The two halves apart: the API accepting with no pool running, then the pool draining that backlog. */
   split?: { acceptOnlyPerSecond: number; acceptLatencyP50Ms: number; drainPerSecond: number };
 }
@@ -168,6 +172,39 @@ async function commandStats(redisUrl: string): Promise<Map<string, { calls: numb
     const out = new Map<string, { calls: number; usec: number }>();
     for (const m of info.matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
     return out;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** How many times Redis has rewritten its append-only file since it started. */
+async function aofRewrites(redisUrl: string): Promise<number> {
+  const redis = new Redis(redisOptions(redisUrl, 'consumer'));
+  try {
+    return Number(/^aof_rewrites:(\d+)/m.exec(await redis.info('persistence'))?.[1] ?? 0);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Redis rewrites its append-only file in a child process each time the file has doubled,
+ * and the bench writes hundreds of MB to it: a rewrite during a measured run takes a core
+ * from whatever is being measured, ph5 or raw BullMQ alike, and made single runs of either
+ * side up to twice as slow. The bench's Redis therefore does no automatic rewrite (a
+ * service pays for them every few minutes, not every few seconds); every measured run
+ * starts right after a rewrite has finished (BGREWRITEAOF, which keeps the file small), and
+ * reports any rewrite during it.
+ */
+async function compactAof(redisUrl: string): Promise<number> {
+  const redis = new Redis(redisOptions(redisUrl, 'consumer'));
+  try {
+    await redis.bgrewriteaof().catch(() => {}); // refused while one runs: waiting for it is as good
+    for (;;) {
+      const info = await redis.info('persistence');
+      if (/^aof_rewrite_in_progress:0/m.test(info) && /^aof_rewrite_scheduled:0/m.test(info)) return Number(/^aof_rewrites:(\d+)/m.exec(info)?.[1] ?? 0);
+      await sleep(50);
+    }
   } finally {
     redis.disconnect();
   }
@@ -300,12 +337,14 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions, dataset: string): 
   try {
     const base = await completedCount(queue);
     const baseDone = base.completed + base.failed;
+    const rewritesBefore = await compactAof(stack.redis.url);
     const cpuBefore = await cpuOf(stack);
     const statsBefore = await commandStats(stack.redis.url);
     const { result, non202, accepted, jobs: jobCount, jobIds, t0, t0Wall, tAccepted } = await fire(stack.url, writes, clients, dataset);
     const done = await waitFinished(queue, baseDone, jobCount, 15 * 60_000);
     const cpuAfter = await cpuOf(stack);
     const redis = redisCost(statsBefore, await commandStats(stack.redis.url), accepted);
+    const rewritesDuring = (await aofRewrites(stack.redis.url)) - rewritesBefore;
     // End to end: first request sent -> the last job's own finish time (BullMQ's finishedOn),
     // not when a poll noticed it.
     let lastFinished = 0;
@@ -367,6 +406,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions, dataset: string): 
         },
         cpuSeconds: cpu,
         wallSeconds: Number(seconds.toFixed(2)),
+        aofRewrites: rewritesDuring,
         redis,
       },
       sample: ours[0]?.data,
@@ -400,6 +440,7 @@ export async function runRaw(redisUrl: string, jobs: number, producers: number, 
       await produce(warmup);
       await waitFinished(queue, 0, warmup, 10 * 60_000);
     }
+    const rewritesBefore = await compactAof(redisUrl);
     const statsBefore = await commandStats(redisUrl);
     const t0 = performance.now();
     await produce(jobs);
@@ -412,7 +453,8 @@ export async function runRaw(redisUrl: string, jobs: number, producers: number, 
     }
     const seconds = lastFinished > 0 ? (lastFinished - t0Wall) / 1000 : (done.at - t0) / 1000;
     const redis = redisCost(statsBefore, await commandStats(redisUrl), jobs);
-    return { concurrency, jobs, seconds, jobsPerSecond: jobs / seconds, redis };
+    const rewritesDuring = (await aofRewrites(redisUrl)) - rewritesBefore;
+    return { concurrency, jobs, seconds, jobsPerSecond: jobs / seconds, redis, aofRewrites: rewritesDuring };
   } finally {
     worker.kill('SIGTERM');
     if (worker.exitCode === null) await new Promise((r) => worker.once('exit', r));
@@ -441,6 +483,8 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
     env: { PH5_LOG_LEVEL: 'warn', PH5_RATE_LIMIT_PER_MINUTE: '0', PH5_MAX_QUEUED_PER_PROJECT: '0' },
   });
   try {
+    const admin = new Redis(redisOptions(stack.redis.url, 'consumer'));
+    await admin.config('SET', 'auto-aof-rewrite-percentage', '0').finally(() => admin.disconnect());
     const api = client(stack.url);
     const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: DATASET, dtype: 'float64', shape: [opts.writes, ROW] });
     if (created.state !== 'completed') throw new Error(`creating the dataset failed: ${JSON.stringify(created.error)}`);
@@ -476,6 +520,7 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
         ph5WritesPerSecond: run.ph5.writesPerSecond,
         raw: raws.map((r) => ({ concurrency: r.concurrency, jobsPerSecond: r.jobsPerSecond })),
         ratio: run.ph5.writesPerSecond / Math.max(...raws.map((r) => r.jobsPerSecond)),
+        aofRewrites: run.profile.aofRewrites + raws.reduce((n, r) => n + r.aofRewrites, 0),
       });
     }
     const medianOf = <T>(runs: T[], value: (t: T) => number): T => [...runs].sort((a, b) => value(a) - value(b))[Math.floor((runs.length - 1) / 2)]!;
@@ -499,7 +544,7 @@ export function formatReport(r: SmallWritesResult): string {
   const p = r.profile.worker;
   const lines = [
     `small writes: ${r.writes} x 1 KiB, ${r.clients} clients, ${r.ranks} ranks; median of ${r.rounds.length} interleaved round(s)`,
-    ...r.rounds.map((x, i) => `  round ${i + 1}: ph5 ${x.ph5WritesPerSecond.toFixed(0)} writes/s; raw ${x.raw.map((y) => `c=${y.concurrency} ${y.jobsPerSecond.toFixed(0)}`).join(', ')} jobs/s; ratio ${(x.ratio * 100).toFixed(1)} %`),
+    ...r.rounds.map((x, i) => `  round ${i + 1}: ph5 ${x.ph5WritesPerSecond.toFixed(0)} writes/s; raw ${x.raw.map((y) => `c=${y.concurrency} ${y.jobsPerSecond.toFixed(0)}`).join(', ')} jobs/s; ratio ${(x.ratio * 100).toFixed(1)} %${x.aofRewrites ? ` (Redis AOF rewrites during its runs: ${x.aofRewrites})` : ''}`),
     `  ph5 end to end        ${r.ph5.writesPerSecond.toFixed(0).padStart(7)} writes/s  (${r.ph5.seconds.toFixed(2)} s; failed jobs ${r.ph5.failedJobs}, non-202 ${r.ph5.non202}, errors ${r.ph5.errors}; file ${r.verified ? 'verified' : 'WRONG'})`,
     ...r.raw.map((x) => `  raw BullMQ no-op c=${String(x.concurrency).padEnd(3)} ${x.jobsPerSecond.toFixed(0).padStart(7)} jobs/s    (${x.seconds.toFixed(2)} s)`),
     `  ratio ph5 / best raw  ${(r.ratio * 100).toFixed(1).padStart(6)} %       (median of the rounds' ratios; of the medians above: ${(r.ratioOfMedians * 100).toFixed(1)} %; targets: >= 50 %, >= 3000 writes/s)`,

@@ -50,7 +50,7 @@ export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Worker
     leaseMs: int(env, 'PH5_LEASE_MS', 6_000, 1000),
     giveBackMs: int(env, 'PH5_GIVE_BACK_MS', 3_000, 0),
     stagingRetentionS: int(env, 'PH5_STAGING_RETENTION_S', 7 * 24 * 3600, 0),
-    epochPacing: int(env, 'PH5_EPOCH_PACING', 2, 0),
+    epochPacing: int(env, 'PH5_EPOCH_PACING', 4, 0),
     epochPacingMaxMs: int(env, 'PH5_EPOCH_PACING_MAX_MS', 250, 0),
   };
 }
