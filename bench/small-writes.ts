@@ -61,7 +61,7 @@ export interface SmallWritesOptions {
   splitWrites: number;
   /** Writes (ph5) and no-op jobs (each raw Worker) before the measured runs; 0: none. */
   warmupWrites: number;
-  /** Interleaved rounds of ph5 and raw runs; the report compares their medians. */
+  /** Interleaved rounds of ph5 and raw runs; the report gives each round, the medians, and the median paired ratio. */
   rounds: number;
   log?: (line: string) => void;
 }
