@@ -177,11 +177,16 @@ async function commandStats(redisUrl: string): Promise<Map<string, { calls: numb
   }
 }
 
+/** The rewrites of the append-only file since Redis started, from INFO persistence. */
+function rewriteCount(persistence: string): number {
+  return Number(/^aof_rewrites:(\d+)/m.exec(persistence)?.[1] ?? 0);
+}
+
 /** How many times Redis has rewritten its append-only file since it started. */
 async function aofRewrites(redisUrl: string): Promise<number> {
   const redis = new Redis(redisOptions(redisUrl, 'consumer'));
   try {
-    return Number(/^aof_rewrites:(\d+)/m.exec(await redis.info('persistence'))?.[1] ?? 0);
+    return rewriteCount(await redis.info('persistence'));
   } finally {
     redis.disconnect();
   }
@@ -202,7 +207,7 @@ async function compactAof(redisUrl: string): Promise<number> {
     await redis.bgrewriteaof().catch(() => {}); // refused while one runs: waiting for it is as good
     for (;;) {
       const info = await redis.info('persistence');
-      if (/^aof_rewrite_in_progress:0/m.test(info) && /^aof_rewrite_scheduled:0/m.test(info)) return Number(/^aof_rewrites:(\d+)/m.exec(info)?.[1] ?? 0);
+      if (/^aof_rewrite_in_progress:0/m.test(info) && /^aof_rewrite_scheduled:0/m.test(info)) return rewriteCount(info);
       await sleep(50);
     }
   } finally {
