@@ -257,6 +257,9 @@ interface RawAddon {
   attributeRead(handle: number, path: string, name: string): Promise<AttributeRead>;
   attributeList(handle: number, path: string): Promise<string[]>;
   attributeDelete(handle: number, path: string, name: string): Promise<void>;
+  stageFile(path: string, parts: Buffer[], dir: string): Promise<void>;
+  readRanges(reads: StagedReads[], into: Buffer): Promise<void>;
+  unlinkFiles(paths: string[]): Promise<void>;
 }
 
 function loadAddon(): RawAddon {
@@ -293,6 +296,32 @@ export const mpi = {
   allreduceMin: (value: number): Promise<number> => addon.mpiAllreduceMin(value),
   /** Variable-length gather; the root gets one Buffer per rank, the others null. */
   gather: (data: Buffer, root = 0): Promise<Buffer[] | null> => addon.mpiGather(data, root),
+};
+
+/** Ranges of one staged file to read: flat [into, offset, length] triples. */
+export interface StagedReads {
+  path: string;
+  ranges: number[];
+}
+
+/**
+ * Staged payload files, each call in ONE trip to the libuv pool (Node's fs makes one per
+ * system call, and on a loaded machine a trip costs ten times the call). No HDF5 or MPI:
+ * these never wait for, or hold up, the calls above. Failures are Node-style fs errors
+ * (`code` 'ENOENT', 'ENOSPC', ..., `syscall`, `path`); a staged file shorter than a range
+ * asked of it fails with code 'PH5_ERR_STAGING'.
+ */
+export const stagingIo = {
+  /**
+   * Creates `path` (never an existing file), writes `parts` one after the other, fsyncs
+   * it, then fsyncs `dir` (its directory, so the entry survives a crash too). On failure
+   * the file is removed. The parts must not change until the promise settles.
+   */
+  stageFile: (path: string, parts: Buffer[], dir: string): Promise<void> => addon.stageFile(path, parts, dir),
+  /** Fills `into` from each file's ranges, each file opened once; every range is read whole. */
+  readRanges: (reads: StagedReads[], into: Buffer): Promise<void> => addon.readRanges(reads, into),
+  /** Removes the files (one already gone is fine); tries them all, reports the first failure. */
+  unlinkFiles: (paths: string[]): Promise<void> => addon.unlinkFiles(paths),
 };
 
 /** Open HDF5 ids in this process (H5Fget_obj_count over all files, files included). */

@@ -1,4 +1,4 @@
-// Entry point of the ph5 native addon: registers the MPI and HDF5 functions.
+// Entry point of the ph5 native addon: registers the MPI, HDF5 and staging I/O functions.
 #include "common.h"
 
 namespace ph5 {
@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Export(env, "setErrorClass", SetErrorClassExport));
   InitMpi(env, exports);
   InitH5(env, exports);
+  InitStagingIo(env, exports);
   return exports;
 }
 

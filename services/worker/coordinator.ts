@@ -36,7 +36,7 @@ import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Job, Worker, UnrecoverableError } from 'bullmq';
 import { Redis } from 'ioredis';
-import { mpi, versions } from '../../native/lib/index.js';
+import { mpi, stagingIo, versions } from '../../native/lib/index.js';
 import { stagingDir, type Config } from '../shared/config.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
@@ -145,6 +145,9 @@ export class Coordinator {
   #wake: () => void = () => {};
   #loop: Promise<void> = Promise.resolve();
   readonly #startedAt = Date.now();
+  /** Staged payloads of completed jobs, removed together at the next turn. */
+  readonly #toDrop = new Set<string>();
+  #dropScheduled = false;
 
   constructor(opts: CoordinatorOptions) {
     this.#opts = opts;
@@ -767,11 +770,20 @@ export class Coordinator {
     };
   }
 
-  async #dropStaged(data: JobData): Promise<void> {
+  #dropStaged(data: JobData): void {
     const dir = stagingDir(this.#opts.config);
     // Writes accepted together name one shared staged file: removed once.
-    const names = new Set((data?.ops ?? []).flatMap((op) => (op.op === 'write' && path.basename(op.staged) === op.staged ? [op.staged] : [])));
-    for (const name of names) await rm(path.join(dir, name), { force: true }).catch(() => {});
+    for (const op of data?.ops ?? []) if (op.op === 'write' && path.basename(op.staged) === op.staged) this.#toDrop.add(path.join(dir, op.staged));
+    if (this.#toDrop.size === 0 || this.#dropScheduled) return;
+    this.#dropScheduled = true;
+    // The jobs of an epoch complete together: their files go in one unlink call (one trip
+    // to the libuv pool for all of them, instead of two per file with fs.rm).
+    setImmediate(() => {
+      this.#dropScheduled = false;
+      const paths = [...this.#toDrop];
+      this.#toDrop.clear();
+      stagingIo.unlinkFiles(paths).catch((err: Error) => this.#log.warn(`removing staged payloads: ${err.message}`));
+    });
   }
 
   /** Deletes staged payloads older than the retention period (those of failed jobs). */
