@@ -260,6 +260,7 @@ interface RawAddon {
   stageFile(path: string, parts: Buffer[], dir: string): Promise<void>;
   readRanges(reads: StagedReads[], into: Buffer): Promise<void>;
   unlinkFiles(paths: string[]): Promise<void>;
+  fileSizes(paths: string[]): Promise<number[]>;
 }
 
 function loadAddon(): RawAddon {
@@ -322,6 +323,8 @@ export const stagingIo = {
   readRanges: (reads: StagedReads[], into: Buffer): Promise<void> => addon.readRanges(reads, into),
   /** Removes the files (one already gone is fine); tries them all, reports the first failure. */
   unlinkFiles: (paths: string[]): Promise<void> => addon.unlinkFiles(paths),
+  /** The size of each regular file; -1 for one that is missing or not a regular file. */
+  fileSizes: (paths: string[]): Promise<number[]> => addon.fileSizes(paths),
 };
 
 /** Open HDF5 ids in this process (H5Fget_obj_count over all files, files included). */

@@ -580,28 +580,23 @@ export class Coordinator {
     if (lease.previousDirty !== null && existsSync(filePath)) await this.#recover(filePath, lease.previousDirty);
 
     // Lost payloads fail their job before the epoch (the others still run). Writes staged
-    // together share a file: each file is looked at once.
+    // together share a file: each file is looked at once, all of them in one call.
     const outcomes = new Map<Held, Outcome>();
-    const sizes = new Map<string, Promise<number>>();
-    const sizeOf = (name: string): Promise<number> => {
-      let size = sizes.get(name);
-      if (!size) sizes.set(name, (size = stat(path.join(stagingDir(config), name)).then((s) => s.size, () => -1)));
-      return size;
-    };
-    await Promise.all(
-      ready.map(async (h) => {
-        for (const op of h.job.data.ops) {
-          if (op.op !== 'write') continue;
-          const offset = op.stagedOffset ?? 0;
-          const ok = path.basename(op.staged) === op.staged && !op.staged.startsWith('.') && Number.isSafeInteger(offset) && offset >= 0;
-          const size = ok ? await sizeOf(op.staged) : -1;
-          if (size < offset + op.bytes) {
-            outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_STAGING', `staged payload ${op.staged} of job ${h.job.id} is missing or short`) });
-            return;
-          }
+    const validName = (name: string) => path.basename(name) === name && !name.startsWith('.');
+    const names = [...new Set(ready.flatMap((h) => h.job.data.ops.flatMap((op) => (op.op === 'write' && validName(op.staged) ? [op.staged] : []))))];
+    const found = await stagingIo.fileSizes(names.map((name) => path.join(stagingDir(config), name)));
+    const sizes = new Map(names.map((name, i) => [name, found[i]!]));
+    for (const h of ready) {
+      for (const op of h.job.data.ops) {
+        if (op.op !== 'write') continue;
+        const offset = op.stagedOffset ?? 0;
+        const size = Number.isSafeInteger(offset) && offset >= 0 ? (sizes.get(op.staged) ?? -1) : -1;
+        if (size < offset + op.bytes) {
+          outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_STAGING', `staged payload ${op.staged} of job ${h.job.id} is missing or short`) });
+          break;
         }
-      }),
-    );
+      }
+    }
     // Cancelled while waiting (the API marked it): fails without touching the file; the
     // file's order moves past it like past any job that failed for good.
     for (const h of ready) {

@@ -2,7 +2,8 @@
  * The addon's staging calls (stagingIo): stageFile writes every part in order and never
  * replaces a file; readRanges fills a buffer from several files' ranges and refuses short
  * files and ranges past the buffer; unlinkFiles removes what exists and tolerates what is
- * gone. Failures carry Node fs-style codes. Checked with Node's own fs.
+ * gone; fileSizes sizes regular files only. Failures carry Node fs-style codes. Checked with
+ * Node's own fs.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -110,5 +111,15 @@ describe('unlinkFiles', () => {
     });
     assert.equal(existsSync(path.join(dir, 'after.bin')), false);
     assert.ok(statSync(sub).isDirectory());
+  });
+});
+
+describe('fileSizes', () => {
+  test('the size of each regular file, -1 for a missing one or a directory', async () => {
+    const file = path.join(dir, 'sized.bin');
+    writeFileSync(file, Buffer.alloc(1234));
+    mkdirSync(path.join(dir, 'a-dir'));
+    assert.deepEqual(await stagingIo.fileSizes([file, path.join(dir, 'missing.bin'), path.join(dir, 'a-dir')]), [1234, -1, -1]);
+    assert.deepEqual(await stagingIo.fileSizes([]), []);
   });
 });
