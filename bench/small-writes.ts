@@ -9,7 +9,7 @@
  *   node dist/bench/small-writes.js --writes 2000 --clients 32 --ranks 4 --raw-concurrency 1,32 --warmup 2000 --json out.json
  *
  * The machine is shared and its speed drifts over tens of seconds, so ph5 and raw BullMQ
- * are measured in interleaved rounds (`--rounds`, 3 by default): ph5, then each raw
+ * are measured in interleaved rounds (`--rounds`, 5 by default): ph5, then each raw
  * concurrency, again and again. Each round's ratio compares runs made seconds apart (the
  * drift cancels out); the headline ratio is the median of the rounds' ratios, and the
  * report also gives every round and the ratio of the medians.
@@ -597,7 +597,7 @@ export function parseArgs(argv: string[]): SmallWritesOptions & { json?: string 
     rawConcurrency: (get('raw-concurrency') ?? '1,32').split(',').map(Number),
     splitWrites: Number(get('split') ?? (quick ? 500 : 2000)),
     warmupWrites: Number(get('warmup') ?? (quick ? 200 : 2000)),
-    rounds: Number(get('rounds') ?? (quick ? 1 : 3)),
+    rounds: Number(get('rounds') ?? (quick ? 1 : 5)),
     ...(get('json') ? { json: get('json')! } : {}),
   };
 }
