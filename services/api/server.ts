@@ -1,5 +1,5 @@
 /**
- * Entry point of the API process: `node --max-semi-space-size=4 dist/services/api/server.js`
+ * Entry point of the API process: `node --max-semi-space-size=8 dist/services/api/server.js`
  * (the flags are API_NODE_FLAGS in node-flags.ts; `npm start`, the tests' stack and the
  * Docker image pass them). Configuration comes
  * from the environment (services/shared/config.ts). Shuts down gracefully on SIGINT/SIGTERM
