@@ -313,18 +313,20 @@ export interface StagedReads {
  * asked of it fails with code 'PH5_ERR_STAGING'.
  */
 export const stagingIo = {
+  // Every call returns a Promise, never throws: an argument the addon refuses (a path with
+  // a NUL byte, say) rejects, so a caller in a timer or event handler cannot crash.
   /**
    * Creates `path` (never an existing file), writes `parts` one after the other, fsyncs
    * it, then fsyncs `dir` (its directory, so the entry survives a crash too). On failure
    * the file is removed. The parts must not change until the promise settles.
    */
-  stageFile: (path: string, parts: Buffer[], dir: string): Promise<void> => addon.stageFile(path, parts, dir),
+  stageFile: async (path: string, parts: Buffer[], dir: string): Promise<void> => addon.stageFile(path, parts, dir),
   /** Fills `into` from each file's ranges, each file opened once; every range is read whole. */
-  readRanges: (reads: StagedReads[], into: Buffer): Promise<void> => addon.readRanges(reads, into),
+  readRanges: async (reads: StagedReads[], into: Buffer): Promise<void> => addon.readRanges(reads, into),
   /** Removes the files (one already gone is fine); tries them all, reports the first failure. */
-  unlinkFiles: (paths: string[]): Promise<void> => addon.unlinkFiles(paths),
+  unlinkFiles: async (paths: string[]): Promise<void> => addon.unlinkFiles(paths),
   /** The size of each regular file; -1 for one that is missing or not a regular file. */
-  fileSizes: (paths: string[]): Promise<number[]> => addon.fileSizes(paths),
+  fileSizes: async (paths: string[]): Promise<number[]> => addon.fileSizes(paths),
 };
 
 /** Open HDF5 ids in this process (H5Fget_obj_count over all files, files included). */

@@ -51,3 +51,12 @@ export function normalizeH5Path(path: string, what = 'HDF5 path'): string {
   }
   return '/' + segments.join('/');
 }
+
+/**
+ * Whether a staged payload name from job data may be used: a plain file name in the staging
+ * directory (no separator, not hidden, no NUL byte). Job data comes from Redis, so it is
+ * checked before any path is made of it.
+ */
+export function isStagedName(name: unknown): name is string {
+  return typeof name === 'string' && name !== '' && !name.includes('/') && !name.includes('\0') && !name.startsWith('.');
+}

@@ -17,6 +17,7 @@ import { H5File, mpi, Ph5NativeError, stagingIo, type DatasetInfo } from '../../
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { InputError } from '../shared/input-error.js';
+import { isStagedName } from '../shared/names.js';
 import type { CreateDatasetOp } from '../shared/jobs.js';
 import { applyMeta } from './meta-ops.js';
 import type { Hyperslab } from '../shared/selection.js';
@@ -89,7 +90,7 @@ function failure(outcome: StepOutcome): RankFailure {
 
 function stagedPath(plan: Plan, staged: string): string {
   // Job data comes from Redis: never let it name a file outside the staging directory.
-  if (path.basename(staged) !== staged || staged.startsWith('.')) {
+  if (!isStagedName(staged)) {
     throw new RankError('PH5_ERR_STAGING', `invalid staged payload name '${staged}'`);
   }
   return path.join(plan.staging, staged);

@@ -55,7 +55,7 @@ import {
   type OpResult,
   type PoolInfo,
 } from '../shared/jobs.js';
-import { validateFileName, validateProjectName } from '../shared/names.js';
+import { isStagedName, validateFileName, validateProjectName } from '../shared/names.js';
 import { formatSelection } from '../shared/selection.js';
 import { redisOptions } from '../shared/redis.js';
 import { applyPlan, PERMANENT_CODES, RankError } from './apply.js';
@@ -582,9 +582,8 @@ export class Coordinator {
     // Lost payloads fail their job before the epoch (the others still run). Writes staged
     // together share a file: each file is looked at once, all of them in one call.
     const outcomes = new Map<Held, Outcome>();
-    const validName = (name: string) => path.basename(name) === name && !name.startsWith('.');
-    const names = [...new Set(ready.flatMap((h) => h.job.data.ops.flatMap((op) => (op.op === 'write' && validName(op.staged) ? [op.staged] : []))))];
-    const found = await stagingIo.fileSizes(names.map((name) => path.join(stagingDir(config), name)));
+    const names = [...new Set(ready.flatMap((h) => h.job.data.ops.flatMap((op) => (op.op === 'write' && isStagedName(op.staged) ? [op.staged] : []))))];
+    const found = names.length > 0 ? await stagingIo.fileSizes(names.map((name) => path.join(stagingDir(config), name))) : [];
     const sizes = new Map(names.map((name, i) => [name, found[i]!]));
     for (const h of ready) {
       for (const op of h.job.data.ops) {
@@ -768,7 +767,7 @@ export class Coordinator {
   #dropStaged(data: JobData): void {
     const dir = stagingDir(this.#opts.config);
     // Writes accepted together name one shared staged file: removed once.
-    for (const op of data?.ops ?? []) if (op.op === 'write' && path.basename(op.staged) === op.staged) this.#toDrop.add(path.join(dir, op.staged));
+    for (const op of data?.ops ?? []) if (op.op === 'write' && isStagedName(op.staged)) this.#toDrop.add(path.join(dir, op.staged));
     if (this.#toDrop.size === 0 || this.#dropScheduled) return;
     this.#dropScheduled = true;
     // The jobs of an epoch complete together: their files go in one unlink call (one trip

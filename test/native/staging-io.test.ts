@@ -48,8 +48,9 @@ describe('stageFile', () => {
     assert.equal(existsSync(file), false);
   });
 
-  test('refuses a part that is not a Buffer, synchronously', () => {
-    assert.throws(() => stagingIo.stageFile(path.join(dir, 'bad.bin'), ['text' as unknown as Buffer], dir), /parts\[0\] must be a Buffer/);
+  test('refuses a part that is not a Buffer, or a path with a NUL byte, by rejecting (never by throwing)', async () => {
+    await assert.rejects(stagingIo.stageFile(path.join(dir, 'bad.bin'), ['text' as unknown as Buffer], dir), /parts\[0\] must be a Buffer/);
+    await assert.rejects(stagingIo.stageFile(path.join(dir, 'bad\0.bin'), [Buffer.from('x')], dir), /NUL/);
     assert.equal(existsSync(path.join(dir, 'bad.bin')), false);
   });
 });
@@ -84,14 +85,19 @@ describe('readRanges', () => {
     await assert.rejects(stagingIo.readRanges([{ path: path.join(dir, 'gone.bin'), ranges: [0, 0, 1] }], Buffer.alloc(1)), { code: 'ENOENT', syscall: 'open' });
   });
 
-  test('a range past the end of the buffer is refused before any read', () => {
-    assert.throws(() => stagingIo.readRanges([{ path: a, ranges: [2, 0, 3] }], Buffer.alloc(4)), /past the end of the buffer/);
-    assert.throws(() => stagingIo.readRanges([{ path: a, ranges: [0, 0] }], Buffer.alloc(4)), /triples/);
-    assert.throws(() => stagingIo.readRanges([{ path: a, ranges: [0, -1, 1] }], Buffer.alloc(4)), /non-negative integer/);
+  test('a range past the end of the buffer is refused before any read', async () => {
+    await assert.rejects(stagingIo.readRanges([{ path: a, ranges: [2, 0, 3] }], Buffer.alloc(4)), /past the end of the buffer/);
+    await assert.rejects(stagingIo.readRanges([{ path: a, ranges: [0, 0] }], Buffer.alloc(4)), /triples/);
+    await assert.rejects(stagingIo.readRanges([{ path: a, ranges: [0, -1, 1] }], Buffer.alloc(4)), /non-negative integer/);
   });
 });
 
 describe('unlinkFiles', () => {
+  test('a path with a NUL byte rejects (a caller in a timer must not crash)', async () => {
+    await assert.rejects(stagingIo.unlinkFiles([path.join(dir, 'x\0y')]), /NUL/);
+    await assert.rejects(stagingIo.fileSizes([path.join(dir, 'x\0y')]), /NUL/);
+  });
+
   test('removes the files, and one already gone is fine', async () => {
     const files = ['u1', 'u2', 'u3'].map((n) => path.join(dir, n));
     for (const f of files) writeFileSync(f, 'x');
