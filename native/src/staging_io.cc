@@ -89,6 +89,9 @@ class IoCall : public Napi::AsyncWorker {
     } catch (const std::exception& e) {
       failure_ = IoFailure{EIO, std::string("internal error: ") + e.what(), ""};
       SetError(e.what());
+    } catch (...) {
+      failure_ = IoFailure{EIO, "internal error", ""};
+      SetError("internal error");
     }
   }
 
@@ -178,6 +181,10 @@ class StageFileCall : public IoCall {
       int n = static_cast<int>(std::min<size_t>(iov.size() - at, IOV_MAX));
       ssize_t wrote = Retry([&] { return writev(fd, &iov[at], n); });
       if (wrote < 0) FailIo("write", path_);
+      if (wrote == 0) {  // never for a regular file; not a reason to spin
+        errno = EIO;
+        FailIo("write", path_);
+      }
       size_t left = static_cast<size_t>(wrote);
       while (at < iov.size() && left >= iov[at].iov_len) left -= iov[at++].iov_len;
       if (left > 0) {
