@@ -18,6 +18,7 @@ import { InputError } from '../../../shared/input-error.js';
 import type { FileLocks } from '../../../shared/file-lock.js';
 import { keys, type DatasetRecord, type GroupRecord, type RegistryRecord } from '../../../shared/jobs.js';
 import type { Jobs } from './jobs.js';
+import { loadNative, type NativeBinding } from './native-binding.js';
 import type { Storage } from './storage.js';
 
 export interface DatasetMeta {
@@ -38,21 +39,14 @@ export interface DatasetMeta {
   state: 'ready' | 'pending';
 }
 
-type NativeBinding = typeof import('../../../../native/lib/index.js');
-let binding: Promise<NativeBinding> | undefined;
-/**
- * The native binding, loaded on first use: the API starts, accepts writes and serves its
- * documentation even where the addon is not built (yet); only reading files needs it.
- */
+/** The native binding; where it cannot be loaded, reading files is unavailable (503). */
 function native(): Promise<NativeBinding> {
-  binding ??= import('../../../../native/lib/index.js').catch((err: unknown) => {
-    binding = undefined;
+  return loadNative().catch((err: unknown) => {
     throw Object.assign(
       new InputError('PH5_ERR_READS_UNAVAILABLE', 'Reading HDF5 files is unavailable on this server right now (its native HDF5 binding could not be loaded).', 503),
       { cause: err },
     );
   });
-  return binding;
 }
 
 /** A Ph5NativeError with this code (checked by shape: the class lives in the lazily loaded binding). */

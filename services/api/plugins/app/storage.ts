@@ -12,20 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { stagingDir, type Config } from '../../../shared/config.js';
 import { InputError } from '../../../shared/input-error.js';
 import { validateFileName, validateProjectName } from '../../../shared/names.js';
-
-type StagingIo = (typeof import('../../../../native/lib/index.js'))['stagingIo'];
-let staging: Promise<StagingIo | null> | undefined;
-/**
- * The addon's one-trip staging calls, or null where the addon cannot be loaded: the API
- * accepts writes without it (through Node's fs), as it serves everything but reads.
- */
-function oneTripStaging(): Promise<StagingIo | null> {
-  staging ??= import('../../../../native/lib/index.js').then(
-    (m) => m.stagingIo,
-    () => null,
-  );
-  return staging;
-}
+import { loadNative } from './native-binding.js';
 
 /** How long a passed path check (a project directory's realpath, a file's lstat) is trusted. */
 const RECHECK_AFTER_MS = 1000;
@@ -253,7 +240,11 @@ export class Storage {
   async #stage(parts: Buffer[]): Promise<string> {
     const name = `${randomUUID()}.bin`;
     const full = path.join(this.staging, name);
-    const io = await oneTripStaging();
+    // Where the addon cannot be loaded, the API still accepts writes, through Node's fs.
+    const io = await loadNative().then(
+      (m) => m.stagingIo,
+      () => null,
+    );
     if (io) {
       await io.stageFile(full, parts, this.staging); // removes the file itself on failure
       return name;
