@@ -145,9 +145,8 @@ export class Coordinator {
   #wake: () => void = () => {};
   #loop: Promise<void> = Promise.resolve();
   readonly #startedAt = Date.now();
-  /** Staged payloads of completed jobs, removed together at the next turn. */
+  /** Staged payloads of completed jobs, removed together at the next turn (a removal is scheduled while it is not empty). */
   readonly #toDrop = new Set<string>();
-  #dropScheduled = false;
 
   constructor(opts: CoordinatorOptions) {
     this.#opts = opts;
@@ -767,13 +766,12 @@ export class Coordinator {
   #dropStaged(data: JobData): void {
     const dir = stagingDir(this.#opts.config);
     // Writes accepted together name one shared staged file: removed once.
+    const scheduled = this.#toDrop.size > 0;
     for (const op of data?.ops ?? []) if (op.op === 'write' && isStagedName(op.staged)) this.#toDrop.add(path.join(dir, op.staged));
-    if (this.#toDrop.size === 0 || this.#dropScheduled) return;
-    this.#dropScheduled = true;
+    if (scheduled || this.#toDrop.size === 0) return;
     // The jobs of an epoch complete together: their files go in one unlink call (one trip
     // to the libuv pool for all of them, instead of two per file with fs.rm).
     setImmediate(() => {
-      this.#dropScheduled = false;
       const paths = [...this.#toDrop];
       this.#toDrop.clear();
       stagingIo.unlinkFiles(paths).catch((err: Error) => this.#log.warn(`removing staged payloads: ${err.message}`));
