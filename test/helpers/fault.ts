@@ -8,7 +8,9 @@
  * API stamped, read back from the queue), starting from the fill value 0. The files are
  * read back with h5py and checked with h5dump.
  */
+import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
@@ -20,6 +22,8 @@ import { client } from './client.js';
 import { h5dump, h5py } from './h5.js';
 import { childPids } from './proc.js';
 import { startStack, type Stack } from './stack.js';
+
+const execFileP = promisify(execFile);
 
 export interface FaultOptions {
   kills: number;
@@ -77,6 +81,16 @@ interface Sent {
   opIndex: number;
 }
 
+/** A kill the supervisor has not recovered from by then is a failure, not a wait. */
+const POOL_BACK_WITHIN_MS = 60_000;
+
+/** An error that says what the pool's processes were doing, with the end of their logs. */
+async function poolStuck(stack: Stack, what: string): Promise<Error> {
+  const ps = await execFileP('ps', ['-eo', 'pid,ppid,pgid,stat,etime,args', '--forest']).then((r) => r.stdout, (e) => String(e));
+  const tree = ps.split('\n').filter((l) => /PID|mpirun|orted|prterun|main\.js/.test(l)).join('\n');
+  return new Error(`${what}\nprocesses:\n${tree}\nlast log lines:\n${stack.logs().split('\n').slice(-60).join('\n')}`);
+}
+
 function rand(min: number, max: number): number {
   return min + Math.floor(Math.random() * (max - min + 1));
 }
@@ -102,11 +116,12 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
     }
 
     let streaming = true;
+    let abandoned = false;
     let writeNo = 0;
     // The stream is paced by the kills: about minWrites in all, spread over the kill period.
     const quota = () => (streaming ? Math.ceil((opts.minWrites * 1.1 * (kills + 1)) / (opts.kills + 1)) : opts.minWrites);
     const sender = async (c: number) => {
-      while (writeNo < quota() || streaming) {
+      while ((writeNo < quota() || streaming) && !abandoned) {
         if (writeNo >= quota()) {
           await sleep(100);
           continue;
@@ -137,10 +152,12 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
       while (kills < opts.kills) {
         // Wait for a running pool (after a restart: all ranks up), then let it work a moment.
         let ranks: number[] = [];
+        const upBy = Date.now() + POOL_BACK_WITHIN_MS;
         for (;;) {
           const pid = stack.pool.pid;
           ranks = pid ? await childPids(pid) : [];
           if (ranks.length === (opts.ranks ?? 3)) break;
+          if (Date.now() > upBy) throw await poolStuck(stack, `the pool did not come back with all its ranks within ${POOL_BACK_WITHIN_MS} ms`);
           await sleep(100);
         }
         await sleep(rand(gapMin, gapMax));
@@ -157,10 +174,21 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
         killed[victim.name] = (killed[victim.name] ?? 0) + 1;
         note(`kill ${kills}/${opts.kills}: SIGKILL ${victim.name} (pid ${victim.pid}) at ${((Date.now() - t0) / 1000).toFixed(1)} s, ${sent.length} writes accepted`);
         // The supervisor notices and restarts; wait for a new mpirun before looking again.
-        while (stack.pool.pid === mpirun) await sleep(50);
+        const goneBy = Date.now() + POOL_BACK_WITHIN_MS;
+        while (stack.pool.pid === mpirun) {
+          if (Date.now() > goneBy) throw await poolStuck(stack, `mpirun (pid ${mpirun}) was still the pool ${POOL_BACK_WITHIN_MS} ms after the kill`);
+          await sleep(50);
+        }
       }
     };
-    await Promise.all([killer(), opts.chaos?.(stack, () => sent.length)]);
+    try {
+      await Promise.all([killer(), opts.chaos?.(stack, () => sent.length)]);
+    } catch (err) {
+      // Stop the senders before the stack goes, so none is left writing to a dead API.
+      abandoned = true;
+      await Promise.allSettled(senders);
+      throw err;
+    }
     streaming = false;
     await Promise.all(senders);
     note(`stream over: ${sent.length} writes accepted; waiting for the queue to drain`);
