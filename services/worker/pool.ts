@@ -11,9 +11,12 @@
  * crash, so the pool is not restarted and `finished` resolves.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { watchLauncher, type LauncherWatch } from './launcher-watch.js';
 
 export const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -40,6 +43,19 @@ export interface PoolOptions {
   log?: (msg: string) => void;
   /** Restart after an unexpected exit. Default true. */
   restart?: boolean;
+  /**
+   * How long the launcher may outlive one of its ranks before the pool is killed and
+   * restarted (see launcher-watch.ts). Default: PH5_RANK_EXIT_GRACE_MS, else 20 s.
+   */
+  rankExitGraceMs?: number;
+}
+
+/** PH5_RANK_EXIT_GRACE_MS: milliseconds a launcher may outlive one of its ranks. */
+export function rankExitGraceMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.PH5_RANK_EXIT_GRACE_MS || '20000';
+  const ms = Number(raw);
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`PH5_RANK_EXIT_GRACE_MS must be a number of milliseconds > 0, got '${raw}'`);
+  return ms;
 }
 
 export function mpirunArgs(ranks: number, extra: string[] = []): string[] {
@@ -105,8 +121,60 @@ export function mpiEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
+/**
+ * A rank of ours: the node executable running the worker's entry point. (A launcher's
+ * command line names the entry point too, and so does a child it forked, until that child
+ * executes something: the executable tells them apart.)
+ */
+function isRankProcess(exe: string, cmdline: string): boolean {
+  return exe === NODE_EXECUTABLE && cmdline.split('\0').includes(WORKER_ENTRY);
+}
+const NODE_EXECUTABLE = realpathSync(process.execPath);
+/** The kernel's name for a process running it (at most 15 bytes of the file name). */
+const NODE_COMM = path.basename(process.execPath).slice(0, 15);
+
+async function isRank(pid: number): Promise<boolean> {
+  try {
+    return isRankProcess(await readlink(`/proc/${pid}/exe`), await readFile(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    // A zombie has neither: a dead node child of the launcher it never reaped is a rank
+    // that died before it was seen alive.
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    return open >= 0 && stat.slice(open + 1, close) === NODE_COMM && stat[close + 2] === 'Z';
+  }
+}
+
+/**
+ * SIGKILL to ranks last seen alive, each checked again first (its pid could have been
+ * reused since). Without it they would outlive their launcher: OpenMPI puts every rank in
+ * a process group of its own, and an orphaned rank takes seconds to notice it is one.
+ * Synchronous, so that they are gone before a new pool starts.
+ */
+function killRanks(ranks: readonly number[]): void {
+  for (const pid of ranks) {
+    try {
+      if (isRankProcess(readlinkSync(`/proc/${pid}/exe`), readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** SIGKILL to the launcher's process group, then to its local ranks. */
+function killPool(launcherPid: number, ranks: readonly number[]): void {
+  try {
+    process.kill(-launcherPid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+  killRanks(ranks);
+}
+
 export class WorkerPool {
   #child: ChildProcess | undefined;
+  #ranks: LauncherWatch | undefined;
   #stopping = false;
   #exited: Promise<void> = Promise.resolve();
   #finish!: () => void;
@@ -115,8 +183,11 @@ export class WorkerPool {
   restarts = 0;
   readonly #opts: PoolOptions;
 
+  readonly #graceMs: number;
+
   constructor(opts: PoolOptions) {
     this.#opts = opts;
+    this.#graceMs = opts.rankExitGraceMs ?? rankExitGraceMs(opts.env);
   }
 
   get pid(): number | undefined {
@@ -143,8 +214,14 @@ export class WorkerPool {
       child.stderr?.on('data', (b: Buffer) => this.#opts.onOutput?.(b.toString()));
     }
     this.#child = child;
+    const watch = child.pid === undefined ? undefined : this.#watch(child.pid);
+    this.#ranks = watch;
     this.#exited = new Promise((resolve) => {
       const ended = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
+        watch?.stop();
+        // A launcher that did not end cleanly may leave ranks behind (mpirun SIGKILLed):
+        // they must not work on beside the next pool.
+        if (code !== 0) killRanks(watch?.alive ?? []);
         resolve();
         if (this.#stopping || this.#opts.restart === false) return this.#finish();
         if (code === 0) {
@@ -165,6 +242,21 @@ export class WorkerPool {
     });
   }
 
+  /** Kills the pool when its launcher outlives one of its ranks; the exit handler restarts it. */
+  #watch(launcherPid: number): LauncherWatch {
+    const graceMs = this.#graceMs;
+    return watchLauncher(launcherPid, {
+      graceMs,
+      isRank,
+      onStranded: (gone, alive) => {
+        this.#opts.log?.(
+          `worker pool stuck: rank process ${gone.join(', ')} ended over ${graceMs / 1000} s ago but the launcher (pid ${launcherPid}) is still running; killing it`,
+        );
+        killPool(launcherPid, alive);
+      },
+    });
+  }
+
   /** Drain: SIGUSR1 (forwarded by the launcher to the ranks), SIGKILL to the group if it hangs. */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.#stopping = true;
@@ -173,15 +265,13 @@ export class WorkerPool {
       this.#finish();
       return;
     }
+    // Who the ranks are, before they might be orphaned (see killRanks).
+    await this.#ranks?.refresh();
     child.kill(DRAIN_SIGNAL);
     const timedOut = await Promise.race([this.#exited.then(() => false), sleep(timeoutMs).then(() => true)]);
     if (timedOut) {
       this.#opts.log?.(`worker pool did not drain within ${timeoutMs} ms; killing it (the job in hand returns to the queue)`);
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
+      killPool(child.pid, this.#ranks?.alive ?? []);
       await this.#exited;
     }
     this.#finish();

@@ -61,12 +61,13 @@ export interface FaultReport {
   diagnostics: string;
 }
 
-/** Quick test settings: a dead pool's jobs and leases come back within ~3 s. */
+/** Quick test settings: a dead pool's jobs and leases come back within ~3 s, a stuck launcher goes within 5 s. */
 export const FAST_RECOVERY_ENV = {
   PH5_JOB_LOCK_MS: '3000',
   PH5_STALLED_INTERVAL_MS: '1000',
   PH5_LEASE_MS: '3000',
   PH5_GIVE_BACK_MS: '1500',
+  PH5_RANK_EXIT_GRACE_MS: '5000',
 };
 
 interface Sent {

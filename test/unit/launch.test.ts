@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { drainTimeoutMs, resolveRanks } from '../../services/cli/worker.js';
 import { redisOptions } from '../../services/shared/redis.js';
-import { DRAIN_SIGNAL, launchCommand, parseLauncher, WORKER_ENTRY } from '../../services/worker/pool.js';
+import { DRAIN_SIGNAL, launchCommand, parseLauncher, rankExitGraceMs, WORKER_ENTRY } from '../../services/worker/pool.js';
 
 test('mpirun oversubscribes without binding; srun uses PMIx and ends the step on a failed rank; jsrun one CPU per rank', () => {
   const m = launchCommand('mpirun', 4, ['--mca', 'btl', 'self,vader'], {});
@@ -27,7 +27,7 @@ test('the drain signal is one mpirun forwards to the ranks (it kills them on SIG
   assert.equal(DRAIN_SIGNAL, 'SIGUSR1');
 });
 
-test('PH5_LAUNCHER, PH5_RANKS and PH5_DRAIN_TIMEOUT are checked', () => {
+test('PH5_LAUNCHER, PH5_RANKS, PH5_DRAIN_TIMEOUT and PH5_RANK_EXIT_GRACE_MS are checked', () => {
   assert.equal(parseLauncher(undefined), 'mpirun');
   assert.equal(parseLauncher('srun'), 'srun');
   assert.throws(() => parseLauncher('aprun'), /PH5_LAUNCHER must be one of mpirun, srun, jsrun/);
@@ -37,6 +37,9 @@ test('PH5_LAUNCHER, PH5_RANKS and PH5_DRAIN_TIMEOUT are checked', () => {
   assert.throws(() => resolveRanks({ PH5_RANKS: '0' }), /PH5_RANKS must be an integer >= 1/);
   assert.equal(drainTimeoutMs({}), 100_000);
   assert.throws(() => drainTimeoutMs({ PH5_DRAIN_TIMEOUT: 'soon' }), /PH5_DRAIN_TIMEOUT/);
+  assert.equal(rankExitGraceMs({}), 20_000);
+  assert.equal(rankExitGraceMs({ PH5_RANK_EXIT_GRACE_MS: '5000' }), 5_000);
+  assert.throws(() => rankExitGraceMs({ PH5_RANK_EXIT_GRACE_MS: '-1' }), /PH5_RANK_EXIT_GRACE_MS/);
 });
 
 test('workers block on Redis without a retry limit (BullMQ requirement); the API fails fast', () => {
