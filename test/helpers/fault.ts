@@ -57,6 +57,8 @@ export interface FaultReport {
   outOfOrder: string[];
   leftoverStaged: number;
   restarts: number;
+  /** Restarts the supervisor forced because the launcher outlived a dead rank. */
+  stuckLaunchers: number;
   logs: string;
   diagnostics: string;
 }
@@ -284,6 +286,7 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
       outOfOrder,
       leftoverStaged: staged.length,
       restarts: stack.pool.restarts,
+      stuckLaunchers: stack.logs().match(/worker pool stuck/g)?.length ?? 0,
       logs: stack.logs(),
       diagnostics,
     };
