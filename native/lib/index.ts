@@ -288,7 +288,7 @@ export const mpi = {
    * Broadcast from `root`. The root passes the bytes (and gets the same Buffer back, sent
    * without a copy: do not modify it until the promise settles); the others pass null and
    * receive a new Buffer. Waiting ranks poll (MPI_Ibcast + MPI_Test + a sleep backing off
-   * from 50 us to 2 ms) instead of spinning in a blocking MPI_Bcast, so an idle pool costs
+   * from 50 us to 200 us, then 2 ms) instead of spinning in a blocking MPI_Bcast, so an idle pool costs
    * almost no CPU. Until the bytes have arrived, later ph5 calls of this process wait.
    */
   bcast: (data: Buffer | null, root = 0): Promise<Buffer> => addon.mpiBcast(data, root),
