@@ -52,14 +52,22 @@ export async function childrenOf(pid: number): Promise<number[] | null> {
   return out;
 }
 
+/** A process's name (at most 15 bytes of its file name) and state letter; null if it is gone. */
+export async function processStat(pid: number): Promise<{ comm: string; state: string } | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return null;
+  // The name is in parentheses and may contain any byte, ')' included: the state follows the last one.
+  const close = stat.lastIndexOf(')');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), state: stat[close + 2] ?? '' };
+}
+
 /**
  * Not ended: a rank that died stays its launcher's child, as a zombie, until the launcher
  * reaps it; a launcher that missed the death may never do so.
  */
 async function running(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  // The state follows the command name, which is in parentheses and may contain any byte.
-  return stat !== null && stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  const stat = await processStat(pid);
+  return stat !== null && stat.state !== 'Z';
 }
 
 export function watchLauncher(pid: number, opts: LauncherWatchOptions): LauncherWatch {

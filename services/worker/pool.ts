@@ -11,12 +11,12 @@
  * crash, so the pool is not restarted and `finished` resolves.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { watchLauncher, type LauncherWatch } from './launcher-watch.js';
+import { processStat, watchLauncher, type LauncherWatch } from './launcher-watch.js';
 
 export const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -121,28 +121,24 @@ export function mpiEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
+const NODE_EXECUTABLE = realpathSync(process.execPath);
+/** The kernel's name for a process running it (at most 15 bytes of the file name). */
+const NODE_COMM = path.basename(process.execPath).slice(0, 15);
+
 /**
  * A rank of ours: the node executable running the worker's entry point. (A launcher's
  * command line names the entry point too, and so does a child it forked, until that child
  * executes something: the executable tells them apart.)
  */
-function isRankProcess(exe: string, cmdline: string): boolean {
-  return exe === NODE_EXECUTABLE && cmdline.split('\0').includes(WORKER_ENTRY);
-}
-const NODE_EXECUTABLE = realpathSync(process.execPath);
-/** The kernel's name for a process running it (at most 15 bytes of the file name). */
-const NODE_COMM = path.basename(process.execPath).slice(0, 15);
-
 async function isRank(pid: number): Promise<boolean> {
   try {
-    return isRankProcess(await readlink(`/proc/${pid}/exe`), await readFile(`/proc/${pid}/cmdline`, 'utf8'));
+    const [exe, cmdline] = await Promise.all([readlink(`/proc/${pid}/exe`), readFile(`/proc/${pid}/cmdline`, 'utf8')]);
+    return exe === NODE_EXECUTABLE && cmdline.split('\0').includes(WORKER_ENTRY);
   } catch {
     // A zombie has neither: a dead node child of the launcher it never reaped is a rank
     // that died before it was seen alive.
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const open = stat.indexOf('(');
-    const close = stat.lastIndexOf(')');
-    return open >= 0 && stat.slice(open + 1, close) === NODE_COMM && stat[close + 2] === 'Z';
+    const stat = await processStat(pid);
+    return stat?.comm === NODE_COMM && stat.state === 'Z';
   }
 }
 
@@ -150,12 +146,11 @@ async function isRank(pid: number): Promise<boolean> {
  * SIGKILL to ranks last seen alive, each checked again first (its pid could have been
  * reused since). Without it they would outlive their launcher: OpenMPI puts every rank in
  * a process group of its own, and an orphaned rank takes seconds to notice it is one.
- * Synchronous, so that they are gone before a new pool starts.
  */
-function killRanks(ranks: readonly number[]): void {
+async function killRanks(ranks: readonly number[]): Promise<void> {
   for (const pid of ranks) {
     try {
-      if (isRankProcess(readlinkSync(`/proc/${pid}/exe`), readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) process.kill(pid, 'SIGKILL');
+      if (await isRank(pid)) process.kill(pid, 'SIGKILL');
     } catch {
       /* already gone */
     }
@@ -163,13 +158,13 @@ function killRanks(ranks: readonly number[]): void {
 }
 
 /** SIGKILL to the launcher's process group, then to its local ranks. */
-function killPool(launcherPid: number, ranks: readonly number[]): void {
+async function killPool(launcherPid: number, ranks: readonly number[]): Promise<void> {
   try {
     process.kill(-launcherPid, 'SIGKILL');
   } catch {
     /* already gone */
   }
-  killRanks(ranks);
+  await killRanks(ranks);
 }
 
 export class WorkerPool {
@@ -217,11 +212,11 @@ export class WorkerPool {
     const watch = child.pid === undefined ? undefined : this.#watch(child.pid);
     this.#ranks = watch;
     this.#exited = new Promise((resolve) => {
-      const ended = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
+      const ended = async (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
         watch?.stop();
         // A launcher that did not end cleanly may leave ranks behind (mpirun SIGKILLed):
-        // they must not work on beside the next pool.
-        if (code !== 0) killRanks(watch?.alive ?? []);
+        // they must not work on beside the next pool, nor outlive a stopped one.
+        if (code !== 0) await killRanks(watch?.alive ?? []);
         resolve();
         if (this.#stopping || this.#opts.restart === false) return this.#finish();
         if (code === 0) {
@@ -237,8 +232,8 @@ export class WorkerPool {
         });
       };
       let done = false;
-      child.once('exit', (code, signal) => !done && ((done = true), ended(code, signal)));
-      child.once('error', (err) => !done && ((done = true), ended(null, null, err)));
+      child.once('exit', (code, signal) => !done && ((done = true), void ended(code, signal)));
+      child.once('error', (err) => !done && ((done = true), void ended(null, null, err)));
     });
   }
 
@@ -252,7 +247,7 @@ export class WorkerPool {
         this.#opts.log?.(
           `worker pool stuck: rank process ${gone.join(', ')} ended over ${graceMs / 1000} s ago but the launcher (pid ${launcherPid}) is still running; killing it`,
         );
-        killPool(launcherPid, alive);
+        void killPool(launcherPid, alive);
       },
     });
   }
@@ -271,7 +266,7 @@ export class WorkerPool {
     const timedOut = await Promise.race([this.#exited.then(() => false), sleep(timeoutMs).then(() => true)]);
     if (timedOut) {
       this.#opts.log?.(`worker pool did not drain within ${timeoutMs} ms; killing it (the job in hand returns to the queue)`);
-      killPool(child.pid, this.#ranks?.alive ?? []);
+      await killPool(child.pid, this.#ranks?.alive ?? []);
       await this.#exited;
     }
     this.#finish();

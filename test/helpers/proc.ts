@@ -30,3 +30,9 @@ export async function cpuSeconds(pid: number): Promise<number> {
   if (!fields) return 0;
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
+
+/** Still running: a killed process nobody has reaped yet (a zombie) is not. */
+export async function isRunning(pid: number): Promise<boolean> {
+  const fields = await stat(pid);
+  return fields !== null && fields[0] !== 'Z';
+}

@@ -1,11 +1,10 @@
 /**
- * The supervisor against launchers that misbehave. A stand-in launcher (a shell script in
+ * The supervisor against launchers that misbehave. A stand-in launcher (a Python script in
  * place of mpirun) starts stand-in ranks: the node executable with the worker's entry point
  * on its command line, as real ranks have, doing nothing. Real processes and signals; no
  * MPI is needed to make a launcher outlive one of its ranks, which is the point.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childrenOf } from '../../services/worker/launcher-watch.js';
 import { WORKER_ENTRY, WorkerPool } from '../../services/worker/pool.js';
+import { isRunning } from '../helpers/proc.js';
 
 let dir: string;
 let launcher: string;
@@ -42,14 +42,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Running: a killed process nobody has reaped yet (a zombie) is not. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
+async function runningOf(pids: number[]): Promise<number> {
+  return (await Promise.all(pids.map(isRunning))).filter(Boolean).length;
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
@@ -93,8 +87,8 @@ test('a launcher that outlives a dead rank is killed with its other ranks, and t
     const waited = Date.now() - killedAt;
     assert.ok(waited >= 1500, `restarted after ${waited} ms: the grace period was not given`);
     assert.match(log.join('\n'), /worker pool stuck: rank process \d+ ended over 1\.5 s ago but the launcher \(pid \d+\) is still running/);
-    assert.equal(alive(first.launcher), false, 'the stuck launcher is gone');
-    assert.equal(alive(first.ranks[1]!), false, 'its surviving rank is gone too');
+    assert.equal(await isRunning(first.launcher), false, 'the stuck launcher is gone');
+    assert.equal(await isRunning(first.ranks[1]!), false, 'its surviving rank is gone too');
     assert.equal(pool.restarts, 1);
     assert.ok(second > 0);
     await ranksOf(pool); // the new pool has its ranks
@@ -110,7 +104,7 @@ test('a launcher killed outright does not leave its ranks running beside the nex
     // Let the watch see the ranks (it looks once a second), then kill the launcher alone.
     await sleep(1500);
     process.kill(first.launcher, 'SIGKILL');
-    await until('the orphaned ranks to be killed', 5_000, () => (first.ranks.every((r) => !alive(r)) ? true : undefined));
+    await until('the orphaned ranks to be killed', 5_000, async () => ((await runningOf(first.ranks)) === 0 ? true : undefined));
   } finally {
     await pool.stop(5_000);
   }
@@ -125,12 +119,12 @@ test('a healthy launcher is left alone: helper processes that come and go are no
     await sleep(4_000);
     assert.equal(pool.pid, first.launcher);
     assert.equal(pool.restarts, 0);
-    assert.ok(ranks.every(alive));
+    assert.equal(await runningOf(ranks), 2);
     assert.doesNotMatch(log.join('\n'), /stuck/);
   } finally {
     await pool.stop(5_000);
   }
   // stop() sends SIGUSR1, which ends the script without its ranks (no real drain here):
   // the supervisor kills them.
-  await until('no stand-in rank to outlive stop()', 2_000, () => (ranks.every((r) => !alive(r)) ? true : undefined));
+  await until('no stand-in rank to outlive stop()', 2_000, async () => ((await runningOf(ranks)) === 0 ? true : undefined));
 });
