@@ -2,19 +2,21 @@
  * Seed scenario latency: small writes one at a time, each waited for before the next is
  * sent (a user's script doing `PUT` then waiting), timed from request start to the job
  * `completed` as the client sees it (long-poll on the job URL). Beside it, the tutorial's
- * own whole-job time: `mpirun -n R python3 hdf5_parallel.py` from /work/shared/seed, which
+ * own whole-job time: `mpirun -n R python3 hdf5_parallel.py` (the tutorial's script, copied into
+ * test/fixtures/seed), which
  * pays MPI start-up, Python imports and the file create for every write.
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { mpiEnv } from '../../services/worker/pool.js';
 import { h5py } from '../../test/helpers/h5.js';
 import { startStack } from '../../test/helpers/stack.js';
 import { run, submit, waitJob } from './service.js';
 
-export const SEED_SCRIPT = '/work/shared/seed/hdf5_parallel.py';
+export const SEED_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'seed', 'hdf5_parallel.py');
 
 export interface LatencyResult {
   name: string;

@@ -1,6 +1,7 @@
 /**
- * The seed scenario (../shared/seed): the 42-rank tutorial write, done by ph5 from one
- * HTTP client. The file must match the tutorial's h5dump byte for byte.
+ * The seed scenario (the tutorial ph5 replaces): the 42-rank tutorial write, done by ph5 from
+ * one HTTP client. The file must match the tutorial's h5dump byte for byte. The expected dump
+ * is a copy kept in test/fixtures/seed, so that a bare clone has everything the test reads.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +13,8 @@ import { client } from '../helpers/client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const SEED = path.resolve(here, '..', '..', '..', '..', 'shared', 'seed');
+// Compiled to dist/test/integration: the fixtures stay in the source tree.
+const SEED = path.resolve(here, '..', '..', '..', 'test', 'fixtures', 'seed');
 const RANKS = 42;
 
 let stack: Stack;
