@@ -40,7 +40,9 @@ export type NativeErrorCode =
   | 'PH5_ERR_CLOSED'
   | 'PH5_ERR_READ_ONLY'
   | 'PH5_ERR_MPI'
-  | 'PH5_ERR_HDF5';
+  | 'PH5_ERR_HDF5'
+  | 'PH5_ERR_LAYOUT'
+  | 'PH5_ERR_NEEDS_ALLOCATION';
 
 /** Every error the addon raises. Constructed by the addon itself (it is handed this class). */
 export class Ph5NativeError extends Error {
@@ -152,6 +154,13 @@ export interface WriteOptions {
   collective?: boolean;
   /** dtype of the bytes in `data` (defaults to the dataset's); HDF5 converts byte order. */
   memDtype?: NativeDtype;
+  /**
+   * Parallel files: the whole collective write's selection (every rank's part; the same on
+   * every rank). With it, a write into chunks a serially made dataset has not allocated yet
+   * is refused with PH5_ERR_NEEDS_ALLOCATION on every rank, instead of failing or hanging
+   * inside HDF5 (see prepareChunks).
+   */
+  global?: Hyperslab | Hyperslab[] | null;
 }
 
 export interface ReadOptions {
@@ -246,7 +255,16 @@ interface RawAddon {
   datasetCreate(handle: number, path: string, options: CreateDatasetOptions): Promise<void>;
   datasetResize(handle: number, path: string, shape: number[]): Promise<void>;
   datasetInfo(handle: number, path: string): Promise<DatasetInfo>;
-  datasetWrite(handle: number, path: string, selection: Hyperslab | Hyperslab[] | null, data: Buffer, collective: boolean, memDtype: NativeDtype | null): Promise<WriteReport>;
+  datasetWrite(
+    handle: number,
+    path: string,
+    selection: Hyperslab | Hyperslab[] | null,
+    data: Buffer,
+    collective: boolean,
+    memDtype: NativeDtype | null,
+    global: Hyperslab | Hyperslab[] | null,
+  ): Promise<WriteReport>;
+  datasetPrepareChunks(handle: number, path: string, selection: Hyperslab | Hyperslab[]): Promise<number>;
   datasetRead(handle: number, path: string, selection: Hyperslab | null, into: Buffer | null): Promise<Buffer>;
   groupCreate(handle: number, path: string): Promise<void>;
   linkList(handle: number, path: string): Promise<LinkEntry[]>;
@@ -446,7 +464,16 @@ export class H5File {
    * order (for row blocks: the blocks sorted by first row, concatenated).
    */
   write(datasetPath: string, selection: Hyperslab | Hyperslab[] | null, data: Buffer, options: WriteOptions = {}): Promise<WriteReport> {
-    return addon.datasetWrite(this.handle, datasetPath, selection, data, options.collective ?? true, options.memDtype ?? null);
+    return addon.datasetWrite(this.handle, datasetPath, selection, data, options.collective ?? true, options.memDtype ?? null, options.global ?? null);
+  }
+
+  /**
+   * Serial files only: allocates the chunks of `selection` (a hyperslab or a union) that are
+   * still missing, by writing the fill value into them; answers how many it allocated. A
+   * parallel write refused with PH5_ERR_NEEDS_ALLOCATION succeeds once this has run.
+   */
+  prepareChunks(datasetPath: string, selection: Hyperslab | Hyperslab[]): Promise<number> {
+    return addon.datasetPrepareChunks(this.handle, datasetPath, selection);
   }
 
   /**

@@ -35,6 +35,13 @@ constexpr const char* kClosed = "PH5_ERR_CLOSED";
 constexpr const char* kReadOnly = "PH5_ERR_READ_ONLY";
 constexpr const char* kMpi = "PH5_ERR_MPI";
 constexpr const char* kHdf5 = "PH5_ERR_HDF5";
+// A layout parallel HDF5 1.10 cannot write correctly (compact, virtual), or a write that
+// touches more chunks than ph5 will prepare at once.
+constexpr const char* kLayout = "PH5_ERR_LAYOUT";
+// A collective write would touch chunks that are not allocated yet (a dataset made with
+// incremental or late allocation, e.g. by h5py): not an error of the job; the caller
+// allocates them serially (PrepareChunks) and writes again.
+constexpr const char* kNeedsAllocation = "PH5_ERR_NEEDS_ALLOCATION";
 }  // namespace code
 
 // What a failed call reports to JavaScript: a stable code, a message, and HDF5's error

@@ -118,6 +118,124 @@ hsize_t SelectInFile(hid_t space, const Selection& sel, bool noneWhenAbsent) {
   return n;
 }
 
+// ---------------------------------------------------------------------------------------
+// Chunks a write touches. Datasets that HDF5 itself creates on a parallel file have their
+// storage allocated early (at creation and on every extension), but files made serially -
+// by h5py, with HDF5's defaults - allocate chunks incrementally (and contiguous storage
+// late). HDF5 1.10 allocates a dataset's storage when a parallel open finds none at all,
+// yet a collective write into chunks that are still missing in a partly allocated dataset
+// fails (MPI_File_set_view: invalid datatype) or, with filters, leaves the ranks waiting
+// for each other forever inside H5Dwrite. So before a collective write the ranks look up
+// the chunks of the whole step (the same lookups on every rank: collective metadata reads)
+// and refuse with PH5_ERR_NEEDS_ALLOCATION; rank 0 then allocates exactly those chunks
+// serially (PrepareChunksCall, writing the fill value, which is what they read as) and the
+// write is made again in parallel.
+
+// Most chunk lookups one write may cost (each is a B-tree search).
+constexpr uint64_t kMaxChunkLookups = uint64_t{1} << 22;
+
+// Calls fn(chunk offset in elements) once for every chunk that intersects the bounding
+// box of one of `boxes`, each chunk once. Throws PH5_ERR_LAYOUT past kMaxChunkLookups.
+template <typename Fn>
+void ForEachChunk(const std::vector<hsize_t>& dims, const std::vector<hsize_t>& chunk, const std::vector<Selection>& boxes, Fn fn) {
+  size_t rank = dims.size();
+  std::vector<std::vector<hsize_t>> seen;  // chunk index ranges already visited (lo, hi per dim)
+  uint64_t lookups = 0;
+  for (const Selection& b : boxes) {
+    if (!b.present || b.count.size() != rank) continue;
+    std::vector<hsize_t> lo(rank), hi(rank);
+    bool empty = false;
+    for (size_t d = 0; d < rank; d++) {
+      if (b.count[d] == 0) empty = true;
+      if (empty) break;
+      hsize_t last = b.start[d] + (b.count[d] - 1) * b.stride[d];
+      if (last >= dims[d]) last = dims[d] - 1;  // the selection was checked; stay safe
+      lo[d] = b.start[d] / chunk[d];
+      hi[d] = last / chunk[d];
+    }
+    if (empty) continue;
+    uint64_t n = 1;
+    for (size_t d = 0; d < rank; d++) n *= hi[d] - lo[d] + 1;
+    lookups += n;
+    if (lookups > kMaxChunkLookups)
+      Fail(code::kLayout, "the write touches more than " + std::to_string(kMaxChunkLookups) +
+                              " chunks of a dataset whose chunks are allocated incrementally: split it into smaller writes");
+    std::vector<hsize_t> idx = lo, offset(rank);
+    for (;;) {
+      bool before = false;
+      for (const auto& box : seen) {  // box: lo..., hi...
+        bool inside = true;
+        for (size_t d = 0; d < rank && inside; d++) inside = idx[d] >= box[d] && idx[d] <= box[rank + d];
+        if (inside) {
+          before = true;
+          break;
+        }
+      }
+      if (!before) {
+        for (size_t d = 0; d < rank; d++) offset[d] = idx[d] * chunk[d];
+        fn(offset);
+      }
+      // Next chunk index, last dimension fastest; done when every dimension wrapped.
+      bool done = true;
+      for (size_t d = rank; d-- > 0;) {
+        if (idx[d] < hi[d]) {
+          idx[d]++;
+          done = false;
+          break;
+        }
+        idx[d] = lo[d];
+      }
+      if (done) break;
+    }
+    std::vector<hsize_t> box(lo);
+    box.insert(box.end(), hi.begin(), hi.end());
+    seen.push_back(std::move(box));
+  }
+}
+
+bool ChunkAllocated(hid_t dset, const std::vector<hsize_t>& offset) {
+  hsize_t bytes = 0;
+  // An unallocated chunk has no storage (size 0); older releases fail the lookup instead.
+  if (H5Dget_chunk_storage_size(dset, offset.data(), &bytes) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  return bytes > 0;
+}
+
+// The hyperslabs of a (possibly union) selection, each on its own.
+std::vector<Selection> Boxes(const Selection& sel) {
+  std::vector<Selection> out;
+  if (!sel.present) return out;
+  Selection first = sel;
+  first.more.clear();
+  out.push_back(first);
+  for (const Selection& m : sel.more) out.push_back(m);
+  return out;
+}
+
+// Chunked, not allocated early, and some chunk of `global` still missing.
+bool NeedsAllocation(hid_t dset, hid_t dcpl, hid_t space, const Selection& global) {
+  if (!global.present || H5Pget_layout(dcpl) != H5D_CHUNKED) return false;
+  H5D_alloc_time_t alloc;
+  CheckErr(H5Pget_alloc_time(dcpl, &alloc), "reading the allocation time");
+  if (alloc == H5D_ALLOC_TIME_EARLY) return false;  // HDF5 allocates on creation and extension
+  std::vector<hsize_t> dims = Extent(space);
+  int rank = static_cast<int>(dims.size());
+  std::vector<hsize_t> chunk(rank);
+  if (H5Pget_chunk(dcpl, rank, chunk.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");
+  bool missing = false;
+  struct Found {};
+  try {
+    ForEachChunk(dims, chunk, Boxes(global), [&](const std::vector<hsize_t>& offset) {
+      if (!ChunkAllocated(dset, offset)) throw Found{};
+    });
+  } catch (const Found&) {
+    missing = true;
+  }
+  return missing;
+}
+
 // The memory side of a transfer: n contiguous elements (or nothing).
 Hid MemorySpace(hsize_t n) {
   hsize_t dims[1] = {n > 0 ? n : 1};
@@ -429,8 +547,12 @@ class InfoCall : public FileCall {
 class WriteCall : public FileCall {
  public:
   WriteCall(Napi::Env env, uint32_t handle, std::string path, Selection sel, Napi::Buffer<uint8_t> data, bool collective,
-            const Napi::Value& memDtype)
-      : FileCall(env, "ph5.datasetWrite", handle), path_(std::move(path)), sel_(std::move(sel)), collective_(collective) {
+            const Napi::Value& memDtype, Selection global)
+      : FileCall(env, "ph5.datasetWrite", handle),
+        path_(std::move(path)),
+        sel_(std::move(sel)),
+        global_(std::move(global)),
+        collective_(collective) {
     CheckPath(env, path_);
     if (!memDtype.IsNull() && !memDtype.IsUndefined()) {
       memDtype_ = ToDtype(env, memDtype, "memDtype");
@@ -452,6 +574,17 @@ class WriteCall : public FileCall {
     int nfilters = H5Pget_nfilters(dcpl);
     if (nfilters < 0) FailHdf5(code::kHdf5, "counting the filters");
     bool filtered = nfilters > 0;
+    if (f.parallel) {
+      // Decided from the file's metadata alone, so every rank decides the same.
+      H5D_layout_t layout = H5Pget_layout(dcpl);
+      if (layout == H5D_COMPACT)
+        // Compact data lives in the object header: each rank's write would replace the
+        // others' (HDF5 1.10 keeps one rank's header), silently losing data.
+        Fail(code::kLayout, path_ + " has a compact layout, which parallel HDF5 cannot write from several ranks; copy it to a contiguous or chunked dataset");
+      if (layout == H5D_VIRTUAL) Fail(code::kLayout, path_ + " is a virtual dataset, which parallel HDF5 1.10 cannot write");
+      if (NeedsAllocation(dset, dcpl, space, global_))
+        Fail(code::kNeedsAllocation, "the write into " + path_ + " touches chunks that are not allocated yet");
+    }
     Hid memType;
     hsize_t n = 0;
     // Checks that can differ between ranks. On a parallel file the ranks agree on the
@@ -530,6 +663,8 @@ class WriteCall : public FileCall {
  private:
   std::string path_;
   Selection sel_;
+  // The whole step's selection (every rank's part): what the chunk check looks at.
+  Selection global_;
   bool collective_;
   Napi::ObjectReference keep_;
   const uint8_t* data_ = nullptr;
@@ -601,6 +736,79 @@ class ReadCall : public FileCall {
 };
 
 // ---------------------------------------------------------------------------------------
+// Allocates the missing chunks of `global` on a serial file by writing the fill value into
+// them (what an unallocated chunk reads as, so nothing visible changes). HDF5 allocates a
+// chunk, filtered or not, when it is written; the serial library does that one process at a
+// time, which parallel HDF5 1.10 cannot do inside a collective write. Answers how many
+// chunks it allocated.
+class PrepareChunksCall : public FileCall {
+ public:
+  PrepareChunksCall(Napi::Env env, uint32_t handle, std::string path, Selection global)
+      : FileCall(env, "ph5.datasetPrepareChunks", handle), path_(std::move(path)), global_(std::move(global)) {
+    CheckPath(env, path_);
+  }
+
+ protected:
+  void RunOnFile(const OpenFile& f) override {
+    RequireWritable(f, "allocate chunks of " + path_);
+    if (f.parallel) Fail(code::kArgument, "chunks are prepared on a file opened serially (parallel: false)");
+    Hid dset = OpenDataset(f.id, path_);
+    Hid dcpl(Check(H5Dget_create_plist(dset), "reading the creation list"));
+    if (H5Pget_layout(dcpl) != H5D_CHUNKED) return;
+    Hid type(Check(H5Dget_type(dset), "reading the type"));
+    Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
+    std::vector<hsize_t> dims = Extent(space);
+    int rank = static_cast<int>(dims.size());
+    std::vector<hsize_t> chunk(rank);
+    if (H5Pget_chunk(dcpl, rank, chunk.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");
+    size_t item = H5Tget_size(type);
+    std::vector<uint8_t> fill(item, 0);
+    H5D_fill_value_t state;
+    CheckErr(H5Pfill_value_defined(dcpl, &state), "reading the fill value state");
+    if (state != H5D_FILL_VALUE_UNDEFINED) CheckErr(H5Pget_fill_value(dcpl, type, fill.data()), "reading the fill value");
+
+    // Missing chunks go out in batches: one H5Dwrite of a union of chunk regions, at most
+    // kBatchElements elements of fill in memory at a time.
+    constexpr hsize_t kBatchElements = hsize_t{1} << 21;
+    std::vector<uint8_t> buffer;
+    hsize_t pending = 0;
+    auto flush = [&]() {
+      if (pending == 0) return;
+      if (buffer.size() < pending * item) {
+        buffer.resize(pending * item);
+        for (hsize_t i = 0; i < pending; i++) std::memcpy(buffer.data() + i * item, fill.data(), item);
+      }
+      Hid mem = MemorySpace(pending);
+      CheckErr(H5Dwrite(dset, type, mem, space, H5P_DEFAULT, buffer.data()), "allocating chunks of " + path_);
+      pending = 0;
+      CheckErr(H5Sselect_none(space), "selecting nothing");
+    };
+    CheckErr(H5Sselect_none(space), "selecting nothing");
+    std::vector<hsize_t> count(rank);
+    ForEachChunk(dims, chunk, Boxes(global_), [&](const std::vector<hsize_t>& offset) {
+      if (ChunkAllocated(dset, offset)) return;
+      hsize_t n = 1;
+      for (int d = 0; d < rank; d++) {
+        count[d] = std::min(chunk[d], dims[d] - offset[d]);
+        n *= count[d];
+      }
+      CheckErr(H5Sselect_hyperslab(space, pending == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, offset.data(), nullptr, count.data(), nullptr),
+               "selecting a chunk");
+      pending += n;
+      allocated_++;
+      if (pending >= kBatchElements) flush();
+    });
+    flush();
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(allocated_)); }
+
+ private:
+  std::string path_;
+  Selection global_;
+  uint64_t allocated_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
 Napi::Value DatasetCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t handle = HandleArg(info);
@@ -629,7 +837,16 @@ Napi::Value DatasetWrite(const Napi::CallbackInfo& info) {
   Selection sel = ToSelection(env, info[2], true);
   if (!info[3].IsBuffer()) ThrowArgument(env, "data must be a Buffer");
   bool collective = ToBool(env, info[4], "collective");
-  return (new WriteCall(env, handle, path, std::move(sel), info[3].As<Napi::Buffer<uint8_t>>(), collective, info[5]))->Start();
+  Selection global = ToSelection(env, info[6], true);
+  return (new WriteCall(env, handle, path, std::move(sel), info[3].As<Napi::Buffer<uint8_t>>(), collective, info[5], std::move(global)))
+      ->Start();
+}
+
+Napi::Value DatasetPrepareChunks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t handle = HandleArg(info);
+  std::string path = ToString(env, info[1], "path");
+  return (new PrepareChunksCall(env, handle, path, ToSelection(env, info[2], true)))->Start();
 }
 
 Napi::Value DatasetRead(const Napi::CallbackInfo& info) {
@@ -648,6 +865,7 @@ void InitDatasets(Napi::Env env, Napi::Object exports) {
   exports.Set("datasetInfo", Export(env, "datasetInfo", DatasetInfo));
   exports.Set("datasetWrite", Export(env, "datasetWrite", DatasetWrite));
   exports.Set("datasetRead", Export(env, "datasetRead", DatasetRead));
+  exports.Set("datasetPrepareChunks", Export(env, "datasetPrepareChunks", DatasetPrepareChunks));
 }
 
 }  // namespace ph5

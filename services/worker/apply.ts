@@ -52,6 +52,7 @@ export const PERMANENT_CODES = new Set([
   'PH5_ERR_PROJECT_NAME',
   'PH5_ERR_H5_PATH',
   'PH5_ERR_JOB_DATA',
+  'PH5_ERR_LAYOUT',
 ]);
 
 const OK = 1;
@@ -244,7 +245,9 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       const read = await step(() => Promise.all([readSegments(plan, s.segments, mine.byteOffset, mine.byteLength), guard()]), alone);
       outcome = read.outcome;
       if (outcome.status === OK) {
-        const written = await step(() => file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype }), alone);
+        // The whole step's selection goes along: every rank checks the same chunks.
+        const global = s.parts ?? s.hyperslab;
+        const written = await step(() => file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype, global }), alone);
         outcome = written.outcome;
         if (outcome.status === OK) {
           stepReport = { collective: written.value.collective, noCollectiveCause: written.value.noCollectiveCause, bytes: mine.byteLength };

@@ -36,7 +36,7 @@ import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Job, Worker, UnrecoverableError } from 'bullmq';
 import { Redis } from 'ioredis';
-import { mpi, stagingIo, versions } from '../../native/lib/index.js';
+import { H5File, mpi, stagingIo, versions } from '../../native/lib/index.js';
 import { stagingDir, type Config } from '../shared/config.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
@@ -61,7 +61,7 @@ import { redisOptions } from '../shared/redis.js';
 import { applyPlan, PERMANENT_CODES, RankError } from './apply.js';
 import { planSteps } from './epoch.js';
 import { assignShards, livePools } from './shards.js';
-import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport } from './protocol.js';
+import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport, type Step } from './protocol.js';
 import { loadWorkerSettings, type WorkerSettings } from './settings.js';
 import type { DoorbellListener, DoorbellRinger } from './doorbell.js';
 import type { Logger } from './log.js';
@@ -109,6 +109,8 @@ interface FileInbox {
   pacedUntil: number;
   /** When its last job arrived. */
   lastArrival: number;
+  /** The last write step whose missing chunks were allocated (#prepareChunks). */
+  prepared: string | null;
 }
 
 /** A paced file whose jobs stopped arriving this long ago has its epoch at once. */
@@ -318,7 +320,7 @@ export class Coordinator {
       const key = `${project}/${file}`;
       let inbox = this.#files.get(key);
       if (!inbox) {
-        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0, pacedUntil: 0, lastArrival: 0 };
+        inbox = { key, project, file, held: new Map(), retryAt: 0, promotedAt: 0, pacedUntil: 0, lastArrival: 0, prepared: null };
         this.#files.set(key, inbox);
       }
       const seq = Number.isSafeInteger(data.seq) ? data.seq! : null;
@@ -646,7 +648,17 @@ export class Coordinator {
     // Outcome of each planned job, from the ranks' agreed decisions.
     const real = (list: Array<RankFailure | undefined>) => list.find((f) => f && f.code !== 'PH5_ERR_PEER') ?? list.find(Boolean);
     const abortReport = reports.find((r) => r.abort)?.abort;
-    const abort = abortReport ? { step: abortReport.step, ...real(reports.map((r) => r.abort))! } : undefined;
+    let abort = abortReport ? { step: abortReport.step, ...real(reports.map((r) => r.abort))! } : undefined;
+    // A stop that is no job's fault: the jobs from that step on simply run again.
+    let blameless = abort?.code === 'PH5_ERR_LEASE_LOST';
+    if (abort?.code === 'PH5_ERR_NEEDS_ALLOCATION') {
+      // The file's chunks are allocated on demand (made by h5py, say). The file is closed on
+      // every rank now: allocate the step's chunks serially and let the next epoch write
+      // them in parallel. What fails here (or a second refusal of one step) is the step's.
+      const failure = await this.#prepareChunks(inbox, filePath, lease, steps[abort.step]!);
+      if (failure) abort = { step: abort.step, ...failure };
+      else blameless = true;
+    }
     planned.forEach((h, j) => {
       const failed = real(reports.map((r) => r.failedJobs[j]));
       if (failed) return outcomes.set(h, { kind: 'failed', reason: formatFailure(failed.code, failed.message) });
@@ -654,7 +666,7 @@ export class Coordinator {
       if (!abort || mySteps.every((i) => i < abort.step)) return outcomes.set(h, { kind: 'done' });
       outcomes.set(h, { kind: 'pending' });
     });
-    if (abort && abort.code !== 'PH5_ERR_LEASE_LOST') {
+    if (abort && !blameless) {
       const culprits = abort.step >= 0 && abort.step < steps.length ? steps[abort.step]!.jobs.map((j) => planned[j]!) : planned.slice(0, 1);
       const reason = formatFailure(abort.code, abort.message);
       this.#log.warn(`epoch ${lease.fence} on ${inbox.key} stopped at step ${abort.step}: ${reason}`);
@@ -708,6 +720,34 @@ export class Coordinator {
     const paced = this.#pace(inbox, took);
     // Parsed by tests (epoch-pacing): jobs per epoch, and whether the file's next one waits.
     this.#log.info(`epoch ${lease.fence} on ${inbox.key}: ${n} jobs, ${steps.length} steps, cursor ${cursor.applied} -> ${through}, ${took} ms${paced ? `; next epoch of this file in ${paced} ms (pacing)` : ''}`);
+  }
+
+  /**
+   * Allocates, on this rank alone and with the serial library, the chunks a write step needs
+   * and a parallel write refused to touch (PH5_ERR_NEEDS_ALLOCATION). Answers the failure
+   * to blame on the step, or null when the step can run again.
+   */
+  async #prepareChunks(inbox: FileInbox, filePath: string, lease: WriteLease, step: Step): Promise<RankFailure | null> {
+    if (step.op !== 'write') return { code: 'PH5_ERR_WORKER', message: `step ${step.op} asked for chunk allocation` };
+    const selection = step.parts ?? step.hyperslab;
+    const key = `${step.path} ${JSON.stringify(selection)}`;
+    if (inbox.prepared === key) return { code: 'PH5_ERR_LAYOUT', message: `the chunks of ${step.path} that this write needs could not be allocated` };
+    if (!(await lease.check({ fresh: true }))) return { code: 'PH5_ERR_LEASE_LOST', message: `the write lease on ${inbox.key} (fence ${lease.fence}) was lost` };
+    const started = Date.now();
+    try {
+      const file = await H5File.open(filePath, { mode: 'rw', parallel: false });
+      try {
+        const allocated = await file.prepareChunks(step.path, selection);
+        this.#log.info(`${inbox.key}:${step.path}: allocated ${allocated} missing chunks serially for a parallel write (${Date.now() - started} ms)`);
+      } finally {
+        await file.close();
+      }
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      return { code: e.code ?? 'PH5_ERR_WORKER', message: `allocating chunks of ${step.path}: ${e.message}` };
+    }
+    inbox.prepared = key;
+    return null;
   }
 
   /**
@@ -800,7 +840,8 @@ export async function follow(rank: number, size: number, log: Logger, doorbell?:
     const message = decodeMessage(await mpi.bcast(null, 0));
     if (message.type === 'stop') return;
     const report = await applyPlan(message.plan, rank, size);
-    const own = [report.abort, ...Object.values(report.failedJobs)].find((f) => f && f.code !== 'PH5_ERR_PEER');
+    // A step that needs chunks allocated is rank 0's to handle, not a failure.
+    const own = [report.abort, ...Object.values(report.failedJobs)].find((f) => f && f.code !== 'PH5_ERR_PEER' && f.code !== 'PH5_ERR_NEEDS_ALLOCATION');
     if (own) log.warn(`epoch ${message.plan.epoch}: ${own.code}: ${own.message}`);
     await mpi.gather(Buffer.from(JSON.stringify(report)), 0);
   }
