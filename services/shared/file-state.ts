@@ -16,6 +16,8 @@
  * - `fence`: the fencing counter of the file's write lease (file-lock.ts), monotonic.
  * - `dirty`: the fence of the holder that has (or had) the file open for writing; cleared by
  *   its commit. Found set by the next holder: that one died mid-epoch, recover first.
+ * - `hung`: JSON `{seq: count}`: how many times each job not yet applied was in an epoch
+ *   phase that passed its deadline (watchdog.ts). Entries go once the cursor passes them.
  */
 import type { Redis } from 'ioredis';
 
@@ -57,6 +59,24 @@ for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[2], 'failed:' .. ARGV[i], ARGV[i + 1])
 end
 if redis.call('HGET', KEYS[2], 'dirty') == ARGV[3] then redis.call('HDEL', KEYS[2], 'dirty') end
+local hung = redis.call('HGET', KEYS[2], 'hung')
+if hung then
+  local applied = tonumber(redis.call('HGET', KEYS[2], 'applied') or '0')
+  local left, any = {}, false
+  for s, n in pairs(cjson.decode(hung)) do
+    if tonumber(s) > applied then left[s] = n; any = true end
+  end
+  if any then redis.call('HSET', KEYS[2], 'hung', cjson.encode(left)) else redis.call('HDEL', KEYS[2], 'hung') end
+end
+return 1
+`;
+
+/** KEYS[1] = file state; ARGV = seqs of the jobs in a phase that hung: one more hang each. */
+const RECORD_HANG = `
+local raw = redis.call('HGET', KEYS[1], 'hung')
+local hung = raw and cjson.decode(raw) or {}
+for i = 1, #ARGV do hung[ARGV[i]] = (tonumber(hung[ARGV[i]]) or 0) + 1 end
+redis.call('HSET', KEYS[1], 'hung', cjson.encode(hung))
 return 1
 `;
 
@@ -65,11 +85,32 @@ export interface Cursor {
   applied: number;
   /** Highest seq handed out. */
   accepted: number;
+  /** Jobs (by seq) that were in a phase that hung, and how many times. */
+  hung: Map<number, number>;
 }
 
 export async function readCursor(redis: Redis, project: string, file: string): Promise<Cursor> {
-  const [applied, accepted] = await redis.hmget(fileStateKey(project, file), 'applied', 'accepted');
-  return { applied: Number(applied ?? 0), accepted: Number(accepted ?? 0) };
+  const [applied, accepted, hung] = await redis.hmget(fileStateKey(project, file), 'applied', 'accepted', 'hung');
+  return { applied: Number(applied ?? 0), accepted: Number(accepted ?? 0), hung: parseHung(hung ?? null) };
+}
+
+function parseHung(raw: string | null): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!raw) return out;
+  try {
+    for (const [seq, n] of Object.entries(JSON.parse(raw) as Record<string, unknown>)) {
+      if (Number.isSafeInteger(Number(seq)) && Number.isSafeInteger(n)) out.set(Number(seq), n as number);
+    }
+  } catch {
+    /* an unreadable record counts as none: the watchdog still bounds every hang */
+  }
+  return out;
+}
+
+/** Counts one more hang for each of these jobs (not fenced: a count, read at the next epoch). */
+export async function recordHang(redis: Redis, project: string, file: string, seqs: number[]): Promise<void> {
+  if (seqs.length === 0) return;
+  await redis.eval(RECORD_HANG, 1, fileStateKey(project, file), ...seqs.map(String));
 }
 
 /** The reason a job that counts as applied failed, or null when it succeeded. */

@@ -195,11 +195,26 @@ async function createDataset(file: H5File, op: CreateDatasetOp): Promise<void> {
   }
 }
 
+/**
+ * Fault injection for the watchdog's test (PH5_FAULT_HANG_DATASET, never set in
+ * production): rank 1 never joins the collective steps of a write into that dataset, as a
+ * rank stuck inside HDF5 or MPI would not, so the other ranks wait in the step's agreement.
+ */
+async function injectedHang(plan: Plan, s: WriteStep | { op: string }, rank: number): Promise<void> {
+  const target = process.env.PH5_FAULT_HANG_DATASET;
+  if (!target || rank !== 1 || s.op !== 'write' || (s as WriteStep).path !== target) return;
+  process.stderr.write(`worker[${rank}] fault injection: hanging in a collective in epoch ${plan.epoch}\n`);
+  // A timer keeps the process alive: an empty event loop would end it (a crash, not a hang).
+  await new Promise<never>(() => setInterval(() => {}, 60_000));
+}
+
 export interface ApplyHooks {
   /** Rank 0: the fencing check before every step that changes the file (throws if the lease is gone). */
   beforeStep?: () => Promise<void>;
   /** Rank 0: a step finished (for progress reports). */
   afterStep?: (index: number) => void;
+  /** Rank 0: a collective phase starts: 'open', a step's index, or 'close' (the watchdog). */
+  phase?: (phase: 'open' | number | 'close') => void;
 }
 
 export async function applyPlan(plan: Plan, rank: number, size: number, hooks: ApplyHooks = {}): Promise<RankReport> {
@@ -213,6 +228,7 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     report.abort = { step: -1, ...failure(fenced.outcome) };
     return report;
   }
+  hooks.phase?.('open');
   const opened = await step(() => H5File.open(plan.file, { mode: plan.mode, parallel: true }), false);
   report.openMs = performance.now() - t;
   const file = opened.value;
@@ -227,6 +243,8 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     const s = plan.steps[i]!;
     if (s.jobs.every((j) => report.failedJobs[j])) continue;
     const alone = s.jobs.length === 1;
+    hooks.phase?.(i);
+    await injectedHang(plan, s, rank);
     let outcome: StepOutcome;
     let stepReport: StepReport = {};
     if (s.op === 'createDataset') {
@@ -268,6 +286,7 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
   t = performance.now();
   // Closing flushes the metadata; a failure here means the epoch's changes may not all be
   // on disk, so no job of it may be reported done.
+  hooks.phase?.('close');
   const closed = await step(() => file.close(), false);
   if (closed.outcome.status !== OK && !report.abort) {
     const f = failure(closed.outcome);

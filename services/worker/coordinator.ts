@@ -41,7 +41,7 @@ import { stagingDir, type Config } from '../shared/config.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { FileLocks, type WriteLease } from '../shared/file-lock.js';
-import { commitEpoch, jobWithSeq, readCursor, recordedFailure, type Cursor } from '../shared/file-state.js';
+import { commitEpoch, jobWithSeq, readCursor, recordHang, recordedFailure, type Cursor } from '../shared/file-state.js';
 import {
   QUEUE_PREFIX,
   queueName,
@@ -63,6 +63,7 @@ import { planSteps } from './epoch.js';
 import { assignShards, livePools } from './shards.js';
 import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport, type Step } from './protocol.js';
 import { loadWorkerSettings, type WorkerSettings } from './settings.js';
+import { hangVerdict, Watchdog, type Phase } from './watchdog.js';
 import type { DoorbellListener, DoorbellRinger } from './doorbell.js';
 import type { Logger } from './log.js';
 
@@ -147,12 +148,17 @@ export class Coordinator {
   #wake: () => void = () => {};
   #loop: Promise<void> = Promise.resolve();
   readonly #startedAt = Date.now();
+  /** Deadline of the epoch's collective phase in progress (armed only during epochs). */
+  readonly #watchdog: Watchdog;
+  /** The file whose epoch the watchdog guards. */
+  #guarded: FileInbox | null = null;
   /** Staged payloads of completed jobs, removed together at the next turn (a removal is scheduled while it is not empty). */
   readonly #toDrop = new Set<string>();
 
   constructor(opts: CoordinatorOptions) {
     this.#opts = opts;
     this.#settings = opts.settings ?? loadWorkerSettings();
+    this.#watchdog = new Watchdog(this.#settings.stepTimeoutMs, (phase, elapsed) => this.#hung(phase, elapsed));
     this.#redis = new Redis(redisOptions(opts.redisUrl, 'consumer'));
     this.#locks = new FileLocks(this.#redis, this.#settings.leaseMs);
     // While Redis is away, commands fail and ioredis reconnects; say so once, not per retry.
@@ -550,7 +556,7 @@ export class Coordinator {
         inbox.retryAt = Date.now() + 200;
         return;
       }
-      this.#current = `${inbox.key} (${split.ready.length} jobs)`;
+      this.#current = String(split.ready[0]!.job.id);
       await this.#runEpoch(inbox, lease, cursor, split.ready);
     } finally {
       this.#current = null;
@@ -602,6 +608,19 @@ export class Coordinator {
     for (const h of ready) {
       if (h.job.data.cancelled && !outcomes.has(h)) outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_CANCELLED', 'the job was cancelled before it ran') });
     }
+    // Jobs that were in phases that hung: fail those charged too often, run the others alone
+    // (a coalesced step that hung does not say which of its jobs caused it).
+    for (const h of ready) {
+      if (outcomes.has(h) || h.seq === null) continue;
+      const hangs = cursor.hung.get(h.seq) ?? 0;
+      const verdict = hangVerdict(hangs, this.#settings.hungJobAttempts);
+      if (verdict === 'alone') h.alone = true;
+      if (verdict === 'fail') {
+        const reason = formatFailure('PH5_ERR_WATCHDOG', `a collective phase writing this job did not finish within ${this.#settings.stepTimeoutMs} ms, ${hangs} times; the pool was restarted each time and the job is not tried again (PH5_STEP_TIMEOUT_MS, PH5_HUNG_JOB_ATTEMPTS)`);
+        outcomes.set(h, { kind: 'failed', reason });
+        this.#log.error(`job ${h.job.id} (seq ${h.seq} of ${inbox.key}) failed: it hung the pool ${hangs} times`);
+      }
+    }
     const planned = ready.filter((h) => !outcomes.has(h));
     // Deleting the file ends the epoch: the jobs after it start a new file in the next one.
     const deletion = planned.findIndex((h) => h.job.data.ops.some((op) => op.op === 'deleteFile'));
@@ -626,10 +645,19 @@ export class Coordinator {
       const doneSteps = planned.map(() => 0);
       this.#debug(`epoch ${lease.fence}: bcast ${steps.length} steps`);
       const message = encodeMessage({ type: 'plan', plan });
+      const all = planned.flatMap((h) => (h.seq === null ? [] : [h.seq]));
+      this.#guarded = inbox;
+      this.#watchdog.arm({ name: `the plan's broadcast (epoch ${lease.fence})`, seqs: all });
       this.#opts.doorbell?.ring();
       await mpi.bcast(message, 0);
       this.#debug(`epoch ${lease.fence}: apply`);
       const mine = await applyPlan(plan, 0, this.#opts.size, {
+        phase: (p) => {
+          if (typeof p !== 'number') return this.#watchdog.arm({ name: `${p} of ${inbox.key} (epoch ${lease.fence})`, seqs: all });
+          const st = steps[p]!;
+          const seqs = st.jobs.flatMap((j) => (planned[j]!.seq === null ? [] : [planned[j]!.seq!]));
+          this.#watchdog.arm({ name: `step ${p} (${st.op}${st.op === 'write' ? ` ${st.path}` : ''}) of epoch ${lease.fence} on ${inbox.key}`, seqs });
+        },
         beforeStep: async () => {
           if (!(await lease.check())) throw new RankError('PH5_ERR_LEASE_LOST', `the write lease on ${inbox.key} (fence ${lease.fence}) was lost`);
         },
@@ -641,7 +669,10 @@ export class Coordinator {
         },
       });
       this.#debug(`epoch ${lease.fence}: gather`);
+      this.#watchdog.arm({ name: `the reports' gather (epoch ${lease.fence})`, seqs: all });
       const gathered = await mpi.gather(Buffer.from(JSON.stringify(mine)), 0);
+      this.#watchdog.disarm();
+      this.#guarded = null;
       reports = (gathered ?? []).map((b) => JSON.parse(b.toString('utf8')) as RankReport);
     }
 
@@ -720,6 +751,27 @@ export class Coordinator {
     const paced = this.#pace(inbox, took);
     // Parsed by tests (epoch-pacing): jobs per epoch, and whether the file's next one waits.
     this.#log.info(`epoch ${lease.fence} on ${inbox.key}: ${n} jobs, ${steps.length} steps, cursor ${cursor.applied} -> ${through}, ${took} ms${paced ? `; next epoch of this file in ${paced} ms (pacing)` : ''}`);
+  }
+
+  /**
+   * The watchdog fired: a collective phase has not finished in time, and cannot be
+   * interrupted. Charge its jobs one hang each (best effort, bounded), then end this rank:
+   * the launcher ends the others and the supervisor starts a new pool, which replays the
+   * epoch (or fails a job charged too often). Everything else in Redis stays as it is: the
+   * jobs are still active under this pool's locks and come back as stalled jobs.
+   */
+  #hung(phase: Phase, elapsedMs: number): void {
+    const inbox = this.#guarded;
+    this.#log.error(
+      `watchdog: ${phase.name} has not finished after ${elapsedMs} ms (PH5_STEP_TIMEOUT_MS=${this.#settings.stepTimeoutMs}); ` +
+        `charging a hang to job seq ${phase.seqs.join(',') || '-'} of ${inbox?.key ?? '?'} and ending this pool so that a new one starts`,
+    );
+    const charged = inbox ? recordHang(this.#redis, inbox.project, inbox.file, phase.seqs) : Promise.resolve();
+    const bounded = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+    void Promise.race([charged.catch((err: Error) => this.#log.error(`watchdog: recording the hang failed: ${err.message}`)), bounded]).finally(() => {
+      // SIGKILL of itself: a rank blocked in MPI may never run exit handlers.
+      process.kill(process.pid, 'SIGKILL');
+    });
   }
 
   /**

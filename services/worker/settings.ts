@@ -37,6 +37,14 @@ export interface WorkerSettings {
   epochPacing: number;
   /** The longest such wait (ms). */
   epochPacingMaxMs: number;
+  /**
+   * Deadline of every collective phase of an epoch (open, each write step, close, plan
+   * broadcast, report gather). Past it rank 0 ends the pool (the supervisor starts a new
+   * one) and the phase's jobs are charged a hang (watchdog.ts).
+   */
+  stepTimeoutMs: number;
+  /** A job charged this many hangs is failed with PH5_ERR_WATCHDOG instead of run again. */
+  hungJobAttempts: number;
 }
 
 export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
@@ -52,5 +60,7 @@ export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Worker
     stagingRetentionS: int(env, 'PH5_STAGING_RETENTION_S', 7 * 24 * 3600, 0),
     epochPacing: int(env, 'PH5_EPOCH_PACING', 4, 0),
     epochPacingMaxMs: int(env, 'PH5_EPOCH_PACING_MAX_MS', 250, 0),
+    stepTimeoutMs: int(env, 'PH5_STEP_TIMEOUT_MS', 300_000, 1000),
+    hungJobAttempts: int(env, 'PH5_HUNG_JOB_ATTEMPTS', 2),
   };
 }
