@@ -3,6 +3,7 @@
 //
 // On a parallel (mpio) file every call is collective: all ranks make the same calls in
 // the same order (metadata reads and writes are collective, see OpenCall).
+#include <cstring>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -95,6 +96,54 @@ std::string AccessListKey(bool parallel, const OpenSettings& s) {
   return key;
 }
 
+// Crash safety of an epoch. An epoch is replayed from the start after a crash, so the
+// file on disk must stay as it was before the epoch (plus raw data the replay rewrites)
+// until the epoch's metadata is written as a whole at close. By default HDF5 writes dirty
+// metadata whenever its cache needs room or (in parallel) holds 256 KiB of dirty entries:
+// a chunk index that points at chunks the crashed epoch had moved, while the superblock's
+// end-of-allocation still predates them, so that the replay allocates over them and reads
+// garbage ("inflate() failed") or hangs. Keeping every dirty entry in the cache until the
+// close (no evictions, the largest sync threshold) leaves only the close itself exposed.
+void KeepMetadataUntilClose(hid_t fapl) {
+  // HDF5's upper bounds for the cache size and for the dirty threshold (H5C__MAX_MAX_CACHE_SIZE
+  // and a quarter of it, H5AC__MAX_DIRTY_BYTES_THRESHOLD; not in the public headers).
+  constexpr size_t kMaxCacheBytes = 128 * 1024 * 1024;
+  constexpr int kMaxDirtyBytes = 32 * 1024 * 1024;
+  H5AC_cache_config_t mdc;
+  std::memset(&mdc, 0, sizeof mdc);
+  mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+  CheckErr(H5Pget_mdc_config(fapl, &mdc), "reading the metadata cache configuration");
+  mdc.evictions_enabled = false;
+  mdc.incr_mode = H5C_incr__off;
+  mdc.flash_incr_mode = H5C_flash_incr__off;
+  mdc.decr_mode = H5C_decr__off;
+  mdc.set_initial_size = true;
+  mdc.initial_size = 16 * 1024 * 1024;
+  mdc.max_size = kMaxCacheBytes;
+  mdc.min_size = mdc.initial_size;
+  mdc.dirty_bytes_threshold = kMaxDirtyBytes;
+  CheckErr(H5Pset_mdc_config(fapl, &mdc), "configuring the metadata cache");
+}
+
+// Files ph5 creates never reuse space freed while they are open (HDF5's "NONE" file space
+// strategy; the file's default is to reuse it until the close). A rewritten compressed
+// chunk that changes size moves, and its old place is freed: with reuse, another chunk of
+// the same epoch can land there, and a crash before the close leaves the chunk index on
+// disk (written at the close) pointing at the other chunk's bytes - "inflate() failed" on
+// read, and a replay that reads the chunk to merge its writes fails on one rank and hangs
+// the others. Without reuse, a crashed epoch leaves the old chunks intact under the old
+// index and the replay starts from a consistent file. The cost is space freed during an
+// epoch, which HDF5 forgets at the close anyway (free space is not persisted by default).
+// The setting needs a version 2 superblock (HDF5 1.10 and later read it; h5py does).
+hid_t CreationList() {
+  static hid_t fcpl = H5I_INVALID_HID;
+  if (fcpl != H5I_INVALID_HID && H5Iis_valid(fcpl) > 0) return fcpl;
+  Hid list(Check(H5Pcreate(H5P_FILE_CREATE), "creating the file creation list"));
+  CheckErr(H5Pset_file_space_strategy(list, H5F_FSPACE_STRATEGY_NONE, false, 1), "choosing the file space strategy");
+  fcpl = list.release();
+  return fcpl;
+}
+
 hid_t AccessList(bool parallel, const OpenSettings& settings) {
   std::string key = AccessListKey(parallel, settings);
   auto& lists = AccessLists();
@@ -115,6 +164,7 @@ hid_t AccessList(bool parallel, const OpenSettings& settings) {
     // parallel file is collective.
     CheckErr(H5Pset_all_coll_metadata_ops(fapl, true), "enabling collective metadata reads");
     CheckErr(H5Pset_coll_metadata_write(fapl, true), "enabling collective metadata writes");
+    KeepMetadataUntilClose(fapl);
   }
   // Objects at least `threshold` bytes start at a multiple of `alignment` (e.g. the
   // file system's stripe size, so that ranks' writes do not share stripes).
@@ -153,7 +203,7 @@ class OpenCall : public H5Call {
     hid_t fapl = AccessList(parallel_, settings_);
     hid_t id;
     if (mode_ == "create") {
-      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), "creating " + path_);
+      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, CreationList(), fapl), "creating " + path_);
     } else {
       id = Check(H5Fopen(path_.c_str(), mode_ == "r" ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl), "opening " + path_);
     }
