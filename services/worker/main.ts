@@ -15,6 +15,10 @@ import { loadConfig } from '../shared/config.js';
 import { Coordinator, follow } from './coordinator.js';
 import { joinDoorbell, openDoorbell } from './doorbell.js';
 import { rankLogger } from './log.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How long after the coordinator started a drain waits (see below). */
+const STARTUP_SETTLE_MS = 1000;
 
 async function main(): Promise<void> {
   const { rank, size } = mpi.init();
@@ -38,9 +42,15 @@ async function main(): Promise<void> {
   const doorbell = await openDoorbell(size, log);
   const coordinator = new Coordinator({ config, redisUrl: config.redisUrl, size, log, doorbell });
   await coordinator.start();
-  // A drain signal that came while the rank was starting is acted on now: stop() must not
-  // race start().
+  const settled = sleep(STARTUP_SETTLE_MS);
+  // A drain signal that came while the rank was starting is acted on now (stop() must not
+  // race start()), and not before the queue connections had a moment to come up: BullMQ's
+  // Worker.close() during its connection's start-up removes the connection's error
+  // listeners, and the start-up's rejection ("Connection is closed") then crashes rank 0
+  // (seen on Ctrl-C right after the pool started). The proper fix belongs in
+  // Coordinator.stop() (wait for each Worker to be ready, or keep an error listener).
   const signal = await drainSignal;
+  await settled;
   log.info(`${signal}: draining (finishing the job in hand)`);
   await coordinator.stop();
   doorbell.close();

@@ -43,6 +43,9 @@ export const DRAIN_SIGNAL = 'SIGUSR2';
  */
 export const INSPECTOR_OFF_FLAG = '--inspect-port=192.0.2.1:0';
 
+/** How often stop() repeats the drain signal while the launcher runs on. */
+const DRAIN_RESEND_MS = 2000;
+
 /** Environment variable naming the pool launch a process belongs to (see sweepRanks). */
 const LAUNCH_MARKER = 'PH5_POOL_LAUNCH';
 
@@ -326,7 +329,13 @@ export class WorkerPool {
     // Who the ranks are, before they might be orphaned (see killRanks).
     await this.#ranks?.refresh();
     child.kill(DRAIN_SIGNAL);
-    const timedOut = await Promise.race([this.#exited.then(() => false), sleep(timeoutMs).then(() => true)]);
+    // Again every DRAIN_RESEND_MS until the launcher ends: mpirun forwards a signal only to
+    // the ranks it has started, so one that comes while it is still launching them is lost
+    // (seen on Ctrl-C right after npm start). A rank takes a second drain signal as a no-op.
+    const resend = setInterval(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(DRAIN_SIGNAL);
+    }, DRAIN_RESEND_MS);
+    const timedOut = await Promise.race([this.#exited.then(() => false), sleep(timeoutMs).then(() => true)]).finally(() => clearInterval(resend));
     if (timedOut) {
       this.#opts.log?.(`worker pool did not drain within ${timeoutMs} ms; killing it (the job in hand returns to the queue)`);
       await killPool(child.pid, this.#ranks?.alive ?? [], this.#launch);
