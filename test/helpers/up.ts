@@ -65,16 +65,20 @@ async function describe(pid: number): Promise<StackProcess | null> {
   return { pid, comm: comm.trim(), args: cmdline.split('\0').join(' ').trim() };
 }
 
-/** Processes (running, not zombies) whose environment carries `marker`. */
-export async function markedProcesses(marker: string): Promise<StackProcess[]> {
+/**
+ * Processes (running, not zombies) whose environment carries `marker`, or whose command
+ * line contains `alsoNamed`: redis-server writes its process title over its environment
+ * ("redis-server unixsocket:<dir>/redis.sock"), so it is found by its socket's path.
+ */
+export async function markedProcesses(marker: string, alsoNamed?: string): Promise<StackProcess[]> {
   const needle = Buffer.from(`\0${MARKER}=${marker}\0`);
   const out: StackProcess[] = [];
   for (const name of await readdir('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
-    if (!(await environHas(pid, needle)) || !(await isRunning(pid))) continue;
     const p = await describe(pid);
-    if (p) out.push(p);
+    if (!p || !((alsoNamed && p.args.includes(alsoNamed)) || (await environHas(pid, needle))) || !(await isRunning(pid))) continue;
+    out.push(p);
   }
   return out;
 }
@@ -143,6 +147,7 @@ export async function startUp(opts: { ranks: number; env?: NodeJS.ProcessEnv; da
   proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const url = `http://127.0.0.1:${port}`;
+  const stackProcesses = () => markedProcesses(marker, path.join(dataDir, '.redis', 'redis.sock'));
   return {
     proc,
     pid: proc.pid!,
@@ -166,10 +171,10 @@ export async function startUp(opts: { ranks: number; env?: NodeJS.ProcessEnv; da
       }
       return Date.now() - t0;
     },
-    processes: async () => (await markedProcesses(marker)).filter((p) => p.pid !== proc.pid),
-    listeners: async () => tcpListeners(await markedProcesses(marker)),
+    processes: async () => (await stackProcesses()).filter((p) => p.pid !== proc.pid),
+    listeners: async () => tcpListeners(await stackProcesses()),
     async cleanup() {
-      for (const p of await markedProcesses(marker)) {
+      for (const p of await stackProcesses()) {
         try {
           process.kill(p.pid, 'SIGKILL');
         } catch {
