@@ -59,6 +59,16 @@ if [[ ! -f $addon ]] || [[ -n $(find native/src native/binding.gyp native/script
   npm run --silent build:native
 fi
 
+# --- loopback-bind.so ---------------------------------------------------------------------
+# Preloaded into mpirun on one host (PH5_POOL_NETWORK=loopback) so that its listeners bind
+# loopback instead of every interface (services/worker/loopback-bind.c says why).
+bindlib=dist/services/worker/loopback-bind.so
+if [[ ! -f $bindlib || services/worker/loopback-bind.c -nt $bindlib ]]; then
+  say "building $bindlib"
+  mkdir -p "$(dirname "$bindlib")"
+  cc -shared -fPIC -O2 -Wall -Werror -o "$bindlib" services/worker/loopback-bind.c -ldl
+fi
+
 # --- TypeScript -------------------------------------------------------------------------------
 stamp=dist/.build-stamp
 if [[ ! -f $stamp ]] || [[ -n $(find services native/lib test bench tsconfig.json package.json -name '*.ts' -newer "$stamp" -print -quit 2>/dev/null) ]] \

@@ -4,11 +4,14 @@
  *   - ranks: PH5_RANKS, else SLURM_NTASKS inside a Slurm allocation, else 4;
  *   - launcher: PH5_LAUNCHER = mpirun (default) | srun (Slurm) | jsrun (LSF), extra
  *     launcher arguments in PH5_LAUNCHER_ARGS;
- *   - SIGTERM, SIGINT or SIGUSR1 = graceful drain: the ranks finish the job in hand, stop
- *     taking jobs, and the command exits 0. (The launcher gets SIGUSR1: mpirun forwards only
- *     SIGUSR1/SIGUSR2 to the ranks and would kill them on SIGTERM.)
+ *   - SIGTERM, SIGINT, SIGHUP, SIGUSR1 or SIGUSR2 = graceful drain: the ranks finish the job
+ *     in hand, stop taking jobs, and the command exits 0. (The launcher gets SIGUSR2: mpirun
+ *     forwards SIGUSR1/SIGUSR2 to the ranks and would kill them on SIGTERM; SIGUSR1 would
+ *     open Node's inspector in a rank still starting.)
  *   - an external Redis is checked for AOF + noeviction first (PH5_REDIS_STRICT=1 refuses).
  */
+// First: SIGUSR1 must never open the inspector, not even while the rest loads.
+import './no-inspector.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../shared/config.js';
@@ -26,7 +29,9 @@ export interface WorkerCommandOptions {
   onStarted?: (pool: WorkerPool) => void;
 }
 
-const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGUSR1'] as const;
+// SIGHUP too: the terminal that started it closed, and the pool (own process group) would
+// otherwise run on without its supervisor.
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
 
 export function resolveRanks(env: NodeJS.ProcessEnv): number {
   const raw = env.PH5_RANKS || env.SLURM_NTASKS || '4';

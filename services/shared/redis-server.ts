@@ -3,7 +3,9 @@
  * Production settings always: AOF on with `appendfsync always` (an accepted job survives a
  * kill -9 of Redis), `noeviction` (Redis must refuse writes rather than drop queued jobs).
  * It listens on a unix socket only, so it clashes with no port and is reachable only from
- * this machine.
+ * this machine. It runs in a session (process group) of its own: a terminal's Ctrl-C goes
+ * to the whole foreground group, and Redis must outlive it until the pool has drained
+ * (`npm start` stops it last).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -62,7 +64,7 @@ export async function startRedisServer(dir: string, opts: RedisServerOptions | '
         '--save', '',
         ...extraArgs,
       ],
-      { stdio: ['ignore', stdio, 'inherit'] },
+      { stdio: ['ignore', stdio, 'inherit'], detached: true },
     );
     for (let i = 0; i < 1000; i++) {
       if (existsSync(socket)) return;

@@ -10,8 +10,9 @@
  * time and the native poll is short.
  *
  * Set-up is collective (`openDoorbell` on rank 0, `joinDoorbell` on the others): rank 0
- * listens on all interfaces (ranks may run on other nodes) and broadcasts its addresses,
- * port and a random secret; every other rank connects, says hello (`ph5-doorbell <secret>
+ * listens where PH5_POOL_NETWORK says (network.ts: loopback only for a pool on one host,
+ * the given interfaces' addresses, or all interfaces when ranks may run on any node) and
+ * broadcasts those addresses, its port and a random secret; every other rank connects, says hello (`ph5-doorbell <secret>
  * <rank> <attempt>`), and waits for an acknowledgement; a gather tells rank 0 which ranks
  * are connected, then rank 0 stops listening.
  *
@@ -25,6 +26,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { mpi } from '../../native/lib/index.js';
 import type { Logger } from './log.js';
+import { doorbellAddresses, parsePoolNetwork } from './network.js';
 
 /** What rank 0 sends before each broadcast the other ranks wait for. */
 const RING = Buffer.from([0x07]);
@@ -83,7 +85,7 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
   const clients = new Map<number, net.Socket>();
   const unverified = new Set<net.Socket>();
   const attempts = new WeakMap<net.Socket, number>();
-  const server = net.createServer((socket) => {
+  const onConnection = (socket: net.Socket) => {
     unverified.add(socket);
     socket.on('error', () => {});
     socket.on('close', () => unverified.delete(socket));
@@ -124,15 +126,31 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
       socket.write(Buffer.from([ACK]));
     };
     socket.on('data', onHello);
-  });
-  const port = await new Promise<number>((resolve) => {
-    server.once('error', (err) => {
-      log.warn(`doorbell: cannot listen (${err.message}); idle ranks will poll`);
-      resolve(0);
+  };
+  // Unset (a pool started by hand, without the supervisor): every interface, as ranks may
+  // run on any node. The supervisor always sets it (loopback by default under mpirun).
+  const addresses = doorbellAddresses(parsePoolNetwork(process.env.PH5_POOL_NETWORK || 'any', 'any'), os.networkInterfaces());
+  const servers: net.Server[] = [];
+  const listening: string[] = [];
+  let port = 0;
+  // One server per address, all on the port the first one got (the invitation has one port).
+  for (const address of addresses.length ? addresses : [undefined]) {
+    const server = net.createServer(onConnection);
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', (err) => {
+        log.warn(`doorbell: cannot listen on ${address ?? 'all interfaces'} (${err.message})`);
+        resolve(false);
+      });
+      server.listen(port, address, () => resolve(true));
     });
-    server.listen(0, () => resolve((server.address() as net.AddressInfo).port));
-  });
-  const invitation: Invitation = { hosts: port ? reachableHosts() : [], port, secret: secret.toString('hex') };
+    if (!ok) continue;
+    port ||= (server.address() as net.AddressInfo).port;
+    servers.push(server);
+    if (address) listening.push(address);
+  }
+  if (servers.length === 0) log.warn('doorbell: cannot listen; idle ranks will poll');
+  const hosts = servers.length === 0 ? [] : addresses.length ? listening : reachableHosts();
+  const invitation: Invitation = { hosts, port, secret: secret.toString('hex') };
   await mpi.bcast(Buffer.from(JSON.stringify(invitation)), 0);
   const answers = (await mpi.gather(Buffer.from('1'), 0)) ?? [];
   // Only the connections of ranks that know they are connected ring; a rank that gave up
@@ -143,7 +161,7 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
       socket.destroy();
     }
   }
-  if (port) server.close();
+  for (const server of servers) server.close();
   for (const socket of unverified) socket.destroy();
   const connected = clients.size;
   const summary = `doorbell: ${connected} of ${size - 1} ranks connected on port ${port}`;

@@ -3,18 +3,22 @@
  *   mpirun -n 4 node dist/services/worker/main.js
  * Rank 0 consumes the queue and coordinates; the other ranks follow its broadcasts.
  *
- * Drain: SIGUSR1 (which mpirun forwards to the ranks) or SIGTERM/SIGINT delivered to rank 0
+ * Drain: SIGUSR2 (which mpirun forwards to the ranks) or SIGTERM/SIGINT delivered to rank 0
  * finishes the job in hand, stops taking jobs, releases the other ranks and exits 0.
  * Ranks other than 0 ignore these signals and wait for rank 0's word, so that no rank
- * leaves a collective call half-done.
+ * leaves a collective call half-done. SIGUSR1 does nothing (rank-signals.ts says why).
  */
+// First import, so that its handlers are installed before anything else of the rank loads.
+import { drainSignal } from './rank-signals.js';
 import { mpi } from '../../native/lib/index.js';
 import { loadConfig } from '../shared/config.js';
 import { Coordinator, follow } from './coordinator.js';
 import { joinDoorbell, openDoorbell } from './doorbell.js';
 import { rankLogger } from './log.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const DRAIN_SIGNALS = ['SIGUSR1', 'SIGTERM', 'SIGINT'] as const;
+/** How long after the coordinator started a drain waits (see below). */
+const STARTUP_SETTLE_MS = 1000;
 
 async function main(): Promise<void> {
   const { rank, size } = mpi.init();
@@ -22,7 +26,6 @@ async function main(): Promise<void> {
   const log = rankLogger(rank, config.logLevel);
 
   if (rank !== 0) {
-    for (const s of DRAIN_SIGNALS) process.on(s, () => {});
     // Collective with rank 0's openDoorbell, before anything else is broadcast.
     const doorbell = await joinDoorbell(rank, log);
     await follow(rank, size, log, doorbell);
@@ -38,18 +41,18 @@ async function main(): Promise<void> {
   }
   const doorbell = await openDoorbell(size, log);
   const coordinator = new Coordinator({ config, redisUrl: config.redisUrl, size, log, doorbell });
-  const drained = new Promise<void>((resolve, reject) => {
-    let draining = false;
-    const drain = (signal: string) => {
-      if (draining) return;
-      draining = true;
-      log.info(`${signal}: draining (finishing the job in hand)`);
-      coordinator.stop().then(resolve, reject);
-    };
-    for (const s of DRAIN_SIGNALS) process.on(s, drain);
-  });
   await coordinator.start();
-  await drained;
+  const settled = sleep(STARTUP_SETTLE_MS);
+  // A drain signal that came while the rank was starting is acted on now (stop() must not
+  // race start()), and not before the queue connections had a moment to come up: BullMQ's
+  // Worker.close() during its connection's start-up removes the connection's error
+  // listeners, and the start-up's rejection ("Connection is closed") then crashes rank 0
+  // (seen on Ctrl-C right after the pool started). The proper fix belongs in
+  // Coordinator.stop() (wait for each Worker to be ready, or keep an error listener).
+  const signal = await drainSignal;
+  await settled;
+  log.info(`${signal}: draining (finishing the job in hand)`);
+  await coordinator.stop();
   doorbell.close();
   log.info('drained; exiting');
   mpi.finalize();

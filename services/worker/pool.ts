@@ -4,19 +4,23 @@
  * killed, the launcher crashed), with backoff. The queue gives the interrupted job back
  * (BullMQ stalled-job handling), so a restart loses nothing.
  *
- * Drain: stop() sends SIGUSR1 to the launcher. mpirun and srun forward SIGUSR1 to every
+ * Drain: stop() sends SIGUSR2 to the launcher. mpirun and srun forward SIGUSR2 to every
  * rank (mpirun does NOT forward SIGTERM: it kills the job), rank 0 finishes the job in hand
- * and releases the others, and the launcher exits 0. A launcher that exits 0 on its own was
+ * and releases the others, and the launcher exits 0. Not SIGUSR1, which mpirun forwards
+ * too: Node's default for SIGUSR1 is to open the inspector, and a rank that is still
+ * starting has no handler of its own yet (rank-signals.ts). A launcher that exits 0 on its own was
  * drained by someone else (e.g. Slurm signalled the ranks directly): that is an end, not a
  * crash, so the pool is not restarted and `finished` resolves.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processStat, watchLauncher, type LauncherWatch } from './launcher-watch.js';
+import { checkPoolNetworkSupport, formatPoolNetwork, mpiNetworkEnv, parsePoolNetwork, type PoolNetwork } from './network.js';
 
 export const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -24,8 +28,26 @@ export const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url
 export type Launcher = 'mpirun' | 'srun' | 'jsrun';
 export const LAUNCHERS: readonly Launcher[] = ['mpirun', 'srun', 'jsrun'];
 
-/** Sent to the launcher to drain the pool; mpirun, srun (and jsrun) pass it to the ranks. */
-export const DRAIN_SIGNAL = 'SIGUSR1';
+/**
+ * Sent to the launcher to drain the pool; mpirun and srun (and jsrun) pass it to the ranks.
+ * Never SIGUSR1: that one opens Node's inspector in a rank that has no handler yet.
+ */
+export const DRAIN_SIGNAL = 'SIGUSR2';
+
+/**
+ * Node flag of every rank: should SIGUSR1 reach a rank before its own handler is installed
+ * (rank-signals.ts), Node 20 (which has no --disable-sigusr1) starts the inspector; with
+ * this host it fails to bind ("address not available": 192.0.2.1 is TEST-NET-1, reserved
+ * for documentation, never a local address) instead of listening on 127.0.0.1:9229. Flags
+ * from PH5_RANK_NODE_ARGS come after it, so a deliberate --inspect still works.
+ */
+export const INSPECTOR_OFF_FLAG = '--inspect-port=192.0.2.1:0';
+
+/** How often stop() repeats the drain signal while the launcher runs on. */
+const DRAIN_RESEND_MS = 2000;
+
+/** Environment variable naming the pool launch a process belongs to (see sweepRanks). */
+const LAUNCH_MARKER = 'PH5_POOL_LAUNCH';
 
 export interface PoolOptions {
   ranks: number;
@@ -66,10 +88,13 @@ export function mpirunArgs(ranks: number, extra: string[] = []): string[] {
     '--bind-to', 'none',
     '-n', String(ranks),
     ...extra,
-    process.execPath,
-    ...rankNodeArgs(),
-    WORKER_ENTRY,
+    ...rankProgram(),
   ];
+}
+
+/** node, its flags and the worker's entry point: what every launcher starts on each rank. */
+function rankProgram(): string[] {
+  return [process.execPath, INSPECTOR_OFF_FLAG, ...rankNodeArgs(), WORKER_ENTRY];
 }
 
 /**
@@ -87,7 +112,7 @@ export function launchCommand(
   extra: string[] = [],
   env: NodeJS.ProcessEnv = process.env,
 ): { command: string; args: string[] } {
-  const program = [process.execPath, WORKER_ENTRY];
+  const program = rankProgram();
   switch (launcher) {
     case 'mpirun':
       return { command: env.PH5_MPIRUN || 'mpirun', args: mpirunArgs(ranks, extra) };
@@ -157,14 +182,37 @@ async function killRanks(ranks: readonly number[]): Promise<void> {
   }
 }
 
+/**
+ * Ranks of one launch on this host, found by the marker in their environment: also those
+ * the launcher watch never saw (a launcher that died while it was starting them, e.g. on a
+ * drain signal that came before it could forward signals, leaves ranks nobody knows of).
+ */
+async function ranksOfLaunch(launch: string): Promise<number[]> {
+  const needle = Buffer.from(`\0${LAUNCH_MARKER}=${launch}\0`);
+  const out: number[] = [];
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    const environ = await readFile(`/proc/${pid}/environ`).catch(() => null);
+    if (environ && Buffer.concat([Buffer.from([0]), environ]).includes(needle) && (await isRank(pid))) out.push(pid);
+  }
+  return out;
+}
+
+/** SIGKILL to every rank of a launch that is still here: those seen alive, and those marked. */
+async function sweepRanks(seen: readonly number[], launch: string): Promise<void> {
+  await killRanks(seen);
+  await killRanks(await ranksOfLaunch(launch));
+}
+
 /** SIGKILL to the launcher's process group, then to its local ranks. */
-async function killPool(launcherPid: number, ranks: readonly number[]): Promise<void> {
+async function killPool(launcherPid: number, ranks: readonly number[], launch: string): Promise<void> {
   try {
     process.kill(-launcherPid, 'SIGKILL');
   } catch {
     /* already gone */
   }
-  await killRanks(ranks);
+  await sweepRanks(ranks, launch);
 }
 
 export class WorkerPool {
@@ -179,10 +227,21 @@ export class WorkerPool {
   readonly #opts: PoolOptions;
 
   readonly #graceMs: number;
+  readonly #network: PoolNetwork;
+  /** The current launch's marker (see ranksOfLaunch). */
+  #launch = '';
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
     this.#graceMs = opts.rankExitGraceMs ?? rankExitGraceMs(opts.env);
+    // Checked here, not at start(): a restart must not throw.
+    this.#network = parsePoolNetwork(opts.env.PH5_POOL_NETWORK, this.launcher);
+    checkPoolNetworkSupport(this.#network);
+  }
+
+  /** Where the pool's processes listen (PH5_POOL_NETWORK, resolved for the launcher). */
+  get network(): PoolNetwork {
+    return this.#network;
   }
 
   get pid(): number | undefined {
@@ -197,8 +256,15 @@ export class WorkerPool {
     const extra = this.#opts.extraArgs ?? splitArgs(process.env.PH5_LAUNCHER_ARGS ?? process.env.PH5_MPIRUN_ARGS);
     const launch = launchCommand(this.launcher, this.#opts.ranks, extra);
     const command = this.#opts.mpirun ?? launch.command;
+    const marker = (this.#launch = randomUUID());
+    const env = {
+      ...mpiEnv(this.#opts.env),
+      ...mpiNetworkEnv(this.#network, this.#opts.env),
+      PH5_POOL_NETWORK: formatPoolNetwork(this.#network),
+      [LAUNCH_MARKER]: marker,
+    };
     const child = spawn(command, launch.args, {
-      env: mpiEnv(this.#opts.env),
+      env,
       stdio: ['ignore', this.#opts.stdio ?? 'inherit', this.#opts.stdio ?? 'inherit'],
       // Own process group: a terminal's Ctrl-C reaches only us, and we drain the pool in
       // order instead of the ranks dying mid-write.
@@ -216,7 +282,7 @@ export class WorkerPool {
         watch?.stop();
         // A launcher that did not end cleanly may leave ranks behind (mpirun SIGKILLed):
         // they must not work on beside the next pool, nor outlive a stopped one.
-        if (code !== 0) await killRanks(watch?.alive ?? []);
+        if (code !== 0) await sweepRanks(watch?.alive ?? [], marker);
         resolve();
         if (this.#stopping || this.#opts.restart === false) return this.#finish();
         if (code === 0) {
@@ -247,12 +313,12 @@ export class WorkerPool {
         this.#opts.log?.(
           `worker pool stuck: rank process ${gone.join(', ')} ended over ${graceMs / 1000} s ago but the launcher (pid ${launcherPid}) is still running; killing it`,
         );
-        void killPool(launcherPid, alive);
+        void killPool(launcherPid, alive, this.#launch);
       },
     });
   }
 
-  /** Drain: SIGUSR1 (forwarded by the launcher to the ranks), SIGKILL to the group if it hangs. */
+  /** Drain: SIGUSR2 (forwarded by the launcher to the ranks), SIGKILL to the group if it hangs. */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.#stopping = true;
     const child = this.#child;
@@ -263,10 +329,16 @@ export class WorkerPool {
     // Who the ranks are, before they might be orphaned (see killRanks).
     await this.#ranks?.refresh();
     child.kill(DRAIN_SIGNAL);
-    const timedOut = await Promise.race([this.#exited.then(() => false), sleep(timeoutMs).then(() => true)]);
+    // Again every DRAIN_RESEND_MS until the launcher ends: mpirun forwards a signal only to
+    // the ranks it has started, so one that comes while it is still launching them is lost
+    // (seen on Ctrl-C right after npm start). A rank takes a second drain signal as a no-op.
+    const resend = setInterval(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(DRAIN_SIGNAL);
+    }, DRAIN_RESEND_MS);
+    const timedOut = await Promise.race([this.#exited.then(() => false), sleep(timeoutMs).then(() => true)]).finally(() => clearInterval(resend));
     if (timedOut) {
       this.#opts.log?.(`worker pool did not drain within ${timeoutMs} ms; killing it (the job in hand returns to the queue)`);
-      await killPool(child.pid, this.#ranks?.alive ?? []);
+      await killPool(child.pid, this.#ranks?.alive ?? [], this.#launch);
       await this.#exited;
     }
     this.#finish();

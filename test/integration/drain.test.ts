@@ -1,7 +1,7 @@
 /**
  * `npm run worker` (services/cli/worker.js) under mpirun, as an operator runs it: SIGTERM
  * to the supervisor is a graceful drain. mpirun would kill the ranks on SIGTERM, so the
- * supervisor turns it into SIGUSR1, which mpirun forwards: the job in hand finishes, the
+ * supervisor turns it into SIGUSR2, which mpirun forwards: the job in hand finishes, the
  * command exits 0, and no rank is left behind.
  */
 import assert from 'node:assert/strict';

@@ -22,7 +22,7 @@ before(async () => {
   launcher = path.join(dir, 'fake-mpirun');
   // Like an mpirun whose cleanup missed a dead rank: it never reaps its ranks (one that
   // dies stays its zombie child) and runs on whatever happens to them. Its other children
-  // (sleep) come and go: they are not ranks. SIGUSR1 (the drain signal) ends it.
+  // (sleep) come and go: they are not ranks. SIGUSR2 (the drain signal) ends it.
   await writeFile(
     launcher,
     [
@@ -124,7 +124,7 @@ test('a healthy launcher is left alone: helper processes that come and go are no
   } finally {
     await pool.stop(5_000);
   }
-  // stop() sends SIGUSR1, which ends the script without its ranks (no real drain here):
+  // stop() sends SIGUSR2, which ends the script without its ranks (no real drain here):
   // the supervisor kills them.
   await until('no stand-in rank to outlive stop()', 2_000, async () => ((await runningOf(ranks)) === 0 ? true : undefined));
 });

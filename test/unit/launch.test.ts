@@ -6,25 +6,27 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { drainTimeoutMs, resolveRanks } from '../../services/cli/worker.js';
 import { redisOptions } from '../../services/shared/redis.js';
-import { DRAIN_SIGNAL, launchCommand, parseLauncher, rankExitGraceMs, WORKER_ENTRY } from '../../services/worker/pool.js';
+import { DRAIN_SIGNAL, INSPECTOR_OFF_FLAG, launchCommand, parseLauncher, rankExitGraceMs, WORKER_ENTRY } from '../../services/worker/pool.js';
 
 test('mpirun oversubscribes without binding; srun uses PMIx and ends the step on a failed rank; jsrun one CPU per rank', () => {
   const m = launchCommand('mpirun', 4, ['--mca', 'btl', 'self,vader'], {});
   assert.equal(m.command, 'mpirun');
   assert.deepEqual(m.args.slice(0, 5), ['--oversubscribe', '--bind-to', 'none', '-n', '4']);
-  assert.deepEqual(m.args.slice(-5), ['--mca', 'btl', 'self,vader', process.execPath, WORKER_ENTRY]);
+  assert.deepEqual(m.args.slice(-6), ['--mca', 'btl', 'self,vader', process.execPath, INSPECTOR_OFF_FLAG, WORKER_ENTRY]);
   assert.equal(launchCommand('mpirun', 2, [], { PH5_MPIRUN: '/opt/ompi/bin/mpirun' }).command, '/opt/ompi/bin/mpirun');
 
   const s = launchCommand('srun', 32, ['--cpu-bind=none']);
   assert.equal(s.command, 'srun');
-  assert.deepEqual(s.args, ['--mpi=pmix', '--kill-on-bad-exit=1', '-n', '32', '--cpu-bind=none', process.execPath, WORKER_ENTRY]);
+  assert.deepEqual(s.args, ['--mpi=pmix', '--kill-on-bad-exit=1', '-n', '32', '--cpu-bind=none', process.execPath, INSPECTOR_OFF_FLAG, WORKER_ENTRY]);
 
   const j = launchCommand('jsrun', 8, ['-r', '4']);
-  assert.deepEqual(j.args, ['-n', '8', '-a', '1', '-c', '1', '-r', '4', process.execPath, WORKER_ENTRY]);
+  assert.deepEqual(j.args, ['-n', '8', '-a', '1', '-c', '1', '-r', '4', process.execPath, INSPECTOR_OFF_FLAG, WORKER_ENTRY]);
 });
 
-test('the drain signal is one mpirun forwards to the ranks (it kills them on SIGTERM)', () => {
-  assert.equal(DRAIN_SIGNAL, 'SIGUSR1');
+test('the drain signal is one mpirun forwards to the ranks (it kills them on SIGTERM), and never SIGUSR1 (the inspector)', () => {
+  assert.equal(DRAIN_SIGNAL, 'SIGUSR2');
+  // Every rank's inspector, should a SIGUSR1 come before its handler, binds an address no host has.
+  assert.match(INSPECTOR_OFF_FLAG, /^--inspect-port=192\.0\.2\.1:0$/);
 });
 
 test('PH5_LAUNCHER, PH5_RANKS, PH5_DRAIN_TIMEOUT and PH5_RANK_EXIT_GRACE_MS are checked', () => {
