@@ -10,6 +10,19 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): n
   return n;
 }
 
+/**
+ * PH5_FILE_SYNC: 'on' (default) or 'off'. On, every epoch's file is on stable storage
+ * before its cursor moves, its jobs complete and their staged payloads are deleted (the
+ * durable close, H5File.close({ sync: true })). 'off' is for scratch file systems whose
+ * contents an OS crash may lose anyway: a completed job's data can then be lost with them.
+ */
+export function fileSync(env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env.PH5_FILE_SYNC;
+  if (raw === undefined || raw === '' || raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new Error(`PH5_FILE_SYNC must be 'on' or 'off', got '${raw}'`);
+}
+
 export interface WorkerSettings {
   /** Jobs rank 0 holds at once (BullMQ concurrency): the pool an epoch is gathered from. */
   takeConcurrency: number;
@@ -37,6 +50,8 @@ export interface WorkerSettings {
   epochPacing: number;
   /** The longest such wait (ms). */
   epochPacingMaxMs: number;
+  /** Sync each epoch's file to stable storage before its jobs complete (PH5_FILE_SYNC). */
+  fileSync: boolean;
 }
 
 export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
@@ -52,5 +67,6 @@ export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Worker
     stagingRetentionS: int(env, 'PH5_STAGING_RETENTION_S', 7 * 24 * 3600, 0),
     epochPacing: int(env, 'PH5_EPOCH_PACING', 4, 0),
     epochPacingMaxMs: int(env, 'PH5_EPOCH_PACING_MAX_MS', 250, 0),
+    fileSync: fileSync(env),
   };
 }
