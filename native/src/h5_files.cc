@@ -283,7 +283,7 @@ class CloseCall : public FileCall {
         int ok;
         int rank;
       } in{failure.code.empty() ? 1 : 0, rank}, out{1, 0};
-      MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (agreeing on the sync)");
+      MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (agreeing on the durable close's outcome)");
       if (failure.code.empty() && out.ok == 0)
         failure = Failure{code::kHdf5, "rank " + std::to_string(out.rank) + " could not sync " + origin.path + " to stable storage, so its writes may not all be durable (the file is closed)", ""};
     }
