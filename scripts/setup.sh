@@ -12,9 +12,10 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # check files independently in tests; redis-server for the queue; valgrind for the leak check;
 # a single-node Slurm (munge, slurmctld, slurmd, srun/sbatch) for the test that runs the pool
 # under sbatch; chromium for the Swagger UI browser test (driven by playwright-core);
-# python3-requests for the Python example in docs/examples.
+# python3-requests for the Python example in docs/examples; strace for the tests that check
+# the order of fsync, cursor move and unlink on real ranks (durable-close, durability).
 DEB_PACKAGES=(
-  libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server valgrind
+  libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server valgrind strace
   python3-h5py-mpi python3-mpi4py python3-numpy
   pkg-config make g++
   munge slurmctld slurmd slurm-client

@@ -85,6 +85,20 @@ export interface OpenOptions {
   alignment?: { threshold: number; alignment: number };
 }
 
+export interface CloseOptions {
+  /**
+   * The durable close: the file is on stable storage when the promise resolves. HDF5 1.10
+   * closes an mpio file without MPI_File_sync, so a plain close leaves the epoch's writes
+   * in the page cache, where an OS crash or power cut loses them. With `sync`, every rank
+   * flushes (H5Fflush, which ends with MPI_File_sync in the mpio driver), closes, then
+   * fdatasyncs the file for what the close itself wrote; for a file created by this open,
+   * rank 0 also fsyncs its directory and the one above. A failure on any rank fails the
+   * close on every rank (the file is closed all the same). Collective on a parallel file;
+   * if any rank passes `sync`, all sync. Nothing to do for a read-only file. Default false.
+   */
+  sync?: boolean;
+}
+
 /** What an open file runs with (`H5File.accessInfo()`). */
 export interface AccessInfo {
   driver: 'mpio' | 'sec2';
@@ -246,7 +260,7 @@ interface RawAddon {
   mpiAllreduceMin(value: number): Promise<number>;
   mpiGather(data: Buffer, root: number): Promise<Buffer[] | null>;
   fileOpen(path: string, mode: OpenOptions['mode'], parallel: boolean, settings: { hints?: Record<string, string>; alignment?: OpenOptions['alignment'] }): Promise<number>;
-  fileClose(handle: number): Promise<void>;
+  fileClose(handle: number, sync?: boolean): Promise<void>;
   fileFlush(handle: number): Promise<void>;
   fileAccessInfo(handle: number): Promise<AccessInfo>;
   openObjectCount(): number;
@@ -393,14 +407,18 @@ export class H5File {
     return this.#handle;
   }
 
-  async close(): Promise<void> {
+  /** H5Fclose; with `{ sync: true }` the durable close (see CloseOptions). */
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#handle === null) return;
     const handle = this.#handle;
     this.#handle = null;
-    await addon.fileClose(handle);
+    await addon.fileClose(handle, options.sync ?? false);
   }
 
-  /** H5Fflush (global scope): data and metadata reach the file. */
+  /**
+   * H5Fflush (global scope): data and metadata reach the file. With the mpio driver HDF5
+   * then calls MPI_File_sync (every rank fsyncs); the serial driver does not sync.
+   */
   flush(): Promise<void> {
     return addon.fileFlush(this.handle);
   }

@@ -1,10 +1,15 @@
-// Files: open/create (mpio with MPI-IO hints, or serial), alignment, flush, close, what
-// the file was opened with, and the count of open HDF5 ids.
+// Files: open/create (mpio with MPI-IO hints, or serial), alignment, flush, close (and the
+// durable close: the file on stable storage before the close succeeds), what the file was
+// opened with, and the count of open HDF5 ids.
 //
 // On a parallel (mpio) file every call is collective: all ranks make the same calls in
 // the same order (metadata reads and writes are collective, see OpenCall).
-#include <cstring>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <utility>
@@ -21,6 +26,18 @@ void InitDatasets(Napi::Env env, Napi::Object exports);  // h5_datasets.cc
 namespace {
 
 uint32_t g_nextHandle = 1;
+
+// Where each open file came from, for the durable close: its path (to sync what the close
+// itself writes, after the MPI file handle is gone) and whether this open created it (its
+// directory entry must be synced too). Keyed like Files(); touched only under ApiLock.
+struct Origin {
+  std::string path;
+  bool created = false;
+};
+std::map<uint32_t, Origin>& Origins() {
+  static std::map<uint32_t, Origin> origins;
+  return origins;
+}
 
 struct OpenSettings {
   std::vector<std::pair<std::string, std::string>> hints;  // MPI-IO hints (MPI_Info)
@@ -209,6 +226,7 @@ class OpenCall : public H5Call {
     }
     handle_ = g_nextHandle++;
     Files()[handle_] = OpenFile{id, parallel_, mode_ != "r"};
+    Origins()[handle_] = Origin{path_, mode_ == "create"};
   }
   Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, handle_); }
 
@@ -219,23 +237,111 @@ class OpenCall : public H5Call {
   uint32_t handle_ = 0;
 };
 
+// The directory a path is in ("." for a bare name).
+std::string DirectoryOf(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// open + fsync/fdatasync + close of a path; a Failure (never thrown) describing what failed.
+Failure SyncPath(const std::string& path, bool directory) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) return Failure{code::kHdf5, "syncing " + path + ": open: " + std::strerror(errno), ""};
+  // A directory: its entries are its data and metadata (fsync). The file: its data and the
+  // metadata needed to read it, the size included (fdatasync), not its times.
+  int rc = directory ? fsync(fd) : fdatasync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return Failure{code::kHdf5, std::string("syncing ") + path + ": " + (directory ? "fsync" : "fdatasync") + ": " + std::strerror(err), ""};
+  return Failure{};
+}
+
 class CloseCall : public FileCall {
  public:
-  CloseCall(Napi::Env env, uint32_t handle, bool flushOnly)
-      : FileCall(env, flushOnly ? "ph5.fileFlush" : "ph5.fileClose", handle), flushOnly_(flushOnly) {}
+  CloseCall(Napi::Env env, uint32_t handle, bool flushOnly, bool sync)
+      : FileCall(env, flushOnly ? "ph5.fileFlush" : "ph5.fileClose", handle), flushOnly_(flushOnly), sync_(sync) {}
 
  protected:
   void RunOnFile(const OpenFile& f) override {
     if (flushOnly_) {
+      // With the mpio driver this ends with MPI_File_sync (H5FD_mpio_flush, not closing).
       CheckErr(H5Fflush(f.id, H5F_SCOPE_GLOBAL), "flushing the file");
       return;
     }
+    Origin origin = Origins()[handle_];
     Files().erase(handle_);
-    CheckErr(H5Fclose(f.id), "closing the file");
+    Origins().erase(handle_);
+    if (!f.writable) {
+      CheckErr(H5Fclose(f.id), "closing the file");
+      return;
+    }
+    bool sync = sync_;
+    int rank = 0;
+    if (f.parallel) {
+      // The durable close makes collective calls the plain one does not (the flush, the
+      // agreement at the end): if any rank asks for it, every rank does it, so a rank
+      // configured differently cannot leave the others inside a collective call.
+      int mine = sync ? 1 : 0, any = 0;
+      MpiCheck(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (agreeing on the sync)");
+      sync = any != 0;
+      MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
+    }
+    if (!sync) {
+      CheckErr(H5Fclose(f.id), "closing the file");
+      return;
+    }
+    // HDF5 1.10 closes an mpio file without MPI_File_sync (H5FD_mpio_flush skips it when
+    // closing, and OMPIO's MPI_File_close does not fsync), so a closed file may still be
+    // only in the page cache. The durable close, on every rank:
+    //   1. H5Fflush: every dirty metadata entry is written, then the driver's flush calls
+    //      MPI_File_sync (each rank fsyncs the file: its own writes, on the descriptor that
+    //      made them, where a write-back error is reported);
+    //   2. H5Fclose, always (it is collective; a rank that skipped it would hang the
+    //      others). It still writes after the flush: the superblock again, with the end of
+    //      allocated space it shrinks when it frees the allocators' unused blocks;
+    //   3. fdatasync of the file through a new descriptor, for those last writes (Linux
+    //      writes back the file's dirty pages whatever descriptor wrote them), and on rank
+    //      0 for a file this open created, fsync of its directory (the file's name) and of
+    //      the directory above (ph5 makes a project's directory with its first file);
+    //   4. the ranks agree: if any rank failed, the close fails on every rank (the file is
+    //      closed on all of them either way).
+    Failure failure;
+    try {
+      CheckErr(H5Fflush(f.id, H5F_SCOPE_GLOBAL), "flushing the file to stable storage");
+    } catch (const Failure& e) {
+      failure = e;
+    }
+    bool closed = true;
+    try {
+      CheckErr(H5Fclose(f.id), "closing the file");
+    } catch (const Failure& e) {
+      closed = false;
+      if (failure.code.empty()) failure = e;
+    }
+    if (closed && failure.code.empty()) failure = SyncPath(origin.path, false);
+    if (closed && failure.code.empty() && origin.created && rank == 0) {
+      std::string dir = DirectoryOf(origin.path);
+      failure = SyncPath(dir, true);
+      std::string above = DirectoryOf(dir);
+      if (failure.code.empty() && dir != "/" && dir != "." && above != dir) failure = SyncPath(above, true);
+    }
+    if (f.parallel) {
+      // MINLOC over (ok?, rank): every rank learns the lowest rank that failed, if any.
+      struct {
+        int ok;
+        int rank;
+      } in{failure.code.empty() ? 1 : 0, rank}, out{1, 0};
+      MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (agreeing on the durable close's outcome)");
+      if (failure.code.empty() && out.ok == 0)
+        failure = Failure{code::kHdf5, "rank " + std::to_string(out.rank) + " could not sync " + origin.path + " to stable storage, so its writes may not all be durable (the file is closed)", ""};
+    }
+    if (!failure.code.empty()) throw failure;
   }
 
  private:
   bool flushOnly_;
+  bool sync_;
 };
 
 // What the file is open with: the driver, the alignment, and the MPI-IO hints in effect
@@ -299,8 +405,13 @@ Napi::Value FileOpen(const Napi::CallbackInfo& info) {
   return (new OpenCall(env, path, mode, parallel, std::move(settings)))->Start();
 }
 
-Napi::Value FileClose(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), false))->Start(); }
-Napi::Value FileFlush(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), true))->Start(); }
+// fileClose(handle, sync?): sync true is the durable close (see CloseCall).
+Napi::Value FileClose(const Napi::CallbackInfo& info) {
+  uint32_t handle = HandleArg(info);
+  bool sync = info.Length() > 1 && !info[1].IsUndefined() && ToBool(info.Env(), info[1], "sync");
+  return (new CloseCall(info.Env(), handle, false, sync))->Start();
+}
+Napi::Value FileFlush(const Napi::CallbackInfo& info) { return (new CloseCall(info.Env(), HandleArg(info), true, false))->Start(); }
 Napi::Value FileAccessInfo(const Napi::CallbackInfo& info) { return (new AccessInfoCall(info.Env(), HandleArg(info)))->Start(); }
 
 Napi::Value ObjectCount(const Napi::CallbackInfo& info) {
@@ -406,6 +517,7 @@ Napi::Value LeakedObjectCount(const Napi::CallbackInfo& info) {
 void CloseAllFiles() {
   for (auto& [handle, f] : Files()) H5Fclose(f.id);
   Files().clear();
+  Origins().clear();
   H5Eclear2(H5E_DEFAULT);
 }
 

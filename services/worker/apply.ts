@@ -22,6 +22,11 @@ import type { CreateDatasetOp } from '../shared/jobs.js';
 import { applyMeta } from './meta-ops.js';
 import type { Hyperslab } from '../shared/selection.js';
 import type { Plan, RankFailure, RankReport, Segment, StepReport, WriteStep } from './protocol.js';
+import { fileSync } from './settings.js';
+
+// Read once, when the rank starts: a bad value stops every rank there, never halfway
+// through a collective close. (The ranks agree on it in the close itself.)
+const FILE_SYNC = fileSync();
 
 export class RankError extends Error {
   constructor(
@@ -284,10 +289,11 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
   }
   report.applyMs = performance.now() - t;
   t = performance.now();
-  // Closing flushes the metadata; a failure here means the epoch's changes may not all be
-  // on disk, so no job of it may be reported done.
+  // Closing flushes the metadata and, with PH5_FILE_SYNC on, syncs the file to stable
+  // storage on every rank; a failure here means the epoch's changes may not all be on disk,
+  // so no job of it may be reported done (rank 0 moves the cursor only after this).
   hooks.phase?.('close');
-  const closed = await step(() => file.close(), false);
+  const closed = await step(() => file.close({ sync: FILE_SYNC }), false);
   if (closed.outcome.status !== OK && !report.abort) {
     const f = failure(closed.outcome);
     report.abort = { step: plan.steps.length, code: f.code, message: `closing the file: ${f.message}` };

@@ -10,6 +10,19 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): n
   return n;
 }
 
+/**
+ * PH5_FILE_SYNC: 'on' (default) or 'off'. On, every epoch's file is on stable storage
+ * before its cursor moves, its jobs complete and their staged payloads are deleted (the
+ * durable close, H5File.close({ sync: true })). 'off' is for scratch file systems whose
+ * contents an OS crash may lose anyway: a completed job's data can then be lost with them.
+ */
+export function fileSync(env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env.PH5_FILE_SYNC;
+  if (raw === undefined || raw === '' || raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new Error(`PH5_FILE_SYNC must be 'on' or 'off', got '${raw}'`);
+}
+
 export interface WorkerSettings {
   /** Jobs rank 0 holds at once (BullMQ concurrency): the pool an epoch is gathered from. */
   takeConcurrency: number;
@@ -45,6 +58,8 @@ export interface WorkerSettings {
   stepTimeoutMs: number;
   /** A job charged this many hangs is failed with PH5_ERR_WATCHDOG instead of run again. */
   hungJobAttempts: number;
+  /** Sync each epoch's file to stable storage before its jobs complete (PH5_FILE_SYNC). */
+  fileSync: boolean;
 }
 
 export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
@@ -62,5 +77,6 @@ export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Worker
     epochPacingMaxMs: int(env, 'PH5_EPOCH_PACING_MAX_MS', 250, 0),
     stepTimeoutMs: int(env, 'PH5_STEP_TIMEOUT_MS', 300_000, 1000),
     hungJobAttempts: int(env, 'PH5_HUNG_JOB_ATTEMPTS', 2),
+    fileSync: fileSync(env),
   };
 }
