@@ -6,9 +6,10 @@
  * Building never waits for Redis: `ready` waits a moment for it, then serves anyway and
  * answers 503 + Retry-After to requests that need it until it is reachable.
  */
+import type { ServerOptions } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../shared/config.js';
-import { installErrorHandler } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandler, MAX_PARAM_LENGTH } from './errors.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import swaggerUiPlugin from './plugins/external/swagger-ui.js';
 import underPressurePlugin from './plugins/external/under-pressure.js';
@@ -36,6 +37,11 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
   /** How long `ready` waits for Redis before serving without it. Default 2000 ms. */
   connectWaitMs?: number;
+  /**
+   * Options of Node's HTTP server (headersTimeout, connectionsCheckingInterval…); Node's
+   * defaults otherwise. Tests shorten the timeouts to see the 408 answer.
+   */
+  http?: ServerOptions;
 }
 
 /** JSON bodies are for convenience (parsed in memory); large data should be sent as binary. */
@@ -47,7 +53,15 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     logger: opts.logger ?? { level: config.logLevel },
     // Applies to parsed (JSON) bodies; binary bodies are streamed and limited by the route.
     bodyLimit: Math.min(config.maxBodyBytes, MAX_JSON_BODY_BYTES),
-    routerOptions: { maxParamLength: 2048 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Every answer is application/problem+json, also those made before a route runs
+    // (errors.ts says which way each comes in).
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    return503OnClosing: false,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; the
+    // onRequest hook in errors.ts refuses it with a problem instead.
+    http: { requireHostHeader: false, ...opts.http },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   installErrorHandler(app);

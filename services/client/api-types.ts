@@ -649,6 +649,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getMetrics: {
@@ -667,6 +687,26 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -700,7 +740,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -748,7 +788,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -840,7 +880,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -910,7 +950,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1000,6 +1040,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -1020,7 +1078,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1070,7 +1128,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1142,6 +1200,60 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -1162,7 +1274,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1212,7 +1324,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1284,6 +1396,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -1304,7 +1434,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1360,7 +1490,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1450,6 +1580,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -1470,7 +1618,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1529,7 +1677,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1619,6 +1767,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -1639,7 +1805,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1717,7 +1883,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1825,6 +1991,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -1845,7 +2047,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1900,7 +2102,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1990,6 +2192,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -2010,7 +2230,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2116,7 +2336,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2206,6 +2426,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -2226,7 +2482,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2277,7 +2533,7 @@ export interface operations {
                     "application/json": components["schemas"]["DatasetInfo"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2367,6 +2623,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -2387,7 +2661,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2442,7 +2716,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2532,6 +2806,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -2552,7 +2844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2613,7 +2905,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2703,6 +2995,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -2723,7 +3033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2787,7 +3097,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2877,6 +3187,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -2897,7 +3225,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2980,7 +3308,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3088,6 +3416,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -3108,7 +3472,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3168,7 +3532,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3258,6 +3622,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -3278,7 +3660,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3352,369 +3734,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
-                     *       "title": "Bad Request",
-                     *       "status": 400,
-                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
-                     *       "code": "PH5_ERR_SELECTION"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
-                     *       "title": "Unauthorized",
-                     *       "status": 401,
-                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
-                     *       "code": "PH5_ERR_UNAUTHORIZED"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
-                     *       "title": "Forbidden",
-                     *       "status": 403,
-                     *       "detail": "This needs the 'write' role; the token has 'read'.",
-                     *       "code": "PH5_ERR_FORBIDDEN"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
-                     *       "title": "Not Found",
-                     *       "status": 404,
-                     *       "detail": "No dataset /test in output.h5.",
-                     *       "code": "PH5_ERR_NOT_FOUND"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
-                     *       "title": "Conflict",
-                     *       "status": 409,
-                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
-                     *       "code": "PH5_ERR_EXISTS"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
-                     *       "title": "Too Many Requests",
-                     *       "status": 429,
-                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
-                     *       "code": "PH5_ERR_QUEUE_FULL"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
-                     *       "title": "Service Unavailable",
-                     *       "status": 503,
-                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
-                     *       "code": "PH5_ERR_UNAVAILABLE"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    readDatasetValue: {
-        parameters: {
-            query?: {
-                /**
-                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
-                 * @example >i4
-                 */
-                dtype?: string;
-                /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
-                select?: string;
-            };
-            header?: never;
-            path: {
-                /**
-                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
-                 * @example output.h5
-                 */
-                file: string;
-                /**
-                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
-                 * @example test
-                 */
-                path: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The values of the selection. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings. */
-                        data: unknown;
-                        /** @example int32 */
-                        dtype: string;
-                        /**
-                         * @description Shape of the selection.
-                         * @example [
-                         *       4
-                         *     ]
-                         */
-                        shape: number[];
-                    };
-                    "application/octet-stream": string;
-                    "application/x-npy": string;
-                };
-            };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
-                     *       "title": "Bad Request",
-                     *       "status": 400,
-                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
-                     *       "code": "PH5_ERR_SELECTION"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
-                     *       "title": "Unauthorized",
-                     *       "status": 401,
-                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
-                     *       "code": "PH5_ERR_UNAUTHORIZED"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
-                     *       "title": "Forbidden",
-                     *       "status": 403,
-                     *       "detail": "This needs the 'write' role; the token has 'read'.",
-                     *       "code": "PH5_ERR_FORBIDDEN"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
-                     *       "title": "Not Found",
-                     *       "status": 404,
-                     *       "detail": "No dataset /test in output.h5.",
-                     *       "code": "PH5_ERR_NOT_FOUND"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
-                     *       "title": "Conflict",
-                     *       "status": 409,
-                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
-                     *       "code": "PH5_ERR_EXISTS"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
-                     *       "title": "Too Many Requests",
-                     *       "status": 429,
-                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
-                     *       "code": "PH5_ERR_QUEUE_FULL"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
-                     *       "title": "Service Unavailable",
-                     *       "status": 503,
-                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
-                     *       "code": "PH5_ERR_UNAVAILABLE"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    writeDatasetValue: {
-        parameters: {
-            query?: {
-                /**
-                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
-                 * @example >i4
-                 */
-                dtype?: string;
-                /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
-                select?: string;
-            };
-            header?: never;
-            path: {
-                /**
-                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
-                 * @example output.h5
-                 */
-                file: string;
-                /**
-                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
-                 * @example test
-                 */
-                path: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": unknown;
-                "application/octet-stream": string;
-                "application/x-npy": string;
-            };
-        };
-        responses: {
-            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
-            202: {
-                headers: {
-                    /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        job: components["schemas"]["Job"];
-                    };
-                };
-            };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3822,6 +3842,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
@@ -3860,7 +3898,441 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    readDatasetValue: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
+                 * @example >i4
+                 */
+                dtype?: string;
+                /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
+                select?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The values of the selection. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings. */
+                        data: unknown;
+                        /** @example int32 */
+                        dtype: string;
+                        /**
+                         * @description Shape of the selection.
+                         * @example [
+                         *       4
+                         *     ]
+                         */
+                        shape: number[];
+                    };
+                    "application/octet-stream": string;
+                    "application/x-npy": string;
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    writeDatasetValue: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
+                 * @example >i4
+                 */
+                dtype?: string;
+                /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
+                select?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": unknown;
+                "application/octet-stream": string;
+                "application/x-npy": string;
+            };
+        };
+        responses: {
+            /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
+            202: {
+                headers: {
+                    /** @description URL of the job: /v1/jobs/{id}. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["Job"];
+                    };
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3925,7 +4397,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3997,6 +4469,60 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -4017,7 +4543,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4082,7 +4608,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4172,6 +4698,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -4192,7 +4736,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4247,7 +4791,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4337,6 +4881,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -4357,7 +4919,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4418,7 +4980,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4508,6 +5070,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -4528,7 +5108,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4592,7 +5172,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4682,6 +5262,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -4702,7 +5300,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4785,7 +5383,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4893,6 +5491,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -4913,7 +5547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4973,7 +5607,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5063,6 +5697,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -5083,7 +5735,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5144,7 +5796,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5236,7 +5888,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5421,7 +6073,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5529,6 +6181,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -5549,7 +6219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5601,7 +6271,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5673,6 +6343,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -5693,7 +6381,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5743,7 +6431,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5833,6 +6521,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -5853,7 +6559,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5899,7 +6605,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5971,6 +6677,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
@@ -5991,7 +6715,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -6054,7 +6778,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6146,7 +6870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */

@@ -17,7 +17,7 @@ export const Problem = Type.Object(
 const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; example: { code: string; detail: string } }> = {
   400: {
     description: 'Invalid request; nothing was changed.',
-    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_JSON', 'PH5_ERR_NPY', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE'],
+    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_BODY_ABORTED', 'PH5_ERR_JSON', 'PH5_ERR_NPY', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE', 'PH5_ERR_URL', 'PH5_ERR_HTTP'],
     example: { code: 'PH5_ERR_SELECTION', detail: "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42." },
   },
   401: {
@@ -45,6 +45,11 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     codes: ['PH5_ERR_BODY_TOO_LARGE', 'PH5_ERR_TOO_MANY_ELEMENTS'],
     example: { code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.' },
   },
+  414: {
+    description: 'A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB.',
+    codes: ['PH5_ERR_URI_TOO_LONG'],
+    example: { code: 'PH5_ERR_URI_TOO_LONG', detail: 'A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).' },
+  },
   415: {
     description: 'Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy.',
     codes: ['PH5_ERR_MEDIA_TYPE'],
@@ -56,13 +61,13 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_QUEUE_FULL', detail: "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish." },
   },
   503: {
-    description: 'Redis (the job queue) is unreachable, no worker pool is alive (readyz), or the file is busy; nothing was accepted. Retry after Retry-After seconds.',
-    codes: ['PH5_ERR_UNAVAILABLE', 'PH5_ERR_NOT_READY', 'PH5_ERR_FILE_BUSY', 'PH5_ERR_OVERLOADED'],
+    description: 'Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds.',
+    codes: ['PH5_ERR_UNAVAILABLE', 'PH5_ERR_NOT_READY', 'PH5_ERR_FILE_BUSY', 'PH5_ERR_OVERLOADED', 'PH5_ERR_READS_UNAVAILABLE'],
     example: { code: 'PH5_ERR_UNAVAILABLE', detail: 'The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.' },
   },
 };
 
-const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
+const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
 
 /** Error responses a route documents, by status: application/problem+json, with the codes and an example. */
 export function problems(...statuses: number[]): Record<number, unknown> {
@@ -83,6 +88,20 @@ export function problems(...statuses: number[]): Record<number, unknown> {
     };
   }
   return out;
+}
+
+/**
+ * The problem answers a route gives whatever its handler does, added to its documented
+ * responses (plugins/external/swagger.ts): 414 where the URL has path parameters (the
+ * router's maxParamLength), 413 and 415 where a body is parsed (POST, PUT), and 503 for
+ * every route (overload shedding, shutting down).
+ */
+export function implicitProblems(method: string, url: string, documented: Record<string, unknown>): Record<number, unknown> {
+  const statuses: number[] = [];
+  if (url.includes(':')) statuses.push(414);
+  if (method === 'POST' || method === 'PUT') statuses.push(413, 415);
+  statuses.push(503);
+  return problems(...statuses.filter((s) => !(String(s) in documented)));
 }
 
 export const FileName = Type.String({

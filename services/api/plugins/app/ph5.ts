@@ -68,7 +68,7 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
   }
   if (!config.redisUrl) throw new Error('PH5_REDIS_URL is not set: the API needs Redis (npm start runs one for you).');
   const storage = new Storage(config);
-  await storage.init();
+  await storage.init((msg) => app.log.warn(msg));
 
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   let warned = false;
@@ -120,6 +120,7 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
     if (closing) reply.header('connection', 'close');
   });
   app.addHook('onClose', async () => {
+    storage.close();
     await jobs.close();
     redis.disconnect();
   });

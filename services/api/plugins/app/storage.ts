@@ -2,10 +2,15 @@
  * Where files and staged payloads live, and the checks that keep every request inside its
  * project's directory: names are validated, and the resolved path (symlinks included)
  * must stay under the project directory.
+ *
+ * A payload staged from a request body is written under a partial name and renamed to
+ * `<uuid>.bin` once complete and fsynced (partial-uploads.ts): what a process that died
+ * mid-upload left behind is told apart from payloads of accepted jobs, and removed at
+ * start-up and every SWEEP_EVERY_MS.
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, realpath, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +18,10 @@ import { stagingDir, type Config } from '../../../shared/config.js';
 import { InputError } from '../../../shared/input-error.js';
 import { validateFileName, validateProjectName } from '../../../shared/names.js';
 import { loadNative } from './native-binding.js';
+import { currentOwner, HEARTBEAT_MS, partialFate, partialName, parsePartialName, processStartTime, STALE_MS, type UploadOwner } from './partial-uploads.js';
+
+/** How often staging is swept for partial uploads of dead processes (besides at start-up). */
+const SWEEP_EVERY_MS = STALE_MS / 2;
 
 /** How long a passed path check (a project directory's realpath, a file's lstat) is trusted. */
 const RECHECK_AFTER_MS = 1000;
@@ -57,8 +66,60 @@ export class Storage {
     this.staging = stagingDir(config);
   }
 
-  async init(): Promise<void> {
+  /** Who writes this process's partial uploads (see partial-uploads.ts). */
+  #owner: UploadOwner = { boot: '00000000', pidns: 0, pid: process.pid, start: 0 };
+  /** This process as /proc sees it; null: every writer is judged by its heartbeat. */
+  #self: UploadOwner | null = null;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  /**
+   * Creates the staging directory and removes the partial uploads of dead processes
+   * (before the first request: a restarted API cleans up after its crashed self), then
+   * again every SWEEP_EVERY_MS (other API processes sharing the directory may die too).
+   */
+  async init(log?: (msg: string) => void): Promise<void> {
     await mkdir(this.staging, { recursive: true });
+    this.#self = await currentOwner();
+    if (this.#self) this.#owner = this.#self;
+    const sweep = () =>
+      this.sweepPartialUploads().then(
+        (removed) => {
+          if (removed.length) log?.(`removed ${removed.length} partial upload(s) of dead API processes from ${this.staging}: ${removed.join(', ')}`);
+        },
+        (err: Error) => log?.(`sweeping partial uploads: ${err.message}`),
+      );
+    await sweep();
+    this.#sweeper = setInterval(sweep, SWEEP_EVERY_MS).unref();
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+  }
+
+  /** Removes the partial uploads whose writer is gone; returns their names. */
+  async sweepPartialUploads(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await readdir(this.staging)) {
+      const owner = parsePartialName(name);
+      if (!owner) continue; // staged payloads (<uuid>.bin) are the jobs' business
+      const full = path.join(this.staging, name);
+      const st = await stat(full).catch(() => null);
+      if (!st?.isFile()) continue;
+      const sameNamespace = this.#self !== null && owner.boot === this.#self.boot && owner.pidns === this.#self.pidns;
+      const ownerPidStart = sameNamespace ? await processStartTime(owner.pid) : null;
+      const fate = partialFate({ name, self: this.#self, ownerPidStart, ageMs: Date.now() - st.mtimeMs });
+      if (!fate.remove) continue;
+      await rm(full, { force: true });
+      removed.push(`${name} (${fate.why})`);
+    }
+    return removed;
+  }
+
+  /** A new partial file's path, and the final `<uuid>.bin` name it gets once complete. */
+  #newUpload(): { name: string; partial: string; full: string } {
+    const uuid = randomUUID();
+    const name = `${uuid}.bin`;
+    return { name, partial: path.join(this.staging, partialName(uuid, this.#owner)), full: path.join(this.staging, name) };
   }
 
   /**
@@ -188,8 +249,7 @@ export class Storage {
    * answer with a problem (and close the connection).
    */
   async stageStream(body: Readable, expectedBytes: number): Promise<string> {
-    const name = `${randomUUID()}.bin`;
-    const full = path.join(this.staging, name);
+    const { name, partial, full } = this.#newUpload();
     let seen = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -209,26 +269,37 @@ export class Storage {
     body.once('error', onError);
     body.once('close', onClose);
     body.pipe(counter);
+    // The heartbeat other hosts' sweepers judge this upload by, also while the client stalls.
+    const heartbeat = setInterval(() => {
+      const now = new Date();
+      utimes(partial, now, now).catch(() => {});
+    }, HEARTBEAT_MS).unref();
     try {
       // flush: fsync before the stream closes its descriptor (no second open to sync).
-      await pipeline(counter, createWriteStream(full, { flags: 'wx', flush: true }));
+      await pipeline(counter, createWriteStream(partial, { flags: 'wx', flush: true }));
       if (seen !== expectedBytes) {
         throw bodyLength(seen, expectedBytes);
       }
+      await rename(partial, full); // complete: from now on only a job's to remove
       await this.#syncStaging(); // the new directory entry, too
       return name;
     } catch (err) {
       body.unpipe(counter);
-      await rm(full, { force: true });
+      await Promise.all([rm(partial, { force: true }), rm(full, { force: true })]);
       throw err;
     } finally {
+      clearInterval(heartbeat);
       body.off('error', onError);
       body.off('close', onClose);
     }
   }
 
+  /**
+   * Stages one payload (a JSON write's encoded values, up to 64 MiB) under a partial name
+   * first, like a stream: writing it can take long enough for a crash to cut it short.
+   */
   async stageBuffer(bytes: Buffer): Promise<string> {
-    return this.#stage([bytes]);
+    return this.#stage([bytes], true);
   }
 
   /**
@@ -236,21 +307,29 @@ export class Storage {
    * entry. Through the addon's stagingIo when it loads: one trip to the libuv pool instead
    * of Node fs's seven (open, write, fsync, close, and the directory's open, fsync, close),
    * which under load cost more CPU than the writes themselves.
+   *
+   * `viaPartial`: written under a partial name and renamed when complete (one more
+   * directory fsync). Group commits (small writes, already in memory, one system call
+   * each) are written under their final name: the partial name's second directory
+   * fsync would cost every small write, and what a crash in that one writev can leave is
+   * at most a few KiB for the retention sweep.
    */
-  async #stage(parts: Buffer[]): Promise<string> {
-    const name = `${randomUUID()}.bin`;
-    const full = path.join(this.staging, name);
+  async #stage(parts: Buffer[], viaPartial = false): Promise<string> {
+    const upload = this.#newUpload();
+    const { name, full } = upload;
+    const target = viaPartial ? upload.partial : full;
     // Where the addon cannot be loaded, the API still accepts writes, through Node's fs.
     const io = await loadNative().then(
       (m) => m.stagingIo,
       () => null,
     );
     if (io) {
-      await io.stageFile(full, parts, this.staging); // removes the file itself on failure
+      await io.stageFile(target, parts, this.staging); // removes the file itself on failure
+      if (viaPartial) await this.#commitPartial(target, full);
       return name;
     }
     try {
-      const fh = await open(full, 'wx');
+      const fh = await open(target, 'wx');
       try {
         await fh.writeFile(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
         // The file and its directory entry are synced at once (one journal commit on most
@@ -259,9 +338,21 @@ export class Storage {
       } finally {
         await fh.close();
       }
+      if (viaPartial) await this.#commitPartial(target, full);
       return name;
     } catch (err) {
-      await rm(full, { force: true });
+      await rm(target, { force: true });
+      throw err;
+    }
+  }
+
+  /** Renames a complete, fsynced partial file to its final name, durably. */
+  async #commitPartial(partial: string, full: string): Promise<void> {
+    try {
+      await rename(partial, full);
+      await this.#syncStaging();
+    } catch (err) {
+      await Promise.all([rm(partial, { force: true }), rm(full, { force: true })]);
       throw err;
     }
   }

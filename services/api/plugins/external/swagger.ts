@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
+import { implicitProblems } from '../../schemas/common.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -32,7 +33,11 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
         version: API_VERSION,
         description:
           'Remote parallel HDF5 writes. Writes are jobs: they answer 202 with the job and its URL in Location; ' +
-          'GET the job (optionally with ?wait=SECONDS) to see it complete. Errors are application/problem+json with a stable code.',
+          'GET the job (optionally with ?wait=SECONDS) to see it complete. Errors are application/problem+json with a stable code. ' +
+          'Besides the answers each operation lists, any request may be refused before it reaches one, also as application/problem+json: ' +
+          '400 PH5_ERR_HTTP (not well-formed HTTP) or PH5_ERR_URL (a URL that does not decode), 404 PH5_ERR_ROUTE (no such path), ' +
+          '405 PH5_ERR_METHOD (the path exists for other methods, listed in Allow), 408 PH5_ERR_REQUEST_TIMEOUT (headers too slow), ' +
+          '414 PH5_ERR_URI_TOO_LONG and 431 PH5_ERR_HEADERS_TOO_LARGE (16 KiB of request line and headers). Every 429 and 503 carries Retry-After.',
       },
       servers: [{ url: '/', description: 'The server this document is served by' }],
       tags: [
@@ -55,9 +60,12 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       },
     },
     // Routes that need a role carry the bearer requirement and say which role.
-    transform: ({ schema, url, route }) => {
+    transform: ({ schema: routeSchema, url, route }) => {
       const role = (route.config as { role?: string } | undefined)?.role;
-      if (!schema) return { schema, url };
+      if (!routeSchema) return { schema: routeSchema, url };
+      const method = [route.method].flat()[0] ?? 'GET';
+      const documented = ((routeSchema as { response?: Record<string, unknown> }).response ?? {}) as Record<string, unknown>;
+      const schema = { ...(routeSchema as object), response: { ...documented, ...implicitProblems(method, url, documented) } };
       if (!role) return { schema: { ...(schema as object), security: [] } as never, url }; // public: says so
       const s = schema as Record<string, unknown>;
       const description = typeof s.description === 'string' ? `${s.description} ` : '';
