@@ -31,6 +31,8 @@ export interface FaultOptions {
   ranks?: number;
   files?: string[];
   datasets?: string[];
+  /** Datasets created gzip-compressed in small chunks: their rewritten chunks move (crash safety of filtered writes). */
+  compressed?: string[];
   rows?: number;
   cols?: number;
   clients?: number;
@@ -101,6 +103,7 @@ function rand(min: number, max: number): number {
 export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
   const files = opts.files ?? ['f0.h5', 'f1.h5', 'f2.h5'];
   const datasets = opts.datasets ?? ['a', 'b'];
+  const compressed = opts.compressed ?? ['b'];
   const rows = opts.rows ?? 48;
   const cols = opts.cols ?? 6;
   const note = opts.note ?? (() => {});
@@ -113,7 +116,8 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
   try {
     for (const file of files) {
       for (const d of datasets) {
-        const job = await api.accepted('POST', `/v1/files/${file}/datasets`, { path: d, dtype: 'int32', shape: [rows, cols], fillValue: 0 });
+        const layout = compressed.includes(d) ? { chunks: [Math.min(8, rows), cols], compression: 'gzip', compressionLevel: 1 } : {};
+        const job = await api.accepted('POST', `/v1/files/${file}/datasets`, { path: d, dtype: 'int32', shape: [rows, cols], fillValue: 0, ...layout });
         if (job.state !== 'completed') throw new Error(`creating ${file}:${d} failed: ${JSON.stringify(job.error)}`);
       }
     }
