@@ -76,18 +76,25 @@ test('Ctrl-C of npm start, again and again during the pool’s first second: no 
   }
 });
 
+/** A 2-rank pool on the test's Redis, its processes marked so that they can be found in /proc. */
+function startMarkedPool(): { marker: string; pool: WorkerPool; output: { text: string } } {
+  const marker = randomUUID();
+  const output = { text: '' };
+  const pool = new WorkerPool({
+    ranks: 2,
+    env: { ...process.env, PH5_REDIS_URL: redis.url, PH5_DATA_DIR: dataDir, PH5_LOG_LEVEL: 'info', PH5_UP_TEST: marker },
+    stdio: 'pipe',
+    onOutput: (s) => (output.text += s),
+    log: (s) => (output.text += `${s}\n`),
+  });
+  pool.start();
+  return { marker, pool, output };
+}
+
 test('the drain signal and stray SIGUSR1s to mpirun every 50 ms from its start: no inspector, nothing left (3 times)', { timeout: 300_000 }, async () => {
   for (let round = 0; round < 3; round++) {
-    const marker = randomUUID();
-    let output = '';
-    const pool = new WorkerPool({
-      ranks: 2,
-      env: { ...process.env, PH5_REDIS_URL: redis.url, PH5_DATA_DIR: dataDir, PH5_LOG_LEVEL: 'info', PH5_UP_TEST: marker },
-      stdio: 'pipe',
-      onOutput: (s) => (output += s),
-      log: (s) => (output += `${s}\n`),
-    });
-    pool.start();
+    const { marker, pool, output: log } = startMarkedPool();
+    const output = (): string => log.text;
     const launcher = pool.pid!;
     const seen: string[] = [];
     const t0 = Date.now();
@@ -105,28 +112,19 @@ test('the drain signal and stray SIGUSR1s to mpirun every 50 ms from its start: 
     }
     await pool.stop(20_000);
     await pool.finished;
-    assert.doesNotMatch(output, /Debugger listening/, output);
-    assert.deepEqual(seen, [], output);
+    assert.doesNotMatch(output(), /Debugger listening/, output());
+    assert.deepEqual(seen, [], output());
     await noneLeft(marker);
   }
 });
 
 test('a running pool ignores SIGUSR1 (to mpirun and to each rank) and still drains cleanly', { timeout: 180_000 }, async () => {
-  const marker = randomUUID();
-  let output = '';
-  const pool = new WorkerPool({
-    ranks: 2,
-    env: { ...process.env, PH5_REDIS_URL: redis.url, PH5_DATA_DIR: dataDir, PH5_LOG_LEVEL: 'info', PH5_UP_TEST: marker },
-    stdio: 'pipe',
-    onOutput: (s) => (output += s),
-    log: (s) => (output += `${s}\n`),
-  });
-  pool.start();
+  const { marker, pool, output: log } = startMarkedPool();
   try {
-    for (let i = 0; i < 600 && !/consuming shards/.test(output); i++) await sleep(100);
-    assert.match(output, /consuming shards/);
+    for (let i = 0; i < 600 && !/consuming shards/.test(log.text); i++) await sleep(100);
+    assert.match(log.text, /consuming shards/);
     const ranks = (await markedProcesses(marker)).filter((p) => p.comm === 'node' && p.args.includes('worker/main.js'));
-    assert.equal(ranks.length, 2, output);
+    assert.equal(ranks.length, 2, log.text);
     for (let i = 0; i < 5; i++) {
       process.kill(pool.pid!, 'SIGUSR1');
       for (const r of ranks) process.kill(r.pid, 'SIGUSR1');
@@ -134,13 +132,13 @@ test('a running pool ignores SIGUSR1 (to mpirun and to each rank) and still drai
     }
     await sleep(500);
     assert.deepEqual(await inspectorListeners(await markedProcesses(marker)), []);
-    assert.doesNotMatch(output, /Debugger listening/);
-    assert.match(output, /SIGUSR1 ignored/);
-    assert.equal(pool.restarts, 0, output);
+    assert.doesNotMatch(log.text, /Debugger listening/);
+    assert.match(log.text, /SIGUSR1 ignored/);
+    assert.equal(pool.restarts, 0, log.text);
   } finally {
     await pool.stop(20_000);
   }
-  assert.match(output, /SIGUSR2: draining/);
-  assert.match(output, /drained; exiting/);
+  assert.match(log.text, /SIGUSR2: draining/);
+  assert.match(log.text, /drained; exiting/);
   await noneLeft(marker);
 });
