@@ -18,8 +18,11 @@
  *   its commit. Found set by the next holder: that one died mid-epoch, recover first.
  * - `hung`: JSON `{seq: count}`: how many times each job not yet applied was in an epoch
  *   phase that passed its deadline (watchdog.ts). Entries go once the cursor passes them.
+ * - `applying`: `<first>-<last>@<pool>`: the seqs the epoch in progress applies (set as it
+ *   starts, cleared by its commit). A job is running only while a live pool applies it.
  */
 import type { Redis } from 'ioredis';
+import { keys } from './jobs.js';
 
 export function fileStateKey(project: string, file: string): string {
   return `ph5:file:{${project}/${file}}`;
@@ -59,6 +62,7 @@ for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[2], 'failed:' .. ARGV[i], ARGV[i + 1])
 end
 if redis.call('HGET', KEYS[2], 'dirty') == ARGV[3] then redis.call('HDEL', KEYS[2], 'dirty') end
+redis.call('HDEL', KEYS[2], 'applying')
 local hung = redis.call('HGET', KEYS[2], 'hung')
 if hung then
   local applied = tonumber(redis.call('HGET', KEYS[2], 'applied') or '0')
@@ -71,8 +75,9 @@ end
 return 1
 `;
 
-/** KEYS[1] = file state; ARGV = seqs of the jobs in a phase that hung: one more hang each. */
+/** KEYS[1] = file state, KEYS[2] = the watchdog counter; ARGV = seqs of the jobs in a phase that hung: one more hang each. */
 const RECORD_HANG = `
+redis.call('INCR', KEYS[2])
 local raw = redis.call('HGET', KEYS[1], 'hung')
 local hung = raw and cjson.decode(raw) or {}
 for i = 1, #ARGV do hung[ARGV[i]] = (tonumber(hung[ARGV[i]]) or 0) + 1 end
@@ -109,8 +114,18 @@ function parseHung(raw: string | null): Map<number, number> {
 
 /** Counts one more hang for each of these jobs (not fenced: a count, read at the next epoch). */
 export async function recordHang(redis: Redis, project: string, file: string, seqs: number[]): Promise<void> {
-  if (seqs.length === 0) return;
-  await redis.eval(RECORD_HANG, 1, fileStateKey(project, file), ...seqs.map(String));
+  await redis.eval(RECORD_HANG, 2, fileStateKey(project, file), keys.watchdogFired, ...seqs.map(String));
+}
+
+/** The `applying` field's value (see the header). */
+export function applyingMark(first: number, last: number, pool: string): string {
+  return `${first}-${last}@${pool}`;
+}
+
+/** Parses an `applying` field: null when absent or unreadable. */
+export function parseApplying(raw: string | null | undefined): { first: number; last: number; pool: string } | null {
+  const m = raw ? /^(\d+)-(\d+)@(.+)$/.exec(raw) : null;
+  return m ? { first: Number(m[1]), last: Number(m[2]), pool: m[3]! } : null;
 }
 
 /** The reason a job that counts as applied failed, or null when it succeeded. */

@@ -241,7 +241,24 @@ export const keys = {
   pools: 'ph5:pools',
   /** String (JSON PoolInfo) with a TTL, refreshed by the pool's heartbeat. */
   pool: (id: string) => `ph5:pool:${id}`,
+  /** Counter: collective phases that passed their deadline (the watchdog ended a pool). */
+  watchdogFired: 'ph5:stats:watchdog',
+  /** Pub/sub channel: an epoch starts applying jobs of a file (JSON ApplyingEvent). */
+  applyingChannel: 'ph5:applying',
 };
+
+/**
+ * What the file state's `applying` field and the `applying` channel say: the pool `pool` is
+ * applying the jobs of this file with sequence numbers first..last (an epoch in progress).
+ * A job a pool merely holds (BullMQ 'active') is not being applied yet.
+ */
+export interface ApplyingEvent {
+  project: string;
+  file: string;
+  first: number;
+  last: number;
+  pool: string;
+}
 
 /**
  * What the API remembers of an object it accepted a change for, until the file has it:

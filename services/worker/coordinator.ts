@@ -41,7 +41,7 @@ import { stagingDir, type Config } from '../shared/config.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { FileLocks, type WriteLease } from '../shared/file-lock.js';
-import { commitEpoch, jobWithSeq, readCursor, recordHang, recordedFailure, type Cursor } from '../shared/file-state.js';
+import { applyingMark, commitEpoch, fileStateKey, jobWithSeq, readCursor, recordHang, recordedFailure, type Cursor } from '../shared/file-state.js';
 import {
   QUEUE_PREFIX,
   queueName,
@@ -54,6 +54,7 @@ import {
   type JobResult,
   type OpResult,
   type PoolInfo,
+  type ApplyingEvent,
 } from '../shared/jobs.js';
 import { isStagedName, validateFileName, validateProjectName } from '../shared/names.js';
 import { formatSelection } from '../shared/selection.js';
@@ -646,6 +647,7 @@ export class Coordinator {
       this.#debug(`epoch ${lease.fence}: bcast ${steps.length} steps`);
       const message = encodeMessage({ type: 'plan', plan });
       const all = planned.flatMap((h) => (h.seq === null ? [] : [h.seq]));
+      this.#markApplying(inbox, all);
       this.#guarded = inbox;
       this.#watchdog.arm({ name: `the plan's broadcast (epoch ${lease.fence})`, seqs: all });
       this.#opts.doorbell?.ring();
@@ -751,6 +753,25 @@ export class Coordinator {
     const paced = this.#pace(inbox, took);
     // Parsed by tests (epoch-pacing): jobs per epoch, and whether the file's next one waits.
     this.#log.info(`epoch ${lease.fence} on ${inbox.key}: ${n} jobs, ${steps.length} steps, cursor ${cursor.applied} -> ${through}, ${took} ms${paced ? `; next epoch of this file in ${paced} ms (pacing)` : ''}`);
+  }
+
+  /**
+   * Tells the API which jobs this epoch applies (they are `running`; the others held here
+   * are still `queued`): the file state's `applying` field, cleared by the commit, and an
+   * event for job streams. Not awaited: it must not delay the epoch, and a lost mark only
+   * makes a job look queued a little longer.
+   */
+  #markApplying(inbox: FileInbox, seqs: number[]): void {
+    if (seqs.length === 0) return;
+    const first = Math.min(...seqs);
+    const last = Math.max(...seqs);
+    const event: ApplyingEvent = { project: inbox.project, file: inbox.file, first, last, pool: this.id };
+    this.#redis
+      .multi()
+      .hset(fileStateKey(inbox.project, inbox.file), 'applying', applyingMark(first, last, this.id))
+      .publish(keys.applyingChannel, JSON.stringify(event))
+      .exec()
+      .catch(() => {});
   }
 
   /**
