@@ -220,6 +220,17 @@ export interface ApplyHooks {
   afterStep?: (index: number) => void;
   /** Rank 0: a collective phase starts: 'open', a step's index, or 'close' (the watchdog). */
   phase?: (phase: 'open' | number | 'close') => void;
+  /** Rank 0: HDF5 failed here inside a collective write: the other ranks may be stuck in it. */
+  collectiveBroken?: (step: number) => void;
+}
+
+/**
+ * Whether a write failed inside H5Dwrite itself on a parallel file (the native layer names
+ * it "writing <path>"), rather than in the checks all ranks agree on before entering it.
+ */
+function failedInsideCollective(err: unknown, datasetPath: string): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === 'PH5_ERR_HDF5' && typeof e.message === 'string' && e.message.startsWith(`writing ${datasetPath}`);
 }
 
 export async function applyPlan(plan: Plan, rank: number, size: number, hooks: ApplyHooks = {}): Promise<RankReport> {
@@ -270,7 +281,14 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       if (outcome.status === OK) {
         // The whole step's selection goes along: every rank checks the same chunks.
         const global = s.parts ?? s.hyperslab;
-        const written = await step(() => file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype, global }), alone);
+        const written = await step(
+          () =>
+            file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype, global }).catch((err: unknown) => {
+              if (failedInsideCollective(err, s.path)) hooks.collectiveBroken?.(i);
+              throw err;
+            }),
+          alone,
+        );
         outcome = written.outcome;
         if (outcome.status === OK) {
           stepReport = { collective: written.value.collective, noCollectiveCause: written.value.noCollectiveCause, bytes: mine.byteLength };

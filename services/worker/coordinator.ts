@@ -64,7 +64,7 @@ import { planSteps } from './epoch.js';
 import { assignShards, livePools } from './shards.js';
 import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport, type Step } from './protocol.js';
 import { loadWorkerSettings, type WorkerSettings } from './settings.js';
-import { hangVerdict, Watchdog, type Phase } from './watchdog.js';
+import { BROKEN_COLLECTIVE_GRACE_MS, hangVerdict, Watchdog, type Phase } from './watchdog.js';
 import type { DoorbellListener, DoorbellRinger } from './doorbell.js';
 import type { Logger } from './log.js';
 
@@ -660,6 +660,11 @@ export class Coordinator {
           const seqs = st.jobs.flatMap((j) => (planned[j]!.seq === null ? [] : [planned[j]!.seq!]));
           this.#watchdog.arm({ name: `step ${p} (${st.op}${st.op === 'write' ? ` ${st.path}` : ''}) of epoch ${lease.fence} on ${inbox.key}`, seqs });
         },
+        collectiveBroken: (p) => {
+          const seqs = steps[p]!.jobs.flatMap((j) => (planned[j]!.seq === null ? [] : [planned[j]!.seq!]));
+          this.#log.warn(`epoch ${lease.fence} on ${inbox.key}: HDF5 failed on this rank inside the collective write of step ${p}; the other ranks get ${BROKEN_COLLECTIVE_GRACE_MS} ms to reach the agreement`);
+          this.#watchdog.arm({ name: `the agreement after a failed collective write (step ${p}, epoch ${lease.fence} on ${inbox.key})`, seqs }, BROKEN_COLLECTIVE_GRACE_MS);
+        },
         beforeStep: async () => {
           if (!(await lease.check())) throw new RankError('PH5_ERR_LEASE_LOST', `the write lease on ${inbox.key} (fence ${lease.fence}) was lost`);
         },
@@ -824,19 +829,23 @@ export class Coordinator {
   }
 
   /**
-   * The previous holder died with the file open. HDF5 1.10 files written with the default
-   * format (superblock v0, as ours are) carry no open-for-write flag and reopen as they
-   * are: data written before the crash is there, metadata not yet flushed is lost (a
-   * dataset created in the interrupted epoch may be missing) - the replay rewrites both.
-   * Files with a v3 superblock (libver latest / SWMR, e.g. made by other tools) keep status
-   * flags that refuse the open until cleared: `h5clear -s` does that, and is harmless on v0.
+   * The previous holder died with the file open, maybe in the middle of its close: then
+   * some ranks had written their share of the new metadata (chunk index nodes pointing at
+   * chunks the epoch wrote past the old end of the file) while the superblock still records
+   * the old end of allocation (EOA). HDF5 would allocate the replay's chunks from that old
+   * EOA, over chunks the index already names: gzip chunks that no longer inflate, and a
+   * replay that fails on one rank and hangs the others. `h5clear --increment=0` moves the
+   * EOA to the end of the file, so the replay allocates past everything the crashed epoch
+   * wrote; together with files that never reuse freed space (native h5_files.cc), every
+   * chunk any version of the index names stays intact. `-s` clears the status flags that
+   * files with a v3 superblock (SWMR, made by other tools) keep set after a crash.
    */
   async #recover(filePath: string, fence: number): Promise<void> {
     try {
-      await run('h5clear', ['-s', filePath], { timeout: 30_000 });
-      this.#log.warn(`recovered ${filePath} after an interrupted epoch (fence ${fence}): status flags cleared, replaying`);
+      await run('h5clear', ['-s', '--increment=0', filePath], { timeout: 30_000 });
+      this.#log.warn(`recovered ${filePath} after an interrupted epoch (fence ${fence}): status flags cleared, end of allocation moved to the end of the file, replaying`);
     } catch (err) {
-      this.#log.warn(`h5clear -s ${filePath} after an interrupted epoch (fence ${fence}) failed: ${(err as Error).message}`);
+      this.#log.warn(`h5clear of ${filePath} after an interrupted epoch (fence ${fence}) failed: ${(err as Error).message}`);
     }
   }
 

@@ -25,12 +25,12 @@ export class Watchdog {
     private readonly onExpire: (phase: Phase, elapsedMs: number) => void,
   ) {}
 
-  /** Starts the deadline of a new phase (replacing the previous one's). */
-  arm(phase: Phase): void {
+  /** Starts the deadline of a new phase (replacing the previous one's); `timeoutMs` shortens it. */
+  arm(phase: Phase, timeoutMs = this.timeoutMs): void {
     clearTimeout(this.#timer);
     this.#phase = phase;
     this.#since = Date.now();
-    this.#timer = setTimeout(() => this.onExpire(phase, Date.now() - this.#since), this.timeoutMs);
+    this.#timer = setTimeout(() => this.onExpire(phase, Date.now() - this.#since), Math.min(timeoutMs, this.timeoutMs));
   }
 
   disarm(): void {
@@ -44,6 +44,14 @@ export class Watchdog {
     return this.#phase ? { phase: this.#phase, since: this.#since } : null;
   }
 }
+
+/**
+ * How long the other ranks get to reach the agreement after a step in which HDF5 failed on
+ * this rank *inside* a collective write: HDF5 does not tell the others, which may stay in
+ * that collective forever (a chunk that does not inflate on one rank, say). They either
+ * arrive within this time or are stuck.
+ */
+export const BROKEN_COLLECTIVE_GRACE_MS = 15_000;
 
 /**
  * What a held job's record of hangs means for its next epoch: run as planned, run alone
