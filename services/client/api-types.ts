@@ -26,7 +26,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics: requests, queue depth, job latency, bytes written */
+        /** Prometheus metrics: requests, queue depth, jobs applying vs held, live pools, watchdog firings, job latency, bytes written */
         get: operations["getMetrics"];
         put?: never;
         post?: never;
@@ -43,7 +43,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: Redis is reachable and at least one worker pool is alive */
+        /**
+         * Readiness: Redis is reachable and at least one worker pool is alive
+         * @description 503 PH5_ERR_NOT_READY (with Retry-After) when Redis does not answer, or when no worker pool is live: none has a heartbeat younger than 10 s and its heartbeat record. A pool whose collective step hangs is ended by its watchdog (PH5_STEP_TIMEOUT_MS) and stops counting once its heartbeat is stale.
+         */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -275,7 +278,7 @@ export interface paths {
         get: operations["readDatasetValue"];
         /**
          * Write values into a selection of a dataset
-         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order. The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. Needs the 'write' role.
+         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order. The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. Needs the 'write' role.
          */
         put: operations["writeDatasetValue"];
         post?: never;
@@ -410,7 +413,7 @@ export interface paths {
         };
         /**
          * A job: state, result, error and timings
-         * @description state is queued (also while waiting to be retried), running, completed or failed. When completed, result tells what the worker pool did (bytes, the decomposition across ranks, whether I/O was collective); when failed, error has a stable code and a message. Needs the 'read' role.
+         * @description state is queued (also while waiting to be retried, and while a worker pool holds it before its epoch), running (a live pool is applying it), completed or failed. When completed, result tells what the worker pool did (bytes, the decomposition across ranks, whether I/O was collective); when failed, error has a stable code and a message. Needs the 'read' role.
          */
         get: operations["getJob"];
         put?: never;
@@ -434,7 +437,7 @@ export interface paths {
         };
         /**
          * Server-Sent Events: the job’s state changes and progress, until it finishes
-         * @description text/event-stream. Each event is named after what happened (state, progress) and carries the whole Job as JSON; the first event is the current state, the last one is completed or failed, then the stream ends. A comment line every 15 s keeps proxies from closing it. Needs the 'read' role.
+         * @description text/event-stream. Each event is named after what happened (state, progress) and carries the whole Job as JSON; the first event is the current state, the last one is completed or failed, then the stream ends. running is sent when an epoch of a live pool starts applying the job (not when a pool merely takes it). A comment line every 15 s keeps proxies from closing it. Needs the 'read' role.
          */
         get: operations["streamJobEvents"];
         put?: never;
@@ -592,6 +595,7 @@ export interface components {
             result: {
                 [key: string]: unknown;
             } | null;
+            /** @description queued: waiting for its turn (in the queue, waiting to be retried, or taken by a worker pool that has not started applying it yet); running: an epoch of a live worker pool is applying it (or has just applied it and is completing it); completed; failed (see error). A job held by a pool that stopped or hangs reads queued, not running. */
             state: "queued" | "running" | "completed" | "failed";
             timings: {
                 /** @description ms since the epoch */
@@ -5775,6 +5779,7 @@ export interface operations {
                  * @example 20
                  */
                 limit?: number;
+                /** @description queued: waiting for its turn (in the queue, waiting to be retried, or taken by a worker pool that has not started applying it yet); running: an epoch of a live worker pool is applying it (or has just applied it and is completing it); completed; failed (see error). A job held by a pool that stopped or hangs reads queued, not running. */
                 state?: "queued" | "running" | "completed" | "failed";
             };
             header?: never;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { formatFailure, newJobId, shardOfJobId, type JobData, type JobResult } from '../../services/shared/jobs.js';
+import { applyingMark, fileStateKey } from '../../services/shared/file-state.js';
+import { formatFailure, keys, newJobId, shardOfJobId, type JobData, type JobResult } from '../../services/shared/jobs.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 import { ShardWorkers } from '../helpers/queues.js';
@@ -106,11 +107,19 @@ test('?wait returns as soon as the job completes, with the worker’s result', a
   assert.equal(again.body.state, 'completed');
 });
 
-test('a job being processed is running; ?wait on it returns when it finishes', async () => {
+test('a job a pool holds is queued until an epoch of a live pool applies it, then running; ?wait on it returns when it finishes', async () => {
   const location = await create('slow.h5');
   const id = location.split('/').pop()!;
   for (let i = 0; i < 100 && !releases.has(id); i++) await sleep(20);
   assert.ok(releases.has(id), 'the worker took the job');
+  // Taken (BullMQ 'active') but no epoch applies it: held, not running.
+  assert.equal((await getJob(location)).body.state, 'queued');
+  // What a pool's epoch writes as it starts (the mark) and its heartbeat (the pool's record).
+  const { redis } = api.app.ph5;
+  const seq = (await api.app.ph5.jobs.job(id))!.data.seq!;
+  await redis.hset(fileStateKey('default', 'slow.h5'), 'applying', applyingMark(seq, seq, 'pool-slow'));
+  assert.equal((await getJob(location)).body.state, 'queued', 'the marking pool is not live');
+  await redis.set(keys.pool('pool-slow'), '{}', 'PX', 60_000);
   assert.equal((await getJob(location)).body.state, 'running');
   const waiting = getJob(location, '?wait=5');
   await sleep(200);

@@ -118,7 +118,12 @@ export const DatasetPathParam = Type.String({
   examples: ['test'],
 });
 
-export const JobState = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed')]);
+export const JobState = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed')], {
+  description:
+    'queued: waiting for its turn (in the queue, waiting to be retried, or taken by a worker pool that has not started applying it yet); ' +
+    'running: an epoch of a live worker pool is applying it (or has just applied it and is completing it); completed; failed (see error). ' +
+    'A job held by a pool that stopped or hangs reads queued, not running.',
+});
 
 export const Job = Type.Object(
   {

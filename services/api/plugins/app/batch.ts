@@ -11,7 +11,7 @@ import { normalizeH5Path } from '../../../shared/names.js';
 import { InputError } from '../../../shared/input-error.js';
 import type { BatchOp } from '../../schemas/batch.js';
 import { errors } from '../../errors.js';
-import { fromRecord, type DatasetMeta } from './datasets.js';
+import { fromRecord, layoutRefusal, type DatasetMeta } from './datasets.js';
 import { attributeData, checkResize, createDatasetOp, resizedRecord, stageJsonWrite, validateAttributeName, type RegistryChange, type Submission } from './operations.js';
 
 type Overlay = Map<string, { kind: 'dataset'; meta: DatasetMeta } | { kind: 'group' } | { kind: 'deleted' }>;
@@ -46,6 +46,13 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
     if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
     return meta;
   };
+  /** The dataset a write op targets: refused at once if no pool can write its layout. */
+  const writableMeta = async (h5path: string): Promise<DatasetMeta> => {
+    const meta = await datasetMeta(h5path);
+    const unwritable = layoutRefusal(meta, h5path, file);
+    if (unwritable) throw unwritable;
+    return meta;
+  };
 
   try {
     for (const [i, op] of ops.entries()) {
@@ -69,7 +76,7 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
             break;
           }
           case 'write': {
-            const meta = await datasetMeta(h5path);
+            const meta = await writableMeta(h5path);
             const w = await stageJsonWrite(app, meta, h5path, op.select, op.value);
             staged.push(w.staged);
             out.push(w.op);

@@ -315,6 +315,31 @@ export class Datasets {
   }
 }
 
+/**
+ * Why a write into this dataset is refused at acceptance, or null when a pool can write it.
+ * Parallel HDF5 cannot write a compact dataset from several ranks (its data lives in the
+ * object header: each rank's write replaces the others', only one rank's data is kept) nor
+ * a virtual one; the pool used to find out only when the job ran and fail it late with
+ * PH5_ERR_LAYOUT. 409, not 422: the request itself is sound (the same write into a
+ * contiguous or chunked dataset of that shape is accepted); the target's state is what
+ * conflicts with it, as for PH5_ERR_NOT_HDF5.
+ */
+export function layoutRefusal(meta: Pick<DatasetMeta, 'layout'>, h5path: string, file: string): InputError | null {
+  const layout: string = meta.layout;
+  if (layout === 'compact') {
+    return new InputError(
+      'PH5_ERR_LAYOUT',
+      `${h5path} in ${file} has a compact layout (its data lives in the object header), which parallel HDF5 cannot write from several ranks: ` +
+        'copy it to a contiguous or chunked dataset (h5repack -l CONTI) and write that.',
+      409,
+    );
+  }
+  if (layout === 'virtual') {
+    return new InputError('PH5_ERR_LAYOUT', `${h5path} in ${file} is a virtual dataset, which parallel HDF5 cannot write: write its source datasets.`, 409);
+  }
+  return null;
+}
+
 function notADataset(h5path: string, file: string): InputError {
   return new InputError('PH5_ERR_TYPE', `${h5path} in ${file} is a group, not a dataset.`);
 }

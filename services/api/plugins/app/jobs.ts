@@ -13,9 +13,23 @@
  * event can delay an answer by at most POLL_MS, never hang it.
  */
 import { Job, Queue, type JobsOptions } from 'bullmq';
-import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
-import { fileStateKey, STAMP_SEQ } from '../../../shared/file-state.js';
-import { QUEUE_PREFIX, SHARDS, jobName, newJobId, parseFailure, queueName, shardOfFile, shardOfJobId, type JobData, type JobResult } from '../../../shared/jobs.js';
+import { Redis as RedisClient, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
+import { fileStateKey, parseApplying, STAMP_SEQ } from '../../../shared/file-state.js';
+import {
+  QUEUE_PREFIX,
+  SHARDS,
+  jobName,
+  keys,
+  newJobId,
+  parseFailure,
+  queueName,
+  shardOfFile,
+  shardOfJobId,
+  type ApplyingEvent,
+  type JobData,
+  type JobResult,
+} from '../../../shared/jobs.js';
+import { decideState, needsFileState } from './job-state.js';
 import { ShardEvents } from './shard-events.js';
 import type { JobView } from '../../schemas/common.js';
 
@@ -33,19 +47,35 @@ export const JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 4 * WEEK_S },
 };
 
-/** BullMQ's states, as clients see them. */
-export function publicState(state: string): JobView['state'] {
-  if (state === 'active') return 'running';
-  if (state === 'completed' || state === 'failed') return state;
-  // waiting, delayed (backoff between attempts), prioritized, waiting-children, unknown
-  return 'queued';
+/** What an epoch-start listener gets: the event, as published by the pool's rank 0. */
+export type ApplyingListener = (event: ApplyingEvent) => void;
+
+const fileKey = (project: string, file: string) => `${project}/${file}`;
+
+/** A parsed ApplyingEvent, or null when the message is not one. */
+export function parseApplyingEvent(message: string): ApplyingEvent | null {
+  try {
+    const e = JSON.parse(message) as Partial<ApplyingEvent>;
+    if (typeof e.project !== 'string' || typeof e.file !== 'string' || typeof e.pool !== 'string') return null;
+    if (!Number.isSafeInteger(e.first) || !Number.isSafeInteger(e.last)) return null;
+    return e as ApplyingEvent;
+  } catch {
+    return null;
+  }
 }
 
 export class Jobs {
   /** One Queue per shard, index = shard. */
   readonly queues: Queue<JobData, JobResult>[];
   readonly #eventsConnection: RedisOptions;
+  readonly #redis: Redis;
   #events: ShardEvents | undefined;
+  /** ONE subscriber connection per process for the `applying` channel (not one per stream). */
+  #applyingSub: RedisClient | undefined;
+  /** Listeners by `project/file`: a stream hears only its own file's epochs. */
+  readonly #applyingListeners = new Map<string, Set<ApplyingListener>>();
+  /** Files an epoch was seen starting on, and not yet seen finished (for /metrics). */
+  readonly #applyingFiles = new Map<string, { project: string; file: string }>();
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Every pending wait, to answer them all at shutdown. */
   readonly #wakeAll = new Set<() => void>();
@@ -62,6 +92,7 @@ export class Jobs {
       return queue;
     });
     this.#eventsConnection = eventsConnection;
+    this.#redis = producer;
   }
 
   /** A new job id for a job on this file (its first digit names the file's shard). */
@@ -128,7 +159,89 @@ export class Jobs {
   }
 
   async view(job: Ph5Job): Promise<JobView> {
-    return present(job, await job.getState());
+    return (await this.views([job]))[0]!;
+  }
+
+  /**
+   * Views of several jobs. BullMQ's state per job; then, for the active ones only, ONE HMGET
+   * of each file's state (applying mark, cursor) and one EXISTS per pool named in a mark
+   * that covers a job: what job-state.ts needs to tell `running` from merely held.
+   */
+  async views(list: Ph5Job[]): Promise<JobView[]> {
+    const bullStates = await Promise.all(list.map((j) => j.getState()));
+    const files = new Map<string, Promise<{ applying: ReturnType<typeof parseApplying>; applied: number }>>();
+    const pools = new Map<string, Promise<boolean>>();
+    const fileState = (data: JobData) => {
+      const k = fileKey(data.project, data.file);
+      let p = files.get(k);
+      if (!p) {
+        p = this.#redis.hmget(fileStateKey(data.project, data.file), 'applying', 'applied').then(([applying, applied]) => ({ applying: parseApplying(applying), applied: Number(applied ?? 0) }));
+        files.set(k, p);
+      }
+      return p;
+    };
+    const poolLive = (id: string) => {
+      let p = pools.get(id);
+      if (!p) {
+        p = this.#redis.exists(keys.pool(id)).then((n) => n > 0);
+        pools.set(id, p);
+      }
+      return p;
+    };
+    return Promise.all(
+      list.map(async (job, i) => {
+        const bullState = bullStates[i]!;
+        if (!needsFileState(bullState) || typeof job.data.seq !== 'number') return present(job, decideState({ bullState, seq: job.data.seq, applying: null, poolLive: false, applied: 0 }));
+        const { applying, applied } = await fileState(job.data);
+        const seq = job.data.seq;
+        const covers = applying !== null && applying.first <= seq && seq <= applying.last;
+        const live = covers ? await poolLive(applying.pool) : false;
+        return present(job, decideState({ bullState, seq, applying, poolLive: live, applied }));
+      }),
+    );
+  }
+
+  /**
+   * Calls `listener` whenever an epoch starts applying jobs of this file (the `applying`
+   * channel). Returns the function that stops it. Starts the shared subscriber if needed.
+   */
+  onApplying(project: string, file: string, listener: ApplyingListener): () => void {
+    this.#subscribeApplying();
+    const k = fileKey(project, file);
+    const set = this.#applyingListeners.get(k) ?? new Set<ApplyingListener>();
+    set.add(listener);
+    this.#applyingListeners.set(k, set);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.#applyingListeners.get(k) === set) this.#applyingListeners.delete(k);
+    };
+  }
+
+  /** Files an epoch was seen starting on since they were last found finished (metrics). */
+  applyingFiles(): Array<{ project: string; file: string }> {
+    return [...this.#applyingFiles.values()];
+  }
+
+  /** The file's epoch is over (its mark is gone): stop tracking it until the next one. */
+  forgetApplying(project: string, file: string): void {
+    this.#applyingFiles.delete(fileKey(project, file));
+  }
+
+  #subscribeApplying(): void {
+    if (this.#applyingSub) return;
+    // A subscriber connection can do nothing else; ioredis subscribes again after a reconnect.
+    const sub = new RedisClient({ ...this.#eventsConnection, maxRetriesPerRequest: null });
+    sub.on('error', () => {});
+    sub.on('message', (_channel: string, message: string) => {
+      const event = parseApplyingEvent(message);
+      if (!event) return;
+      const k = fileKey(event.project, event.file);
+      // Bounded by the files with an epoch in progress: /metrics prunes finished ones.
+      if (this.#applyingFiles.size < 100_000) this.#applyingFiles.set(k, { project: event.project, file: event.file });
+      this.#applyingListeners.get(k)?.forEach((l) => l(event));
+    });
+    sub.subscribe(keys.applyingChannel).catch(() => {});
+    this.#applyingSub = sub;
   }
 
   /**
@@ -136,11 +249,12 @@ export class Jobs {
    * `ownOp`: the request's own operation in a job it shares with other writes.
    */
   viewAccepted(job: Ph5Job, ownOp?: number): JobView {
-    return present(job, 'waiting', ownOp);
+    return present(job, 'queued', ownOp);
   }
 
   /** Starts listening for job events (idempotent). Called when the app is ready. */
   listen(): ShardEvents {
+    this.#subscribeApplying();
     if (!this.#events) {
       const events = new ShardEvents(this.#eventsConnection);
       const wake = ({ jobId }: { jobId: string }) => this.#waiters.get(jobId)?.forEach((w) => w());
@@ -196,13 +310,13 @@ export class Jobs {
 
   async close(): Promise<void> {
     this.wakeAll();
+    this.#applyingSub?.disconnect();
     await Promise.allSettled([this.#events?.close(), ...this.queues.map((q) => q.close())]);
   }
 }
 
 /** A job as clients see it; `ownOp`: only that op (with its index), for a write sharing its job. */
-function present(job: Ph5Job, bullState: string, ownOp?: number): JobView {
-  const state = publicState(bullState);
+function present(job: Ph5Job, state: JobView['state'], ownOp?: number): JobView {
   const result = state === 'completed' ? ((job.returnvalue as JobResult | undefined) ?? null) : null;
   const view = (o: JobData['ops'][number]) => (o.op === 'write' ? { op: o.op, path: o.path, select: o.select } : { op: o.op, path: o.path });
   return {

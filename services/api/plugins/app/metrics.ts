@@ -1,14 +1,18 @@
 /**
  * Prometheus metrics (prom-client), served at /metrics: HTTP requests and their latency by
  * route, the queue's depth by state, and finished jobs (outcome, request-to-completion
- * latency, bytes written) as this API process hears of them.
+ * latency, bytes written) as this API process hears of them; and what tells a hang from
+ * work: live pools, watchdog firings, and the active jobs split into those an epoch is
+ * applying and those a pool merely holds.
  *
  * Each app has its own registry, so several apps in one process (tests) do not collide.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { JobResult } from '../../../shared/jobs.js';
+import { fileStateKey, parseApplying } from '../../../shared/file-state.js';
+import { keys, type JobResult } from '../../../shared/jobs.js';
+import { livePools } from './pools.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,6 +32,21 @@ export function jobLatencySeconds(result: Partial<JobResult> | null | undefined)
   const t = result?.timings;
   if (!t || typeof t.queuedMs !== 'number' || typeof t.totalMs !== 'number') return null;
   return (t.queuedMs + t.totalMs) / 1000;
+}
+
+/**
+ * Jobs by phase, from the queue's counts (all shards) and the epochs in progress (each an
+ * `applying` range of a live pool): `applying` are being written, `held` were taken by a
+ * pool and wait for their epoch (BullMQ 'active', not applied), `waiting` are in the queue
+ * (waiting, prioritized, or delayed for a retry). An epoch's range never holds more jobs
+ * than are active, so applying is capped by active.
+ */
+export function jobPhases(counts: Record<string, number>, ranges: Array<{ first: number; last: number }>): { applying: number; held: number; waiting: number } {
+  const active = counts.active ?? 0;
+  const inRanges = ranges.reduce((n, r) => n + Math.max(0, r.last - r.first + 1), 0);
+  const applying = Math.min(active, inRanges);
+  const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0) + (counts['waiting-children'] ?? 0) + (counts.paused ?? 0);
+  return { applying, held: active - applying, waiting };
 }
 
 async function metricsPlugin(app: FastifyInstance): Promise<void> {
@@ -57,6 +76,19 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
 
   if (!app.ph5) return; // built without Redis (OpenAPI document): no queue metrics
   const { jobs, redis } = app.ph5;
+  // One scrape reads the queue's counts and the live pools once, whichever metric asks
+  // first: prom-client starts every collect() in the same turn of the event loop, so the
+  // reads are shared within that turn and never reused by the next scrape.
+  let scrape: { counts: Promise<Record<string, number>>; pools: Promise<string[]> } | null = null;
+  const current = () => {
+    if (!scrape) {
+      scrape = { counts: jobs.counts(), pools: livePools(redis) };
+      scrape.counts.catch(() => {});
+      scrape.pools.catch(() => {});
+      setImmediate(() => (scrape = null));
+    }
+    return scrape;
+  };
   new Gauge({
     name: 'ph5_queue_jobs',
     help: 'Jobs in the queue (all shards), by state (waiting, active, delayed, completed, failed...).',
@@ -64,8 +96,55 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
     registers: [registry],
     async collect() {
       if (redis.status !== 'ready') return;
-      const counts = await jobs.counts();
+      const counts = await current().counts;
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'ph5_pools_live',
+    help: 'Worker pools alive: a heartbeat younger than 10 s and its record (what /readyz counts).',
+    registers: [registry],
+    async collect() {
+      if (redis.status !== 'ready') return;
+      this.set((await current().pools).length);
+    },
+  });
+  new Counter({
+    name: 'ph5_watchdog_firings_total',
+    help: 'Collective steps that passed PH5_STEP_TIMEOUT_MS, each of which ended its pool (all pools, since Redis holds the count).',
+    registers: [registry],
+    async collect() {
+      if (redis.status !== 'ready') return;
+      // The count lives in Redis (the pools INCR it); a counter cannot be set, so reset + inc.
+      const n = Number((await redis.get(keys.watchdogFired)) ?? 0);
+      this.reset();
+      if (Number.isFinite(n) && n > 0) this.inc(n);
+    },
+  });
+  new Gauge({
+    name: 'ph5_jobs_phase',
+    help: 'Unfinished jobs by phase: applying (an epoch of a live pool writes them), held (taken by a pool, waiting for their epoch), waiting (in the queue).',
+    labelNames: ['phase'] as const,
+    registers: [registry],
+    async collect() {
+      if (redis.status !== 'ready') return;
+      const { counts } = current();
+      // Files this process heard an epoch start on; those whose mark is gone are dropped.
+      const files = jobs.applyingFiles();
+      const replies = files.length ? ((await redis.pipeline(files.map((f) => ['hget', fileStateKey(f.project, f.file), 'applying'])).exec()) ?? []) : [];
+      const marks = files.map((f, i) => {
+        const [err, raw] = replies[i] ?? [null, null];
+        const mark = err ? null : parseApplying(raw as string | null);
+        if (!err && !mark) jobs.forgetApplying(f.project, f.file);
+        return mark;
+      });
+      // Live as for job states: the marking pool's heartbeat record exists.
+      const named = [...new Set(marks.filter((m) => m !== null).map((m) => m.pool))];
+      const exists = named.length ? ((await redis.pipeline(named.map((id) => ['exists', keys.pool(id)])).exec()) ?? []) : [];
+      const live = new Set(named.filter((_, i) => exists[i]?.[1] === 1));
+      const ranges = marks.filter((m) => m !== null && live.has(m.pool)) as Array<{ first: number; last: number }>;
+      const phases = jobPhases(await counts, ranges);
+      for (const [phase, n] of Object.entries(phases)) this.set({ phase }, n);
     },
   });
   const finished = new Counter({

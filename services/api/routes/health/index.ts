@@ -1,8 +1,9 @@
 /** Liveness (the process answers) and readiness (Redis reachable, a worker pool alive). */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { keys, POOL_STALE_MS } from '../../../shared/jobs.js';
+import { POOL_STALE_MS } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
+import { livePools } from '../../plugins/app/pools.js';
 import { problems } from '../../schemas/common.js';
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
@@ -26,6 +27,9 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         operationId: 'getReadiness',
         tags: ['health'],
         summary: 'Readiness: Redis is reachable and at least one worker pool is alive',
+        description:
+          `503 PH5_ERR_NOT_READY (with Retry-After) when Redis does not answer, or when no worker pool is live: none has a heartbeat younger than ${POOL_STALE_MS / 1000} s ` +
+          'and its heartbeat record. A pool whose collective step hangs is ended by its watchdog (PH5_STEP_TIMEOUT_MS) and stops counting once its heartbeat is stale.',
         response: {
           200: Type.Object({ status: Type.Literal('ready'), pools: Type.Integer({ description: 'Worker pools with a fresh heartbeat.' }) }, { description: 'Ready to accept and run jobs.', examples: [{ status: 'ready', pools: 1 }] }),
           ...problems(503),
@@ -36,7 +40,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
       const { redis } = app.ph5;
       let pools: number;
       try {
-        pools = await redis.zcount(keys.pools, Date.now() - POOL_STALE_MS, '+inf');
+        pools = (await livePools(redis)).length;
       } catch {
         throw new errors.NotReady('Redis is unreachable.');
       }

@@ -4,7 +4,10 @@
  * The stream listens to the process's one event reader, for all shards (no Redis connection per
  * client); every event about this job, and a slow poll as a backstop for lost events,
  * only means "look again": the job's record decides what is sent, and an unchanged view is
- * not sent twice. The stream ends after completed or failed, when the client goes away,
+ * not sent twice. A pool holding the job makes it 'active' in BullMQ, which is not yet
+ * `running` (job-state.ts); the epoch that applies it says so on the `applying` channel,
+ * heard through the process's one subscriber: an event whose range covers the job is one
+ * more "look again", and the look then finds the mark and answers `running`. The stream ends after completed or failed, when the client goes away,
  * or when the server shuts down.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -54,6 +57,7 @@ export async function streamJobEvents(app: FastifyInstance, request: FastifyRequ
     clearInterval(poll);
     clearInterval(keepalive);
     for (const name of EVENTS) events.off(name, onEvent);
+    stopApplying();
     streams.delete(end);
     res.end();
   };
@@ -91,6 +95,10 @@ export async function streamJobEvents(app: FastifyInstance, request: FastifyRequ
     if (args.jobId === id) void check();
   }
   for (const name of EVENTS) events.on(name, onEvent);
+  const seq = job.data.seq;
+  const stopApplying = jobs.onApplying(project, job.data.file, (e) => {
+    if (typeof seq === 'number' && e.first <= seq && seq <= e.last) void check();
+  });
   const poll = setInterval(() => void check(), POLL_MS);
   const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
   streams.add(end);

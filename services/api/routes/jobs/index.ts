@@ -83,12 +83,21 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
         const found = await Promise.all(batch.map((b) => jobs.get(b.id, proj)));
         const gone = batch.filter((_, i) => !found[i]).map((b) => b.id);
         if (gone.length) await jobIndex.remove(proj, ...gone);
-        for (let i = 0; i < batch.length && out.length < limit; i++) {
+        // The batch's candidates (file filter), viewed together: one read of each file's
+        // state for all its active jobs. Without a state filter, only as many as the page needs.
+        const picked: number[] = [];
+        for (let i = 0; i < batch.length; i++) {
           const job = found[i];
+          if (!job || (request.query.file !== undefined && job.data.file !== request.query.file)) continue;
+          picked.push(i);
+          if (request.query.state === undefined && picked.length >= limit - out.length) break;
+        }
+        const views = await jobs.views(picked.map((i) => found[i]!));
+        const viewAt = new Map(picked.map((i, k) => [i, views[k]!]));
+        for (let i = 0; i < batch.length && out.length < limit; i++) {
           before = batch[i]!.acceptedAt;
-          if (!job) continue;
-          if (request.query.file !== undefined && job.data.file !== request.query.file) continue;
-          const view = await jobs.view(job);
+          const view = viewAt.get(i);
+          if (!view) continue;
           if (request.query.state !== undefined && view.state !== request.query.state) continue;
           out.push(view);
         }
@@ -160,7 +169,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
         tags: ['jobs'],
         summary: 'A job: state, result, error and timings',
         description:
-          'state is queued (also while waiting to be retried), running, completed or failed. When completed, result tells what the worker pool did ' +
+          'state is queued (also while waiting to be retried, and while a worker pool holds it before its epoch), running (a live pool is applying it), completed or failed. ' +
+          'When completed, result tells what the worker pool did ' +
           '(bytes, the decomposition across ranks, whether I/O was collective); when failed, error has a stable code and a message.',
         params: Params,
         querystring: Query,
@@ -193,7 +203,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Server-Sent Events: the job’s state changes and progress, until it finishes',
         description:
           'text/event-stream. Each event is named after what happened (state, progress) and carries the whole Job as JSON; ' +
-          'the first event is the current state, the last one is completed or failed, then the stream ends. A comment line every 15 s keeps proxies from closing it.',
+          'the first event is the current state, the last one is completed or failed, then the stream ends. running is sent when an epoch of a live pool starts applying the job ' +
+          '(not when a pool merely takes it). A comment line every 15 s keeps proxies from closing it.',
         params: Params,
         response: {
           200: {

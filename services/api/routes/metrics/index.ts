@@ -9,7 +9,7 @@ export default async function metricsRoutes(app: FastifyInstance): Promise<void>
       schema: {
         operationId: 'getMetrics',
         tags: ['health'],
-        summary: 'Prometheus metrics: requests, queue depth, job latency, bytes written',
+        summary: 'Prometheus metrics: requests, queue depth, jobs applying vs held, live pools, watchdog firings, job latency, bytes written',
         response: {
           200: {
             description: 'Prometheus text exposition format.',

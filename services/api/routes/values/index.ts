@@ -16,7 +16,7 @@ import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
 import { NPY_MEDIA_TYPE, describeNpy, encodeNpyHeader, readNpyHeader } from '../../../shared/npy.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { isNativeError } from '../../plugins/app/datasets.js';
+import { isNativeError, layoutRefusal } from '../../plugins/app/datasets.js';
 import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
@@ -61,7 +61,8 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
           'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection ' +
           'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) ' +
           'with as many elements as the selection, in the dataset’s dtype or its other byte order. ' +
-          'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location.',
+          'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. ' +
+          'A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes.',
         params: DatasetParams,
         querystring: ValueQuery,
         body: {
@@ -89,6 +90,8 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         }
         const meta = await datasets.forWrite(proj, file, h5path);
         if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
+        const unwritable = layoutRefusal(meta, h5path, file);
+        if (unwritable) throw unwritable;
         const dtype = parseDtype(meta.dtype);
         const hs = resolveSelection(request.query.select, meta.shape);
         const elements = elementCount(hs.count);
