@@ -154,7 +154,7 @@ export interface DatasetInfo {
   shape: number[];
   /** -1 for unlimited dimensions. */
   maxshape: number[];
-  layout: 'contiguous' | 'chunked' | 'compact';
+  layout: 'contiguous' | 'chunked' | 'compact' | 'virtual';
   chunks: number[] | null;
   filters: FilterInfo[];
   /** The user-defined fill value (one element, in `dtype`), or null when none was set. */

@@ -462,7 +462,7 @@ class InfoCall : public FileCall {
     Hid dcpl(Check(H5Dget_create_plist(dset), "reading the creation list"));
     H5D_layout_t layout = H5Pget_layout(dcpl);
     if (layout < 0) FailHdf5(code::kHdf5, "reading the layout");
-    layout_ = layout == H5D_CHUNKED ? "chunked" : layout == H5D_COMPACT ? "compact" : "contiguous";
+    layout_ = layout == H5D_CHUNKED ? "chunked" : layout == H5D_COMPACT ? "compact" : layout == H5D_VIRTUAL ? "virtual" : "contiguous";
     if (layout == H5D_CHUNKED) {
       chunks_.resize(rank);
       if (H5Pget_chunk(dcpl, rank, chunks_.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");

@@ -503,7 +503,7 @@ export interface components {
             dtype: string;
             /** @description The fill value, or null when none was set (unwritten elements are then undefined). */
             fillValue: number | string | boolean | null;
-            layout: "contiguous" | "chunked" | "compact";
+            layout: "contiguous" | "chunked" | "compact" | "virtual";
             /**
              * @description null = unlimited.
              * @example [

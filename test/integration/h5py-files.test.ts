@@ -138,3 +138,21 @@ test('a write into a compact dataset is refused at acceptance (409 PH5_ERR_LAYOU
   const ones = await h5py<boolean>(file, "out = bool((h5py.File(path, 'r')['k'][()] == 1).all())");
   assert.equal(ones, true);
 });
+
+test('a write into a virtual dataset is refused at acceptance (409 PH5_ERR_LAYOUT), and its source is unchanged', { timeout: 180_000 }, async () => {
+  const api = client(stack.url);
+  const file = await makeWithH5py(
+    'virtual.h5',
+    [
+      "src = f.create_dataset('src', data=np.ones((12, 10), 'f4'))",
+      "layout = h5py.VirtualLayout(shape=(12, 10), dtype='f4'); layout[:] = h5py.VirtualSource(src)",
+      "f.create_virtual_dataset('v', layout)",
+    ].join('\n'),
+  );
+  const r = await api.call('PUT', '/v1/files/virtual.h5/datasets/v/value?select=[0,:]', rows(1, 0)[0]);
+  assert.equal(r.status, 409, JSON.stringify(r.json));
+  assert.equal(r.json.code, 'PH5_ERR_LAYOUT');
+  const info = await api.call('GET', '/v1/files/virtual.h5/datasets/v');
+  assert.equal(info.json.layout, 'virtual', JSON.stringify(info.json));
+  assert.equal(await h5py<boolean>(file, "out = bool((h5py.File(path, 'r')['src'][()] == 1).all())"), true);
+});

@@ -54,7 +54,7 @@ export const DatasetInfo = Type.Object(
     dtype: Type.String({ description: 'Canonical numpy name: int32 (little-endian), >i4 (big-endian), float64, bool, S16…', examples: ['int32'] }),
     shape: Type.Array(Type.Integer(), { examples: [[42]] }),
     maxshape: Type.Array(Type.Union([Type.Integer(), Type.Null()]), { description: 'null = unlimited.', examples: [[42]] }),
-    layout: Type.Union([Type.Literal('contiguous'), Type.Literal('chunked'), Type.Literal('compact')]),
+    layout: Type.Union([Type.Literal('contiguous'), Type.Literal('chunked'), Type.Literal('compact'), Type.Literal('virtual')]),
     chunks: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'Chunk shape; null when not chunked (or, while pending, when HDF5 will choose).' }),
     compression: Type.Union([Type.Literal('gzip'), Type.Null()]),
     compressionLevel: Type.Union([Type.Integer(), Type.Null()]),

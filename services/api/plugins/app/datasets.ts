@@ -27,7 +27,7 @@ export interface DatasetMeta {
   shape: number[];
   /** null = unlimited. */
   maxshape: (number | null)[];
-  layout: 'contiguous' | 'chunked' | 'compact';
+  layout: 'contiguous' | 'chunked' | 'compact' | 'virtual';
   /** null when contiguous, or (pending) when the worker will choose. */
   chunks: number[] | null;
   compression: 'gzip' | null;
