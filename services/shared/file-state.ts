@@ -133,9 +133,10 @@ export async function recordedFailure(redis: Redis, project: string, file: strin
   return redis.hget(fileStateKey(project, file), `failed:${seq}`);
 }
 
-/** The id of the job stamped with `seq`, while it is not applied. */
-export async function jobWithSeq(redis: Redis, project: string, file: string, seq: number): Promise<string | null> {
-  return redis.hget(fileStateKey(project, file), `job:${seq}`);
+/** The ids of the jobs stamped with these numbers (null where applied or unknown), in one round trip. */
+export async function jobsWithSeqs(redis: Redis, project: string, file: string, seqs: number[]): Promise<Array<string | null>> {
+  if (seqs.length === 0) return [];
+  return redis.hmget(fileStateKey(project, file), ...seqs.map((s) => `job:${s}`));
 }
 
 export type CommitOutcome = 'committed' | 'lease-lost' | 'cursor-moved';
