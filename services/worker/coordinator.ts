@@ -691,6 +691,8 @@ export class Coordinator {
         },
       });
       this.#debug(`epoch ${lease.fence}: gather`);
+      // Not disarmed if something here throws: the other ranks would then be left in a
+      // collective of this epoch, and ending the pool at the deadline is the way out.
       this.#watchdog.arm({ name: `the reports' gather (epoch ${lease.fence})`, seqs: all });
       const gathered = await mpi.gather(Buffer.from(JSON.stringify(mine)), 0);
       this.#watchdog.disarm();
@@ -710,7 +712,7 @@ export class Coordinator {
       // them in parallel. What fails here (or a second refusal of one step) is the step's.
       const failure = await this.#prepareChunks(inbox, filePath, lease, steps[abort.step]!);
       if (failure) abort = { step: abort.step, ...failure };
-      else blameless = true;
+      blameless = !failure || failure.code === 'PH5_ERR_LEASE_LOST';
     }
     planned.forEach((h, j) => {
       const failed = real(reports.map((r) => r.failedJobs[j]));
