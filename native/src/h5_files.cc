@@ -152,13 +152,11 @@ void KeepMetadataUntilClose(hid_t fapl) {
 // index and the replay starts from a consistent file. The cost is space freed during an
 // epoch, which HDF5 forgets at the close anyway (free space is not persisted by default).
 // The setting needs a version 2 superblock (HDF5 1.10 and later read it; h5py does).
-hid_t CreationList() {
-  static hid_t fcpl = H5I_INVALID_HID;
-  if (fcpl != H5I_INVALID_HID && H5Iis_valid(fcpl) > 0) return fcpl;
+// A new list per create: a kept one would count as an open id in the leak checks.
+Hid CreationList() {
   Hid list(Check(H5Pcreate(H5P_FILE_CREATE), "creating the file creation list"));
   CheckErr(H5Pset_file_space_strategy(list, H5F_FSPACE_STRATEGY_NONE, false, 1), "choosing the file space strategy");
-  fcpl = list.release();
-  return fcpl;
+  return list;
 }
 
 hid_t AccessList(bool parallel, const OpenSettings& settings) {
@@ -220,7 +218,8 @@ class OpenCall : public H5Call {
     hid_t fapl = AccessList(parallel_, settings_);
     hid_t id;
     if (mode_ == "create") {
-      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, CreationList(), fapl), "creating " + path_);
+      Hid fcpl = CreationList();
+      id = Check(H5Fcreate(path_.c_str(), H5F_ACC_EXCL, fcpl, fapl), "creating " + path_);
     } else {
       id = Check(H5Fopen(path_.c_str(), mode_ == "r" ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl), "opening " + path_);
     }
