@@ -9,14 +9,13 @@
  * can fail, and the setting does what it says).
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { fileStateKey } from '../../services/shared/file-state.js';
-import { redisOptions } from '../../services/shared/redis.js';
 import { client } from '../helpers/client.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -49,16 +48,24 @@ async function observe(fileSync: string): Promise<Observed> {
   const saved = process.env.PH5_MPIRUN_ARGS;
   process.env.PH5_MPIRUN_ARGS = wrapper; // WorkerPool reads it when it starts the launcher
   let stack: Stack | undefined;
-  let base: Redis | undefined;
-  let monitor: Redis | undefined;
+  let monitor: ChildProcess | undefined;
   try {
     stack = await startStack({ ranks: RANKS, env: { PH5_FILE_SYNC: fileSync } });
     const api = client(stack.url);
     const monitorTimes: Array<{ time: number; args: string[] }> = [];
-    // monitor() opens a connection of its own, in monitor mode, beside `base`.
-    base = new Redis(redisOptions(stack.redis.url, 'consumer'));
-    monitor = await base.monitor();
-    monitor.on('monitor', (time: string, args: string[]) => monitorTimes.push({ time: Number(time), args }));
+    // redis-cli's MONITOR rather than ioredis's: ioredis's monitor connection sometimes took a
+    // MONITOR line for the reply to a command of its own ("Command queue state error").
+    monitor = spawn('redis-cli', ['-s', stack.redis.socket, 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let pending = '';
+    monitor.stdout!.on('data', (b: Buffer) => {
+      const lines = (pending + b.toString()).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        const m = /^(\d+\.\d+) \[[^\]]*\] (.*)$/.exec(line);
+        if (m) monitorTimes.push({ time: Number(m[1]), args: [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]!) });
+      }
+    });
+    await sleep(300); // MONITOR is on before the first write
 
     const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: '/d', dtype: 'int32', shape: [64] });
     assert.equal(created.state, 'completed', JSON.stringify(created.error));
@@ -81,15 +88,13 @@ async function observe(fileSync: string): Promise<Observed> {
     const key = fileStateKey('default', FILE);
     const cursorMoves = monitorTimes.filter((m) => m.args[0]?.toLowerCase() === 'hset' && m.args[1] === key && m.args[2] === 'applied').map((m) => m.time);
     const dataDir = stack.dataDir;
-    monitor.disconnect();
-    base.disconnect();
+    monitor.kill();
     await stack.stop(); // the ranks exit: strace has written everything
     stack = undefined;
     const traces = Array.from({ length: RANKS }, (_, r) => readTrace(path.join(traceDir, `rank.${r}`)));
     return { file, dataDir, cursorMoves, traces };
   } finally {
-    monitor?.disconnect();
-    base?.disconnect();
+    monitor?.kill();
     await stack?.stop();
     if (saved === undefined) delete process.env.PH5_MPIRUN_ARGS;
     else process.env.PH5_MPIRUN_ARGS = saved;
