@@ -99,6 +99,25 @@ function isRedisDown(err: Error & { code?: string }): boolean {
   );
 }
 
+/** Router limit on one path parameter (a file name, an HDF5 path); beyond it, 414. */
+export const MAX_PARAM_LENGTH = 2048;
+
+/**
+ * fastify's own errors that reach the one handler, as ph5 problems (a detail of null keeps
+ * fastify's message, which names what was wrong).
+ */
+const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail: string | null }> = {
+  FST_ERR_BAD_URL: { status: 400, code: 'PH5_ERR_URL', detail: 'The URL does not decode: a % must be followed by two hex digits (percent-encode a literal % as %25).' },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: 'PH5_ERR_URI_TOO_LONG',
+    detail: `A path parameter is longer than ${MAX_PARAM_LENGTH} characters (file names are at most 255, HDF5 paths 1024).`,
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'PH5_ERR_BODY_LENGTH', detail: 'The body is not as long as its Content-Length says.' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The request body is larger than this server accepts.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'PH5_ERR_MEDIA_TYPE', detail: null },
+};
+
 export function toProblem(err: unknown, instance: string): { problem: Problem; internal: boolean } {
   const e = err as FastifyError & { code?: string; statusCode?: number; validation?: unknown };
   let status = 500;
@@ -121,26 +140,11 @@ export function toProblem(err: unknown, instance: string): { problem: Problem; i
     status = 400;
     code = 'PH5_ERR_VALIDATION';
     detail = e.message;
-  } else if (e?.code === 'FST_ERR_BAD_URL') {
-    status = 400;
-    code = 'PH5_ERR_URL';
-    detail = 'The URL does not decode: a % must be followed by two hex digits (percent-encode a literal % as %25).';
-  } else if (e?.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    status = 414;
-    code = 'PH5_ERR_URI_TOO_LONG';
-    detail = `A path parameter is longer than ${MAX_PARAM_LENGTH} characters (file names are at most 255, HDF5 paths 1024).`;
-  } else if (e?.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-    status = 400;
-    code = 'PH5_ERR_BODY_LENGTH';
-    detail = 'The body is not as long as its Content-Length says.';
-  } else if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    status = 413;
-    code = 'PH5_ERR_BODY_TOO_LARGE';
-    detail = 'The request body is larger than this server accepts.';
-  } else if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    status = 415;
-    code = 'PH5_ERR_MEDIA_TYPE';
-    detail = e.message;
+  } else if (typeof e?.code === 'string' && FRAMEWORK_PROBLEMS[e.code]) {
+    const known = FRAMEWORK_PROBLEMS[e.code]!;
+    status = known.status;
+    code = known.code;
+    detail = known.detail ?? e.message;
   } else if (e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError) {
     status = 400;
     code = 'PH5_ERR_JSON';
@@ -171,9 +175,6 @@ export function toProblem(err: unknown, instance: string): { problem: Problem; i
     internal,
   };
 }
-
-/** Router limit on one path parameter (a file name, an HDF5 path); beyond it, 414. */
-export const MAX_PARAM_LENGTH = 2048;
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   if (needsRetryAfter(problem.status) && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_S));
