@@ -220,7 +220,7 @@ export interface ApplyHooks {
   afterStep?: (index: number) => void;
   /** Rank 0: a collective phase starts: 'open', a step's index, or 'close' (the watchdog). */
   phase?: (phase: 'open' | number | 'close') => void;
-  /** Rank 0: HDF5 failed here inside a collective write: the other ranks may be stuck in it. */
+  /** HDF5 failed on this rank inside a collective write: the other ranks may be stuck in it. */
   collectiveBroken?: (step: number) => void;
 }
 

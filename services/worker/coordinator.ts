@@ -150,6 +150,12 @@ export class Coordinator {
   #wake: () => void = () => {};
   #loop: Promise<void> = Promise.resolve();
   readonly #startedAt = Date.now();
+  /**
+   * Read once, before any HDF5 call is in flight: the native call takes the addon's global
+   * HDF5 lock on the main thread, so calling it in each heartbeat blocked the event loop for
+   * as long as a collective write holding that lock hung (the watchdog's timer with it).
+   */
+  readonly #versions = versions();
   /** Deadline of the epoch's collective phase in progress (armed only during epochs). */
   readonly #watchdog: Watchdog;
   /** The file whose epoch the watchdog guards. */
@@ -181,6 +187,7 @@ export class Coordinator {
 
   async start(): Promise<void> {
     await mkdir(stagingDir(this.#opts.config), { recursive: true });
+    this.#opts.doorbell?.onAlarm((rank) => this.#alarm(rank));
     await this.#beat();
     this.#heartbeat = setInterval(() => void this.#beat(), POOL_HEARTBEAT_MS);
     void this.#sweepStaging();
@@ -283,7 +290,7 @@ export class Coordinator {
   }
 
   async #publish(): Promise<void> {
-    const v = versions();
+    const v = this.#versions;
     const info: PoolInfo = {
       id: this.id,
       host: os.hostname(),
@@ -632,7 +639,10 @@ export class Coordinator {
       const verdict = hangVerdict(hangs, this.#settings.hungJobAttempts);
       if (verdict === 'alone') h.alone = true;
       if (verdict === 'fail') {
-        const reason = formatFailure('PH5_ERR_WATCHDOG', `a collective phase writing this job did not finish within ${this.#settings.stepTimeoutMs} ms, ${hangs} times; the pool was restarted each time and the job is not tried again (PH5_STEP_TIMEOUT_MS, PH5_HUNG_JOB_ATTEMPTS)`);
+        const reason = formatFailure(
+          'PH5_ERR_WATCHDOG',
+          `a collective phase writing this job did not finish, ${hangs} times (within PH5_STEP_TIMEOUT_MS = ${this.#settings.stepTimeoutMs} ms, or ${BROKEN_COLLECTIVE_GRACE_MS} ms after HDF5 failed on a rank inside it, e.g. a chunk that does not inflate); the pool was restarted each time and the job is not tried again (PH5_HUNG_JOB_ATTEMPTS)`,
+        );
         outcomes.set(h, { kind: 'failed', reason });
         this.#log.error(`job ${h.job.id} (seq ${h.seq} of ${inbox.key}) failed: it hung the pool ${hangs} times`);
       }
@@ -797,6 +807,17 @@ export class Coordinator {
   }
 
   /**
+   * Another rank left a collective write with an HDF5 failure (doorbell alarm): the ranks
+   * still in that collective may wait forever, so the phase gets a short deadline.
+   */
+  #alarm(rank: number): void {
+    const current = this.#watchdog.current;
+    if (!current) return;
+    this.#log.warn(`rank ${rank}: HDF5 failed there inside a collective write during ${current.phase.name}; the other ranks get ${BROKEN_COLLECTIVE_GRACE_MS} ms to reach the agreement`);
+    this.#watchdog.arm({ name: `${current.phase.name}, which rank ${rank} left with an HDF5 failure`, seqs: current.phase.seqs }, BROKEN_COLLECTIVE_GRACE_MS);
+  }
+
+  /**
    * The watchdog fired: a collective phase has not finished in time, and cannot be
    * interrupted. Charge its jobs one hang each (best effort, bounded), then end this rank:
    * the launcher ends the others and the supervisor starts a new pool, which replays the
@@ -938,7 +959,8 @@ export async function follow(rank: number, size: number, log: Logger, doorbell?:
     await doorbell?.wait();
     const message = decodeMessage(await mpi.bcast(null, 0));
     if (message.type === 'stop') return;
-    const report = await applyPlan(message.plan, rank, size);
+    // HDF5 failed here inside a collective write: rank 0 shortens the phase's deadline.
+    const report = await applyPlan(message.plan, rank, size, { collectiveBroken: () => doorbell?.alarm() });
     // A step that needs chunks allocated is rank 0's to handle, not a failure.
     const own = [report.abort, ...Object.values(report.failedJobs)].find((f) => f && f.code !== 'PH5_ERR_PEER' && f.code !== 'PH5_ERR_NEEDS_ALLOCATION');
     if (own) log.warn(`epoch ${message.plan.epoch}: ${own.code}: ${own.message}`);

@@ -20,6 +20,10 @@
  * or fails later (rank 0 died, network), stops waiting for rings for good and polls in the
  * bcast as before. One ring per bcast; bytes that TCP delivers together count as several
  * rings. Connections without the right secret are closed and change nothing.
+ *
+ * The other way, a rank may raise an alarm: HDF5 failed on it *inside* a collective write,
+ * so the ranks still in that collective may wait forever, and only rank 0 (whose event
+ * loop is free while it waits) can act on it: it shortens the phase's deadline (watchdog).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
@@ -30,6 +34,8 @@ import { doorbellAddresses, parsePoolNetwork } from './network.js';
 
 /** What rank 0 sends before each broadcast the other ranks wait for. */
 const RING = Buffer.from([0x07]);
+/** A rank's alarm (after the hello): it left a collective write with an HDF5 failure. */
+const ALARM = Buffer.from([0x15]);
 /** Rank 0's answer to a good hello: the connection is counted. */
 const ACK = 0x06;
 const HELLO = 'ph5-doorbell';
@@ -46,6 +52,8 @@ export interface DoorbellRinger {
   ring(): void;
   /** Ranks that ring through the doorbell (the others poll). */
   readonly connected: number;
+  /** Called with the rank that raised an alarm (see the header). */
+  onAlarm(listener: (rank: number) => void): void;
   close(): void;
 }
 
@@ -55,6 +63,8 @@ export interface DoorbellListener {
   wait(): Promise<void>;
   /** False once this rank polls instead (could not connect, or the connection ended). */
   readonly connected: boolean;
+  /** Tells rank 0 that HDF5 failed here inside a collective write (best effort). */
+  alarm(): void;
   close(): void;
 }
 
@@ -85,6 +95,7 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
   const clients = new Map<number, net.Socket>();
   const unverified = new Set<net.Socket>();
   const attempts = new WeakMap<net.Socket, number>();
+  let alarmed: (rank: number) => void = () => {};
   const onConnection = (socket: net.Socket) => {
     unverified.add(socket);
     socket.on('error', () => {});
@@ -121,8 +132,10 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
       socket.on('close', () => {
         if (clients.get(peer) === socket) clients.delete(peer);
       });
-      // Nothing more is expected from a rank; ignore whatever comes.
-      socket.on('data', () => {});
+      // Nothing more comes from a rank but alarms.
+      socket.on('data', (chunk: Buffer) => {
+        if (chunk.includes(ALARM[0]!)) alarmed(peer);
+      });
       socket.write(Buffer.from([ACK]));
     };
     socket.on('data', onHello);
@@ -174,6 +187,9 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
     ring() {
       for (const socket of clients.values()) if (socket.writable) socket.write(RING);
     },
+    onAlarm(listener) {
+      alarmed = listener;
+    },
     close() {
       for (const socket of clients.values()) socket.end();
       clients.clear();
@@ -192,7 +208,7 @@ export async function joinDoorbell(rank: number, log: Logger): Promise<DoorbellL
   await mpi.gather(Buffer.from(listener ? '1' : '0'), 0);
   if (!listener) {
     log.warn(`doorbell: cannot reach rank 0 (tried ${invitation.hosts.join(', ') || 'nothing'}); waiting by polling`);
-    return { connected: false, wait: () => Promise.resolve(), close() {} };
+    return { connected: false, wait: () => Promise.resolve(), alarm() {}, close() {} };
   }
   return listener;
 }
@@ -252,6 +268,10 @@ class RingListener implements DoorbellListener {
 
   get connected(): boolean {
     return this.#lost === null;
+  }
+
+  alarm(): void {
+    if (this.#lost === null && this.#socket.writable) this.#socket.write(ALARM);
   }
 
   wait(): Promise<void> {
