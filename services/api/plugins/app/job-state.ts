@@ -37,6 +37,11 @@ export function needsFileState(bullState: string): boolean {
   return bullState === 'active';
 }
 
+/** Whether an `applying` mark names this seq (whether its pool is live is asked separately). */
+export function markCovers(applying: StateInputs['applying'], seq: number): boolean {
+  return applying !== null && applying.first <= seq && seq <= applying.last;
+}
+
 /** The state clients see. Pure: see the header for the rule. */
 export function decideState(i: StateInputs): JobView['state'] {
   if (i.bullState === 'completed' || i.bullState === 'failed') return i.bullState;
@@ -45,6 +50,6 @@ export function decideState(i: StateInputs): JobView['state'] {
   // A job without a seq cannot be matched to an epoch's mark: held, as far as anyone can tell.
   if (i.seq === undefined) return 'queued';
   if (i.seq <= i.applied) return 'running';
-  if (i.applying && i.poolLive && i.applying.first <= i.seq && i.seq <= i.applying.last) return 'running';
+  if (i.poolLive && markCovers(i.applying, i.seq)) return 'running';
   return 'queued';
 }

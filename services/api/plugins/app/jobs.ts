@@ -29,7 +29,7 @@ import {
   type JobData,
   type JobResult,
 } from '../../../shared/jobs.js';
-import { decideState, needsFileState } from './job-state.js';
+import { decideState, markCovers, needsFileState } from './job-state.js';
 import { ShardEvents } from './shard-events.js';
 import type { JobView } from '../../schemas/common.js';
 
@@ -194,8 +194,8 @@ export class Jobs {
         if (!needsFileState(bullState) || typeof job.data.seq !== 'number') return present(job, decideState({ bullState, seq: job.data.seq, applying: null, poolLive: false, applied: 0 }));
         const { applying, applied } = await fileState(job.data);
         const seq = job.data.seq;
-        const covers = applying !== null && applying.first <= seq && seq <= applying.last;
-        const live = covers ? await poolLive(applying.pool) : false;
+        // Only a mark that names the job makes its pool's liveness matter.
+        const live = applying !== null && markCovers(applying, seq) ? await poolLive(applying.pool) : false;
         return present(job, decideState({ bullState, seq, applying, poolLive: live, applied }));
       }),
     );
