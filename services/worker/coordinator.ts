@@ -671,7 +671,9 @@ export class Coordinator {
       const doneSteps = planned.map(() => 0);
       this.#debug(`epoch ${lease.fence}: bcast ${steps.length} steps`);
       const message = encodeMessage({ type: 'plan', plan });
-      const all = planned.flatMap((h) => (h.seq === null ? [] : [h.seq]));
+      const seqsOf = (jobs: Held[]) => jobs.flatMap((h) => (h.seq === null ? [] : [h.seq]));
+      const stepSeqs = (p: number) => seqsOf(steps[p]!.jobs.map((j) => planned[j]!));
+      const all = seqsOf(planned);
       this.#markApplying(inbox, all);
       this.#guarded = inbox;
       this.#watchdog.arm({ name: `the plan's broadcast (epoch ${lease.fence})`, seqs: all });
@@ -682,13 +684,11 @@ export class Coordinator {
         phase: (p) => {
           if (typeof p !== 'number') return this.#watchdog.arm({ name: `${p} of ${inbox.key} (epoch ${lease.fence})`, seqs: all });
           const st = steps[p]!;
-          const seqs = st.jobs.flatMap((j) => (planned[j]!.seq === null ? [] : [planned[j]!.seq!]));
-          this.#watchdog.arm({ name: `step ${p} (${st.op}${st.op === 'write' ? ` ${st.path}` : ''}) of epoch ${lease.fence} on ${inbox.key}`, seqs });
+          this.#watchdog.arm({ name: `step ${p} (${st.op}${st.op === 'write' ? ` ${st.path}` : ''}) of epoch ${lease.fence} on ${inbox.key}`, seqs: stepSeqs(p) });
         },
         collectiveBroken: (p) => {
-          const seqs = steps[p]!.jobs.flatMap((j) => (planned[j]!.seq === null ? [] : [planned[j]!.seq!]));
           this.#log.warn(`epoch ${lease.fence} on ${inbox.key}: HDF5 failed on this rank inside the collective write of step ${p}; the other ranks get ${BROKEN_COLLECTIVE_GRACE_MS} ms to reach the agreement`);
-          this.#watchdog.arm({ name: `the agreement after a failed collective write (step ${p}, epoch ${lease.fence} on ${inbox.key})`, seqs }, BROKEN_COLLECTIVE_GRACE_MS);
+          this.#watchdog.arm({ name: `the agreement after a failed collective write (step ${p}, epoch ${lease.fence} on ${inbox.key})`, seqs: stepSeqs(p) }, BROKEN_COLLECTIVE_GRACE_MS);
         },
         beforeStep: async () => {
           if (!(await lease.check())) throw new RankError('PH5_ERR_LEASE_LOST', `the write lease on ${inbox.key} (fence ${lease.fence}) was lost`);
