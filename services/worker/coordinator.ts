@@ -66,6 +66,7 @@ import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankRep
 import { loadWorkerSettings, type WorkerSettings } from './settings.js';
 import { BROKEN_COLLECTIVE_GRACE_MS, hangVerdict, Watchdog, type Phase } from './watchdog.js';
 import { promotionRun } from './promotion.js';
+import { removeFileDurably } from './remove-file.js';
 import type { DoorbellListener, DoorbellRinger } from './doorbell.js';
 import type { Logger } from './log.js';
 
@@ -747,6 +748,19 @@ export class Coordinator {
       }
     }
 
+    // The file goes once everything before the deletion is in it and closed, still under the
+    // lease and before the cursor moves: a crash in between replays the epoch (onto a new
+    // file, since this one is gone) and deletes again.
+    if (deletion >= 0 && outcomes.get(planned[deletion]!)?.kind === 'done') {
+      if (!(await lease.check({ fresh: true }))) outcomes.set(planned[deletion]!, { kind: 'pending' });
+      else {
+        // Made durable before the cursor moves past it (a failed sync retries the deletion).
+        await removeFileDurably(filePath).catch((err: Error) => {
+          this.#log.warn(`deleting ${inbox.key}: ${err.message}; the deletion is retried`);
+          outcomes.set(planned[deletion]!, { kind: 'retry', reason: `deleting the file: ${err.message}` });
+        });
+      }
+    }
     // The cursor moves through the longest run of finished jobs in sequence order.
     let through = cursor.applied;
     const failures: Array<{ seq: number; reason: string }> = [];
@@ -756,13 +770,6 @@ export class Coordinator {
       if (h.seq !== through + 1 || (o.kind !== 'done' && o.kind !== 'failed')) break;
       through = h.seq;
       if (o.kind === 'failed') failures.push({ seq: h.seq, reason: o.reason });
-    }
-    // The file goes once everything before the deletion is in it and closed, still under the
-    // lease and before the cursor moves: a crash in between replays the epoch (onto a new
-    // file, since this one is gone) and deletes again.
-    if (deletion >= 0 && outcomes.get(planned[deletion]!)?.kind === 'done') {
-      if (await lease.check({ fresh: true })) await rm(filePath, { force: true });
-      else outcomes.set(planned[deletion]!, { kind: 'pending' });
     }
     this.#debug(`epoch ${lease.fence}: commit`);
     const committed = await commitEpoch(this.#redis, lease, inbox.project, inbox.file, cursor.applied, through, failures);
