@@ -22,12 +22,16 @@ export class ShardEvents extends EventEmitter {
   readonly #streams = allQueueNames().map((q) => queueKey(q, 'events'));
   #closing = false;
   readonly #done: Promise<void>;
+  /** Settles when close() is called: a read in flight is not waited for. */
+  readonly #closed: Promise<'closed'>;
+  #markClosed!: () => void;
 
   constructor(connection: RedisOptions) {
     super();
     this.setMaxListeners(0);
     this.#client = new Redis({ ...connection, maxRetriesPerRequest: null });
     this.#client.on('error', () => {});
+    this.#closed = new Promise((resolve) => (this.#markClosed = () => resolve('closed')));
     this.#done = this.#consume();
   }
 
@@ -42,18 +46,25 @@ export class ShardEvents extends EventEmitter {
     let ids: string[] | null = null;
     while (!this.#closing) {
       try {
-        ids ??= await this.#startIds();
-        const reply = (await this.#client.xread('BLOCK', BLOCK_MS, 'STREAMS', ...this.#streams, ...ids)) as Array<[string, Array<[string, string[]]>]> | null;
-        for (const [key, entries] of reply ?? []) {
+        // While Redis is away, ioredis keeps a command queued until it comes back, and
+        // disconnect() does not reject it: close() must not wait for it (it hung the API's
+        // shutdown for as long as Redis stayed down).
+        const start: string[] | 'closed' = ids ?? (await Promise.race([this.#startIds(), this.#closed]));
+        if (start === 'closed') return;
+        const current: string[] = start;
+        ids = current;
+        const reply = await Promise.race([this.#client.xread('BLOCK', BLOCK_MS, 'STREAMS', ...this.#streams, ...current), this.#closed]);
+        if (reply === 'closed') return;
+        for (const [key, entries] of (reply as Array<[string, Array<[string, string[]]>]> | null) ?? []) {
           const i = this.#streams.indexOf(key);
           for (const [id, fields] of entries) {
-            ids[i] = id;
+            current[i] = id;
             this.#dispatch(fields, id);
           }
         }
       } catch {
         if (this.#closing) return;
-        await sleep(1_000);
+        await Promise.race([sleep(1_000), this.#closed]);
       }
     }
   }
@@ -75,6 +86,7 @@ export class ShardEvents extends EventEmitter {
 
   async close(): Promise<void> {
     this.#closing = true;
+    this.#markClosed();
     this.#client.disconnect();
     await this.#done;
   }
