@@ -279,7 +279,7 @@ async function putInParts(client: Ph5Client, file: string, h5path: string, sourc
   const summary = { uploadId: upload.uploadId, state: result.completed ? 'completed' : 'failed', parts: upload.parts.length, rowsWritten: describeRows(result.written), rowsNotWritten: describeRows(result.notWritten), jobs: result.jobs };
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (result.completed) {
-    if (!o.json) process.stdout.write(`${result.jobs.length} jobs completed (${upload.parts.length} parts of ${file}:${h5path})\n`);
+    if (!o.json) process.stdout.write(`${new Set(result.jobs.map((j) => j.id)).size} jobs completed (${upload.parts.length} parts of ${file}:${h5path})\n`);
     return EXIT.ok;
   }
   // Which rows are in the file, which are not, and why.

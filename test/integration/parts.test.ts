@@ -73,7 +73,10 @@ test('ph5 put in parts: 1-D with an odd length (last part short) equals its sour
   assert.equal(summary.parts, Math.ceil(10007 / 1280)); // 10 KiB parts of 8-byte rows
   assert.equal(summary.rowsWritten, '0:10007');
   assert.equal(summary.rowsNotWritten, 'none');
-  assert.equal(new Set(summary.jobs.map((j: { id: string }) => j.id)).size, summary.parts, 'one job per part');
+  // Parts this small (10 KiB) go through group commit: several may share a job.
+  const jobs = new Set(summary.jobs.map((j: { id: string }) => j.id)).size;
+  assert.ok(jobs >= 1 && jobs <= summary.parts, `${jobs} jobs for ${summary.parts} parts`);
+  assert.equal(summary.jobs.length, summary.parts, 'a job named for every part');
   assert.deepEqual(await equalsNpy('p.h5', '/one', src), { dtype: '<f8', shape: [10007], equal: true });
 });
 
@@ -85,7 +88,7 @@ test('ph5 put in parts: 2-D odd shape and a big-endian .npy (byte order kept) eq
   assert.match(put.stderr, /created p\.h5:\/grp\/two \(>i4, \[333, 37\]\)/);
   assert.match(put.stderr, /upload p\.h5:\/grp\/two: .*100%/);
   assert.match(put.stderr, /sent in 5 parts/); // 10 KiB / 148-byte rows = 69 rows a part
-  assert.match(put.stdout, /^5 jobs completed \(5 parts of p\.h5:\/grp\/two\)$/m);
+  assert.match(put.stdout, /^[1-5] jobs completed \(5 parts of p\.h5:\/grp\/two\)$/m);
   assert.deepEqual(await equalsNpy('p.h5', '/grp/two', src), { dtype: '>i4', shape: [333, 37], equal: true });
 
   // A little-endian .npy into the same big-endian dataset: parts carry ?dtype=<i4, converted.
