@@ -249,6 +249,7 @@ export function partedPlan(p: {
 async function putInParts(client: Ph5Client, file: string, h5path: string, source: string, plan: PartedPlan, parting: PartSettings, o: CommandOptions): Promise<number> {
   const total = plan.shape.reduce((a, b) => a * b, 1) * plan.itemsize;
   const bar = new Progress(`upload ${file}:${h5path}`, total, { enabled: o.progress });
+  const started = performance.now();
   const upload = await writeInParts({
     baseUrl: o.url,
     token: o.token,
@@ -262,6 +263,7 @@ async function putInParts(client: Ph5Client, file: string, h5path: string, sourc
     connections: parting.connections,
     onProgress: (sent) => bar.update(sent),
   });
+  const uploadMs = Math.round(performance.now() - started);
   const failedPart = upload.parts.find((p) => p.status === 'refused' || p.status === 'error');
   bar.done(upload.accepted ? `${formatBytes(total)} sent in ${upload.parts.length} parts` : `part ${failedPart?.index} (rows ${describeRows([failedPart!.rows])}) failed`);
   const accepted = upload.parts.filter((p) => p.status === 'accepted');
@@ -276,7 +278,7 @@ async function putInParts(client: Ph5Client, file: string, h5path: string, sourc
     ? await waitForParts(upload, (id) => waitForJob(client, id, 24 * 3600_000), (_job, done) => jobsBar.update(done))
     : { completed: false, written: [], notWritten: upload.parts.filter((p) => p.status !== 'accepted').map((p) => p.rows), jobs: jobList };
   if (o.wait) jobsBar.done(result.completed ? 'completed' : 'failed');
-  const summary = { uploadId: upload.uploadId, state: result.completed ? 'completed' : 'failed', parts: upload.parts.length, rowsWritten: describeRows(result.written), rowsNotWritten: describeRows(result.notWritten), jobs: result.jobs };
+  const summary = { uploadId: upload.uploadId, state: result.completed ? 'completed' : 'failed', parts: upload.parts.length, uploadMs, rowsWritten: describeRows(result.written), rowsNotWritten: describeRows(result.notWritten), jobs: result.jobs };
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (result.completed) {
     if (!o.json) process.stdout.write(`${new Set(result.jobs.map((j) => j.id)).size} jobs completed (${upload.parts.length} parts of ${file}:${h5path})\n`);
