@@ -49,6 +49,8 @@ export interface PutSeries {
 
 export interface Sink {
   url: string;
+  /** The sink's process, when it has its own (for CPU accounting). */
+  pid?: number;
   stop(): Promise<void>;
 }
 /** Starts an HTTP sink that writes each body into `dir` and fsyncs it before answering. */
@@ -73,6 +75,7 @@ export const startSink: SinkFactory = (dir) =>
     child.stdout.once('data', (b: Buffer) =>
       resolve({
         url: `http://127.0.0.1:${Number(b.toString().trim())}`,
+        ...(child.pid ? { pid: child.pid } : {}),
         stop: () =>
           new Promise<void>((done) => {
             child.once('exit', () => done());
