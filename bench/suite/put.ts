@@ -17,10 +17,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileRange, sendStream } from '../../services/client/parts.js';
 import { h5py } from '../../test/helpers/h5.js';
+import { childPids, cpuSeconds } from '../../test/helpers/proc.js';
 import { startStack } from '../../test/helpers/stack.js';
 import { h5pyWrite } from './bulk.js';
 import type { Row } from './report.js';
@@ -45,6 +47,12 @@ export interface PutSeries {
   partsPoolStart: number[];
   partsPoolEnd: number[];
   parts: number;
+  /**
+   * CPU seconds per run (user + system), per process kind: where the time goes on a machine
+   * with few cores. ph5 parts: the CLI, the API process, the ranks; sink: the client (this
+   * process) and the sink process.
+   */
+  cpu: { parts: { client: number[]; api: number[]; ranks: number[] }; sink: { client: number[]; sink: number[] } };
 }
 
 export interface Sink {
@@ -102,6 +110,8 @@ interface CliRun {
   seconds: number;
   /** Date.now() when the CLI was started (to place the jobs' timings). */
   startedAt: number;
+  /** The CLI's CPU seconds. */
+  cpu: number;
   summary: { state: string; uploadMs?: number; parts?: number; jobs?: { id: string }[]; id?: string };
 }
 
@@ -109,7 +119,9 @@ function runCli(url: string, args: string[]): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const startedAt = Date.now();
-    const child = spawn(process.execPath, [PH5, ...args, '--json', '--quiet'], { env: { ...process.env, PH5_URL: url, PH5_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // bash's `time` reports the CLI's own CPU (user, system) on the last line of stderr.
+    const quoted = [process.execPath, PH5, ...args, '--json', '--quiet'].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const child = spawn('bash', ['-c', `TIMEFORMAT='cpu %U %S'; time ${quoted}`], { env: { ...process.env, PH5_URL: url, PH5_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -118,7 +130,8 @@ function runCli(url: string, args: string[]): Promise<CliRun> {
     child.on('close', (code) => {
       const seconds = (performance.now() - t0) / 1000;
       if (code !== 0) return reject(new Error(`ph5 ${args.join(' ')}: exit ${code}\n${out}\n${err}`));
-      resolve({ seconds, startedAt, summary: JSON.parse(out.trim().split('\n').pop()!) });
+      const cpu = /cpu (\S+) (\S+)\s*$/.exec(err);
+      resolve({ seconds, startedAt, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, summary: JSON.parse(out.trim().split('\n').pop()!) });
     });
   });
 }
@@ -157,13 +170,20 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
   spawnSync('mkdir', ['-p', sinkDir, h5pyDir]);
   const stack = await startStack({ ranks: opts.ranks, env: { PH5_DATA_DIR: dataDir, PH5_LOG_LEVEL: 'warn', PH5_RATE_LIMIT_PER_MINUTE: '0' } });
   const sink = await (opts.sink ?? startSink)(sinkDir);
-  const series: PutSeries = { fs: opts.fs, ranks: opts.ranks, bytes: opts.bytes, seconds: { parts: [], single: [], sink: [], h5py: [] }, partsUploadSeconds: [], partsPoolStart: [], partsPoolEnd: [], parts: 0 };
+  const series: PutSeries = { fs: opts.fs, ranks: opts.ranks, bytes: opts.bytes, seconds: { parts: [], single: [], sink: [], h5py: [] }, partsUploadSeconds: [], partsPoolStart: [], partsPoolEnd: [], parts: 0, cpu: { parts: { client: [], api: [], ranks: [] }, sink: { client: [], sink: [] } } };
   const writers: PutWriter[] = ['parts', 'sink', 'single', 'h5py'];
   let runNumber = 0;
+  const ranks = await childPids(stack.pool.pid!);
   try {
-    const once = async (w: PutWriter): Promise<{ seconds: number; upload?: number; pool?: { start: number; end: number }; parts?: number }> => {
+    const once = async (w: PutWriter): Promise<{ seconds: number; upload?: number; pool?: { start: number; end: number }; parts?: number; cpu?: Record<string, number> }> => {
       spawnSync('sync');
-      if (w === 'sink') return { seconds: await sendToSink(sink, npy) };
+      if (w === 'sink') {
+        const s0 = sink.pid ? await cpuSeconds(sink.pid) : NaN;
+        const c0 = process.cpuUsage();
+        const seconds = await sendToSink(sink, npy);
+        const c = process.cpuUsage(c0);
+        return { seconds, cpu: { client: (c.user + c.system) / 1e6, sink: sink.pid ? (await cpuSeconds(sink.pid)) - s0 : NaN } };
+      }
       if (w === 'h5py') {
         const target = path.join(h5pyDir, 'put.h5');
         const seconds = h5pyWrite(target, [n], opts.ranks);
@@ -171,8 +191,11 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
         return { seconds };
       }
       const name = `put-${++runNumber}.h5`;
+      const a0 = await cpuSeconds(stack.api.pid!);
+      const r0 = await Promise.all(ranks.map(cpuSeconds));
       const r = await runCli(stack.url, ['put', `${name}:/x`, npy, ...(w === 'single' ? ['--no-parts'] : (opts.partArgs ?? []))]);
       if (r.summary.state !== 'completed') throw new Error(`ph5 put ${w}: ${JSON.stringify(r.summary).slice(0, 500)}`);
+      const cpu = { client: r.cpu, api: (await cpuSeconds(stack.api.pid!)) - a0, ranks: (await Promise.all(ranks.map(cpuSeconds))).reduce((a, x, i) => a + x - r0[i]!, 0) };
       await verify(path.join(dataDir, 'default', name), n);
       let pool: { start: number; end: number } | undefined;
       if (w === 'parts') {
@@ -188,7 +211,7 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
         pool = { start: (Math.min(...spans.map((x) => x.start)) - r.startedAt) / 1000, end: (Math.max(...spans.map((x) => x.end)) - r.startedAt) / 1000 };
       }
       await run(stack.url, 'DELETE', `/v1/files/${name}`);
-      return { seconds: r.seconds, ...(r.summary.uploadMs !== undefined ? { upload: r.summary.uploadMs / 1000 } : {}), ...(pool ? { pool } : {}), ...(r.summary.parts ? { parts: r.summary.parts } : {}) };
+      return { seconds: r.seconds, cpu, ...(r.summary.uploadMs !== undefined ? { upload: r.summary.uploadMs / 1000 } : {}), ...(pool ? { pool } : {}), ...(r.summary.parts ? { parts: r.summary.parts } : {}) };
     };
     for (let rep = -opts.warmup; rep < opts.reps; rep++) {
       const k = ((rep % writers.length) + writers.length) % writers.length;
@@ -205,6 +228,8 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
           series.partsPoolEnd.push(r.pool.end);
         }
         if (r.parts) series.parts = r.parts;
+        if (w === 'parts' && r.cpu) for (const k of ['client', 'api', 'ranks'] as const) series.cpu.parts[k].push(r.cpu[k]!);
+        if (w === 'sink' && r.cpu) for (const k of ['client', 'sink'] as const) series.cpu.sink[k].push(r.cpu[k]!);
       }
       opts.log(`  put ${opts.fs} ${opts.bytes / MiB} MiB ${rep < 0 ? 'warm-up' : `rep ${rep + 1}`}: ${line.join(', ')}`);
     }
@@ -224,9 +249,14 @@ export function pairedRatio(a: number[], b: number[]): number {
 const s3 = (v: number): string => `${v.toFixed(3)} s`;
 const size = (bytes: number): string => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`);
 
+const cpu = (xs: number[]): string => `${median(xs).toFixed(2)} s`;
+const sum3 = (c: { client: number[]; api: number[]; ranks: number[] }): number[] => c.client.map((x, i) => x + (c.api[i] ?? NaN) + (c.ranks[i] ?? NaN));
+
 /** The report's rows: `ph5 put` in parts against sink (b) and h5py-mpio; the single request for comparison. */
 export function putRows(list: PutSeries[]): Row[] {
-  return list.map((p) => {
+  return list.map((saved) => {
+    // Samples saved before CPU was recorded still render.
+    const p = { ...saved, cpu: saved.cpu ?? { parts: { client: [], api: [], ranks: [] }, sink: { client: [], sink: [] } } };
     const parts = median(p.seconds.parts);
     const single = median(p.seconds.single);
     const sink = median(p.seconds.sink);
@@ -244,9 +274,11 @@ export function putRows(list: PutSeries[]): Row[] {
       target: onDisk ? '≤ 1.3× sink (b) and ≤ 2× h5py' : '≤ 1.3× sink (b)',
       met,
       why:
-        `the parts were all accepted after ${s3(median(p.partsUploadSeconds))} (upload + staging + queueing, 3 connections into one API process); ` +
+        `the parts were all accepted after ${s3(median(p.partsUploadSeconds))} (upload, staging, queueing; one API process); ` +
         `the pool applied them from ${s3(median(p.partsPoolStart))} to ${s3(median(p.partsPoolEnd))} after the CLI started (overlapped with the upload, ` +
-        `then ${s3(median(p.partsPoolEnd) - median(p.partsUploadSeconds))} alone after the last part was accepted); the client, the API, Redis and ${p.ranks} ranks share the machine's cores`,
+        `then ${s3(median(p.partsPoolEnd) - median(p.partsUploadSeconds))} alone after the last part was accepted). CPU per put: ` +
+        `CLI ${cpu(p.cpu.parts.client)}, API ${cpu(p.cpu.parts.api)}, ranks ${cpu(p.cpu.parts.ranks)} = ${cpu(sum3(p.cpu.parts))} against the sink's ` +
+        `client ${cpu(p.cpu.sink.client)} + sink ${cpu(p.cpu.sink.sink)}: with ${os.cpus().length} cores the work itself, not the pipeline, sets the time`,
       bar: { label: `ph5 put ${p.fs} vs HTTP sink (b)`, ratio: vsSink, target: 1.3, met },
     };
   });
