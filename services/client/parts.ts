@@ -109,25 +109,38 @@ export function sendStream(
   return new Promise((resolve, reject) => {
     const lib = url.protocol === 'https:' ? https : http;
     let settled = false;
+    let answered = false;
     const body = opts.body;
     const finish = (err: Error | null, answer?: HttpAnswer) => {
       if (settled) return;
       settled = true;
-      // A body the server did not read to the end (a refusal, a replayed part) is closed.
-      if (body && !Buffer.isBuffer(body) && !body.readableEnded) body.destroy();
+      // A body the server did not read to the end (a refusal, a replayed part) is closed,
+      // and so is its connection (it is in the middle of a request).
+      if (body && !Buffer.isBuffer(body) && !body.readableEnded) {
+        body.destroy();
+        req.destroy();
+      }
       if (err) reject(err);
       else resolve(answer!);
     };
     const req = lib.request(url, { method: opts.method, headers: opts.headers, ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', (err) => finish(err));
+      res.on('close', () => {
+        if (!res.complete) finish(new Error('the connection closed before the answer ended'));
+      });
       // The server may answer before it has read the body (a refusal, a replayed part):
       // stop sending; the write side's errors after this are expected.
       if (body && !Buffer.isBuffer(body)) body.unpipe(req);
     });
-    req.on('error', (err) => finish(err));
+    // Once an answer is coming, a write error (EPIPE, ECONNRESET from a server that closed
+    // after answering early) is not the outcome: the answer is.
+    req.on('error', (err) => {
+      if (!answered) finish(err);
+    });
     if (body === null) req.end();
     else if (Buffer.isBuffer(body)) {
       req.end(body, () => opts.onBytes?.(body.length));

@@ -143,6 +143,26 @@ test('typed client: writeInParts from a buffer, progress over the whole, waitFor
   assert.equal(seen, true);
 });
 
+test('typed client: the same upload sent again (same upload id, so the same keys) answers the same jobs and queues nothing', { timeout: 180_000 }, async () => {
+  const client = createPh5Client({ baseUrl: stack.url, token: TOKEN });
+  const rows = 4 * 131072; // 4 MiB of float64 in 1 MiB parts: big enough that a replay is answered mid-body
+  await client.POST('/v1/files/{file}/datasets', { params: { path: { file: 'again.h5' } }, body: { path: '/x', dtype: 'float64', shape: [rows] } });
+  const values = Buffer.from(new Float64Array(rows).map((_, i) => i / 4).buffer);
+  const opts = { baseUrl: stack.url, token: TOKEN, file: 'again.h5', path: '/x', shape: [rows], itemsize: 8, source: { buffer: values }, partBytes: 1 << 20, connections: 2, uploadId: 'fixed-upload-id' };
+  const first = await writeInParts(opts);
+  assert.ok(first.accepted);
+  const jobsAfterFirst = (await client.GET('/v1/jobs', { params: { query: { file: 'again.h5', limit: 50 } } })).data!.jobs.length;
+  const second = await writeInParts(opts);
+  assert.ok(second.accepted, JSON.stringify(second.parts));
+  assert.deepEqual(second.parts.map((p) => p.job!.id), first.parts.map((p) => p.job!.id));
+  assert.ok(second.parts.every((p) => p.attempts === 1));
+  assert.equal((await client.GET('/v1/jobs', { params: { query: { file: 'again.h5', limit: 50 } } })).data!.jobs.length, jobsAfterFirst, 'no new job');
+  const result = await waitForParts(second, (id) => waitForJob(client, id));
+  assert.ok(result.completed);
+  const seen = await h5py<boolean>(h5file('again.h5'), `out = bool(np.array_equal(h5py.File(path, 'r')['x'][()], np.arange(${rows}) / 4))`);
+  assert.equal(seen, true);
+});
+
 /** A raw part over a plain socket; `cutAfter` bytes sent then the connection is destroyed. */
 function rawPart(opts: { file: string; dataset: string; select: string; body: Buffer; key: string; cutAfter?: number }): Promise<{ status: number; json: any; headers: http.IncomingHttpHeaders } | 'cut'> {
   return new Promise((resolve, reject) => {
