@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createPh5Client, waitForJob, waitForParts, writeInParts } from '../../services/client/index.js';
 import { h5py } from '../helpers/h5.js';
+import { ShardQueues } from '../helpers/queues.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const PH5 = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'cli', 'ph5.js');
@@ -249,4 +250,36 @@ test('a part refused mid-way: the parts before it stay applied, later ones are n
   assert.deepEqual(result.notWritten, [[1000, 1200], [1200, 1250]]);
   const seen = await h5py<boolean>(h5file('half.h5'), "d = h5py.File(path, 'r')['x'][()]; out = bool(np.array_equal(d, np.arange(1000.0)))");
   assert.equal(seen, true, 'the accepted parts are in the file');
+});
+
+test('ph5 put whose part job fails: exit 1, the rows written and the rows not written are printed', { timeout: 180_000 }, async () => {
+  const src = path.join(dir, 'fail.npy');
+  await python('import sys, numpy as np; np.save(sys.argv[1], np.arange(131072, dtype="<f8"))', src); // 1 MiB
+  const created = await ph5(['put', 'fail.h5:/x', src, '--no-parts', '--quiet']);
+  assert.equal(created.code, 0, created.stderr);
+  const staging = path.join(stack.dataDir, '.staging');
+  const queue = new ShardQueues(stack.redis.url);
+  await queue.pause();
+  let put: Promise<Run>;
+  try {
+    // 128 KiB parts (above the group-commit size: each its own job and staged file).
+    put = ph5(['put', 'fail.h5:/x', src, '--parts-above', '1k', '--part-size', '128k']);
+    let staged: string[] = [];
+    for (let i = 0; i < 300 && staged.length < 8; i++) {
+      staged = (await readdir(staging)).filter((f) => f.endsWith('.bin'));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(staged.length, 8, `8 parts staged: ${staged.join(' ')}`);
+    await rm(path.join(staging, staged[0]!)); // one part's payload vanishes: its job fails
+  } finally {
+    await queue.resume();
+    await queue.close();
+  }
+  const r = await put;
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /fail\.h5:\/x written in part: job \S+ \(rows \d+:\d+\) failed: PH5_ERR_STAGING/);
+  const notWritten = /rows NOT written: (\d+):(\d+)$/m.exec(r.stderr);
+  assert.ok(notWritten, r.stderr);
+  assert.equal(Number(notWritten[2]) - Number(notWritten[1]), 16384, 'exactly one part');
+  assert.match(r.stderr, /rows written: \d+:\d+/);
 });
