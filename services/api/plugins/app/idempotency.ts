@@ -69,7 +69,7 @@ export type IdempotentStart =
  * Starts a request that carries an Idempotency-Key (null without one): either the original
  * job to answer with, or a reservation to commit (with the job queued) or release (failure).
  */
-export async function beginIdempotent(app: FastifyInstance, request: FastifyRequest, project: string, fingerprint: string): Promise<IdempotentStart | null> {
+export async function beginIdempotent(app: FastifyInstance, request: FastifyRequest, project: string, fingerprint: string, again = false): Promise<IdempotentStart | null> {
   const header = request.headers[IDEMPOTENCY_HEADER];
   if (header === undefined) return null;
   const key = checkIdempotencyKey(Array.isArray(header) ? header.join(',') : header);
@@ -97,8 +97,9 @@ export async function beginIdempotent(app: FastifyInstance, request: FastifyRequ
   const raw = await redis.get(redisKey);
   const stored = raw ? (JSON.parse(raw) as Stored) : null;
   if (!stored) {
-    // Released between our SET and GET: the first request failed; this one may try again.
-    return beginIdempotent(app, request, project, fingerprint);
+    // Released between our SET and GET: the first request failed; this one may try again (once).
+    if (again) throw new idempotencyErrors.InProgress(`A request with Idempotency-Key '${key}' is being retried concurrently; retry in a few seconds.`);
+    return beginIdempotent(app, request, project, fingerprint, true);
   }
   if (stored.fingerprint !== fingerprint) {
     throw new idempotencyErrors.KeyReused(`Idempotency-Key '${key}' was used for a different request (another dataset, selection, dtype or body length); use a new key for a new request.`);
