@@ -169,12 +169,18 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
   const h5pyDir = path.join(dir, 'h5py');
   spawnSync('mkdir', ['-p', sinkDir, h5pyDir]);
   const stack = await startStack({ ranks: opts.ranks, env: { PH5_DATA_DIR: dataDir, PH5_LOG_LEVEL: 'warn', PH5_RATE_LIMIT_PER_MINUTE: '0' } });
-  const sink = await (opts.sink ?? startSink)(sinkDir);
+  let sink: Sink;
+  try {
+    sink = await (opts.sink ?? startSink)(sinkDir);
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
   const series: PutSeries = { fs: opts.fs, ranks: opts.ranks, bytes: opts.bytes, seconds: { parts: [], single: [], sink: [], h5py: [] }, partsUploadSeconds: [], partsPoolStart: [], partsPoolEnd: [], parts: 0, cpu: { parts: { client: [], api: [], ranks: [] }, sink: { client: [], sink: [] } } };
   const writers: PutWriter[] = ['parts', 'sink', 'single', 'h5py'];
   let runNumber = 0;
-  const ranks = await childPids(stack.pool.pid!);
   try {
+    const ranks = await childPids(stack.pool.pid!);
     const once = async (w: PutWriter): Promise<{ seconds: number; upload?: number; pool?: { start: number; end: number }; parts?: number; cpu?: Record<string, number> }> => {
       spawnSync('sync');
       if (w === 'sink') {
