@@ -8,7 +8,7 @@
  *   npm run bench -- --only bulk,read --reps 7 --out /tmp/report --json /tmp/report/samples.json
  *   node dist/bench/suite.js --render /tmp/report/samples.json --out docs   # report only, from saved samples
  *
- * Scenarios: bulk, latency, small-writes, read, memory, scaling (bench/suite/*.ts reuse
+ * Scenarios: bulk, latency, small-writes, read, memory, scaling, put (bench/suite/*.ts reuse
  * bench/small-writes.ts and bench/upload-rss.ts). A scenario that fails is reported as
  * FAILED in the table and the exit code is 1; the others still run. Not a test: nothing
  * here asserts a speed.
@@ -24,6 +24,7 @@ import { runLatency, runSeed } from './suite/latency.js';
 import { describeMachine, loadAverage } from './suite/machine.js';
 import { renderSvg } from './suite/plot.js';
 import { runRead } from './suite/read.js';
+import { runPut } from './suite/put.js';
 import { SCENARIOS, markdown, ratioBars, rows, scalingLines, textTable, type Scenario, type SuiteResults } from './suite/report.js';
 import { MiB, GiB } from './suite/stats.js';
 
@@ -159,6 +160,14 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
       rounds: 1,
       log: (l) => log(`  ${l}`),
     });
+  });
+
+  await attempt('put', async () => {
+    for (const p of places) {
+      // Quick mode's 64 MiB is at the parts threshold: lower it there so the parts path runs.
+      const partArgs = opts.quick ? ['--parts-above', '1M', '--part-size', '16M'] : [];
+      (results.put ??= []).push(await runPut({ ...p, ranks: 4, bytes: set.bulkBytes, reps: opts.reps, warmup: set.warmup, log, partArgs }));
+    }
   });
 
   results.loadAfter = loadAverage();

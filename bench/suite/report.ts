@@ -9,9 +9,10 @@ import type { LatencyResult } from './latency.js';
 import type { MachineInfo } from './machine.js';
 import type { RatioBar, ScalingLine } from './plot.js';
 import type { ReadResult } from './read.js';
+import { putRows, type PutSeries } from './put.js';
 import { GiB, MiB, median, percentile } from './stats.js';
 
-export const SCENARIOS = ['bulk', 'latency', 'small-writes', 'read', 'memory', 'scaling'] as const;
+export const SCENARIOS = ['bulk', 'latency', 'small-writes', 'read', 'memory', 'scaling', 'put'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface SuiteResults {
@@ -31,6 +32,8 @@ export interface SuiteResults {
   uploadRss?: UploadRssResult;
   rankMemory: RankMemory[];
   scaling: BulkSeries[];
+  /** `ph5 put` of a large .npy in parts against the HTTP sink (b) and h5py-mpio (bench/suite/put.ts). */
+  put?: PutSeries[];
   /** Scenarios that threw, with the message: reported, not hidden. */
   errors: Partial<Record<Scenario, string>>;
 }
@@ -183,6 +186,7 @@ export function rows(r: SuiteResults): Row[] {
       met: null,
     });
   }
+  out.push(...putRows(r.put ?? []));
   for (const [scenario, message] of Object.entries(r.errors)) {
     out.push({ scenario: scenario as Scenario, measure: 'FAILED', ph5: message.split('\n')[0]!.slice(0, 200), baseline: '', ratio: '', target: '', met: false });
   }
@@ -267,6 +271,12 @@ export function markdown(r: SuiteResults, svgName: string): string {
   md.push('- **small-writes**: bench/small-writes.ts (autocannon, 32 connections) against raw BullMQ no-op jobs on the same Redis.');
   md.push('- **read**: `GET value?select=` of a slice as raw bytes, streamed and counted, against serial h5py reading the same slice of the same file (open → read → close; imports outside the clock).');
   md.push('- **memory**: bench/upload-rss.ts (API VmHWM during one streamed upload; no worker); ranks\' VmHWM from `/proc/<pid>/status` of the pool\'s mpirun children, before the first and after the last bulk write of that stack (both layouts).');
+  md.push(
+    '- **put**: the real `ph5 put t.h5:/x t.npy` (CLI start → exit, every job `completed`, the dataset created from the .npy header) in row-block parts ' +
+      '(the default above 64 MiB) and with `--no-parts` (one streamed request); baselines in the same run and directory: the HTTP sink (b), a bare ' +
+      'node:http server in its own process writing the body to a file and fsyncing it, fed the same .npy as one stream; h5py-mpio writing the same ' +
+      'array from memory with the same ranks. Order rotates each repetition; ratios are medians of per-repetition (paired) ratios.',
+  );
   md.push('- **scaling**: the bulk write (1-D) on stacks of 1, 2, 4, 8 ranks, with h5py-mpio at the same rank counts. The machine has ' +
       `${m.cores} cores: beyond that, ranks are oversubscribed and time can only grow.`);
   md.push('');
@@ -286,6 +296,9 @@ export function markdown(r: SuiteResults, svgName: string): string {
     );
   }
   if (r.uploadRss) md.push(`- upload-rss: ${JSON.stringify(r.uploadRss)}`);
+  for (const p of r.put ?? []) {
+    md.push(`- put ${p.fs} ${p.ranks} ranks: ${Object.entries(p.seconds).map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}; parts accepted [${p.partsUploadSeconds.map((x) => x.toFixed(3)).join(', ')}]; pool from [${p.partsPoolStart.map((x) => x.toFixed(3)).join(', ')}] to [${p.partsPoolEnd.map((x) => x.toFixed(3)).join(', ')}]${p.cpu ? `; CPU s: ${Object.entries(p.cpu).map(([w, c]) => `${w} ${Object.entries(c).map(([k, xs]) => `${k} [${(xs as number[]).map((x) => x.toFixed(2)).join(', ')}]`).join(' ')}`).join('; ')}` : ''}`);
+  }
   md.push('');
   return md.join('\n');
 }

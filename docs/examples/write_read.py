@@ -11,10 +11,19 @@ when the server runs without a token table (authentication off).
 Every change in ph5 is a job: the API answers 202 at once with the job, and the worker
 pool applies it collectively, in the order the jobs on that file were accepted. So the
 writes below are sent right after the creation, without waiting for it.
+
+Large arrays go in row-block parts (write_rows below): above PH5_PARTS_ABOVE bytes
+(default 64 MiB) the rows are sent as parts of about PH5_PART_BYTES (default 32 MiB),
+PH5_CONNECTIONS (default 3) at a time, each its own job applied as soon as it arrives.
+Each part is atomic, the whole is not: if one fails, the parts already applied stay.
 """
 import io
 import os
 import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import numpy as np
@@ -24,6 +33,10 @@ URL = os.environ.get("PH5_URL", "http://127.0.0.1:8080").rstrip("/")
 TOKEN = os.environ.get("PH5_TOKEN")
 FILE = sys.argv[1] if len(sys.argv) > 1 else "example.h5"
 DATASET = sys.argv[2] if len(sys.argv) > 2 else "/demo/temperature"
+
+PARTS_ABOVE = int(os.environ.get("PH5_PARTS_ABOVE", 64 * 2**20))
+PART_BYTES = int(os.environ.get("PH5_PART_BYTES", 32 * 2**20))
+CONNECTIONS = int(os.environ.get("PH5_CONNECTIONS", 3))
 
 ROWS, COLS = 64, 10
 # The array to store: deterministic, so anyone (the test suite included) can recompute it.
@@ -56,6 +69,70 @@ def dataset_url(suffix=""):
     return f"{URL}/v1/files/{quote(FILE, safe='')}/datasets/{quote(DATASET.lstrip('/'), safe='')}{suffix}"
 
 
+_local = threading.local()
+
+
+def thread_session():
+    """One requests.Session per thread (a Session is not meant to be shared across threads)."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+        _local.session.headers.update(session.headers)
+    return _local.session
+
+
+def put_part(url, params, body, key, attempts=4):
+    """One part: retried on a lost connection, 5xx, 429 or a key still in progress, with the
+    SAME Idempotency-Key, so a part whose 202 was lost answers its original job."""
+    for attempt in range(1, attempts + 1):
+        try:
+            r = thread_session().put(url, params=params, data=body,
+                                     headers={"Content-Type": "application/octet-stream", "Idempotency-Key": key})
+        except requests.ConnectionError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.25 * 2**attempt)
+            continue
+        in_progress = r.status_code == 409 and "IDEMPOTENCY_IN_PROGRESS" in r.text
+        if r.status_code == 202 or attempt == attempts or not (r.status_code >= 500 or r.status_code == 429 or in_progress):
+            return check(r, 202).json()["job"]["id"]
+        time.sleep(min(30, float(r.headers.get("Retry-After", 0.25 * 2**attempt))))
+
+
+def write_rows(array, first_row=0):
+    """Writes `array` into rows first_row.. of the dataset (raw bytes, its own dtype: the byte
+    order travels in ?dtype=). Above PARTS_ABOVE bytes, in row-block parts over several
+    connections. Returns the job ids; raises naming the rows written and not written."""
+    array = np.ascontiguousarray(array)
+    rest = ",".join(":" for _ in array.shape[1:])
+    select = lambda a, b: f"[{first_row + a}:{first_row + b}{',' + rest if rest else ''}]"
+    params = lambda a, b: {"select": select(a, b), "dtype": array.dtype.str}
+    if array.nbytes <= PARTS_ABOVE or len(array) < 2:
+        r = session.put(dataset_url("/value"), params=params(0, len(array)), data=array.tobytes(),
+                        headers={"Content-Type": "application/octet-stream"})
+        return [check(r, 202).json()["job"]["id"]]
+    row_bytes = array.nbytes // len(array)
+    per_part = max(1, PART_BYTES // row_bytes)
+    blocks = [(a, min(a + per_part, len(array))) for a in range(0, len(array), per_part)]
+    upload = uuid.uuid4().hex
+    url = dataset_url("/value")
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        futures = [pool.submit(put_part, url, params(a, b), array[a:b].tobytes(), f"{upload}-{k}")
+                   for k, (a, b) in enumerate(blocks)]
+        outcomes = []
+        for (a, b), f in zip(blocks, futures):
+            try:
+                outcomes.append((a, b, f.result(), None))
+            except (Ph5Error, requests.RequestException) as err:
+                outcomes.append((a, b, None, err))
+    failed = [(a, b, err) for a, b, _, err in outcomes if err]
+    if failed:
+        # Each part is atomic, the whole is not: the accepted parts are (or will be) in the file.
+        done = ", ".join(f"{first_row + a}:{first_row + b}" for a, b, job, _ in outcomes if job) or "none"
+        lost = ", ".join(f"{first_row + a}:{first_row + b}" for a, b, _ in failed)
+        raise Ph5Error(f"rows {lost} were not accepted ({failed[0][2]}); rows accepted: {done}")
+    return [job for _, _, job, _ in outcomes]
+
+
 def wait_for(job_id, timeout_s=300):
     """Long-polls the job (?wait=) until it is completed; raises if it failed."""
     for _ in range(max(1, timeout_s // 30)):
@@ -82,15 +159,9 @@ def main():
     else:
         jobs.append(check(created, 202).json()["job"]["id"])
 
-    # 2a. The first half as raw bytes: C order, the dataset's byte order (little-endian).
+    # 2a. The first half as raw bytes, C order (in row-block parts when it is large).
     half = ROWS // 2
-    raw = session.put(
-        dataset_url("/value"),
-        params={"select": f"[0:{half},:]"},
-        data=ARRAY[:half].tobytes(),
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    jobs.append(check(raw, 202).json()["job"]["id"])
+    jobs.extend(write_rows(ARRAY[:half]))
 
     # 2b. The second half as a .npy file, exactly what numpy.save writes.
     npy = io.BytesIO()
@@ -103,7 +174,8 @@ def main():
     )
     jobs.append(check(put_npy, 202).json()["job"]["id"])
 
-    # 3. Wait for the jobs, in the order they were accepted.
+    # 3. Wait for the jobs, in the order they were accepted (parts may share a job).
+    jobs = list(dict.fromkeys(jobs))
     finished = [wait_for(job_id) for job_id in jobs]
     ranks = finished[-1].get("ranks")
 

@@ -2,13 +2,14 @@
  * The `ph5` commands. Every request goes through the typed client (services/client), so
  * the CLI is held to the published contract like any other client.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createPh5Client, type Job, type Ph5Client, type Problem } from '../client/index.js';
+import { PART_DEFAULTS, createPh5Client, describeRows, parseSize, sendStream, waitForJob, waitForParts, writeInParts, type Job, type PartsResult, type Ph5Client, type Problem } from '../client/index.js';
+import { fileRange } from '../client/parts.js';
 import { parseDtype } from '../shared/dtype.js';
-import { parseNpyHeader, type NpyHeader } from '../shared/npy.js';
+import { npyDescr, parseNpyHeader, type NpyHeader } from '../shared/npy.js';
 import { Progress, formatBytes } from './progress.js';
 
 export const EXIT = { ok: 0, jobFailed: 1, usage: 2, refused: 3, server: 4 } as const;
@@ -37,6 +38,11 @@ export interface CommandOptions {
   file: string | undefined;
   limit: string | undefined;
   wait: boolean;
+  /** Large puts in row-block parts (--no-parts: one request). */
+  parts: boolean;
+  partSize: string | undefined;
+  partsAbove: string | undefined;
+  connections: string | undefined;
 }
 
 /** `FILE:/path` → file and HDF5 path; `FILE` alone → path null. */
@@ -120,8 +126,10 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
   const stdin = source === '-';
   const npy = stdin ? null : await npyHeaderOf(source);
   const size = stdin ? undefined : (await stat(source)).size;
+  const parting = partSettings(o);
 
   // Create the dataset when it does not exist, from the .npy header or --dtype/--shape.
+  let dataset: { dtype: string; shape: number[] } | null = null;
   const info = await client.GET('/v1/files/{file}/datasets/{path}', { params: { path: { file: target.file, path: encodePath(h5path) } } });
   if (info.response.status === 404) {
     const dtype = npy ? npy.dtype : o.dtype ? parseDtype(o.dtype) : null;
@@ -129,46 +137,184 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
     if (!dtype || !shape || shape.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
       throw new UsageError(`${target.file}:${h5path} does not exist: give a .npy file, or --dtype and --shape to create it`);
     }
-    const dtypeName = o.dtype ?? (npy ? (await import('../shared/npy.js')).npyDescr(npy.dtype) : undefined)!;
+    const dtypeName = o.dtype ?? (npy ? npyDescr(npy.dtype) : undefined)!;
     const created = await client.POST('/v1/files/{file}/datasets', { params: { path: { file: target.file } }, body: { path: h5path, dtype: dtypeName, shape } });
     if (!created.data) fail(`creating ${target.file}:${h5path}`, created.response, created.error);
     if (o.progress) process.stderr.write(`created ${target.file}:${h5path} (${dtypeName}, [${shape.join(', ')}])\n`);
+    dataset = { dtype: dtypeName, shape };
   } else if (!info.data) {
     fail(`${target.file}:${h5path}`, info.response, info.error);
+  } else {
+    dataset = { dtype: info.data.dtype, shape: info.data.shape };
   }
 
-  // Stream the body, counting bytes for the progress bar.
+  const plan = partedPlan({ stdin, select: o.select, npy, size, dataset, payloadDtype: npy ? undefined : o.dtype, parting });
+  if (plan) return putInParts(client, target.file, h5path, source, plan, parting, o);
+
+  // One request: the file (or stdin) streamed to the socket.
   const bar = new Progress(`upload ${target.file}:${h5path}`, size ?? 0, { enabled: o.progress && size !== undefined });
   let sent = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      sent += chunk.length;
+  const input = stdin ? process.stdin : fileRange(source, 0, size!);
+  const url = valueUrl(o.url, target.file, h5path, { ...(o.select ? { select: o.select } : {}), ...(!npy && o.dtype ? { dtype: o.dtype } : {}) });
+  const headers: Record<string, string> = {
+    'content-type': npy ? 'application/x-npy' : 'application/octet-stream',
+    ...(size !== undefined ? { 'content-length': String(size) } : {}),
+    ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+  };
+  const answer = await sendStream(url, {
+    method: 'PUT',
+    headers,
+    body: input,
+    onBytes: (n) => {
+      sent += n;
       bar.update(sent);
-      done(null, chunk);
     },
+  }).catch((err: Error & { code?: string }) => {
+    throw new CliError(`cannot reach ${o.url}: ${err.code ?? err.message} (is the server running? --url / PH5_URL)`, EXIT.server);
   });
-  const input = stdin ? process.stdin : createReadStream(source);
-  input.on('error', (err: Error) => counter.destroy(err));
-  const body = Readable.toWeb(input.pipe(counter)) as unknown as ReadableStream;
-  const query = { ...(o.select ? { select: o.select } : {}), ...(!npy && o.dtype ? { dtype: o.dtype } : {}) };
-  // A streamed request body needs fetch's duplex: 'half' (openapi-fetch passes it through).
-  const res = await client.PUT(
-    '/v1/files/{file}/datasets/{path}/value',
-    Object.assign(
-      {
-        params: { path: { file: target.file, path: encodePath(h5path) }, query },
-        body: body as never,
-        bodySerializer: (b: unknown) => b as never,
-        headers: { 'content-type': npy ? 'application/x-npy' : 'application/octet-stream', ...(size !== undefined ? { 'content-length': String(size) } : {}) },
-      },
-      { duplex: 'half' as const },
-    ),
-  );
-  if (!res.data) fail(`writing ${target.file}:${h5path}`, res.response, res.error);
+  const parsed = parseJson(answer.body);
+  if (answer.status !== 202) failAnswer(`writing ${target.file}:${h5path}`, answer.status, parsed);
   bar.done(`${formatBytes(sent)} sent`);
-  const job = res.data.job as Job;
+  const job = (parsed as { job: Job }).job;
   if (!o.wait) return report(job, o);
   return report(await follow(client, job.id, o), o);
+}
+
+interface PartSettings {
+  enabled: boolean;
+  partsAbove: number;
+  partBytes: number;
+  connections: number;
+}
+
+function partSettings(o: CommandOptions): PartSettings {
+  const size = (flag: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    const n = parseSize(text);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} '${text}': give a size such as 32M, 1G or 4096`);
+    return n;
+  };
+  const connections = o.connections === undefined ? PART_DEFAULTS.connections : Number(o.connections);
+  if (!Number.isInteger(connections) || connections < 1 || connections > 64) throw new UsageError(`--connections '${o.connections}': give a number from 1 to 64`);
+  return {
+    enabled: o.parts,
+    partsAbove: size('--parts-above', o.partsAbove, PART_DEFAULTS.partsAbove),
+    partBytes: size('--part-size', o.partSize, PART_DEFAULTS.partBytes),
+    connections,
+  };
+}
+
+interface PartedPlan {
+  shape: number[];
+  itemsize: number;
+  /** Where the array's bytes start in the file (after a .npy header). */
+  offset: number;
+  /** ?dtype= of each part: the .npy's (byte order kept) or --dtype's. */
+  dtype: string | undefined;
+}
+
+/**
+ * Whether a put goes in parts: a file (not stdin) holding exactly the whole dataset
+ * (no --select), larger than --parts-above, with at least two rows. Anything else goes as
+ * one request, and the server checks it (and refuses it with its problem) as before.
+ */
+export function partedPlan(p: {
+  stdin: boolean;
+  select: string | undefined;
+  npy: NpyHeader | null;
+  size: number | undefined;
+  dataset: { dtype: string; shape: number[] } | null;
+  payloadDtype: string | undefined;
+  parting: PartSettings;
+}): PartedPlan | null {
+  if (!p.parting.enabled || p.stdin || p.select || p.size === undefined || !p.dataset || p.size <= p.parting.partsAbove) return null;
+  const shape = p.dataset.shape;
+  if (shape.length === 0 || shape[0]! < 2) return null;
+  const elements = shape.reduce((a, b) => a * b, 1);
+  let payload;
+  try {
+    payload = p.npy ? p.npy.dtype : parseDtype(p.payloadDtype ?? p.dataset.dtype);
+  } catch {
+    return null;
+  }
+  const datasetDtype = parseDtype(p.dataset.dtype);
+  if (payload.kind !== datasetDtype.kind || payload.size !== datasetDtype.size) return null;
+  const offset = p.npy ? p.npy.dataOffset : 0;
+  if (p.npy && (p.npy.fortranOrder || p.npy.shape.reduce((a, b) => a * b, 1) !== elements)) return null;
+  if (p.size - offset !== elements * payload.size) return null;
+  return { shape, itemsize: payload.size, offset, dtype: p.npy ? npyDescr(p.npy.dtype) : p.payloadDtype };
+}
+
+/** put in parts: one bar over the whole upload, then the parts' jobs; rows written and not on failure. */
+async function putInParts(client: Ph5Client, file: string, h5path: string, source: string, plan: PartedPlan, parting: PartSettings, o: CommandOptions): Promise<number> {
+  const total = plan.shape.reduce((a, b) => a * b, 1) * plan.itemsize;
+  const bar = new Progress(`upload ${file}:${h5path}`, total, { enabled: o.progress });
+  const started = performance.now();
+  const upload = await writeInParts({
+    baseUrl: o.url,
+    token: o.token,
+    file,
+    path: h5path,
+    shape: plan.shape,
+    itemsize: plan.itemsize,
+    source: { file: source, offset: plan.offset },
+    dtype: plan.dtype,
+    partBytes: parting.partBytes,
+    connections: parting.connections,
+    onProgress: (sent) => bar.update(sent),
+  });
+  const uploadMs = Math.round(performance.now() - started);
+  const failedPart = upload.parts.find((p) => p.status === 'refused' || p.status === 'error');
+  bar.done(upload.accepted ? `${formatBytes(total)} sent in ${upload.parts.length} parts` : `part ${failedPart?.index} (rows ${describeRows([failedPart!.rows])}) failed`);
+  const accepted = upload.parts.filter((p) => p.status === 'accepted');
+  const jobList = accepted.map((p) => ({ id: p.job!.id, rows: p.rows, state: p.job!.state }));
+  if (!o.wait && upload.accepted) {
+    if (o.json) process.stdout.write(`${JSON.stringify({ uploadId: upload.uploadId, state: 'accepted', parts: upload.parts.length, jobs: jobList })}\n`);
+    else process.stdout.write(`${jobList.length} jobs accepted (${upload.parts.length} parts): ${jobList.map((j) => j.id).join(' ')}\n`);
+    return EXIT.ok;
+  }
+  const jobsBar = new Progress(`jobs of ${file}:${h5path}`, Math.max(1, accepted.length), { enabled: o.progress && o.wait });
+  const result: PartsResult = o.wait
+    ? await waitForParts(upload, (id) => waitForJob(client, id, 24 * 3600_000), (_job, done) => jobsBar.update(done))
+    : { completed: false, written: [], notWritten: upload.parts.filter((p) => p.status !== 'accepted').map((p) => p.rows), jobs: jobList };
+  if (o.wait) jobsBar.done(result.completed ? 'completed' : 'failed');
+  const summary = { uploadId: upload.uploadId, state: result.completed ? 'completed' : 'failed', parts: upload.parts.length, uploadMs, rowsWritten: describeRows(result.written), rowsNotWritten: describeRows(result.notWritten), jobs: result.jobs };
+  if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (result.completed) {
+    if (!o.json) process.stdout.write(`${new Set(result.jobs.map((j) => j.id)).size} jobs completed (${upload.parts.length} parts of ${file}:${h5path})\n`);
+    return EXIT.ok;
+  }
+  // Which rows are in the file, which are not, and why.
+  const failedJob = result.jobs.find((j) => j.state === 'failed');
+  const why = failedPart
+    ? `part ${failedPart.index} (rows ${describeRows([failedPart.rows])}) was not accepted after ${failedPart.attempts} attempt(s): ${failedPart.code ? `${failedPart.code}: ` : ''}${failedPart.message}`
+    : failedJob
+      ? `job ${failedJob.id} (rows ${describeRows([failedJob.rows])}) failed: ${failedJob.error?.code}: ${failedJob.error?.message}`
+      : 'not every part was accepted';
+  process.stderr.write(`ph5: ${file}:${h5path} written in part: ${why}\n  rows written: ${describeRows(result.written)}\n  rows NOT written: ${describeRows(result.notWritten)}\n  (each part is atomic; run the same put again to write them all)\n`);
+  if (failedPart) return failedPart.httpStatus && failedPart.httpStatus >= 400 && failedPart.httpStatus < 500 ? EXIT.refused : EXIT.server;
+  return EXIT.jobFailed;
+}
+
+function valueUrl(base: string, file: string, h5path: string, query: Record<string, string>): URL {
+  const url = new URL(`${base.replace(/\/+$/, '')}/v1/files/${encodeURIComponent(file)}/datasets/${encodeURIComponent(encodePath(h5path))}/value`);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  return url;
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** An unsuccessful answer of a request made without openapi-fetch: as fail(). */
+function failAnswer(what: string, status: number, body: unknown): never {
+  const p = body as Partial<Problem> | undefined;
+  const detail = p && typeof p === 'object' && p.code ? `${p.code}: ${p.detail}` : `HTTP ${status}`;
+  throw new CliError(`${what}: ${detail}`, status >= 400 && status < 500 ? EXIT.refused : EXIT.server);
 }
 
 /** Waits for a job, showing its progress; the finished job. */

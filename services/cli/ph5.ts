@@ -27,6 +27,11 @@ commands:
       --dtype DTYPE           dtype of raw bytes (e.g. <f8); with --shape, to create the dataset
       --shape N,M,...         shape of the dataset to create (raw bytes)
       --no-wait               print the job and return once the write is accepted
+      a file larger than --parts-above holding the whole dataset goes in row-block parts over
+      several connections, each part its own job applied as it arrives (each part is atomic,
+      the whole is not; on failure the rows written and not written are printed):
+      --parts-above SIZE      default 64M        --part-size SIZE   default 32M
+      --connections N         default 3          --no-parts         always one request
   get FILE:/path              read values: JSON to stdout, or -o out.npy / -o out.bin
       --select SEL, -o FILE
   ls [FILE[:/group]]          your files; or the objects of a file, recursively (like h5ls -r)
@@ -60,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
       file: { type: 'string' },
       limit: { type: 'string' },
       'no-wait': { type: 'boolean', default: false },
+      'no-parts': { type: 'boolean', default: false },
+      'part-size': { type: 'string' },
+      'parts-above': { type: 'string' },
+      connections: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -81,6 +90,10 @@ async function main(argv: string[]): Promise<number> {
     file: values.file,
     limit: values.limit,
     wait: !values['no-wait'],
+    parts: !values['no-parts'],
+    partSize: values['part-size'],
+    partsAbove: values['parts-above'],
+    connections: values.connections,
   });
 }
 

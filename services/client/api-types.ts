@@ -278,7 +278,7 @@ export interface paths {
         get: operations["readDatasetValue"];
         /**
          * Write values into a selection of a dataset
-         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order. The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. Needs the 'write' role.
+         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order. The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. Large arrays may be sent as row-block parts (one PUT per ?select= block, several at once): each part is atomic and applied as soon as it is accepted; the whole is not (docs/api.md, Large writes in parts). With Idempotency-Key, a retry of the same request answers 202 with the original job (header Idempotent-Replayed: true) instead of queueing it again. Needs the 'write' role.
          */
         put: operations["writeDatasetValue"];
         post?: never;
@@ -4136,7 +4136,13 @@ export interface operations {
                 /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
                 select?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the same key (per project, kept 24 h) with the same request answers the original job without reading the body; with a different request 409 PH5_ERR_IDEMPOTENCY_KEY; while the first is still being received 409 PH5_ERR_IDEMPOTENCY_IN_PROGRESS. A request that fails releases its key. 1–255 printable ASCII characters.
+                 * @example 3f1c2a9e-upload-7-part-0003
+                 */
+                "idempotency-key"?: string;
+            };
             path: {
                 /**
                  * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').

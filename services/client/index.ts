@@ -51,3 +51,29 @@ export async function waitForJob(client: Ph5Client, id: string, timeoutMs = 120_
     if (TERMINAL.has(data.state) || Date.now() >= deadline) return data;
   }
 }
+
+/**
+ * Large writes as row-block parts over several connections (each part atomic, applied as
+ * soon as it is accepted; the whole is not), and streamed uploads: see parts.ts.
+ *
+ *   const upload = await writeInParts({ baseUrl, token, file: 'big.h5', path: '/x', shape, itemsize: 8,
+ *                                       source: { file: 'x.npy', offset: header.dataOffset }, dtype: '<f8',
+ *                                       onProgress: (sent, total) => … });
+ *   const result = await waitForParts(upload, (id) => waitForJob(client, id, 3_600_000));
+ *   if (!result.completed) console.error(`rows not written: ${describeRows(result.notWritten)}`);
+ */
+export {
+  PART_DEFAULTS,
+  describeRows,
+  parseSize,
+  planParts,
+  selectRows,
+  sendStream,
+  waitForParts,
+  writeInParts,
+  type PartOutcome,
+  type PartPlan,
+  type PartedUpload,
+  type PartedWriteOptions,
+  type PartsResult,
+} from './parts.js';

@@ -17,6 +17,7 @@ import { NPY_MEDIA_TYPE, describeNpy, encodeNpyHeader, readNpyHeader } from '../
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import { isNativeError, layoutRefusal } from '../../plugins/app/datasets.js';
+import { beginIdempotent, requestFingerprint, type IdempotentStart } from '../../plugins/app/idempotency.js';
 import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
@@ -62,9 +63,21 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
           'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) ' +
           'with as many elements as the selection, in the dataset’s dtype or its other byte order. ' +
           'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. ' +
-          'A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes.',
+          'A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. ' +
+          'Large arrays may be sent as row-block parts (one PUT per ?select= block, several at once): each part is atomic and applied as soon as it is accepted; the whole is not (docs/api.md, Large writes in parts). ' +
+          'With Idempotency-Key, a retry of the same request answers 202 with the original job (header Idempotent-Replayed: true) instead of queueing it again.',
         params: DatasetParams,
         querystring: ValueQuery,
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(
+            Type.String({
+              description:
+                'Makes a retry safe: the same key (per project, kept 24 h) with the same request answers the original job without reading the body; with a different request 409 PH5_ERR_IDEMPOTENCY_KEY; ' +
+                'while the first is still being received 409 PH5_ERR_IDEMPOTENCY_IN_PROGRESS. A request that fails releases its key. 1–255 printable ASCII characters.',
+              examples: ['3f1c2a9e-upload-7-part-0003'],
+            }),
+          ),
+        }),
         body: {
           content: {
             'application/json': { schema: { description: 'Nested arrays of values (C order).', examples: [[0, 1, 2, 3], [[1.5, 2.5], [3.5, 4.5]]] } },
@@ -82,8 +95,15 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       const kind = bodyKind(request);
       const binary = kind !== 'json';
       let staged: string | undefined;
+      let idempotent: IdempotentStart | null = null;
       try {
         const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
+        // A retried part (same Idempotency-Key) answers its original job (plugins/app/idempotency.ts).
+        idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: request.query.select, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
+        if (idempotent?.kind === 'replay') {
+          if (binary) reply.header('connection', 'close'); // its body is not read
+          return reply.code(202).header('location', `/v1/jobs/${idempotent.job.id}`).header('idempotent-replayed', 'true').send({ job: await app.ph5.jobs.view(idempotent.job) });
+        }
         const declared = request.headers['content-length'];
         if (binary && declared !== undefined && Number(declared) > config.maxBodyBytes) {
           throw new errors.BodyTooLarge(`The body is ${declared} bytes; this server accepts at most ${config.maxBodyBytes}.`);
@@ -138,6 +158,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         if (writeGroups.accepts(expected)) {
           const payload = binary ? await storage.readBody(request.body as Readable, expected) : encodeJson(request.body, dtype, hs.count);
           const grouped = await writeGroups.submit(proj, file, write, payload);
+          await idempotent?.commit(grouped.job.id!);
           return replyAccepted(app, reply, grouped.job, grouped.op);
         }
         staged = binary ? await storage.stageStream(request.body as Readable, expected) : await storage.stageBuffer(encodeJson(request.body, dtype, hs.count));
@@ -145,9 +166,11 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
         const job = await app.ph5.operations.submit({ project: proj, file, ops: [op], staged: [payload], quotaChecked: true });
+        await idempotent?.commit(job.id!);
         return replyAccepted(app, reply, job);
       } catch (err) {
         if (staged) await storage.unstage(staged);
+        if (idempotent?.kind === 'fresh') await idempotent.release();
         // A binary body we did not read to the end is not drained (it may be gigabytes):
         // the connection is closed after the answer instead.
         if (binary && !(request.body as Readable | undefined)?.readableEnded) reply.header('connection', 'close');
