@@ -20,6 +20,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { API_NODE_FLAGS } from '../../services/api/node-flags.js';
 import { h5py } from '../helpers/h5.js';
+import { isRunning } from '../helpers/proc.js';
 import { freePort, startStack, type Stack } from '../helpers/stack.js';
 import { startUp, type Up } from '../helpers/up.js';
 
@@ -265,6 +266,21 @@ test('a killed API process is replaced and the port keeps answering meanwhile', 
     await api.stop();
   }
   assert.equal(api.proc.exitCode, 0, api.logs());
+});
+
+test('kill -9 of the primary: its API processes exit at once, none is orphaned', { timeout: 60_000 }, async () => {
+  const api = await startApi({});
+  const workers = await allServing(api.url, 2);
+  process.kill(api.proc.pid!, 'SIGKILL');
+  await new Promise((r) => api.proc.once('exit', r));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const alive = [];
+    for (const pid of workers) if (await isRunning(pid)) alive.push(pid);
+    if (alive.length === 0) break;
+    assert.ok(Date.now() < deadline, `still running 10 s after their primary died: ${alive}\n${api.logs()}`);
+    await sleep(50);
+  }
 });
 
 test('Ctrl-C of npm start with 2 API processes: everything stops in order, nothing is left', { timeout: 180_000 }, async () => {
