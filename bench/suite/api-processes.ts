@@ -53,8 +53,8 @@ export interface ApiProcessesSide {
   processes: number;
   /** Per round: seconds until every upload was answered 202. */
   uploadSeconds: number[];
-  /** Per round: CPU seconds of the API processes (primary + workers) and of Redis during the uploads. */
-  uploadCpu: Array<{ api: number; redis: number }>;
+  /** Per round: CPU seconds of the API processes (primary + workers), of Redis and of this (the uploading client) process during the uploads. */
+  uploadCpu: Array<{ api: number; redis: number; client?: number }>;
   /** Per round: small writes accepted per second. */
   smallPerSecond: number[];
   smallCpu: Array<{ api: number; redis: number }>;
@@ -69,6 +69,8 @@ export interface ApiProcessesResult {
   smallClients: number;
   rounds: number;
   sides: ApiProcessesSide[];
+  /** Load average (1 min) when the scenario started and ended: scaling needs idle cores. */
+  load?: [number, number];
   /** Per compared count (after the first): median over rounds of baseline time / its time (> 1: faster). */
   uploadSpeedup: Record<number, number>;
   /** The same for small writes: its rate / the baseline's rate. */
@@ -185,12 +187,14 @@ async function prepare(api: Api, opts: ApiProcessesOptions, rows: number): Promi
   if (opts.smallWrites > 0) await accepted(api, 'POST', '/v1/files/small.h5/datasets', Buffer.from(JSON.stringify({ path: 'rows', dtype: 'float64', shape: [rows, ROW] })), json);
 }
 
-async function uploads(api: Api, opts: ApiProcessesOptions, payload: Buffer): Promise<{ seconds: number; cpu: { api: number; redis: number } }> {
+async function uploads(api: Api, opts: ApiProcessesOptions, payload: Buffer): Promise<{ seconds: number; cpu: { api: number; redis: number; client: number } }> {
   const before = await cpuOf(api);
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: opts.clients }, (_, c) => accepted(api, 'PUT', `/v1/files/up-${c}.h5/datasets/x/value`, payload)));
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = cpuSince(before, await cpuOf(api));
+  const client = process.cpuUsage(client0);
+  const cpu = { ...cpuSince(before, await cpuOf(api)), client: Number(((client.user + client.system) / 1e6).toFixed(2)) };
   await clearStaging(api);
   return { seconds, cpu };
 }
@@ -237,6 +241,7 @@ export async function runApiProcesses(opts: ApiProcessesOptions): Promise<ApiPro
   const payload = Buffer.alloc(opts.uploadBytes);
   new Float64Array(payload.buffer, payload.byteOffset, opts.uploadBytes / 8).forEach((_, i, a) => (a[i] = i));
   const apis: Api[] = [];
+  const load0 = os.loadavg()[0]!;
   try {
     for (const n of opts.processes) apis.push(await startApi(n, opts.base));
     const sides: ApiProcessesSide[] = apis.map((a) => ({ processes: a.processes, uploadSeconds: [], uploadCpu: [], smallPerSecond: [], smallCpu: [] }));
@@ -253,7 +258,7 @@ export async function runApiProcesses(opts: ApiProcessesOptions): Promise<ApiPro
         const up = await uploads(api, opts, payload);
         sides[i]!.uploadSeconds.push(up.seconds);
         sides[i]!.uploadCpu.push(up.cpu);
-        let line = `round ${round + 1}/${opts.rounds} ${api.processes} process(es): uploads ${up.seconds.toFixed(2)} s (${((opts.clients * opts.uploadBytes) / MiB / up.seconds).toFixed(0)} MiB/s; cpu api ${up.cpu.api} s, redis ${up.cpu.redis} s)`;
+        let line = `round ${round + 1}/${opts.rounds} ${api.processes} process(es): uploads ${up.seconds.toFixed(2)} s (${((opts.clients * opts.uploadBytes) / MiB / up.seconds).toFixed(0)} MiB/s; cpu api ${up.cpu.api} s, redis ${up.cpu.redis} s, client ${up.cpu.client} s)`;
         if (opts.smallWrites > 0) {
           const sw = await smallWrites(api, opts, warmSmall + round * opts.smallWrites, opts.smallWrites);
           sides[i]!.smallPerSecond.push(sw.perSecond);
@@ -278,6 +283,7 @@ export async function runApiProcesses(opts: ApiProcessesOptions): Promise<ApiPro
       smallWrites: opts.smallWrites,
       smallClients: opts.smallClients,
       rounds: opts.rounds,
+      load: [Number(load0.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
       sides,
       uploadSpeedup,
       smallSpeedup,

@@ -324,8 +324,10 @@ export function apiProcessesRows(a: ApiProcessesResult | undefined): Row[] {
   const base = a.sides[0]!;
   const cores = (n: number) => `${n} proc`;
   const mibps = (seconds: number) => `${((a.clients * a.uploadBytes) / MiB / seconds).toFixed(0)} MiB/s`;
-  const cpu = (xs: Array<{ api: number; redis: number }>, seconds: number) =>
-    `API ${(median(xs.map((c) => c.api)) / seconds).toFixed(2)} cores, Redis ${(median(xs.map((c) => c.redis)) / seconds).toFixed(2)}`;
+  const cpu = (xs: Array<{ api: number; redis: number; client?: number }>, seconds: number) =>
+    `API ${(median(xs.map((c) => c.api)) / seconds).toFixed(2)} cores, Redis ${(median(xs.map((c) => c.redis)) / seconds).toFixed(2)}` +
+    (xs.some((c) => c.client !== undefined) ? `, client ${(median(xs.map((c) => c.client ?? 0)) / seconds).toFixed(2)}` : '');
+  const load = a.load ? `; load ${a.load[0]} → ${a.load[1]}` : '';
   for (const side of a.sides.slice(1)) {
     const n = side.processes;
     const t = median(side.uploadSeconds);
@@ -334,13 +336,16 @@ export function apiProcessesRows(a: ApiProcessesResult | undefined): Row[] {
     const met = a.cores >= n && Number.isFinite(speedup) ? speedup > 1.1 : null;
     out.push({
       scenario: 'api-processes',
-      measure: `${a.clients} parallel uploads × ${size(a.uploadBytes)}, API ${n} processes vs ${base.processes} (${a.fs}, no pool, ${a.cores} cores)`,
+      measure: `${a.clients} parallel uploads × ${size(a.uploadBytes)}, API ${n} processes vs ${base.processes} (${a.fs}, no pool, ${a.cores} cores${load})`,
       ph5: `${cores(n)}: ${s3(t)} (${mibps(t)}; ${cpu(side.uploadCpu, t)})`,
       baseline: `${cores(base.processes)}: ${s3(t1)} (${mibps(t1)}; ${cpu(base.uploadCpu, t1)})`,
       ratio: `${speedup.toFixed(2)}× faster (paired)`,
       target: `> 1.1× with ≥ ${n} cores`,
       met,
-      why: `the ${n} API processes used ${cpu(side.uploadCpu, t)} of ${a.cores} cores, the uploading client the rest: the accept path of several clients is bound by the machine's cores, not by one process's event loop`,
+      why:
+        `with 1 process: ${cpu(base.uploadCpu, t1)}; with ${n}: ${cpu(side.uploadCpu, t)}, of ${a.cores} cores${load}. ` +
+        `A second process only helps while a core is idle: where the machine's cores are already busy (the client, other work), it adds ` +
+        `CPU per byte (smaller reads per wake-up) instead of throughput`,
       bar: { label: `api ${n} proc uploads: 1 ÷ speedup`, ratio: 1 / speedup, target: 1 / 1.1, met },
     });
     if (side.smallPerSecond.length && base.smallPerSecond.length) {
