@@ -34,6 +34,7 @@ test('npm run bench -- --quick runs every scenario and writes a report with a we
     assert.ok(results.read && results.read.ph5.length === 1 && results.read.h5py.length === 1, table);
     assert.ok(results.uploadRss && results.uploadRss.uploadMiB === 256, table);
     assert.equal(results.rankMemory.length, 2, table);
+    assert.ok(results.apiProcesses && results.apiProcesses.sides.map((s) => s.uploadSeconds.length).join() === '1,1', table);
 
     const md = readFileSync(markdownPath, 'utf8');
     assert.equal(path.dirname(markdownPath), out);
