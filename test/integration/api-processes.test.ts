@@ -7,12 +7,15 @@
  * one client alternating create -> write -> read, each served by whichever process, is
  * accepted every time and reads its writes (and h5py reads them in the file); job waits
  * and event streams answer from any process; the rate limit is global; /metrics sums the
- * processes; a killed worker is replaced while the port keeps answering; Ctrl-C of
- * `npm start` with 2 API processes leaves nothing behind.
+ * processes; a replacement process's start-up sweep leaves a live sibling's upload in
+ * progress alone (the upload then completes and h5py reads it); a killed worker is
+ * replaced while the port keeps answering; kill -9 of the primary orphans nothing; Ctrl-C
+ * of `npm start` with 2 API processes leaves nothing behind.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,6 +186,56 @@ test('/metrics sums the processes: it counts both, and requests served by either
   const afterScrape = await fresh(stack.url, 'GET', '/metrics');
   assert.equal(pids.size, 2);
   assert.equal(count(afterScrape.body.toString()) - count(before.body.toString()), 10, 'all 10 probes, whichever process served them');
+});
+
+test('a replacement process sweeps staging at start, but never a live sibling’s upload in progress', { timeout: 180_000 }, async () => {
+  const n = 1 << 20; // 8 MiB of float64
+  const created = await fresh(stack.url, 'POST', '/v1/files/slow.h5/datasets', { path: '/x', dtype: 'float64', shape: [n] });
+  assert.equal(created.status, 202, JSON.stringify(created.json));
+  assert.equal((await finished(stack.url, created.headers.location!)).state, 'completed');
+  const body = Buffer.from(new Float64Array(n).map((_, i) => 2 * i).buffer);
+  const half = body.length / 2;
+  // Half the body, then a pause: the upload sits in staging under its process's partial name.
+  let finishUpload!: () => void;
+  const answer = new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+    const req = http.request(`${stack.url}/v1/files/slow.h5/datasets/x/value`, {
+      method: 'PUT',
+      agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, location: res.headers.location }));
+    });
+    req.write(body.subarray(0, half));
+    finishUpload = () => req.end(body.subarray(half));
+  });
+  const staging = path.join(stack.dataDir, '.staging');
+  let part: string | undefined;
+  for (const deadline = Date.now() + 30_000; !part; await sleep(20)) {
+    part = (await readdir(staging)).find((f) => f.endsWith('.part'));
+    assert.ok(part || Date.now() < deadline, 'no partial upload in staging');
+  }
+  const holder = Number(part!.split('.')[1]!.split('-')[2]);
+  const pids = await allServing(stack.url, 2);
+  assert.ok(pids.has(holder), `the partial file names a serving process: ${part} vs ${[...pids]}`);
+  const sibling = [...pids].find((p) => p !== holder)!;
+  process.kill(sibling, 'SIGKILL');
+  // The replacement swept staging before it listened: once it answers, the sweep is done.
+  const seen = new Set<number>();
+  for (const deadline = Date.now() + 60_000; ![...seen].some((p) => !pids.has(p)); await sleep(20)) {
+    assert.ok(Date.now() < deadline, `no replacement for ${sibling}:\n${stack.logs()}`);
+    const r = await fresh(stack.url, 'GET', '/healthz', undefined, 5000).catch(() => null);
+    if (r?.status === 200) seen.add(r.pid);
+  }
+  assert.ok((await readdir(staging)).includes(part!), `the live sibling's partial upload ${part} was removed`);
+  finishUpload();
+  const accepted = await answer;
+  assert.equal(accepted.status, 202);
+  assert.equal((await finished(stack.url, accepted.location!)).state, 'completed');
+  const sum = await h5py<number>(stack.filePath('slow.h5'), "out = float(h5py.File(path, 'r')['x'][:].sum())");
+  assert.equal(sum, (n - 1) * n, 'the whole body is in the file');
 });
 
 /** A second API (2 processes, no pool needed) on the stack's Redis and data, with extra settings. */
