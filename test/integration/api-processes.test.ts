@@ -239,12 +239,13 @@ test('a replacement process sweeps staging at start, but never a live sibling’
 });
 
 /** A second API (2 processes, no pool needed) on the stack's Redis and data, with extra settings. */
-async function startApi(env: NodeJS.ProcessEnv): Promise<{ url: string; proc: ChildProcess; logs(): string; stop(): Promise<void> }> {
+async function startApi(env: NodeJS.ProcessEnv, opts: { detached?: boolean } = {}): Promise<{ url: string; proc: ChildProcess; logs(): string; stop(): Promise<void> }> {
   const port = await freePort();
   let output = '';
   const proc = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
     env: { ...process.env, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn', PH5_API_PROCESSES: '2', PH5_DEBUG_PID_HEADER: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
   proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
@@ -334,6 +335,17 @@ test('kill -9 of the primary: its API processes exit at once, none is orphaned',
     assert.ok(Date.now() < deadline, `still running 10 s after their primary died: ${alive}\n${api.logs()}`);
     await sleep(50);
   }
+});
+
+test('Ctrl-C of the API run by hand (SIGINT to its whole process group): primary and processes exit 0, none left', { timeout: 60_000 }, async () => {
+  const api = await startApi({}, { detached: true });
+  const workers = await allServing(api.url, 2);
+  process.kill(-api.proc.pid!, 'SIGINT');
+  const [code, signal] = await new Promise<[number | null, string | null]>((r) => api.proc.once('exit', (c, s) => r([c, s])));
+  assert.equal(signal, null, api.logs());
+  assert.equal(code, 0, api.logs());
+  assert.doesNotMatch(api.logs(), /replacing|did not exit/);
+  for (const pid of workers) assert.equal(await isRunning(pid), false, `API process ${pid} left behind`);
 });
 
 test('Ctrl-C of npm start with 2 API processes: everything stops in order, nothing is left', { timeout: 180_000 }, async () => {
