@@ -328,6 +328,7 @@ export function apiProcessesRows(a: ApiProcessesResult | undefined): Row[] {
     `API ${(median(xs.map((c) => c.api)) / seconds).toFixed(2)} cores, Redis ${(median(xs.map((c) => c.redis)) / seconds).toFixed(2)}` +
     (xs.some((c) => c.client !== undefined) ? `, client ${(median(xs.map((c) => c.client ?? 0)) / seconds).toFixed(2)}` : '');
   const load = a.load ? `; load ${a.load[0]} → ${a.load[1]}` : '';
+  const perGiB = (xs: Array<{ api: number }>) => (median(xs.map((c) => c.api)) / ((a.clients * a.uploadBytes) / GiB)).toFixed(2);
   for (const side of a.sides.slice(1)) {
     const n = side.processes;
     const t = median(side.uploadSeconds);
@@ -344,8 +345,8 @@ export function apiProcessesRows(a: ApiProcessesResult | undefined): Row[] {
       met,
       why:
         `with 1 process: ${cpu(base.uploadCpu, t1)}; with ${n}: ${cpu(side.uploadCpu, t)}, of ${a.cores} cores${load}. ` +
-        `A second process only helps while a core is idle: where the machine's cores are already busy (the client, other work), it adds ` +
-        `CPU per byte (smaller reads per wake-up) instead of throughput`,
+        `API CPU per GiB accepted: ${perGiB(base.uploadCpu)} s with ${base.processes}, ${perGiB(side.uploadCpu)} s with ${n}. ` +
+        `A second process only helps while a core is idle; where the cores are already busy (the client, other work) it adds no throughput`,
       bar: { label: `api ${n} proc uploads: 1 ÷ speedup`, ratio: 1 / speedup, target: 1 / 1.1, met },
     });
     if (side.smallPerSecond.length && base.smallPerSecond.length) {
