@@ -103,14 +103,22 @@ export function runPrimary(opts: PrimaryOptions): Primary {
     exitCode = Math.max(exitCode, code);
     if (stopping) return;
     stopping = true;
-    const workers = live().map((s) => s.worker!);
-    if (workers.length === 0) {
+    const starting = live();
+    if (starting.length === 0) {
       finish(exitCode);
       return;
     }
-    for (const w of workers) {
+    const ask = (w: Worker) => {
       if (w.isConnected()) w.send({ type: SHUTDOWN_MESSAGE }, () => {});
       else w.process.kill('SIGTERM');
+    };
+    // A worker still starting has no listener for the message yet (it would be dropped):
+    // it is asked once it listens (cluster-worker.ts keeps a request that comes before its
+    // app can close).
+    for (const s of starting) {
+      const w = s.worker!;
+      if (s.readyAt !== undefined) ask(w);
+      else w.once('listening', () => ask(w));
     }
     setTimeout(() => {
       for (const s of live()) {

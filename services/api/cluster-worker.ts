@@ -15,12 +15,23 @@ export function printsBanners(): boolean {
   return !cluster.isWorker || process.env[WORKER_SLOT_ENV] === '1';
 }
 
-/** Calls `close` when the primary asks this worker to shut down. */
+// Listened for from the first import on: a stop asked while the app is still being built
+// is kept, and honoured once the worker can close (onShutdownRequest).
+let shutdownRequested = false;
+let onShutdown: (() => void) | null = null;
+if (cluster.isWorker) {
+  process.on('message', (message: { type?: string }) => {
+    if (message?.type !== SHUTDOWN_MESSAGE) return;
+    shutdownRequested = true;
+    onShutdown?.();
+  });
+}
+
+/** Calls `close` when the primary asks this worker to shut down (at once if it already has). */
 export function onShutdownRequest(close: () => void): void {
   if (!cluster.isWorker) return;
-  process.on('message', (message: { type?: string }) => {
-    if (message?.type === SHUTDOWN_MESSAGE) close();
-  });
+  onShutdown = close;
+  if (shutdownRequested) close();
 }
 
 /** A scrape must not hang on a worker that died mid-gathering (prom-client's own limit is 5 s). */

@@ -26,8 +26,9 @@ else await serve(config);
 /** The primary of several API processes: forks and supervises them, serves nothing itself. */
 async function primary(config: Config, processes: number): Promise<void> {
   const say = (msg: string) => process.stderr.write(`[ph5] ${msg}\n`);
-  say(`API: ${processes} processes on port ${config.port} (PH5_API_PROCESSES), primary pid ${process.pid}`);
   const p = runPrimary({ processes, log: say });
+  // After runPrimary: its signal handlers are in place once this is printed.
+  say(`API: ${processes} processes on port ${config.port} (PH5_API_PROCESSES), primary pid ${process.pid}`);
   // Checked once, here, rather than in every worker (see below for why it is not awaited).
   if (config.redisUrl) {
     checkRedisSettings(config.redisUrl, { strict: process.env.PH5_REDIS_STRICT === '1', warn: say }).catch((err: unknown) => {
@@ -50,11 +51,6 @@ async function serve(config: Config): Promise<void> {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info(`${signal ?? 'close'} received, shutting down`);
     await app.close();
-  });
-  // One of several API processes: the primary's stop arrives as a message (a terminal's
-  // Ctrl-C may have reached this process already: then it is closing and that is that).
-  onShutdownRequest(() => {
-    if (!closing) void grace.close();
   });
   // Tests only: which API process answered (several share the port).
   if (process.env.PH5_DEBUG_PID_HEADER === '1') {
@@ -80,6 +76,12 @@ async function serve(config: Config): Promise<void> {
   }
 
   await app.listen({ host, port: config.port });
+  // One of several API processes: the primary's stop arrives as a message, perhaps already
+  // during start-up (then it is honoured now). A terminal's Ctrl-C may have reached this
+  // process too: then it is closing already and that is that.
+  onShutdownRequest(() => {
+    if (!closing) void grace.close();
+  });
 
   // The queue must keep what the API accepts: warn about a Redis without AOF or with
   // eviction (refuse with PH5_REDIS_STRICT=1). Not awaited before listening: an unreachable

@@ -348,6 +348,24 @@ test('Ctrl-C of the API run by hand (SIGINT to its whole process group): primary
   for (const pid of workers) assert.equal(await isRunning(pid), false, `API process ${pid} left behind`);
 });
 
+test('SIGTERM while the API processes are still starting: they stop as soon as they can, none is killed', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  let output = '';
+  const proc = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
+    env: { ...process.env, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn', PH5_API_PROCESSES: '2' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  for (const deadline = Date.now() + 30_000; !/primary pid/.test(output); await sleep(5)) assert.ok(Date.now() < deadline, output);
+  const t0 = Date.now();
+  proc.kill('SIGTERM');
+  const [code] = await new Promise<[number | null]>((r) => proc.once('exit', (c) => r([c])));
+  assert.equal(code, 0, `exit code ${code} after ${Date.now() - t0} ms:\n${output}`);
+  assert.doesNotMatch(output, /did not exit|replacing/, output);
+  console.log(`SIGTERM during start-up -> exit in ${Date.now() - t0} ms`);
+});
+
 test('Ctrl-C of npm start with 2 API processes: everything stops in order, nothing is left', { timeout: 180_000 }, async () => {
   const up: Up = await startUp({ ranks: 2, env: { PH5_API_PROCESSES: '2' } });
   try {
