@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSmallWrites } from './small-writes.js';
+import { apiProcessesSettings, runApiProcesses } from './suite/api-processes.js';
 import { runUploadRss } from './upload-rss.js';
 import { fsType, runBulk, type BulkSeries, type Layout, type Writer } from './suite/bulk.js';
 import { runLatency, runSeed } from './suite/latency.js';
@@ -160,6 +161,9 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
       rounds: 1,
       log: (l) => log(`  ${l}`),
     });
+  });
+  await attempt('api-processes', async () => {
+    results.apiProcesses = await runApiProcesses(apiProcessesSettings(opts.quick, opts.reps, (l) => log(`  ${l}`)));
   });
 
   await attempt('put', async () => {

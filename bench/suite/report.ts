@@ -4,6 +4,7 @@
  */
 import type { SmallWritesResult } from '../small-writes.js';
 import type { UploadRssResult } from '../upload-rss.js';
+import type { ApiProcessesResult } from './api-processes.js';
 import type { BulkSeries, RankMemory } from './bulk.js';
 import type { LatencyResult } from './latency.js';
 import type { MachineInfo } from './machine.js';
@@ -12,7 +13,7 @@ import type { ReadResult } from './read.js';
 import { putRows, type PutSeries } from './put.js';
 import { GiB, MiB, median, percentile } from './stats.js';
 
-export const SCENARIOS = ['bulk', 'latency', 'small-writes', 'read', 'memory', 'scaling', 'put'] as const;
+export const SCENARIOS = ['bulk', 'latency', 'small-writes', 'read', 'memory', 'scaling', 'put', 'api-processes'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface SuiteResults {
@@ -30,6 +31,8 @@ export interface SuiteResults {
   smallWrites?: SmallWritesResult;
   read?: ReadResult;
   uploadRss?: UploadRssResult;
+  /** The API as 1 vs N processes (PH5_API_PROCESSES): parallel uploads and small writes accepted. */
+  apiProcesses?: ApiProcessesResult;
   rankMemory: RankMemory[];
   scaling: BulkSeries[];
   /** `ph5 put` of a large .npy in parts against the HTTP sink (b) and h5py-mpio (bench/suite/put.ts). */
@@ -187,6 +190,7 @@ export function rows(r: SuiteResults): Row[] {
     });
   }
   out.push(...putRows(r.put ?? []));
+  out.push(...apiProcessesRows(r.apiProcesses));
   for (const [scenario, message] of Object.entries(r.errors)) {
     out.push({ scenario: scenario as Scenario, measure: 'FAILED', ph5: message.split('\n')[0]!.slice(0, 200), baseline: '', ratio: '', target: '', met: false });
   }
@@ -279,6 +283,15 @@ export function markdown(r: SuiteResults, svgName: string): string {
   );
   md.push('- **scaling**: the bulk write (1-D) on stacks of 1, 2, 4, 8 ranks, with h5py-mpio at the same rank counts. The machine has ' +
       `${m.cores} cores: beyond that, ranks are oversubscribed and time can only grow.`);
+  if (r.apiProcesses) {
+    md.push(
+      '- **api-processes**: bench/suite/api-processes.ts: two APIs side by side, PH5_API_PROCESSES=1 and 2, each with its ' +
+        'own redis-server, data on tmpfs, no worker pool (the accept path only). Paired rounds, order alternating: parallel ' +
+        'uploads (each client a connection of its own, a float64 octet-stream PUT, timed to the last 202), then small ' +
+        'writes (1 KiB rows, autocannon keep-alive connections, accept rate). Ratio = median of the rounds\' paired ratios; ' +
+        'CPU = the API processes\' and Redis\'s CPU seconds per round (what limits the scaling).',
+    );
+  }
   md.push('');
   md.push('## Raw samples (seconds unless noted)');
   md.push('');
@@ -299,10 +312,70 @@ export function markdown(r: SuiteResults, svgName: string): string {
   for (const p of r.put ?? []) {
     md.push(`- put ${p.fs} ${p.ranks} ranks: ${Object.entries(p.seconds).map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}; parts accepted [${p.partsUploadSeconds.map((x) => x.toFixed(3)).join(', ')}]; pool from [${p.partsPoolStart.map((x) => x.toFixed(3)).join(', ')}] to [${p.partsPoolEnd.map((x) => x.toFixed(3)).join(', ')}]${p.cpu ? `; CPU s: ${Object.entries(p.cpu).map(([w, c]) => `${w} ${Object.entries(c).map(([k, xs]) => `${k} [${(xs as number[]).map((x) => x.toFixed(2)).join(', ')}]`).join(' ')}`).join('; ')}` : ''}`);
   }
+  for (const side of r.apiProcesses?.sides ?? []) {
+    md.push(
+      `- api-processes ${side.processes}: uploads [${side.uploadSeconds.map((x) => x.toFixed(3)).join(', ')}] (api cpu [${side.uploadCpu.map((c) => c.api).join(', ')}], redis cpu [${side.uploadCpu.map((c) => c.redis).join(', ')}]); ` +
+        `small writes/s [${side.smallPerSecond.map((x) => x.toFixed(0)).join(', ')}]`,
+    );
+  }
   md.push('');
   return md.join('\n');
 }
 
 export function ratioBars(r: SuiteResults): RatioBar[] {
   return rows(r).flatMap((x) => (x.bar ? [x.bar] : []));
+}
+
+/**
+ * The API as N processes against 1 (paired rounds): parallel uploads and small writes
+ * accepted. Target: faster with more processes where cores allow (ratio > 1.1 on a machine
+ * with at least that many cores; n/a on fewer).
+ */
+export function apiProcessesRows(a: ApiProcessesResult | undefined): Row[] {
+  if (!a) return [];
+  const out: Row[] = [];
+  const base = a.sides[0]!;
+  const cores = (n: number) => `${n} proc`;
+  const mibps = (seconds: number) => `${((a.clients * a.uploadBytes) / MiB / seconds).toFixed(0)} MiB/s`;
+  const cpu = (xs: Array<{ api: number; redis: number; client?: number }>, seconds: number) =>
+    `API ${(median(xs.map((c) => c.api)) / seconds).toFixed(2)} cores, Redis ${(median(xs.map((c) => c.redis)) / seconds).toFixed(2)}` +
+    (xs.some((c) => c.client !== undefined) ? `, client ${(median(xs.map((c) => c.client ?? 0)) / seconds).toFixed(2)}` : '');
+  const load = a.load ? `; load ${a.load[0]} → ${a.load[1]}` : '';
+  const perGiB = (xs: Array<{ api: number }>) => (median(xs.map((c) => c.api)) / ((a.clients * a.uploadBytes) / GiB)).toFixed(2);
+  for (const side of a.sides.slice(1)) {
+    const n = side.processes;
+    const t = median(side.uploadSeconds);
+    const t1 = median(base.uploadSeconds);
+    const speedup = a.uploadSpeedup[n] ?? NaN;
+    const met = a.cores >= n && Number.isFinite(speedup) ? speedup > 1.1 : null;
+    out.push({
+      scenario: 'api-processes',
+      measure: `${a.clients} parallel uploads × ${size(a.uploadBytes)}, API ${n} processes vs ${base.processes} (${a.fs}, no pool, ${a.cores} cores${load})`,
+      ph5: `${cores(n)}: ${s3(t)} (${mibps(t)}; ${cpu(side.uploadCpu, t)})`,
+      baseline: `${cores(base.processes)}: ${s3(t1)} (${mibps(t1)}; ${cpu(base.uploadCpu, t1)})`,
+      ratio: `${speedup.toFixed(2)}× faster (paired)`,
+      target: `> 1.1× with ≥ ${n} cores`,
+      met,
+      why:
+        `with 1 process: ${cpu(base.uploadCpu, t1)}; with ${n}: ${cpu(side.uploadCpu, t)}, of ${a.cores} cores${load}. ` +
+        `API CPU per GiB accepted: ${perGiB(base.uploadCpu)} s with ${base.processes}, ${perGiB(side.uploadCpu)} s with ${n}. ` +
+        `A second process only helps while a core is idle; where the cores are already busy (the client, other work) it adds no throughput`,
+      bar: { label: `api ${n} proc uploads: 1 ÷ speedup`, ratio: 1 / speedup, target: 1 / 1.1, met },
+    });
+    if (side.smallPerSecond.length && base.smallPerSecond.length) {
+      const v = median(side.smallPerSecond);
+      const v1 = median(base.smallPerSecond);
+      const sp = a.smallSpeedup[n] ?? NaN;
+      out.push({
+        scenario: 'api-processes',
+        measure: `${a.smallWrites} small writes (1 KiB), ${a.smallClients} clients, API ${n} processes vs ${base.processes} (accepted, no pool)`,
+        ph5: `${cores(n)}: ${v.toFixed(0)} writes/s (${cpu(side.smallCpu, a.smallWrites / v)})`,
+        baseline: `${cores(base.processes)}: ${v1.toFixed(0)} writes/s (${cpu(base.smallCpu, a.smallWrites / v1)})`,
+        ratio: `${sp.toFixed(2)}× (paired)`,
+        target: 'none (shown: group commit is per process)',
+        met: null,
+      });
+    }
+  }
+  return out;
 }

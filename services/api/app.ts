@@ -73,8 +73,9 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(underPressurePlugin, { config });
   // Auth runs before the rate limit and every route; it decides the project of a request.
   await app.register(authPlugin, { config });
-  await app.register(rateLimitPlugin, { config });
   await app.register(ph5Plugin, { config, connect: opts.connect ?? true, ...(opts.connectWaitMs !== undefined ? { connectWaitMs: opts.connectWaitMs } : {}) });
+  // After ph5 (several API processes count in Redis, on its client); auth's hook still runs first.
+  await app.register(rateLimitPlugin, { config });
   await app.register(metricsPlugin);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);

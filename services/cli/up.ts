@@ -2,7 +2,10 @@
  * `npm start`: the whole stack on one machine, supervised.
  *   - redis-server of our own in <dataDir>/.redis (AOF, fsync always, noeviction), unless
  *     PH5_REDIS_URL is set (then its settings are checked, see checkRedisSettings);
- *   - the API on PH5_HOST:PH5_PORT (127.0.0.1:8080);
+ *   - the API on PH5_HOST:PH5_PORT (127.0.0.1:8080): one process, or with PH5_API_PROCESSES > 1
+ *     a primary that forks and supervises that many (api/cluster-primary.ts: it replaces a
+ *     dead one itself, and stops them all on the SIGTERM sent here); this supervisor sees
+ *     the primary only;
  *   - a worker pool of PH5_RANKS ranks (4) under mpirun --oversubscribe.
  * Started in that order, each once the one before is up; stopped in the reverse order.
  *

@@ -3,6 +3,7 @@
  * documents the same list; keep them together.
  */
 import path from 'node:path';
+import os from 'node:os';
 
 export interface Config {
   /** Root of all data: `<dataDir>/<project>/<file>`, staging in `<dataDir>/.staging`. */
@@ -104,3 +105,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function stagingDir(config: Pick<Config, 'dataDir'>): string {
   return path.join(config.dataDir, '.staging');
 }
+
+/**
+ * How many API processes serve PH5_PORT (services/api/cluster-primary.ts): an integer >= 1,
+ * or `auto` = one per core, at most 4 (os.availableParallelism()). With more than one, a
+ * primary process forks that many workers which share the listening socket (node:cluster).
+ * Unset: 1 (see docs/configuration.md for the measurement behind the default).
+ */
+export function apiProcesses(env: NodeJS.ProcessEnv = process.env, cores: number = os.availableParallelism()): number {
+  const raw = (env.PH5_API_PROCESSES ?? '').trim();
+  if (raw === '') return DEFAULT_API_PROCESSES;
+  if (raw === 'auto') return Math.max(1, Math.min(cores, MAX_AUTO_API_PROCESSES));
+  return intFromEnv({ PH5_API_PROCESSES: raw }, 'PH5_API_PROCESSES', DEFAULT_API_PROCESSES, 1);
+}
+
+/** PH5_API_PROCESSES when unset. */
+export const DEFAULT_API_PROCESSES = 1;
+/** `auto` never starts more than this many: beyond, Redis and the pool need the cores. */
+export const MAX_AUTO_API_PROCESSES = 4;

@@ -35,6 +35,7 @@ test('npm run bench -- --quick runs every scenario and writes a report with a we
     assert.ok(results.uploadRss && results.uploadRss.uploadMiB === 256, table);
     assert.equal(results.rankMemory.length, 2, table);
     assert.ok(results.put?.length === 2 && results.put.every((p) => p.parts === 4 && (['parts', 'single', 'sink', 'h5py'] as const).every((w) => p.seconds[w].length === 1)), table);
+    assert.ok(results.apiProcesses && results.apiProcesses.sides.map((s) => s.uploadSeconds.length).join() === '1,1', table);
 
     const md = readFileSync(markdownPath, 'utf8');
     assert.equal(path.dirname(markdownPath), out);

@@ -6,10 +6,20 @@
  * applying and those a pool merely holds.
  *
  * Each app has its own registry, so several apps in one process (tests) do not collide.
+ *
+ * Several API processes (PH5_API_PROCESSES > 1): a scrape reaches one of them, which asks
+ * the primary to gather every process's registry (cluster-primary.ts). Per-process counts
+ * (requests, their latency, memory, CPU) are summed; what every process reads from Redis
+ * (queue depth, live pools, phases, watchdog firings) is taken from the first to answer;
+ * what every process hears for itself from the shared job events (finished jobs, their
+ * latency, bytes written) is the largest count (the longest-lived process's: a process
+ * started later has heard a subset of the same events). `ph5_api_processes` says how many
+ * processes answered the scrape.
  */
+import cluster from 'node:cluster';
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { fileStateKey, parseApplying } from '../../../shared/file-state.js';
 import { keys, type JobResult } from '../../../shared/jobs.js';
 import { livePools } from './pools.js';
@@ -53,6 +63,12 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ph5_api_' });
   app.decorate('metrics', registry);
+  if (cluster.isWorker) {
+    // Answers the primary's requests for this process's metrics (prom-client's IPC).
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([registry]);
+  }
+  new Gauge({ name: 'ph5_api_processes', help: 'API processes whose metrics this scrape sums (PH5_API_PROCESSES).', registers: [registry] }).set(1);
 
   const requests = new Counter({
     name: 'ph5_http_requests_total',
@@ -93,6 +109,7 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
     name: 'ph5_queue_jobs',
     help: 'Jobs in the queue (all shards), by state (waiting, active, delayed, completed, failed...).',
     labelNames: ['state'] as const,
+    aggregator: 'first',
     registers: [registry],
     async collect() {
       if (redis.status !== 'ready') return;
@@ -103,6 +120,7 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
   new Gauge({
     name: 'ph5_pools_live',
     help: 'Worker pools alive: a heartbeat younger than 10 s and its record (what /readyz counts).',
+    aggregator: 'first',
     registers: [registry],
     async collect() {
       if (redis.status !== 'ready') return;
@@ -112,6 +130,7 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
   new Counter({
     name: 'ph5_watchdog_firings_total',
     help: 'Collective steps that passed PH5_STEP_TIMEOUT_MS, each of which ended its pool (all pools, since Redis holds the count).',
+    aggregator: 'first',
     registers: [registry],
     async collect() {
       if (redis.status !== 'ready') return;
@@ -125,6 +144,7 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
     name: 'ph5_jobs_phase',
     help: 'Unfinished jobs by phase: applying (an epoch of a live pool writes them), held (taken by a pool, waiting for their epoch), waiting (in the queue).',
     labelNames: ['phase'] as const,
+    aggregator: 'first',
     registers: [registry],
     async collect() {
       if (redis.status !== 'ready') return;
@@ -151,17 +171,20 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
     name: 'ph5_jobs_finished_total',
     help: 'Jobs this API saw finish, by outcome (a failed attempt that will be retried counts as failed_attempt).',
     labelNames: ['outcome'] as const,
+    aggregator: 'max',
     registers: [registry],
   });
   const latency = new Histogram({
     name: 'ph5_job_latency_seconds',
     help: 'Time from acceptance to completion of completed jobs.',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    aggregator: 'max',
     registers: [registry],
   });
   const bytes = new Counter({
     name: 'ph5_bytes_written_total',
     help: 'Payload bytes written by completed jobs.',
+    aggregator: 'max',
     registers: [registry],
   });
   app.addHook('onReady', async () => {

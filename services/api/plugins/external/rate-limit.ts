@@ -1,13 +1,21 @@
 /**
  * Request rate limit per client (@fastify/rate-limit): PH5_RATE_LIMIT_PER_MINUTE requests
- * per minute per bearer token (per address when auth is off), counted in this process.
- * Beyond it: 429 PH5_ERR_RATE_LIMITED with Retry-After. Health probes and metrics are exempt.
+ * per minute per bearer token (per address when auth is off). Beyond it: 429
+ * PH5_ERR_RATE_LIMITED with Retry-After. Health probes and metrics are exempt.
+ *
+ * Counted in this process when it is the only API process; counted in Redis when the API
+ * runs as several processes (PH5_API_PROCESSES > 1), so that N processes do not allow N
+ * times the limit: one Lua call per request (INCR + PEXPIRE of `ph5:ratelimit:<key>`, a
+ * fixed one-minute window), on the API's producer connection. While Redis is unreachable
+ * requests are let through (those that need Redis answer 503 anyway).
  */
 import { createHash } from 'node:crypto';
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../../shared/config.js';
+import { QUEUE_PREFIX } from '../../../shared/jobs.js';
+import { isApiWorker } from '../../cluster-worker.js';
 import { errors } from '../../errors.js';
 import { bearerToken } from '../app/auth.js';
 
@@ -16,8 +24,11 @@ const EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
 async function rateLimitPlugin(app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const max = opts.config.limits.rateLimitPerMinute;
   if (max <= 0) return;
+  // Registered after the ph5 plugin (app.ts), whose producer client it shares.
+  const redis = isApiWorker() ? app.ph5?.redis : undefined;
   await app.register(rateLimit, {
     max,
+    ...(redis ? { redis, nameSpace: `${QUEUE_PREFIX}:ratelimit:`, skipOnError: true } : {}),
     timeWindow: 60_000,
     allowList: (request) => EXEMPT.has(request.routeOptions.url ?? ''),
     // The token's hash, never the token itself, is kept as the key.

@@ -1,6 +1,7 @@
 /** Prometheus scrape endpoint (plugins/app/metrics.ts defines what is measured). */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { clusterMetrics, isApiWorker } from '../../cluster-worker.js';
 
 export default async function metricsRoutes(app: FastifyInstance): Promise<void> {
   app.get(
@@ -19,7 +20,8 @@ export default async function metricsRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (_request, reply) => {
-      const body = await app.metrics.metrics();
+      // One of several API processes: every process's metrics, gathered by the primary.
+      const body = isApiWorker() ? await clusterMetrics() : await app.metrics.metrics();
       return reply.type(app.metrics.contentType).send(body);
     },
   );
