@@ -1,7 +1,8 @@
 /**
  * Read: `GET .../value?select=[a:b]` of a slice as raw bytes (Accept:
- * application/octet-stream), consumed as it streams in, against serial h5py reading the
- * same slice of the same file into a numpy array (bench/h5py_read.py; imports outside the
+ * application/octet-stream), read into one array of the slice's size as it streams in
+ * (read-client.ts), against serial h5py reading the same slice of the same file into a
+ * numpy array (bench/h5py_read.py; imports outside the
  * clock, open -> read -> close inside). The file is written through ph5 first (twice the
  * slice, element i = i) and the slice starts a quarter in, so it is not file-aligned.
  * Both runs alternate; the file is in the page cache for both after the first round.
@@ -11,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack } from '../../test/helpers/stack.js';
 import { payload } from './bulk.js';
-import { getBytes, run } from './service.js';
+import { readInto } from './read-client.js';
+import { run } from './service.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -34,10 +36,11 @@ export async function runRead(opts: { sliceBytes: number; reps: number; warmup: 
     const result: ReadResult = { sliceBytes: opts.sliceBytes, ph5: [], h5py: [] };
     const ph5Once = async (): Promise<number> => {
       const t0 = performance.now();
-      const got = await getBytes(stack.url, `/v1/files/read.h5/datasets/x/value?select=[${start}:${start + count}]`);
+      const got = await readInto(`${stack.url}/v1/files/read.h5/datasets/x/value?select=[${start}:${start + count}]`);
       const seconds = (performance.now() - t0) / 1000;
-      if (got.bytes !== opts.sliceBytes || got.head.readDoubleLE(0) !== start || got.tail.readDoubleLE(0) !== start + count - 1) {
-        throw new Error(`ph5 read wrong: ${got.bytes} bytes, first ${got.head.readDoubleLE(0)}, last ${got.tail.readDoubleLE(0)}`);
+      const { body } = got;
+      if (got.status !== 200 || body.length !== opts.sliceBytes || body.readDoubleLE(0) !== start || body.readDoubleLE(body.length - 8) !== start + count - 1) {
+        throw new Error(`ph5 read wrong: ${got.status}, ${body.length} bytes, first ${body.readDoubleLE(0)}, last ${body.readDoubleLE(body.length - 8)}`);
       }
       return seconds;
     };
