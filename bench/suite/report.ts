@@ -4,6 +4,7 @@
  */
 import type { SmallWritesResult } from '../small-writes.js';
 import type { UploadRssResult } from '../upload-rss.js';
+import type { ReadRssResult } from '../read-rss.js';
 import type { BulkSeries, RankMemory } from './bulk.js';
 import type { LatencyResult } from './latency.js';
 import type { MachineInfo } from './machine.js';
@@ -29,6 +30,8 @@ export interface SuiteResults {
   smallWrites?: SmallWritesResult;
   read?: ReadResult;
   uploadRss?: UploadRssResult;
+  /** API memory during one large streamed JSON read (bench/read-rss.ts). */
+  readRss?: ReadRssResult;
   rankMemory: RankMemory[];
   scaling: BulkSeries[];
   /** Scenarios that threw, with the message: reported, not hidden. */
@@ -156,6 +159,18 @@ export function rows(r: SuiteResults): Row[] {
       bar: { label: 'API peak RSS ÷ 150 MiB', ratio: u.apiVmHwmMiB / u.targetMiB, target: 1, met: u.met },
     });
   }
+  if (r.readRss) {
+    const m = r.readRss;
+    out.push({
+      scenario: 'memory',
+      measure: `API peak RSS, ${size(m.selectionMiB * MiB)} float64 read as JSON`,
+      ph5: `${m.apiVmHwmMiB} MiB peak (${m.apiRssBeforeMiB} MiB before; ${m.jsonMiB} MiB of JSON in ${m.seconds} s)`,
+      baseline: '—',
+      ratio: `+${m.growthMiB} MiB`,
+      target: `growth ≤ ${m.targetGrowthMiB} MiB`,
+      met: m.met,
+    });
+  }
   for (const m of r.rankMemory) {
     const growth = m.peakMiB.map((p, i) => p - (m.beforeMiB[i] ?? 0));
     const bound = rankMemoryBound(m);
@@ -265,8 +280,9 @@ export function markdown(r: SuiteResults, svgName: string): string {
       'pays per write without ph5.',
   );
   md.push('- **small-writes**: bench/small-writes.ts (autocannon, 32 connections) against raw BullMQ no-op jobs on the same Redis.');
-  md.push('- **read**: `GET value?select=` of a slice as raw bytes, streamed and counted, against serial h5py reading the same slice of the same file (open → read → close; imports outside the clock).');
+  md.push('- **read**: `GET value?select=` of a slice as raw bytes, streamed, read by the client into one array of the slice\'s size (bench/suite/read-client.ts), against serial h5py reading the same slice of the same file into a numpy array (open → read → close; imports outside the clock).');
   md.push('- **memory**: bench/upload-rss.ts (API VmHWM during one streamed upload; no worker); ranks\' VmHWM from `/proc/<pid>/status` of the pool\'s mpirun children, before the first and after the last bulk write of that stack (both layouts).');
+  md.push('- **memory (JSON read)**: bench/read-rss.ts (API VmHWM during one streamed JSON read of a whole float64 dataset written by h5py, the read\'s size as the read scenario\'s; no worker), against its RSS before the read.');
   md.push('- **scaling**: the bulk write (1-D) on stacks of 1, 2, 4, 8 ranks, with h5py-mpio at the same rank counts. The machine has ' +
       `${m.cores} cores: beyond that, ranks are oversubscribed and time can only grow.`);
   md.push('');

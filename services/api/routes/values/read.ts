@@ -47,7 +47,7 @@ export const MAX_READ_BYTES = 16 * 1024 ** 3;
  * Raw bytes per JSON piece: small, because each piece's text is built on the main thread
  * (~10 ms per 64 Ki float64) and is 2–6 times the bytes.
  */
-const JSON_PIECE_BYTES = 512 * 1024;
+const JSON_PIECE_BYTES = 64 * 1024;
 
 /** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
 export function answerKind(accept: string | undefined): 'raw' | 'npy' | 'json' {
