@@ -163,6 +163,14 @@ async function writerGetsIn(file: string, ms: number): Promise<number> {
   return Date.now() - started;
 }
 
+test('HEAD answers the headers of the read (exact Content-Length) without reading the selection', async () => {
+  const head = await api.app.inject({ method: 'HEAD', url: '/v1/files/big.h5/datasets/x/value?select=[0:1000]', headers: { accept: 'application/octet-stream' } });
+  assert.equal(head.statusCode, 200);
+  assert.equal(head.headers['content-length'], '8000');
+  assert.equal(head.headers['x-ph5-shape'], '1000');
+  assert.equal(head.rawPayload.length, 0);
+});
+
 test('a client that goes away mid-answer releases the read lease at once', { timeout: 60_000 }, async () => {
   let received = 0;
   await new Promise<void>((resolve, reject) => {
