@@ -143,6 +143,14 @@ export function rows(r: SuiteResults): Row[] {
       ratio: `${(share * 100).toFixed(0)} % of h5py's throughput`,
       target: '≥ 70 % of h5py',
       met,
+      ...(r.read.cpu && r.read.cpu.api.length
+        ? {
+            why:
+              `CPU per read (median): the API ${median(r.read.cpu.api).toFixed(0)} ms (HDF5 reads of the pieces + socket writes, overlapped), ` +
+              `the client ${median(r.read.cpu.client).toFixed(0)} ms (receiving into its new array: socket copy + page faults), ` +
+              `against h5py's whole read ${median(r.read.cpu.h5py).toFixed(0)} ms; the two sides share the machine's cores`,
+          }
+        : {}),
       bar: { label: 'read slice vs h5py', ratio: ph5 / h5, target: 1 / 0.7, met },
     });
   }
@@ -294,6 +302,7 @@ export function markdown(r: SuiteResults, svgName: string): string {
   for (const l of r.latency) md.push(`- latency ${l.name}: min ${ms1(Math.min(...l.ms))}, p50 ${ms1(percentile(l.ms, 50))}, p90 ${ms1(percentile(l.ms, 90))}, p99 ${ms1(percentile(l.ms, 99))}, max ${ms1(Math.max(...l.ms))}`);
   if (r.seed) md.push(`- seed script, ${r.seed.ranks} ranks: [${r.seed.seconds.map((x) => x.toFixed(2)).join(', ')}]`);
   if (r.read) md.push(`- read: ph5 [${r.read.ph5.map((x) => x.toFixed(3)).join(', ')}]; h5py [${r.read.h5py.map((x) => x.toFixed(3)).join(', ')}]`);
+  if (r.read?.cpu) md.push(`- read CPU ms: API [${r.read.cpu.api.join(', ')}]; client [${r.read.cpu.client.join(', ')}]; h5py [${r.read.cpu.h5py.join(', ')}]`);
   if (r.smallWrites) {
     const p = r.smallWrites.profile.worker;
     md.push(
