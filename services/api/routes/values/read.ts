@@ -168,18 +168,19 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
     }
     headers['content-length'] = (prefix?.length ?? 0) + bytes;
   }
+  if (request.method === 'HEAD') {
+    reply.hijack();
+    reply.raw.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...headers });
+    reply.raw.end();
+    return true;
+  }
   const source = pieceSource(f, h5path, readPieces(hs, dtype.size, pieceBytes), count, dtype.size, slotBytes, encode);
-  const head = request.method === 'HEAD';
   // Piece 0 before anything is sent: a read that fails at once is still answered as an error.
-  const first = count > 0 && !head ? await source.produce(0, 0) : undefined;
+  const first = count > 0 ? await source.produce(0, 0) : undefined;
 
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...headers });
-  if (head) {
-    res.end();
-    return true;
-  }
   if (prefix) res.write(prefix);
   const started = performance.now();
   const outcome = await sendPieces(res, source, settings, { ...(first ? { first } : {}), ...(tail ? { tail } : {}) });
