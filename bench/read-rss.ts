@@ -95,7 +95,7 @@ export async function runReadRss(bytes: number, parent = os.tmpdir()): Promise<R
           let head = '';
           let tail = '';
           res.on('data', (c: Buffer) => {
-            if (head.length < 64) head += c.toString('latin1', 0, 64);
+            if (head.length < 256) head += c.toString('latin1', 0, 256);
             tail = (tail + c.toString('latin1', Math.max(0, c.length - 64))).slice(-64);
             n += c.length;
           });
