@@ -18,6 +18,8 @@ export interface ReadAnswer {
   headers: Record<string, string>;
   /** The body (exactly Content-Length bytes). */
   body: Buffer;
+  /** ms from the request until the answer's headers were in (the server's lease, open and first piece). */
+  headersMs: number;
 }
 
 /** The largest socket read (the kernel hands over at most what it has). */
@@ -32,6 +34,8 @@ export function readInto(url: string, accept = 'application/octet-stream'): Prom
     let headers: Record<string, string> = {};
     let body: Buffer | null = null;
     let received = 0;
+    const t0 = performance.now();
+    let headersMs = 0;
     const scratch = Buffer.allocUnsafe(64 * 1024);
     let done = false;
     const finish = (err: Error | null) => {
@@ -39,7 +43,7 @@ export function readInto(url: string, accept = 'application/octet-stream'): Prom
       done = true;
       socket.destroy();
       if (err) reject(err);
-      else resolve({ status, headers, body: body! });
+      else resolve({ status, headers, body: body!, headersMs });
     };
     const socket = net.connect({
       host: u.hostname,
@@ -54,6 +58,7 @@ export function readInto(url: string, accept = 'application/octet-stream'): Prom
             head = Buffer.concat([head, Buffer.from(buf.buffer, buf.byteOffset, n)]);
             const end = head.indexOf('\r\n\r\n');
             if (end < 0) return true;
+            headersMs = performance.now() - t0;
             const lines = head.subarray(0, end).toString('latin1').split('\r\n');
             status = Number(lines[0]!.split(' ')[1]);
             headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));

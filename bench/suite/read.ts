@@ -28,6 +28,8 @@ export interface ReadResult {
    * h5py's whole open -> read -> close. Absent in results saved before they were measured.
    */
   cpu?: { api: number[]; client: number[]; h5py: number[] };
+  /** ms until the answer's headers were in, per rep (lease, open, first piece). */
+  headersMs?: number[];
 }
 
 /** CPU time (user + system, all threads) a process has used, in ms. */
@@ -47,8 +49,8 @@ export async function runRead(opts: { sliceBytes: number; reps: number; warmup: 
     await run(stack.url, 'POST', '/v1/files/read.h5/datasets', { path: 'x', dtype: 'float64', shape: [n] });
     await run(stack.url, 'PUT', '/v1/files/read.h5/datasets/x/value', payload(total));
     const file = stack.filePath('read.h5');
-    const result: ReadResult = { sliceBytes: opts.sliceBytes, ph5: [], h5py: [], cpu: { api: [], client: [], h5py: [] } };
-    const cpu = { api: 0, client: 0, h5py: 0 };
+    const result: ReadResult = { sliceBytes: opts.sliceBytes, ph5: [], h5py: [], cpu: { api: [], client: [], h5py: [] }, headersMs: [] };
+    const cpu = { api: 0, client: 0, h5py: 0, headersMs: 0 };
     const ph5Once = async (): Promise<number> => {
       const api0 = processCpuMs(stack.api.pid!);
       const client0 = process.cpuUsage();
@@ -58,6 +60,7 @@ export async function runRead(opts: { sliceBytes: number; reps: number; warmup: 
       const client = process.cpuUsage(client0);
       cpu.client = (client.user + client.system) / 1000;
       cpu.api = processCpuMs(stack.api.pid!) - api0;
+      cpu.headersMs = got.headersMs;
       const { body } = got;
       if (got.status !== 200 || body.length !== opts.sliceBytes || body.readDoubleLE(0) !== start || body.readDoubleLE(body.length - 8) !== start + count - 1) {
         throw new Error(`ph5 read wrong: ${got.status}, ${body.length} bytes, first ${body.readDoubleLE(0)}, last ${body.readDoubleLE(body.length - 8)}`);
@@ -86,8 +89,9 @@ export async function runRead(opts: { sliceBytes: number; reps: number; warmup: 
         result.cpu!.api.push(Math.round(cpu.api));
         result.cpu!.client.push(Math.round(cpu.client));
         result.cpu!.h5py.push(Math.round(cpu.h5py));
+        result.headersMs!.push(Math.round(cpu.headersMs));
       }
-      opts.log(`  read ${rep < 0 ? 'warm-up' : `rep ${rep + 1}`}: ph5 ${p.toFixed(3)} s (CPU: API ${cpu.api.toFixed(0)} ms, client ${cpu.client.toFixed(0)} ms), h5py ${h.toFixed(3)} s (CPU ${cpu.h5py.toFixed(0)} ms)`);
+      opts.log(`  read ${rep < 0 ? 'warm-up' : `rep ${rep + 1}`}: ph5 ${p.toFixed(3)} s (headers after ${cpu.headersMs.toFixed(0)} ms; CPU: API ${cpu.api.toFixed(0)} ms, client ${cpu.client.toFixed(0)} ms), h5py ${h.toFixed(3)} s (CPU ${cpu.h5py.toFixed(0)} ms)`);
     }
     return result;
   } finally {

@@ -303,6 +303,7 @@ export function markdown(r: SuiteResults, svgName: string): string {
   if (r.seed) md.push(`- seed script, ${r.seed.ranks} ranks: [${r.seed.seconds.map((x) => x.toFixed(2)).join(', ')}]`);
   if (r.read) md.push(`- read: ph5 [${r.read.ph5.map((x) => x.toFixed(3)).join(', ')}]; h5py [${r.read.h5py.map((x) => x.toFixed(3)).join(', ')}]`);
   if (r.read?.cpu) md.push(`- read CPU ms: API [${r.read.cpu.api.join(', ')}]; client [${r.read.cpu.client.join(', ')}]; h5py [${r.read.cpu.h5py.join(', ')}]`);
+  if (r.read?.headersMs) md.push(`- read, ms until the answer's headers (lease, open, first piece): [${r.read.headersMs.join(', ')}]`);
   if (r.smallWrites) {
     const p = r.smallWrites.profile.worker;
     md.push(
