@@ -36,16 +36,19 @@ import { sendPieces, type PieceSource } from './send-pieces.js';
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
 /**
- * Largest selection answered as JSON (2^26: 512 MiB of float64, ~1.2 GB of text). The
+ * Largest selection answered as JSON (2^26: 512 MiB of float64, ~1.1 GB of text). The
  * API's memory does not depend on it (the answer streams); it bounds how long one JSON
- * answer keeps the main thread encoding (~10 s) and the file's lease held.
+ * answer keeps the main thread encoding, in 64 KiB pieces (32 Mi float64 took 9–20 s on
+ * the 2-core VM), and the file's lease held.
  */
 export const MAX_JSON_READ_ELEMENTS = 2 ** 26;
 /** Largest selection read in one request, raw or .npy (streamed: memory does not depend on it). */
 export const MAX_READ_BYTES = 16 * 1024 ** 3;
 /**
  * Raw bytes per JSON piece: small, because each piece's text is built on the main thread
- * (~10 ms per 64 Ki float64) and is 2–6 times the bytes.
+ * (a few ms per 8 Ki float64, so other requests are served between pieces) and is 2–6
+ * times the bytes; and its short strings then die young (512 KiB pieces: +125 MiB of heap
+ * and twice the time for a 256 MiB read, bench/README.md).
  */
 const JSON_PIECE_BYTES = 64 * 1024;
 
