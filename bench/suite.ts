@@ -26,6 +26,7 @@ import { describeMachine, loadAverage } from './suite/machine.js';
 import { renderSvg } from './suite/plot.js';
 import { runRead } from './suite/read.js';
 import { runPut } from './suite/put.js';
+import { runReadRss } from './read-rss.js';
 import { SCENARIOS, markdown, ratioBars, rows, scalingLines, textTable, type Scenario, type SuiteResults } from './suite/report.js';
 import { MiB, GiB } from './suite/stats.js';
 
@@ -138,6 +139,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
       results.rankMemory.push(memory);
     }
     results.uploadRss = await runUploadRss(set.uploadBytes);
+    results.readRss = await runReadRss(set.readBytes);
   });
   await attempt('latency', async () => {
     results.latency.push(

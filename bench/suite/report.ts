@@ -5,6 +5,7 @@
 import type { SmallWritesResult } from '../small-writes.js';
 import type { UploadRssResult } from '../upload-rss.js';
 import type { ApiProcessesResult } from './api-processes.js';
+import type { ReadRssResult } from '../read-rss.js';
 import type { BulkSeries, RankMemory } from './bulk.js';
 import type { LatencyResult } from './latency.js';
 import type { MachineInfo } from './machine.js';
@@ -33,6 +34,8 @@ export interface SuiteResults {
   uploadRss?: UploadRssResult;
   /** The API as 1 vs N processes (PH5_API_PROCESSES): parallel uploads and small writes accepted. */
   apiProcesses?: ApiProcessesResult;
+  /** API memory during one large streamed JSON read (bench/read-rss.ts). */
+  readRss?: ReadRssResult;
   rankMemory: RankMemory[];
   scaling: BulkSeries[];
   /** `ph5 put` of a large .npy in parts against the HTTP sink (b) and h5py-mpio (bench/suite/put.ts). */
@@ -146,6 +149,14 @@ export function rows(r: SuiteResults): Row[] {
       ratio: `${(share * 100).toFixed(0)} % of h5py's throughput`,
       target: '≥ 70 % of h5py',
       met,
+      ...(r.read.cpu && r.read.cpu.api.length
+        ? {
+            why:
+              `CPU per read (median): the API ${median(r.read.cpu.api).toFixed(0)} ms (HDF5 reads of the pieces + socket writes, overlapped), ` +
+              `the client ${median(r.read.cpu.client).toFixed(0)} ms (receiving into its new array: socket copy + page faults), ` +
+              `against h5py's whole read ${median(r.read.cpu.h5py).toFixed(0)} ms; the two sides share the machine's cores`,
+          }
+        : {}),
       bar: { label: 'read slice vs h5py', ratio: ph5 / h5, target: 1 / 0.7, met },
     });
   }
@@ -160,6 +171,18 @@ export function rows(r: SuiteResults): Row[] {
       target: `≤ ${u.targetMiB} MiB`,
       met: u.met,
       bar: { label: 'API peak RSS ÷ 150 MiB', ratio: u.apiVmHwmMiB / u.targetMiB, target: 1, met: u.met },
+    });
+  }
+  if (r.readRss) {
+    const m = r.readRss;
+    out.push({
+      scenario: 'memory',
+      measure: `API peak RSS, ${size(m.selectionMiB * MiB)} float64 read as JSON`,
+      ph5: `${m.apiVmHwmMiB} MiB peak (${m.apiRssBeforeMiB} MiB before; ${m.jsonMiB} MiB of JSON in ${m.seconds} s)`,
+      baseline: '—',
+      ratio: `+${m.growthMiB} MiB`,
+      target: `growth ≤ ${m.targetGrowthMiB} MiB`,
+      met: m.met,
     });
   }
   for (const m of r.rankMemory) {
@@ -273,7 +296,7 @@ export function markdown(r: SuiteResults, svgName: string): string {
       'pays per write without ph5.',
   );
   md.push('- **small-writes**: bench/small-writes.ts (autocannon, 32 connections) against raw BullMQ no-op jobs on the same Redis.');
-  md.push('- **read**: `GET value?select=` of a slice as raw bytes, streamed and counted, against serial h5py reading the same slice of the same file (open → read → close; imports outside the clock).');
+  md.push('- **read**: `GET value?select=` of a slice as raw bytes, streamed, read by the client into one array of the slice\'s size (bench/suite/read-client.ts), against serial h5py reading the same slice of the same file into a numpy array (open → read → close; imports outside the clock).');
   md.push('- **memory**: bench/upload-rss.ts (API VmHWM during one streamed upload; no worker); ranks\' VmHWM from `/proc/<pid>/status` of the pool\'s mpirun children, before the first and after the last bulk write of that stack (both layouts).');
   md.push(
     '- **put**: the real `ph5 put t.h5:/x t.npy` (CLI start → exit, every job `completed`, the dataset created from the .npy header) in row-block parts ' +
@@ -281,6 +304,7 @@ export function markdown(r: SuiteResults, svgName: string): string {
       'node:http server in its own process writing the body to a file and fsyncing it, fed the same .npy as one stream; h5py-mpio writing the same ' +
       'array from memory with the same ranks. Order rotates each repetition; ratios are medians of per-repetition (paired) ratios.',
   );
+  md.push('- **memory (JSON read)**: bench/read-rss.ts (API VmHWM during one streamed JSON read of a whole float64 dataset written by h5py, the read\'s size as the read scenario\'s; no worker), against its RSS before the read.');
   md.push('- **scaling**: the bulk write (1-D) on stacks of 1, 2, 4, 8 ranks, with h5py-mpio at the same rank counts. The machine has ' +
       `${m.cores} cores: beyond that, ranks are oversubscribed and time can only grow.`);
   if (r.apiProcesses) {
@@ -301,6 +325,8 @@ export function markdown(r: SuiteResults, svgName: string): string {
   for (const l of r.latency) md.push(`- latency ${l.name}: min ${ms1(Math.min(...l.ms))}, p50 ${ms1(percentile(l.ms, 50))}, p90 ${ms1(percentile(l.ms, 90))}, p99 ${ms1(percentile(l.ms, 99))}, max ${ms1(Math.max(...l.ms))}`);
   if (r.seed) md.push(`- seed script, ${r.seed.ranks} ranks: [${r.seed.seconds.map((x) => x.toFixed(2)).join(', ')}]`);
   if (r.read) md.push(`- read: ph5 [${r.read.ph5.map((x) => x.toFixed(3)).join(', ')}]; h5py [${r.read.h5py.map((x) => x.toFixed(3)).join(', ')}]`);
+  if (r.read?.cpu) md.push(`- read CPU ms: API [${r.read.cpu.api.join(', ')}]; client [${r.read.cpu.client.join(', ')}]; h5py [${r.read.cpu.h5py.join(', ')}]`);
+  if (r.read?.headersMs) md.push(`- read, ms until the answer's headers (lease, open, first piece): [${r.read.headersMs.join(', ')}]`);
   if (r.smallWrites) {
     const p = r.smallWrites.profile.worker;
     md.push(

@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype (headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. JSON answers hold at most 4000000 elements; one read at most 1073741824 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype (headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**

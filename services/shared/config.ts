@@ -27,6 +27,21 @@ export interface Config {
   tokensJson: string | undefined;
   limits: Limits;
   writeGroups: WriteGroupSettings;
+  /** Streamed reads (GET …/value): piece size and how long a read may hold its file. */
+  reads: ReadSettings;
+}
+
+/**
+ * A read streams its selection in pieces while it holds the file's read lease (writers
+ * wait meanwhile), so how long one read may hold it is bounded.
+ */
+export interface ReadSettings {
+  /** Bytes of the selection read from HDF5 per piece (two pieces in memory per read). */
+  pieceBytes: number;
+  /** A read whose client takes no piece for this long is cut off (ms). */
+  stallMs: number;
+  /** A read that takes longer than this in all is cut off (ms). */
+  maxMs: number;
 }
 
 /**
@@ -98,6 +113,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxWriteBytes: intFromEnv(env, 'PH5_GROUP_WRITE_BYTES', 64 * 1024, 0),
       maxWrites: intFromEnv(env, 'PH5_GROUP_MAX_WRITES', 256, 1),
       inFlight: intFromEnv(env, 'PH5_GROUP_COMMITS_IN_FLIGHT', 1, 1),
+    },
+    reads: {
+      pieceBytes: intFromEnv(env, 'PH5_READ_PIECE_BYTES', 4 * 1024 ** 2, 4096),
+      stallMs: intFromEnv(env, 'PH5_READ_STALL_MS', 15_000, 1),
+      maxMs: intFromEnv(env, 'PH5_READ_MAX_MS', 300_000, 1),
     },
   };
 }

@@ -143,42 +143,58 @@ export function encodeJson(values: unknown, dtype: Dtype, shape: readonly number
 }
 
 /**
+ * How one element of `dtype` reads as JSON, as decodeJson and the streamed JSON answer
+ * (json-stream.ts) give it: 64-bit integers beyond 2^53 as decimal strings rather than
+ * silently rounded numbers, non-finite floats as "NaN" / "Infinity" / "-Infinity".
+ * `i` counts elements from the start of `bytes`.
+ */
+export function elementReader(dtype: Dtype): (bytes: Buffer, i: number) => unknown {
+  const le = dtype.order === 'le';
+  const size = dtype.size;
+  switch (dtype.kind) {
+    case 'int':
+    case 'uint': {
+      if (size === 8) {
+        const big = dtype.kind === 'int' ? (le ? 'readBigInt64LE' : 'readBigInt64BE') : le ? 'readBigUInt64LE' : 'readBigUInt64BE';
+        return (bytes, i) => {
+          const n = bytes[big](i * 8);
+          return n >= MIN_SAFE && n <= MAX_SAFE ? Number(n) : n.toString();
+        };
+      }
+      if (size === 1) return dtype.kind === 'int' ? (bytes, i) => bytes.readInt8(i) : (bytes, i) => bytes.readUInt8(i);
+      if (dtype.kind === 'int') return le ? (bytes, i) => bytes.readIntLE(i * size, size) : (bytes, i) => bytes.readIntBE(i * size, size);
+      return le ? (bytes, i) => bytes.readUIntLE(i * size, size) : (bytes, i) => bytes.readUIntBE(i * size, size);
+    }
+    case 'float': {
+      const finite = (f: number): unknown => (Number.isFinite(f) ? f : String(f));
+      if (size === 8) return le ? (bytes, i) => finite(bytes.readDoubleLE(i * 8)) : (bytes, i) => finite(bytes.readDoubleBE(i * 8));
+      if (size === 4) return le ? (bytes, i) => finite(bytes.readFloatLE(i * 4)) : (bytes, i) => finite(bytes.readFloatBE(i * 4));
+      return le ? (bytes, i) => finite(fromHalfBits(bytes.readUInt16LE(i * 2))) : (bytes, i) => finite(fromHalfBits(bytes.readUInt16BE(i * 2)));
+    }
+    case 'bool':
+      return (bytes, i) => bytes[i] !== 0;
+    case 'bytes':
+      return (bytes, i) => {
+        const at = i * size;
+        let end = at + size;
+        while (end > at && bytes[end - 1] === 0) end--;
+        return bytes.toString('utf8', at, end);
+      };
+  }
+}
+
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
  * Decodes bytes of `dtype` into nested arrays of `shape`. 64-bit integers beyond 2^53
  * come back as decimal strings rather than silently rounded numbers.
  */
 export function decodeJson(bytes: Buffer, dtype: Dtype, shape: readonly number[]): unknown {
-  const le = dtype.order === 'le';
-  const read = (i: number): unknown => {
-    const at = i * dtype.size;
-    switch (dtype.kind) {
-      case 'int':
-      case 'uint': {
-        if (dtype.size === 8) {
-          const n = dtype.kind === 'int' ? (le ? bytes.readBigInt64LE(at) : bytes.readBigInt64BE(at)) : le ? bytes.readBigUInt64LE(at) : bytes.readBigUInt64BE(at);
-          return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
-        }
-        if (dtype.size === 1) return dtype.kind === 'int' ? bytes.readInt8(at) : bytes.readUInt8(at);
-        if (dtype.kind === 'int') return le ? bytes.readIntLE(at, dtype.size) : bytes.readIntBE(at, dtype.size);
-        return le ? bytes.readUIntLE(at, dtype.size) : bytes.readUIntBE(at, dtype.size);
-      }
-      case 'float': {
-        const f = dtype.size === 8 ? (le ? bytes.readDoubleLE(at) : bytes.readDoubleBE(at))
-          : dtype.size === 4 ? (le ? bytes.readFloatLE(at) : bytes.readFloatBE(at))
-          : fromHalfBits(le ? bytes.readUInt16LE(at) : bytes.readUInt16BE(at));
-        return Number.isFinite(f) ? f : String(f);
-      }
-      case 'bool':
-        return bytes[at] !== 0;
-      case 'bytes': {
-        let end = at + dtype.size;
-        while (end > at && bytes[end - 1] === 0) end--;
-        return bytes.toString('utf8', at, end);
-      }
-    }
-  };
+  const read = elementReader(dtype);
   let next = 0;
   const build = (dim: number): unknown => {
-    if (dim === shape.length) return read(next++);
+    if (dim === shape.length) return read(bytes, next++);
     return Array.from({ length: shape[dim]! }, () => build(dim + 1));
   };
   return build(0);

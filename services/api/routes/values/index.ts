@@ -12,36 +12,24 @@ import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
-import { decodeJson, encodeJson } from '../../../shared/json-codec.js';
-import { NPY_MEDIA_TYPE, describeNpy, encodeNpyHeader, readNpyHeader } from '../../../shared/npy.js';
+import { encodeJson } from '../../../shared/json-codec.js';
+import { NPY_MEDIA_TYPE, describeNpy, readNpyHeader } from '../../../shared/npy.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { isNativeError, layoutRefusal } from '../../plugins/app/datasets.js';
+import { layoutRefusal } from '../../plugins/app/datasets.js';
 import { beginIdempotent, requestFingerprint, type IdempotentStart } from '../../plugins/app/idempotency.js';
 import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
-import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
+import { ValueQuery } from '../../schemas/datasets.js';
+import readValueRoute from './read.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
-
-/** Largest selection answered as JSON; bigger reads must ask for binary. */
-export const MAX_JSON_READ_ELEMENTS = 4_000_000;
-/** Largest selection read in one request (the read is held in memory). */
-export const MAX_READ_BYTES = 1024 ** 3;
 
 /** How a value body is encoded: raw bytes, a .npy file, or JSON. */
 function bodyKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
   const type = (request.headers['content-type'] ?? '').toLowerCase();
   if (type.startsWith('application/octet-stream')) return 'raw';
   if (type.startsWith(NPY_MEDIA_TYPE)) return 'npy';
-  return 'json';
-}
-
-/** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
-function answerKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
-  const accept = request.headers.accept ?? '';
-  if (/application\/octet-stream/i.test(accept)) return 'raw';
-  if (/application\/x-npy/i.test(accept)) return 'npy';
   return 'json';
 }
 
@@ -179,75 +167,6 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery> }>(
-    '/v1/files/:file/datasets/:path/value',
-    {
-      config: { role: 'read' },
-      schema: {
-        operationId: 'readDatasetValue',
-        tags: ['datasets'],
-        summary: 'Read the values of a selection, as JSON or raw bytes',
-        description:
-          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
-          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. ' +
-          `JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
-        params: DatasetParams,
-        querystring: ValueQuery,
-        response: {
-          200: {
-            description: 'The values of the selection.',
-            content: {
-              'application/json': { schema: ValueJson },
-              'application/octet-stream': { schema: BINARY },
-              'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it).' } },
-            },
-          },
-          ...problems(400, 401, 403, 404, 409, 429, 503),
-        },
-      },
-    },
-    async (request, reply) => {
-      const { datasets } = app.ph5;
-      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
-      if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
-      const answer = answerKind(request);
-      const binary = answer !== 'json';
-      const result = await datasets.withFile(proj, file, async (f) => {
-        let info;
-        try {
-          info = await f.datasetInfo(h5path);
-        } catch (err) {
-          if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
-          throw err;
-        }
-        const hs = resolveSelection(request.query.select, info.shape);
-        const elements = elementCount(hs.count);
-        if (elements * info.dtype.size > MAX_READ_BYTES) {
-          throw new InputError('PH5_ERR_TOO_LARGE', `The selection is ${elements * info.dtype.size} bytes; read at most ${MAX_READ_BYTES} per request.`);
-        }
-        if (!binary && elements > MAX_JSON_READ_ELEMENTS) {
-          throw new InputError('PH5_ERR_TOO_LARGE', `The selection has ${elements} elements; above ${MAX_JSON_READ_ELEMENTS}, ask for Accept: application/octet-stream.`);
-        }
-        return { info, hs, bytes: await f.read(h5path, info.shape.length === 0 ? null : hs) };
-      });
-      if (!result) {
-        const pending = await datasets.pending(proj, file, h5path);
-        throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
-      }
-      const dtypeName = formatDtype(result.info.dtype);
-      if (answer === 'npy') {
-        const header = encodeNpyHeader(result.info.dtype, result.hs.count);
-        // Header then data, without copying the data into one buffer with it.
-        return reply.type(NPY_MEDIA_TYPE).header('content-length', header.length + result.bytes.length).send(Readable.from([header, result.bytes]));
-      }
-      if (binary) {
-        return reply
-          .type('application/octet-stream')
-          .header('x-ph5-dtype', dtypeName)
-          .header('x-ph5-shape', result.hs.count.join(','))
-          .send(result.bytes);
-      }
-      return { dtype: dtypeName, shape: result.hs.count, data: decodeJson(result.bytes, result.info.dtype, result.hs.count) };
-    },
-  );
+  // Reads (GET): their own module, streamed.
+  await app.register(readValueRoute);
 }

@@ -1,0 +1,196 @@
+/**
+ * GET …/value: the values of a selection, as raw bytes, a .npy file or JSON, streamed.
+ *
+ * The selection is read from HDF5 in pieces (row blocks, shared/read-pieces.ts) while the
+ * file's read lease is held for the whole answer, so the answer is one consistent state
+ * of the file (no job half-applied), as when it was read whole. The HDF5 read of piece
+ * k+1 runs (off the main thread) while piece k is being sent; two piece buffers per read,
+ * reused for the whole answer (send-pieces.ts): a read's memory does not grow with the
+ * selection. JSON answers are encoded piece by piece (shared/json-stream.ts) into
+ * exactly the text the whole-selection encoder gives.
+ *
+ * The lease is released when the answer ends, whichever way: complete, client gone,
+ * client not reading for PH5_READ_STALL_MS, the whole taking over PH5_READ_MAX_MS, or an
+ * HDF5 failure mid-answer (then the connection is destroyed: a binary answer is shorter
+ * than its Content-Length, a JSON one's chunked body has no final chunk, so no client
+ * takes it for complete).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Type, type Static } from 'typebox';
+import type { H5File } from '../../../../native/lib/index.js';
+import type { ReadSettings } from '../../../shared/config.js';
+import { formatDtype } from '../../../shared/dtype.js';
+import { InputError } from '../../../shared/input-error.js';
+import { JsonValueEncoder } from '../../../shared/json-stream.js';
+import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
+import { pieceCount, readPieces, type ReadPiece } from '../../../shared/read-pieces.js';
+import { elementCount, resolveSelection } from '../../../shared/selection.js';
+import { errors } from '../../errors.js';
+import { isNativeError } from '../../plugins/app/datasets.js';
+import { requestTarget } from '../../plugins/app/operations.js';
+import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
+import { sendPieces, type PieceSource } from './send-pieces.js';
+
+const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
+
+/**
+ * Largest selection answered as JSON (2^26: 512 MiB of float64, ~1.1 GB of text). The
+ * API's memory does not depend on it (the answer streams); it bounds how long one JSON
+ * answer keeps the main thread encoding, in 64 KiB pieces (32 Mi float64 took 9–20 s on
+ * the 2-core VM), and the file's lease held.
+ */
+export const MAX_JSON_READ_ELEMENTS = 2 ** 26;
+/** Largest selection read in one request, raw or .npy (streamed: memory does not depend on it). */
+export const MAX_READ_BYTES = 16 * 1024 ** 3;
+/**
+ * Raw bytes per JSON piece: small, because each piece's text is built on the main thread
+ * (a few ms per 8 Ki float64, so other requests are served between pieces) and is 2–6
+ * times the bytes; and its short strings then die young (512 KiB pieces: +125 MiB of heap
+ * and twice the time for a 256 MiB read, bench/README.md).
+ */
+const JSON_PIECE_BYTES = 64 * 1024;
+
+/** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
+export function answerKind(accept: string | undefined): 'raw' | 'npy' | 'json' {
+  if (/application\/octet-stream/i.test(accept ?? '')) return 'raw';
+  if (/application\/x-npy/i.test(accept ?? '')) return 'npy';
+  return 'json';
+}
+
+/**
+ * The pieces of a selection read from `f` into two reusable buffers of `slotBytes` (raw,
+ * .npy: the bytes sent are views of them), or encoded to JSON text (`encode`).
+ */
+function pieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece>, count: number, itemSize: number, slotBytes: number, encode?: (bytes: Buffer) => Buffer): PieceSource {
+  const slots = [Buffer.allocUnsafeSlow(slotBytes), Buffer.allocUnsafeSlow(slotBytes)] as const;
+  return {
+    count,
+    async produce(_k, slot) {
+      const piece = pieces.next();
+      if (piece.done) throw new Error('read: fewer pieces than planned');
+      const into = slots[slot].subarray(0, piece.value.elements * itemSize);
+      await f.read(h5path, piece.value.hyperslab, { into });
+      return encode ? encode(into) : into;
+    },
+  };
+}
+
+export default async function readValueRoute(app: FastifyInstance): Promise<void> {
+  app.get<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery> }>(
+    '/v1/files/:file/datasets/:path/value',
+    {
+      config: { role: 'read' },
+      schema: {
+        operationId: 'readDatasetValue',
+        tags: ['datasets'],
+        summary: 'Read the values of a selection, as JSON or raw bytes',
+        description:
+          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
+          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. ' +
+          `The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
+        params: DatasetParams,
+        querystring: ValueQuery,
+        response: {
+          200: {
+            description: 'The values of the selection.',
+            content: {
+              'application/json': { schema: ValueJson },
+              'application/octet-stream': { schema: BINARY },
+              'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it).' } },
+            },
+          },
+          ...problems(400, 401, 403, 404, 409, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { datasets, config } = app.ph5;
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
+      if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
+      const found = await datasets.withFile(proj, file, (f) => streamValue(request, reply, f, h5path, config.reads));
+      if (found === null) {
+        const pending = await datasets.pending(proj, file, h5path);
+        throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
+      }
+      return reply;
+    },
+  );
+}
+
+/**
+ * Answers the read from the open file (the lease is held until this returns). Null when
+ * there is no dataset at the path; errors before the first byte is sent are thrown (the
+ * usual problem answer); after that they end the connection.
+ */
+async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof ValueQuery> }>, reply: FastifyReply, f: H5File, h5path: string, settings: ReadSettings): Promise<true | null> {
+  let info;
+  try {
+    info = await f.datasetInfo(h5path);
+  } catch (err) {
+    if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
+    throw err;
+  }
+  const answer = answerKind(request.headers.accept);
+  const dtype = info.dtype;
+  const hs = resolveSelection(request.query.select, info.shape);
+  const elements = elementCount(hs.count);
+  const bytes = elements * dtype.size;
+  if (bytes > MAX_READ_BYTES) {
+    throw new InputError('PH5_ERR_TOO_LARGE', `The selection is ${bytes} bytes; read at most ${MAX_READ_BYTES} per request.`);
+  }
+  if (answer === 'json' && elements > MAX_JSON_READ_ELEMENTS) {
+    throw new InputError('PH5_ERR_TOO_LARGE', `The selection has ${elements} elements; above ${MAX_JSON_READ_ELEMENTS}, ask for Accept: application/octet-stream.`);
+  }
+  const dtypeName = formatDtype(dtype);
+  const pieceBytes = answer === 'json' ? Math.min(settings.pieceBytes, JSON_PIECE_BYTES) : settings.pieceBytes;
+  const count = pieceCount(hs, dtype.size, pieceBytes);
+  const slotBytes = Math.max(1, Math.min(bytes, Math.max(dtype.size, pieceBytes)));
+  const headers: OutgoingHttpHeaders = {};
+  let prefix: Buffer | undefined;
+  let tail: (() => Buffer) | undefined;
+  let encode: ((raw: Buffer) => Buffer) | undefined;
+  if (answer === 'json') {
+    const encoder = new JsonValueEncoder(dtypeName, dtype, hs.count);
+    headers['content-type'] = 'application/json; charset=utf-8';
+    if (count === 0) prefix = Buffer.from(encoder.empty());
+    else {
+      prefix = Buffer.from(encoder.head());
+      tail = () => Buffer.from(encoder.tail());
+      encode = (raw) => Buffer.from(encoder.encode(raw));
+    }
+  } else {
+    if (answer === 'npy') {
+      prefix = encodeNpyHeader(dtype, hs.count);
+      headers['content-type'] = NPY_MEDIA_TYPE;
+    } else {
+      headers['content-type'] = 'application/octet-stream';
+      headers['x-ph5-dtype'] = dtypeName;
+      headers['x-ph5-shape'] = hs.count.join(',');
+    }
+    headers['content-length'] = (prefix?.length ?? 0) + bytes;
+  }
+  if (request.method === 'HEAD') {
+    reply.hijack();
+    reply.raw.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...headers });
+    reply.raw.end();
+    return true;
+  }
+  const source = pieceSource(f, h5path, readPieces(hs, dtype.size, pieceBytes), count, dtype.size, slotBytes, encode);
+  // Piece 0 before anything is sent: a read that fails at once is still answered as an error.
+  const first = count > 0 ? await source.produce(0, 0) : undefined;
+
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...headers });
+  if (prefix) res.write(prefix);
+  const started = performance.now();
+  const outcome = await sendPieces(res, source, settings, { ...(first ? { first } : {}), ...(tail ? { tail } : {}) });
+  if (outcome.kind === 'failed') {
+    request.log.error({ err: outcome.error, path: h5path, bytes }, 'read failed mid-answer: connection destroyed, body cut short');
+  } else if (outcome.kind === 'stalled' || outcome.kind === 'too-slow') {
+    request.log.warn({ path: h5path, bytes, ms: Math.round(performance.now() - started) }, `read cut off (${outcome.kind}): the file's read lease is released`);
+  }
+  return true;
+}
