@@ -60,6 +60,18 @@ export const PERMANENT_CODES = new Set([
   'PH5_ERR_LAYOUT',
 ]);
 
+type Breakdown = NonNullable<RankReport['breakdown']>;
+
+/** Adds the time `p` takes to `times[key]`. */
+async function timed<T>(times: Breakdown, key: keyof Breakdown, p: Promise<T>): Promise<T> {
+  const t = performance.now();
+  try {
+    return await p;
+  } finally {
+    times[key] += performance.now() - t;
+  }
+}
+
 const OK = 1;
 const JOB_FAILED = 0;
 const ABORT = -1;
@@ -75,7 +87,7 @@ class StepOutcome {
  * Runs `fn` on this rank, then all ranks agree on the worst outcome. `alone`: the step
  * belongs to a single job, so a permanent failure can fail just that job.
  */
-async function step<T>(fn: () => Promise<T>, alone: boolean): Promise<{ value: T; outcome: StepOutcome }> {
+async function step<T>(fn: () => Promise<T>, alone: boolean, times?: Breakdown): Promise<{ value: T; outcome: StepOutcome }> {
   let value: T | undefined;
   let error: RankError | null = null;
   try {
@@ -84,7 +96,9 @@ async function step<T>(fn: () => Promise<T>, alone: boolean): Promise<{ value: T
     error = toRankError(err);
   }
   const mine = !error ? OK : alone && PERMANENT_CODES.has(error.code) ? JOB_FAILED : ABORT;
+  const t = performance.now();
   const agreed = await mpi.allreduceMin(mine);
+  if (times) times.agreeMs += performance.now() - t;
   return { value: value as T, outcome: new StepOutcome(agreed, error) };
 }
 
@@ -234,7 +248,8 @@ function failedInsideCollective(err: unknown, datasetPath: string): boolean {
 }
 
 export async function applyPlan(plan: Plan, rank: number, size: number, hooks: ApplyHooks = {}): Promise<RankReport> {
-  const report: RankReport = { rank, steps: plan.steps.map(() => null), failedJobs: {}, openMs: 0, applyMs: 0, closeMs: 0 };
+  const times: Breakdown = { readMs: 0, readWaitMs: 0, writeMs: 0, agreeMs: 0 };
+  const report: RankReport = { rank, steps: plan.steps.map(() => null), failedJobs: {}, openMs: 0, applyMs: 0, closeMs: 0, breakdown: times };
   const guard = hooks.beforeStep ?? (async () => {});
   let t = performance.now();
   // The fencing check first, in a step of its own: a rank that skips a collective open
@@ -276,18 +291,23 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     } else {
       const memDtype = parseDtype(s.payloadDtype);
       const mine = rankShare(s, memDtype.size, rank, size);
-      const read = await step(() => Promise.all([readSegments(plan, s.segments, mine.byteOffset, mine.byteLength), guard()]), alone);
+      const read = await step(
+        () => Promise.all([timed(times, 'readWaitMs', timed(times, 'readMs', readSegments(plan, s.segments, mine.byteOffset, mine.byteLength))), guard()]),
+        alone,
+        times,
+      );
       outcome = read.outcome;
       if (outcome.status === OK) {
         // The whole step's selection goes along: every rank checks the same chunks.
         const global = s.parts ?? s.hyperslab;
         const written = await step(
           () =>
-            file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype, global }).catch((err: unknown) => {
+            timed(times, 'writeMs', file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype, global })).catch((err: unknown) => {
               if (failedInsideCollective(err, s.path)) hooks.collectiveBroken?.(i);
               throw err;
             }),
           alone,
+          times,
         );
         outcome = written.outcome;
         if (outcome.status === OK) {
