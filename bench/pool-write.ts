@@ -159,7 +159,7 @@ function poolWrite(dir: string, staging: string, shape: number[], variant: Varia
     if (ranks.length !== opts.ranks) throw new Error(`pool: ${ranks.length} of ${opts.ranks} ranks reported\n${r.stderr}`);
     const parts = Object.fromEntries(PARTS.map((p) => [p, 0])) as Record<Part, number>;
     for (const rr of ranks) {
-      const b = rr.report.breakdown ?? { readMs: NaN, readWaitMs: NaN, writeMs: NaN, agreeMs: NaN };
+      const { mappedBytes: _, ...b } = rr.report.breakdown ?? { readMs: NaN, readWaitMs: NaN, writeMs: NaN, agreeMs: NaN, mappedBytes: 0 };
       const mine: Record<Part, number> = { openMs: rr.report.openMs, closeMs: rr.report.closeMs, ...b };
       for (const p of PARTS) parts[p] = Math.max(parts[p], mine[p]);
     }

@@ -67,7 +67,7 @@ export const PERMANENT_CODES = new Set([
 type Breakdown = NonNullable<RankReport['breakdown']>;
 
 /** Adds the time `p` takes to `times[key]`. */
-async function timed<T>(times: Breakdown, key: keyof Breakdown, p: Promise<T>): Promise<T> {
+async function timed<T>(times: Breakdown, key: Exclude<keyof Breakdown, 'mappedBytes'>, p: Promise<T>): Promise<T> {
   const t = performance.now();
   try {
     return await p;
@@ -255,6 +255,7 @@ class StagedReader {
         throw stagingError(err);
       }
       this.#mapped.add(buf);
+      this.times.mappedBytes += length;
       return buf;
     }
     const k = this.#turn;
@@ -367,7 +368,7 @@ function failedInsideCollective(err: unknown, datasetPath: string): boolean {
 }
 
 export async function applyPlan(plan: Plan, rank: number, size: number, hooks: ApplyHooks = {}): Promise<RankReport> {
-  const times: Breakdown = { readMs: 0, readWaitMs: 0, writeMs: 0, agreeMs: 0 };
+  const times: Breakdown = { readMs: 0, readWaitMs: 0, writeMs: 0, agreeMs: 0, mappedBytes: 0 };
   const report: RankReport = { rank, steps: plan.steps.map(() => null), failedJobs: {}, openMs: 0, applyMs: 0, closeMs: 0, breakdown: times };
   const guard = hooks.beforeStep ?? (async () => {});
   let t = performance.now();
