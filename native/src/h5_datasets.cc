@@ -600,11 +600,11 @@ class WriteCall : public FileCall {
     int nfilters = H5Pget_nfilters(dcpl);
     if (nfilters < 0) FailHdf5(code::kHdf5, "counting the filters");
     bool filtered = nfilters > 0;
-    // Decided from the file's metadata and the step's whole selection alone, so every rank
-    // decides the same (ranks in different transfer modes would hang in H5Dwrite).
     bool independentRaw = false;
     if (f.parallel) {
-      // Decided from the file's metadata alone, so every rank decides the same.
+      // Decided from the file's metadata alone, so every rank decides the same; the
+      // transfer mode from the step's whole selection too (ranks in different transfer
+      // modes would hang in H5Dwrite).
       H5D_layout_t layout = H5Pget_layout(dcpl);
       if (transfer_ == Transfer::kAuto && !filtered && layout == H5D_CONTIGUOUS && ContiguousRun(global_, Extent(space))) {
         // Allocated storage only: allocating it is a collective metadata change.
