@@ -164,8 +164,14 @@ export interface DatasetInfo {
 }
 
 export interface WriteOptions {
-  /** Collective transfer (H5FD_MPIO_COLLECTIVE). Default true. */
-  collective?: boolean;
+  /**
+   * Collective transfer (H5FD_MPIO_COLLECTIVE). Default true. 'auto': independent where
+   * the dataset is contiguous (allocated, unfiltered) and `global` is one hyperslab that is
+   * a single contiguous run of it (so each rank's row block is one plain write of its own
+   * bytes, with no two-phase exchange between ranks), collective otherwise. Every rank
+   * decides the same from the file and `global`.
+   */
+  collective?: boolean | 'auto';
   /** dtype of the bytes in `data` (defaults to the dataset's); HDF5 converts byte order. */
   memDtype?: NativeDtype;
   /**
@@ -274,7 +280,7 @@ interface RawAddon {
     path: string,
     selection: Hyperslab | Hyperslab[] | null,
     data: Buffer,
-    collective: boolean,
+    collective: boolean | 'auto',
     memDtype: NativeDtype | null,
     global: Hyperslab | Hyperslab[] | null,
   ): Promise<WriteReport>;
@@ -291,6 +297,8 @@ interface RawAddon {
   attributeDelete(handle: number, path: string, name: string): Promise<void>;
   stageFile(path: string, parts: Buffer[], dir: string): Promise<void>;
   readRanges(reads: StagedReads[], into: Buffer): Promise<void>;
+  mapRange(path: string, offset: number, length: number): Promise<Buffer>;
+  releaseMapping(buffer: Buffer): void;
   unlinkFiles(paths: string[]): Promise<void>;
   fileSizes(paths: string[]): Promise<number[]>;
 }
@@ -355,6 +363,17 @@ export const stagingIo = {
   stageFile: async (path: string, parts: Buffer[], dir: string): Promise<void> => addon.stageFile(path, parts, dir),
   /** Fills `into` from each file's ranges, each file opened once; every range is read whole. */
   readRanges: async (reads: StagedReads[], into: Buffer): Promise<void> => addon.readRanges(reads, into),
+  /**
+   * Bytes [offset, offset+length) of a staged file as a read-only Buffer on the file's own
+   * pages (mmap), not a copy; length >= 1. Only for files that no longer change (staged
+   * payloads). Writing into the Buffer crashes the process.
+   */
+  mapRange: async (path: string, offset: number, length: number): Promise<Buffer> => addon.mapRange(path, offset, length),
+  /**
+   * Lets go of a mapRange Buffer's file pages now (they become zeros), instead of when the
+   * Buffer is garbage-collected; the Buffer must not be in use (e.g. in a write).
+   */
+  releaseMapping: (buffer: Buffer): void => addon.releaseMapping(buffer),
   /** Removes the files (one already gone is fine); tries them all, reports the first failure. */
   unlinkFiles: async (paths: string[]): Promise<void> => addon.unlinkFiles(paths),
   /** The size of each regular file; -1 for one that is missing or not a regular file. */

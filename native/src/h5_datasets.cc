@@ -543,16 +543,42 @@ class InfoCall : public FileCall {
   std::string fillTime_;
 };
 
+// Whether one hyperslab selects a single contiguous run of the C-order array `dims`: past
+// the first dimension with more than one element selected, every dimension is whole.
+bool ContiguousRun(const Selection& sel, const std::vector<hsize_t>& dims) {
+  if (!sel.present || !sel.more.empty() || sel.count.size() != dims.size()) return false;
+  bool spread = false;
+  for (size_t d = 0; d < dims.size(); d++) {
+    if (spread) {
+      if (sel.start[d] != 0 || sel.count[d] != dims[d] || (sel.count[d] > 1 && sel.stride[d] != 1)) return false;
+    } else if (sel.count[d] > 1) {
+      if (sel.stride[d] != 1) return false;
+      spread = true;
+    }
+  }
+  return true;
+}
+
+// How a parallel write moves its raw data.
+enum class Transfer {
+  kIndependent,
+  kCollective,
+  // Independent where every rank's part is one contiguous run of allocated contiguous
+  // storage (each rank then makes one plain write of its own bytes; the two-phase
+  // exchange of collective I/O only copies them between ranks first), collective otherwise.
+  kAuto,
+};
+
 // ---------------------------------------------------------------------------------------
 class WriteCall : public FileCall {
  public:
-  WriteCall(Napi::Env env, uint32_t handle, std::string path, Selection sel, Napi::Buffer<uint8_t> data, bool collective,
+  WriteCall(Napi::Env env, uint32_t handle, std::string path, Selection sel, Napi::Buffer<uint8_t> data, Transfer transfer,
             const Napi::Value& memDtype, Selection global)
       : FileCall(env, "ph5.datasetWrite", handle),
         path_(std::move(path)),
         sel_(std::move(sel)),
         global_(std::move(global)),
-        collective_(collective) {
+        transfer_(transfer) {
     CheckPath(env, path_);
     if (!memDtype.IsNull() && !memDtype.IsUndefined()) {
       memDtype_ = ToDtype(env, memDtype, "memDtype");
@@ -574,9 +600,17 @@ class WriteCall : public FileCall {
     int nfilters = H5Pget_nfilters(dcpl);
     if (nfilters < 0) FailHdf5(code::kHdf5, "counting the filters");
     bool filtered = nfilters > 0;
+    bool independentRaw = false;
     if (f.parallel) {
-      // Decided from the file's metadata alone, so every rank decides the same.
+      // Decided from the file's metadata alone, so every rank decides the same; the
+      // transfer mode from the step's whole selection too (ranks in different transfer
+      // modes would hang in H5Dwrite).
       H5D_layout_t layout = H5Pget_layout(dcpl);
+      if (transfer_ == Transfer::kAuto && !filtered && layout == H5D_CONTIGUOUS && ContiguousRun(global_, Extent(space))) {
+        // Allocated storage only: allocating it is a collective metadata change.
+        independentRaw = H5Dget_offset(dset) != HADDR_UNDEF;
+        H5Eclear2(H5E_DEFAULT);
+      }
       if (layout == H5D_COMPACT)
         // Compact data lives in the object header: each rank's write would replace the
         // others' (HDF5 1.10 keeps one rank's header), silently losing data.
@@ -638,7 +672,7 @@ class WriteCall : public FileCall {
     if (f.parallel) {
       // Filtered datasets can only be written collectively in HDF5 1.10; every rank is in
       // this call anyway (all calls on a parallel file are), so collective is always possible.
-      bool useCollective = collective_ || filtered;
+      bool useCollective = filtered || transfer_ == Transfer::kCollective || (transfer_ == Transfer::kAuto && !independentRaw);
       CheckErr(H5Pset_dxpl_mpio(dxpl, useCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
     }
     CheckErr(H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? source : nullptr), "writing " + path_);
@@ -665,7 +699,7 @@ class WriteCall : public FileCall {
   Selection sel_;
   // The whole step's selection (every rank's part): what the chunk check looks at.
   Selection global_;
-  bool collective_;
+  Transfer transfer_;
   Napi::ObjectReference keep_;
   const uint8_t* data_ = nullptr;
   size_t length_ = 0;
@@ -836,9 +870,11 @@ Napi::Value DatasetWrite(const Napi::CallbackInfo& info) {
   std::string path = ToString(env, info[1], "path");
   Selection sel = ToSelection(env, info[2], true);
   if (!info[3].IsBuffer()) ThrowArgument(env, "data must be a Buffer");
-  bool collective = ToBool(env, info[4], "collective");
+  Transfer transfer = info[4].IsString() && info[4].As<Napi::String>().Utf8Value() == "auto" ? Transfer::kAuto
+                      : ToBool(env, info[4], "collective (true, false or 'auto')")          ? Transfer::kCollective
+                                                                                            : Transfer::kIndependent;
   Selection global = ToSelection(env, info[6], true);
-  return (new WriteCall(env, handle, path, std::move(sel), info[3].As<Napi::Buffer<uint8_t>>(), collective, info[5], std::move(global)))
+  return (new WriteCall(env, handle, path, std::move(sel), info[3].As<Napi::Buffer<uint8_t>>(), transfer, info[5], std::move(global)))
       ->Start();
 }
 

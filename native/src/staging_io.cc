@@ -14,6 +14,7 @@
 // `syscall`, `path`), so callers handle them as they handled fs errors; a staged file
 // shorter than the ranges asked of it rejects with code PH5_ERR_STAGING.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -285,6 +287,116 @@ Napi::Value ReadRanges(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------
+// mapRange(path, offset, length): bytes [offset, offset+length) of a staged file as a
+// read-only Buffer backed by the file's own pages (mmap, populated up front), not copied.
+// A write step hands it to H5Dwrite as is: the staged bytes are copied once (into the
+// HDF5 file) instead of twice (read into a buffer, then written). Staged files never
+// change once staged (created O_EXCL, fsynced, then only read and unlinked), and the size
+// is checked before mapping, so no access can fall past the end of the file (SIGBUS).
+//
+// releaseMapping(buffer): the file's pages leave the Buffer now, not when the Buffer is
+// garbage-collected: its range is replaced by anonymous zero pages, so the staged file's
+// pages (tmpfs memory, once it is unlinked) are freed at once, and a stray later read of
+// the Buffer sees zeros rather than crashing. The address range itself is unmapped by the
+// Buffer's finalizer.
+struct Mapping {
+  void* base;
+  size_t length;
+  bool released = false;
+};
+
+// Live mappings by the data pointer of their Buffer (JS thread only).
+std::map<const uint8_t*, Mapping*>& Mappings() {
+  static std::map<const uint8_t*, Mapping*> mappings;
+  return mappings;
+}
+
+class MapRangeCall : public IoCall {
+ public:
+  MapRangeCall(Napi::Env env, std::string path, uint64_t offset, size_t length)
+      : IoCall(env, "ph5.mapRange"), path_(std::move(path)), offset_(offset), length_(length) {}
+
+  ~MapRangeCall() override {
+    if (base_ != nullptr) munmap(base_, mapped_);  // mapped, but never handed to a Buffer
+  }
+
+ protected:
+  void Run() override {
+    Fd fd(Retry([&] { return open(path_.c_str(), O_RDONLY | O_CLOEXEC); }));
+    if (fd.get() < 0) FailIo("open", path_);
+    struct stat st;
+    if (fstat(fd.get(), &st) < 0) FailIo("fstat", path_);
+    if (static_cast<uint64_t>(st.st_size) < offset_ + length_) {
+      const char* base = std::strrchr(path_.c_str(), '/');
+      throw IoFailure{0, std::string("staged payload ") + (base ? base + 1 : path_.c_str()) + " is shorter than expected", path_};
+    }
+    const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    const uint64_t from = offset_ - offset_ % page;
+    delta_ = static_cast<size_t>(offset_ - from);
+    mapped_ = length_ + delta_;
+    void* p = mmap(nullptr, mapped_, PROT_READ, MAP_SHARED | MAP_POPULATE, fd.get(), static_cast<off_t>(from));
+    if (p == MAP_FAILED) FailIo("mmap", path_);
+    base_ = p;
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    auto* m = new Mapping{base_, mapped_};
+    uint8_t* data = static_cast<uint8_t*>(base_) + delta_;
+    base_ = nullptr;  // the Buffer owns it now
+    Mappings()[data] = m;
+    return Napi::Buffer<uint8_t>::New(env, data, length_, [](Napi::Env, uint8_t* d, Mapping* mapping) {
+      Mappings().erase(d);
+      munmap(mapping->base, mapping->length);
+      delete mapping;
+    }, m);
+  }
+
+ private:
+  std::string path_;
+  uint64_t offset_;
+  size_t length_;
+  void* base_ = nullptr;
+  size_t mapped_ = 0;
+  size_t delta_ = 0;
+};
+
+Napi::Value MapRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ToString(env, info[0], "path");
+  auto whole = [&](const Napi::Value& v, const char* what) {
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d)))
+      ThrowArgument(env, std::string(what) + " must be a non-negative integer");
+    return static_cast<uint64_t>(d);
+  };
+  uint64_t offset = whole(info[1], "offset");
+  uint64_t length = whole(info[2], "length");
+  if (length == 0) ThrowArgument(env, "length must be at least 1 (an empty range needs no mapping)");
+  auto* call = new MapRangeCall(env, std::move(path), offset, static_cast<size_t>(length));
+  return call->Start();
+}
+
+Napi::Value ReleaseMapping(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer()) ThrowArgument(env, "releaseMapping expects a Buffer from mapRange");
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  auto found = Mappings().find(b.Data());
+  if (found == Mappings().end()) ThrowArgument(env, "releaseMapping expects a Buffer from mapRange");
+  Mapping* m = found->second;
+  if (!m->released) {
+    // Same addresses, now private zero pages: the file's pages are let go.
+    void* p = mmap(m->base, m->length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) {
+      // Still mapped to the file: the finalizer unmaps it later.
+      Napi::Error::New(env, std::string("releasing a staged mapping: ") + std::strerror(errno)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    m->released = true;
+  }
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------
 // unlinkFiles(paths): removes each file; one already gone is not an error. Every path is
 // tried; the first failure is reported.
 class UnlinkFilesCall : public IoCall {
@@ -350,6 +462,8 @@ Napi::Value FileSizes(const Napi::CallbackInfo& info) {
 void InitStagingIo(Napi::Env env, Napi::Object exports) {
   exports.Set("stageFile", Export(env, "stageFile", StageFile));
   exports.Set("readRanges", Export(env, "readRanges", ReadRanges));
+  exports.Set("mapRange", Export(env, "mapRange", MapRange));
+  exports.Set("releaseMapping", Export(env, "releaseMapping", ReleaseMapping));
   exports.Set("unlinkFiles", Export(env, "unlinkFiles", UnlinkFiles));
   exports.Set("fileSizes", Export(env, "fileSizes", FileSizes));
 }

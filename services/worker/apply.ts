@@ -22,11 +22,15 @@ import type { CreateDatasetOp } from '../shared/jobs.js';
 import { applyMeta } from './meta-ops.js';
 import type { Hyperslab } from '../shared/selection.js';
 import type { Plan, RankFailure, RankReport, Segment, StepReport, WriteStep } from './protocol.js';
-import { fileSync } from './settings.js';
+import { contiguousWrites, fileSync, stagedReads } from './settings.js';
 
 // Read once, when the rank starts: a bad value stops every rank there, never halfway
 // through a collective close. (The ranks agree on it in the close itself.)
 const FILE_SYNC = fileSync();
+// How a contiguous run of a contiguous dataset is written, and how staged shares are
+// brought in (settings.ts), also read once at start.
+const TRANSFER = contiguousWrites() === 'independent' ? 'auto' : true;
+const STAGED_READS = stagedReads();
 
 export class RankError extends Error {
   constructor(
@@ -60,6 +64,18 @@ export const PERMANENT_CODES = new Set([
   'PH5_ERR_LAYOUT',
 ]);
 
+type Breakdown = NonNullable<RankReport['breakdown']>;
+
+/** Adds the time `p` takes to `times[key]`. */
+async function timed<T>(times: Breakdown, key: Exclude<keyof Breakdown, 'mappedBytes'>, p: Promise<T>): Promise<T> {
+  const t = performance.now();
+  try {
+    return await p;
+  } finally {
+    times[key] += performance.now() - t;
+  }
+}
+
 const OK = 1;
 const JOB_FAILED = 0;
 const ABORT = -1;
@@ -75,7 +91,7 @@ class StepOutcome {
  * Runs `fn` on this rank, then all ranks agree on the worst outcome. `alone`: the step
  * belongs to a single job, so a permanent failure can fail just that job.
  */
-async function step<T>(fn: () => Promise<T>, alone: boolean): Promise<{ value: T; outcome: StepOutcome }> {
+async function step<T>(fn: () => Promise<T>, alone: boolean, times?: Breakdown): Promise<{ value: T; outcome: StepOutcome }> {
   let value: T | undefined;
   let error: RankError | null = null;
   try {
@@ -84,7 +100,9 @@ async function step<T>(fn: () => Promise<T>, alone: boolean): Promise<{ value: T
     error = toRankError(err);
   }
   const mine = !error ? OK : alone && PERMANENT_CODES.has(error.code) ? JOB_FAILED : ABORT;
+  const t = performance.now();
   const agreed = await mpi.allreduceMin(mine);
+  if (times) times.agreeMs += performance.now() - t;
   return { value: value as T, outcome: new StepOutcome(agreed, error) };
 }
 
@@ -102,14 +120,17 @@ function stagedPath(plan: Plan, staged: string): string {
   return path.join(plan.staging, staged);
 }
 
+/** Where a rank's share of a step lies in the staged files: per file, its ranges. */
+export type ShareRanges = Map<string, Array<{ into: number; offset: number; length: number }>>;
+
 /**
- * Bytes [offset, offset+length) of the concatenation of the segments. Small writes accepted
- * together share a staged file: each file is opened once, its ranges read in turn.
+ * Bytes [offset, offset+length) of the concatenation of the segments, as ranges of the
+ * staged files (`into`: where the range goes in the share). Small writes accepted together
+ * share a staged file: each file is opened once, its ranges read in turn.
  */
-async function readSegments(plan: Plan, segments: Segment[], offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+function shareRanges(plan: Plan, segments: Segment[], offset: number, length: number): ShareRanges {
   let base = 0;
-  const byFile = new Map<string, Array<{ into: number; offset: number; length: number }>>();
+  const byFile: ShareRanges = new Map();
   for (const seg of segments) {
     const from = Math.max(offset, base);
     const to = Math.min(offset + length, base + seg.bytes);
@@ -126,16 +147,129 @@ async function readSegments(plan: Plan, segments: Segment[], offset: number, len
     }
     base += seg.bytes;
   }
-  // Every file and range in one trip to the libuv pool (not three per file, as with fs).
+  return byFile;
+}
+
+function stagingError(err: unknown): unknown {
+  // A short staged file (a missing one is ENOENT: toRankError makes it PH5_ERR_STAGING too).
+  const e = err as { code?: string; message: string };
+  return e.code === 'PH5_ERR_STAGING' ? new RankError('PH5_ERR_STAGING', e.message) : err;
+}
+
+/** Reads the ranges into `buf`: every file and range in one trip to the libuv pool. */
+async function readRanges(byFile: ShareRanges, buf: Buffer): Promise<Buffer> {
   const reads = [...byFile].map(([file, ranges]) => ({ path: file, ranges: ranges.flatMap((r) => [r.into, r.offset, r.length]) }));
   try {
     await stagingIo.readRanges(reads, buf);
   } catch (err) {
-    // A short staged file (a missing one is ENOENT: toRankError makes it PH5_ERR_STAGING too).
-    const e = err as { code?: string; message: string };
-    throw e.code === 'PH5_ERR_STAGING' ? new RankError('PH5_ERR_STAGING', e.message) : err;
+    throw stagingError(err);
   }
   return buf;
+}
+
+/**
+ * Shares at least this large that lie in one range of one staged file are mapped (mmap)
+ * instead of read: H5Dwrite then copies the staged bytes straight from the file's pages,
+ * once instead of twice. Below it a copy costs about what a mapping does.
+ */
+export const MAP_MIN_BYTES = 1024 * 1024;
+
+/** How a step's share is brought in: mapped (one range of one file, large enough) or read. */
+export function shareAccess(byFile: ShareRanges, length: number, mapMinBytes = MAP_MIN_BYTES): 'map' | 'read' {
+  if (length < mapMinBytes || byFile.size !== 1) return 'read';
+  const ranges = [...byFile.values()][0]!;
+  return ranges.length === 1 && ranges[0]!.length === length ? 'map' : 'read';
+}
+
+/** A write step's share of this rank: which staged bytes, and how long they took to read. */
+interface ShareRead {
+  index: number;
+  read: Promise<Buffer>;
+  /** Settles when the read does, never rejects: its buffer, or undefined if it failed. */
+  settled: Promise<Buffer | undefined>;
+}
+
+/**
+ * The staged reads of an epoch's write steps, one step ahead of the writes. While step k's
+ * collective H5Dwrite runs on one libuv thread (holding the process's HDF5 turn), step
+ * k+1's share is read from its staged payload on another: plain POSIX reads that take no
+ * HDF5 or MPI lock. Two buffers take turns and are reused across the steps, so a step
+ * neither allocates (and page-faults in) a fresh buffer nor waits for its read when the
+ * write before it took longer. A read done ahead is still only used after the ranks agree
+ * on it, in its own step: a rank whose read failed makes every rank skip the write.
+ */
+class StagedReader {
+  readonly #buffers: Array<Buffer | null> = [null, null];
+  /** The buffer the next read goes to (the other one may be in a write). */
+  #turn = 0;
+  #ahead: ShareRead | null = null;
+  /** Buffers handed out that are mappings of a staged file (mapRange), not our own. */
+  readonly #mapped = new Set<Buffer>();
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly times: Breakdown,
+  ) {}
+
+  /** The bytes of write step `index` on this rank: read ahead already, or read now. */
+  async take(index: number, segments: Segment[], offset: number, length: number): Promise<Buffer> {
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    if (ahead?.index === index) return timed(this.times, 'readWaitMs', ahead.read);
+    // A read ahead for a step that did not run (its job failed): let it finish before its
+    // buffer is used again.
+    if (ahead) this.done(await ahead.settled);
+    return timed(this.times, 'readWaitMs', this.#start(index, segments, offset, length).read);
+  }
+
+  /** Starts reading write step `index`'s share while the step before it writes. */
+  readAhead(index: number, segments: Segment[], offset: number, length: number): void {
+    if (this.#ahead) return;
+    this.#ahead = this.#start(index, segments, offset, length);
+  }
+
+  /** Waits for a read still in flight (the epoch ended before its step). */
+  async settle(): Promise<void> {
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    if (ahead) this.done(await ahead.settled);
+  }
+
+  #start(index: number, segments: Segment[], offset: number, length: number): ShareRead {
+    const read = timed(this.times, 'readMs', this.#bring(segments, offset, length));
+    const settled = read.then(
+      (buf) => buf,
+      () => undefined,
+    );
+    return { index, read, settled };
+  }
+
+  async #bring(segments: Segment[], offset: number, length: number): Promise<Buffer> {
+    const byFile = shareRanges(this.plan, segments, offset, length);
+    if (STAGED_READS === 'map' && shareAccess(byFile, length) === 'map') {
+      const [file, ranges] = [...byFile][0]!;
+      let buf: Buffer;
+      try {
+        buf = await stagingIo.mapRange(file, ranges[0]!.offset, length);
+      } catch (err) {
+        throw stagingError(err);
+      }
+      this.#mapped.add(buf);
+      this.times.mappedBytes += length;
+      return buf;
+    }
+    const k = this.#turn;
+    this.#turn = 1 - k;
+    let buf = this.#buffers[k];
+    if (!buf || buf.length < length) buf = this.#buffers[k] = Buffer.allocUnsafeSlow(length);
+    return readRanges(byFile, buf.subarray(0, length));
+  }
+
+  /** The step is done with `buf` (its write returned, or it was never written). */
+  done(buf: Buffer | undefined): void {
+    // A mapping lets go of the staged file's pages now, not at the next garbage collection.
+    if (buf && this.#mapped.delete(buf)) stagingIo.releaseMapping(buf);
+  }
 }
 
 /**
@@ -234,7 +368,8 @@ function failedInsideCollective(err: unknown, datasetPath: string): boolean {
 }
 
 export async function applyPlan(plan: Plan, rank: number, size: number, hooks: ApplyHooks = {}): Promise<RankReport> {
-  const report: RankReport = { rank, steps: plan.steps.map(() => null), failedJobs: {}, openMs: 0, applyMs: 0, closeMs: 0 };
+  const times: Breakdown = { readMs: 0, readWaitMs: 0, writeMs: 0, agreeMs: 0, mappedBytes: 0 };
+  const report: RankReport = { rank, steps: plan.steps.map(() => null), failedJobs: {}, openMs: 0, applyMs: 0, closeMs: 0, breakdown: times };
   const guard = hooks.beforeStep ?? (async () => {});
   let t = performance.now();
   // The fencing check first, in a step of its own: a rank that skips a collective open
@@ -255,6 +390,7 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     return report;
   }
   t = performance.now();
+  const reader = new StagedReader(plan, times);
   for (let i = 0; i < plan.steps.length; i++) {
     const s = plan.steps[i]!;
     if (s.jobs.every((j) => report.failedJobs[j])) continue;
@@ -276,24 +412,33 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     } else {
       const memDtype = parseDtype(s.payloadDtype);
       const mine = rankShare(s, memDtype.size, rank, size);
-      const read = await step(() => Promise.all([readSegments(plan, s.segments, mine.byteOffset, mine.byteLength), guard()]), alone);
+      const read = await step(() => Promise.all([reader.take(i, s.segments, mine.byteOffset, mine.byteLength), guard()]), alone, times);
       outcome = read.outcome;
       if (outcome.status === OK) {
+        // The next step's share is read while this one writes (its buffer is the other one).
+        const next = plan.steps[i + 1];
+        if (next?.op === 'write') {
+          const theirs = rankShare(next, parseDtype(next.payloadDtype).size, rank, size);
+          reader.readAhead(i + 1, next.segments, theirs.byteOffset, theirs.byteLength);
+        }
         // The whole step's selection goes along: every rank checks the same chunks.
         const global = s.parts ?? s.hyperslab;
         const written = await step(
           () =>
-            file.write(s.path, mine.selection, read.value[0], { collective: true, memDtype, global }).catch((err: unknown) => {
+            timed(times, 'writeMs', file.write(s.path, mine.selection, read.value[0], { collective: TRANSFER, memDtype, global })).catch((err: unknown) => {
               if (failedInsideCollective(err, s.path)) hooks.collectiveBroken?.(i);
               throw err;
             }),
           alone,
+          times,
         );
         outcome = written.outcome;
         if (outcome.status === OK) {
           stepReport = { collective: written.value.collective, noCollectiveCause: written.value.noCollectiveCause, bytes: mine.byteLength };
         }
       }
+      // Written or not, the step is done with its share (undefined: its read failed).
+      reader.done((read.value as [Buffer, void] | undefined)?.[0]);
     }
     if (outcome.status === OK) {
       report.steps[i] = stepReport;
@@ -305,6 +450,8 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       break;
     }
   }
+  // No staged read may outlive its epoch (its buffer, its descriptor).
+  await reader.settle();
   report.applyMs = performance.now() - t;
   t = performance.now();
   // Closing flushes the metadata and, with PH5_FILE_SYNC on, syncs the file to stable

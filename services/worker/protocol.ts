@@ -101,4 +101,12 @@ export interface RankReport {
   openMs: number;
   applyMs: number;
   closeMs: number;
+  /**
+   * Where applyMs went on this rank (sums over the steps, ms): reading staged payloads
+   * (readMs, some of it overlapped with writes), waiting for a read that was not done
+   * when its write was due (readWaitMs), the collective H5Dwrite calls (writeMs), and the
+   * agreements before and after each step (agreeMs); mappedBytes of the shares were
+   * mapped from their staged files rather than read.
+   */
+  breakdown?: { readMs: number; readWaitMs: number; writeMs: number; agreeMs: number; mappedBytes: number };
 }

@@ -23,6 +23,35 @@ export function fileSync(env: NodeJS.ProcessEnv = process.env): boolean {
   throw new Error(`PH5_FILE_SYNC must be 'on' or 'off', got '${raw}'`);
 }
 
+/**
+ * PH5_CONTIGUOUS_WRITES: 'independent' (default) or 'collective'. A write step whose whole
+ * selection is one contiguous run of a contiguous dataset (a block of whole rows) is
+ * written with independent MPI-IO by default: every rank's share is then one plain write
+ * of its own bytes, where collective I/O first copies them between ranks (two-phase I/O).
+ * The ranks still agree before and after the step; chunked and filtered datasets and
+ * other selections stay collective. 'collective' writes everything collectively (as h5py
+ * with `dset.collective` does).
+ */
+export function contiguousWrites(env: NodeJS.ProcessEnv = process.env): 'independent' | 'collective' {
+  const raw = env.PH5_CONTIGUOUS_WRITES;
+  if (raw === undefined || raw === '' || raw === 'independent') return 'independent';
+  if (raw === 'collective') return 'collective';
+  throw new Error(`PH5_CONTIGUOUS_WRITES must be 'independent' or 'collective', got '${raw}'`);
+}
+
+/**
+ * PH5_STAGED_READS: 'map' (default) or 'read'. 'map': a rank's share of a write step that
+ * is one range of one staged file (1 MiB or more) is mapped (mmap) and handed to H5Dwrite
+ * as is, so its bytes are copied once (into the HDF5 file) instead of twice. 'read': always
+ * read into the rank's buffers.
+ */
+export function stagedReads(env: NodeJS.ProcessEnv = process.env): 'map' | 'read' {
+  const raw = env.PH5_STAGED_READS;
+  if (raw === undefined || raw === '' || raw === 'map') return 'map';
+  if (raw === 'read') return 'read';
+  throw new Error(`PH5_STAGED_READS must be 'map' or 'read', got '${raw}'`);
+}
+
 export interface WorkerSettings {
   /** Jobs rank 0 holds at once (BullMQ concurrency): the pool an epoch is gathered from. */
   takeConcurrency: number;

@@ -2,7 +2,8 @@
  * The addon's staging calls (stagingIo): stageFile writes every part in order and never
  * replaces a file; readRanges fills a buffer from several files' ranges and refuses short
  * files and ranges past the buffer; unlinkFiles removes what exists and tolerates what is
- * gone; fileSizes sizes regular files only. Failures carry Node fs-style codes. Checked with
+ * gone; fileSizes sizes regular files only; mapRange maps a range of a staged file as it is
+ * and refuses one the file is too short for, and releaseMapping lets go of the file at once. Failures carry Node fs-style codes. Checked with
  * Node's own fs.
  */
 import assert from 'node:assert/strict';
@@ -89,6 +90,53 @@ describe('readRanges', () => {
     await assert.rejects(stagingIo.readRanges([{ path: a, ranges: [2, 0, 3] }], Buffer.alloc(4)), /past the end of the buffer/);
     await assert.rejects(stagingIo.readRanges([{ path: a, ranges: [0, 0] }], Buffer.alloc(4)), /triples/);
     await assert.rejects(stagingIo.readRanges([{ path: a, ranges: [0, -1, 1] }], Buffer.alloc(4)), /non-negative integer/);
+  });
+});
+
+describe('mapRange and releaseMapping', () => {
+  const big = path.join(dir, 'big.bin');
+  // Three pages and a bit, each byte a function of its offset.
+  const bytes = Buffer.from(Array.from({ length: 3 * 4096 + 123 }, (_, i) => (i * 7 + (i >> 12)) & 0xff));
+  writeFileSync(big, bytes);
+  const mapped = (file: string) => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith(file)).length;
+
+  test('maps the range, at any offset (not only page multiples), as the file holds it', async () => {
+    for (const [offset, length] of [
+      [0, bytes.length],
+      [1, 5000],
+      [4095, 4098],
+      [4096 * 3, 123],
+      [777, 1],
+    ] as const) {
+      const view = await stagingIo.mapRange(big, offset, length);
+      assert.equal(view.length, length);
+      assert.ok(view.equals(bytes.subarray(offset, offset + length)), `offset ${offset} length ${length}`);
+      stagingIo.releaseMapping(view);
+    }
+  });
+
+  test('releaseMapping lets go of the file at once: the range reads as zeros, the file is no longer mapped', async () => {
+    const view = await stagingIo.mapRange(big, 10, 9000);
+    assert.equal(mapped(big), 1, 'the staged file is mapped');
+    stagingIo.releaseMapping(view);
+    assert.equal(mapped(big), 0, 'the staged file is still mapped');
+    assert.ok(view.equals(Buffer.alloc(9000)), 'a released mapping reads as zeros');
+    stagingIo.releaseMapping(view); // twice is fine
+    assert.throws(() => stagingIo.releaseMapping(Buffer.alloc(4)), /expects a Buffer from mapRange/);
+  });
+
+  test('a file shorter than the range fails with PH5_ERR_STAGING (never a SIGBUS later)', async () => {
+    await assert.rejects(stagingIo.mapRange(big, bytes.length - 10, 11), (err: NodeJS.ErrnoException) => {
+      assert.equal(err.code, 'PH5_ERR_STAGING');
+      assert.match(err.message, /big\.bin is shorter than expected/);
+      return true;
+    });
+  });
+
+  test('a missing file fails with ENOENT; an empty range or a bad offset is refused', async () => {
+    await assert.rejects(stagingIo.mapRange(path.join(dir, 'gone.bin'), 0, 1), { code: 'ENOENT', syscall: 'open' });
+    await assert.rejects(stagingIo.mapRange(big, 0, 0), /at least 1/);
+    await assert.rejects(stagingIo.mapRange(big, -1, 1), /non-negative integer/);
   });
 });
 
