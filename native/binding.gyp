@@ -15,7 +15,8 @@
         "src/h5_datasets.cc",
         "src/h5_links.cc",
         "src/h5_attributes.cc",
-        "src/staging_io.cc"
+        "src/staging_io.cc",
+        "src/staging_stream.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
