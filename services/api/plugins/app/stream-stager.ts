@@ -24,6 +24,11 @@ import { loadNative } from './native-binding.js';
 export const BATCH_BYTES = 4 * 1024 * 1024;
 /** Batches being written at once, at most, before the request is paused. */
 export const MAX_IN_FLIGHT = 2;
+/**
+ * A partial batch is written anyway once no byte has arrived for this long: what a stalled
+ * client has sent is on disk (and counted by the heartbeat's reader) within 2 × this.
+ */
+export const IDLE_FLUSH_MS = 100;
 
 export function bodyTooLong(expectedBytes: number): InputError {
   return new InputError('PH5_ERR_BODY_LENGTH', `The body is longer than the selection needs (${expectedBytes} bytes).`);
@@ -110,6 +115,7 @@ export async function createStagedFileWriter(path: string, preferNative = true):
 export interface ReceiveOptions {
   batchBytes?: number;
   maxInFlight?: number;
+  idleFlushMs?: number;
 }
 
 /**
@@ -122,6 +128,7 @@ export interface ReceiveOptions {
 export function receiveBody(body: Readable, expectedBytes: number, writer: StagedFileWriter, opts: ReceiveOptions = {}): Promise<void> {
   const batchBytes = opts.batchBytes ?? BATCH_BYTES;
   const maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
+  const idleFlushMs = opts.idleFlushMs ?? IDLE_FLUSH_MS;
   return new Promise<void>((resolve, reject) => {
     let batch: Buffer[] = [];
     let batchLength = 0;
@@ -133,7 +140,15 @@ export function receiveBody(body: Readable, expectedBytes: number, writer: Stage
     let heldBack = false;
     let failure: Error | null = null;
 
+    // One timer per upload (not one per chunk): a tick that sees no new byte since the
+    // previous one writes the partial batch.
+    let seenAtTick = -1;
+    const idle = setInterval(() => {
+      if (seen === seenAtTick && batchLength > 0 && inFlight < maxInFlight) flush();
+      seenAtTick = seen;
+    }, idleFlushMs).unref();
     const detach = () => {
+      clearInterval(idle);
       body.off('data', onData);
       body.off('end', onEnd);
       body.off('error', onError);
