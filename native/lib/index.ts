@@ -293,15 +293,7 @@ interface RawAddon {
   readRanges(reads: StagedReads[], into: Buffer): Promise<void>;
   unlinkFiles(paths: string[]): Promise<void>;
   fileSizes(paths: string[]): Promise<number[]>;
-  stagingWriterOpen(path: string): Promise<StagingWriterHandle>;
-  stagingWriterWrite(handle: StagingWriterHandle, buffers: Buffer[], position: number): Promise<void>;
-  stagingWriterFinish(handle: StagingWriterHandle): Promise<void>;
-  stagingWriterDiscard(handle: StagingWriterHandle): Promise<void>;
 }
-
-/** The addon's handle of one staged file being written (native/src/staging_stream.cc). */
-declare const stagingWriterHandle: unique symbol;
-type StagingWriterHandle = { readonly [stagingWriterHandle]: true };
 
 function loadAddon(): RawAddon {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -369,40 +361,8 @@ export const stagingIo = {
   fileSizes: async (paths: string[]): Promise<number[]> => addon.fileSizes(paths),
 };
 
-/**
- * A staged payload written while a request body streams in (native/src/staging_stream.cc):
- * batches of the body's chunks, each written at its offset with pwritev on a pool thread
- * (no copy: the Buffers must not change until the write settles), fsynced once by finish().
- * Several writes may be in flight (disjoint ranges); finish() and discard() refuse while
- * any is (wait for them first). Failures are Node-style fs errors (`code` 'ENOSPC',
- * `syscall`, `path`); misuse rejects with code 'PH5_ERR_STAGING'. No HDF5 or MPI.
- */
-export class StagingWriter {
-  private constructor(
-    readonly path: string,
-    private readonly handle: StagingWriterHandle,
-  ) {}
-
-  /** Creates `path` (never an existing file: EEXIST). */
-  static async create(path: string): Promise<StagingWriter> {
-    return new StagingWriter(path, await addon.stagingWriterOpen(path));
-  }
-
-  /** Writes `buffers` one after the other from byte `position`, whole. */
-  async write(buffers: Buffer[], position: number): Promise<void> {
-    return addon.stagingWriterWrite(this.handle, buffers, position);
-  }
-
-  /** fsync, then close: the bytes are durable once it resolves (not the directory entry). */
-  async finish(): Promise<void> {
-    return addon.stagingWriterFinish(this.handle);
-  }
-
-  /** Closes (if still open) and removes the file; also after a failed finish(). */
-  async discard(): Promise<void> {
-    return addon.stagingWriterDiscard(this.handle);
-  }
-}
+/** The streamed-upload writer: its own small addon (no MPI, no HDF5), see staging-writer.ts. */
+export { StagingWriter } from './staging-writer.js';
 
 /** Open HDF5 ids in this process (H5Fget_obj_count over all files, files included). */
 export const openObjectCount = (): number => addon.openObjectCount();

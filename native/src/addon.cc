@@ -13,7 +13,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMpi(env, exports);
   InitH5(env, exports);
   InitStagingIo(env, exports);
-  InitStagingStream(env, exports);
   return exports;
 }
 

@@ -178,6 +178,5 @@ bool ToBool(Napi::Env env, const Napi::Value& v, const std::string& what);
 void InitMpi(Napi::Env env, Napi::Object exports);
 void InitH5(Napi::Env env, Napi::Object exports);
 void InitStagingIo(Napi::Env env, Napi::Object exports);
-void InitStagingStream(Napi::Env env, Napi::Object exports);
 
 }  // namespace ph5

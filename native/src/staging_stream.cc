@@ -19,7 +19,8 @@
 // stays: the API's sweeper removes partial uploads).
 //
 // No HDF5, no MPI, no ApiLock, no Turn: like staging_io.cc, these never wait behind a
-// collective write. Failures reject with Node fs-shaped errors (`code` 'ENOSPC', `errno`,
+// collective write. Built as an addon of its own (ph5_staging.node, see binding.gyp): the
+// API loads it without mapping OpenMPI and HDF5 into its process. Failures reject with Node fs-shaped errors (`code` 'ENOSPC', `errno`,
 // `syscall`, `path`); misuse (a write after finish, finish with writes in flight) with
 // code 'PH5_ERR_STAGING'.
 #include <fcntl.h>
@@ -36,10 +37,27 @@
 #include <string>
 #include <vector>
 
-#include "common.h"
+#include <napi.h>
+
+#include <optional>
 
 namespace ph5 {
 namespace {
+
+// Arguments the call cannot take: thrown synchronously, code PH5_ERR_ARGUMENT (as the
+// main addon's), which the TypeScript wrapper turns into a rejection.
+[[noreturn]] void ThrowArgument(Napi::Env env, const std::string& message) {
+  Napi::TypeError e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, "PH5_ERR_ARGUMENT"));
+  throw e;
+}
+
+std::string ToString(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  if (!v.IsString()) ThrowArgument(env, what + " must be a string");
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) ThrowArgument(env, what + " must not contain a NUL byte");
+  return s;
+}
 
 enum class WriterState { kOpen, kClosing, kClosed };
 
@@ -324,13 +342,17 @@ Napi::Value Discard(const Napi::CallbackInfo& info) {
   return call->Start();
 }
 
-}  // namespace
-
-void InitStagingStream(Napi::Env env, Napi::Object exports) {
-  exports.Set("stagingWriterOpen", Export(env, "stagingWriterOpen", Open));
-  exports.Set("stagingWriterWrite", Export(env, "stagingWriterWrite", Write));
-  exports.Set("stagingWriterFinish", Export(env, "stagingWriterFinish", Finish));
-  exports.Set("stagingWriterDiscard", Export(env, "stagingWriterDiscard", Discard));
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("stagingWriterOpen", Napi::Function::New(env, Open, "stagingWriterOpen"));
+  exports.Set("stagingWriterWrite", Napi::Function::New(env, Write, "stagingWriterWrite"));
+  exports.Set("stagingWriterFinish", Napi::Function::New(env, Finish, "stagingWriterFinish"));
+  exports.Set("stagingWriterDiscard", Napi::Function::New(env, Discard, "stagingWriterDiscard"));
+  return exports;
 }
 
+}  // namespace
 }  // namespace ph5
+
+static Napi::Object InitStaging(Napi::Env env, Napi::Object exports) { return ph5::Init(env, exports); }
+
+NODE_API_MODULE(ph5_staging, InitStaging)

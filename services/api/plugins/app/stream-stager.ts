@@ -18,7 +18,6 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { InputError } from '../../../shared/input-error.js';
-import { loadNative } from './native-binding.js';
 
 /** Bytes of body collected before they are written in one call. */
 export const BATCH_BYTES = 4 * 1024 * 1024;
@@ -106,9 +105,23 @@ export class FsStagedFileWriter implements StagedFileWriter {
   }
 }
 
-/** The addon's writer when it loads; Node's fs otherwise (`preferNative` false: always fs). */
+type NativeStagingWriter = typeof import('../../../../native/lib/staging-writer.js').StagingWriter;
+let nativeWriter: Promise<NativeStagingWriter | null> | undefined;
+
+/**
+ * The addon's writer (native/lib/staging-writer.ts: only the small ph5_staging addon, not
+ * the MPI/HDF5 one) when it loads; Node's fs otherwise, or with `preferNative` false. A
+ * failed load is tried again at the next upload.
+ */
 export async function createStagedFileWriter(path: string, preferNative = true): Promise<StagedFileWriter> {
-  const native = preferNative ? await loadNative().then((m) => m.StagingWriter, () => null) : null;
+  nativeWriter ??= import('../../../../native/lib/staging-writer.js').then(
+    (m) => m.StagingWriter,
+    () => {
+      nativeWriter = undefined;
+      return null;
+    },
+  );
+  const native = preferNative ? await nativeWriter : null;
   return native ? native.create(path) : FsStagedFileWriter.create(path);
 }
 
@@ -132,6 +145,7 @@ export function receiveBody(body: Readable, expectedBytes: number, writer: Stage
   return new Promise<void>((resolve, reject) => {
     let batch: Buffer[] = [];
     let batchLength = 0;
+
     let seen = 0;
     /** Bytes handed to the writer so far: where the next batch goes. */
     let position = 0;
