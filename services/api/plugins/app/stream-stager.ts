@@ -232,7 +232,8 @@ export function receiveBody(body: Readable, expectedBytes: number, writer: Stage
       ended = true;
       settleIfIdle();
     };
-    const onError = (err: Error) => fail(err);
+    // A request stream errs when its client goes away mid-body (ECONNRESET 'aborted').
+    const onError = (err: Error) => fail(Object.assign(bodyAborted(), { cause: err }));
     // An aborted upload may only 'close'.
     const onClose = () => {
       if (!body.readableEnded) fail(bodyAborted());
