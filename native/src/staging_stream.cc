@@ -202,17 +202,21 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Buffers a write reads: referenced until it settles, so GC cannot free them.
-struct HeldChunk {
-  Napi::Reference<Napi::Buffer<uint8_t>> ref;
+// What a write reads: the caller's array of Buffers is referenced (one reference for the
+// whole batch, not one per Buffer) until the write settles, so GC cannot free them.
+struct Chunk {
   uint8_t* data;
   size_t length;
 };
 
 class WriteCall : public StreamCall {
  public:
-  WriteCall(Napi::Env env, FilePtr file, std::vector<HeldChunk> chunks, off_t position)
-      : StreamCall(env, "ph5.stagingWriterWrite"), file_(std::move(file)), chunks_(std::move(chunks)), position_(position) {
+  WriteCall(Napi::Env env, FilePtr file, Napi::Array held, std::vector<Chunk> chunks, off_t position)
+      : StreamCall(env, "ph5.stagingWriterWrite"),
+        file_(std::move(file)),
+        held_(Napi::Persistent(held)),
+        chunks_(std::move(chunks)),
+        position_(position) {
     file_->inFlight++;
   }
 
@@ -246,7 +250,8 @@ class WriteCall : public StreamCall {
 
  private:
   FilePtr file_;
-  std::vector<HeldChunk> chunks_;
+  Napi::Reference<Napi::Array> held_;
+  std::vector<Chunk> chunks_;
   off_t position_;
 };
 
@@ -260,15 +265,17 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
     ThrowArgument(env, "position must be a non-negative integer");
   if (file->state != WriterState::kOpen) return Refuse(env, "the staging writer is finished or discarded", file->path);
   Napi::Array arr = info[1].As<Napi::Array>();
-  std::vector<HeldChunk> chunks;
+  std::vector<Chunk> chunks;
   chunks.reserve(arr.Length());
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
     if (!v.IsBuffer()) ThrowArgument(env, "buffers[" + std::to_string(i) + "] must be a Buffer");
     auto b = v.As<Napi::Buffer<uint8_t>>();
-    chunks.push_back(HeldChunk{Napi::Persistent(b), b.Data(), b.Length()});
+    chunks.push_back(Chunk{b.Data(), b.Length()});
   }
-  auto* call = new WriteCall(env, std::move(file), std::move(chunks), static_cast<off_t>(position));
+  // The array must not change until the write settles (the caller's contract): it is what
+  // keeps the Buffers alive.
+  auto* call = new WriteCall(env, std::move(file), arr, std::move(chunks), static_cast<off_t>(position));
   return call->Start();
 }
 
