@@ -2,9 +2,9 @@
  * A request body streamed into a staged file at the speed the socket delivers it (issue 15).
  *
  * The body's chunks (64 KiB each, as Node's HTTP parser hands them over) are collected as
- * they are (no Transform, no copy) into batches of BATCH_BYTES (1 MiB); each full batch is written
- * at its offset in one call (the addon's pwritev, native/src/staging_stream.cc, or Node's
- * fs writev where the addon cannot load) while the socket keeps being read. At most
+ * they are (no Transform, no copy) into batches of BATCH_BYTES (1 MiB); each full batch is
+ * written at its offset in one call (the addon's pwritev, native/src/staging_stream.cc, or
+ * Node's fs writev where the addon cannot load) while the socket keeps being read. At most
  * MAX_IN_FLIGHT batches are being written at once: past that the request is paused until
  * one is written (back-pressure: the API holds at most (MAX_IN_FLIGHT + 1) × BATCH_BYTES of
  * one body). The file is fsynced once, at the end.
