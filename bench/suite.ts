@@ -115,7 +115,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
 
   await attempt('bulk', async () => {
     for (const p of places) {
-      const { series, memory } = await runBulk({ ...bulkCommon, ...p, ranks: 4, layouts: ['1-D', '2-D'], writers: ['ph5', 'h5py', 'dd'] });
+      const { series, memory } = await runBulk({ ...bulkCommon, ...p, ranks: 4, layouts: ['1-D', '2-D'], writers: ['ph5', 'h5py', 'dd', 'sink', 'discard'] });
       results.bulk.push(...series);
       results.rankMemory.push(memory);
     }

@@ -30,6 +30,17 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(node scripts/find-deps.cjs cflags)"],
       "libraries": ["<!@(node scripts/find-deps.cjs libs)"],
       "ldflags": ["<!@(node scripts/find-deps.cjs ldflags)"]
+    },
+    {
+      # The API's streamed-upload writer (src/staging_stream.cc) on its own: no MPI, no
+      # HDF5, so the API does not map OpenMPI and HDF5 (13 MiB of RSS) to stage a body.
+      "target_name": "ph5_staging",
+      "sources": ["src/staging_stream.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

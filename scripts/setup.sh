@@ -55,7 +55,8 @@ fi
 
 # --- native addon ---------------------------------------------------------------------------
 addon=native/build/Release/ph5_native.node
-if [[ ! -f $addon ]] || [[ -n $(find native/src native/binding.gyp native/scripts -newer "$addon" -print -quit 2>/dev/null) ]]; then
+# (ph5_staging.node, the API's upload writer, is a second target of the same binding.gyp.)
+if [[ ! -f $addon || ! -f native/build/Release/ph5_staging.node ]] || [[ -n $(find native/src native/binding.gyp native/scripts -newer "$addon" -print -quit 2>/dev/null) ]]; then
   say "building the native addon"
   npm run --silent build:native
 fi

@@ -22,6 +22,7 @@ import { h5py } from '../../test/helpers/h5.js';
 import { childPids } from '../../test/helpers/proc.js';
 import { startStack } from '../../test/helpers/stack.js';
 import { run, submit, waitJob } from './service.js';
+import { startSink, type HttpSink } from './sink.js';
 import { MiB } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -31,7 +32,11 @@ const FILE = 'bulk.h5';
 const ROW = 1024;
 
 export type Layout = '1-D' | '2-D';
-export type Writer = 'ph5' | 'h5py' | 'dd';
+/**
+ * 'sink' and 'discard': the bare node:http sink of sink.ts receiving the same body, (b)
+ * written and fsynced in the same directory, (a) discarded: the wire's ceilings.
+ */
+export type Writer = 'ph5' | 'h5py' | 'dd' | 'sink' | 'discard';
 
 export interface BulkSeries {
   fs: string;
@@ -166,7 +171,13 @@ export async function runBulk(opts: BulkOptions): Promise<{ series: BulkSeries[]
   let runNumber = 0;
   const body = payload(opts.bytes);
   const series: BulkSeries[] = [];
+  let sink: HttpSink | undefined;
   try {
+    if (opts.writers.includes('sink') || opts.writers.includes('discard')) {
+      const sinkDir = path.join(dir, 'sink');
+      spawnSync('mkdir', ['-p', sinkDir]);
+      sink = await startSink(sinkDir);
+    }
     const pids = await childPids(stack.pool.pid!);
     if (pids.length !== opts.ranks) throw new Error(`expected ${opts.ranks} ranks under mpirun ${stack.pool.pid}, found ${pids.length}`);
     const before = rankStatus(pids);
@@ -176,6 +187,11 @@ export async function runBulk(opts: BulkOptions): Promise<{ series: BulkSeries[]
       for (const w of opts.writers) s.seconds[w] = [];
       const writeOnce = async (writer: Writer): Promise<{ seconds: number; accept?: number; worker?: number }> => {
         if (writer === 'dd') return { seconds: ddWrite(dir, opts.bytes) };
+        if (writer === 'sink' || writer === 'discard') {
+          const seconds = await sink!.receive(writer === 'sink' ? 'durable' : 'discard', body);
+          syncDisk();
+          return { seconds };
+        }
         if (writer === 'h5py') {
           const target = path.join(h5pyDir, FILE);
           const seconds = h5pyWrite(target, shape, opts.ranks);
@@ -230,6 +246,7 @@ export async function runBulk(opts: BulkOptions): Promise<{ series: BulkSeries[]
       },
     };
   } finally {
+    await sink?.stop();
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -80,8 +80,8 @@ export function rows(r: SuiteResults): Row[] {
       scenario: 'bulk',
       measure: `write ${size(b.bytes)} ${b.layout}, ${b.ranks} ranks, ${b.fs}`,
       ph5: `${s3(ph5)} (${rate(b.bytes, ph5)}; upload ${s3(median(b.acceptSeconds))}, worker ${s3(median(b.workerSeconds))})`,
-      baseline: `h5py-mpio ${s3(h5)}; dd ${s3(dd)}`,
-      ratio: `${ratio.toFixed(2)}× h5py, ${(ph5 / dd).toFixed(2)}× dd`,
+      baseline: `h5py-mpio ${s3(h5)}; dd ${s3(dd)}${sinkBaseline(b)}`,
+      ratio: `${ratio.toFixed(2)}× h5py, ${(ph5 / dd).toFixed(2)}× dd${sinkRatio(ph5, b)}`,
       target: '≤ 1.5× h5py (ambition ≤ 1.0×)',
       met,
       why:
@@ -91,6 +91,7 @@ export function rows(r: SuiteResults): Row[] {
       bar: { label: `bulk ${b.layout} ${b.fs} vs h5py-mpio`, ratio, target: 1.5, met },
     });
   }
+  out.push(...uploadVsSinkRows(r.bulk));
   const seed = r.seed ? median(r.seed.seconds) : NaN;
   for (const l of r.latency) {
     const p50 = percentile(l.ms, 50);
@@ -220,6 +221,53 @@ export function rows(r: SuiteResults): Row[] {
   return out;
 }
 
+/** The HTTP sink's figures for a bulk row's baseline column (none when the run had no sink). */
+function sinkBaseline(b: BulkSeries): string {
+  const sink = median(b.seconds.sink ?? []);
+  const discard = median(b.seconds.discard ?? []);
+  if (!Number.isFinite(sink)) return '';
+  return `; HTTP sink (b) write+fsync ${s3(sink)}${Number.isFinite(discard) ? `, (a) discard ${s3(discard)}` : ''}`;
+}
+
+function sinkRatio(seconds: number, b: BulkSeries): string {
+  const sink = median(b.seconds.sink ?? []);
+  return Number.isFinite(sink) ? `, ${(seconds / sink).toFixed(2)}× sink (b)` : '';
+}
+
+/**
+ * Upload to 202 against the bare node:http sink (b) that writes and fsyncs the same body in
+ * the same directory (bench/suite/sink.ts), one row per filesystem over all its layouts:
+ * the median of the per-repetition ratios (each pair measured within seconds).
+ */
+export function uploadVsSinkRows(bulk: BulkSeries[]): Row[] {
+  const out: Row[] = [];
+  for (const fs of [...new Set(bulk.map((b) => b.fs))]) {
+    const series = bulk.filter((b) => b.fs === fs && (b.seconds.sink?.length ?? 0) > 0 && b.acceptSeconds.length > 0);
+    if (!series.length) continue;
+    const accept = series.flatMap((b) => b.acceptSeconds);
+    const sink = series.flatMap((b) => b.seconds.sink!);
+    const discard = series.flatMap((b) => b.seconds.discard ?? []);
+    const paired = series.flatMap((b) => b.acceptSeconds.slice(0, b.seconds.sink!.length).map((a, i) => a / b.seconds.sink![i]!));
+    const ratio = median(paired);
+    const met = Number.isFinite(ratio) ? ratio <= 1.25 : null;
+    const bytes = series[0]!.bytes;
+    out.push({
+      scenario: 'bulk',
+      measure: `upload to 202 vs sink (b), ${size(bytes)}, ${fs}`,
+      ph5: `${s3(median(accept))} (${rate(bytes, median(accept))})`,
+      baseline: `HTTP sink (b) write+fsync ${s3(median(sink))} (${rate(bytes, median(sink))})${discard.length ? `; (a) discard ${s3(median(discard))}` : ''}`,
+      ratio: `${ratio.toFixed(2)}× sink (b) (median of ${paired.length} paired)${discard.length ? `, ${(median(accept) / median(discard)).toFixed(2)}× sink (a)` : ''}`,
+      target: '≤ 1.25× sink (b)',
+      met,
+      why:
+        'the upload until 202 is the body received by fastify, staged in batches (pwritev), fsynced, renamed, the staging ' +
+        'directory fsynced and the job queued in Redis; the sink (b) receives, writes and fsyncs the same body with plain node:http',
+      bar: { label: `upload to 202 ${fs} vs HTTP sink (b)`, ratio, target: 1.25, met },
+    });
+  }
+  return out;
+}
+
 export function scalingLines(r: SuiteResults): ScalingLine[] {
   const pick = (w: 'ph5' | 'h5py') =>
     r.scaling.map((s) => ({ ranks: s.ranks, seconds: median(s.seconds[w] ?? []) })).filter((p) => Number.isFinite(p.seconds));
@@ -286,7 +334,10 @@ export function markdown(r: SuiteResults, svgName: string): string {
       'long-poll; "upload" is the part until the `202` (body streamed, staged, fsynced, queued), "worker" the job\'s own ' +
       'time in the pool. Baselines in the same run and directory: Debian h5py-mpio (`driver="mpio"`, collective, same ' +
       'ranks and layout, first-axis blocks) writing from memory, timed file create → close; `dd if=/dev/zero ' +
-      'conv=fdatasync` of the same size. Order rotates each repetition; every file is checked by serial h5py, deleted, ' +
+      'conv=fdatasync` of the same size; the HTTP sink (bench/suite/sink.ts, a bare `node:http` server in its own ' +
+      'process, no fastify) receiving the same body with the same client, (a) discarding it, (b) writing it to a file in ' +
+      'the same directory and fsyncing file and directory before answering: the wire\'s ceilings for any Node service ' +
+      'here. Order rotates each repetition; every file is checked by serial h5py, deleted, ' +
       'then `sync`. tmpfs = `/dev/shm`, disk = the OS temp dir.',
   );
   md.push(

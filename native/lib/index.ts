@@ -380,6 +380,9 @@ export const stagingIo = {
   fileSizes: async (paths: string[]): Promise<number[]> => addon.fileSizes(paths),
 };
 
+/** The streamed-upload writer: its own small addon (no MPI, no HDF5), see staging-writer.ts. */
+export { StagingWriter } from './staging-writer.js';
+
 /** Open HDF5 ids in this process (H5Fget_obj_count over all files, files included). */
 export const openObjectCount = (): number => addon.openObjectCount();
 

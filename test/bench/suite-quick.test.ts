@@ -26,6 +26,9 @@ test('npm run bench -- --quick runs every scenario and writes a report with a we
     // Every scenario measured, each with its baseline where it has one.
     assert.equal(results.bulk.length, 4, table);
     for (const b of results.bulk) for (const w of ['ph5', 'h5py', 'dd'] as const) assert.equal(b.seconds[w]?.length, 1, table);
+    // The HTTP sink (bench/suite/sink.ts) beside them, and the upload-to-202 row against it, per filesystem.
+    for (const b of results.bulk) for (const w of ['sink', 'discard'] as const) assert.equal(b.seconds[w]?.length, 1, table);
+    assert.equal(table.match(/upload to 202 vs sink \(b\)/g)?.length, 2, table);
     assert.deepEqual(results.scaling.map((s) => s.ranks), [1, 2, 4], table);
     assert.equal(results.latency.length, 2, table);
     assert.ok(results.latency.every((l) => l.ms.length === 20), table);

@@ -9,15 +9,14 @@
  * start-up and every SWEEP_EVERY_MS.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { stagingDir, type Config } from '../../../shared/config.js';
 import { InputError } from '../../../shared/input-error.js';
 import { validateFileName, validateProjectName } from '../../../shared/names.js';
 import { loadNative } from './native-binding.js';
+import { bodyAborted, bodyLength, bodyTooLong, createStagedFileWriter, receiveBody } from './stream-stager.js';
 import { currentOwner, HEARTBEAT_MS, partialFate, partialName, parsePartialName, processStartTime, STALE_MS, type UploadOwner } from './partial-uploads.js';
 
 /** How often staging is swept for partial uploads of dead processes (besides at start-up). */
@@ -40,18 +39,6 @@ class RecentKeys {
     if (this.#addedAt.size > 10_000) this.#addedAt.clear();
     this.#addedAt.set(key, Date.now());
   }
-}
-
-function bodyTooLong(expectedBytes: number): InputError {
-  return new InputError('PH5_ERR_BODY_LENGTH', `The body is longer than the selection needs (${expectedBytes} bytes).`);
-}
-
-function bodyLength(seen: number, expectedBytes: number): InputError {
-  return new InputError('PH5_ERR_BODY_LENGTH', `The body has ${seen} bytes; the selection needs ${expectedBytes} (elements × itemsize).`);
-}
-
-function bodyAborted(): InputError {
-  return new InputError('PH5_ERR_BODY_ABORTED', 'The upload was aborted before the whole body arrived.');
 }
 
 /** The first 8 bytes of an HDF5 superblock. */
@@ -243,54 +230,33 @@ export class Storage {
   }
 
   /**
-   * Streams a request body into the staging area, counting bytes, and fsyncs it. Any
-   * failure (too many or too few bytes, aborted upload, disk full) removes the partial
-   * file. The request stream itself is never destroyed here, so the caller can still
-   * answer with a problem (and close the connection).
+   * Streams a request body into the staging area, counting bytes, and fsyncs it: batches
+   * of the body's chunks written while the socket keeps being read (stream-stager.ts), one
+   * fsync at the end. Any failure (too many or too few bytes, aborted upload, disk full)
+   * removes the partial file. The request stream itself is never destroyed here, so the
+   * caller can still answer with a problem (and close the connection).
    */
   async stageStream(body: Readable, expectedBytes: number): Promise<string> {
     const { name, partial, full } = this.#newUpload();
-    let seen = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        seen += chunk.length;
-        if (seen > expectedBytes) {
-          done(bodyTooLong(expectedBytes));
-          return;
-        }
-        done(null, chunk);
-      },
-    });
-    // pipe() does not forward a source's errors, and an aborted upload may only 'close'.
-    const onError = (err: Error) => counter.destroy(err);
-    const onClose = () => {
-      if (!body.readableEnded) counter.destroy(bodyAborted());
-    };
-    body.once('error', onError);
-    body.once('close', onClose);
-    body.pipe(counter);
+    const writer = await createStagedFileWriter(partial);
     // The heartbeat other hosts' sweepers judge this upload by, also while the client stalls.
     const heartbeat = setInterval(() => {
       const now = new Date();
       utimes(partial, now, now).catch(() => {});
     }, HEARTBEAT_MS).unref();
     try {
-      // flush: fsync before the stream closes its descriptor (no second open to sync).
-      await pipeline(counter, createWriteStream(partial, { flags: 'wx', flush: true }));
-      if (seen !== expectedBytes) {
-        throw bodyLength(seen, expectedBytes);
-      }
+      await receiveBody(body, expectedBytes, writer);
+      await writer.finish();
       await rename(partial, full); // complete: from now on only a job's to remove
       await this.#syncStaging(); // the new directory entry, too
       return name;
     } catch (err) {
-      body.unpipe(counter);
+      // receiveBody settles only once no write is in flight, so the writer can be discarded.
+      await writer.discard().catch(() => {});
       await Promise.all([rm(partial, { force: true }), rm(full, { force: true })]);
       throw err;
     } finally {
       clearInterval(heartbeat);
-      body.off('error', onError);
-      body.off('close', onClose);
     }
   }
 
