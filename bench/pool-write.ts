@@ -32,8 +32,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mpiEnv } from '../services/worker/pool.js';
 import type { RankReport } from '../services/worker/protocol.js';
-import { h5py } from '../test/helpers/h5.js';
-import { h5pyWrite, payload, shapeOf, type Layout } from './suite/bulk.js';
+import { h5pyWrite, payload, shapeOf, verifyBulkFile, type Layout } from './suite/bulk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 
@@ -170,22 +169,6 @@ function poolWrite(dir: string, staging: string, shape: number[], variant: Varia
   }
 }
 
-/** Serial h5py: shape, dtype, and the value (= flat index) at a few places. */
-async function verify(file: string, shape: number[]): Promise<void> {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const idx = [0, 1, Math.floor(n / 3), Math.floor(n / 2) + 7, n - 1];
-  const got = await h5py<{ shape: number[]; dtype: string; values: number[] }>(
-    file,
-    `d = h5py.File(path, 'r')['x']\n` +
-      `out = {'shape': list(d.shape), 'dtype': d.dtype.str, 'values': [float(d[np.unravel_index(i, d.shape)]) for i in ${JSON.stringify(idx)}]}`,
-  );
-  const problems: string[] = [];
-  if (JSON.stringify(got.shape) !== JSON.stringify(shape)) problems.push(`shape ${JSON.stringify(got.shape)}`);
-  if (got.dtype !== '<f8') problems.push(`dtype ${got.dtype}`);
-  idx.forEach((i, k) => got.values[k] !== i && problems.push(`x[flat ${i}] = ${got.values[k]}`));
-  if (problems.length) throw new Error(`${file} is wrong: ${problems.join(', ')}`);
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const bytes = opts.sizeMiB * 2 ** 20;
@@ -212,7 +195,7 @@ async function main(): Promise<void> {
           if (writer === 'h5py') {
             const file = path.join(dir, 'h5py.h5');
             const seconds = h5pyWrite(file, shape, opts.ranks);
-            await verify(file, shape);
+            await verifyBulkFile(file, shape);
             rmSync(file, { force: true });
             run = { layout, rep, writer, seconds };
             line.push(`h5py ${seconds.toFixed(3)} s`);
@@ -220,7 +203,7 @@ async function main(): Promise<void> {
             const variant = opts.variants.find((v) => v.name === writer)!;
             const r = poolWrite(dir, staging, shape, variant, opts);
             const file = path.join(dir, 'pool.h5');
-            await verify(file, shape);
+            await verifyBulkFile(file, shape);
             rmSync(file, { force: true });
             run = { layout, rep, writer, seconds: r.seconds, parts: r.parts };
             line.push(`${writer} ${r.seconds.toFixed(3)} s [${r.steps} steps; ${PARTS.map((p) => `${p.replace('Ms', '')} ${(r.parts[p] / 1000).toFixed(3)}`).join(', ')}]`);

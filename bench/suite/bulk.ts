@@ -104,7 +104,7 @@ function rankStatus(pids: number[]): { rss: number; hwm: number }[] {
 }
 
 /** Serial h5py: shape, dtype, and the value (= flat index) at a few places. */
-async function verify(file: string, shape: number[]): Promise<void> {
+export async function verifyBulkFile(file: string, shape: number[]): Promise<void> {
   const n = shape.reduce((a, b) => a * b, 1);
   const idx = [0, 1, Math.floor(n / 3), Math.floor(n / 2) + 7, n - 1];
   const got = await h5py<{ shape: number[]; dtype: string; values: number[] }>(
@@ -195,7 +195,7 @@ export async function runBulk(opts: BulkOptions): Promise<{ series: BulkSeries[]
         if (writer === 'h5py') {
           const target = path.join(h5pyDir, FILE);
           const seconds = h5pyWrite(target, shape, opts.ranks);
-          await verify(target, shape);
+          await verifyBulkFile(target, shape);
           rmSync(target, { force: true });
           syncDisk();
           return { seconds };
@@ -210,7 +210,7 @@ export async function runBulk(opts: BulkOptions): Promise<{ series: BulkSeries[]
         const accept = (performance.now() - t0) / 1000;
         const job = await waitJob(stack.url, location);
         const seconds = (performance.now() - t0) / 1000;
-        await verify(file, shape);
+        await verifyBulkFile(file, shape);
         await run(stack.url, 'DELETE', `/v1/files/${name}`);
         syncDisk();
         return { seconds, accept, worker: (job.result?.timings?.totalMs ?? NaN) / 1000 };
