@@ -17,33 +17,19 @@
  * strings, collected as they go), not the selection: measured 2026-12-05, +73 MiB for 64
  * MiB and +88 MiB for 256 MiB (a 543 MiB answer).
  */
-import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { API_NODE_FLAGS } from '../services/api/node-flags.js';
-import { startRedisServer } from '../services/shared/redis-server.js';
+import { arg, procStatus, startApiAlone } from './api-alone.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const API_ENTRY = path.join(here, '..', 'services', 'api', 'server.js');
 const MIB = 1024 * 1024;
 /** Most the API may grow above its RSS before the read (the bound does not depend on the selection). */
 export const READ_RSS_GROWTH_TARGET_MIB = 128;
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-async function procStatus(pid: number): Promise<{ rss: number; hwm: number }> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
-}
 
 export interface ReadRssResult {
   /** The selection's size in float64 bytes. */
@@ -63,24 +49,18 @@ export interface ReadRssResult {
 /** One JSON read of `bytes` of float64 through a fresh API process; its memory figures. */
 export async function runReadRss(bytes: number, parent = os.tmpdir()): Promise<ReadRssResult> {
   const elements = Math.floor(bytes / 8);
-  const dir = await mkdtemp(path.join(parent, 'ph5-read-rss-'));
-  const dataDir = path.join(dir, 'data');
-  await mkdir(path.join(dataDir, 'default'), { recursive: true });
-  const file = path.join(dataDir, 'default', 'r.h5');
-  await promisify(execFile)('/usr/bin/python3', ['-c', `import h5py, numpy as np, sys\nwith h5py.File(sys.argv[1], 'w') as f: f['x'] = np.arange(${elements}, dtype='<f8') / 7`, file]);
-  const redis = await startRedisServer(path.join(dir, 'redis'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
-    env: { ...process.env, PH5_DATA_DIR: dataDir, PH5_REDIS_URL: redis.url, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn', PH5_RATE_LIMIT_PER_MINUTE: '0' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const alone = await startApiAlone({
+    parent,
+    name: 'ph5-read-rss',
+    prepare: async (dataDir) => {
+      await mkdir(path.join(dataDir, 'default'), { recursive: true });
+      const file = path.join(dataDir, 'default', 'r.h5');
+      await promisify(execFile)('/usr/bin/python3', ['-c', `import h5py, numpy as np, sys\nwith h5py.File(sys.argv[1], 'w') as f: f['x'] = np.arange(${elements}, dtype='<f8') / 7`, file]);
+    },
   });
-  const base = `http://127.0.0.1:${port}`;
+  const api = alone.process;
+  const base = alone.url;
   try {
-    for (let i = 0; ; i++) {
-      if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break;
-      if (i > 200) throw new Error('the API did not start');
-      await sleep(50);
-    }
     // A small read first: the native binding is loaded, HDF5 initialised (not the read's cost).
     const small = await fetch(`${base}/v1/files/r.h5/datasets/x/value?select=[0:10]`);
     if (small.status !== 200) throw new Error(`small read: ${small.status} ${await small.text()}`);
@@ -124,10 +104,7 @@ export async function runReadRss(bytes: number, parent = os.tmpdir()): Promise<R
       met: growth <= READ_RSS_GROWTH_TARGET_MIB,
     };
   } finally {
-    api.kill('SIGTERM');
-    await new Promise((r) => api.once('exit', r));
-    await redis.stop();
-    await rm(dir, { recursive: true, force: true });
+    await alone.stop();
   }
 }
 

@@ -14,21 +14,17 @@
  *
  * Target: ph5's upload-to-202 ≤ 1.25 × sink (b), on tmpfs and on disk. Not a test.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { API_NODE_FLAGS } from '../services/api/node-flags.js';
-import { startRedisServer } from '../services/shared/redis-server.js';
+import { startApiAlone } from './api-alone.js';
 import { fsType, payload } from './suite/bulk.js';
 import { submit } from './suite/service.js';
 import { startSink } from './suite/sink.js';
 import { median } from './suite/stats.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const API_ENTRY = path.join(here, '..', 'services', 'api', 'server.js');
 const MiB = 2 ** 20;
 
 export interface UploadPathOptions {
@@ -62,54 +58,23 @@ const loadAverage = (): string =>
 
 /** An API process on a fresh data directory under `parent`; the dataset to write is created. */
 async function startApi(parent: string, bytes: number, opts: UploadPathOptions) {
-  const dir = await mkdtemp(path.join(parent, 'ph5-upload-path-'));
-  const redis = await startRedisServer(path.join(dir, 'redis'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const dataDir = path.join(dir, 'data');
-  const api = spawn(process.execPath, [...API_NODE_FLAGS, ...opts.apiNodeArgs, API_ENTRY], {
-    env: {
-      ...process.env,
-      PH5_DATA_DIR: dataDir,
-      PH5_REDIS_URL: redis.url,
-      PH5_PORT: String(port),
-      PH5_HOST: '127.0.0.1',
-      PH5_LOG_LEVEL: 'warn',
-      PH5_RATE_LIMIT_PER_MINUTE: '0',
-      ...opts.env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (api.exitCode === null && api.signalCode === null) {
-      const exited = new Promise((r) => api.once('exit', r));
-      api.kill('SIGTERM');
-      await exited;
-    }
-    await redis.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
+  const api = await startApiAlone({ parent, name: 'ph5-upload-path', env: opts.env, nodeArgs: opts.apiNodeArgs });
   try {
-    for (let i = 0; ; i++) {
-      if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
-      if (i > 400) throw new Error('the API did not start');
-      await sleep(50);
-    }
-    const created = await fetch(`${url}/v1/files/up.h5/datasets`, {
+    const created = await fetch(`${api.url}/v1/files/up.h5/datasets`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: '/x', dtype: 'float64', shape: [bytes / 8] }),
     });
     if (created.status !== 202) throw new Error(`create: ${created.status} ${await created.text()}`);
   } catch (err) {
-    await stop();
+    await api.stop();
     throw err;
   }
-  const staging = path.join(dataDir, '.staging');
+  const staging = path.join(api.dataDir, '.staging');
   return {
-    dir,
-    url,
-    stop,
+    dir: api.dir,
+    url: api.url,
+    stop: api.stop,
     /** Removes the staged payloads (no worker will: the jobs only wait in the queue). */
     async clearStaging() {
       for (const f of await readdir(staging)) if (f.endsWith('.bin')) await rm(path.join(staging, f), { force: true });

@@ -12,31 +12,15 @@
  * Target (issue 4): peak RSS under 150 MiB for a 4 GiB upload. No worker runs: the job is
  * only queued (the figure is the API's, not the write's).
  */
-import { spawn } from 'node:child_process';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { API_NODE_FLAGS } from '../services/api/node-flags.js';
-import { startRedisServer } from '../services/shared/redis-server.js';
+import { arg, procStatus, startApiAlone } from './api-alone.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const API_ENTRY = path.join(here, '..', 'services', 'api', 'server.js');
 const MIB = 1024 * 1024;
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-async function procStatus(pid: number): Promise<{ rss: number; hwm: number }> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
-}
 
 /** A stream of `bytes` bytes made of one reused 4 MiB block (nothing held beyond it). */
 function generated(bytes: number): Readable {
@@ -65,20 +49,10 @@ export interface UploadRssResult {
 
 /** One upload of `bytes` through a fresh API process; its memory figures. */
 export async function runUploadRss(bytes: number, parent = os.tmpdir()): Promise<UploadRssResult> {
-  const dir = await mkdtemp(path.join(parent, 'ph5-upload-'));
-  const redis = await startRedisServer(path.join(dir, 'redis'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
-    env: { ...process.env, PH5_DATA_DIR: path.join(dir, 'data'), PH5_REDIS_URL: redis.url, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}`;
+  const alone = await startApiAlone({ parent, name: 'ph5-upload' });
+  const api = alone.process;
+  const base = alone.url;
   try {
-    for (let i = 0; ; i++) {
-      if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break;
-      if (i > 200) throw new Error('the API did not start');
-      await sleep(50);
-    }
     const created = await fetch(`${base}/v1/files/big.h5/datasets`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -122,10 +96,7 @@ export async function runUploadRss(bytes: number, parent = os.tmpdir()): Promise
     };
     return row;
   } finally {
-    api.kill('SIGTERM');
-    await new Promise((r) => api.once('exit', r));
-    await redis.stop();
-    await rm(dir, { recursive: true, force: true });
+    await alone.stop();
   }
 }
 
