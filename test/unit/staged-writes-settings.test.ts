@@ -18,8 +18,8 @@ test('contiguous runs are written independently unless collective is asked for',
   }
 });
 
-test('staged shares are mapped unless reads are asked for', () => {
-  assert.equal(stagedReads({}), 'map');
+test('staged shares are read unless mapping is asked for', () => {
+  assert.equal(stagedReads({}), 'read');
   assert.equal(stagedReads({ PH5_STAGED_READS: 'map' }), 'map');
   assert.equal(stagedReads({ PH5_STAGED_READS: 'read' }), 'read');
   for (const bad of ['mmap', 'READ', 'off']) {
