@@ -6,20 +6,19 @@
  * unreachable.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { ShardQueues } from '../helpers/queues.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { h5py } from '../helpers/h5.js';
+import { runPh5, type Run } from '../helpers/cli.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
-const PH5 = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'cli', 'ph5.js');
 const TOKEN = 'cli-test-token-0123456789abcdef';
 let stack: Stack;
 let dir: string;
@@ -33,24 +32,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function ph5(args: string[], opts: { stdin?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PH5, ...args], { env: { ...process.env, PH5_URL: stack.url, PH5_TOKEN: TOKEN, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? Buffer.alloc(0));
-  });
-}
+const ph5 = (args: string[], opts: { stdin?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<Run> => runPh5(stack.url, TOKEN, args, opts);
 
 const python = (code: string, ...args: string[]) => promisify(execFile)('/usr/bin/python3', ['-c', code, ...args]);
 

@@ -8,20 +8,19 @@
  * reported with the rows written and not written.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createPh5Client, waitForJob, waitForParts, writeInParts } from '../../services/client/index.js';
 import { h5py } from '../helpers/h5.js';
 import { ShardQueues } from '../helpers/queues.js';
+import { runPh5, type Run } from '../helpers/cli.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
-const PH5 = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'cli', 'ph5.js');
 const TOKEN = 'parts-test-token-0123456789abcdef';
 const PROJECT = 'parts';
 let stack: Stack;
@@ -36,23 +35,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function ph5(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PH5, ...args], { env: { ...process.env, PH5_URL: stack.url, PH5_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const ph5 = (args: string[]): Promise<Run> => runPh5(stack.url, TOKEN, args);
 
 const python = (code: string, ...args: string[]) => promisify(execFile)('/usr/bin/python3', ['-c', code, ...args]);
 const h5file = (name: string) => path.join(stack.dataDir, PROJECT, name);
