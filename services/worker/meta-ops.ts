@@ -18,7 +18,7 @@ function isCode(err: unknown, code: string): boolean {
 }
 
 export function toNativeAttribute(value: AttributeData): AttributeValue {
-  if (value.kind === 'string') return { kind: 'string', value: value.value, length: null };
+  if (value.kind === 'string') return { kind: 'string', value: value.value, length: value.length ?? null, ...(value.charset === 'ascii' ? { cset: 'ascii' as const } : {}) };
   return { kind: 'numeric', dtype: parseDtype(value.dtype), shape: value.shape, data: Buffer.from(value.data, 'base64') };
 }
 
