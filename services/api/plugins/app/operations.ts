@@ -257,7 +257,7 @@ export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5
   const staged = await app.ph5.storage.stageBuffer(payload.bytes);
   return {
     staged,
-    op: { op: 'write' as const, path: h5path, dtype: meta.dtype, payloadDtype: formatDtype(payload.payloadDtype), select: select || formatSelection(hs), hyperslab: hs, staged, bytes: payload.bytes.length },
+    op: { op: 'write' as const, path: h5path, dtype: meta.dtype, payloadDtype: formatDtype(payload.dtype), select: select || formatSelection(hs), hyperslab: hs, staged, bytes: payload.bytes.length },
   };
 }
 

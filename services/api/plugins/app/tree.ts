@@ -5,13 +5,13 @@
  * says so (a file with millions of objects is listed group by group instead).
  */
 import type { H5File } from '../../../../native/lib/index.js';
-import { dtypeSpec } from '../../../shared/dtype.js';
+import { dtypeSpec, type DtypeSpec } from '../../../shared/dtype.js';
 
 export interface TreeNode {
   path: string;
   kind: 'group' | 'dataset' | 'datatype' | 'softlink' | 'external' | 'other';
   attributes?: string[];
-  dtype?: ReturnType<typeof dtypeSpec>;
+  dtype?: DtypeSpec;
   shape?: number[];
   maxshape?: (number | null)[];
   target?: string;

@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
-import { formatDtype, parseDtype, payloadCompatible, type Dtype } from '../../../shared/dtype.js';
+import { describeDtype, formatDtype, parseDtype, payloadCompatible, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { encodeJsonPayload } from '../../../shared/json-codec.js';
 import { NPY_MEDIA_TYPE, describeNpy, readNpyHeader } from '../../../shared/npy.js';
@@ -105,7 +105,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         const elements = elementCount(hs.count);
         // JSON is encoded here, at once: its payload dtype (the width of string slots) and size follow from the values.
         const json = binary ? null : encodeJsonPayload(request.body, dtype, hs.count);
-        let payloadDtype: Dtype = json?.payloadDtype ?? dtype;
+        let payloadDtype: Dtype = json?.dtype ?? dtype;
         if (request.query.dtype !== undefined) {
           if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
           payloadDtype = parseDtype(request.query.dtype);
@@ -132,7 +132,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         }
         if (!payloadCompatible(payloadDtype, dtype)) {
           const allowed = dtype.kind === 'string' ? 'a variable-length string dataset takes fixed-width slots, S<n>' : 'only byte orders may differ';
-          throw new InputError('PH5_ERR_DTYPE', `A body of ${formatDtype(payloadDtype)} cannot be written to a ${meta.dtype} dataset: ${allowed}.`);
+          throw new InputError('PH5_ERR_DTYPE', `A body of ${describeDtype(payloadDtype)} cannot be written to a ${describeDtype(dtype)} dataset: ${allowed}.`);
         }
         if (binary && declared !== undefined && Number(declared) !== expected + headerBytes) {
           throw new errors.BodyLength(

@@ -60,11 +60,6 @@ const JSON_PIECE_BYTES = 64 * 1024;
  */
 const STRING_PIECE_ELEMENTS = 4096;
 
-/** A header value in ASCII: the canonical text of a compound or enum may hold any name. */
-export function asciiHeader(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 /** The text before the values of a JSON answer: `{"dtype":<spec>,"shape":[…],"data":`. */
 function jsonHead(dtype: Dtype, shape: readonly number[]): string {
   return `{"dtype":${JSON.stringify(dtypeSpec(dtype))},"shape":${JSON.stringify(shape)},"data":`;
@@ -209,7 +204,7 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
       headers['content-type'] = NPY_MEDIA_TYPE;
     } else {
       headers['content-type'] = 'application/octet-stream';
-      headers['x-ph5-dtype'] = asciiHeader(dtypeName);
+      headers['x-ph5-dtype'] = dtypeName; // canonical text: JSON for enums and compounds, non-ASCII escaped
       headers['x-ph5-shape'] = hs.count.join(',');
     }
     headers['content-length'] = (prefix?.length ?? 0) + bytes;
