@@ -71,7 +71,8 @@ export type NativeErrorCode =
   | 'PH5_ERR_MPI'
   | 'PH5_ERR_HDF5'
   | 'PH5_ERR_LAYOUT'
-  | 'PH5_ERR_NEEDS_ALLOCATION';
+  | 'PH5_ERR_NEEDS_ALLOCATION'
+  | 'PH5_ERR_NEEDS_SERIAL';
 
 /** Every error the addon raises. Constructed by the addon itself (it is handed this class). */
 export class Ph5NativeError extends Error {

@@ -352,9 +352,11 @@ class CreateDatasetCall : public FileCall {
     }
     if (hasFill_) {
       CheckErr(H5Pset_fill_value(dcpl, type, fill_.data()), "setting the fill value");
-    } else {
+    } else if (!dtype_.VariableLength()) {
       // Parallel HDF5 allocates the whole dataset at creation and would write the fill
-      // value over all of it: up to twice the cost of the write that follows.
+      // value over all of it: up to twice the cost of the write that follows. (HDF5 refuses
+      // NEVER for variable-length data: those keep the default, which writes nothing either
+      // while no fill value is set.)
       CheckErr(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "disabling the fill pass");
     }
     Hid lcpl = IntermediateGroupsLcpl();
@@ -622,6 +624,13 @@ class WriteCall : public FileCall {
         // others' (HDF5 1.10 keeps one rank's header), silently losing data.
         Fail(code::kLayout, path_ + " has a compact layout, which parallel HDF5 cannot write from several ranks; copy it to a contiguous or chunked dataset");
       if (layout == H5D_VIRTUAL) Fail(code::kLayout, path_ + " is a virtual dataset, which parallel HDF5 1.10 cannot write");
+      // H5Dwrite on an mpio file refuses variable-length data in every mode ("Parallel IO
+      // does not support writing VL ... datatypes yet", HDF5 1.10.8): the strings go to the
+      // global heap, which parallel HDF5 cannot allocate from several ranks. Refused here, on
+      // every rank alike (from the file's metadata), before anyone enters H5Dwrite.
+      if (H5Tis_variable_str(fileType) > 0 || H5Tdetect_class(fileType, H5T_VLEN) > 0)
+        Fail(code::kNeedsSerial, path_ + " holds variable-length strings, which parallel HDF5 1.10 cannot write: write them through a serial open of the file");
+      H5Eclear2(H5E_DEFAULT);
       if (NeedsAllocation(dset, dcpl, space, global_))
         Fail(code::kNeedsAllocation, "the write into " + path_ + " touches chunks that are not allocated yet");
     }
