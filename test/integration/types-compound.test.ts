@@ -162,7 +162,7 @@ test('h5py writes structured arrays (padded, nested, array fields) and a compoun
   assert.deepEqual(await withNumpy(nestedNpy.body, `out = [bool(a.dtype == ${nested}), a['m'].tolist(), float(a['p']['y'][1])]`), [true, [[[1, 2], [3, 4]], [[5, 6], [7, 8]]], -3]);
 
   // Written back through ph5 (a row with a nested object), read by h5py.
-  const back = await api.accepted('PUT', `/v1/files/hc.h5/datasets/${encodeURIComponent('g/nested')}/value?select=[1]`, { id: 9, p: { x: 9.5, y: 10 }, m: [11, 12, 13, 14], s: 'q' });
+  const back = await api.accepted('PUT', `/v1/files/hc.h5/datasets/${encodeURIComponent('g/nested')}/value?select=[1]`, [{ id: 9, p: { x: 9.5, y: 10 }, m: [11, 12, 13, 14], s: 'q' }]);
   assert.equal(back.state, 'completed', JSON.stringify(back.error));
   assert.deepEqual(await h5py(stack.filePath('hc.h5'), "r = h5py.File(path, 'r')['g/nested'][1]\nout = [int(r['id']), float(r['p']['y']), r['m'].tolist(), r['s'].decode()]"), [9, 10, [[11, 12], [13, 14]], 'q']);
 
