@@ -138,7 +138,7 @@ test('h5py writes enums (user and bool) and complex numbers; ph5 reads the same 
     shape: [3],
     data: [
       [1, 2],
-      [-0, -0.5],
+      [0, -0.5],
       [3, 0],
     ],
   });
@@ -163,7 +163,7 @@ test('h5py writes enums (user and bool) and complex numbers; ph5 reads the same 
 
   // Written back through ph5, read by h5py.
   assert.equal((await api.accepted('PUT', '/v1/files/hec.h5/datasets/level/value?select=[0:2]', ['LOW', 0])).state, 'completed');
-  assert.equal((await api.accepted('PUT', '/v1/files/hec.h5/datasets/c128be/value?select=[0,1]', [7, 8])).state, 'completed');
+  assert.equal((await api.accepted('PUT', '/v1/files/hec.h5/datasets/c128be/value?select=[0,1]', [[[7, 8]]])).state, 'completed');
   const back = await h5py<any>(stack.filePath('hec.h5'), "f = h5py.File(path, 'r')\nv = f['c128be'][0, 1]\nout = [f['level'][()].tolist(), [float(v.real), float(v.imag)]]");
   assert.deepEqual(back, [
     [-1, 0, -1, 5],
