@@ -18,12 +18,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type DtypeKind = 'int' | 'uint' | 'float' | 'bool' | 'bytes';
-export interface NativeDtype {
-  kind: DtypeKind;
-  size: number;
-  order: 'le' | 'be';
-}
+import type { Dtype } from '../../services/shared/dtype.js';
+
+/** The dtype model of services/shared/dtype.ts: the addon takes and gives the same shape. */
+export type NativeDtype = Dtype;
+export type DtypeKind = NativeDtype['kind'];
 
 export interface Hyperslab {
   start: number[];
