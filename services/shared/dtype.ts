@@ -256,15 +256,17 @@ function checkShape(shape: unknown, where: string): number[] {
 }
 
 /** A field's dtype, as an array dtype when the field has a shape. */
-function fieldDtype(spec: unknown, shape: unknown, where: string, depth: number): Dtype {
-  const base = parseSpec(spec, `${where}.dtype`, depth + 1);
+function fieldDtype(spec: unknown, shape: unknown, where: string, depth: number, listForm = false): Dtype {
+  const dtypeAt = listForm ? `${where}[1]` : `${where}.dtype`;
+  const shapeAt = listForm ? `${where}[2]` : `${where}.shape`;
+  const base = parseSpec(spec, dtypeAt, depth + 1);
   if (base.kind === 'string') {
-    throw new InputError('PH5_ERR_TYPE', `Unsupported dtype at ${where}.dtype: variable-length strings inside a compound are not supported; use a fixed-length S<n> field.`);
+    throw new InputError('PH5_ERR_TYPE', `Unsupported dtype at ${dtypeAt}: variable-length strings inside a compound are not supported; use a fixed-length S<n> field.`);
   }
   if (shape === undefined) return base;
-  const dims = checkShape(shape, `${where}.shape`);
+  const dims = checkShape(shape, shapeAt);
   const size = dims.reduce((a, b) => a * b, base.size);
-  if (size > MAX_ITEMSIZE) throw dtypeError(`${where}.shape`, `the field would take ${size} bytes; at most ${MAX_ITEMSIZE} are allowed.`);
+  if (size > MAX_ITEMSIZE) throw dtypeError(shapeAt, `the field would take ${size} bytes; at most ${MAX_ITEMSIZE} are allowed.`);
   return { kind: 'array', size, order: 'le', base, shape: dims };
 }
 
@@ -272,6 +274,9 @@ interface PlacedField {
   name: string;
   dtype: Dtype;
   offset?: number;
+  /** Where the field's name and offset sit in the spec, for messages: `fields[2].name`, `[2][0]`. */
+  nameAt: string;
+  offsetAt: string;
 }
 
 function buildCompound(placed: PlacedField[], itemsize: unknown, where: string): CompoundDtype {
@@ -280,20 +285,19 @@ function buildCompound(placed: PlacedField[], itemsize: unknown, where: string):
   const names = new Set<string>();
   let end = 0;
   let maxEnd = 0;
-  placed.forEach((f, i) => {
-    const here = at(`fields[${i}]`);
-    if (names.has(f.name)) throw dtypeError(`${here}.name`, `the field name '${f.name}' is used twice.`);
+  for (const f of placed) {
+    if (names.has(f.name)) throw dtypeError(f.nameAt, `the field name '${f.name}' is used twice.`);
     names.add(f.name);
     const offset = f.offset ?? end;
     for (const g of fields) {
       if (offset < g.offset + g.dtype.size && g.offset < offset + f.dtype.size) {
-        throw dtypeError(`${here}.offset`, `field '${f.name}' (bytes ${offset}..${offset + f.dtype.size - 1}) overlaps field '${g.name}' (bytes ${g.offset}..${g.offset + g.dtype.size - 1}).`);
+        throw dtypeError(f.offsetAt, `field '${f.name}' (bytes ${offset}..${offset + f.dtype.size - 1}) overlaps field '${g.name}' (bytes ${g.offset}..${g.offset + g.dtype.size - 1}).`);
       }
     }
     fields.push({ name: f.name, offset, dtype: f.dtype });
     end = offset + f.dtype.size;
     maxEnd = Math.max(maxEnd, end);
-  });
+  }
   let size = maxEnd;
   if (itemsize !== undefined) {
     if (typeof itemsize !== 'number' || !Number.isInteger(itemsize) || itemsize < maxEnd) {
@@ -320,7 +324,7 @@ function parseCompoundSpec(spec: Record<string, unknown>, where: string, depth: 
     if (f.offset !== undefined && (typeof f.offset !== 'number' || !Number.isInteger(f.offset) || f.offset < 0 || f.offset > MAX_ITEMSIZE)) {
       throw dtypeError(`${here}.offset`, `must be a non-negative integer, not ${show(f.offset)}.`);
     }
-    return { name, dtype, offset: f.offset as number | undefined };
+    return { name, dtype, offset: f.offset as number | undefined, nameAt: `${here}.name`, offsetAt: `${here}.offset` };
   });
   return buildCompound(placed, spec.itemsize, where);
 }
@@ -347,8 +351,8 @@ function parseListSpec(spec: unknown[], where: string, depth: number): CompoundD
       }
     }
     const fname = checkName(name, `${here}[0]`, 'a field name');
-    const dtype = fieldDtype(fspec, shape, here, depth);
-    placed.push({ name: fname, dtype, offset });
+    const dtype = fieldDtype(fspec, shape, here, depth, true);
+    placed.push({ name: fname, dtype, offset, nameAt: `${here}[0]`, offsetAt: here });
     offset += dtype.size;
   });
   if (placed.length === 0) throw dtypeError(where, 'a compound needs at least one field that is not padding.');
@@ -359,7 +363,7 @@ function parseSpec(spec: unknown, where: string, depth: number): Dtype {
   if (depth > MAX_DTYPE_DEPTH) throw dtypeError(where, `compounds and array fields nest at most ${MAX_DTYPE_DEPTH} deep.`);
   if (typeof spec === 'string') {
     if (depth > 0 && (spec.startsWith('{') || spec.startsWith('['))) throw dtypeError(where, 'a nested dtype is an object or list, not JSON text.');
-    return depth === 0 ? parseDtype(spec) : parseDtypeName(spec, where);
+    return depth === 0 && (spec.startsWith('{') || spec.startsWith('[')) ? parseDtype(spec) : parseDtypeName(spec, where);
   }
   if (Array.isArray(spec)) return parseListSpec(spec, where, depth);
   if (isPlainObject(spec)) {
@@ -373,11 +377,12 @@ function parseSpec(spec: unknown, where: string, depth: number): Dtype {
 /**
  * A dtype from its API spelling: a name (`int32`, `complex64`, `str`, ...), an enum
  * object `{"enum": {...}, "base": "uint8"}`, a compound object `{"fields": [...],
- * "itemsize"?}` or numpy's list form. Anything wrong is PH5_ERR_DTYPE naming where
- * (`fields[2].dtype`); a variable-length string inside a compound is PH5_ERR_TYPE.
+ * "itemsize"?}` or numpy's list form; a string starting with `{` or `[` is that as JSON
+ * text. Anything wrong is PH5_ERR_DTYPE naming where (`fields[2].dtype`, prefixed by
+ * `where` if given); a variable-length string inside a compound is PH5_ERR_TYPE.
  */
-export function parseDtypeSpec(spec: unknown): Dtype {
-  return parseSpec(spec, '', 0);
+export function parseDtypeSpec(spec: unknown, where = ''): Dtype {
+  return parseSpec(spec, where, 0);
 }
 
 /** The canonical name of a dtype that has one (every kind but enum, compound, array). */

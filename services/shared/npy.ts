@@ -254,9 +254,9 @@ function descrDtype(descr: PyLiteral): Dtype {
   }
   if (Array.isArray(descr)) {
     try {
-      return parseDtypeSpec(descr);
+      return parseDtypeSpec(descr, 'descr');
     } catch (err) {
-      if (err instanceof InputError) throw npyError(`its structured dtype is not one ph5 stores: ${err.message.replace(/^Invalid dtype at /, 'descr')}`);
+      if (err instanceof InputError) throw npyError(`its structured dtype is not one ph5 stores: ${err.message}`);
       throw err;
     }
   }

@@ -175,6 +175,9 @@ test('refusals are PH5_ERR_DTYPE and say what is wrong and where', () => {
     [{ fields: [{ name: 'p', dtype: { enum: { A: 300 } } }] }, /at fields\[0\]\.dtype\.enum\.A/],
     [{ fields: [{ name: 'p', dtype: '{"enum":{"A":1}}' }] }, /at fields\[0\]\.dtype: a nested dtype is an object or list/],
     [[['x', '<f8'], ['y']], /at \[1\]: a field in list form is \[name, dtype\]/],
+    [[['p', [['x', '<U3']]]], /at \[0\]\[1\]\[0\]\[1\]: unknown dtype '<U3'/],
+    [[['a', '<i4'], ['a', '<f4']], /at \[1\]\[0\]: the field name 'a' is used twice/],
+    [[['a', '<i4', [0]]], /at \[0\]\[2\]: an array field's shape/],
     [[['', '|V8']], /at : a compound needs at least one field|needs at least one field/],
     [[], /needs at least one field/],
     ['{"enum": ', /must be JSON/],
@@ -188,6 +191,11 @@ test('refusals are PH5_ERR_DTYPE and say what is wrong and where', () => {
       `${JSON.stringify(spec)?.slice(0, 80)} should be refused with ${message}`,
     );
   }
+});
+
+test('messages can say where the spec sits in the request', () => {
+  assert.throws(() => parseDtypeSpec({ fields: [{ name: 'x', dtype: 'f9' }] }, 'dtype'), (e: any) => e.code === 'PH5_ERR_DTYPE' && /^Invalid dtype at dtype\.fields\[0\]\.dtype: unknown dtype 'f9'/.test(e.message));
+  assert.throws(() => parseDtypeSpec([['x', 'f9']], 'descr'), (e: any) => /^Invalid dtype at descr\[0\]\[1\]: unknown dtype 'f9'/.test(e.message));
 });
 
 test('nesting and size limits', () => {
