@@ -20,9 +20,8 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Type, type Static } from 'typebox';
 import type { H5File } from '../../../../native/lib/index.js';
 import type { ReadSettings } from '../../../shared/config.js';
-import { dtypeSpec, formatDtype, type Dtype } from '../../../shared/dtype.js';
+import { dtypeSpec, formatDtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
-import { decodeJson } from '../../../shared/json-codec.js';
 import { JsonValueEncoder } from '../../../shared/json-stream.js';
 import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { pieceCount, readPieces, type ReadPiece } from '../../../shared/read-pieces.js';
@@ -32,7 +31,6 @@ import { isNativeError } from '../../plugins/app/datasets.js';
 import { requestTarget } from '../../plugins/app/operations.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
-import { NestedJsonWriter } from './nested-json.js';
 import { sendPieces, type PieceSource } from './send-pieces.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
@@ -60,13 +58,8 @@ const JSON_PIECE_BYTES = 64 * 1024;
  */
 const STRING_PIECE_ELEMENTS = 4096;
 
-/** The text before the values of a JSON answer: `{"dtype":<spec>,"shape":[…],"data":`. */
-function jsonHead(dtype: Dtype, shape: readonly number[]): string {
-  return `{"dtype":${JSON.stringify(dtypeSpec(dtype))},"shape":${JSON.stringify(shape)},"data":`;
-}
-
 /** The JSON pieces of a variable-length string selection, read with readStrings. */
-function stringPieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece>, count: number, writer: NestedJsonWriter): PieceSource {
+function stringPieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece>, count: number, encoder: JsonValueEncoder): PieceSource {
   return {
     count,
     async produce() {
@@ -74,7 +67,7 @@ function stringPieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece
       if (piece.done) throw new Error('read: fewer pieces than planned');
       const values = await f.readStrings(h5path, piece.value.hyperslab);
       if (values.length !== piece.value.elements) throw new Error(`read: ${values.length} strings for a piece of ${piece.value.elements}`);
-      return Buffer.from(writer.write(values.map((v) => JSON.stringify(v))));
+      return Buffer.from(encoder.encodeStrings(values));
     },
   };
 }
@@ -185,18 +178,17 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   let prefix: Buffer | undefined;
   let tail: (() => Buffer) | undefined;
   let encode: ((raw: Buffer) => Buffer) | undefined;
+  let encoder: JsonValueEncoder | undefined;
   if (answer === 'json') {
+    // The answer names the dtype by its spec (an object for enums and compounds).
+    encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, hs.count);
+    const json = encoder;
     headers['content-type'] = 'application/json; charset=utf-8';
-    // The head names the dtype by its spec (an object for enums and compounds).
-    if (count === 0) prefix = Buffer.from(jsonHead(dtype, hs.count) + JSON.stringify(decodeJson(Buffer.alloc(0), dtype, hs.count)) + '}');
+    if (count === 0) prefix = Buffer.from(json.empty());
     else {
-      prefix = Buffer.from(jsonHead(dtype, hs.count));
-      if (strings) tail = () => Buffer.from('}');
-      else {
-        const encoder = new JsonValueEncoder(dtypeName, dtype, hs.count);
-        tail = () => Buffer.from(encoder.tail());
-        encode = (raw) => Buffer.from(encoder.encode(raw));
-      }
+      prefix = Buffer.from(json.head());
+      tail = () => Buffer.from(json.tail());
+      if (!strings) encode = (raw) => Buffer.from(json.encode(raw));
     }
   } else {
     if (answer === 'npy') {
@@ -216,7 +208,7 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
     return true;
   }
   const source = strings
-    ? stringPieceSource(f, h5path, readPieces(hs, pieceItem, pieceLimit), count, new NestedJsonWriter(hs.count))
+    ? stringPieceSource(f, h5path, readPieces(hs, pieceItem, pieceLimit), count, encoder!)
     : pieceSource(f, h5path, readPieces(hs, dtype.size, pieceBytes), count, dtype.size, slotBytes, encode);
   // Piece 0 before anything is sent: a read that fails at once is still answered as an error.
   const first = count > 0 ? await source.produce(0, 0) : undefined;
