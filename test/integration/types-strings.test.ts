@@ -64,6 +64,22 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
     assert.equal(job.state, 'completed', `${name}: ${JSON.stringify(job.error)}`);
   }
 
+  // Small writes arriving together (grouped into one job, coalesced where the slot widths
+  // agree), and a batch that creates, writes and labels a string dataset in one job.
+  assert.equal((await api.accepted('POST', '/v1/files/s.h5/datasets', { path: '/many', dtype: 'str', shape: [8] })).state, 'completed');
+  const many = await Promise.all(Array.from({ length: 8 }, (_, i) => api.accepted('PUT', `/v1/files/s.h5/datasets/many/value?select=[${i}]`, ['#'.repeat(i % 3) + String(i)])));
+  for (const job of many) assert.equal(job.state, 'completed', JSON.stringify(job.error));
+  const batch = await api.call('POST', '/v1/jobs', {
+    file: 's.h5',
+    ops: [
+      { op: 'createDataset', path: '/batch', dtype: 'str', shape: [2] },
+      { op: 'write', path: '/batch', value: ['x', 'yz'] },
+      { op: 'setAttribute', path: '/batch', name: 'label', value: 'B', dtype: { enum: { A: 0, B: 1 } } },
+    ],
+  });
+  assert.equal(batch.status, 202, JSON.stringify(batch.json));
+  assert.equal((await api.waitJob(batch.headers.get('location')!)).state, 'completed');
+
   const seen = await h5py<any>(
     stack.filePath('s.h5'),
     [
@@ -71,7 +87,7 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
       'def kind(t):',
       '    s = h5py.check_string_dtype(t)',
       '    return None if s is None else [s.encoding, s.length]',
-      "out = {'names': d.asstr()[()].tolist(), 'codes': f['codes'].asstr()[()].tolist(), 'grid': f['grid'].asstr()[()].tolist(),",
+      "out = {'names': d.asstr()[()].tolist(), 'many': f['many'].asstr()[()].tolist(), 'batch': [f['batch'].asstr()[()].tolist(), int(f['batch'].attrs['label']), h5py.check_enum_dtype(f['batch'].attrs.get_id('label').dtype)], 'codes': f['codes'].asstr()[()].tolist(), 'grid': f['grid'].asstr()[()].tolist(),",
       "       'dtypes': [kind(d.dtype), kind(f['codes'].dtype), kind(f['grid'].dtype)],",
       "       'attrs': [a['units'], list(a['tags']), a['ascii'], a['fixed'].decode(), [x.decode() for x in a['fixedlist']]],",
       "       'attr_dtypes': [kind(a.get_id(n).dtype) for n in ['units', 'tags', 'ascii', 'fixed', 'fixedlist']]}",
@@ -79,6 +95,8 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
   );
   assert.deepEqual(seen.names, ['alpha', 'βeta — ünïcode', '', 'x', 'yyyyyyyy', 'from npy']);
   assert.deepEqual(seen.codes, ['AB', 'C']);
+  assert.deepEqual(seen.many, ['0', '#1', '##2', '3', '#4', '##5', '6', '#7']);
+  assert.deepEqual(seen.batch, [['x', 'yz'], 1, { A: 0, B: 1 }]);
   assert.deepEqual(seen.grid, [
     ['a', 'bb', 'ccc'],
     ['', 'é', 'ff'],
