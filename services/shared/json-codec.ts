@@ -327,7 +327,8 @@ function encodeElements(buf: Buffer, at: number, values: unknown, dtype: Dtype, 
     readings = elementReadings(values, shape, dtype);
   } catch (err) {
     if (top || !(err instanceof InputError)) throw err;
-    throw problem((where) => `Value ${where} does not have the field's shape: ${err.message}`);
+    const what = err.message.replace('a selection of shape', 'shape').replace(/^E/, 'e');
+    throw problem((where) => `Value ${where} does not have the field's shape: ${what}`);
   }
   let first: unknown = null;
   for (const elements of readings) {
