@@ -87,6 +87,8 @@ function elementReadings(values: unknown, shape: readonly number[], dtype: Dtype
   const nested = nestedElements(values, shape);
   if (typeof nested !== 'string') readings.push(nested);
   if (Array.isArray(values) && values.length === total && (shape.length !== 1 || readings.length === 0)) readings.push(values);
+  // As for every dtype, a one-element selection also takes the bare element.
+  if (total === 1 && shape.length > 0) readings.push([values]);
   if (readings.length === 0) throw valueError(typeof nested === 'string' ? nested : `Expected ${total} values for a selection of shape [${shape.join(', ')}].`);
   return readings;
 }
