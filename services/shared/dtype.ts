@@ -486,38 +486,43 @@ export function elementSize(d: Dtype): number {
   return hasVariableLength(d) ? 0 : d.size;
 }
 
-/** The same dtype up to byte orders, field by field. */
-function sameUpToOrder(a: Dtype, b: Dtype): boolean {
-  if (a.kind !== b.kind || a.size !== b.size) return false;
-  switch (a.kind) {
-    case 'string':
-      return a.charset === (b as StringDtype).charset;
-    case 'enum': {
-      const e = b as EnumDtype;
-      return a.base === e.base && a.members.length === e.members.length && a.members.every((m, i) => m.name === e.members[i]!.name && m.value === e.members[i]!.value);
-    }
-    case 'compound': {
-      const c = b as CompoundDtype;
-      return a.fields.length === c.fields.length && a.fields.every((f, i) => f.name === c.fields[i]!.name && f.offset === c.fields[i]!.offset && sameUpToOrder(f.dtype, c.fields[i]!.dtype));
-    }
-    case 'array': {
-      const r = b as ArrayDtype;
-      return a.shape.length === r.shape.length && a.shape.every((n, i) => n === r.shape[i]) && sameUpToOrder(a.base, r.base);
-    }
-    default:
-      return true;
-  }
-}
-
 /**
  * Whether bytes of `payload` may be written to a dataset of `target` (HDF5 converts what
- * differs): the same dtype up to byte orders (per field); an integer of the enum's base
- * size and signedness into an enum; bytes (S<n>) of any size into a variable-length string.
+ * differs; the addon's memDtype rules allow at least this):
+ * - the same kind and size, up to byte order (numbers, bool, S<n>, complex);
+ * - into an enum: the same enum (members and base signedness) in either byte order, or an
+ *   int/uint of the base's size and signedness (its values stored as sent);
+ * - into a variable-length string: bytes (S<n> slots) of any size;
+ * - into a compound: a compound with exactly the same field names, each field compatible
+ *   by these rules (offsets, field order and itemsize may differ: HDF5 converts by name);
+ * - into an array field: an array of the same shape with a compatible base.
  */
 export function payloadCompatible(payload: Dtype, target: Dtype): boolean {
-  if (target.kind === 'string') return payload.kind === 'bytes';
-  if (target.kind === 'enum' && (payload.kind === 'int' || payload.kind === 'uint')) return payload.kind === target.base && payload.size === target.size;
-  return sameUpToOrder(payload, target);
+  switch (target.kind) {
+    case 'string':
+      return payload.kind === 'bytes';
+    case 'enum':
+      if (payload.kind === 'int' || payload.kind === 'uint') return payload.kind === target.base && payload.size === target.size;
+      return (
+        payload.kind === 'enum' &&
+        payload.base === target.base &&
+        payload.size === target.size &&
+        payload.members.length === target.members.length &&
+        payload.members.every((m, i) => m.name === target.members[i]!.name && m.value === target.members[i]!.value)
+      );
+    case 'compound': {
+      if (payload.kind !== 'compound' || payload.fields.length !== target.fields.length) return false;
+      const byName = new Map(payload.fields.map((f) => [f.name, f.dtype]));
+      return target.fields.every((f) => {
+        const p = byName.get(f.name);
+        return p !== undefined && p.kind !== 'string' && payloadCompatible(p, f.dtype);
+      });
+    }
+    case 'array':
+      return payload.kind === 'array' && payload.shape.length === target.shape.length && payload.shape.every((n, i) => n === target.shape[i]) && payloadCompatible(payload.base, target.base);
+    default:
+      return payload.kind === target.kind && payload.size === target.size;
+  }
 }
 
 /** A short human description for messages: `int32`, `enum uint8 {RED, GREEN}`, `compound {x: float64, v: float32[3]}`. */

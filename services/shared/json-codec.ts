@@ -44,21 +44,21 @@ function elementMayBeArray(d: Dtype): boolean {
  */
 function nestedElements(values: unknown, shape: readonly number[]): unknown[] | string {
   const out: unknown[] = [];
-  let problem: string | null = null;
+  let trouble: string | null = null;
   const walk = (v: unknown, dim: number, where: string): void => {
-    if (problem !== null) return;
+    if (trouble !== null) return;
     if (dim === shape.length) {
       out.push(v);
       return;
     }
     if (!Array.isArray(v) || v.length !== shape[dim]) {
-      problem = `Expected ${shape[dim]} items at ${where || 'the top level'} for a selection of shape [${shape.join(', ')}].`;
+      trouble = `Expected ${shape[dim]} items at ${where || 'the top level'} for a selection of shape [${shape.join(', ')}].`;
       return;
     }
-    for (let i = 0; i < v.length && problem === null; i++) walk(v[i], dim + 1, `${where}[${i}]`);
+    for (let i = 0; i < v.length && trouble === null; i++) walk(v[i], dim + 1, `${where}[${i}]`);
   };
   walk(values, 0, '');
-  return problem ?? out;
+  return trouble ?? out;
 }
 
 /**
@@ -87,22 +87,24 @@ function elementReadings(values: unknown, shape: readonly number[], dtype: Dtype
   const nested = nestedElements(values, shape);
   if (typeof nested !== 'string') readings.push(nested);
   if (Array.isArray(values) && values.length === total && (shape.length !== 1 || readings.length === 0)) readings.push(values);
+  // As for every dtype, a one-element selection also takes the bare element.
+  if (total === 1 && shape.length > 0) readings.push([values]);
   if (readings.length === 0) throw valueError(typeof nested === 'string' ? nested : `Expected ${total} values for a selection of shape [${shape.join(', ')}].`);
   return readings;
 }
 
-function toBigInt(v: unknown, where: string): bigint {
+function toBigInt(v: unknown): bigint {
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) return BigInt(v);
-  throw valueError(`Value ${where} (${show(v)}) is not an integer.`);
+  throw problem((where) => `Value ${where} (${show(v)}) is not an integer.`);
 }
 
-function toFloat(v: unknown, where: string): number {
+function toFloat(v: unknown): number {
   if (typeof v === 'number') return v;
   if (v === 'NaN') return NaN;
   if (v === 'Infinity' || v === 'inf') return Infinity;
   if (v === '-Infinity' || v === '-inf') return -Infinity;
-  throw valueError(`Value ${where} (${show(v)}) is not a number.`);
+  throw problem((where) => `Value ${where} (${show(v)}) is not a number.`);
 }
 
 /** IEEE 754 binary16 bits of a number, rounding to nearest even. */
@@ -141,30 +143,63 @@ function fromHalfBits(h: number): number {
 }
 
 
-/** Writes one JSON element `v` as `dtype` at byte `at` of `buf`; `where` names it in errors (`#3`, `#3.x`). */
-type ElementWriter = (buf: Buffer, at: number, v: unknown, where: string) => void;
+/**
+ * Writes one JSON element `v` as `dtype` at byte `at` of `buf`, or throws an
+ * ElementProblem. Writers do not know which element they write: the path to the value
+ * (`#3.pos.x`) is put together only when something is wrong, on the way out.
+ */
+type ElementWriter = (buf: Buffer, at: number, v: unknown) => void;
+
+/** What is wrong with a value, said once its path (`#3`, `#3.pos.x`, `#3.v[2]`) is known. */
+class ElementProblem extends Error {
+  /** The path below the element: `.pos.x`, `[2]`. */
+  path = '';
+  constructor(readonly say: (where: string) => string) {
+    super('an element problem escaped json-codec');
+  }
+}
+
+function problem(say: (where: string) => string): ElementProblem {
+  return new ElementProblem(say);
+}
+
+/** Adds `step` (`.x`, `.re`, `[2]`) to the front of the path of a problem passing through. */
+function below(err: unknown, step: string): unknown {
+  if (err instanceof ElementProblem) err.path = step + err.path;
+  return err;
+}
 
 function intWriter(kind: 'int' | 'uint', size: number, le: boolean): ElementWriter {
   const [lo, hi] = kind === 'int' ? INT_RANGES[size]! : [0n, 2n ** BigInt(size * 8) - 1n];
-  return (buf, at, v, where) => {
-    const n = toBigInt(v, where);
-    if (n < lo || n > hi) throw valueError(`Value ${where} (${n}) is out of range for ${kind}${size * 8}.`);
+  const [loN, hiN] = [Number(lo), Number(hi)];
+  return (buf, at, v) => {
+    if (size <= 4 && typeof v === 'number' && Number.isInteger(v) && v >= loN && v <= hiN) {
+      // Exact in a JS number: no BigInt needed.
+      if (kind === 'int') {
+        if (le) buf.writeIntLE(v, at, size);
+        else buf.writeIntBE(v, at, size);
+      } else if (le) buf.writeUIntLE(v, at, size);
+      else buf.writeUIntBE(v, at, size);
+      return;
+    }
+    const n = toBigInt(v);
+    if (n < lo || n > hi) throw problem((where) => `Value ${where} (${n}) is out of range for ${kind}${size * 8}.`);
     const u = n < 0n ? n + 2n ** BigInt(size * 8) : n;
     for (let b = 0; b < size; b++) buf[le ? at + b : at + size - 1 - b] = Number((u >> BigInt(8 * b)) & 0xffn);
   };
 }
 
 /** Writes a float already converted from JSON. */
-function floatBits(size: number, le: boolean): (buf: Buffer, at: number, f: number, where: string) => void {
+function floatBits(size: number, le: boolean): (buf: Buffer, at: number, f: number) => void {
   if (size === 8) return (buf, at, f) => void (le ? buf.writeDoubleLE(f, at) : buf.writeDoubleBE(f, at));
   if (size === 4)
-    return (buf, at, f, where) => {
-      if (Number.isFinite(f) && Math.abs(f) > 3.4028234663852886e38) throw valueError(`Value ${where} (${f}) is out of range for float32.`);
+    return (buf, at, f) => {
+      if (Number.isFinite(f) && Math.abs(f) > 3.4028234663852886e38) throw problem((where) => `Value ${where} (${f}) is out of range for float32.`);
       if (le) buf.writeFloatLE(f, at);
       else buf.writeFloatBE(f, at);
     };
-  return (buf, at, f, where) => {
-    if (Number.isFinite(f) && Math.abs(f) > 65504) throw valueError(`Value ${where} (${f}) is out of range for float16.`);
+  return (buf, at, f) => {
+    if (Number.isFinite(f) && Math.abs(f) > 65504) throw problem((where) => `Value ${where} (${f}) is out of range for float16.`);
     if (le) buf.writeUInt16LE(toHalfBits(f), at);
     else buf.writeUInt16BE(toHalfBits(f), at);
   };
@@ -178,36 +213,45 @@ function enumWriter(d: EnumDtype): ElementWriter {
     const all = d.members.map((m) => m.name);
     return all.length > 8 ? `${all.slice(0, 8).join(', ')}, ...` : all.join(', ');
   };
-  return (buf, at, v, where) => {
+  return (buf, at, v) => {
     if (typeof v === 'string') {
       const value = byName.get(v);
-      if (value === undefined) throw valueError(`Value ${where} (${show(v)}) is not a member of the enum (${names()}).`);
-      base(buf, at, value, where);
+      if (value === undefined) throw problem((where) => `Value ${where} (${show(v)}) is not a member of the enum (${names()}).`);
+      base(buf, at, value);
     } else if (typeof v === 'number' && values.has(v)) {
-      base(buf, at, v, where);
+      base(buf, at, v);
     } else {
-      throw valueError(`Value ${where} (${show(v)}) is neither a member name nor a member value of the enum (${names()}).`);
+      throw problem((where) => `Value ${where} (${show(v)}) is neither a member name nor a member value of the enum (${names()}).`);
     }
   };
 }
 
 function compoundWriter(d: CompoundDtype): ElementWriter {
-  const fields = d.fields.map((f) => ({ name: f.name, offset: f.offset, write: writerFor(f.dtype) }));
+  const fields = d.fields.map((f) => ({ name: f.name, offset: f.offset, path: `.${f.name}`, write: writerFor(f.dtype) }));
   const names = new Set(d.fields.map((f) => f.name));
   const list = () => d.fields.map((f) => f.name).join(', ');
-  return (buf, at, v, where) => {
+  return (buf, at, v) => {
     if (Array.isArray(v)) {
-      if (v.length !== fields.length) throw valueError(`Value ${where} has ${v.length} items; a row of this compound has ${fields.length} (${list()}).`);
-      fields.forEach((f, k) => f.write(buf, at + f.offset, v[k], `${where}.${f.name}`));
+      if (v.length !== fields.length) throw problem((where) => `Value ${where} has ${v.length} items; a row of this compound has ${fields.length} (${list()}).`);
+      let k = 0;
+      try {
+        for (; k < fields.length; k++) fields[k]!.write(buf, at + fields[k]!.offset, v[k]);
+      } catch (err) {
+        throw below(err, fields[k]!.path);
+      }
     } else if (typeof v === 'object' && v !== null) {
       const obj = v as Record<string, unknown>;
-      for (const key of Object.keys(obj)) if (!names.has(key)) throw valueError(`Value ${where} has a field '${key}' the compound does not have (${list()}).`);
+      for (const key of Object.keys(obj)) if (!names.has(key)) throw problem((where) => `Value ${where} has a field '${key}' the compound does not have (${list()}).`);
       for (const f of fields) {
-        if (!Object.hasOwn(obj, f.name)) throw valueError(`Value ${where} lacks the field '${f.name}'.`);
-        f.write(buf, at + f.offset, obj[f.name], `${where}.${f.name}`);
+        if (!Object.hasOwn(obj, f.name)) throw problem((where) => `Value ${where} lacks the field '${f.name}'.`);
+        try {
+          f.write(buf, at + f.offset, obj[f.name]);
+        } catch (err) {
+          throw below(err, f.path);
+        }
       }
     } else {
-      throw valueError(`Value ${where} (${show(v)}) is not a record: send an object with the fields ${list()}, or an array of them in that order.`);
+      throw problem((where) => `Value ${where} (${show(v)}) is not a record: send an object with the fields ${list()}, or an array of them in that order.`);
     }
   };
 }
@@ -220,35 +264,40 @@ function writerFor(dtype: Dtype): ElementWriter {
       return intWriter(dtype.kind, dtype.size, le);
     case 'float': {
       const bits = floatBits(dtype.size, le);
-      return (buf, at, v, where) => bits(buf, at, toFloat(v, where), where);
+      return (buf, at, v) => bits(buf, at, toFloat(v));
     }
     case 'complex': {
       const part = dtype.size / 2;
       const bits = floatBits(part, le);
-      return (buf, at, v, where) => {
+      return (buf, at, v) => {
         if (Array.isArray(v)) {
-          if (v.length !== 2) throw valueError(`Value ${where} (${show(v)}) is not a complex number: send [re, im] or a real number.`);
-          bits(buf, at, toFloat(v[0], `${where}.re`), `${where}.re`);
-          bits(buf, at + part, toFloat(v[1], `${where}.im`), `${where}.im`);
+          if (v.length !== 2) throw problem((where) => `Value ${where} (${show(v)}) is not a complex number: send [re, im] or a real number.`);
+          for (let k = 0; k < 2; k++) {
+            try {
+              bits(buf, at + k * part, toFloat(v[k]));
+            } catch (err) {
+              throw below(err, k === 0 ? '.re' : '.im');
+            }
+          }
         } else {
-          bits(buf, at, toFloat(v, where), where);
-          bits(buf, at + part, 0, where);
+          bits(buf, at, toFloat(v));
+          bits(buf, at + part, 0);
         }
       };
     }
     case 'bool':
-      return (buf, at, v, where) => {
+      return (buf, at, v) => {
         if (v === true || v === 1) buf[at] = 1;
         else if (v === false || v === 0) buf[at] = 0;
-        else throw valueError(`Value ${where} (${show(v)}) is not a boolean.`);
+        else throw problem((where) => `Value ${where} (${show(v)}) is not a boolean.`);
       };
     case 'bytes': {
       const size = dtype.size;
-      return (buf, at, v, where) => {
-        if (typeof v !== 'string') throw valueError(`Value ${where} is not a string.`);
+      return (buf, at, v) => {
+        if (typeof v !== 'string') throw problem((where) => `Value ${where} is not a string.`);
         buf.fill(0, at, at + size);
         const n = buf.write(v, at, size, 'utf8');
-        if (Buffer.byteLength(v, 'utf8') > n || n > size) throw valueError(`Value ${where} is ${Buffer.byteLength(v, 'utf8')} bytes long; S${size} holds ${size}.`);
+        if (Buffer.byteLength(v, 'utf8') > n || n > size) throw problem((where) => `Value ${where} is ${Buffer.byteLength(v, 'utf8')} bytes long; S${size} holds ${size}.`);
       };
     }
     case 'enum':
@@ -259,7 +308,7 @@ function writerFor(dtype: Dtype): ElementWriter {
       const base = dtype.base;
       const shape = dtype.shape;
       const write = writerFor(base);
-      return (buf, at, v, where) => encodeElements(buf, at, v, base, shape, write, (k) => `${where}[${k}]`);
+      return (buf, at, v) => encodeElements(buf, at, v, base, shape, write, false);
     }
     case 'string':
       return () => {
@@ -271,20 +320,29 @@ function writerFor(dtype: Dtype): ElementWriter {
 /**
  * Encodes `values` as the elements of `shape` at byte `at` of `buf`, taking the first of
  * the readings (nested, flat) whose elements all encode; the first reading's error
- * otherwise.
+ * otherwise. At the top (`top`), problems become PH5_ERR_VALUE naming the element
+ * (`#3.x`); inside an array field they stay problems, their path prefixed by `[k]`.
  */
-function encodeElements(buf: Buffer, at: number, values: unknown, dtype: Dtype, shape: readonly number[], write: ElementWriter, where: (k: number) => string): void {
-  const readings = elementReadings(values, shape, dtype);
+function encodeElements(buf: Buffer, at: number, values: unknown, dtype: Dtype, shape: readonly number[], write: ElementWriter, top: boolean): void {
+  let readings: unknown[][];
+  try {
+    readings = elementReadings(values, shape, dtype);
+  } catch (err) {
+    if (top || !(err instanceof InputError)) throw err;
+    const what = err.message.replace('a selection of shape', 'shape').replace(/^E/, 'e');
+    throw problem((where) => `Value ${where} does not have the field's shape: ${what}`);
+  }
   let first: unknown = null;
   for (const elements of readings) {
     // A reading that failed part-way may have written some elements: start clean.
     if (first !== null) buf.fill(0, at, at + elements.length * dtype.size);
+    let k = 0;
     try {
-      for (let k = 0; k < elements.length; k++) write(buf, at + k * dtype.size, elements[k], where(k));
+      for (; k < elements.length; k++) write(buf, at + k * dtype.size, elements[k]);
       return;
     } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      first ??= err;
+      if (!(err instanceof ElementProblem)) throw err;
+      first ??= top ? valueError(err.say(`#${k}${err.path}`)) : ((err.path = `[${k}]${err.path}`), err);
     }
   }
   throw first;
@@ -324,7 +382,7 @@ export function encodeJsonPayload(values: unknown, dtype: Dtype, shape: readonly
     return { bytes, dtype: slots };
   }
   const bytes = Buffer.alloc(elementCount(shape) * dtype.size);
-  encodeElements(bytes, 0, values, dtype, shape, writerFor(dtype), (k) => `#${k}`);
+  encodeElements(bytes, 0, values, dtype, shape, writerFor(dtype), true);
   return { bytes, dtype };
 }
 

@@ -177,6 +177,11 @@ export function parsePyLiteral(text: string): PyLiteral {
     const c = text[pos];
     if (c === undefined) return fail('the end of the text where a value was expected');
     if (c === "'" || c === '"') return str();
+    // Python 2 era headers may spell text u'...'.
+    if (c === 'u' && (text[pos + 1] === "'" || text[pos + 1] === '"')) {
+      pos++;
+      return str();
+    }
     if (c === '[' || c === '(') {
       const close = c === '[' ? ']' : ')';
       pos++;

@@ -10,7 +10,7 @@ import { describeDtype, elementSize, hasVariableLength, isWideInteger, parseDtyp
 const d = (spec: unknown) => parseDtypeSpec(spec);
 const point = (x: string, y: string) => ({ fields: [{ name: 'x', dtype: x }, { name: 'y', dtype: y }] });
 
-test('payloadCompatible: the same dtype up to byte orders, ints into enums, bytes into strings', () => {
+test('payloadCompatible: the same dtype up to byte orders, ints into enums, bytes into strings, compounds field by field by name', () => {
   const rgb = { enum: { R: 0, G: 1 }, base: 'uint8' };
   const cases: Array<[unknown, unknown, boolean]> = [
     ['int32', 'int32', true],
@@ -45,8 +45,15 @@ test('payloadCompatible: the same dtype up to byte orders, ints into enums, byte
     [point('>f8', '>f8'), point('<f8', 'float64'), true],
     [point('f8', 'f4'), point('f8', 'f8'), false],
     [{ fields: [{ name: 'x', dtype: 'f8' }, { name: 'z', dtype: 'f8' }] }, point('f8', 'f8'), false],
-    [{ fields: [{ name: 'x', dtype: 'f8' }, { name: 'y', dtype: 'f8' }], itemsize: 24 }, point('f8', 'f8'), false],
-    [{ fields: [{ name: 'y', dtype: 'f8', offset: 8 }, { name: 'x', dtype: 'f8', offset: 0 }] }, point('f8', 'f8'), false],
+    [point('f8', 'f8'), { fields: [{ name: 'x', dtype: 'f8' }] }, false],
+    [{ fields: [{ name: 'x', dtype: 'f8' }] }, point('f8', 'f8'), false],
+    // HDF5 converts compounds by field name: layout may differ.
+    [{ fields: [{ name: 'x', dtype: 'f8' }, { name: 'y', dtype: 'f8' }], itemsize: 24 }, point('f8', 'f8'), true],
+    [{ fields: [{ name: 'y', dtype: 'f8', offset: 8 }, { name: 'x', dtype: 'f8', offset: 0 }] }, point('f8', 'f8'), true],
+    [point('f8', 'f8'), { fields: [{ name: 'y', dtype: 'f8' }, { name: 'x', dtype: 'f8' }] }, true],
+    // A .npy has no enums: an enum field comes as its base integer.
+    [[['e', '<i2'], ['c', '>c8']], { fields: [{ name: 'e', dtype: { enum: { A: 1 }, base: 'int16' } }, { name: 'c', dtype: 'complex64' }] }, true],
+    [[['e', '<u2']], { fields: [{ name: 'e', dtype: { enum: { A: 1 }, base: 'int16' } }] }, false],
     [{ fields: [{ name: 'v', dtype: '>f4', shape: [3] }] }, { fields: [{ name: 'v', dtype: 'f4', shape: [3] }] }, true],
     [{ fields: [{ name: 'v', dtype: 'f4', shape: [3, 1] }] }, { fields: [{ name: 'v', dtype: 'f4', shape: [3] }] }, false],
     [{ fields: [{ name: 'p', dtype: point('>i2', '>i2') }] }, { fields: [{ name: 'p', dtype: point('i2', 'i2') }] }, true],

@@ -12,6 +12,7 @@ import { parseDtype } from '../../services/shared/dtype.js';
 test('literals parse as Python reads them', () => {
   const cases: Array<[string, unknown]> = [
     ["'<f8'", '<f8'],
+    ["u'<f8'", '<f8'],
     ['"<f8"', '<f8'],
     [String.raw`'it\'s \\ "x" \n\t\x41\u00e9\U0001F600 \q'`, 'it\'s \\ "x" \n\tAé😀 \\q'],
     [String.raw`"a'b"`, "a'b"],
@@ -35,7 +36,7 @@ test('literals parse as Python reads them', () => {
 });
 
 test('anything else is refused, saying where', () => {
-  for (const text of ['', "'open", "'a\nb'", '(1 2)', '[1,,2]', '{1: 2}', "{'a' 1}", "{'a': 1 'b': 2}", '1.5', '0x10', 'true', "__import__('os')", "'a' 'b'", '99999999999999999999', '[' .repeat(50) + ']'.repeat(50), String.raw`'\x4'`, 'f(1)', '-', '+1']) {
+  for (const text of ['', "'open", "'a\nb'", '(1 2)', '[1,,2]', '{1: 2}', "{'a' 1}", "{'a': 1 'b': 2}", '1.5', '0x10', 'true', "__import__('os')", "'a' 'b'", '99999999999999999999', '[' .repeat(50) + ']'.repeat(50), String.raw`'\x4'`, 'f(1)', '-', '+1', "b'x'", 'u', "u 'x'"]) {
     assert.throws(() => parsePyLiteral(text), /at character \d+/, JSON.stringify(text));
   }
 });
