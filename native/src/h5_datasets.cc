@@ -698,8 +698,10 @@ class WriteCall : public FileCall {
           std::memcpy(converted.data(), data_, length_);
           // Compound conversions need a background buffer (fields are converted by name).
           std::vector<uint8_t> background(H5Tget_class(fileType) == H5T_COMPOUND ? ByteCount(n, H5Tget_size(fileType)) : 0);
-          CheckErr(H5Tconvert(memType, fileType, n, converted.data(), background.empty() ? nullptr : background.data(), H5P_DEFAULT),
-                   "converting the data to the file type");
+          int64_t ids = DatatypeIds();
+          herr_t err = H5Tconvert(memType, fileType, n, converted.data(), background.empty() ? nullptr : background.data(), H5P_DEFAULT);
+          AdoptDatatypeIds(ids);
+          CheckErr(err, "converting the data to the file type");
           source = converted.data();
         }
         memType = Hid(Check(H5Tcopy(fileType), "copying the type"));
@@ -714,7 +716,10 @@ class WriteCall : public FileCall {
       bool useCollective = filtered || transfer_ == Transfer::kCollective || (transfer_ == Transfer::kAuto && !independentRaw);
       CheckErr(H5Pset_dxpl_mpio(dxpl, useCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
     }
-    CheckErr(H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? source : nullptr), "writing " + path_);
+    int64_t ids = DatatypeIds();
+    herr_t written = H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? source : nullptr);
+    AdoptDatatypeIds(ids);
+    CheckErr(written, "writing " + path_);
     if (f.parallel) {
       H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
       uint32_t localCause = 0, globalCause = 0;

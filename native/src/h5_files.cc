@@ -587,6 +587,17 @@ void CloseAllFiles() {
   H5Eclear2(H5E_DEFAULT);
 }
 
+// Datatype ids HDF5 registers for itself while converting compounds: H5T__conv_struct_init
+// keeps one per member type in the conversion path it caches (one set per pair of types,
+// until the library closes). They are HDF5's, not a call's: a write that made HDF5 keep
+// some moves them into the baseline (AdoptDatatypeIds).
+int64_t DatatypeIds() { return H5I_nmembers != nullptr ? H5I_nmembers(H5I_DATATYPE) : -1; }
+void AdoptDatatypeIds(int64_t before) {
+  if (before < 0 || H5I_nmembers == nullptr) return;
+  int64_t kept = H5I_nmembers(H5I_DATATYPE) - before;
+  if (kept > 0) IdBaseline().datatype += kept;
+}
+
 void InitH5(Napi::Env env, Napi::Object exports) {
   {
     std::lock_guard<std::mutex> guard(ApiLock());
