@@ -43,9 +43,9 @@ constexpr size_t kMaxFields = 1024;       // fields of one compound
 constexpr size_t kMaxEnumMembers = 4096;  // members of one enum
 constexpr size_t kMaxArrayRank = 32;      // H5S_MAX_RANK
 
-// Reads and validates a JS NativeDtype; throws PH5_ERR_ARGUMENT (PH5_ERR_TYPE for a
-// compound holding a variable-length string). `top`: a dataset's or attribute's dtype
-// (arrays exist only as compound fields).
+// Reads and validates a JS NativeDtype (a dataset's, attribute's or memory dtype: arrays
+// exist only as compound fields); throws PH5_ERR_ARGUMENT (PH5_ERR_TYPE for a compound
+// holding a variable-length string) on the JS thread.
 Dtype ToDtype(Napi::Env env, const Napi::Value& v, const std::string& what);
 Napi::Object FromDtype(Napi::Env env, const Dtype& d);
 

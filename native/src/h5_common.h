@@ -91,6 +91,8 @@ void AgreeOnFailure(const Failure& local, const std::string& what);
 // for the conversion path are counted as HDF5's own (see openIdCounts), not as leaks.
 int64_t DatatypeIds();
 void AdoptDatatypeIds(int64_t before);
+// After H5close (which frees those paths with everything else).
+void ForgetAdoptedIds();
 
 void InitLinks(Napi::Env env, Napi::Object exports);
 void InitAttributes(Napi::Env env, Napi::Object exports);

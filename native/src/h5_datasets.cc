@@ -628,7 +628,8 @@ class WriteCall : public FileCall {
       // does not support writing VL ... datatypes yet", HDF5 1.10.8): the strings go to the
       // global heap, which parallel HDF5 cannot allocate from several ranks. Refused here, on
       // every rank alike (from the file's metadata), before anyone enters H5Dwrite.
-      if (H5Tis_variable_str(fileType) > 0 || H5Tdetect_class(fileType, H5T_VLEN) > 0)
+      // (Variable-length sequences have no ph5 dtype: the write below refuses them, PH5_ERR_TYPE.)
+      if (H5Tis_variable_str(fileType) > 0)
         Fail(code::kNeedsSerial, path_ + " holds variable-length strings, which parallel HDF5 1.10 cannot write: write them through a serial open of the file");
       H5Eclear2(H5E_DEFAULT);
       if (NeedsAllocation(dset, dcpl, space, global_))

@@ -513,6 +513,12 @@ IdCounts CountIds() {  // caller holds ApiLock
   return c;
 }
 
+// Datatype ids HDF5 keeps in its conversion path cache (AdoptDatatypeIds), not leaks.
+int64_t& AdoptedDatatypes() {
+  static int64_t adopted = 0;
+  return adopted;
+}
+
 IdCounts& IdBaseline() {
   static IdCounts baseline;
   return baseline;
@@ -527,7 +533,7 @@ IdCounts IdsAboveBaseline(double out[4]) {
   // hide behind the second handle, but a count above 0 is always a leak).
   double plists = static_cast<double>(now.propertyList) - static_cast<double>(base.propertyList);
   out[1] = std::max(0.0, plists - static_cast<double>(Files().size()));
-  out[2] = static_cast<double>(now.datatype) - static_cast<double>(base.datatype);
+  out[2] = static_cast<double>(now.datatype) - static_cast<double>(base.datatype) - static_cast<double>(AdoptedDatatypes());
   out[3] = static_cast<double>(now.attribute) - static_cast<double>(base.attribute);
   return now;
 }
@@ -595,8 +601,10 @@ int64_t DatatypeIds() { return H5I_nmembers != nullptr ? H5I_nmembers(H5I_DATATY
 void AdoptDatatypeIds(int64_t before) {
   if (before < 0 || H5I_nmembers == nullptr) return;
   int64_t kept = H5I_nmembers(H5I_DATATYPE) - before;
-  if (kept > 0) IdBaseline().datatype += kept;
+  if (kept > 0) AdoptedDatatypes() += kept;
 }
+// H5close frees the cached conversion paths with everything else.
+void ForgetAdoptedIds() { AdoptedDatatypes() = 0; }
 
 void InitH5(Napi::Env env, Napi::Object exports) {
   {
