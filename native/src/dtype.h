@@ -20,6 +20,10 @@ struct Dtype {
   size_t size = 0;         // bytes per element; 0 for a variable-length string
   bool bigEndian = false;  // int, uint, float, complex, enum only; false for 1-byte types
   bool utf8 = true;        // String: the character set
+  // Bytes: the character set HDF5 records (not part of the JS model: ph5 makes ASCII, h5py's
+  // string_dtype('utf-8', n) is UTF-8). HDF5 1.10 converts no fixed string between the two,
+  // so a memory type must carry the dataset's.
+  bool bytesUtf8 = false;
   bool enumSigned = false;            // Enum: base 'int' or 'uint'
   std::vector<EnumMember> members;    // Enum, in order
   std::vector<Field> fields;          // Compound, in the order given / stored

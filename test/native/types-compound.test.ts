@@ -236,6 +236,37 @@ with h5py.File(path, 'w') as f:
     }
   });
 
+  test('written back with the dtypes the addon describes (UTF-8 fixed strings, bool and uint64 enum fields)', async () => {
+    const file3 = path.join(dir, 'rewrite.h5');
+    await py(
+      file3,
+      `
+dt = np.dtype([('ok', '?'), ('e', h5py.enum_dtype({'A': 0, 'BIG': 2**53 - 1}, basetype='<u8')), ('u', h5py.string_dtype('utf-8', 4))])
+with h5py.File(path, 'w') as f:
+    f.create_dataset('m', data=np.array([(True, 2**53 - 1, b'ab')], dtype=dt))
+    f.create_dataset('u', data=np.array([b'xy'], dtype=h5py.string_dtype('utf-8', 3)))
+`,
+    );
+    const f = await H5File.open(file3, { mode: 'rw', parallel: false });
+    const m = (await f.datasetInfo('m')).dtype;
+    assert.ok(m.kind === 'compound');
+    assert.deepEqual(m.fields.map((x) => [x.name, x.offset, x.dtype.kind]), [['ok', 0, 'bool'], ['e', 1, 'enum'], ['u', 9, 'bytes']]);
+    assert.deepEqual(m.fields[1]?.dtype, { kind: 'enum', size: 8, order: 'le', base: 'uint', members: [{ name: 'A', value: 0 }, { name: 'BIG', value: 2 ** 53 - 1 }] });
+    await f.write('m', { start: [0], stride: [1], count: [1] }, Buffer.from('00' + '0000000000000000' + 'c3a97a00', 'hex'), { memDtype: m });
+    await f.write('u', { start: [0], stride: [1], count: [1] }, Buffer.from('é', 'utf8'), { memDtype: { kind: 'bytes', size: 2, order: 'le' } });
+    await f.close();
+    const got = await py<{ m: unknown; u: unknown }>(
+      file3,
+      `
+with h5py.File(path, 'r') as f:
+    r = f['m'][0]
+    out['m'] = [bool(r['ok']), int(r['e']), r['u'].decode('utf-8')]
+    out['u'] = f['u'][0].decode('utf-8')
+`,
+    );
+    assert.deepEqual(got, { m: [false, 0, 'éz'], u: 'é' });
+  });
+
   test('types without a ph5 dtype are PH5_ERR_TYPE with the reason', async () => {
     const file2 = path.join(dir, 'refused.h5');
     await py(
