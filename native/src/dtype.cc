@@ -370,6 +370,7 @@ Dtype Describe(hid_t type, int depth, bool asField) {
       if (variable < 0) FailHdf5(code::kHdf5, "reading the string type");
       if (!variable) {
         d.kind = Kind::Bytes;
+        d.bytesUtf8 = H5Tget_cset(type) == H5T_CSET_UTF8;
         return d;
       }
       if (asField) Refuse("compound holding a variable-length string");
@@ -443,7 +444,7 @@ Hid MakeType(const Dtype& d) {
       Hid t(Check(H5Tcopy(H5T_C_S1), "copying H5T_C_S1"));
       CheckErr(H5Tset_size(t, d.size), "setting the string size");
       CheckErr(H5Tset_strpad(t, H5T_STR_NULLPAD), "setting the string padding");
-      CheckErr(H5Tset_cset(t, H5T_CSET_ASCII), "setting the string character set");
+      CheckErr(H5Tset_cset(t, d.bytesUtf8 ? H5T_CSET_UTF8 : H5T_CSET_ASCII), "setting the string character set");
       return t;
     }
     case Kind::String: {
@@ -527,6 +528,11 @@ Hid MemoryType(const Dtype& mem, const Dtype& file) {
     case Kind::String: {
       Dtype s = file;  // the file's character set: HDF5 1.10 refuses to convert between them
       return MakeType(s);
+    }
+    case Kind::Bytes: {
+      Dtype b = mem;  // the dataset's character set (see Dtype::bytesUtf8)
+      b.bytesUtf8 = file.bytesUtf8;
+      return MakeType(b);
     }
     case Kind::Enum: {
       // Enum payloads are the base integers: the dataset's own enum in the payload's byte

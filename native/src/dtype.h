@@ -20,6 +20,10 @@ struct Dtype {
   size_t size = 0;         // bytes per element; 0 for a variable-length string
   bool bigEndian = false;  // int, uint, float, complex, enum only; false for 1-byte types
   bool utf8 = true;        // String: the character set
+  // Bytes: the character set HDF5 records (not part of the JS model: ph5 makes ASCII, h5py's
+  // string_dtype('utf-8', n) is UTF-8). HDF5 1.10 converts no fixed string between the two,
+  // so a memory type must carry the dataset's.
+  bool bytesUtf8 = false;
   bool enumSigned = false;            // Enum: base 'int' or 'uint'
   std::vector<EnumMember> members;    // Enum, in order
   std::vector<Field> fields;          // Compound, in the order given / stored
@@ -43,9 +47,9 @@ constexpr size_t kMaxFields = 1024;       // fields of one compound
 constexpr size_t kMaxEnumMembers = 4096;  // members of one enum
 constexpr size_t kMaxArrayRank = 32;      // H5S_MAX_RANK
 
-// Reads and validates a JS NativeDtype; throws PH5_ERR_ARGUMENT (PH5_ERR_TYPE for a
-// compound holding a variable-length string). `top`: a dataset's or attribute's dtype
-// (arrays exist only as compound fields).
+// Reads and validates a JS NativeDtype (a dataset's, attribute's or memory dtype: arrays
+// exist only as compound fields); throws PH5_ERR_ARGUMENT (PH5_ERR_TYPE for a compound
+// holding a variable-length string) on the JS thread.
 Dtype ToDtype(Napi::Env env, const Napi::Value& v, const std::string& what);
 Napi::Object FromDtype(Napi::Env env, const Dtype& d);
 

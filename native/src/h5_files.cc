@@ -247,6 +247,17 @@ void ReleaseGuard(hid_t file) {
   SpaceGuards().erase(found);
 }
 
+// How far each writable parallel file is known to reach on disk (CoverAllocation), and
+// its path. Keyed by file id; touched only under ApiLock.
+struct Coverage {
+  std::string path;
+  haddr_t covered = 0;
+};
+std::map<hid_t, Coverage>& Coverages() {
+  static std::map<hid_t, Coverage> coverages;
+  return coverages;
+}
+
 class OpenCall : public H5Call {
  public:
   OpenCall(Napi::Env env, std::string path, std::string mode, bool parallel, OpenSettings settings)
@@ -278,6 +289,8 @@ class OpenCall : public H5Call {
     }
     handle_ = g_nextHandle++;
     Files()[handle_] = OpenFile{id, parallel_, mode_ != "r"};
+    // 0: the first raw write of the session looks at the file's real size.
+    if (parallel_ && mode_ != "r") Coverages()[id] = Coverage{path_, 0};
     Origins()[handle_] = Origin{path_, mode_ == "create"};
   }
   Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, handle_); }
@@ -324,6 +337,7 @@ class CloseCall : public FileCall {
     Origin origin = Origins()[handle_];
     Files().erase(handle_);
     Origins().erase(handle_);
+    Coverages().erase(f.id);
     ReleaseGuard(f.id);
     if (!f.writable) {
       CheckErr(H5Fclose(f.id), "closing the file");
@@ -513,6 +527,12 @@ IdCounts CountIds() {  // caller holds ApiLock
   return c;
 }
 
+// Datatype ids HDF5 keeps in its conversion path cache (AdoptDatatypeIds), not leaks.
+int64_t& AdoptedDatatypes() {
+  static int64_t adopted = 0;
+  return adopted;
+}
+
 IdCounts& IdBaseline() {
   static IdCounts baseline;
   return baseline;
@@ -527,7 +547,7 @@ IdCounts IdsAboveBaseline(double out[4]) {
   // hide behind the second handle, but a count above 0 is always a leak).
   double plists = static_cast<double>(now.propertyList) - static_cast<double>(base.propertyList);
   out[1] = std::max(0.0, plists - static_cast<double>(Files().size()));
-  out[2] = static_cast<double>(now.datatype) - static_cast<double>(base.datatype);
+  out[2] = static_cast<double>(now.datatype) - static_cast<double>(base.datatype) - static_cast<double>(AdoptedDatatypes());
   out[3] = static_cast<double>(now.attribute) - static_cast<double>(base.attribute);
   return now;
 }
@@ -576,6 +596,25 @@ Napi::Value LeakedObjectCount(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void CoverAllocation(const OpenFile& f, haddr_t end) {
+  if (!f.parallel || !f.writable) return;
+  auto found = Coverages().find(f.id);
+  if (found == Coverages().end() || end <= found->second.covered) return;
+  int rank = 0;
+  MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
+  // Rank 0 lengthens the file (never shortens it); the others wait for its word, so no
+  // rank's collective write reads the domain before the file is long enough.
+  int err = 0;
+  if (rank == 0) {
+    struct stat st;
+    if (stat(found->second.path.c_str(), &st) != 0) err = errno;
+    else if (static_cast<haddr_t>(st.st_size) < end && truncate(found->second.path.c_str(), static_cast<off_t>(end)) != 0) err = errno;
+  }
+  MpiCheck(MPI_Bcast(&err, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  if (err != 0) Fail(code::kHdf5, "extending " + found->second.path + " to the end of its allocated storage: " + std::strerror(err));
+  found->second.covered = end;
+}
+
 // Closes every file still open (MPI is about to be finalised). Caller holds ApiLock.
 void CloseAllFiles() {
   for (auto& [handle, f] : Files()) {
@@ -584,8 +623,22 @@ void CloseAllFiles() {
   }
   Files().clear();
   Origins().clear();
+  Coverages().clear();
   H5Eclear2(H5E_DEFAULT);
 }
+
+// Datatype ids HDF5 registers for itself while converting compounds: H5T__conv_struct_init
+// keeps one per member type in the conversion path it caches (one set per pair of types,
+// until the library closes). They are HDF5's, not a call's: a write that made HDF5 keep
+// some moves them into the baseline (AdoptDatatypeIds).
+int64_t DatatypeIds() { return H5I_nmembers != nullptr ? H5I_nmembers(H5I_DATATYPE) : -1; }
+void AdoptDatatypeIds(int64_t before) {
+  if (before < 0 || H5I_nmembers == nullptr) return;
+  int64_t kept = H5I_nmembers(H5I_DATATYPE) - before;
+  if (kept > 0) AdoptedDatatypes() += kept;
+}
+// H5close frees the cached conversion paths with everything else.
+void ForgetAdoptedIds() { AdoptedDatatypes() = 0; }
 
 void InitH5(Napi::Env env, Napi::Object exports) {
   {
