@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype (headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values. A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**
@@ -653,11 +653,29 @@ export interface operations {
                     };
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -693,11 +711,29 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -744,11 +780,29 @@ export interface operations {
                     };
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -792,7 +846,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -813,6 +867,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -868,7 +924,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -884,11 +946,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -954,7 +1034,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -975,6 +1055,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1026,7 +1108,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1066,7 +1148,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1082,11 +1170,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1123,7 +1229,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1132,7 +1238,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1153,6 +1259,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1186,7 +1294,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1204,7 +1312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1262,7 +1370,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1278,11 +1392,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1293,6 +1425,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -1319,7 +1469,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1328,7 +1478,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1349,6 +1499,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1400,6 +1552,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
             414: {
                 headers: {
@@ -1418,11 +1588,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1438,11 +1632,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1494,7 +1706,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1515,6 +1727,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1566,7 +1780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1606,7 +1820,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1622,11 +1842,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1681,7 +1919,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1702,6 +1940,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1753,7 +1993,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1793,7 +2033,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1809,11 +2055,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1878,7 +2142,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1887,7 +2151,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1908,6 +2172,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1959,7 +2225,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1977,7 +2243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2035,7 +2301,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2051,11 +2323,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2066,6 +2356,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2097,7 +2405,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2106,7 +2414,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2127,6 +2435,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2178,7 +2488,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2191,6 +2501,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2214,11 +2542,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2234,11 +2586,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2331,7 +2701,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2340,7 +2710,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2361,6 +2731,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2394,7 +2766,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2412,7 +2784,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2470,7 +2842,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2486,11 +2864,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2501,6 +2897,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2537,7 +2951,7 @@ export interface operations {
                     "application/json": components["schemas"]["DatasetInfo"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2558,6 +2972,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2609,7 +3025,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2649,7 +3065,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2665,11 +3087,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2711,7 +3151,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2720,7 +3160,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2741,6 +3181,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2792,7 +3234,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2805,6 +3247,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2828,11 +3288,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2848,11 +3332,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2909,7 +3411,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2930,6 +3432,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2981,7 +3485,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3021,7 +3525,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3037,11 +3547,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3101,7 +3629,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3122,6 +3650,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3173,7 +3703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3213,7 +3743,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3229,11 +3765,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3303,7 +3857,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3312,7 +3866,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3333,6 +3887,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3384,7 +3940,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3402,7 +3958,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3460,7 +4016,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3476,11 +4038,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3491,6 +4071,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3527,7 +4125,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3536,7 +4134,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3557,6 +4155,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3608,7 +4208,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3621,6 +4221,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3644,11 +4262,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3664,11 +4306,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3729,7 +4389,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3738,7 +4398,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3759,6 +4419,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3810,7 +4472,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3828,7 +4490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3886,7 +4548,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3902,11 +4570,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3917,6 +4603,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3955,6 +4659,10 @@ export interface operations {
             /** @description The values of the selection. */
             200: {
                 headers: {
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped). */
+                    "X-Ph5-Dtype": string;
+                    /** @description The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar. */
+                    "X-Ph5-Shape": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3975,7 +4683,7 @@ export interface operations {
                     "application/x-npy": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3996,6 +4704,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4047,7 +4757,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4087,7 +4797,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4103,11 +4819,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4168,8 +4902,10 @@ export interface operations {
             /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
             202: {
                 headers: {
+                    /** @description Present (true) when this answers a retry with the same Idempotency-Key: the job is the original one, and nothing was staged or queued again. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4178,7 +4914,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4199,6 +4935,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4250,7 +4988,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4268,7 +5006,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4326,7 +5064,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4342,11 +5086,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4357,6 +5119,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4398,7 +5178,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4407,7 +5187,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4428,6 +5208,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4461,7 +5243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4479,7 +5261,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4537,7 +5319,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4553,11 +5341,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4568,6 +5374,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4618,7 +5442,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4639,6 +5463,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4690,7 +5516,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4730,7 +5556,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4746,11 +5578,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4792,7 +5642,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4801,7 +5651,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4822,6 +5672,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4873,7 +5725,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4886,6 +5738,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4909,11 +5779,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4929,11 +5823,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4990,7 +5902,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5011,6 +5923,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5062,7 +5976,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5102,7 +6016,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5118,11 +6038,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5182,7 +6120,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5203,6 +6141,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5254,7 +6194,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5294,7 +6234,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5310,11 +6256,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5384,7 +6348,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5393,7 +6357,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5414,6 +6378,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5465,7 +6431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5483,7 +6449,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5541,7 +6507,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5557,11 +6529,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5572,6 +6562,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5608,7 +6616,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5617,7 +6625,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5638,6 +6646,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5689,7 +6699,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5702,6 +6712,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5725,11 +6753,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5745,11 +6797,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5807,7 +6877,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5828,6 +6898,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5883,7 +6955,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5899,11 +6977,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6075,7 +7171,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6084,7 +7180,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6105,6 +7201,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6156,7 +7254,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6174,7 +7272,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6214,7 +7312,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6230,11 +7334,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6245,6 +7367,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6282,7 +7422,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6303,6 +7443,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6376,7 +7518,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6392,11 +7540,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6433,7 +7599,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6442,7 +7608,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6463,6 +7629,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6514,7 +7682,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6527,6 +7695,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6550,11 +7736,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6570,11 +7780,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6616,7 +7844,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6637,6 +7865,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6710,7 +7940,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6726,11 +7962,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6789,7 +8043,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6810,6 +8064,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6865,7 +8121,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6881,11 +8143,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -87,14 +87,30 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
         tags: ['datasets'],
         summary: 'Read the values of a selection, as JSON or raw bytes',
         description:
-          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
-          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. ' +
+          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; ' +
+          'with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values. A read sees every job that has completed, never a job half-applied. ' +
           `The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
         params: DatasetParams,
         querystring: ValueQuery,
         response: {
           200: {
             description: 'The values of the selection.',
+            headers: {
+              'X-Ph5-Dtype': {
+                type: 'string',
+                minLength: 1,
+                required: true,
+                description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped).',
+                examples: ['int32'],
+              },
+              'X-Ph5-Shape': {
+                type: 'string',
+                pattern: '^([0-9]+(,[0-9]+)*)?$',
+                required: true,
+                description: 'The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar.',
+                examples: ['3,4'],
+              },
+            },
             content: {
               'application/json': { schema: ValueJson },
               'application/octet-stream': { schema: BINARY },
@@ -147,7 +163,9 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   const pieceBytes = answer === 'json' ? Math.min(settings.pieceBytes, JSON_PIECE_BYTES) : settings.pieceBytes;
   const count = pieceCount(hs, dtype.size, pieceBytes);
   const slotBytes = Math.max(1, Math.min(bytes, Math.max(dtype.size, pieceBytes)));
-  const headers: OutgoingHttpHeaders = {};
+  // Every answer (JSON, raw, .npy; HEAD too) says what it holds: a client of raw bytes
+  // needs them, and the others need not parse the body to know.
+  const headers: OutgoingHttpHeaders = { 'x-ph5-dtype': dtypeName, 'x-ph5-shape': hs.count.join(',') };
   let prefix: Buffer | undefined;
   let tail: (() => Buffer) | undefined;
   let encode: ((raw: Buffer) => Buffer) | undefined;
@@ -166,8 +184,6 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
       headers['content-type'] = NPY_MEDIA_TYPE;
     } else {
       headers['content-type'] = 'application/octet-stream';
-      headers['x-ph5-dtype'] = dtypeName;
-      headers['x-ph5-shape'] = hs.count.join(',');
     }
     headers['content-length'] = (prefix?.length ?? 0) + bytes;
   }
