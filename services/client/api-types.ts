@@ -85,12 +85,12 @@ export interface paths {
         };
         /**
          * A file: size, last modified, and its object tree (groups, datasets with dtype and shape, links, attribute names)
-         * @description Reads the file as completed jobs left it (never a half-applied job). Needs the 'read' role.
+         * @description Reads the file as completed jobs left it (never a half-applied job). A dataset whose type ph5 cannot read (an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and maxshape. Needs the 'read' role.
          */
         get: operations["getFile"];
         /**
          * Create an empty HDF5 file
-         * @description Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one. Needs the 'write' role.
+         * @description Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one (or one that starts with root attributes: those need the file, or its creation queued). 409 while the file exists or its creation is already queued. Needs the 'write' role.
          */
         put: operations["createFile"];
         post?: never;
@@ -113,7 +113,7 @@ export interface paths {
         };
         /**
          * List the attributes of the file's root group, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listFileAttributes"];
         put?: never;
@@ -138,7 +138,7 @@ export interface paths {
         get: operations["getFileAttribute"];
         /**
          * Create or replace an attribute of the file's root group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). The file must exist, or be created by an accepted job (PUT /v1/files/{file}, a dataset or group in it): else 404, and no file is created. Needs the 'write' role.
          */
         put: operations["putFileAttribute"];
         post?: never;
@@ -205,7 +205,7 @@ export interface paths {
         };
         /**
          * List the attributes of a dataset, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listDatasetAttributes"];
         put?: never;
@@ -230,7 +230,7 @@ export interface paths {
         get: operations["getDatasetAttribute"];
         /**
          * Create or replace an attribute of a dataset
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). Needs the 'write' role.
          */
         put: operations["putDatasetAttribute"];
         post?: never;
@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values. A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values. Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**
@@ -341,7 +341,7 @@ export interface paths {
         };
         /**
          * List the attributes of a group, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listGroupAttributes"];
         put?: never;
@@ -366,7 +366,7 @@ export interface paths {
         get: operations["getGroupAttribute"];
         /**
          * Create or replace an attribute of a group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). Needs the 'write' role.
          */
         put: operations["putGroupAttribute"];
         post?: never;
@@ -501,7 +501,7 @@ export interface components {
              * @example int32
              */
             dtype: string;
-            /** @description The fill value, or null when none was set (unwritten elements are then undefined). */
+            /** @description The fill value, or null when none was set (unwritten elements are then undefined). As values are: a 64-bit integer outside ±(2^53−1) is a decimal string, a non-finite float "NaN", "Infinity" or "-Infinity". */
             fillValue: number | string | boolean | null;
             layout: "contiguous" | "chunked" | "compact" | "virtual";
             /**
@@ -1021,6 +1021,16 @@ export interface operations {
                                 [key: string]: unknown;
                             }[];
                             dtype?: string;
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error?: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
                             file?: string;
                             /** @description group, dataset, datatype, softlink, external or other. */
                             kind: string;
@@ -1694,15 +1704,27 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
                             dtype: string;
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            /** @description The value as JSON: a scalar, or nested arrays. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
@@ -1914,7 +1936,7 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        /** @description The value as JSON: a scalar, or nested arrays. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
@@ -2124,7 +2146,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @description A number, boolean or string, or a (nested) array of one kind. With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -2665,7 +2687,7 @@ export interface operations {
                      */
                     dtype: string;
                     /**
-                     * @description Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.
+                     * @description Value of elements never written (a JSON scalar of the dtype). 64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". Absent: no fill pass, unwritten elements are undefined.
                      * @example 0
                      */
                     fillValue?: number | string | boolean;
@@ -3399,15 +3421,27 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
                             dtype: string;
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            /** @description The value as JSON: a scalar, or nested arrays. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
@@ -3624,7 +3658,7 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        /** @description The value as JSON: a scalar, or nested arrays. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
@@ -3839,7 +3873,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @description A number, boolean or string, or a (nested) array of one kind. With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -4632,7 +4666,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
+                 * @description The other byte order of the dataset’s dtype (same kind and size), e.g. >i4. Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers.
                  * @example >i4
                  */
                 dtype?: string;
@@ -4667,7 +4701,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings. */
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers outside ±(2^53−1) (beyond ±9007199254740991, JavaScript’s Number.MAX_SAFE_INTEGER) are decimal strings; all others are JSON numbers. */
                         data: unknown;
                         /** @example int32 */
                         dtype: string;
@@ -4863,7 +4897,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
+                 * @description The other byte order of the dataset’s dtype (same kind and size), e.g. >i4. Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers.
                  * @example >i4
                  */
                 dtype?: string;
@@ -5890,15 +5924,27 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
                             dtype: string;
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            /** @description The value as JSON: a scalar, or nested arrays. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
@@ -6115,7 +6161,7 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        /** @description The value as JSON: a scalar, or nested arrays. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
@@ -6330,7 +6376,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @description A number, boolean or string, or a (nested) array of one kind. With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -7097,7 +7143,7 @@ export interface operations {
                          */
                         dtype: string;
                         /**
-                         * @description Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.
+                         * @description Value of elements never written (a JSON scalar of the dtype). 64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". Absent: no fill pass, unwritten elements are undefined.
                          * @example 0
                          */
                         fillValue?: number | string | boolean;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../services/api/app.js';
 import { loadConfig, type Config } from '../../services/shared/config.js';
-import { assertContractKept, watchContract } from './contract.js';
+import { ContractChecker, assertContractKept, watchContract } from './contract.js';
 import { startRedis, type TestRedis } from './redis.js';
 
 export interface TestApi {
@@ -27,8 +27,11 @@ export async function startApi(env: NodeJS.ProcessEnv = {}): Promise<TestApi> {
   const redis = await startRedis();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ph5-api-'));
   const config = loadConfig({ PH5_DATA_DIR: dataDir, PH5_REDIS_URL: redis.url, PH5_LOG_LEVEL: 'silent', ...env });
+  // The checker is built before the app: its synchronous set-up must not count as the
+  // app's event-loop delay (under-pressure would answer 503).
+  const checker = ContractChecker.fromFile();
   const app = await buildApp({ config, logger: false });
-  watchContract(app);
+  watchContract(app, checker);
   await app.ready();
   return {
     app,

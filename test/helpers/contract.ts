@@ -112,8 +112,13 @@ export class ContractChecker {
     }
   }
 
+  static #shared: ContractChecker | undefined;
+
+  /** The committed document's checker, built once per process (schemas compile as they are first met). */
   static fromFile(file = OPENAPI_FILE): ContractChecker {
-    return new ContractChecker(JSON.parse(readFileSync(file, 'utf8')) as Json);
+    if (file !== OPENAPI_FILE) return new ContractChecker(JSON.parse(readFileSync(file, 'utf8')) as Json);
+    ContractChecker.#shared ??= new ContractChecker(JSON.parse(readFileSync(file, 'utf8')) as Json);
+    return ContractChecker.#shared;
   }
 
   private validator(schema: object): ValidateFunction {

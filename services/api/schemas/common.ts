@@ -131,6 +131,15 @@ export function implicitProblems(method: string, url: string, documented: Record
   return problems(...statuses.filter((s) => !(String(s) in documented)));
 }
 
+/** Marks an object a listing could not read (its type has no ph5 dtype); the rest is listed. */
+export const ObjectError = Type.Object(
+  {
+    code: Type.String({ description: 'Why it cannot be read, e.g. PH5_ERR_TYPE.', examples: ['PH5_ERR_TYPE'] }),
+    detail: Type.String({ examples: ['the HDF5 type (reference) has no ph5 dtype'] }),
+  },
+  { description: 'This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden.' },
+);
+
 export const FileName = Type.String({
   minLength: 1,
   maxLength: 255,
