@@ -322,9 +322,22 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request) => {
+  /** 405 (with Allow) when the path has routes for other methods, else 404. */
+  const noRoute = (request: FastifyRequest, reply: FastifyReply): Error => {
+    const pathname = request.url.split('?')[0]!;
+    const allowed = allowedMethods(routes, pathname);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return new errors.Method(`${request.method} is not allowed on ${pathname}; allowed: ${allowed.join(', ')}.`);
+    }
+    return new errors.Route(`No route ${request.method} ${pathname}`);
+  };
+  app.addHook('onRequest', async (request, reply) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new errors.Http('An HTTP/1.1 request needs a Host header.');
     if (closing) throw new errors.ShuttingDown('This API process is shutting down; try again (another process, or this one once restarted).');
+    // No route: 404/405 at once, before auth and before the body is parsed (a request to
+    // a path that does not exist is told so, not 401 or 415 for its token or its body).
+    if (request.is404) throw noRoute(request, reply);
   });
   app.setErrorHandler((err, request: FastifyRequest, reply) => {
     const { problem, internal } = toProblem(err, request.url);
@@ -333,12 +346,6 @@ export function installErrorHandler(app: FastifyInstance): void {
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) => {
-    const pathname = request.url.split('?')[0]!;
-    const allowed = allowedMethods(routes, pathname);
-    if (allowed.length > 0) {
-      reply.header('allow', allowed.join(', '));
-      throw new errors.Method(`${request.method} is not allowed on ${pathname}; allowed: ${allowed.join(', ')}.`);
-    }
-    throw new errors.Route(`No route ${request.method} ${pathname}`);
+    throw noRoute(request, reply);
   });
 }

@@ -85,12 +85,12 @@ export interface paths {
         };
         /**
          * A file: size, last modified, and its object tree (groups, datasets with dtype and shape, links, attribute names)
-         * @description Reads the file as completed jobs left it (never a half-applied job). Needs the 'read' role.
+         * @description Reads the file as completed jobs left it (never a half-applied job). A dataset whose type ph5 cannot read (an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and maxshape. Needs the 'read' role.
          */
         get: operations["getFile"];
         /**
          * Create an empty HDF5 file
-         * @description Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one. Needs the 'write' role.
+         * @description Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one (or one that starts with root attributes: those need the file, or its creation queued). 409 while the file exists or its creation is already queued. Needs the 'write' role.
          */
         put: operations["createFile"];
         post?: never;
@@ -113,7 +113,7 @@ export interface paths {
         };
         /**
          * List the attributes of the file's root group, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listFileAttributes"];
         put?: never;
@@ -138,7 +138,7 @@ export interface paths {
         get: operations["getFileAttribute"];
         /**
          * Create or replace an attribute of the file's root group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. The file must exist, or be created by an accepted job (PUT /v1/files/{file}, a dataset or group in it): else 404, and no file is created. Needs the 'write' role.
          */
         put: operations["putFileAttribute"];
         post?: never;
@@ -205,7 +205,7 @@ export interface paths {
         };
         /**
          * List the attributes of a dataset, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listDatasetAttributes"];
         put?: never;
@@ -230,7 +230,7 @@ export interface paths {
         get: operations["getDatasetAttribute"];
         /**
          * Create or replace an attribute of a dataset
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
          */
         put: operations["putDatasetAttribute"];
         post?: never;
@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype (headers X-Ph5-Dtype and X-Ph5-Shape describe them; X-Ph5-Dtype is the canonical text, JSON for enums and compounds, non-ASCII escaped); with Accept: application/x-npy, a .npy file. Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**
@@ -341,7 +341,7 @@ export interface paths {
         };
         /**
          * List the attributes of a group, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listGroupAttributes"];
         put?: never;
@@ -366,7 +366,7 @@ export interface paths {
         get: operations["getGroupAttribute"];
         /**
          * Create or replace an attribute of a group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
          */
         put: operations["putGroupAttribute"];
         post?: never;
@@ -542,7 +542,7 @@ export interface components {
             compression: "gzip" | null;
             compressionLevel: number | null;
             dtype: components["schemas"]["Dtype"];
-            /** @description The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined). */
+            /** @description The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined). As values are: a 64-bit integer outside ±(2^53−1) is a decimal string, a non-finite float "NaN", "Infinity" or "-Infinity". */
             fillValue: unknown;
             layout: "contiguous" | "chunked" | "compact" | "virtual";
             /**
@@ -735,11 +735,29 @@ export interface operations {
                     };
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -775,11 +793,29 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -826,11 +862,29 @@ export interface operations {
                     };
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -874,7 +928,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -895,6 +949,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -950,7 +1006,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -966,11 +1028,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1023,6 +1103,16 @@ export interface operations {
                                 [key: string]: unknown;
                             }[];
                             dtype?: components["schemas"]["Dtype"];
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error?: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
                             file?: string;
                             /** @description group, dataset, datatype, softlink, external or other. */
                             kind: string;
@@ -1036,7 +1126,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1057,6 +1147,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1108,7 +1200,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1148,7 +1240,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1164,11 +1262,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1205,7 +1321,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1214,7 +1330,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1235,6 +1351,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1268,7 +1386,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1286,7 +1404,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1344,7 +1462,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1360,11 +1484,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1375,6 +1517,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -1401,7 +1561,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1410,7 +1570,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1431,6 +1591,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1482,6 +1644,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
             414: {
                 headers: {
@@ -1500,11 +1680,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1520,11 +1724,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1564,18 +1786,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1596,6 +1830,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1647,7 +1883,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1687,7 +1923,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1703,11 +1945,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1756,12 +2016,12 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1782,6 +2042,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1833,7 +2095,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1873,7 +2135,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1889,11 +2157,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1936,7 +2222,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds). With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -1954,7 +2240,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1963,7 +2249,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1984,6 +2270,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2035,7 +2323,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2053,7 +2341,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2111,7 +2399,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2127,11 +2421,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2142,6 +2454,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2173,7 +2503,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2182,7 +2512,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2203,6 +2533,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2254,7 +2586,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2267,6 +2599,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2290,11 +2640,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2310,11 +2684,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2367,7 +2759,7 @@ export interface operations {
                     compressionLevel?: number;
                     dtype: components["schemas"]["Dtype"];
                     /**
-                     * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
+                     * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound). 64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
                      * @example 0
                      */
                     fillValue?: unknown;
@@ -2403,7 +2795,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2412,7 +2804,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2433,6 +2825,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2466,7 +2860,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2484,7 +2878,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2542,7 +2936,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2558,11 +2958,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2573,6 +2991,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2609,7 +3045,7 @@ export interface operations {
                     "application/json": components["schemas"]["DatasetInfo"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2630,6 +3066,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2681,7 +3119,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2721,7 +3159,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2737,11 +3181,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2783,7 +3245,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2792,7 +3254,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2813,6 +3275,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2864,7 +3328,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2877,6 +3341,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2900,11 +3382,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2920,11 +3426,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2969,18 +3493,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3001,6 +3537,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3052,7 +3590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3092,7 +3630,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3108,11 +3652,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3166,12 +3728,12 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3192,6 +3754,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3243,7 +3807,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3283,7 +3847,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3299,11 +3869,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3351,7 +3939,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds). With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -3369,7 +3957,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3378,7 +3966,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3399,6 +3987,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3450,7 +4040,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3468,7 +4058,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3526,7 +4116,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3542,11 +4138,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3557,6 +4171,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3593,7 +4225,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3602,7 +4234,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3623,6 +4255,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3674,7 +4308,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3687,6 +4321,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3710,11 +4362,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3730,11 +4406,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3795,7 +4489,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3804,7 +4498,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3825,6 +4519,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3876,7 +4572,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3894,7 +4590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3952,7 +4648,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3968,11 +4670,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3988,12 +4708,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readDatasetValue: {
         parameters: {
             query?: {
-                /** @description Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). */
+                /** @description The dtype of the bytes, as text: the other byte order of the dataset’s dtype (same layout; a name such as >i4 or >c8, or a compound/enum as JSON). Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers. */
                 dtype?: string;
                 /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
                 select?: string;
@@ -4018,11 +4756,15 @@ export interface operations {
             /** @description The values of the selection. */
             200: {
                 headers: {
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped). */
+                    "X-Ph5-Dtype": string;
+                    /** @description The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar. */
+                    "X-Ph5-Shape": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53−1 are decimal strings; complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers outside ±(2^53−1) (beyond ±9007199254740991, JavaScript’s Number.MAX_SAFE_INTEGER) are decimal strings; all others are JSON numbers. Complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
                         data: unknown;
                         dtype: components["schemas"]["Dtype"];
                         /**
@@ -4037,7 +4779,7 @@ export interface operations {
                     "application/x-npy": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4058,6 +4800,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4127,7 +4871,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4167,7 +4911,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4183,11 +4933,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4208,7 +4976,7 @@ export interface operations {
     writeDatasetValue: {
         parameters: {
             query?: {
-                /** @description Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). */
+                /** @description The dtype of the bytes, as text: the other byte order of the dataset’s dtype (same layout; a name such as >i4 or >c8, or a compound/enum as JSON). Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers. */
                 dtype?: string;
                 /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
                 select?: string;
@@ -4245,8 +5013,10 @@ export interface operations {
             /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
             202: {
                 headers: {
+                    /** @description Present (true) when this answers a retry with the same Idempotency-Key: the job is the original one, and nothing was staged or queued again. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4255,7 +5025,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4276,6 +5046,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4327,7 +5099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4345,7 +5117,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4403,7 +5175,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4419,11 +5197,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4434,6 +5230,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4475,7 +5289,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4484,7 +5298,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4505,6 +5319,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4538,7 +5354,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4556,7 +5372,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4614,7 +5430,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4630,11 +5452,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4645,6 +5485,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4695,7 +5553,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4716,6 +5574,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4767,7 +5627,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4807,7 +5667,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4823,11 +5689,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4869,7 +5753,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4878,7 +5762,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4899,6 +5783,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4950,7 +5836,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4963,6 +5849,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4986,11 +5890,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5006,11 +5934,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5055,18 +6001,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5087,6 +6045,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5138,7 +6098,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5178,7 +6138,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5194,11 +6160,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5252,12 +6236,12 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5278,6 +6262,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5329,7 +6315,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5369,7 +6355,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5385,11 +6377,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5437,7 +6447,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds). With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -5455,7 +6465,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5464,7 +6474,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5485,6 +6495,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5536,7 +6548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5554,7 +6566,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5612,7 +6624,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5628,11 +6646,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5643,6 +6679,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5679,7 +6733,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5688,7 +6742,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5709,6 +6763,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5760,7 +6816,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5773,6 +6829,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5796,11 +6870,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5816,11 +6914,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5878,7 +6994,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5899,6 +7015,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5954,7 +7072,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5970,11 +7094,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6068,7 +7210,7 @@ export interface operations {
                         compressionLevel?: number;
                         dtype: components["schemas"]["Dtype"];
                         /**
-                         * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
+                         * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound). 64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
                          * @example 0
                          */
                         fillValue?: unknown;
@@ -6142,7 +7284,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6151,7 +7293,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6172,6 +7314,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6223,7 +7367,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6241,7 +7385,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6281,7 +7425,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6297,11 +7447,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6312,6 +7480,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6349,7 +7535,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6370,6 +7556,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6443,7 +7631,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6459,11 +7653,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6500,7 +7712,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6509,7 +7721,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6530,6 +7742,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6581,7 +7795,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6594,6 +7808,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6617,11 +7849,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6637,11 +7893,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6683,7 +7957,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6704,6 +7978,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6777,7 +8053,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6793,11 +8075,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6856,7 +8156,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6877,6 +8177,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6932,7 +8234,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6948,11 +8256,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
