@@ -1358,7 +1358,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1598,7 +1598,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2301,7 +2301,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2564,7 +2564,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2842,7 +2842,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3310,7 +3310,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4028,7 +4028,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4296,7 +4296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4560,7 +4560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5076,7 +5076,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5331,7 +5331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5813,7 +5813,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6531,7 +6531,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6799,7 +6799,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7336,7 +7336,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7782,7 +7782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
