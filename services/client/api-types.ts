@@ -832,6 +832,12 @@ export interface operations {
             /** @description The files, by name. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1004,6 +1010,12 @@ export interface operations {
             /** @description The file. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1240,6 +1252,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1480,6 +1498,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1700,6 +1724,12 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1927,6 +1957,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2165,6 +2201,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2428,6 +2470,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2724,6 +2772,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2967,6 +3021,12 @@ export interface operations {
             /** @description The dataset. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3174,6 +3234,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3417,6 +3483,12 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3649,6 +3721,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3892,6 +3970,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4160,6 +4244,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4424,6 +4514,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4697,6 +4793,12 @@ export interface operations {
                     "X-Ph5-Dtype": string;
                     /** @description The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar. */
                     "X-Ph5-Shape": string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4940,6 +5042,12 @@ export interface operations {
                     "Idempotent-Replayed"?: "true";
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5213,6 +5321,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5456,6 +5570,12 @@ export interface operations {
             /** @description The group. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5677,6 +5797,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5920,6 +6046,12 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6152,6 +6284,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6395,6 +6533,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6663,6 +6807,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6913,6 +7063,12 @@ export interface operations {
             /** @description A page of jobs. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7218,6 +7374,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7462,6 +7624,12 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7646,6 +7814,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7884,6 +8058,12 @@ export interface operations {
             /** @description The event stream. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8060,6 +8240,12 @@ export interface operations {
             /** @description The pools. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
