@@ -107,7 +107,7 @@ export const MAX_PARAM_LENGTH = 2048;
  * fastify's own errors that reach the one handler, as ph5 problems (a detail of null keeps
  * fastify's message, which names what was wrong).
  */
-const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail: string | null }> = {
+const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail: string | null; hint?: string }> = {
   FST_ERR_BAD_URL: { status: 400, code: 'PH5_ERR_URL', detail: 'The URL does not decode: a % must be followed by two hex digits (percent-encode a literal % as %25).' },
   FST_ERR_MAX_PARAM_LENGTH: {
     status: 414,
@@ -116,7 +116,13 @@ const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail:
   },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'PH5_ERR_BODY_LENGTH', detail: 'The body is not as long as its Content-Length says.' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The request body is larger than this server accepts.' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'PH5_ERR_MEDIA_TYPE', detail: null },
+  // Any body but JSON (no text/plain parser: app.ts), or no Content-Type at all.
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'PH5_ERR_MEDIA_TYPE',
+    detail: null,
+    hint: 'Send Content-Type: application/json (writes of values also take application/octet-stream and application/x-npy).',
+  },
 };
 
 export function toProblem(err: unknown, instance: string): { problem: Problem; internal: boolean } {
@@ -145,7 +151,7 @@ export function toProblem(err: unknown, instance: string): { problem: Problem; i
     const known = FRAMEWORK_PROBLEMS[e.code]!;
     status = known.status;
     code = known.code;
-    detail = known.detail ?? e.message;
+    detail = known.detail ?? (known.hint ? `${e.message}. ${known.hint}` : e.message);
   } else if (e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError) {
     status = 400;
     code = 'PH5_ERR_JSON';

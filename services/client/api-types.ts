@@ -914,6 +914,12 @@ export interface operations {
             /** @description The files, by name. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1086,6 +1092,12 @@ export interface operations {
             /** @description The file. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1322,6 +1334,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1440,7 +1458,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1562,6 +1580,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1680,7 +1704,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1782,6 +1806,12 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2008,6 +2038,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2241,6 +2277,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2377,7 +2419,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2504,6 +2546,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2640,7 +2688,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2796,6 +2844,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2914,7 +2968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3039,6 +3093,12 @@ export interface operations {
             /** @description The dataset. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3246,6 +3306,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3382,7 +3448,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3489,6 +3555,12 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3720,6 +3792,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3958,6 +4036,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4094,7 +4178,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4226,6 +4310,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4362,7 +4452,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4490,6 +4580,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4626,7 +4722,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4760,6 +4856,12 @@ export interface operations {
                     "X-Ph5-Dtype": string;
                     /** @description The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar. */
                     "X-Ph5-Shape": string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5017,6 +5119,12 @@ export interface operations {
                     "Idempotent-Replayed"?: "true";
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5153,7 +5261,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5290,6 +5398,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5408,7 +5522,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5533,6 +5647,12 @@ export interface operations {
             /** @description The group. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5754,6 +5874,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5890,7 +6016,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5997,6 +6123,12 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6228,6 +6360,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6466,6 +6604,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6602,7 +6746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6734,6 +6878,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6870,7 +7020,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6984,6 +7134,12 @@ export interface operations {
             /** @description A page of jobs. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7285,6 +7441,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7403,7 +7565,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7529,6 +7691,12 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7713,6 +7881,12 @@ export interface operations {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
                     Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7849,7 +8023,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7951,6 +8125,12 @@ export interface operations {
             /** @description The event stream. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8127,6 +8307,12 @@ export interface operations {
             /** @description The pools. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {

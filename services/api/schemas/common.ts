@@ -56,7 +56,7 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_URI_TOO_LONG', detail: 'A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).' },
   },
   415: {
-    description: 'Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy.',
+    description: 'Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed.',
     codes: ['PH5_ERR_MEDIA_TYPE'],
     example: { code: 'PH5_ERR_MEDIA_TYPE', detail: 'Unsupported Media Type: text/csv' },
   },
