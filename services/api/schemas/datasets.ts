@@ -34,7 +34,8 @@ export const CreateDatasetBody = Type.Object(
     shuffle: Type.Optional(Type.Boolean({ description: 'Byte-shuffle filter before compression (often makes numbers compress better).', examples: [true] })),
     fillValue: Type.Optional(
       Type.Union([Type.Number(), Type.String(), Type.Boolean()], {
-        description: 'Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.',
+        description:
+          'Value of elements never written (a JSON scalar of the dtype). 64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". Absent: no fill pass, unwritten elements are undefined.',
         examples: [0],
       }),
     ),
@@ -59,7 +60,9 @@ export const DatasetInfo = Type.Object(
     compression: Type.Union([Type.Literal('gzip'), Type.Null()]),
     compressionLevel: Type.Union([Type.Integer(), Type.Null()]),
     shuffle: Type.Boolean(),
-    fillValue: Type.Union([Type.Number(), Type.String(), Type.Boolean(), Type.Null()], { description: 'The fill value, or null when none was set (unwritten elements are then undefined).' }),
+    fillValue: Type.Union([Type.Number(), Type.String(), Type.Boolean(), Type.Null()], {
+      description: 'The fill value, or null when none was set (unwritten elements are then undefined). As values are: a 64-bit integer outside ±(2^53−1) is a decimal string, a non-finite float "NaN", "Infinity" or "-Infinity".',
+    }),
     state: Type.Union([Type.Literal('ready'), Type.Literal('pending')], {
       description: "'pending': accepted, but the job creating it has not run yet (values cannot be read until it has; writes are accepted).",
     }),
@@ -82,7 +85,9 @@ export const ValueQuery = Type.Object(
     dtype: Type.Optional(
       Type.String({
         maxLength: 16,
-        description: 'Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.',
+        description:
+          'The other byte order of the dataset’s dtype (same kind and size), e.g. >i4. Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts). ' +
+          'Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers.',
         examples: ['>i4'],
       }),
     ),
@@ -94,7 +99,7 @@ export const ValueJson = Type.Object(
   {
     dtype: Type.String({ examples: ['int32'] }),
     shape: Type.Array(Type.Integer(), { description: 'Shape of the selection.', examples: [[4]] }),
-    data: Type.Unknown({ description: 'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings.' }),
+    data: Type.Unknown({ description: 'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers outside ±(2^53−1) (beyond ±9007199254740991, JavaScript’s Number.MAX_SAFE_INTEGER) are decimal strings; all others are JSON numbers.' }),
   },
   { examples: [{ dtype: 'int32', shape: [4], data: [0, 1, 2, 3] }] },
 );

@@ -132,7 +132,11 @@ export function checkResize(meta: DatasetMeta, shape: number[], h5path: string):
 /** A JSON attribute value as queued: numbers in a dtype (given, or int64/float64/bool as the values say), or UTF-8 strings. */
 export function attributeData(req: AttributeRequest, limits: Limits): AttributeData {
   const { value } = req;
-  const isStrings = typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string'));
+  // A numeric dtype makes strings values of it ("NaN", "-Infinity", 64-bit integers as
+  // decimal strings), for a scalar as for an array; otherwise strings are text.
+  const asked = req.dtype !== undefined && req.dtype !== 'str' ? parseDtype(req.dtype) : undefined;
+  const numeric = asked !== undefined && !['bytes', 'string'].includes(asked.kind as string);
+  const isStrings = !numeric && (typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')));
   let data: AttributeData;
   if (isStrings) {
     if (req.dtype !== undefined && req.dtype !== 'str') throw new InputError('PH5_ERR_DTYPE', `String values are stored as UTF-8 strings; dtype '${req.dtype}' does not apply (omit it, or say 'str').`);

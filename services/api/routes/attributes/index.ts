@@ -12,7 +12,8 @@ import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
 import { isNativeError } from '../../plugins/app/datasets.js';
 import { attributeData, replyAccepted, validateAttributeName } from '../../plugins/app/operations.js';
-import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { unreadable } from '../../plugins/app/unreadable.js';
+import { Accepted, DatasetPathParam, FileName, ObjectError, problems } from '../../schemas/common.js';
 
 const AttributeName = Type.String({ minLength: 1, maxLength: 255, description: "Attribute name, URL-encoded as one segment (no '/').", examples: ['units'] });
 const Attribute = Type.Object(
@@ -20,13 +21,21 @@ const Attribute = Type.Object(
     name: Type.String(),
     dtype: Type.String({ description: "numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones." }),
     shape: Type.Array(Type.Integer(), { description: '[] for a scalar.' }),
-    value: Type.Unknown({ description: 'The value as JSON: a scalar, or nested arrays.' }),
+    value: Type.Unknown({ description: 'The value as JSON: a scalar, or nested arrays. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity".' }),
   },
   { examples: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] },
 );
+/** In a listing: an attribute ph5 cannot read (its type has no ph5 dtype), listed with why. */
+const UnreadableAttribute = Type.Object(
+  { name: Type.String(), error: ObjectError },
+  { additionalProperties: false, examples: [{ name: 'ref', error: { code: 'PH5_ERR_TYPE', detail: 'the HDF5 type (reference) has no ph5 dtype' } }] },
+);
 const PutAttributeBody = Type.Object(
   {
-    value: Type.Unknown({ description: 'A number, boolean or string, or a (nested) array of one kind.', examples: ['kelvin', 273.15, [1, 2, 3]] }),
+    value: Type.Unknown({
+      description: 'A number, boolean or string, or a (nested) array of one kind. With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).',
+      examples: ['kelvin', 273.15, [1, 2, 3]],
+    }),
     dtype: Type.Optional(Type.String({ maxLength: 16, description: 'numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.', examples: ['float32'] })),
     shape: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32, description: 'Shape of the value (default: as nested). A flat array of the right length is reshaped.' })),
   },
@@ -73,8 +82,13 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       const resolved = await storage.resolve(proj, file);
       const object = t.objectPath(params);
       if (t.noun === 'File') {
-        // Setting a root attribute creates the file if need be; reading needs it.
+        // Reading needs the file; setting a root attribute needs it too, or an accepted job
+        // that creates it (PUT /v1/files/{file}, a dataset or group in it): a typo in a
+        // file name must not create a file.
         if (!forWrite && !resolved.exists) throw new errors.NotFound(`No file ${file}.`);
+        if (forWrite && !(await datasets.fileWillExist(proj, file))) {
+          throw new errors.NotFound(`No file ${file}: create it first (PUT /v1/files/${file}, or create a dataset or group in it).`);
+        }
       } else {
         const kind = await datasets.kindOf(proj, file, object);
         if (kind !== t.noun.toLowerCase()) throw new errors.NotFound(`No ${t.noun.toLowerCase()} ${object} in ${file}.`);
@@ -88,7 +102,16 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
         try {
           const names = only !== undefined ? [only] : await f.listAttributes(object);
           const out = [];
-          for (const name of names) out.push(present(name, await f.readAttribute(object, name)));
+          for (const name of names) {
+            try {
+              out.push(present(name, await f.readAttribute(object, name)));
+            } catch (err) {
+              // One attribute ph5 cannot read does not hide the others (a single GET refuses it).
+              const error = only === undefined ? unreadable(err) : null;
+              if (!error) throw err;
+              out.push({ name, error });
+            }
+          }
           return out;
         } catch (err) {
           if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
@@ -106,10 +129,12 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
           operationId: `list${t.noun}Attributes`,
           tags: ['attributes'],
           summary: `List the attributes of ${where}, with their values`,
-          description: 'As completed jobs left them (an attribute set by a job still queued is not there yet).',
+          description:
+            'As completed jobs left them (an attribute set by a job still queued is not there yet). ' +
+            'An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code.',
           params: t.params,
           response: {
-            200: { description: 'The attributes.', content: { 'application/json': { schema: Type.Object({ attributes: Type.Array(Attribute) }, { examples: [{ attributes: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] }] }) } } },
+            200: { description: 'The attributes.', content: { 'application/json': { schema: Type.Object({ attributes: Type.Array(Type.Union([Attribute, UnreadableAttribute])) }, { examples: [{ attributes: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] }] }) } } },
             ...problems(400, 401, 403, 404, 409, 429, 503),
           },
         },
@@ -149,7 +174,10 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
           operationId: `put${t.noun}Attribute`,
           tags: ['attributes'],
           summary: `Create or replace an attribute of ${where}`,
-          description: 'Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str).',
+          description:
+            'Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). ' +
+            'With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact).' +
+            (t.noun === 'File' ? ' The file must exist, or be created by an accepted job (PUT /v1/files/{file}, a dataset or group in it): else 404, and no file is created.' : ''),
           params: NamedParams,
           body: PutAttributeBody,
           response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 429, 503) },
