@@ -177,6 +177,7 @@ test('h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces
       "f.attrs['many'] = ['a', 'bc', 'déf']",
       "f.create_dataset('words', data=['zero', 'one', 'twö', ''], dtype=h5py.string_dtype())",
       "f['scalar'] = 'just one'",
+      "f.create_dataset('fixedutf', data=[s.encode() for s in ['ab', 'çd']], dtype=h5py.string_dtype('utf-8', 6))",
       "f.create_dataset('ascii', data=[b'A', b'BC'], dtype=h5py.string_dtype('ascii'))",
       // 100 x 100 strings: a JSON answer of several pieces.
       "f.create_dataset('big', data=np.array([f'r{i}c{j}' for i in range(100) for j in range(100)], dtype=object).reshape(100, 100), dtype=h5py.string_dtype(), maxshape=(None, 100), chunks=(10, 100))",
@@ -186,6 +187,8 @@ test('h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces
   assert.equal(words.status, 200, JSON.stringify(words.json));
   assert.deepEqual(words.json, { dtype: 'str', shape: [4], data: ['zero', 'one', 'twö', ''] });
   assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/scalar/value')).json, { dtype: 'str', shape: [], data: 'just one' });
+  // h5py's fixed-length UTF-8 strings are S<n> here (bytes, UTF-8 inside).
+  assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/fixedutf/value')).json, { dtype: 'S6', shape: [2], data: ['ab', 'çd'] });
   const ascii = await api.call('GET', '/v1/files/hs.h5/datasets/ascii/value?select=[1]');
   assert.deepEqual(ascii.json, { dtype: 'str:ascii', shape: [1], data: ['BC'] }); // an index keeps its dimension
 
@@ -208,12 +211,13 @@ test('h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces
   const listing = await api.call('GET', '/v1/files/hs.h5');
   assert.equal(listing.status, 200, JSON.stringify(listing.json));
   const dtypes = Object.fromEntries(listing.json.tree.children.map((c: any) => [c.path, c.dtype]));
-  assert.deepEqual(dtypes, { '/ascii': 'str:ascii', '/big': 'str', '/scalar': 'str', '/words': 'str' });
+  assert.deepEqual(dtypes, { '/ascii': 'str:ascii', '/big': 'str', '/fixedutf': 'S6', '/scalar': 'str', '/words': 'str' });
 
   // ph5 writes into h5py's datasets (extending the chunked one first); h5py reads them.
   assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/words/value?select=[1:3]', ['ONE', 'a much longer value than before'])).state, 'completed');
+  assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/fixedutf/value?select=[1:2]', ['éé'])).state, 'completed');
   assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/big/shape', { shape: [101, 100] })).state, 'completed');
   assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/big/value?select=[100,:]', Array.from({ length: 100 }, (_, j) => `new${j}`))).state, 'completed');
-  const after = await h5py<any>(stack.filePath('hs.h5'), "f = h5py.File(path, 'r')\nout = [f['words'].asstr()[()].tolist(), f['big'].asstr()[100, 0:3].tolist(), f['big'].asstr()[99, 99]]");
-  assert.deepEqual(after, [['zero', 'ONE', 'a much longer value than before', ''], ['new0', 'new1', 'new2'], 'r99c99']);
+  const after = await h5py<any>(stack.filePath('hs.h5'), "f = h5py.File(path, 'r')\nout = [f['words'].asstr()[()].tolist(), f['big'].asstr()[100, 0:3].tolist(), f['big'].asstr()[99, 99], f['fixedutf'].asstr()[()].tolist()]");
+  assert.deepEqual(after, [['zero', 'ONE', 'a much longer value than before', ''], ['new0', 'new1', 'new2'], 'r99c99', ['ab', 'éé']]);
 });
