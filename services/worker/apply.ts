@@ -358,51 +358,6 @@ async function writesStrings(file: H5File, s: WriteStep): Promise<boolean> {
   return info?.dtype.kind === 'string';
 }
 
-/**
- * A write into a variable-length string dataset, which HDF5 1.10.8 cannot make through
- * MPI-IO (H5Dwrite refuses variable-length data on an mpio file, in every transfer mode):
- * every rank closes the parallel file, rank 0 alone opens it with the serial driver,
- * writes the whole step (the staged slots, converted to strings by the native write) and
- * closes it, then every rank opens it in parallel again. Returns the write's outcome and
- * the file open again, or null when reopening failed (the epoch must stop; nothing is open).
- */
-async function serialStringWrite(
-  plan: Plan,
-  s: WriteStep,
-  index: number,
-  rank: number,
-  file: H5File,
-  reader: StagedReader,
-  guard: () => Promise<void>,
-  alone: boolean,
-  times: Breakdown,
-): Promise<{ outcome: StepOutcome; file: H5File | null; bytes: number }> {
-  const closed = await step(() => file.close({ sync: FILE_SYNC }), false);
-  if (closed.outcome.status !== OK) return { outcome: closed.outcome, file: null, bytes: 0 };
-  const written = await step(
-    async () => {
-      if (rank !== 0) return;
-      await guard();
-      const data = await reader.take(index, s.segments, 0, s.bytes);
-      try {
-        const serial = await H5File.open(plan.file, { mode: 'rw', parallel: false });
-        try {
-          await timed(times, 'writeMs', serial.write(s.path, s.parts ?? s.hyperslab, data, { memDtype: parseDtype(s.payloadDtype) }));
-        } finally {
-          await serial.close({ sync: FILE_SYNC });
-        }
-      } finally {
-        reader.done(data);
-      }
-    },
-    alone,
-    times,
-  );
-  const reopened = await step(() => H5File.open(plan.file, { mode: 'rw', parallel: true }), false);
-  if (reopened.outcome.status !== OK) return { outcome: reopened.outcome, file: null, bytes: 0 };
-  return { outcome: written.outcome, file: reopened.value, bytes: rank === 0 ? s.bytes : 0 };
-}
-
 export interface ApplyHooks {
   /** Rank 0: the fencing check before every step that changes the file (throws if the lease is gone). */
   beforeStep?: () => Promise<void>;
@@ -447,6 +402,28 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
   }
   t = performance.now();
   const reader = new StagedReader(plan, times);
+  // Variable-length strings: HDF5 1.10.8 refuses variable-length data in H5Dwrite on an
+  // MPI-IO file, in every transfer mode. So for a run of consecutive string writes every
+  // rank closes the parallel file, rank 0 alone opens it with the serial driver and writes
+  // each step whole (the staged S<n> slots, turned into strings by the native write), then
+  // rank 0 closes it and every rank opens it in parallel again. While in this serial mode
+  // `file` is null on every rank; `serial` is rank 0's serial handle (opened lazily).
+  let serialMode = false;
+  let serial: H5File | null = null;
+  /** The step known (agreed) to be the next string write of the run, in serial mode. */
+  let nextString = -1;
+  const leaveSerial = async (reopen: boolean): Promise<StepOutcome> => {
+    serialMode = false;
+    const closed = await step(async () => {
+      const f = serial;
+      serial = null;
+      if (f) await f.close({ sync: FILE_SYNC });
+    }, false);
+    if (!reopen || closed.outcome.status !== OK) return closed.outcome;
+    const reopened = await step(() => H5File.open(plan.file, { mode: 'rw', parallel: true }), false);
+    if (reopened.outcome.status === OK) file = reopened.value;
+    return reopened.outcome;
+  };
   for (let i = 0; i < plan.steps.length; i++) {
     const s = plan.steps[i]!;
     if (s.jobs.every((j) => report.failedJobs[j])) continue;
@@ -455,7 +432,15 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     await injectedHang(plan, s, rank);
     let outcome: StepOutcome;
     let stepReport: StepReport = {};
-    // Open in every step (null only after a failed reopen, which ends the loop).
+    const stringStep = serialMode && nextString === i;
+    if (serialMode && !stringStep) {
+      const left = await leaveSerial(true);
+      if (left.status !== OK) {
+        report.abort = { step: i, ...failure(left) };
+        break;
+      }
+    }
+    // Open (in parallel) in every step but the string writes of serial mode.
     const open = file!;
     if (s.op === 'createDataset') {
       ({ outcome } = await step(async () => {
@@ -467,16 +452,42 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
         await guard();
         await applyMeta(open, s.meta);
       }, alone));
-    } else if (parseDtype(s.payloadDtype).kind === 'bytes' && (await mpi.allreduceMin((await writesStrings(open, s)) ? 1 : 0)) === 1) {
+    } else if (stringStep || (parseDtype(s.payloadDtype).kind === 'bytes' && (await mpi.allreduceMin((await writesStrings(open, s)) ? 1 : 0)) === 1)) {
       // (All ranks take the same branch: the minimum of their answers.)
-      const done = await serialStringWrite(plan, s, i, rank, open, reader, guard, alone, times);
-      outcome = done.outcome;
-      file = done.file;
-      if (outcome.status === OK) stepReport = { collective: false, noCollectiveCause: ['variable-length strings: written by rank 0 on the file opened serially'], bytes: done.bytes };
-      if (!file) {
-        report.abort = { step: i, ...failure(outcome.status === OK ? new StepOutcome(ABORT, new RankError('PH5_ERR_HDF5', 'reopening the file in parallel after a serial write failed')) : outcome) };
-        break;
+      if (!serialMode) {
+        const closed = await step(() => open.close({ sync: FILE_SYNC }), false);
+        file = null;
+        if (closed.outcome.status !== OK) {
+          report.abort = { step: i, ...failure(closed.outcome) };
+          break;
+        }
+        serialMode = true;
       }
+      const written = await step(
+        async () => {
+          if (rank !== 0) return;
+          await guard();
+          serial ??= await H5File.open(plan.file, { mode: 'rw', parallel: false });
+          const data = await reader.take(i, s.segments, 0, s.bytes);
+          try {
+            await timed(times, 'writeMs', serial.write(s.path, s.parts ?? s.hyperslab, data, { memDtype: parseDtype(s.payloadDtype) }));
+          } finally {
+            reader.done(data);
+          }
+        },
+        alone,
+        times,
+      );
+      outcome = written.outcome;
+      if (outcome.status === OK) stepReport = { collective: false, noCollectiveCause: ['variable-length strings: written by rank 0 on the file opened serially'], bytes: rank === 0 ? s.bytes : 0 };
+      // Is the next step a string write too? Rank 0 asks its serial file; the others agree.
+      const next = plan.steps[i + 1];
+      let more = false;
+      if (outcome.status !== ABORT && next?.op === 'write' && parseDtype(next.payloadDtype).kind === 'bytes') {
+        const mine = rank === 0 ? (serial ? await writesStrings(serial, next) : false) : true;
+        more = (await mpi.allreduceMin(mine ? 1 : 0)) === 1;
+      }
+      nextString = more ? i + 1 : -1;
     } else {
       const memDtype = parseDtype(s.payloadDtype);
       const mine = rankShare(s, memDtype.size, rank, size);
@@ -518,6 +529,12 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       report.abort = { step: i, ...failure(outcome) };
       break;
     }
+  }
+  // Serial mode at the end (or an abort in it): rank 0 closes its serial file; nothing is
+  // open in parallel then.
+  if (serialMode) {
+    const left = await leaveSerial(false);
+    if (left.status !== OK && !report.abort) report.abort = { step: plan.steps.length, ...failure(left) };
   }
   // No staged read may outlive its epoch (its buffer, its descriptor).
   await reader.settle();

@@ -80,7 +80,12 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
     ops: [
       { op: 'createDataset', path: '/batch', dtype: 'str', shape: [2] },
       { op: 'write', path: '/batch', value: ['x', 'yz'] },
+      // Consecutive string writes (one serial run), then parallel steps, then strings again.
+      { op: 'write', path: '/codes', value: ['XY', 'Z'] },
       { op: 'setAttribute', path: '/batch', name: 'label', value: 'B', dtype: { enum: { A: 0, B: 1 } } },
+      { op: 'createDataset', path: '/nums', dtype: 'int32', shape: [2] },
+      { op: 'write', path: '/nums', value: [7, 8] },
+      { op: 'write', path: '/batch', select: '[1:2]', value: ['last'] },
     ],
   });
   assert.equal(batch.status, 202, JSON.stringify(batch.json));
@@ -103,19 +108,20 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
       'def kind(t):',
       '    s = h5py.check_string_dtype(t)',
       '    return None if s is None else [s.encoding, s.length]',
-      "out = {'log': f['log'].asstr()[()].tolist(), 'log_filters': [f['log'].compression, f['log'].maxshape], 'one': f['one'].asstr()[()], 'names': d.asstr()[()].tolist(), 'many': f['many'].asstr()[()].tolist(), 'batch': [f['batch'].asstr()[()].tolist(), int(f['batch'].attrs['label']), h5py.check_enum_dtype(f['batch'].attrs.get_id('label').dtype)], 'codes': f['codes'].asstr()[()].tolist(), 'grid': f['grid'].asstr()[()].tolist(),",
+      "out = {'log': f['log'].asstr()[()].tolist(), 'log_filters': [f['log'].compression, f['log'].maxshape], 'one': f['one'].asstr()[()], 'names': d.asstr()[()].tolist(), 'many': f['many'].asstr()[()].tolist(), 'nums': f['nums'][()].tolist(), 'batch': [f['batch'].asstr()[()].tolist(), int(f['batch'].attrs['label']), h5py.check_enum_dtype(f['batch'].attrs.get_id('label').dtype)], 'codes': f['codes'].asstr()[()].tolist(), 'grid': f['grid'].asstr()[()].tolist(),",
       "       'dtypes': [kind(d.dtype), kind(f['codes'].dtype), kind(f['grid'].dtype)],",
       "       'attrs': [a['units'], list(a['tags']), a['ascii'], a['fixed'].decode(), [x.decode() for x in a['fixedlist']]],",
       "       'attr_dtypes': [kind(a.get_id(n).dtype) for n in ['units', 'tags', 'ascii', 'fixed', 'fixedlist']]}",
     ].join('\n'),
   );
   assert.deepEqual(seen.names, ['alpha', 'βeta — ünïcode', '', 'x', 'yyyyyyyy', 'from npy']);
-  assert.deepEqual(seen.codes, ['AB', 'C']);
+  assert.deepEqual(seen.codes, ['XY', 'Z']);
+  assert.deepEqual(seen.nums, [7, 8]);
   assert.deepEqual(seen.log, ['first line', 'second', 'third, appended']);
   assert.deepEqual(seen.log_filters, ['gzip', [null]]);
   assert.equal(seen.one, 'only me');
   assert.deepEqual(seen.many, ['0', '#1', '##2', '3', '#4', '##5', '6', '#7']);
-  assert.deepEqual(seen.batch, [['x', 'yz'], 1, { A: 0, B: 1 }]);
+  assert.deepEqual(seen.batch, [['x', 'last'], 1, { A: 0, B: 1 }]);
   assert.deepEqual(seen.grid, [
     ['a', 'bb', 'ccc'],
     ['', 'é', 'ff'],
