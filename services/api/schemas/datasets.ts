@@ -79,6 +79,15 @@ export const ValueQuery = Type.Object(
         examples: ['[0:42]', '[10:20,0:5:2]'],
       }),
     ),
+    points: Type.Optional(
+      Type.String({
+        maxLength: 8192,
+        description:
+          'A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; ' +
+          'writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.',
+        examples: ['[[1,2],[3,4]]'],
+      }),
+    ),
     dtype: Type.Optional(
       Type.String({
         maxLength: 16,

@@ -14,7 +14,8 @@ import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { encodeJson } from '../../../shared/json-codec.js';
 import { NPY_MEDIA_TYPE, describeNpy, readNpyHeader } from '../../../shared/npy.js';
-import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
+import { formatPoints, parsePointsText, resolvePoints, type ResolvedPoints } from '../../../shared/points.js';
+import { elementCount, formatSelection, resolveSelection, type Hyperslab } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import { layoutRefusal } from '../../plugins/app/datasets.js';
 import { beginIdempotent, requestFingerprint, type IdempotentStart } from '../../plugins/app/idempotency.js';
@@ -22,6 +23,7 @@ import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueQuery } from '../../schemas/datasets.js';
 import readValueRoute from './read.js';
+import readPointsRoute, { pointListHyperslab, pointWriteBody } from './points.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
@@ -87,7 +89,8 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       try {
         const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
         // A retried part (same Idempotency-Key) answers its original job (plugins/app/idempotency.ts).
-        idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: request.query.select, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
+        const selectText = request.query.select ?? (request.query.points !== undefined ? `points=${request.query.points}` : undefined);
+        idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: selectText, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
         if (idempotent?.kind === 'replay') {
           if (binary) reply.header('connection', 'close'); // its body is not read
           return reply.code(202).header('location', `/v1/jobs/${idempotent.job.id}`).header('idempotent-replayed', 'true').send({ job: await app.ph5.jobs.view(idempotent.job) });
@@ -101,7 +104,15 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         const unwritable = layoutRefusal(meta, h5path, file);
         if (unwritable) throw unwritable;
         const dtype = parseDtype(meta.dtype);
-        const hs = resolveSelection(request.query.select, meta.shape);
+        // A point write: the points in ?points= (any body) or a JSON body {points, value}.
+        const bodyPoints = kind === 'json' && request.query.select === undefined ? pointWriteBody(request.body) : null;
+        if (request.query.points !== undefined && (request.query.select !== undefined || bodyPoints)) {
+          throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select= or a body {points, value}, not two of them.');
+        }
+        const pointList = bodyPoints ? bodyPoints.points : request.query.points !== undefined ? parsePointsText(request.query.points) : undefined;
+        const points: ResolvedPoints | null = pointList !== undefined ? resolvePoints(pointList, meta.shape, { unique: true }) : null;
+        const hs: Hyperslab = points ? pointListHyperslab(points.count) : resolveSelection(request.query.select, meta.shape);
+        const values = bodyPoints ? bodyPoints.value : request.body;
         const elements = elementCount(hs.count);
         const expected = elements * dtype.size;
         let payloadDtype: Dtype = dtype;
@@ -137,19 +148,25 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
           path: h5path,
           dtype: meta.dtype,
           payloadDtype: formatDtype(payloadDtype),
-          select: request.query.select || formatSelection(hs),
+          select: points ? formatPoints(points.count) : request.query.select || formatSelection(hs),
           hyperslab: hs,
           bytes: expected,
+          ...(points ? { points: { count: points.count, rank: points.rank } } : {}),
         };
         // Small writes are committed in groups (plugins/app/write-groups.ts): read whole,
         // staged together with the others that arrive meanwhile, queued as one job.
-        if (writeGroups.accepts(expected)) {
-          const payload = binary ? await storage.readBody(request.body as Readable, expected) : encodeJson(request.body, dtype, hs.count);
+        // (Point writes are staged alone: their coordinates go before their values.)
+        if (!points && writeGroups.accepts(expected)) {
+          const payload = binary ? await storage.readBody(request.body as Readable, expected) : encodeJson(values, dtype, hs.count);
           const grouped = await writeGroups.submit(proj, file, write, payload);
           await idempotent?.commit(grouped.job.id!);
           return replyAccepted(app, reply, grouped.job, grouped.op);
         }
-        staged = binary ? await storage.stageStream(request.body as Readable, expected) : await storage.stageBuffer(encodeJson(request.body, dtype, hs.count));
+        if (binary) staged = await storage.stageStream(request.body as Readable, expected, points?.coords);
+        else {
+          const encoded = encodeJson(values, dtype, hs.count);
+          staged = await storage.stageBuffer(points ? Buffer.concat([points.coords, encoded]) : encoded);
+        }
         const op = { ...write, staged };
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
@@ -167,6 +184,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  // Reads (GET): their own module, streamed.
+  // Reads (GET): their own module, streamed; point reads (POST …/value/points) too.
   await app.register(readValueRoute);
+  await app.register(readPointsRoute);
 }

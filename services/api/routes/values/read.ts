@@ -31,6 +31,8 @@ import { isNativeError } from '../../plugins/app/datasets.js';
 import { requestTarget } from '../../plugins/app/operations.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
+import { answerPoints } from './points.js';
+import { parsePointsText } from '../../../shared/points.js';
 import { sendPieces, type PieceSource } from './send-pieces.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
@@ -131,6 +133,12 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   } catch (err) {
     if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
     throw err;
+  }
+  if (request.query.points !== undefined) {
+    // A point selection: one native read, answered 1-D in the order of the points (points.ts).
+    if (request.query.select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select=, not both.');
+    await answerPoints(request, reply, f, h5path, info, parsePointsText(request.query.points));
+    return true;
   }
   const answer = answerKind(request.headers.accept);
   const dtype = info.dtype;
