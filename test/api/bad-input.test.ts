@@ -84,7 +84,7 @@ const cases: Case[] = [
   { name: 'flat JSON of the wrong length', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value?select=[0:2,0:4]', payload: [1, 2, 3, 4, 5, 6, 7], status: 400, code: 'PH5_ERR_VALUE' },
   { name: 'JSON value not a number', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value?select=[0:1,0:2]', payload: [1, 'two'], status: 400, code: 'PH5_ERR_VALUE' },
   { name: 'JSON float into an int dataset', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value?select=[0:1,0:2]', payload: [1, 2.5], status: 400, code: 'PH5_ERR_VALUE' },
-  { name: 'empty selection', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value?select=[3:3,0:4]', payload: [], status: 400, code: 'PH5_ERR_SELECTION' },
+  { name: 'selection with start after stop', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value?select=[4:3,0:4]', payload: [], status: 400, code: 'PH5_ERR_SELECTION' },
   { name: 'negative index', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value?select=[-1:2,0:4]', payload: [], status: 400, code: 'PH5_ERR_SELECTION' },
   { name: 'whole-dataset JSON of the wrong shape', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value', payload: [[1, 2, 3, 4]], status: 400, code: 'PH5_ERR_VALUE' },
   { name: 'chunked binary body too short', method: 'PUT', url: '/v1/files/ok.h5/datasets/d/value?select=[0:2,0:4]', payload: chunked(10, 11), headers: binary, status: 400, code: 'PH5_ERR_BODY_LENGTH' },

@@ -12,7 +12,11 @@ export const CreateDatasetBody = Type.Object(
   {
     path: Type.String({ minLength: 1, maxLength: 1024, description: 'HDF5 path of the new dataset; missing intermediate groups are created.', examples: ['/test'] }),
     dtype: Type.String({ minLength: 1, maxLength: 16, description: 'numpy-style dtype: int8…int64, uint8…uint64, float16/32/64, bool, S<n>, or codes like <i4, >f8.', examples: ['int32'] }),
-    shape: Type.Array(Dim, { maxItems: MAX_RANK, description: 'Extent of each dimension (positive integers); [] is a scalar.', examples: [[42]] }),
+    shape: Type.Array(Dim0, {
+      maxItems: MAX_RANK,
+      description: 'Extent of each dimension (non-negative integers); [] is a scalar. A 0 makes an empty dataset: with an unlimited maxshape (null) in that dimension, the start of the append idiom (create empty, resize, write).',
+      examples: [[42], [0]],
+    }),
     maxshape: Type.Optional(
       Type.Array(Type.Union([Dim, Type.Null()]), {
         maxItems: MAX_RANK,

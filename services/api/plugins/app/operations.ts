@@ -59,6 +59,11 @@ export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Li
     });
   }
   const filtered = body.compression === 'gzip' || body.shuffle === true;
+  // HDF5 refuses chunks larger than a fixed maximum extent, and a chunk is at least 1.
+  const fixedAtZero = (maxshape ?? shape).findIndex((m) => m === 0);
+  if (fixedAtZero >= 0 && (filtered || chunks || maxshape?.some((m) => m === null))) {
+    throw shapeError(`Dimension ${fixedAtZero} is fixed at 0 (maxshape 0), which a chunked dataset cannot have: give it an unlimited maxshape (null) to append to it.`);
+  }
   if (filtered && shape.length === 0) throw shapeError('A scalar dataset cannot be compressed (filters need a chunked layout).');
   if (chunks) {
     if (shape.length === 0) throw shapeError('A scalar dataset cannot be chunked.');
