@@ -134,7 +134,8 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
   if (info.response.status === 404) {
     const dtype = npy ? npy.dtype : o.dtype ? parseDtype(o.dtype) : null;
     const shape = npy ? npy.shape : o.shape ? o.shape.split(',').map((s) => Number(s.trim())) : null;
-    if (!dtype || !shape || shape.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
+    // A 0 in the shape (an empty .npy) makes an empty dataset.
+    if (!dtype || !shape || shape.some((n) => !Number.isSafeInteger(n) || n < 0)) {
       throw new UsageError(`${target.file}:${h5path} does not exist: give a .npy file, or --dtype and --shape to create it`);
     }
     const dtypeName = o.dtype ?? (npy ? npyDescr(npy.dtype) : undefined)!;
@@ -354,12 +355,13 @@ async function get(client: Ph5Client, args: string[], o: CommandOptions): Promis
     headers: { accept: npy ? 'application/x-npy' : 'application/octet-stream' },
     parseAs: 'stream',
   });
-  if (!r.response.ok || !r.data) fail(`reading ${args[0]}`, r.response, r.error);
+  if (!r.response.ok) fail(`reading ${args[0]}`, r.response, r.error);
   const total = Number(r.response.headers.get('content-length') ?? 0);
   const bar = new Progress(`download ${args[0]}`, total, { enabled: o.progress && total > 0 });
   let got = 0;
   await pipeline(
-    Readable.fromWeb(r.data as never),
+    // An empty selection's raw answer has no body at all (Content-Length: 0).
+    r.data ? Readable.fromWeb(r.data as never) : Readable.from([]),
     new Transform({
       transform(chunk: Buffer, _enc, done) {
         got += chunk.length;
