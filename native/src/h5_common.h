@@ -86,6 +86,17 @@ void MpiCheck(int err, const char* what);
 // failure of the same code on the others. `what` names the operation for the message.
 void AgreeOnFailure(const Failure& local, const std::string& what);
 
+// Before raw data goes into a parallel file: makes the file on disk at least `end` bytes
+// long (the end of the storage the write reaches), so that the parts of newly allocated
+// storage no write has reached yet are holes that read as zeros. Collective I/O with gaps
+// (two-phase writes, data sieving) reads a file domain, fills in the ranks' data and
+// writes the whole domain back; past the end of the file that read comes back short, and
+// the gaps were written with whatever MPI-IO's buffer held (ROMIO: 0xff bytes every time;
+// OMPIO: a stray value now and then), into the unwritten elements of a dataset created in
+// the same epoch (test/native/unwritten-gaps). Every rank calls it with the same `end`
+// (computed from file metadata and the step's whole selection); a no-op on serial files.
+void CoverAllocation(const OpenFile& f, haddr_t end);
+
 void InitLinks(Napi::Env env, Napi::Object exports);
 void InitAttributes(Napi::Env env, Napi::Object exports);
 

@@ -304,6 +304,44 @@ bool NeedsAllocation(hid_t dset, hid_t dcpl, hid_t space, const Selection& globa
   return missing;
 }
 
+// Where the storage a write can reach ends in the file (0: nothing to cover), the same on
+// every rank: contiguous storage as a whole; the allocated chunks of the step's whole
+// selection of an unfiltered chunked dataset (filtered chunks are written whole, so no
+// gap of theirs is left to MPI-IO). A write touching more chunks than the lookup limit
+// is not covered: its gaps keep the old behaviour (see CoverAllocation).
+haddr_t StorageEnd(hid_t dset, hid_t dcpl, hid_t space, const Selection& global, bool filtered) {
+  H5D_layout_t layout = H5Pget_layout(dcpl);
+  if (layout == H5D_CONTIGUOUS) {
+    haddr_t offset = H5Dget_offset(dset);
+    if (offset == HADDR_UNDEF) {
+      H5Eclear2(H5E_DEFAULT);
+      return 0;
+    }
+    return offset + H5Dget_storage_size(dset);
+  }
+  if (layout != H5D_CHUNKED || filtered || !global.present) return 0;
+  std::vector<hsize_t> dims = Extent(space);
+  int rank = static_cast<int>(dims.size());
+  std::vector<hsize_t> chunk(rank);
+  if (H5Pget_chunk(dcpl, rank, chunk.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");
+  haddr_t end = 0;
+  try {
+    ForEachChunk(dims, chunk, Boxes(global), [&](const std::vector<hsize_t>& offset) {
+      unsigned mask = 0;
+      haddr_t address = HADDR_UNDEF;
+      hsize_t bytes = 0;
+      if (H5Dget_chunk_info_by_coord(dset, offset.data(), &mask, &address, &bytes) < 0 || address == HADDR_UNDEF) {
+        H5Eclear2(H5E_DEFAULT);
+        return;
+      }
+      end = std::max<haddr_t>(end, address + static_cast<haddr_t>(bytes));
+    });
+  } catch (const Failure&) {
+    return 0;
+  }
+  return end;
+}
+
 // The memory side of a transfer: n contiguous elements (or nothing).
 Hid MemorySpace(hsize_t n) {
   hsize_t dims[1] = {n > 0 ? n : 1};
@@ -738,6 +776,7 @@ class WriteCall : public FileCall {
     Hid memSpace = MemorySpace(n);
     Hid dxpl(Check(H5Pcreate(H5P_DATASET_XFER), "creating the transfer list"));
     if (f.parallel) {
+      CoverAllocation(f, StorageEnd(dset, dcpl, space, global_, filtered));
       // Filtered datasets can only be written collectively in HDF5 1.10; every rank is in
       // this call anyway (all calls on a parallel file are), so collective is always possible.
       bool useCollective = filtered || transfer_ == Transfer::kCollective || (transfer_ == Transfer::kAuto && !independentRaw);

@@ -247,6 +247,17 @@ void ReleaseGuard(hid_t file) {
   SpaceGuards().erase(found);
 }
 
+// How far each writable parallel file is known to reach on disk (CoverAllocation), and
+// its path. Keyed by file id; touched only under ApiLock.
+struct Coverage {
+  std::string path;
+  haddr_t covered = 0;
+};
+std::map<hid_t, Coverage>& Coverages() {
+  static std::map<hid_t, Coverage> coverages;
+  return coverages;
+}
+
 class OpenCall : public H5Call {
  public:
   OpenCall(Napi::Env env, std::string path, std::string mode, bool parallel, OpenSettings settings)
@@ -278,6 +289,8 @@ class OpenCall : public H5Call {
     }
     handle_ = g_nextHandle++;
     Files()[handle_] = OpenFile{id, parallel_, mode_ != "r"};
+    // 0: the first raw write of the session looks at the file's real size.
+    if (parallel_ && mode_ != "r") Coverages()[id] = Coverage{path_, 0};
     Origins()[handle_] = Origin{path_, mode_ == "create"};
   }
   Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, handle_); }
@@ -324,6 +337,7 @@ class CloseCall : public FileCall {
     Origin origin = Origins()[handle_];
     Files().erase(handle_);
     Origins().erase(handle_);
+    Coverages().erase(f.id);
     ReleaseGuard(f.id);
     if (!f.writable) {
       CheckErr(H5Fclose(f.id), "closing the file");
@@ -576,6 +590,25 @@ Napi::Value LeakedObjectCount(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void CoverAllocation(const OpenFile& f, haddr_t end) {
+  if (!f.parallel || !f.writable) return;
+  auto found = Coverages().find(f.id);
+  if (found == Coverages().end() || end <= found->second.covered) return;
+  int rank = 0;
+  MpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
+  // Rank 0 lengthens the file (never shortens it); the others wait for its word, so no
+  // rank's collective write reads the domain before the file is long enough.
+  int err = 0;
+  if (rank == 0) {
+    struct stat st;
+    if (stat(found->second.path.c_str(), &st) != 0) err = errno;
+    else if (static_cast<haddr_t>(st.st_size) < end && truncate(found->second.path.c_str(), static_cast<off_t>(end)) != 0) err = errno;
+  }
+  MpiCheck(MPI_Bcast(&err, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  if (err != 0) Fail(code::kHdf5, "extending " + found->second.path + " to the end of its allocated storage: " + std::strerror(err));
+  found->second.covered = end;
+}
+
 // Closes every file still open (MPI is about to be finalised). Caller holds ApiLock.
 void CloseAllFiles() {
   for (auto& [handle, f] : Files()) {
@@ -584,6 +617,7 @@ void CloseAllFiles() {
   }
   Files().clear();
   Origins().clear();
+  Coverages().clear();
   H5Eclear2(H5E_DEFAULT);
 }
 

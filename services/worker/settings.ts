@@ -43,9 +43,9 @@ export function contiguousWrites(env: NodeJS.ProcessEnv = process.env): 'indepen
  * PH5_STAGED_READS: 'read' (default) or 'map'. 'map': a rank's share of a write step that
  * is one range of one staged file (1 MiB or more) is mapped (mmap) and handed to H5Dwrite
  * as is, so its bytes are copied once (into the HDF5 file) instead of twice. 'read': always
- * read into the rank's buffers. 'map' is off by default: in one clean-clone CI run of
- * test/native/staged-steps (2026-12-05) one element of a column-block write came out
- * wrong with it, not explained yet; with independent writes it measured no faster.
+ * read into the rank's buffers. 'map' is off by default: with independent writes it
+ * measured no faster. (The wrong element once blamed on it was MPI-IO filling a gap of a
+ * collective write past the end of the file; see CoverAllocation in native/src.)
  */
 export function stagedReads(env: NodeJS.ProcessEnv = process.env): 'map' | 'read' {
   const raw = env.PH5_STAGED_READS;

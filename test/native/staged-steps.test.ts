@@ -63,13 +63,8 @@ async function runEpoch(how: 'map' | 'read'): Promise<{ results: Result[]; file:
   return { results, file: path.join(dir, 'f.h5') };
 }
 
-// The mapped variant (PH5_STAGED_READS=map, off by default) is a known failure: in one
-// clean-clone CI run (2026-12-05) one element of the column-block write ('col') came out
-// wrong. It still runs and reports, as a todo, until the cause is found.
-const MAP_TODO = 'PH5_STAGED_READS=map: one wrong element in a column-block write, seen once in CI (2026-12-05), cause not found; off by default';
-
 for (const how of ['read', 'map'] as const) {
-  test(`staged shares ${how === 'map' ? 'mapped' : 'read'} one step ahead: every value lands where it did, the missing payload fails only its job`, { timeout: 300_000, ...(how === 'map' ? { todo: MAP_TODO } : {}) }, async () => {
+  test(`staged shares ${how === 'map' ? 'mapped' : 'read'} one step ahead: every value lands where it did, the missing payload fails only its job`, { timeout: 300_000 }, async () => {
     const { results, file } = await runEpoch(how);
     const steps = results[0]!.steps;
     // The plan really is many steps: multi-step writes, and one union of the coalesced rows.
