@@ -278,7 +278,11 @@ void ForEachTouchedChunk(const std::vector<hsize_t>& dims, const std::vector<hsi
       if (sel.points[p + d] >= dims[d]) inside = false;
       else offset[d] = sel.points[p + d] / chunk[d] * chunk[d];
     }
-    if (inside && seen.insert(offset).second) fn(offset);
+    if (inside && seen.insert(offset).second) {
+      if (seen.size() > kMaxChunkLookups)
+        Fail(code::kLayout, "the write touches more than " + std::to_string(kMaxChunkLookups) + " chunks: split it into smaller writes");
+      fn(offset);
+    }
   }
 }
 
@@ -326,7 +330,7 @@ haddr_t StorageEnd(hid_t dset, hid_t dcpl, hid_t space, const Selection& global,
   if (H5Pget_chunk(dcpl, rank, chunk.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");
   haddr_t end = 0;
   try {
-    ForEachChunk(dims, chunk, Boxes(global), [&](const std::vector<hsize_t>& offset) {
+    ForEachTouchedChunk(dims, chunk, global, [&](const std::vector<hsize_t>& offset) {
       unsigned mask = 0;
       haddr_t address = HADDR_UNDEF;
       hsize_t bytes = 0;
