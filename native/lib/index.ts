@@ -18,12 +18,41 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type DtypeKind = 'int' | 'uint' | 'float' | 'bool' | 'bytes';
-export interface NativeDtype {
-  kind: DtypeKind;
-  size: number;
-  order: 'le' | 'be';
-}
+export type ByteOrder = 'le' | 'be';
+/** The kinds that need nothing but a size and a byte order. */
+export type ScalarKind = 'int' | 'uint' | 'float' | 'bool' | 'bytes';
+// Structurally the same union as services/shared/dtype.ts `Dtype` (each can be assigned
+// to the other); kept here so the addon's typed layer stands on its own.
+
+/**
+ * An element type (the same shape as services/shared/dtype.ts `Dtype`). Element bytes are
+ * in the dtype's layout everywhere: compound records of `size` bytes with each field at its
+ * offset, complex as (real, imaginary) floats, enums as their base integers, arrays in C
+ * order. Byte order is only meaningful for int, uint, float, complex and enum of more than
+ * one byte; the addon reports 'le' for everything else.
+ *
+ * - int/uint 1, 2, 4, 8; float 2, 4, 8; bool 1 (h5py's enum FALSE/TRUE over int8);
+ *   bytes n (fixed-length, null-padded, S<n>).
+ * - complex 8 | 16: numpy complex64/128, stored as h5py does (compound of floats r, i).
+ * - string: variable-length (h5py.string_dtype()); size 0. Written from fixed-width
+ *   `bytes` slots (memDtype), read with `H5File.readStrings`.
+ * - enum: over an int/uint base of `size` bytes; members in order, values within the base
+ *   and within ±(2^53-1), names and values unique.
+ * - compound: `size` = itemsize (may include padding); fields at their offsets, within
+ *   the itemsize, not overlapping, names unique and non-empty; no string fields.
+ * - array: a numpy subarray, only as a compound field's dtype; size = base.size × shape.
+ * At most 8 levels of compound/array nesting, 1024 fields per compound, 4096 enum members.
+ */
+export type NativeDtype =
+  | { kind: 'int' | 'uint' | 'float'; size: number; order: ByteOrder }
+  | { kind: 'bool'; size: 1; order: 'le' }
+  | { kind: 'bytes'; size: number; order: 'le' }
+  | { kind: 'complex'; size: 8 | 16; order: ByteOrder }
+  | { kind: 'string'; size: 0; order: 'le'; charset: 'utf-8' | 'ascii' }
+  | { kind: 'enum'; size: 1 | 2 | 4 | 8; order: ByteOrder; base: 'int' | 'uint'; members: { name: string; value: number }[] }
+  | { kind: 'compound'; size: number; order: 'le'; fields: { name: string; offset: number; dtype: NativeDtype }[] }
+  | { kind: 'array'; size: number; order: 'le'; base: NativeDtype; shape: number[] };
+export type DtypeKind = NativeDtype['kind'];
 
 export interface Hyperslab {
   start: number[];
@@ -60,7 +89,8 @@ export type NativeErrorCode =
   | 'PH5_ERR_MPI'
   | 'PH5_ERR_HDF5'
   | 'PH5_ERR_LAYOUT'
-  | 'PH5_ERR_NEEDS_ALLOCATION';
+  | 'PH5_ERR_NEEDS_ALLOCATION'
+  | 'PH5_ERR_NEEDS_SERIAL';
 
 /** Every error the addon raises. Constructed by the addon itself (it is handed this class). */
 export class Ph5NativeError extends Error {
@@ -153,7 +183,10 @@ export interface CreateDatasetOptions {
   gzip?: number;
   /** Byte-shuffle filter (applied before gzip, as h5py does). */
   shuffle?: boolean;
-  /** Raw bytes of one element in `dtype`. Absent: H5D_FILL_TIME_NEVER. */
+  /**
+   * Raw bytes of one element in `dtype`. Absent: H5D_FILL_TIME_NEVER. Not for `string`
+   * datasets (PH5_ERR_ARGUMENT; their fill is the empty string).
+   */
   fillValue?: Buffer;
 }
 
@@ -175,7 +208,10 @@ export interface DatasetInfo {
   layout: 'contiguous' | 'chunked' | 'compact' | 'virtual';
   chunks: number[] | null;
   filters: FilterInfo[];
-  /** The user-defined fill value (one element, in `dtype`), or null when none was set. */
+  /**
+   * The user-defined fill value (one element, in `dtype`), or null when none was set
+   * (always null for `string` datasets).
+   */
   fillValue: Buffer | null;
   /** When HDF5 writes the fill value ('never' when ph5 created it without one). */
   fillTime: 'ifset' | 'alloc' | 'never';
@@ -190,7 +226,15 @@ export interface WriteOptions {
    * decides the same from the file and `global`.
    */
   collective?: boolean | 'auto';
-  /** dtype of the bytes in `data` (defaults to the dataset's); HDF5 converts byte order. */
+  /**
+   * dtype of the bytes in `data` (defaults to the dataset's); HDF5 converts byte order,
+   * numbers into numbers, and compound fields by name. Accepted: numbers into numbers;
+   * bool, bytes, complex into the same kind; enum or int/uint of the enum's size and
+   * signedness into an enum (the base integers, stored as they are); a compound with the
+   * same field names (each field by these rules); an array of the same shape. A `string`
+   * dataset needs `{kind: 'bytes', size: W}`: each W-byte slot is one string, cut at its
+   * first NUL. Anything else: PH5_ERR_TYPE.
+   */
   memDtype?: NativeDtype;
   /**
    * Parallel files: the whole collective write's selection (every rank's part; the same on
@@ -218,10 +262,12 @@ export interface NumericAttribute {
   data: Buffer;
 }
 
-/** A string attribute: one string (scalar) or a 1-D array of strings, UTF-8. */
+/** A string attribute: one string (scalar) or a 1-D array of strings. */
 export interface StringAttribute {
   kind: 'string';
   value: string | string[];
+  /** The character set HDF5 records (default 'utf8'; h5py reads fixed-length ones as bytes either way). */
+  cset?: 'utf8' | 'ascii';
   /**
    * Fixed length in bytes (null-padded); null or absent: variable-length (h5py's `str`).
    * `'auto'` (write only): the longest value's UTF-8 length.
@@ -304,12 +350,18 @@ interface RawAddon {
   ): Promise<WriteReport>;
   datasetPrepareChunks(handle: number, path: string, selection: Hyperslab | Hyperslab[] | PointSelection): Promise<number>;
   datasetRead(handle: number, path: string, selection: Hyperslab | PointSelection | null, into: Buffer | null): Promise<Buffer>;
+  datasetReadStrings(handle: number, path: string, selection: Hyperslab | PointSelection | null): Promise<string[]>;
   groupCreate(handle: number, path: string): Promise<void>;
   linkList(handle: number, path: string): Promise<LinkEntry[]>;
   linkInfo(handle: number, path: string): Promise<LinkEntry | null>;
   linkDelete(handle: number, path: string): Promise<void>;
   softLinkCreate(handle: number, path: string, target: string): Promise<void>;
-  attributeWrite(handle: number, path: string, name: string, value: { kind: 'numeric'; dtype: NativeDtype; shape: number[]; data: Buffer } | { kind: 'string'; value: string | string[]; length: number | null }): Promise<void>;
+  attributeWrite(
+    handle: number,
+    path: string,
+    name: string,
+    value: { kind: 'numeric'; dtype: NativeDtype; shape: number[]; data: Buffer } | { kind: 'string'; value: string | string[]; length: number | null; cset?: 'utf8' | 'ascii' },
+  ): Promise<void>;
   attributeRead(handle: number, path: string, name: string): Promise<AttributeRead>;
   attributeList(handle: number, path: string): Promise<string[]>;
   attributeDelete(handle: number, path: string, name: string): Promise<void>;
@@ -543,6 +595,15 @@ export class H5File {
     return addon.datasetRead(this.handle, datasetPath, selection, options.into ?? null);
   }
 
+  /**
+   * Read a selection (null: everything) of a variable-length string dataset (dtype kind
+   * 'string'), in C order. `read` refuses such datasets, and this refuses all others
+   * (PH5_ERR_TYPE). Bytes that are not valid UTF-8 become U+FFFD.
+   */
+  readStrings(datasetPath: string, selection: Hyperslab | PointSelection | null = null): Promise<string[]> {
+    return addon.datasetReadStrings(this.handle, datasetPath, selection);
+  }
+
   // --- attributes ------------------------------------------------------------------------
   // `objectPath` is '/' for the file (its root group), or a group or dataset path. On a
   // parallel file every rank must make the same attribute calls with the same values.
@@ -558,10 +619,13 @@ export class H5File {
     } else if (typeof value.length === 'number') {
       length = value.length;
     }
-    return addon.attributeWrite(this.handle, objectPath, name, { kind: 'string', value: value.value, length });
+    return addon.attributeWrite(this.handle, objectPath, name, { kind: 'string', value: value.value, length, cset: value.cset ?? 'utf8' });
   }
 
-  /** Read an attribute: numeric data as raw bytes in its dtype, strings decoded. */
+  /**
+   * Read an attribute: numeric data (any fixed-size dtype, compound and enum too) as raw
+   * bytes in its dtype's layout, strings (fixed or variable length) decoded.
+   */
   readAttribute(objectPath: string, name: string): Promise<AttributeRead> {
     return addon.attributeRead(this.handle, objectPath, name);
   }

@@ -42,6 +42,9 @@ constexpr const char* kLayout = "PH5_ERR_LAYOUT";
 // incremental or late allocation, e.g. by h5py): not an error of the job; the caller
 // allocates them serially (PrepareChunks) and writes again.
 constexpr const char* kNeedsAllocation = "PH5_ERR_NEEDS_ALLOCATION";
+// A write parallel HDF5 1.10 cannot make at all (variable-length strings, on an mpio file):
+// the caller writes the same data through a serial open of the file (one process).
+constexpr const char* kNeedsSerial = "PH5_ERR_NEEDS_SERIAL";
 }  // namespace code
 
 // What a failed call reports to JavaScript: a stable code, a message, and HDF5's error

@@ -1,6 +1,6 @@
 // Attributes on files (the root group "/"), groups and datasets: numeric scalars and
-// arrays in any ph5 dtype, strings fixed- or variable-length UTF-8; write (create or
-// replace), read, list, delete.
+// arrays in any fixed-size ph5 dtype (numbers, bool, bytes, complex, enum, compound), strings
+// fixed- or variable-length, UTF-8 or ASCII; write (create or replace), read, list, delete.
 //
 // On a parallel file, HDF5 requires every rank to make the same attribute calls with the
 // same values (metadata is written collectively), like every other ph5 call there.
@@ -50,6 +50,7 @@ AttributeValue ToValue(Napi::Env env, const Napi::Value& v) {
   AttributeValue a;
   if (kind == "numeric") {
     a.dtype = ToDtype(env, o.Get("dtype"), "value.dtype");
+    if (a.dtype.VariableLength()) ThrowArgument(env, "a numeric attribute has a fixed-size dtype: write strings with kind 'string'");
     a.shape = ToDims(env, o.Get("shape"), "value.shape", false);
     Napi::Value data = o.Get("data");
     if (!data.IsBuffer()) ThrowArgument(env, "value.data must be a Buffer");
@@ -71,6 +72,11 @@ AttributeValue ToValue(Napi::Env env, const Napi::Value& v) {
     a.shape = {arr.Length()};
   } else {
     a.strings.push_back(ToString(env, value, "value.value"));
+  }
+  Napi::Value cset = o.Get("cset");
+  if (!cset.IsUndefined() && !cset.IsNull()) {
+    a.cset = ToString(env, cset, "value.cset");
+    if (a.cset != "utf8" && a.cset != "ascii") ThrowArgument(env, "value.cset must be 'utf8' or 'ascii'");
   }
   Napi::Value length = o.Get("length");
   if (!length.IsUndefined() && !length.IsNull()) {
@@ -124,7 +130,7 @@ class AttributeWriteCall : public FileCall {
     htri_t e = H5Aexists(object, name_.c_str());
     if (e < 0) FailHdf5(code::kHdf5, "looking up attribute " + name_ + " of " + path_);
     if (e > 0) CheckErr(H5Adelete(object, name_.c_str()), "replacing attribute " + name_ + " of " + path_);
-    Hid type = value_.isString ? StringType(value_.fixedLength, H5T_CSET_UTF8) : MakeType(value_.dtype);
+    Hid type = value_.isString ? StringType(value_.fixedLength, value_.cset == "ascii" ? H5T_CSET_ASCII : H5T_CSET_UTF8) : MakeType(value_.dtype);
     Hid space = AttributeSpace(value_.shape);
     Hid acpl(Check(H5Pcreate(H5P_ATTRIBUTE_CREATE), "creating the attribute creation list"));
     CheckErr(H5Pset_char_encoding(acpl, H5T_CSET_UTF8), "setting the name encoding");  // as h5py does
@@ -188,7 +194,7 @@ class AttributeReadCall : public FileCall {
       }
       return;
     }
-    value_.dtype = DescribeType(type);  // PH5_ERR_TYPE for compound, vlen, ...
+    value_.dtype = DescribeType(type);  // PH5_ERR_TYPE for references, vlen sequences, ...
     value_.data.resize(n * value_.dtype.size);
     if (n > 0) CheckErr(H5Aread(attr, type, value_.data.data()), "reading attribute " + name_);
   }

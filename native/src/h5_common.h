@@ -86,6 +86,14 @@ void MpiCheck(int err, const char* what);
 // failure of the same code on the others. `what` names the operation for the message.
 void AgreeOnFailure(const Failure& local, const std::string& what);
 
+// Around an HDF5 call that may convert compounds (H5Dwrite, H5Tconvert; caller holds
+// ApiLock, and opens or closes no id of its own in between): the datatype ids HDF5 caches
+// for the conversion path are counted as HDF5's own (see openIdCounts), not as leaks.
+int64_t DatatypeIds();
+void AdoptDatatypeIds(int64_t before);
+// After H5close (which frees those paths with everything else).
+void ForgetAdoptedIds();
+
 // Before raw data goes into a parallel file: makes the file on disk at least `end` bytes
 // long (the end of the storage the write reaches), so that the parts of newly allocated
 // storage no write has reached yet are holes that read as zeros. Collective I/O with gaps

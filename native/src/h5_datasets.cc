@@ -354,6 +354,10 @@ Hid MemorySpace(hsize_t n) {
   return space;
 }
 
+// Bytes one element takes in the file: a variable-length string is a 16-byte reference
+// into the global heap (its characters live there).
+size_t StoredSize(const Dtype& d) { return d.VariableLength() ? 16 : d.size; }
+
 size_t ByteCount(hsize_t n, size_t itemSize) {
   if (itemSize > 0 && n > SIZE_MAX / itemSize) Fail(code::kSelection, "the selection is too large to hold in memory");
   return static_cast<size_t>(n) * itemSize;
@@ -411,7 +415,7 @@ class CreateDatasetCall : public FileCall {
       chunks_ = ToDims(env, chunks, "chunks", false);
       if (chunks_.size() != shape_.size()) ThrowArgument(env, "chunks must have as many dimensions as shape");
       if (shape_.empty()) ThrowArgument(env, "a scalar dataset cannot be chunked");
-      double bytes = static_cast<double>(dtype_.size);
+      double bytes = static_cast<double>(StoredSize(dtype_));
       for (size_t i = 0; i < chunks_.size(); i++) {
         if (chunks_[i] == 0) ThrowArgument(env, "chunk dimensions must be at least 1");
         if (maxshape_[i] != H5S_UNLIMITED && chunks_[i] > maxshape_[i])
@@ -425,6 +429,8 @@ class CreateDatasetCall : public FileCall {
     }
     Napi::Value fill = o.Get("fillValue");
     if (!fill.IsUndefined() && !fill.IsNull()) {
+      if (dtype_.VariableLength())
+        ThrowArgument(env, "a fillValue for a variable-length string dataset is not supported (its fill is the empty string)");
       if (!fill.IsBuffer()) ThrowArgument(env, "fillValue must be a Buffer holding one element");
       auto b = fill.As<Napi::Buffer<uint8_t>>();
       if (b.Length() != dtype_.size)
@@ -456,9 +462,11 @@ class CreateDatasetCall : public FileCall {
     }
     if (hasFill_) {
       CheckErr(H5Pset_fill_value(dcpl, type, fill_.data()), "setting the fill value");
-    } else {
+    } else if (!dtype_.VariableLength()) {
       // Parallel HDF5 allocates the whole dataset at creation and would write the fill
-      // value over all of it: up to twice the cost of the write that follows.
+      // value over all of it: up to twice the cost of the write that follows. (HDF5 refuses
+      // NEVER for variable-length data: those keep the default, which writes nothing either
+      // while no fill value is set.)
       CheckErr(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "disabling the fill pass");
     }
     Hid lcpl = IntermediateGroupsLcpl();
@@ -473,7 +481,7 @@ class CreateDatasetCall : public FileCall {
   // collective exchange.
   std::vector<hsize_t> DefaultChunks() const {
     std::vector<hsize_t> c(shape_.size(), 1);
-    hsize_t budget = std::max<hsize_t>(1, (hsize_t(1) << 20) / std::max<size_t>(1, dtype_.size));
+    hsize_t budget = std::max<hsize_t>(1, (hsize_t(1) << 20) / std::max<size_t>(1, StoredSize(dtype_)));
     for (size_t i = shape_.size(); i-- > 0;) {
       hsize_t limit = maxshape_[i] == H5S_UNLIMITED ? budget : std::max<hsize_t>(1, maxshape_[i]);
       c[i] = std::max<hsize_t>(1, std::min(limit, budget));
@@ -580,7 +588,7 @@ class InfoCall : public FileCall {
     ReadFilters(dcpl);
     H5D_fill_value_t fillState;
     CheckErr(H5Pfill_value_defined(dcpl, &fillState), "reading the fill value state");
-    if (fillState == H5D_FILL_VALUE_USER_DEFINED) {
+    if (fillState == H5D_FILL_VALUE_USER_DEFINED && !dtype_.VariableLength()) {
       // The fill value in the dataset's own type (the stored one, converted by HDF5).
       fill_.resize(H5Tget_size(type));
       CheckErr(H5Pget_fill_value(dcpl, type, fill_.data()), "reading the fill value");
@@ -726,6 +734,14 @@ class WriteCall : public FileCall {
         // others' (HDF5 1.10 keeps one rank's header), silently losing data.
         Fail(code::kLayout, path_ + " has a compact layout, which parallel HDF5 cannot write from several ranks; copy it to a contiguous or chunked dataset");
       if (layout == H5D_VIRTUAL) Fail(code::kLayout, path_ + " is a virtual dataset, which parallel HDF5 1.10 cannot write");
+      // H5Dwrite on an mpio file refuses variable-length data in every mode ("Parallel IO
+      // does not support writing VL ... datatypes yet", HDF5 1.10.8): the strings go to the
+      // global heap, which parallel HDF5 cannot allocate from several ranks. Refused here, on
+      // every rank alike (from the file's metadata), before anyone enters H5Dwrite.
+      // (Variable-length sequences have no ph5 dtype: the write below refuses them, PH5_ERR_TYPE.)
+      if (H5Tis_variable_str(fileType) > 0)
+        Fail(code::kNeedsSerial, path_ + " holds variable-length strings, which parallel HDF5 1.10 cannot write: write them through a serial open of the file");
+      H5Eclear2(H5E_DEFAULT);
       if (NeedsAllocation(dset, dcpl, space, global_))
         Fail(code::kNeedsAllocation, "the write into " + path_ + " touches chunks that are not allocated yet");
     }
@@ -737,16 +753,20 @@ class WriteCall : public FileCall {
     Failure local;
     try {
       Dtype fileDtype = DescribeType(fileType);
+      if (fileDtype.VariableLength() && !hasMemDtype_)
+        Fail(code::kType, path_ + " holds variable-length strings: write them as fixed-width bytes slots (memDtype {kind: 'bytes', size: W})");
+      size_t itemSize = H5Tget_size(fileType);
       if (hasMemDtype_) {
-        if ((memDtype_.kind == Kind::Bytes) != (fileDtype.kind == Kind::Bytes) ||
-            (memDtype_.kind == Kind::Bool) != (fileDtype.kind == Kind::Bool))
-          Fail(code::kType, "cannot write " + memDtype_.Name() + " data into a " + fileDtype.Name() + " dataset");
-        memType = MakeType(memDtype_);
+        std::string why = WriteMismatch(memDtype_, fileDtype);
+        if (!why.empty()) Fail(code::kType, why);
+        memType = MemoryType(memDtype_, fileDtype);
+        itemSize = memDtype_.size;
+        strings_ = fileDtype.VariableLength();
       } else {
         memType = Hid(Check(H5Tcopy(fileType), "copying the type"));
       }
       n = SelectInFile(space, sel_, true);
-      size_t need = ByteCount(n, H5Tget_size(memType));
+      size_t need = ByteCount(n, itemSize);
       if (need != length_)
         Fail(code::kSelection, "the data has " + std::to_string(length_) + " bytes but the selection of " + std::to_string(n) +
                                    " elements needs " + std::to_string(need));
@@ -758,7 +778,24 @@ class WriteCall : public FileCall {
 
     const uint8_t* source = data_;
     std::vector<uint8_t> converted;
-    if (f.parallel && filtered) {
+    // Fixed-width slots into variable-length strings: HDF5 1.10 converts neither way between
+    // fixed and variable-length strings, so each slot becomes a NUL-terminated C string (cut
+    // at its first NUL) and HDF5 gets an array of pointers in the file's character set.
+    std::vector<char> characters;
+    std::vector<const char*> pointers;
+    if (strings_ && n > 0) {
+      size_t width = memDtype_.size;
+      characters.resize(ByteCount(n, width + 1));
+      pointers.resize(n);
+      for (hsize_t i = 0; i < n; i++) {
+        char* slot = characters.data() + i * (width + 1);
+        std::memcpy(slot, data_ + i * width, width);
+        slot[width] = '\0';
+        pointers[i] = slot;
+      }
+      source = reinterpret_cast<const uint8_t*>(pointers.data());
+    }
+    if (f.parallel && filtered && !strings_) {
       // HDF5 1.10 writes filtered datasets only collectively, and falls back to
       // independent I/O whenever it converts types: convert here, so HDF5 does not have to.
       // A rank with nothing to write still switches to the file type: the fallback is
@@ -770,7 +807,12 @@ class WriteCall : public FileCall {
           size_t item = std::max(H5Tget_size(memType), H5Tget_size(fileType));
           converted.resize(ByteCount(n, item));
           std::memcpy(converted.data(), data_, length_);
-          CheckErr(H5Tconvert(memType, fileType, n, converted.data(), nullptr, H5P_DEFAULT), "converting the data to the file type");
+          // Compound conversions need a background buffer (fields are converted by name).
+          std::vector<uint8_t> background(H5Tget_class(fileType) == H5T_COMPOUND ? ByteCount(n, H5Tget_size(fileType)) : 0);
+          int64_t ids = DatatypeIds();
+          herr_t err = H5Tconvert(memType, fileType, n, converted.data(), background.empty() ? nullptr : background.data(), H5P_DEFAULT);
+          AdoptDatatypeIds(ids);
+          CheckErr(err, "converting the data to the file type");
           source = converted.data();
         }
         memType = Hid(Check(H5Tcopy(fileType), "copying the type"));
@@ -786,7 +828,10 @@ class WriteCall : public FileCall {
       bool useCollective = filtered || transfer_ == Transfer::kCollective || (transfer_ == Transfer::kAuto && !independentRaw);
       CheckErr(H5Pset_dxpl_mpio(dxpl, useCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
     }
-    CheckErr(H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? source : nullptr), "writing " + path_);
+    int64_t ids = DatatypeIds();
+    herr_t written = H5Dwrite(dset, memType, memSpace, space, dxpl, n > 0 ? source : nullptr);
+    AdoptDatatypeIds(ids);
+    CheckErr(written, "writing " + path_);
     if (f.parallel) {
       H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
       uint32_t localCause = 0, globalCause = 0;
@@ -816,6 +861,7 @@ class WriteCall : public FileCall {
   size_t length_ = 0;
   Dtype memDtype_;
   bool hasMemDtype_ = false;
+  bool strings_ = false;  // bytes slots into a variable-length string dataset
   bool didCollective_ = false;
   std::vector<std::string> causes_;
 };
@@ -841,7 +887,9 @@ class ReadCall : public FileCall {
   void RunOnFile(const OpenFile& f) override {
     Hid dset = OpenDataset(f.id, path_);
     Hid type(Check(H5Dget_type(dset), "reading the type"));
-    DescribeType(type);  // refuse types ph5 cannot name rather than return opaque bytes
+    // Refuse types ph5 cannot name rather than return opaque bytes.
+    if (DescribeType(type).VariableLength())
+      Fail(code::kType, path_ + " holds variable-length strings: read them with readStrings (datasetReadStrings)");
     Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
     hsize_t n = SelectInFile(space, sel_, false);
     length_ = ByteCount(n, H5Tget_size(type));
@@ -880,6 +928,49 @@ class ReadCall : public FileCall {
   size_t length_ = 0;
 };
 
+// Reads a selection of a variable-length string dataset as strings (in C order). HDF5
+// allocates each string; they are copied and handed back to HDF5 (H5Dvlen_reclaim) before
+// the call returns, so JS only ever sees std::strings.
+class ReadStringsCall : public FileCall {
+ public:
+  ReadStringsCall(Napi::Env env, uint32_t handle, std::string path, Selection sel)
+      : FileCall(env, "ph5.datasetReadStrings", handle), path_(std::move(path)), sel_(std::move(sel)) {
+    CheckPath(env, path_);
+  }
+
+ protected:
+  void RunOnFile(const OpenFile& f) override {
+    Hid dset = OpenDataset(f.id, path_);
+    Hid type(Check(H5Dget_type(dset), "reading the type"));
+    Dtype d = DescribeType(type);
+    if (!d.VariableLength())
+      Fail(code::kType, path_ + " holds " + d.Name() + ", not variable-length strings: read it with read (datasetRead)");
+    Hid space(Check(H5Dget_space(dset), "reading the dataspace"));
+    hsize_t n = SelectInFile(space, sel_, false);
+    if (n == 0) return;
+    ByteCount(n, sizeof(char*) + sizeof(std::string));  // refuses what cannot be held
+    Hid memType = MakeType(d);
+    Hid memSpace = MemorySpace(n);
+    Hid dxpl(Check(H5Pcreate(H5P_DATASET_XFER), "creating the transfer list"));
+    if (f.parallel) CheckErr(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT), "choosing the transfer mode");
+    std::vector<char*> pointers(n, nullptr);
+    CheckErr(H5Dread(dset, memType, memSpace, space, dxpl, pointers.data()), "reading " + path_);
+    strings_.reserve(n);
+    for (char* p : pointers) strings_.emplace_back(p ? p : "");
+    CheckErr(H5Dvlen_reclaim(memType, memSpace, H5P_DEFAULT, pointers.data()), "releasing the strings HDF5 read");
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array a = Napi::Array::New(env, strings_.size());
+    for (size_t i = 0; i < strings_.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, strings_[i]));
+    return a;
+  }
+
+ private:
+  std::string path_;
+  Selection sel_;
+  std::vector<std::string> strings_;
+};
+
 // ---------------------------------------------------------------------------------------
 // Allocates the missing chunks of `global` on a serial file by writing the fill value into
 // them (what an unallocated chunk reads as, so nothing visible changes). HDF5 allocates a
@@ -910,7 +1001,10 @@ class PrepareChunksCall : public FileCall {
     std::vector<uint8_t> fill(item, 0);
     H5D_fill_value_t state;
     CheckErr(H5Pfill_value_defined(dcpl, &state), "reading the fill value state");
-    if (state != H5D_FILL_VALUE_UNDEFINED) CheckErr(H5Pget_fill_value(dcpl, type, fill.data()), "reading the fill value");
+    // Variable-length strings: zeros are null pointers, written as empty strings (their fill).
+    if (state != H5D_FILL_VALUE_UNDEFINED && H5Tis_variable_str(type) <= 0)
+      CheckErr(H5Pget_fill_value(dcpl, type, fill.data()), "reading the fill value");
+    H5Eclear2(H5E_DEFAULT);
 
     // Missing chunks go out in batches: one H5Dwrite of a union of chunk regions, at most
     // kBatchElements elements of fill in memory at a time.
@@ -1004,9 +1098,18 @@ Napi::Value DatasetRead(const Napi::CallbackInfo& info) {
   return (new ReadCall(env, handle, path, std::move(sel), info[3]))->Start();
 }
 
+Napi::Value DatasetReadStrings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t handle = HandleArg(info);
+  std::string path = ToString(env, info[1], "path");
+  Selection sel = ToSelection(env, info[2]);
+  return (new ReadStringsCall(env, handle, path, std::move(sel)))->Start();
+}
+
 }  // namespace
 
 void InitDatasets(Napi::Env env, Napi::Object exports) {
+  exports.Set("datasetReadStrings", Export(env, "datasetReadStrings", DatasetReadStrings));
   exports.Set("datasetCreate", Export(env, "datasetCreate", DatasetCreate));
   exports.Set("datasetResize", Export(env, "datasetResize", DatasetResize));
   exports.Set("datasetInfo", Export(env, "datasetInfo", DatasetInfo));

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common.h"
+#include "h5_common.h"
 
 namespace ph5 {
 
@@ -329,6 +330,7 @@ std::string MpiMismatch() {
 // down while MPI still works. The thread calling MPI_Finalize holds ApiLock.
 int CloseHdf5AtFinalize(MPI_Comm, int, void*, void*) {
   H5close();
+  ForgetAdoptedIds();
   return MPI_SUCCESS;
 }
 

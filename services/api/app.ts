@@ -28,6 +28,7 @@ import attributeRoutes from './routes/attributes/index.js';
 import jobRoutes from './routes/jobs/index.js';
 import { Job, Problem } from './schemas/common.js';
 import { DatasetInfo } from './schemas/datasets.js';
+import { DTYPE_SCHEMAS } from './schemas/dtype.js';
 
 export interface BuildOptions {
   config: Config;
@@ -67,6 +68,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   installErrorHandler(app);
   app.addSchema(Problem);
   app.addSchema(Job);
+  for (const schema of DTYPE_SCHEMAS) app.addSchema(schema);
   app.addSchema(DatasetInfo);
   await app.register(swaggerPlugin);
   await app.register(swaggerUiPlugin);

@@ -146,7 +146,8 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
   } else if (!info.data) {
     fail(`${target.file}:${h5path}`, info.response, info.error);
   } else {
-    dataset = { dtype: info.data.dtype, shape: info.data.shape };
+    // Enums and compounds come as objects: their canonical text is their JSON (shared/dtype.ts parseDtype).
+    dataset = { dtype: typeof info.data.dtype === 'string' ? info.data.dtype : JSON.stringify(info.data.dtype), shape: info.data.shape };
   }
 
   const plan = partedPlan({ stdin, select: o.select, npy, size, dataset, payloadDtype: npy ? undefined : o.dtype, parting });
@@ -412,7 +413,7 @@ async function ls(client: Ph5Client, args: string[], o: CommandOptions): Promise
   const walk = (n: Node) => {
     const extent = (s?: number[], m?: (number | null)[]) => `{${(s ?? []).map((d, i) => `${d}/${m?.[i] === null ? 'Inf' : (m?.[i] ?? d)}`).join(', ')}}`;
     if (n.kind === 'group') lines.push(`${n.path.padEnd(40)} Group`);
-    else if (n.kind === 'dataset') lines.push(`${n.path.padEnd(40)} Dataset ${extent(n.shape, n.maxshape)} ${n.dtype}`);
+    else if (n.kind === 'dataset') lines.push(`${n.path.padEnd(40)} Dataset ${extent(n.shape, n.maxshape)} ${typeof n.dtype === 'string' ? n.dtype : JSON.stringify(n.dtype)}`);
     else lines.push(`${n.path.padEnd(40)} ${n.kind === 'softlink' ? 'Soft Link' : n.kind} ${n.target ? `{${n.target}}` : ''}`);
     n.children?.forEach(walk);
   };

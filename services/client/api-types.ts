@@ -138,7 +138,7 @@ export interface paths {
         get: operations["getFileAttribute"];
         /**
          * Create or replace an attribute of the file's root group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
          */
         put: operations["putFileAttribute"];
         post?: never;
@@ -230,7 +230,7 @@ export interface paths {
         get: operations["getDatasetAttribute"];
         /**
          * Create or replace an attribute of a dataset
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
          */
         put: operations["putDatasetAttribute"];
         post?: never;
@@ -273,12 +273,12 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype (headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype (headers X-Ph5-Dtype and X-Ph5-Shape describe them; X-Ph5-Dtype is the canonical text, JSON for enums and compounds, non-ASCII escaped); with Accept: application/x-npy, a .npy file. Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**
          * Write values into a selection of a dataset
-         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order. The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. An empty selection (e.g. [5:5], or any selection of an empty dataset) takes an empty body (JSON [], zero bytes) and is accepted as a job that changes nothing. Point writes: ?points=[[i,j],…] with any body (as many elements as points, in their order), or a JSON body {"points": [[i,j],…], "value": […]}; each point at most once, inside the extent (else 400 PH5_ERR_SELECTION). A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. Large arrays may be sent as row-block parts (one PUT per ?select= block, several at once): each part is atomic and applied as soon as it is accepted; the whole is not (docs/api.md, Large writes in parts). With Idempotency-Key, a retry of the same request answers 202 with the original job (header Idempotent-Replayed: true) instead of queueing it again. Needs the 'write' role.
+         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length), values in the dtype’s JSON form (docs/api.md, Types); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes; a variable-length string dataset takes fixed-width slots, ?dtype=S<n>); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order (structured and complex headers included; |S<n> for string datasets). The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. An empty selection (e.g. [5:5], or any selection of an empty dataset) takes an empty body (JSON [], zero bytes) and is accepted as a job that changes nothing. Point writes: ?points=[[i,j],…] with any body (as many elements as points, in their order), or a JSON body {"points": [[i,j],…], "value": […]}; each point at most once, inside the extent (else 400 PH5_ERR_SELECTION). A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. Large arrays may be sent as row-block parts (one PUT per ?select= block, several at once): each part is atomic and applied as soon as it is accepted; the whole is not (docs/api.md, Large writes in parts). With Idempotency-Key, a retry of the same request answers 202 with the original job (header Idempotent-Replayed: true) instead of queueing it again. Needs the 'write' role.
          */
         put: operations["writeDatasetValue"];
         post?: never;
@@ -386,7 +386,7 @@ export interface paths {
         get: operations["getGroupAttribute"];
         /**
          * Create or replace an attribute of a group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str). Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
          */
         put: operations["putGroupAttribute"];
         post?: never;
@@ -493,6 +493,51 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * @description An HDF5 compound (numpy structured dtype): JSON values are objects {field: value} (writes also take arrays in field order).
+         * @example {
+         *       "fields": [
+         *         {
+         *           "name": "x",
+         *           "dtype": "float64",
+         *           "offset": 0
+         *         },
+         *         {
+         *           "name": "v",
+         *           "dtype": "float32",
+         *           "shape": [
+         *             3
+         *           ],
+         *           "offset": 8
+         *         }
+         *       ],
+         *       "itemsize": 20
+         *     }
+         */
+        CompoundDtype: {
+            fields: {
+                dtype: components["schemas"]["Dtype"];
+                /** @example x */
+                name: string;
+                /**
+                 * @description Byte offset in the record (default: packed in order); answers always say it.
+                 * @example 0
+                 */
+                offset?: number;
+                /**
+                 * @description An array field (numpy subarray), e.g. [3].
+                 * @example [
+                 *       3
+                 *     ]
+                 */
+                shape?: number[];
+            }[];
+            /**
+             * @description Bytes per record (default: packed); answers always say it.
+             * @example 20
+             */
+            itemsize?: number;
+        };
+        /**
          * @example {
          *       "path": "/test",
          *       "dtype": "int32",
@@ -516,13 +561,9 @@ export interface components {
             chunks: number[] | null;
             compression: "gzip" | null;
             compressionLevel: number | null;
-            /**
-             * @description Canonical numpy name: int32 (little-endian), >i4 (big-endian), float64, bool, S16…
-             * @example int32
-             */
-            dtype: string;
-            /** @description The fill value, or null when none was set (unwritten elements are then undefined). */
-            fillValue: number | string | boolean | null;
+            dtype: components["schemas"]["Dtype"];
+            /** @description The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined). */
+            fillValue: unknown;
             layout: "contiguous" | "chunked" | "compact" | "virtual";
             /**
              * @description null = unlimited.
@@ -542,6 +583,47 @@ export interface components {
             shuffle: boolean;
             /** @description 'pending': accepted, but the job creating it has not run yet (values cannot be read until it has; writes are accepted). */
             state: "ready" | "pending";
+        };
+        /**
+         * @description A dtype: a numpy-style string, an enum, a compound (docs/api.md, Types).
+         * @example float64
+         * @example {
+         *       "enum": {
+         *         "OFF": 0,
+         *         "ON": 1
+         *       },
+         *       "base": "uint8"
+         *     }
+         */
+        Dtype: string | components["schemas"]["EnumDtype"] | components["schemas"]["CompoundDtype"] | unknown[];
+        /**
+         * @description An HDF5 enum (h5py.enum_dtype): JSON values are member names (writes also take the integer).
+         * @example {
+         *       "enum": {
+         *         "RED": 0,
+         *         "GREEN": 1,
+         *         "BLUE": 2
+         *       },
+         *       "base": "uint8"
+         *     }
+         */
+        EnumDtype: {
+            /**
+             * @description The integer type under the enum (default uint8, as h5py.enum_dtype); answers always say it.
+             * @example uint8
+             */
+            base?: string;
+            /**
+             * @description Member name → integer value.
+             * @example {
+             *       "RED": 0,
+             *       "GREEN": 1,
+             *       "BLUE": 2
+             *     }
+             */
+            enum: {
+                [key: string]: number;
+            };
         };
         /**
          * @description An accepted operation and what became of it.
@@ -960,7 +1042,7 @@ export interface operations {
                             children?: {
                                 [key: string]: unknown;
                             }[];
-                            dtype?: string;
+                            dtype?: components["schemas"]["Dtype"];
                             file?: string;
                             /** @description group, dataset, datatype, softlink, external or other. */
                             kind: string;
@@ -1503,12 +1585,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         attributes: {
-                            /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
-                            dtype: string;
+                            dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
                             value: unknown;
                         }[];
                     };
@@ -1691,12 +1772,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
-                        dtype: string;
+                        dtype: components["schemas"]["Dtype"];
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
                         value: unknown;
                     };
                 };
@@ -1872,15 +1952,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /**
-                     * @description numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.
-                     * @example float32
-                     */
-                    dtype?: string;
+                    dtype?: components["schemas"]["Dtype"];
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -2309,16 +2385,12 @@ export interface operations {
                      * @example 4
                      */
                     compressionLevel?: number;
+                    dtype: components["schemas"]["Dtype"];
                     /**
-                     * @description numpy-style dtype: int8…int64, uint8…uint64, float16/32/64, bool, S<n>, or codes like <i4, >f8.
-                     * @example int32
-                     */
-                    dtype: string;
-                    /**
-                     * @description Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.
+                     * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
                      * @example 0
                      */
-                    fillValue?: number | string | boolean;
+                    fillValue?: unknown;
                     /**
                      * @description Largest extent of each dimension, null = unlimited. Default: shape. Unlimited dimensions get a default chunk shape; finite ones larger than shape need chunks.
                      * @example [
@@ -2921,12 +2993,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         attributes: {
-                            /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
-                            dtype: string;
+                            dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
                             value: unknown;
                         }[];
                     };
@@ -3114,12 +3185,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
-                        dtype: string;
+                        dtype: components["schemas"]["Dtype"];
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
                         value: unknown;
                     };
                 };
@@ -3300,15 +3370,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /**
-                     * @description numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.
-                     * @example float32
-                     */
-                    dtype?: string;
+                    dtype?: components["schemas"]["Dtype"];
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -3950,10 +4016,7 @@ export interface operations {
     readDatasetValue: {
         parameters: {
             query?: {
-                /**
-                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
-                 * @example >i4
-                 */
+                /** @description Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). */
                 dtype?: string;
                 /**
                  * @description A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.
@@ -3987,10 +4050,9 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings. */
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53−1 are decimal strings; complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
                         data: unknown;
-                        /** @example int32 */
-                        dtype: string;
+                        dtype: components["schemas"]["Dtype"];
                         /**
                          * @description Shape of the selection.
                          * @example [
@@ -4070,6 +4132,24 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "No dataset /test in output.h5.",
                      *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The answer cannot be given in the media type asked for (Accept): variable-length strings are answered as JSON only. Codes: PH5_ERR_NOT_ACCEPTABLE. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_ACCEPTABLE",
+                     *       "title": "Not Acceptable",
+                     *       "status": 406,
+                     *       "detail": "/names in f.h5 holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.",
+                     *       "code": "PH5_ERR_NOT_ACCEPTABLE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4156,10 +4236,7 @@ export interface operations {
     writeDatasetValue: {
         parameters: {
             query?: {
-                /**
-                 * @description Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.
-                 * @example >i4
-                 */
+                /** @description Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). */
                 dtype?: string;
                 /**
                  * @description A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.
@@ -4443,10 +4520,9 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings. */
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53−1 are decimal strings; complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
                         data: unknown;
-                        /** @example int32 */
-                        dtype: string;
+                        dtype: components["schemas"]["Dtype"];
                         /**
                          * @description Shape of the selection.
                          * @example [
@@ -5260,12 +5336,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         attributes: {
-                            /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
-                            dtype: string;
+                            dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
                             value: unknown;
                         }[];
                     };
@@ -5453,12 +5528,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones. */
-                        dtype: string;
+                        dtype: components["schemas"]["Dtype"];
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
                         value: unknown;
                     };
                 };
@@ -5639,15 +5713,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /**
-                     * @description numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.
-                     * @example float32
-                     */
-                    dtype?: string;
+                    dtype?: components["schemas"]["Dtype"];
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind.
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -6276,16 +6346,12 @@ export interface operations {
                          * @example 4
                          */
                         compressionLevel?: number;
+                        dtype: components["schemas"]["Dtype"];
                         /**
-                         * @description numpy-style dtype: int8…int64, uint8…uint64, float16/32/64, bool, S<n>, or codes like <i4, >f8.
-                         * @example int32
-                         */
-                        dtype: string;
-                        /**
-                         * @description Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.
+                         * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
                          * @example 0
                          */
-                        fillValue?: number | string | boolean;
+                        fillValue?: unknown;
                         /**
                          * @description Largest extent of each dimension, null = unlimited. Default: shape. Unlimited dimensions get a default chunk shape; finite ones larger than shape need chunks.
                          * @example [
@@ -6325,7 +6391,7 @@ export interface operations {
                         /** @description Nested arrays (or a flat array) of the selection’s values. */
                         value: unknown;
                     } | {
-                        dtype?: string;
+                        dtype?: components["schemas"]["Dtype"];
                         name: string;
                         /** @enum {string} */
                         op: "setAttribute";

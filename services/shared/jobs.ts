@@ -139,10 +139,15 @@ export interface ResizeOp {
   shape: number[];
 }
 
-/** An attribute's value as queued: numbers as raw bytes (base64) in `dtype`, or strings. */
+/**
+ * An attribute's value as queued: elements of a fixed-size dtype (numbers, complex, enum,
+ * compound; canonical text as dtype.ts formatDtype gives it) as raw bytes (base64), or
+ * strings: variable-length (UTF-8, or ASCII with `charset`) or, with `length`, fixed-length
+ * null-padded S<length>.
+ */
 export type AttributeData =
   | { kind: 'numeric'; dtype: string; shape: number[]; data: string }
-  | { kind: 'string'; value: string | string[] };
+  | { kind: 'string'; value: string | string[]; length?: number; charset?: 'ascii' };
 
 /** Creates or replaces an attribute of the object at `path` ('/' = the file). */
 export interface SetAttributeOp {

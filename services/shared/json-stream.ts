@@ -5,13 +5,19 @@
  * `JSON.stringify({ dtype, shape, data: decodeJson(bytes, dtype, shape) })` gives for the
  * whole selection (the same element rules: json-codec.ts's elementReader).
  */
-import type { Dtype } from './dtype.js';
-import { decodeJson, elementReader } from './json-codec.js';
+import type { Dtype, DtypeSpec } from './dtype.js';
+import { elementReader } from './json-codec.js';
 import { elementCount } from './selection.js';
 
-/** JSON text of one element value as elementReader gives it. */
+/** JSON text of one element value as elementReader gives it (numbers, strings, booleans, [re, im], records). */
 function elementText(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+}
+
+/** The nested empty arrays of a shape with a 0 in it: [2, 0] → [[], []]. */
+function emptyNested(shape: readonly number[]): unknown {
+  const build = (dim: number): unknown => (dim === shape.length ? null : Array.from({ length: shape[dim]! }, () => build(dim + 1)));
+  return build(0);
 }
 
 type NumberView = Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array;
@@ -23,6 +29,7 @@ type NumberView = Float64Array | Float32Array | Int32Array | Uint32Array | Int16
  * elementReader path).
  */
 function numberView(bytes: Buffer, dtype: Dtype): NumberView | null {
+  if (dtype.kind !== 'float' && dtype.kind !== 'int' && dtype.kind !== 'uint') return null;
   if (dtype.order === 'be' && dtype.size > 1) return null;
   if (bytes.byteOffset % dtype.size !== 0) return null;
   const n = bytes.length / dtype.size;
@@ -48,6 +55,12 @@ function run(bytes: Buffer, view: NumberView | null, read: (bytes: Buffer, i: nu
   return texts.join(',');
 }
 
+/**
+ * The streamed JSON answer of one selection. `dtype` is what the answer's "dtype" says (a
+ * canonical name, or the spec object of an enum or compound). Fixed-size dtypes are fed
+ * their bytes (`encode`); variable-length strings their values (`encodeStrings`, as the
+ * native readStrings gives them), piece by piece in C order, cut anywhere.
+ */
 export class JsonValueEncoder {
   readonly #shape: readonly number[];
   readonly #read: (bytes: Buffer, i: number) => unknown;
@@ -57,7 +70,7 @@ export class JsonValueEncoder {
   #done = 0;
 
   constructor(
-    private readonly dtypeName: string,
+    private readonly dtypeName: DtypeSpec,
     private readonly dtype: Dtype,
     shape: readonly number[],
   ) {
@@ -78,15 +91,30 @@ export class JsonValueEncoder {
    */
   encode(bytes: Buffer): string {
     const n = bytes.length / this.dtype.size;
-    if (!Number.isInteger(n) || this.#done + n > this.#total) throw new Error(`JsonValueEncoder: ${bytes.length} bytes do not continue a selection of ${this.#total} elements at ${this.#done}`);
+    if (this.dtype.kind === 'string' || !Number.isInteger(n) || this.#done + n > this.#total) {
+      throw new Error(`JsonValueEncoder: ${bytes.length} bytes do not continue a selection of ${this.#total} ${this.dtype.kind} elements at ${this.#done}`);
+    }
+    const view = numberView(bytes, this.dtype);
+    return this.#emit(n, (from, to) => run(bytes, view, this.#read, from, to));
+  }
+
+  /** The text of the next `values.length` elements of a variable-length string selection. */
+  encodeStrings(values: readonly string[]): string {
+    if (this.dtype.kind !== 'string' || this.#done + values.length > this.#total) {
+      throw new Error(`JsonValueEncoder: ${values.length} strings do not continue a selection of ${this.#total} ${this.dtype.kind} elements at ${this.#done}`);
+    }
+    return this.#emit(values.length, (from, to) => values.slice(from, to).map((v) => JSON.stringify(v)).join(','));
+  }
+
+  /** The next `n` elements, whose texts (elements [from, to) of the piece, comma-joined) `texts` gives. */
+  #emit(n: number, texts: (from: number, to: number) => string): string {
     const rank = this.#shape.length;
     if (rank === 0) {
       this.#done += n;
-      return n === 0 ? '' : elementText(this.#read(bytes, 0));
+      return n === 0 ? '' : texts(0, 1);
     }
     const last = this.#shape[rank - 1]!;
     const at = this.#at;
-    const view = numberView(bytes, this.dtype);
     const parts: string[] = [];
     let i = 0;
     while (i < n) {
@@ -99,7 +127,7 @@ export class JsonValueEncoder {
       } else parts.push(',');
       // The rest of this row (or of the piece), comma-separated.
       const stop = Math.min(n, i + last - at[rank - 1]!);
-      parts.push(run(bytes, view, this.#read, i, stop));
+      parts.push(texts(i, stop));
       at[rank - 1]! += stop - i;
       i = stop;
       // Carry the odometer.
@@ -121,6 +149,6 @@ export class JsonValueEncoder {
 
   /** The whole answer of a selection with no elements (a shape with a 0 in it). */
   empty(): string {
-    return this.head() + JSON.stringify(decodeJson(Buffer.alloc(0), this.dtype, this.#shape)) + '}';
+    return this.head() + JSON.stringify(emptyNested(this.#shape)) + '}';
   }
 }

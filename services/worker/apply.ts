@@ -368,6 +368,64 @@ async function injectedHang(plan: Plan, s: WriteStep | { op: string }, rank: num
   await new Promise<never>(() => setInterval(() => {}, 60_000));
 }
 
+/**
+ * Whether a write step goes into a variable-length string dataset. Its payload is then
+ * fixed-width slots (S<n>), so only such steps are asked about; every rank asks (a
+ * metadata read, collective on a parallel file). A dataset that cannot be described is
+ * left to the write itself to fail.
+ */
+async function writesStrings(file: H5File, s: WriteStep): Promise<boolean> {
+  const info = await file.datasetInfo(s.path).catch(() => null);
+  return info?.dtype.kind === 'string';
+}
+
+/**
+ * A write into a variable-length string dataset, which HDF5 1.10.8 cannot make through
+ * MPI-IO (H5Dwrite refuses variable-length data on an mpio file, in every transfer mode):
+ * every rank closes the parallel file, rank 0 alone opens it with the serial driver,
+ * writes the whole step (the staged slots, converted to strings by the native write) and
+ * closes it, then every rank opens it in parallel again. Returns the write's outcome and
+ * the file open again, or null when reopening failed (the epoch must stop; nothing is open).
+ */
+async function serialStringWrite(
+  plan: Plan,
+  s: WriteStep,
+  index: number,
+  rank: number,
+  file: H5File,
+  reader: StagedReader,
+  guard: () => Promise<void>,
+  alone: boolean,
+  times: Breakdown,
+): Promise<{ outcome: StepOutcome; file: H5File | null; bytes: number }> {
+  const closed = await step(() => file.close({ sync: FILE_SYNC }), false);
+  if (closed.outcome.status !== OK) return { outcome: closed.outcome, file: null, bytes: 0 };
+  const written = await step(
+    async () => {
+      if (rank !== 0) return;
+      await guard();
+      const data = await reader.take(index, s.segments, 0, s.bytes);
+      try {
+        // A point write's selection is its staged coordinates (all of them: rank 0 writes alone).
+        const selection = s.points ? { points: await readCoordinates(plan, s.points.coords) } : (s.parts ?? s.hyperslab);
+        const serial = await H5File.open(plan.file, { mode: 'rw', parallel: false });
+        try {
+          await timed(times, 'writeMs', serial.write(s.path, selection, data, { memDtype: parseDtype(s.payloadDtype) }));
+        } finally {
+          await serial.close({ sync: FILE_SYNC });
+        }
+      } finally {
+        reader.done(data);
+      }
+    },
+    alone,
+    times,
+  );
+  const reopened = await step(() => H5File.open(plan.file, { mode: 'rw', parallel: true }), false);
+  if (reopened.outcome.status !== OK) return { outcome: reopened.outcome, file: null, bytes: 0 };
+  return { outcome: written.outcome, file: reopened.value, bytes: rank === 0 ? s.bytes : 0 };
+}
+
 export interface ApplyHooks {
   /** Rank 0: the fencing check before every step that changes the file (throws if the lease is gone). */
   beforeStep?: () => Promise<void>;
@@ -403,7 +461,7 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
   hooks.phase?.('open');
   const opened = await step(() => H5File.open(plan.file, { mode: plan.mode, parallel: true }), false);
   report.openMs = performance.now() - t;
-  const file = opened.value;
+  let file: H5File | null = opened.value;
   if (opened.outcome.status !== OK) {
     // Where the open succeeded on some ranks only, the handle is left open rather than
     // closed: closing is collective, and the ranks whose open failed would not join.
@@ -420,16 +478,27 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     await injectedHang(plan, s, rank);
     let outcome: StepOutcome;
     let stepReport: StepReport = {};
+    // Open in every step (null only after a failed reopen, which ends the loop).
+    const open = file!;
     if (s.op === 'createDataset') {
       ({ outcome } = await step(async () => {
         await guard();
-        await createDataset(file, s.create);
+        await createDataset(open, s.create);
       }, alone));
     } else if (s.op === 'meta') {
       ({ outcome } = await step(async () => {
         await guard();
-        await applyMeta(file, s.meta);
+        await applyMeta(open, s.meta);
       }, alone));
+    } else if (parseDtype(s.payloadDtype).kind === 'bytes' && (await step(() => writesStrings(open, s), false)).value) {
+      const done = await serialStringWrite(plan, s, i, rank, open, reader, guard, alone, times);
+      outcome = done.outcome;
+      file = done.file;
+      if (outcome.status === OK) stepReport = { collective: false, noCollectiveCause: ['variable-length strings: written by rank 0 on the file opened serially'], bytes: done.bytes };
+      if (!file) {
+        report.abort = { step: i, ...failure(outcome.status === OK ? new StepOutcome(ABORT, new RankError('PH5_ERR_HDF5', 'reopening the file in parallel after a serial write failed')) : outcome) };
+        break;
+      }
     } else {
       const memDtype = parseDtype(s.payloadDtype);
       const mine = rankShare(s, memDtype.size, rank, size);
@@ -442,7 +511,8 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       if (outcome.status === OK) {
         // The next step's share is read while this one writes (its buffer is the other one).
         const next = plan.steps[i + 1];
-        if (next?.op === 'write') {
+        // Not for fixed-width slots: they may be a string write, which rank 0 reads whole.
+        if (next?.op === 'write' && parseDtype(next.payloadDtype).kind !== 'bytes') {
           const theirs = rankShare(next, parseDtype(next.payloadDtype).size, rank, size);
           reader.readAhead(i + 1, next.segments, theirs.byteOffset, theirs.byteLength);
         }
@@ -452,7 +522,7 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
         const selection = pointed?.selection ?? mine.selection;
         const written = await step(
           () =>
-            timed(times, 'writeMs', file.write(s.path, selection, read.value[0], { collective: TRANSFER, memDtype, global })).catch((err: unknown) => {
+            timed(times, 'writeMs', open.write(s.path, selection, read.value[0], { collective: TRANSFER, memDtype, global })).catch((err: unknown) => {
               if (failedInsideCollective(err, s.path)) hooks.collectiveBroken?.(i);
               throw err;
             }),
@@ -485,8 +555,9 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
   // storage on every rank; a failure here means the epoch's changes may not all be on disk,
   // so no job of it may be reported done (rank 0 moves the cursor only after this).
   hooks.phase?.('close');
-  const closed = await step(() => file.close({ sync: FILE_SYNC }), false);
-  if (closed.outcome.status !== OK && !report.abort) {
+  const last = file;
+  const closed = last ? await step(() => last.close({ sync: FILE_SYNC }), false) : null;
+  if (closed && closed.outcome.status !== OK && !report.abort) {
     const f = failure(closed.outcome);
     report.abort = { step: plan.steps.length, code: f.code, message: `closing the file: ${f.message}` };
   }

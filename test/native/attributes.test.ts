@@ -134,7 +134,10 @@ with h5py.File(path, 'w') as f:
     assert.deepEqual([i8.dtype, i8.shape, [0, 1, 2, 3].map((k) => i8.data.readBigInt64BE(k * 8))], [{ kind: 'int', size: 8, order: 'be' }, [4], [0n, 1n, 2n, 3n]]);
     assert.deepEqual(await f.readAttribute('/', 's'), { kind: 'string', value: 'text', shape: [], length: null, cset: 'utf8' });
     assert.deepEqual(await f.readAttribute('/', 'b'), { kind: 'string', value: 'xy', shape: [], length: 2, cset: 'ascii' });
-    for (const name of ['cmp', 'nothing']) {
+    const cmp = await f.readAttribute('/', 'cmp');
+    assert.ok(cmp.kind === 'numeric' && cmp.dtype.kind === 'compound', 'compound attributes are numeric, in their layout');
+    assert.deepEqual([cmp.shape, cmp.data.readInt32LE(0), cmp.data.readDoubleLE(4)], [[1], 1, 2]);
+    for (const name of ['nothing']) {
       await assert.rejects(f.readAttribute('/', name), (e: unknown) => e instanceof Ph5NativeError && e.code === 'PH5_ERR_TYPE');
       assert.equal(leakedObjectCount(), 0, `no id left open after refusing ${name}`);
     }

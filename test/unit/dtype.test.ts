@@ -23,7 +23,7 @@ test('canonical names round-trip', () => {
 });
 
 test('unknown dtypes are refused with PH5_ERR_DTYPE', () => {
-  for (const bad of ['', 'int', 'int33', 'i3', 'f1', 'float128', 'S0', 'S', 'S999999', 'complex64', 'b2', '<<i4', 'object', 'i4 ', '\u0000']) {
+  for (const bad of ['', 'int', 'int33', 'i3', 'f1', 'float128', 'S0', 'S', 'S999999', 'complex32', 'c4', 'b2', '<<i4', 'object', 'i4 ', '\u0000']) {
     assert.throws(() => parseDtype(bad), (e: any) => e.code === 'PH5_ERR_DTYPE', `'${bad}' should be refused`);
   }
 });

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatDtype, parseDtype } from '../../services/shared/dtype.js';
-import { decodeJson } from '../../services/shared/json-codec.js';
+import { dtypeSpec, formatDtype, parseDtype, parseDtypeSpec } from '../../services/shared/dtype.js';
+import { decodeJson, decodeStrings } from '../../services/shared/json-codec.js';
 import { JsonValueEncoder } from '../../services/shared/json-stream.js';
 
 function streamed(bytes: Buffer, dtypeText: string, shape: number[], cuts: number[]): string {
@@ -71,4 +71,61 @@ test('more bytes than the selection holds, or fewer before the tail, is a bug ca
   assert.throws(() => enc.encode(Buffer.alloc(24)));
   enc.encode(Buffer.alloc(8));
   assert.throws(() => enc.tail());
+});
+
+test('compound, complex and enum pieces give the whole encoder’s text', () => {
+  const specs: unknown[] = [
+    'complex64',
+    '>c16',
+    { enum: { OFF: 0, ON: 1, 'say "hi"': 2 }, base: '>i2' },
+    { fields: [{ name: 'n', dtype: 'int64' }, { name: 'v', dtype: '>f4', shape: [2] }, { name: 'e', dtype: { enum: { A: 1 }, base: 'uint8' } }, { name: 's', dtype: 'S3', offset: 20 }], itemsize: 24 },
+    [['p', [['x', '<f2'], ['y', '|b1']]], ['', '|V3'], ['c', '<c8', [1, 2]]],
+  ];
+  for (const spec of specs) {
+    const dtype = parseDtypeSpec(spec);
+    const n = 12;
+    // Bytes with non-finite floats, wide integers, non-members and odd strings in them.
+    const bytes = Buffer.alloc(n * dtype.size);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 37 + 11) % 256;
+    for (const [shape, cuts] of [[[12], [5, 1, 6]], [[3, 4], [1, 1, 1, 9]], [[2, 3, 2], [7, 5]], [[12], [12]]] as const) {
+      const enc = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
+      let text = enc.head();
+      let at = 0;
+      for (const c of cuts) {
+        text += enc.encode(bytes.subarray(at, at + c * dtype.size));
+        at += c * dtype.size;
+      }
+      text += enc.tail();
+      assert.equal(text, JSON.stringify({ dtype: dtypeSpec(dtype), shape, data: decodeJson(bytes, dtype, shape) }), `${JSON.stringify(spec)} ${shape} ${cuts}`);
+      JSON.parse(text);
+    }
+  }
+});
+
+test('variable-length strings stream from their values, cut anywhere', () => {
+  const dtype = parseDtype('str');
+  const values = ['a', '"quoted"', 'back\\slash', 'é✓', '', 'line\nbreak'];
+  for (const [shape, cuts] of [[[6], [1, 2, 3]], [[2, 3], [4, 2]], [[3, 2], [6]], [[1, 6, 1], [1, 1, 1, 1, 1, 1]]] as const) {
+    const enc = new JsonValueEncoder('str', dtype, shape);
+    let text = enc.head();
+    let at = 0;
+    for (const c of cuts) {
+      text += enc.encodeStrings(values.slice(at, at + c));
+      at += c;
+    }
+    text += enc.tail();
+    assert.equal(text, JSON.stringify({ dtype: 'str', shape, data: decodeStrings(values, shape) }), `${shape} ${cuts}`);
+  }
+  const scalar = new JsonValueEncoder('str', dtype, []);
+  assert.equal(scalar.head() + scalar.encodeStrings(['x']) + scalar.tail(), '{"dtype":"str","shape":[],"data":"x"}');
+  assert.equal(new JsonValueEncoder('str', dtype, [0, 2]).empty(), '{"dtype":"str","shape":[0,2],"data":[]}');
+  assert.throws(() => new JsonValueEncoder('str', dtype, [2]).encode(Buffer.alloc(2)));
+  assert.throws(() => new JsonValueEncoder('int32', parseDtype('int32'), [2]).encodeStrings(['a']));
+  const over = new JsonValueEncoder('str', dtype, [1]);
+  assert.throws(() => over.encodeStrings(['a', 'b']));
+});
+
+test('an empty selection of a compound', () => {
+  const dtype = parseDtypeSpec([['x', '<f8']]);
+  assert.equal(new JsonValueEncoder(dtypeSpec(dtype), dtype, [2, 0]).empty(), '{"dtype":{"fields":[{"name":"x","dtype":"float64","offset":0}],"itemsize":8},"shape":[2,0],"data":[[],[]]}');
 });

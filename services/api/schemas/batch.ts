@@ -1,6 +1,7 @@
 /** The body of POST /v1/jobs: an ordered list of operations on one file, applied as one job. */
 import { Type, type Static } from 'typebox';
 import { CreateDatasetBody } from './datasets.js';
+import { DtypeRef } from './dtype.js';
 
 const H5Path = Type.String({ minLength: 1, maxLength: 1024, description: "HDF5 path ('/' is the file's root group, for attributes)." });
 const AttrName = Type.String({ minLength: 1, maxLength: 255 });
@@ -23,7 +24,7 @@ export const BatchOp = Type.Union([
       path: H5Path,
       name: AttrName,
       value: Type.Unknown(),
-      dtype: Type.Optional(Type.String({ maxLength: 16 })),
+      dtype: Type.Optional(DtypeRef('As for PUT …/attributes/{name}.')),
       shape: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32 })),
     },
     { additionalProperties: false },

@@ -35,6 +35,11 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     codes: ['PH5_ERR_NOT_FOUND', 'PH5_ERR_JOB_NOT_FOUND'],
     example: { code: 'PH5_ERR_NOT_FOUND', detail: 'No dataset /test in output.h5.' },
   },
+  406: {
+    description: 'The answer cannot be given in the media type asked for (Accept): variable-length strings are answered as JSON only.',
+    codes: ['PH5_ERR_NOT_ACCEPTABLE'],
+    example: { code: 'PH5_ERR_NOT_ACCEPTABLE', detail: '/names in f.h5 holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.' },
+  },
   409: {
     description: 'An object already exists at that path (or its creation is queued), or the file exists but is not HDF5.',
     codes: ['PH5_ERR_EXISTS', 'PH5_ERR_NOT_HDF5', 'PH5_ERR_NOT_CANCELLABLE'],
@@ -67,7 +72,7 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   },
 };
 
-const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
+const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 406: 'Not Acceptable', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
 
 /** Error responses a route documents, by status: application/problem+json, with the codes and an example. */
 export function problems(...statuses: number[]): Record<number, unknown> {

@@ -1,5 +1,6 @@
 /** Dataset request and response bodies. */
 import { Type } from 'typebox';
+import { DtypeRef } from './dtype.js';
 
 /** Most dimensions a dataset may have (HDF5's own limit). */
 export const MAX_RANK = 32;
@@ -11,7 +12,7 @@ const Dim0 = Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1 });
 export const CreateDatasetBody = Type.Object(
   {
     path: Type.String({ minLength: 1, maxLength: 1024, description: 'HDF5 path of the new dataset; missing intermediate groups are created.', examples: ['/test'] }),
-    dtype: Type.String({ minLength: 1, maxLength: 16, description: 'numpy-style dtype: int8…int64, uint8…uint64, float16/32/64, bool, S<n>, or codes like <i4, >f8.', examples: ['int32'] }),
+    dtype: DtypeRef('The element type: a numpy-style name (int8…int64, uint8…uint64, float16/32/64, bool, S<n>, complex64/128, str, str:ascii, or codes like <i4, >f8), an enum or a compound (docs/api.md, Types).'),
     shape: Type.Array(Dim0, {
       maxItems: MAX_RANK,
       description: 'Extent of each dimension (non-negative integers); [] is a scalar. A 0 makes an empty dataset: with an unlimited maxshape (null) in that dimension, the start of the append idiom (create empty, resize, write).',
@@ -37,8 +38,10 @@ export const CreateDatasetBody = Type.Object(
     compressionLevel: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: "gzip level 0..9, as h5py's compression_opts. Default 4.", examples: [4] })),
     shuffle: Type.Optional(Type.Boolean({ description: 'Byte-shuffle filter before compression (often makes numbers compress better).', examples: [true] })),
     fillValue: Type.Optional(
-      Type.Union([Type.Number(), Type.String(), Type.Boolean()], {
-        description: 'Value of elements never written (a JSON scalar of the dtype; 64-bit integers may be strings). Absent: no fill pass, unwritten elements are undefined.',
+      Type.Unknown({
+        description:
+          'Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). ' +
+          'Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.',
         examples: [0],
       }),
     ),
@@ -55,7 +58,7 @@ export const CreateDatasetBody = Type.Object(
 export const DatasetInfo = Type.Object(
   {
     path: Type.String({ examples: ['/test'] }),
-    dtype: Type.String({ description: 'Canonical numpy name: int32 (little-endian), >i4 (big-endian), float64, bool, S16…', examples: ['int32'] }),
+    dtype: DtypeRef('Canonical form: int32 (little-endian), >i4 (big-endian), float64, bool, S16, complex64, str…; enums and compounds as objects with every offset and the itemsize.'),
     shape: Type.Array(Type.Integer(), { examples: [[42]] }),
     maxshape: Type.Array(Type.Union([Type.Integer(), Type.Null()]), { description: 'null = unlimited.', examples: [[42]] }),
     layout: Type.Union([Type.Literal('contiguous'), Type.Literal('chunked'), Type.Literal('compact'), Type.Literal('virtual')]),
@@ -63,7 +66,7 @@ export const DatasetInfo = Type.Object(
     compression: Type.Union([Type.Literal('gzip'), Type.Null()]),
     compressionLevel: Type.Union([Type.Integer(), Type.Null()]),
     shuffle: Type.Boolean(),
-    fillValue: Type.Union([Type.Number(), Type.String(), Type.Boolean(), Type.Null()], { description: 'The fill value, or null when none was set (unwritten elements are then undefined).' }),
+    fillValue: Type.Unknown({ description: 'The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined).' }),
     state: Type.Union([Type.Literal('ready'), Type.Literal('pending')], {
       description: "'pending': accepted, but the job creating it has not run yet (values cannot be read until it has; writes are accepted).",
     }),
@@ -94,9 +97,11 @@ export const ValueQuery = Type.Object(
     ),
     dtype: Type.Optional(
       Type.String({
-        maxLength: 16,
-        description: 'Writes with a binary body only: the dtype of the bytes sent when their byte order differs from the dataset’s (same kind and size), e.g. >i4. HDF5 converts.',
-        examples: ['>i4'],
+        maxLength: 4096,
+        description:
+          'Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); ' +
+          'for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes).',
+        examples: ['>i4', 'S16'],
       }),
     ),
   },
@@ -105,9 +110,13 @@ export const ValueQuery = Type.Object(
 
 export const ValueJson = Type.Object(
   {
-    dtype: Type.String({ examples: ['int32'] }),
+    dtype: DtypeRef('The dataset’s dtype, in canonical form.'),
     shape: Type.Array(Type.Integer(), { description: 'Shape of the selection.', examples: [[4]] }),
-    data: Type.Unknown({ description: 'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53 are decimal strings.' }),
+    data: Type.Unknown({
+      description:
+        'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53−1 are decimal strings; ' +
+        'complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings.',
+    }),
   },
   { examples: [{ dtype: 'int32', shape: [4], data: [0, 1, 2, 3] }] },
 );

@@ -7,15 +7,16 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Limits } from '../../../shared/config.js';
-import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
+import { formatDtype, parseDtype, parseDtypeSpec, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
-import { encodeJson } from '../../../shared/json-codec.js';
+import { encodeJson, encodeJsonPayload } from '../../../shared/json-codec.js';
 import type { AttributeData, CreateDatasetOp, DatasetRecord, GroupRecord, JobData, JobOp, RegistryRecord } from '../../../shared/jobs.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import type { DatasetMeta } from './datasets.js';
 import type { Ph5Job } from './jobs.js';
+import { inferValueShape } from './value-shape.js';
 
 /** HDF5 refuses chunks of 4 GiB or more. */
 const MAX_CHUNK_BYTES = 2 ** 32 - 1;
@@ -24,19 +25,20 @@ const MAX_ATTRIBUTE_NAME = 255;
 
 export interface CreateDatasetRequest {
   path: string;
-  dtype: string;
+  /** A dtype spec (shared/dtype.ts parseDtypeSpec): a string, an enum or compound object, numpy's list form. */
+  dtype: unknown;
   shape: number[];
   maxshape?: (number | null)[] | undefined;
   chunks?: number[] | undefined;
   compression?: 'gzip' | null | undefined;
   compressionLevel?: number | undefined;
   shuffle?: boolean | undefined;
-  fillValue?: number | string | boolean | undefined;
+  fillValue?: unknown;
 }
 
 export interface AttributeRequest {
   value: unknown;
-  dtype?: string | undefined;
+  dtype?: unknown;
   shape?: number[] | undefined;
 }
 
@@ -73,7 +75,8 @@ export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Li
       const m = max[i];
       if (m !== null && m !== undefined && c > m) throw shapeError(`chunks[${i}] (${c}) is larger than the dimension's maximum extent (${m}).`);
     });
-    const chunkBytes = chunks.reduce((a, b) => a * b, 1) * dtype.size;
+    // A variable-length string is stored in its chunk as a 16-byte reference (hvl_t).
+    const chunkBytes = chunks.reduce((a, b) => a * b, 1) * (dtype.kind === 'string' ? 16 : dtype.size);
     if (chunkBytes > MAX_CHUNK_BYTES) throw shapeError(`A chunk of [${chunks.join(', ')}] is ${chunkBytes} bytes; HDF5 needs chunks under 4 GiB.`);
   } else if (maxshape?.some((m, i) => m !== null && m !== shape[i])) {
     throw shapeError('A dimension whose finite maxshape exceeds its shape needs a chunked layout: give chunks (unlimited dimensions and compression get a default chunk shape).');
@@ -85,8 +88,11 @@ export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Li
 
 /** The queued operation and registry record of a dataset creation. */
 export function createDatasetOp(body: CreateDatasetRequest, h5path: string, jobId: string, limits: Limits): { op: CreateDatasetOp; record: DatasetRecord } {
-  const dtype = parseDtype(body.dtype);
+  const dtype = parseDtypeSpec(body.dtype);
   checkLayout(body, dtype, limits);
+  if (dtype.kind === 'string' && body.fillValue !== undefined) {
+    throw new InputError('PH5_ERR_VALUE', 'A variable-length string dataset has no fill value here (unwritten elements read as empty strings): omit fillValue.');
+  }
   const fillValue = body.fillValue === undefined ? undefined : encodeJson(body.fillValue, dtype, []).toString('base64');
   // What the job creates and what the registry remembers are the same description.
   const layout = {
@@ -134,23 +140,41 @@ export function checkResize(meta: DatasetMeta, shape: number[], h5path: string):
   }
 }
 
-/** A JSON attribute value as queued: numbers in a dtype (given, or int64/float64/bool as the values say), or UTF-8 strings. */
+/**
+ * A JSON attribute value as queued: strings (variable-length UTF-8 by default, `str:ascii`,
+ * or fixed-length `S<n>`), or values of a fixed-size dtype (given, or int64/float64/bool
+ * as the values say) as raw bytes.
+ */
 export function attributeData(req: AttributeRequest, limits: Limits): AttributeData {
   const { value } = req;
+  const given = req.dtype === undefined ? undefined : parseDtypeSpec(req.dtype);
   const isStrings = typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string'));
   let data: AttributeData;
-  if (isStrings) {
-    if (req.dtype !== undefined && req.dtype !== 'str') throw new InputError('PH5_ERR_DTYPE', `String values are stored as UTF-8 strings; dtype '${req.dtype}' does not apply (omit it, or say 'str').`);
-    data = { kind: 'string', value: value as string | string[] };
+  if (given === undefined ? isStrings : given.kind === 'string' || given.kind === 'bytes') {
+    if (!isStrings) throw new InputError('PH5_ERR_VALUE', `A ${formatDtype(given!)} attribute holds strings: send a JSON string or a flat array of strings.`);
+    const strings = typeof value === 'string' ? [value] : (value as string[]);
+    if (strings.some((s) => s.includes('\0'))) throw new InputError('PH5_ERR_VALUE', 'Attribute strings may not contain NUL characters.');
+    if (given?.kind === 'bytes') {
+      const longest = Math.max(...strings.map((s) => Buffer.byteLength(s)));
+      if (longest > given.size) throw new InputError('PH5_ERR_VALUE', `A value is ${longest} bytes long in UTF-8; S${given.size} holds ${given.size}.`);
+    }
+    if (given?.kind === 'string' && given.charset === 'ascii' && strings.some((s) => /[^\x00-\x7f]/.test(s))) {
+      throw new InputError('PH5_ERR_VALUE', 'A str:ascii attribute holds ASCII text only: say str for UTF-8.');
+    }
+    data = {
+      kind: 'string',
+      value: value as string | string[],
+      ...(given?.kind === 'bytes' ? { length: given.size } : {}),
+      ...(given?.kind === 'string' && given.charset === 'ascii' ? { charset: 'ascii' as const } : {}),
+    };
     const bytes = Buffer.byteLength(JSON.stringify(value));
     if (bytes > limits.maxAttributeBytes) throw tooLarge(bytes, limits);
     return data;
   }
   const flat = flatten(value);
   if (flat.length === 0) throw new InputError('PH5_ERR_VALUE', 'An attribute needs a value: a number, a boolean, a string, or a (nested) array of one kind.');
-  const dtype = parseDtype(req.dtype ?? (flat.every((v) => typeof v === 'boolean') ? 'bool' : flat.every((v) => Number.isInteger(v) || typeof v === 'string') ? 'int64' : 'float64'));
-  const shape = req.shape ?? inferShape(value);
-  if (dtype.kind === 'bytes') throw new InputError('PH5_ERR_DTYPE', 'Byte-string attributes are written as strings: send a JSON string.');
+  const dtype = given ?? parseDtype(flat.every((v) => typeof v === 'boolean') ? 'bool' : flat.every((v) => Number.isInteger(v) || typeof v === 'string') ? 'int64' : 'float64');
+  const shape = req.shape ?? inferValueShape(value, dtype);
   const bytes = elementCount(shape) * dtype.size;
   if (bytes > limits.maxAttributeBytes) throw tooLarge(bytes, limits);
   const raw = encodeJson(value, dtype, shape);
@@ -163,16 +187,6 @@ function tooLarge(bytes: number, limits: Limits): InputError {
 
 function flatten(v: unknown): unknown[] {
   return Array.isArray(v) ? v.flatMap(flatten) : [v];
-}
-
-function inferShape(v: unknown): number[] {
-  const shape: number[] = [];
-  let cur = v;
-  while (Array.isArray(cur)) {
-    shape.push(cur.length);
-    cur = cur[0];
-  }
-  return shape;
 }
 
 export function validateAttributeName(name: string): string {
@@ -237,15 +251,18 @@ export class Operations {
   }
 }
 
-/** The write op for values already encoded in the dataset's dtype (JSON bodies, batches). */
+/**
+ * The write op for JSON values (batches), encoded as the dataset's payload: its own dtype,
+ * or fixed-width slots S<W> for variable-length strings (shared/json-codec.ts encodeJsonPayload).
+ */
 export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5path: string, select: string | undefined, value: unknown) {
   const dtype = parseDtype(meta.dtype);
   const hs = resolveSelection(select, meta.shape);
-  const staged = await app.ph5.storage.stageBuffer(encodeJson(value, dtype, hs.count));
-  const bytes = elementCount(hs.count) * dtype.size;
+  const payload = encodeJsonPayload(value, dtype, hs.count);
+  const staged = await app.ph5.storage.stageBuffer(payload.bytes);
   return {
     staged,
-    op: { op: 'write' as const, path: h5path, dtype: meta.dtype, payloadDtype: meta.dtype, select: select || formatSelection(hs), hyperslab: hs, staged, bytes },
+    op: { op: 'write' as const, path: h5path, dtype: meta.dtype, payloadDtype: formatDtype(payload.dtype), select: select || formatSelection(hs), hyperslab: hs, staged, bytes: payload.bytes.length },
   };
 }
 

@@ -5,13 +5,13 @@
  * says so (a file with millions of objects is listed group by group instead).
  */
 import type { H5File } from '../../../../native/lib/index.js';
-import { formatDtype } from '../../../shared/dtype.js';
+import { dtypeSpec, type DtypeSpec } from '../../../shared/dtype.js';
 
 export interface TreeNode {
   path: string;
   kind: 'group' | 'dataset' | 'datatype' | 'softlink' | 'external' | 'other';
   attributes?: string[];
-  dtype?: string;
+  dtype?: DtypeSpec;
   shape?: number[];
   maxshape?: (number | null)[];
   target?: string;
@@ -31,7 +31,7 @@ export async function readTree(f: H5File, limit = TREE_LIMIT): Promise<{ root: T
     if (kind === 'group' || kind === 'dataset') node.attributes = await f.listAttributes(path);
     if (kind === 'dataset') {
       const info = await f.datasetInfo(path);
-      node.dtype = formatDtype(info.dtype);
+      node.dtype = dtypeSpec(info.dtype);
       node.shape = info.shape;
       node.maxshape = info.maxshape.map((d) => (d === -1 ? null : d));
     }

@@ -6,28 +6,33 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static, type TSchema } from 'typebox';
 import type { AttributeRead } from '../../../../native/lib/index.js';
-import { formatDtype } from '../../../shared/dtype.js';
+import { dtypeSpec } from '../../../shared/dtype.js';
 import { decodeJson } from '../../../shared/json-codec.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
 import { isNativeError } from '../../plugins/app/datasets.js';
 import { attributeData, replyAccepted, validateAttributeName } from '../../plugins/app/operations.js';
 import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { DtypeRef } from '../../schemas/dtype.js';
 
 const AttributeName = Type.String({ minLength: 1, maxLength: 255, description: "Attribute name, URL-encoded as one segment (no '/').", examples: ['units'] });
 const Attribute = Type.Object(
   {
     name: Type.String(),
-    dtype: Type.String({ description: "numpy-style dtype; 'str' for variable-length UTF-8 strings, S<n> for fixed-length ones." }),
+    dtype: DtypeRef("The attribute's dtype in canonical form: 'str' (variable-length UTF-8) or 'str:ascii', S<n> for fixed-length strings, numeric names, complex64/128, enums and compounds as objects."),
     shape: Type.Array(Type.Integer(), { description: '[] for a scalar.' }),
-    value: Type.Unknown({ description: 'The value as JSON: a scalar, or nested arrays.' }),
+    value: Type.Unknown({ description: 'The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects.' }),
   },
   { examples: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] },
 );
 const PutAttributeBody = Type.Object(
   {
-    value: Type.Unknown({ description: 'A number, boolean or string, or a (nested) array of one kind.', examples: ['kelvin', 273.15, [1, 2, 3]] }),
-    dtype: Type.Optional(Type.String({ maxLength: 16, description: 'numpy dtype for numbers (default: int64 for integers, float64 otherwise, bool for booleans); strings are UTF-8.', examples: ['float32'] })),
+    value: Type.Unknown({ description: 'A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).', examples: ['kelvin', 273.15, [1, 2, 3]] }),
+    dtype: Type.Optional(
+      DtypeRef(
+        'The dtype to store (default: int64 for integers, float64 otherwise, bool for booleans, str for strings). Strings: str (variable-length UTF-8, the default), str:ascii, or S<n> (fixed-length, null-padded). Also complex64/128, enums and compounds.',
+      ),
+    ),
     shape: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32, description: 'Shape of the value (default: as nested). A flat array of the right length is reshaped.' })),
   },
   { additionalProperties: false, examples: [{ value: 'kelvin' }, { value: [0.5, 1.5], dtype: 'float32' }] },
@@ -54,9 +59,10 @@ const TARGETS: Target[] = [
   { prefix: '/v1/files/:file/datasets/:path', noun: 'Dataset', params: Type.Object({ file: FileName, path: DatasetPathParam }), objectPath: (p) => normalizeH5Path(p.path!) },
 ];
 
+/** An attribute as answered: its dtype spec, and its value in that dtype's JSON form. */
 function present(name: string, a: AttributeRead) {
-  if (a.kind === 'string') return { name, dtype: a.length === null ? 'str' : `S${a.length}`, shape: a.shape, value: a.value };
-  return { name, dtype: formatDtype(a.dtype), shape: a.shape, value: decodeJson(a.data, a.dtype, a.shape) };
+  if (a.kind === 'string') return { name, dtype: a.length === null ? (a.cset === 'ascii' ? 'str:ascii' : 'str') : `S${a.length}`, shape: a.shape, value: a.value };
+  return { name, dtype: dtypeSpec(a.dtype), shape: a.shape, value: decodeJson(a.data, a.dtype, a.shape) };
 }
 
 export default async function attributeRoutes(app: FastifyInstance): Promise<void> {
@@ -149,7 +155,9 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
           operationId: `put${t.noun}Attribute`,
           tags: ['attributes'],
           summary: `Create or replace an attribute of ${where}`,
-          description: 'Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str).',
+          description:
+            'Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). ' +
+            'With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension.',
           params: NamedParams,
           body: PutAttributeBody,
           response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 429, 503) },

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
+import { dtypeSpec, parseDtype } from '../../../shared/dtype.js';
 import { errors } from '../../errors.js';
 import { checkResize, createDatasetOp, deleteObject, replyAccepted, requestTarget, resizedRecord } from '../../plugins/app/operations.js';
 import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
@@ -59,7 +60,8 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const meta = await app.ph5.datasets.describe(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
-      return meta;
+      // Enums and compounds are answered as objects (the Dtype schema), not as their canonical text.
+      return { ...meta, dtype: dtypeSpec(parseDtype(meta.dtype)) };
     },
   );
 

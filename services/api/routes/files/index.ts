@@ -13,6 +13,7 @@ import { errors } from '../../errors.js';
 import { replyAccepted } from '../../plugins/app/operations.js';
 import { TREE_LIMIT, readTree } from '../../plugins/app/tree.js';
 import { Accepted, FileName, problems } from '../../schemas/common.js';
+import { DtypeRef } from '../../schemas/dtype.js';
 
 const FileParams = Type.Object({ file: FileName });
 const FileEntry = Type.Object({
@@ -25,7 +26,7 @@ const TreeNode = Type.Object(
     path: Type.String(),
     kind: Type.String({ description: 'group, dataset, datatype, softlink, external or other.' }),
     attributes: Type.Optional(Type.Array(Type.String())),
-    dtype: Type.Optional(Type.String()),
+    dtype: Type.Optional(DtypeRef('Datasets: the dtype, in canonical form.')),
     shape: Type.Optional(Type.Array(Type.Integer())),
     maxshape: Type.Optional(Type.Array(Type.Union([Type.Integer(), Type.Null()]))),
     target: Type.Optional(Type.String()),

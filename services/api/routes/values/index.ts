@@ -10,9 +10,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
-import { formatDtype, parseDtype, type Dtype } from '../../../shared/dtype.js';
+import { describeDtype, formatDtype, parseDtype, payloadCompatible, type Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
-import { encodeJson } from '../../../shared/json-codec.js';
+import { encodeJsonPayload } from '../../../shared/json-codec.js';
 import { NPY_MEDIA_TYPE, describeNpy, readNpyHeader } from '../../../shared/npy.js';
 import { formatPoints, parsePointsText, resolvePoints, type ResolvedPoints } from '../../../shared/points.js';
 import { elementCount, formatSelection, resolveSelection, type Hyperslab } from '../../../shared/selection.js';
@@ -49,9 +49,9 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         tags: ['datasets'],
         summary: 'Write values into a selection of a dataset',
         description:
-          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length); application/octet-stream: the raw C-order bytes of the selection ' +
-          'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes); or application/x-npy: a C-order .npy file (numpy.save) ' +
-          'with as many elements as the selection, in the dataset’s dtype or its other byte order. ' +
+          'Body: JSON nested arrays matching the selection’s shape (or a flat array of its length), values in the dtype’s JSON form (docs/api.md, Types); application/octet-stream: the raw C-order bytes of the selection ' +
+          'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes; a variable-length string dataset takes fixed-width slots, ?dtype=S<n>); or application/x-npy: a C-order .npy file (numpy.save) ' +
+          'with as many elements as the selection, in the dataset’s dtype or its other byte order (structured and complex headers included; |S<n> for string datasets). ' +
           'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. ' +
           'An empty selection (e.g. [5:5], or any selection of an empty dataset) takes an empty body (JSON [], zero bytes) and is accepted as a job that changes nothing. ' +
           'Point writes: ?points=[[i,j],…] with any body (as many elements as points, in their order), or a JSON body {"points": [[i,j],…], "value": […]}; each point at most once, inside the extent (else 400 PH5_ERR_SELECTION). ' +
@@ -116,13 +116,17 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         const hs: Hyperslab = points ? pointListHyperslab(points.count) : resolveSelection(request.query.select, meta.shape);
         const values = bodyPoints ? bodyPoints.value : request.body;
         const elements = elementCount(hs.count);
-        const expected = elements * dtype.size;
-        let payloadDtype: Dtype = dtype;
+        // JSON is encoded here, at once: its payload dtype (the width of string slots) and size follow from the values.
+        const json = binary ? null : encodeJsonPayload(values, dtype, hs.count);
+        let payloadDtype: Dtype = json?.dtype ?? dtype;
         if (request.query.dtype !== undefined) {
           if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
           payloadDtype = parseDtype(request.query.dtype);
+        } else if (kind === 'raw' && dtype.kind === 'string') {
+          throw new InputError('PH5_ERR_DTYPE', `${h5path} holds variable-length strings: a binary body sends them as fixed-width slots, and says their width with ?dtype=S<n> (each value UTF-8, null-padded to n bytes).`);
         }
         await app.ph5.quota.check(proj);
+        let expected = json ? json.bytes.length : elements * payloadDtype.size;
         if (binary && expected > config.maxBodyBytes) {
           throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
         }
@@ -136,13 +140,16 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
             throw new InputError('PH5_ERR_SELECTION', `The .npy holds a ${describeNpy(header)} (${count} elements); the selection [${hs.count.join(', ')}] needs ${elements}.`);
           }
           payloadDtype = header.dtype;
+          expected = elements * payloadDtype.size;
+          if (expected > config.maxBodyBytes) throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
         }
-        if (payloadDtype.kind !== dtype.kind || payloadDtype.size !== dtype.size) {
-          throw new InputError('PH5_ERR_DTYPE', `A body of ${formatDtype(payloadDtype)} cannot be written to a ${meta.dtype} dataset: only the byte order may differ.`);
+        if (!payloadCompatible(payloadDtype, dtype)) {
+          const allowed = dtype.kind === 'string' ? 'a variable-length string dataset takes fixed-width slots, S<n>' : 'only byte orders may differ';
+          throw new InputError('PH5_ERR_DTYPE', `A body of ${describeDtype(payloadDtype)} cannot be written to a ${describeDtype(dtype)} dataset: ${allowed}.`);
         }
         if (binary && declared !== undefined && Number(declared) !== expected + headerBytes) {
           throw new errors.BodyLength(
-            `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${dtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
+            `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${payloadDtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
           );
         }
         const write = {
@@ -159,16 +166,14 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         // staged together with the others that arrive meanwhile, queued as one job.
         // (Point writes are staged alone: their coordinates go before their values.)
         if (!points && writeGroups.accepts(expected)) {
-          const payload = binary ? await storage.readBody(request.body as Readable, expected) : encodeJson(values, dtype, hs.count);
+          const payload = json ? json.bytes : await storage.readBody(request.body as Readable, expected);
           const grouped = await writeGroups.submit(proj, file, write, payload);
           await idempotent?.commit(grouped.job.id!);
           return replyAccepted(app, reply, grouped.job, grouped.op);
         }
-        if (binary) staged = await storage.stageStream(request.body as Readable, expected, points?.coords);
-        else {
-          const encoded = encodeJson(values, dtype, hs.count);
-          staged = await storage.stageBuffer(points ? Buffer.concat([points.coords, encoded]) : encoded);
-        }
+        staged = json
+          ? await storage.stageBuffer(points ? Buffer.concat([points.coords, json.bytes]) : json.bytes)
+          : await storage.stageStream(request.body as Readable, expected, points?.coords);
         const op = { ...write, staged };
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)

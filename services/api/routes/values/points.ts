@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import type { DatasetInfo, H5File } from '../../../../native/lib/index.js';
-import { formatDtype } from '../../../shared/dtype.js';
+import { dtypeSpec, formatDtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { JsonValueEncoder } from '../../../shared/json-stream.js';
 import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
@@ -75,13 +75,21 @@ export async function answerPoints(request: FastifyRequest, reply: FastifyReply,
   const answer = answerKind(request.headers.accept);
   const points = resolvePoints(list, info.shape, { unique: false });
   const dtype = info.dtype;
-  // Variable-length strings are read by their own native call, not as raw bytes.
-  if (String(dtype.kind) === 'string') throw new InputError('PH5_ERR_TYPE', 'Point reads of variable-length string datasets are not supported: read a ?select= hyperslab.');
+  const shape = [points.count];
+  if (dtype.kind === 'string') {
+    // Variable-length strings: their own native call, and JSON answers only (as reads of hyperslabs).
+    if (answer !== 'json') throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
+    const values = await f.readStrings(h5path, { points: points.coords });
+    const encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
+    reply.header('content-type', 'application/json; charset=utf-8');
+    reply.send(encoder.head() + encoder.encodeStrings(values) + encoder.tail());
+    return;
+  }
   const bytes = await f.read(h5path, { points: points.coords });
   const dtypeName = formatDtype(dtype);
-  const shape = [points.count];
   if (answer === 'json') {
-    const encoder = new JsonValueEncoder(dtypeName, dtype, shape);
+    // The answer names the dtype by its spec (an object for enums and compounds).
+    const encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
     reply.header('content-type', 'application/json; charset=utf-8');
     reply.send(Readable.from(jsonPieces(encoder, bytes, dtype.size)));
     return;

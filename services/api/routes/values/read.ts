@@ -20,7 +20,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Type, type Static } from 'typebox';
 import type { H5File } from '../../../../native/lib/index.js';
 import type { ReadSettings } from '../../../shared/config.js';
-import { formatDtype } from '../../../shared/dtype.js';
+import { dtypeSpec, formatDtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { JsonValueEncoder } from '../../../shared/json-stream.js';
 import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
@@ -53,6 +53,26 @@ export const MAX_READ_BYTES = 16 * 1024 ** 3;
  * and twice the time for a 256 MiB read, bench/README.md).
  */
 const JSON_PIECE_BYTES = 64 * 1024;
+
+/**
+ * Elements per piece of a variable-length string read (H5File.readStrings): their size is
+ * not known before they are read, so pieces are counted in elements, not bytes.
+ */
+const STRING_PIECE_ELEMENTS = 4096;
+
+/** The JSON pieces of a variable-length string selection, read with readStrings. */
+function stringPieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece>, count: number, encoder: JsonValueEncoder): PieceSource {
+  return {
+    count,
+    async produce() {
+      const piece = pieces.next();
+      if (piece.done) throw new Error('read: fewer pieces than planned');
+      const values = await f.readStrings(h5path, piece.value.hyperslab);
+      if (values.length !== piece.value.elements) throw new Error(`read: ${values.length} strings for a piece of ${piece.value.elements}`);
+      return Buffer.from(encoder.encodeStrings(values));
+    },
+  };
+}
 
 /** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
 export function answerKind(accept: string | undefined): 'raw' | 'npy' | 'json' {
@@ -90,7 +110,8 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
         summary: 'Read the values of a selection, as JSON or raw bytes',
         description:
           'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
-          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them); with Accept: application/x-npy, a .npy file. A read sees every job that has completed, never a job half-applied. ' +
+          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them; X-Ph5-Dtype is the canonical text, JSON for enums and compounds, non-ASCII escaped); with Accept: application/x-npy, a .npy file. ' +
+          'Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. ' +
           'An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). ' +
           'With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). ' +
           `The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
@@ -105,7 +126,7 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
               'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it).' } },
             },
           },
-          ...problems(400, 401, 403, 404, 409, 429, 503),
+          ...problems(400, 401, 403, 404, 406, 409, 429, 503),
         },
       },
     },
@@ -144,6 +165,10 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   }
   const answer = answerKind(request.headers.accept);
   const dtype = info.dtype;
+  const strings = dtype.kind === 'string';
+  if (strings && answer !== 'json') {
+    throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
+  }
   const hs = resolveSelection(request.query.select, info.shape);
   const elements = elementCount(hs.count);
   const bytes = elements * dtype.size;
@@ -155,20 +180,25 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   }
   const dtypeName = formatDtype(dtype);
   const pieceBytes = answer === 'json' ? Math.min(settings.pieceBytes, JSON_PIECE_BYTES) : settings.pieceBytes;
-  const count = pieceCount(hs, dtype.size, pieceBytes);
+  // Strings: pieces of STRING_PIECE_ELEMENTS elements (an item size of 1 "byte" each).
+  const [pieceItem, pieceLimit] = strings ? [1, STRING_PIECE_ELEMENTS] : [dtype.size, pieceBytes];
+  const count = pieceCount(hs, pieceItem, pieceLimit);
   const slotBytes = Math.max(1, Math.min(bytes, Math.max(dtype.size, pieceBytes)));
   const headers: OutgoingHttpHeaders = {};
   let prefix: Buffer | undefined;
   let tail: (() => Buffer) | undefined;
   let encode: ((raw: Buffer) => Buffer) | undefined;
+  let encoder: JsonValueEncoder | undefined;
   if (answer === 'json') {
-    const encoder = new JsonValueEncoder(dtypeName, dtype, hs.count);
+    // The answer names the dtype by its spec (an object for enums and compounds).
+    encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, hs.count);
+    const json = encoder;
     headers['content-type'] = 'application/json; charset=utf-8';
-    if (count === 0) prefix = Buffer.from(encoder.empty());
+    if (count === 0) prefix = Buffer.from(json.empty());
     else {
-      prefix = Buffer.from(encoder.head());
-      tail = () => Buffer.from(encoder.tail());
-      encode = (raw) => Buffer.from(encoder.encode(raw));
+      prefix = Buffer.from(json.head());
+      tail = () => Buffer.from(json.tail());
+      if (!strings) encode = (raw) => Buffer.from(json.encode(raw));
     }
   } else {
     if (answer === 'npy') {
@@ -176,7 +206,7 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
       headers['content-type'] = NPY_MEDIA_TYPE;
     } else {
       headers['content-type'] = 'application/octet-stream';
-      headers['x-ph5-dtype'] = dtypeName;
+      headers['x-ph5-dtype'] = dtypeName; // canonical text: JSON for enums and compounds, non-ASCII escaped
       headers['x-ph5-shape'] = hs.count.join(',');
     }
     headers['content-length'] = (prefix?.length ?? 0) + bytes;
@@ -187,7 +217,9 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
     reply.raw.end();
     return true;
   }
-  const source = pieceSource(f, h5path, readPieces(hs, dtype.size, pieceBytes), count, dtype.size, slotBytes, encode);
+  const source = strings
+    ? stringPieceSource(f, h5path, readPieces(hs, pieceItem, pieceLimit), count, encoder!)
+    : pieceSource(f, h5path, readPieces(hs, dtype.size, pieceBytes), count, dtype.size, slotBytes, encode);
   // Piece 0 before anything is sent: a read that fails at once is still answered as an error.
   const first = count > 0 ? await source.produce(0, 0) : undefined;
 
