@@ -31,6 +31,8 @@ with h5py.File(sys.argv[1], 'w') as f:
     d = f.create_dataset('cz', shape=(20, 20), chunks=(5, 5), dtype='<i2', compression='gzip', fillvalue=-1)
     d[0:5, 0:5] = 7
     f['line'] = np.zeros(1000, dtype='<u4')
+    f.create_dataset('names', data=['a', 'b', 'c', 'd', 'e'], dtype=h5py.string_dtype())
+    f['pairs'] = np.zeros(4, dtype=[('x', '<i4'), ('y', '<f8')])
 `;
   await run('/usr/bin/python3', ['-c', program, file], { env: { PATH: process.env.PATH } });
 });
@@ -81,4 +83,23 @@ test('point writes change exactly the listed elements, and point reads give them
   assert.deepEqual(back.json.data, [-5, -4, -3, -2, -1]);
   const czBack = await api.call('GET', `/v1/files/pts.h5/datasets/cz/value?points=${encodeURIComponent(JSON.stringify([[0, 1], [4, 4], [5, 5]]))}`);
   assert.deepEqual(czBack.json.data, [101, 7, -1]);
+});
+
+test('point writes of variable-length strings (rank 0, serially) and of compounds; point reads of strings answer JSON', { timeout: 180_000 }, async () => {
+  const api = client(stack.url);
+  const names = await api.accepted('PUT', '/v1/files/pts.h5/datasets/names/value', { points: [[4], [1]], value: ['épée', 'xyz'] });
+  assert.equal(names.state, 'completed', JSON.stringify(names.error));
+  const pairs = await api.accepted('PUT', '/v1/files/pts.h5/datasets/pairs/value', { points: [[3], [0]], value: [{ x: 3, y: 0.5 }, { x: -1, y: 2.5 }] });
+  assert.equal(pairs.state, 'completed', JSON.stringify(pairs.error));
+  const out = await h5py<unknown>(
+    file,
+    "f = h5py.File(path, 'r'); out = [[s.decode() for s in f['names'][()]], [[int(r['x']), float(r['y'])] for r in f['pairs'][()]]]",
+  );
+  assert.deepEqual(out, [['a', 'xyz', 'c', 'd', 'épée'], [[-1, 2.5], [0, 0], [0, 0], [3, 0.5]]]);
+  const back = await api.call('POST', '/v1/files/pts.h5/datasets/names/value/points', { points: [4, 0, 4] });
+  assert.equal(back.status, 200, JSON.stringify(back.json));
+  assert.deepEqual(back.json.data, ['épée', 'a', 'épée']);
+  const raw = await fetch(`${stack.url}/v1/files/pts.h5/datasets/names/value?points=[1]`, { headers: { accept: 'application/octet-stream' } });
+  assert.equal(raw.status, 406);
+  assert.deepEqual((await api.call('GET', `/v1/files/pts.h5/datasets/pairs/value?points=${encodeURIComponent('[[3]]')}`)).json.data, [{ x: 3, y: 0.5 }]);
 });
