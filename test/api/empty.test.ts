@@ -28,6 +28,8 @@ with h5py.File(sys.argv[1], 'w') as f:
     f.create_dataset('wide', shape=(2, 0), maxshape=(None, None), dtype='<i2')
     f.create_dataset('rows', shape=(0, 3), maxshape=(None, 3), dtype='u1')
     f['grid'] = np.arange(20, dtype='<i4').reshape(4, 5)
+    f.create_dataset('names', shape=(0,), maxshape=(None,), dtype=h5py.string_dtype())
+    f.create_dataset('pairs', shape=(0,), maxshape=(None,), dtype=[('x', '<i4'), ('y', '<f8')])
 `;
   await run('/usr/bin/python3', ['-c', program, path.join(dir, 'e.h5')]);
 });
@@ -52,6 +54,9 @@ test('reading an empty dataset answers empty values, nested to its shape', async
   assert.deepEqual((await get('/v1/files/e.h5/datasets/wide/value')).json(), { dtype: 'int16', shape: [2, 0], data: [[], []] });
   assert.deepEqual((await get('/v1/files/e.h5/datasets/rows/value')).json(), { dtype: 'uint8', shape: [0, 3], data: [] });
   assert.deepEqual((await get('/v1/files/e.h5/datasets/log/value?select=[0:0]')).json().data, []);
+  assert.deepEqual((await get('/v1/files/e.h5/datasets/names/value')).json().data, [], 'variable-length strings');
+  assert.deepEqual((await get('/v1/files/e.h5/datasets/pairs/value')).json().data, [], 'a compound');
+  assert.equal((await get('/v1/files/e.h5/datasets/pairs/value', 'application/octet-stream')).rawPayload.length, 0);
 
   const raw = await get('/v1/files/e.h5/datasets/wide/value', 'application/octet-stream');
   assert.equal(raw.statusCode, 200);
