@@ -4516,6 +4516,10 @@ export interface operations {
             /** @description The values at the points, in their order. */
             200: {
                 headers: {
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype). */
+                    "X-Ph5-Dtype"?: string;
+                    /** @description The number of points answered (the answer is 1-D). */
+                    "X-Ph5-Shape"?: string;
                     [name: string]: unknown;
                 };
                 content: {

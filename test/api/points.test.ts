@@ -46,6 +46,8 @@ test('GET ?points= and POST …/value/points answer the points 1-D, in their ord
   const post = await api.app.inject({ method: 'POST', url: url('grid', '/points'), payload: { points } });
   assert.equal(post.statusCode, 200, post.body);
   assert.deepEqual(post.json(), get.json());
+  assert.equal(post.headers['x-ph5-dtype'], 'int32', 'every answer says its dtype and shape');
+  assert.equal(post.headers['x-ph5-shape'], '4');
 
   const raw = await api.app.inject({ method: 'POST', url: url('grid', '/points'), payload: { points }, headers: { accept: 'application/octet-stream' } });
   assert.equal(raw.statusCode, 200);
@@ -85,6 +87,7 @@ const refusals: Refusal[] = [
   { name: 'read: no points', method: 'POST', url: url('grid', '/points'), payload: { points: [] }, code: 'PH5_ERR_SELECTION' },
   { name: 'read: ?points= not JSON', method: 'GET', url: url('grid', '?points=[[1,2]'), code: 'PH5_ERR_SELECTION' },
   { name: 'read: ?points= and ?select=', method: 'GET', url: url('grid', `${q([[1, 2]])}&select=[0:1,0:1]`), code: 'PH5_ERR_SELECTION' },
+  { name: 'read: ?points= with ?dtype=', method: 'GET', url: url('grid', `${q([[1, 2]])}&dtype=>i4`), headers: { accept: 'application/octet-stream' }, code: 'PH5_ERR_DTYPE' },
   { name: 'read: scalar dataset', method: 'GET', url: url('scalar', q([[0]])), code: 'PH5_ERR_SELECTION' },
   { name: 'read: body without points', method: 'POST', url: url('grid', '/points'), payload: { pts: [[1, 1]] }, code: 'PH5_ERR_VALIDATION' },
   { name: 'read: unknown dataset', method: 'POST', url: url('nope', '/points'), payload: { points: [[1, 1]] }, code: 'PH5_ERR_NOT_FOUND', status: 404 },

@@ -76,6 +76,8 @@ export async function answerPoints(request: FastifyRequest, reply: FastifyReply,
   const points = resolvePoints(list, info.shape, { unique: false });
   const dtype = info.dtype;
   const shape = [points.count];
+  // Every answer says what it holds, as reads of hyperslabs do.
+  reply.header('x-ph5-dtype', formatDtype(dtype)).header('x-ph5-shape', String(points.count));
   if (dtype.kind === 'string') {
     // Variable-length strings: their own native call, and JSON answers only (as reads of hyperslabs).
     if (answer !== 'json') throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
@@ -86,7 +88,6 @@ export async function answerPoints(request: FastifyRequest, reply: FastifyReply,
     return;
   }
   const bytes = await f.read(h5path, { points: points.coords });
-  const dtypeName = formatDtype(dtype);
   if (answer === 'json') {
     // The answer names the dtype by its spec (an object for enums and compounds).
     const encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
@@ -100,7 +101,7 @@ export async function answerPoints(request: FastifyRequest, reply: FastifyReply,
     reply.send(Buffer.concat([head, bytes]));
     return;
   }
-  reply.header('content-type', 'application/octet-stream').header('x-ph5-dtype', dtypeName).header('x-ph5-shape', String(points.count)).header('content-length', bytes.length);
+  reply.header('content-type', 'application/octet-stream').header('content-length', bytes.length);
   reply.send(bytes);
 }
 
@@ -148,6 +149,10 @@ export default async function readPointsRoute(app: FastifyInstance): Promise<voi
         response: {
           200: {
             description: 'The values at the points, in their order.',
+            headers: {
+              'X-Ph5-Dtype': { type: 'string', description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype).', examples: ['int32'] },
+              'X-Ph5-Shape': { type: 'string', description: 'The number of points answered (the answer is 1-D).', examples: ['2'] },
+            },
             content: {
               'application/json': { schema: ValueJson },
               'application/octet-stream': { schema: BINARY },

@@ -160,6 +160,7 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   if (request.query.points !== undefined) {
     // A point selection: one native read, answered 1-D in the order of the points (points.ts).
     if (request.query.select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select=, not both.');
+    if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Point reads answer in the dataset’s own dtype: omit ?dtype=.');
     await answerPoints(request, reply, f, h5path, info, parsePointsText(request.query.points));
     return true;
   }
