@@ -6390,6 +6390,8 @@ export interface operations {
                         op: "write";
                         /** @description HDF5 path ('/' is the file's root group, for attributes). */
                         path: string;
+                        /** @description A point selection instead of select: a list of coordinates, one list per element, each at most once; value is then the points’ values in their order (docs/api.md, Point selections). */
+                        points?: unknown;
                         /** @description HSDS selection; default the whole dataset. */
                         select?: string;
                         /** @description Nested arrays (or a flat array) of the selection’s values. */

@@ -156,3 +156,35 @@ test('a point write is a job; its staged file holds the coordinates (uint64 LE) 
   assert.deepEqual(Array.from({ length: 4 }, (_, i) => Number(b.readBigUInt64LE(i * 8))), [2, 0, 2, 1]);
   assert.ok(b.subarray(32).equals(values));
 });
+
+test('a batch may write points (after creating the dataset in the same batch); bad points refuse the whole batch', async () => {
+  const batch = (ops: unknown[]) => api.app.inject({ method: 'POST', url: '/v1/jobs', payload: { file: 'batch.h5', ops } });
+  const res = await batch([
+    { op: 'createDataset', path: '/log', dtype: 'int16', shape: [0], maxshape: [null] },
+    { op: 'resize', path: '/log', shape: [5] },
+    { op: 'write', path: '/log', points: [[4], [1]], value: [40, 10] },
+    { op: 'write', path: '/log', select: '[2:2]', value: [] },
+  ]);
+  assert.equal(res.statusCode, 202, res.body);
+  const job = await api.app.ph5.jobs.job(res.json().job.id);
+  const [, , pts, empty] = job!.data.ops as WriteOp[];
+  assert.deepEqual([pts!.points, pts!.select, pts!.bytes], [{ count: 2, rank: 1 }, 'points(2)', 4]);
+  const staged = await readFile(path.join(api.config.dataDir, '.staging', pts!.staged));
+  assert.deepEqual([Number(staged.readBigUInt64LE(0)), Number(staged.readBigUInt64LE(8)), staged.readInt16LE(16), staged.readInt16LE(18)], [4, 1, 40, 10]);
+  assert.equal(empty!.bytes, 0, 'an empty write in a batch too');
+
+  const jobs = await api.jobCount();
+  const before = await api.staged();
+  for (const [op, code] of [
+    [{ op: 'write', path: '/d', points: [[1], [1]], value: [1, 2] }, 'PH5_ERR_SELECTION'],
+    [{ op: 'write', path: '/d', points: [[3]], value: [1] }, 'PH5_ERR_SELECTION'],
+    [{ op: 'write', path: '/d', points: [[1]], select: '[0:1]', value: [1] }, 'PH5_ERR_SELECTION'],
+  ] as const) {
+    const bad = await batch([{ op: 'createDataset', path: '/d', dtype: 'int8', shape: [3] }, { op: 'write', path: '/d', value: [1, 2, 3] }, op]);
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.equal(bad.json().code, code);
+    assert.match(bad.json().detail, /^ops\[2\]/);
+  }
+  assert.equal(await api.jobCount(), jobs, 'nothing queued');
+  assert.deepEqual(await api.staged(), before, 'nothing staged (the write before the bad one is unstaged too)');
+});
