@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { runPh5 } from '../helpers/cli.js';
 import { client } from '../helpers/client.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -102,4 +103,17 @@ test('point writes of variable-length strings (rank 0, serially) and of compound
   const raw = await fetch(`${stack.url}/v1/files/pts.h5/datasets/names/value?points=[1]`, { headers: { accept: 'application/octet-stream' } });
   assert.equal(raw.status, 406);
   assert.deepEqual((await api.call('GET', `/v1/files/pts.h5/datasets/pairs/value?points=${encodeURIComponent('[[3]]')}`)).json.data, [{ x: 3, y: 0.5 }]);
+});
+
+test('the CLI writes raw bytes and reads JSON at --points', { timeout: 120_000 }, async () => {
+  const values = Buffer.alloc(8);
+  values.writeUInt32LE(77, 0);
+  values.writeUInt32LE(88, 4);
+  const put = await runPh5(stack.url, '', ['put', 'pts.h5:/line', '-', '--dtype', '<u4', '--points', '[[10],[20]]'], { stdin: values });
+  assert.equal(put.code, 0, put.stderr);
+  const got = await runPh5(stack.url, '', ['get', 'pts.h5:/line', '--points', '[20, 10, 11]']);
+  assert.equal(got.code, 0, got.stderr);
+  assert.deepEqual(JSON.parse(got.stdout), [88, 77, 0]);
+  const missing = await runPh5(stack.url, '', ['put', 'pts.h5:/nope', '-', '--dtype', '<u4', '--shape', '2', '--points', '[[0]]'], { stdin: values });
+  assert.equal(missing.code, 2, 'usage: --points needs an existing dataset');
 });
