@@ -350,7 +350,8 @@ interface RawAddon {
   ): Promise<WriteReport>;
   datasetPrepareChunks(handle: number, path: string, selection: Hyperslab | Hyperslab[] | PointSelection): Promise<number>;
   datasetRead(handle: number, path: string, selection: Hyperslab | PointSelection | null, into: Buffer | null): Promise<Buffer>;
-  datasetReadStrings(handle: number, path: string, selection: Hyperslab | PointSelection | null): Promise<string[]>;
+  // The same selections as datasetRead (whatever forms it takes).
+  datasetReadStrings(handle: number, path: string, selection: Parameters<RawAddon['datasetRead']>[2]): Promise<string[]>;
   groupCreate(handle: number, path: string): Promise<void>;
   linkList(handle: number, path: string): Promise<LinkEntry[]>;
   linkInfo(handle: number, path: string): Promise<LinkEntry | null>;
@@ -596,11 +597,11 @@ export class H5File {
   }
 
   /**
-   * Read a selection (null: everything) of a variable-length string dataset (dtype kind
-   * 'string'), in C order. `read` refuses such datasets, and this refuses all others
+   * Read a selection (null: everything; any selection `read` takes) of a variable-length
+   * string dataset (dtype kind 'string'), in C order. `read` refuses such datasets, and this refuses all others
    * (PH5_ERR_TYPE). Bytes that are not valid UTF-8 become U+FFFD.
    */
-  readStrings(datasetPath: string, selection: Hyperslab | PointSelection | null = null): Promise<string[]> {
+  readStrings(datasetPath: string, selection: Parameters<H5File['read']>[1] = null): Promise<string[]> {
     return addon.datasetReadStrings(this.handle, datasetPath, selection);
   }
 

@@ -10,6 +10,7 @@ import type { ServerOptions } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../shared/config.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler, MAX_PARAM_LENGTH } from './errors.js';
+import { buildValidator } from './validation.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import swaggerUiPlugin from './plugins/external/swagger-ui.js';
 import underPressurePlugin from './plugins/external/under-pressure.js';
@@ -63,8 +64,15 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; the
     // onRequest hook in errors.ts refuses it with a problem instead.
     http: { requireHostHeader: false, ...opts.http },
+    // Query strings, parameters and headers are coerced to their types; JSON bodies never
+    // are (validation.ts: coercion changed 64-bit integers sent as strings).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator } },
   });
+  // Bodies are JSON (or, on the value route, raw bytes and .npy): fastify's default
+  // text/plain parser would hand a text body to a JSON route as a string; without it any
+  // other media type is refused with 415 PH5_ERR_MEDIA_TYPE on every route.
+  app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
   app.addSchema(Problem);
   app.addSchema(Job);

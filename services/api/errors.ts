@@ -107,7 +107,7 @@ export const MAX_PARAM_LENGTH = 2048;
  * fastify's own errors that reach the one handler, as ph5 problems (a detail of null keeps
  * fastify's message, which names what was wrong).
  */
-const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail: string | null }> = {
+const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail: string | null; hint?: string }> = {
   FST_ERR_BAD_URL: { status: 400, code: 'PH5_ERR_URL', detail: 'The URL does not decode: a % must be followed by two hex digits (percent-encode a literal % as %25).' },
   FST_ERR_MAX_PARAM_LENGTH: {
     status: 414,
@@ -116,7 +116,13 @@ const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail:
   },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'PH5_ERR_BODY_LENGTH', detail: 'The body is not as long as its Content-Length says.' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The request body is larger than this server accepts.' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'PH5_ERR_MEDIA_TYPE', detail: null },
+  // Any body but JSON (no text/plain parser: app.ts), or no Content-Type at all.
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'PH5_ERR_MEDIA_TYPE',
+    detail: null,
+    hint: 'Send Content-Type: application/json (writes of values also take application/octet-stream and application/x-npy).',
+  },
 };
 
 export function toProblem(err: unknown, instance: string): { problem: Problem; internal: boolean } {
@@ -145,7 +151,7 @@ export function toProblem(err: unknown, instance: string): { problem: Problem; i
     const known = FRAMEWORK_PROBLEMS[e.code]!;
     status = known.status;
     code = known.code;
-    detail = known.detail ?? e.message;
+    detail = known.detail ?? (known.hint ? `${e.message}. ${known.hint}` : e.message);
   } else if (e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError) {
     status = 400;
     code = 'PH5_ERR_JSON';
@@ -322,9 +328,22 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request) => {
+  /** 405 (with Allow) when the path has routes for other methods, else 404. */
+  const noRoute = (request: FastifyRequest, reply: FastifyReply): Error => {
+    const pathname = request.url.split('?')[0]!;
+    const allowed = allowedMethods(routes, pathname);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return new errors.Method(`${request.method} is not allowed on ${pathname}; allowed: ${allowed.join(', ')}.`);
+    }
+    return new errors.Route(`No route ${request.method} ${pathname}`);
+  };
+  app.addHook('onRequest', async (request, reply) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new errors.Http('An HTTP/1.1 request needs a Host header.');
     if (closing) throw new errors.ShuttingDown('This API process is shutting down; try again (another process, or this one once restarted).');
+    // No route: 404/405 at once, before auth and before the body is parsed (a request to
+    // a path that does not exist is told so, not 401 or 415 for its token or its body).
+    if (request.is404) throw noRoute(request, reply);
   });
   app.setErrorHandler((err, request: FastifyRequest, reply) => {
     const { problem, internal } = toProblem(err, request.url);
@@ -333,12 +352,6 @@ export function installErrorHandler(app: FastifyInstance): void {
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) => {
-    const pathname = request.url.split('?')[0]!;
-    const allowed = allowedMethods(routes, pathname);
-    if (allowed.length > 0) {
-      reply.header('allow', allowed.join(', '));
-      throw new errors.Method(`${request.method} is not allowed on ${pathname}; allowed: ${allowed.join(', ')}.`);
-    }
-    throw new errors.Route(`No route ${request.method} ${pathname}`);
+    throw noRoute(request, reply);
   });
 }

@@ -388,6 +388,8 @@ interface Node {
   maxshape?: (number | null)[];
   target?: string;
   children?: Node[];
+  /** A dataset ph5 cannot read (its type has no ph5 dtype). */
+  error?: { code: string; detail: string };
 }
 
 async function ls(client: Ph5Client, args: string[], o: CommandOptions): Promise<number> {
@@ -416,6 +418,7 @@ async function ls(client: Ph5Client, args: string[], o: CommandOptions): Promise
   const walk = (n: Node) => {
     const extent = (s?: number[], m?: (number | null)[]) => `{${(s ?? []).map((d, i) => `${d}/${m?.[i] === null ? 'Inf' : (m?.[i] ?? d)}`).join(', ')}}`;
     if (n.kind === 'group') lines.push(`${n.path.padEnd(40)} Group`);
+    else if (n.kind === 'dataset' && n.error) lines.push(`${n.path.padEnd(40)} Dataset (not readable by ph5: ${n.error.detail})`);
     else if (n.kind === 'dataset') lines.push(`${n.path.padEnd(40)} Dataset ${extent(n.shape, n.maxshape)} ${typeof n.dtype === 'string' ? n.dtype : JSON.stringify(n.dtype)}`);
     else lines.push(`${n.path.padEnd(40)} ${n.kind === 'softlink' ? 'Soft Link' : n.kind} ${n.target ? `{${n.target}}` : ''}`);
     n.children?.forEach(walk);

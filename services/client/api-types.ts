@@ -85,12 +85,12 @@ export interface paths {
         };
         /**
          * A file: size, last modified, and its object tree (groups, datasets with dtype and shape, links, attribute names)
-         * @description Reads the file as completed jobs left it (never a half-applied job). Needs the 'read' role.
+         * @description Reads the file as completed jobs left it (never a half-applied job). A dataset whose type ph5 cannot read (an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and maxshape. Needs the 'read' role.
          */
         get: operations["getFile"];
         /**
          * Create an empty HDF5 file
-         * @description Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one. Needs the 'write' role.
+         * @description Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one (or one that starts with root attributes: those need the file, or its creation queued). 409 while the file exists or its creation is already queued. Needs the 'write' role.
          */
         put: operations["createFile"];
         post?: never;
@@ -113,7 +113,7 @@ export interface paths {
         };
         /**
          * List the attributes of the file's root group, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listFileAttributes"];
         put?: never;
@@ -138,7 +138,7 @@ export interface paths {
         get: operations["getFileAttribute"];
         /**
          * Create or replace an attribute of the file's root group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. The file must exist, or be created by an accepted job (PUT /v1/files/{file}, a dataset or group in it): else 404, and no file is created. Needs the 'write' role.
          */
         put: operations["putFileAttribute"];
         post?: never;
@@ -205,7 +205,7 @@ export interface paths {
         };
         /**
          * List the attributes of a dataset, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listDatasetAttributes"];
         put?: never;
@@ -230,7 +230,7 @@ export interface paths {
         get: operations["getDatasetAttribute"];
         /**
          * Create or replace an attribute of a dataset
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
          */
         put: operations["putDatasetAttribute"];
         post?: never;
@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype (headers X-Ph5-Dtype and X-Ph5-Shape describe them; X-Ph5-Dtype is the canonical text, JSON for enums and compounds, non-ASCII escaped); with Accept: application/x-npy, a .npy file. Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**
@@ -361,7 +361,7 @@ export interface paths {
         };
         /**
          * List the attributes of a group, with their values
-         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). Needs the 'read' role.
+         * @description As completed jobs left them (an attribute set by a job still queued is not there yet). An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code. Needs the 'read' role.
          */
         get: operations["listGroupAttributes"];
         put?: never;
@@ -386,7 +386,7 @@ export interface paths {
         get: operations["getGroupAttribute"];
         /**
          * Create or replace an attribute of a group
-         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
+         * @description Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension. Needs the 'write' role.
          */
         put: operations["putGroupAttribute"];
         post?: never;
@@ -562,7 +562,7 @@ export interface components {
             compression: "gzip" | null;
             compressionLevel: number | null;
             dtype: components["schemas"]["Dtype"];
-            /** @description The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined). */
+            /** @description The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined). As values are: a 64-bit integer outside ±(2^53−1) is a decimal string, a non-finite float "NaN", "Infinity" or "-Infinity". */
             fillValue: unknown;
             layout: "contiguous" | "chunked" | "compact" | "virtual";
             /**
@@ -755,11 +755,29 @@ export interface operations {
                     };
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -795,11 +813,29 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -846,11 +882,29 @@ export interface operations {
                     };
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -880,6 +934,12 @@ export interface operations {
             /** @description The files, by name. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -894,7 +954,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -915,6 +975,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -970,7 +1032,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -986,11 +1054,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1026,6 +1112,12 @@ export interface operations {
             /** @description The file. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1043,6 +1135,16 @@ export interface operations {
                                 [key: string]: unknown;
                             }[];
                             dtype?: components["schemas"]["Dtype"];
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error?: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
                             file?: string;
                             /** @description group, dataset, datatype, softlink, external or other. */
                             kind: string;
@@ -1056,7 +1158,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1077,6 +1179,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1128,7 +1232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1168,7 +1272,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1184,11 +1294,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1225,7 +1353,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1234,7 +1368,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1255,6 +1389,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1288,7 +1424,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1306,7 +1442,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1342,7 +1478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1364,7 +1500,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1380,11 +1522,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1395,6 +1555,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -1421,7 +1599,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1430,7 +1614,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1451,6 +1635,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1502,6 +1688,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
             414: {
                 headers: {
@@ -1520,11 +1724,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1540,11 +1768,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1580,22 +1826,40 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1616,6 +1880,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1667,7 +1933,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1707,7 +1973,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1723,11 +1995,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1768,6 +2058,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1776,12 +2072,12 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1802,6 +2098,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1853,7 +2151,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1893,7 +2191,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1909,11 +2213,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1956,7 +2278,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds). With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -1974,7 +2296,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1983,7 +2311,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2004,6 +2332,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2055,7 +2385,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2073,7 +2403,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2109,7 +2439,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2131,7 +2461,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2147,11 +2483,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2162,6 +2516,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2193,7 +2565,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2202,7 +2580,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2223,6 +2601,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2274,7 +2654,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2287,6 +2667,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2310,11 +2708,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2330,11 +2752,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2387,7 +2827,7 @@ export interface operations {
                     compressionLevel?: number;
                     dtype: components["schemas"]["Dtype"];
                     /**
-                     * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
+                     * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound). 64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
                      * @example 0
                      */
                     fillValue?: unknown;
@@ -2426,7 +2866,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2435,7 +2881,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2456,6 +2902,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2489,7 +2937,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2507,7 +2955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2543,7 +2991,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2565,7 +3013,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2581,11 +3035,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2596,6 +3068,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2626,13 +3116,19 @@ export interface operations {
             /** @description The dataset. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["DatasetInfo"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2653,6 +3149,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2704,7 +3202,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2744,7 +3242,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2760,11 +3264,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2806,7 +3328,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2815,7 +3343,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2836,6 +3364,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2887,7 +3417,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2900,6 +3430,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2923,11 +3471,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2943,11 +3515,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2988,22 +3578,40 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3024,6 +3632,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3075,7 +3685,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3115,7 +3725,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3131,11 +3747,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3181,6 +3815,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3189,12 +3829,12 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3215,6 +3855,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3266,7 +3908,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3306,7 +3948,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3322,11 +3970,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3374,7 +4040,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds). With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -3392,7 +4058,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3401,7 +4073,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3422,6 +4094,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3473,7 +4147,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3491,7 +4165,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3527,7 +4201,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3549,7 +4223,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3565,11 +4245,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3580,6 +4278,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3616,7 +4332,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3625,7 +4347,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3646,6 +4368,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3697,7 +4421,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3710,6 +4434,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3733,11 +4475,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3753,11 +4519,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3818,7 +4602,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3827,7 +4617,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3848,6 +4638,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3899,7 +4691,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3917,7 +4709,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3953,7 +4745,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3975,7 +4767,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3991,11 +4789,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4011,12 +4827,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readDatasetValue: {
         parameters: {
             query?: {
-                /** @description Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). */
+                /** @description The dtype of the bytes, as text: the other byte order of the dataset’s dtype (same layout; a name such as >i4 or >c8, or a compound/enum as JSON). Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers. */
                 dtype?: string;
                 /**
                  * @description A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.
@@ -4046,11 +4880,21 @@ export interface operations {
             /** @description The values of the selection. */
             200: {
                 headers: {
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped). */
+                    "X-Ph5-Dtype": string;
+                    /** @description The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar. */
+                    "X-Ph5-Shape": string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53−1 are decimal strings; complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers outside ±(2^53−1) (beyond ±9007199254740991, JavaScript’s Number.MAX_SAFE_INTEGER) are decimal strings; all others are JSON numbers. Complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
                         data: unknown;
                         dtype: components["schemas"]["Dtype"];
                         /**
@@ -4065,7 +4909,7 @@ export interface operations {
                     "application/x-npy": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4086,6 +4930,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4155,7 +5001,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4195,7 +5041,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4211,11 +5063,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4236,7 +5106,7 @@ export interface operations {
     writeDatasetValue: {
         parameters: {
             query?: {
-                /** @description Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). */
+                /** @description The dtype of the bytes, as text: the other byte order of the dataset’s dtype (same layout; a name such as >i4 or >c8, or a compound/enum as JSON). Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers. */
                 dtype?: string;
                 /**
                  * @description A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.
@@ -4278,8 +5148,16 @@ export interface operations {
             /** @description Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location. */
             202: {
                 headers: {
+                    /** @description Present (true) when this answers a retry with the same Idempotency-Key: the job is the original one, and nothing was staged or queued again. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4288,7 +5166,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4309,6 +5187,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4360,7 +5240,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4378,7 +5258,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4414,7 +5294,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4436,7 +5316,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4452,11 +5338,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4467,6 +5371,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4516,15 +5438,21 @@ export interface operations {
             /** @description The values at the points, in their order. */
             200: {
                 headers: {
-                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype). */
-                    "X-Ph5-Dtype"?: string;
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped). */
+                    "X-Ph5-Dtype": string;
                     /** @description The number of points answered (the answer is 1-D). */
-                    "X-Ph5-Shape"?: string;
+                    "X-Ph5-Shape": string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53−1 are decimal strings; complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers outside ±(2^53−1) (beyond ±9007199254740991, JavaScript’s Number.MAX_SAFE_INTEGER) are decimal strings; all others are JSON numbers. Complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
                         data: unknown;
                         dtype: components["schemas"]["Dtype"];
                         /**
@@ -4539,7 +5467,7 @@ export interface operations {
                     "application/x-npy": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4560,6 +5488,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4611,7 +5541,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description The answer cannot be given in the media type asked for (Accept): variable-length strings are answered as JSON only. Codes: PH5_ERR_NOT_ACCEPTABLE. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_ACCEPTABLE",
+                     *       "title": "Not Acceptable",
+                     *       "status": 406,
+                     *       "detail": "/names in f.h5 holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.",
+                     *       "code": "PH5_ERR_NOT_ACCEPTABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4629,7 +5577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4665,7 +5613,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4687,7 +5635,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4703,11 +5657,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4718,6 +5690,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4759,7 +5749,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4768,7 +5764,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4789,6 +5785,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4822,7 +5820,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4840,7 +5838,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4876,7 +5874,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4898,7 +5896,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4914,11 +5918,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4929,6 +5951,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4959,6 +5999,12 @@ export interface operations {
             /** @description The group. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4979,7 +6025,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5000,6 +6046,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5051,7 +6099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5091,7 +6139,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5107,11 +6161,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5153,7 +6225,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5162,7 +6240,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5183,6 +6261,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5234,7 +6314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5247,6 +6327,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5270,11 +6368,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5290,11 +6412,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5335,22 +6475,40 @@ export interface operations {
             /** @description The attributes. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        attributes: {
+                        attributes: ({
                             dtype: components["schemas"]["Dtype"];
                             name: string;
                             /** @description [] for a scalar. */
                             shape: number[];
-                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                            /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                             value: unknown;
-                        }[];
+                        } | {
+                            /** @description This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden. */
+                            error: {
+                                /**
+                                 * @description Why it cannot be read, e.g. PH5_ERR_TYPE.
+                                 * @example PH5_ERR_TYPE
+                                 */
+                                code: string;
+                                /** @example the HDF5 type (reference) has no ph5 dtype */
+                                detail: string;
+                            };
+                            name: string;
+                        })[];
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5371,6 +6529,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5422,7 +6582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5462,7 +6622,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5478,11 +6644,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5528,6 +6712,12 @@ export interface operations {
             /** @description The attribute. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5536,12 +6726,12 @@ export interface operations {
                         name: string;
                         /** @description [] for a scalar. */
                         shape: number[];
-                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. */
+                        /** @description The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity". */
                         value: unknown;
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5562,6 +6752,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5613,7 +6805,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5653,7 +6845,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5669,11 +6867,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5721,7 +6937,7 @@ export interface operations {
                     /** @description Shape of the value (default: as nested). A flat array of the right length is reshaped. */
                     shape?: number[];
                     /**
-                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).
+                     * @description A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds). With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).
                      * @example kelvin
                      * @example 273.15
                      * @example [
@@ -5739,7 +6955,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5748,7 +6970,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5769,6 +6991,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5820,7 +7044,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5838,7 +7062,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5874,7 +7098,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5896,7 +7120,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5912,11 +7142,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5927,6 +7175,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5963,7 +7229,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5972,7 +7244,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5993,6 +7265,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6044,7 +7318,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6057,6 +7331,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6080,11 +7372,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6100,11 +7416,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6152,6 +7486,12 @@ export interface operations {
             /** @description A page of jobs. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6162,7 +7502,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6183,6 +7523,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6238,7 +7580,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6254,11 +7602,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6352,7 +7718,7 @@ export interface operations {
                         compressionLevel?: number;
                         dtype: components["schemas"]["Dtype"];
                         /**
-                         * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
+                         * @description Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound). 64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.
                          * @example 0
                          */
                         fillValue?: unknown;
@@ -6431,7 +7797,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6440,7 +7812,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6461,6 +7833,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6512,7 +7886,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6530,7 +7904,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS. */
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6548,7 +7922,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy. Codes: PH5_ERR_MEDIA_TYPE. */
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6570,7 +7944,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6586,11 +7966,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6601,6 +7999,24 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
                      *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6632,13 +8048,19 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6659,6 +8081,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6732,7 +8156,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6748,11 +8178,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6789,7 +8237,13 @@ export interface operations {
             202: {
                 headers: {
                     /** @description URL of the job: /v1/jobs/{id}. */
-                    Location?: string;
+                    Location: string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6798,7 +8252,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6819,6 +8273,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6870,7 +8326,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE. */
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6883,6 +8339,24 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
                      *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6906,11 +8380,35 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6926,11 +8424,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6966,13 +8482,19 @@ export interface operations {
             /** @description The event stream. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6993,6 +8515,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7066,7 +8590,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7082,11 +8612,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7116,6 +8664,12 @@ export interface operations {
             /** @description The pools. */
             200: {
                 headers: {
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7145,7 +8699,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7166,6 +8720,8 @@ export interface operations {
             /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
             401: {
                 headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7221,7 +8777,13 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7237,11 +8799,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {

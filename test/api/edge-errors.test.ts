@@ -17,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../services/api/app.js';
 import { allowedMethods, clientErrorProblem, type RouteEntry } from '../../services/api/errors.js';
 import { loadConfig } from '../../services/shared/config.js';
+import { ContractChecker, assertContractKept, watchContract } from '../helpers/contract.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const CODE = /^PH5_ERR_[A-Z_]+$/;
@@ -30,7 +31,9 @@ interface Server {
 async function listen(redis: TestRedis, http?: ServerOptions, env: NodeJS.ProcessEnv = {}): Promise<Server> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ph5-edge-'));
   const config = loadConfig({ PH5_DATA_DIR: dataDir, PH5_REDIS_URL: redis.url, PH5_LOG_LEVEL: 'silent', ...env });
+  const checker = ContractChecker.fromFile();
   const app = await buildApp({ config, logger: false, ...(http ? { http } : {}) });
+  watchContract(app, checker);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as net.AddressInfo).port;
   return {
@@ -39,6 +42,7 @@ async function listen(redis: TestRedis, http?: ServerOptions, env: NodeJS.Proces
     close: async () => {
       await app.close();
       await rm(dataDir, { recursive: true, force: true });
+      assertContractKept(app);
     },
   };
 }

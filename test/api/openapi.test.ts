@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CLIENT_TYPES_FILE, OPENAPI_FILE, clientTypes, liveDocument } from '../../services/api/scripts/write-openapi.js';
 import { loadConfig } from '../../services/shared/config.js';
+import { assertContractKept, watchContract } from '../helpers/contract.js';
 
 function firstDifference(a: string, b: string): string {
   const la = a.split('\n');
@@ -89,6 +90,7 @@ test('every operation has an operationId, tags, a summary, and documented proble
 
 test('the app serves the document at /openapi.json and Swagger UI at /docs, without Redis', async () => {
   const app = await buildApp({ config: loadConfig({ PH5_DATA_DIR: '/nonexistent' }), connect: false, logger: false });
+  watchContract(app);
   try {
     const doc = await app.inject({ method: 'GET', url: '/openapi.json' });
     assert.equal(doc.statusCode, 200);
@@ -99,4 +101,5 @@ test('the app serves the document at /openapi.json and Swagger UI at /docs, with
   } finally {
     await app.close();
   }
+  assertContractKept(app);
 });

@@ -1,10 +1,15 @@
-/** The API built in-process (fastify inject) against a real redis-server and a temp data dir. */
+/**
+ * The API built in-process (fastify inject) against a real redis-server and a temp data dir.
+ * Every answer it gives (inject or HTTP) is checked against openapi/openapi.json
+ * (helpers/contract.ts); `stop()` fails if one broke it.
+ */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../services/api/app.js';
 import { loadConfig, type Config } from '../../services/shared/config.js';
+import { ContractChecker, assertContractKept, watchContract } from './contract.js';
 import { startRedis, type TestRedis } from './redis.js';
 
 export interface TestApi {
@@ -22,7 +27,11 @@ export async function startApi(env: NodeJS.ProcessEnv = {}): Promise<TestApi> {
   const redis = await startRedis();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ph5-api-'));
   const config = loadConfig({ PH5_DATA_DIR: dataDir, PH5_REDIS_URL: redis.url, PH5_LOG_LEVEL: 'silent', ...env });
+  // The checker is built before the app: its synchronous set-up must not count as the
+  // app's event-loop delay (under-pressure would answer 503).
+  const checker = ContractChecker.fromFile();
   const app = await buildApp({ config, logger: false });
+  watchContract(app, checker);
   await app.ready();
   return {
     app,
@@ -37,6 +46,7 @@ export async function startApi(env: NodeJS.ProcessEnv = {}): Promise<TestApi> {
       await app.close();
       await redis.stop();
       await rm(dataDir, { recursive: true, force: true });
+      assertContractKept(app);
     },
   };
 }

@@ -176,3 +176,15 @@ test('h5py writes structured arrays (padded, nested, array fields) and a compoun
   assert.deepEqual(padNode.dtype, padInfo.json.dtype);
   assert.deepEqual(listing.json.tree.attributes, ['origin']);
 });
+
+test('a compound with a variable-length string field (h5py) is refused clearly, and ph5 cannot create one', { timeout: 60_000 }, async () => {
+  const api = client(stack.url);
+  await makeWithH5py(stack.filePath('hvl.h5'), "f.create_dataset('people', data=np.array([(1, 'ann')], dtype=[('id', '<i4'), ('name', h5py.string_dtype())]))");
+  const read = await api.call('GET', '/v1/files/hvl.h5/datasets/people/value');
+  assert.equal(read.status, 400, JSON.stringify(read.json));
+  assert.equal(read.json.code, 'PH5_ERR_TYPE');
+  assert.match(read.json.detail, /variable-length/);
+  const create = await api.call('POST', '/v1/files/hvl.h5/datasets', { path: '/more', dtype: { fields: [{ name: 'id', dtype: 'int32' }, { name: 'name', dtype: 'str' }] }, shape: [1] });
+  assert.equal(create.status, 400, JSON.stringify(create.json));
+  assert.equal(create.json.code, 'PH5_ERR_TYPE');
+});

@@ -17,7 +17,7 @@ export const Problem = Type.Object(
 const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; example: { code: string; detail: string } }> = {
   400: {
     description: 'Invalid request; nothing was changed.',
-    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_BODY_ABORTED', 'PH5_ERR_JSON', 'PH5_ERR_NPY', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE', 'PH5_ERR_URL', 'PH5_ERR_HTTP'],
+    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_ATTRIBUTE_NAME', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_BODY_ABORTED', 'PH5_ERR_JSON', 'PH5_ERR_NPY', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE', 'PH5_ERR_URL', 'PH5_ERR_HTTP'],
     example: { code: 'PH5_ERR_SELECTION', detail: "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42." },
   },
   401: {
@@ -42,12 +42,12 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   },
   409: {
     description: 'An object already exists at that path (or its creation is queued), or the file exists but is not HDF5.',
-    codes: ['PH5_ERR_EXISTS', 'PH5_ERR_NOT_HDF5', 'PH5_ERR_NOT_CANCELLABLE'],
+    codes: ['PH5_ERR_EXISTS', 'PH5_ERR_NOT_HDF5', 'PH5_ERR_NOT_CANCELLABLE', 'PH5_ERR_LAYOUT', 'PH5_ERR_IDEMPOTENCY_KEY', 'PH5_ERR_IDEMPOTENCY_IN_PROGRESS'],
     example: { code: 'PH5_ERR_EXISTS', detail: 'An object already exists at /test in output.h5 (or its creation is queued).' },
   },
   413: {
     description: 'The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts.',
-    codes: ['PH5_ERR_BODY_TOO_LARGE', 'PH5_ERR_TOO_MANY_ELEMENTS'],
+    codes: ['PH5_ERR_BODY_TOO_LARGE', 'PH5_ERR_TOO_MANY_ELEMENTS', 'PH5_ERR_ATTRIBUTE_TOO_LARGE'],
     example: { code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.' },
   },
   414: {
@@ -56,9 +56,19 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_URI_TOO_LONG', detail: 'A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).' },
   },
   415: {
-    description: 'Unsupported Content-Type: send application/json, application/octet-stream or application/x-npy.',
+    description: 'Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed.',
     codes: ['PH5_ERR_MEDIA_TYPE'],
     example: { code: 'PH5_ERR_MEDIA_TYPE', detail: 'Unsupported Media Type: text/csv' },
+  },
+  500: {
+    description: 'A server fault: logged, with no details in the answer.',
+    codes: ['PH5_ERR_INTERNAL', 'PH5_ERR_HDF5'],
+    example: { code: 'PH5_ERR_HDF5', detail: 'The HDF5 library failed on this file; the error has been logged.' },
+  },
+  507: {
+    description: 'No room left to stage the payload; nothing was accepted. Try again later.',
+    codes: ['PH5_ERR_NO_SPACE'],
+    example: { code: 'PH5_ERR_NO_SPACE', detail: 'The server has no room left to stage this request; nothing was accepted. Try again later.' },
   },
   429: {
     description: 'Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds.',
@@ -72,7 +82,22 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   },
 };
 
-const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 406: 'Not Acceptable', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
+const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 406: 'Not Acceptable', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage' };
+
+/**
+ * Headers of problem answers, by status. `required: true` is lifted out of the header's
+ * schema into the OpenAPI header object (plugins/external/swagger.ts).
+ */
+const PROBLEM_HEADERS: Record<number, Record<string, unknown>> = {
+  401: { 'WWW-Authenticate': { type: 'string', required: true, description: 'The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known).', examples: ['Bearer realm="ph5"'] } },
+  429: {
+    'Retry-After': { type: 'integer', minimum: 0, required: true, description: 'Seconds to wait before trying again.' },
+    'X-RateLimit-Limit': { type: 'integer', description: 'With PH5_ERR_RATE_LIMITED: requests allowed per minute.' },
+    'X-RateLimit-Remaining': { type: 'integer', description: 'With PH5_ERR_RATE_LIMITED: requests left in this window (0).' },
+    'X-RateLimit-Reset': { type: 'integer', description: 'With PH5_ERR_RATE_LIMITED: seconds until the window resets.' },
+  },
+  503: { 'Retry-After': { type: 'integer', minimum: 0, required: true, description: 'Seconds to wait before trying again.' } },
+};
 
 /** Error responses a route documents, by status: application/problem+json, with the codes and an example. */
 export function problems(...statuses: number[]): Record<number, unknown> {
@@ -83,7 +108,7 @@ export function problems(...statuses: number[]): Record<number, unknown> {
     const { code, detail } = doc.example;
     out[status] = {
       description: `${doc.description} Codes: ${doc.codes.join(', ')}.`,
-      ...(status === 503 || status === 429 ? { headers: { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again.' } } } : {}),
+      ...(PROBLEM_HEADERS[status] ? { headers: PROBLEM_HEADERS[status] } : {}),
       content: {
         'application/problem+json': {
           schema: Type.Ref('Problem'),
@@ -98,16 +123,27 @@ export function problems(...statuses: number[]): Record<number, unknown> {
 /**
  * The problem answers a route gives whatever its handler does, added to its documented
  * responses (plugins/external/swagger.ts): 414 where the URL has path parameters (the
- * router's maxParamLength), 413 and 415 where a body is parsed (POST, PUT), and 503 for
- * every route (overload shedding, shutting down).
+ * router's maxParamLength), 413 and 415 where a body is parsed (POST, PUT, and DELETE:
+ * fastify parses a body sent with any of them), 507 where a payload is staged (POST, PUT),
+ * and 500 and 503 for every route (a server fault; overload shedding, shutting down).
  */
 export function implicitProblems(method: string, url: string, documented: Record<string, unknown>): Record<number, unknown> {
   const statuses: number[] = [];
   if (url.includes(':')) statuses.push(414);
-  if (method === 'POST' || method === 'PUT') statuses.push(413, 415);
-  statuses.push(503);
+  if (method === 'POST' || method === 'PUT' || method === 'DELETE') statuses.push(413, 415);
+  if (method === 'POST' || method === 'PUT') statuses.push(507);
+  statuses.push(500, 503);
   return problems(...statuses.filter((s) => !(String(s) in documented)));
 }
+
+/** Marks an object a listing could not read (its type has no ph5 dtype); the rest is listed. */
+export const ObjectError = Type.Object(
+  {
+    code: Type.String({ description: 'Why it cannot be read, e.g. PH5_ERR_TYPE.', examples: ['PH5_ERR_TYPE'] }),
+    detail: Type.String({ examples: ['the HDF5 type (reference) has no ph5 dtype'] }),
+  },
+  { description: 'This object cannot be read by ph5 (e.g. an HDF5 object reference or opaque type); it is listed so that nothing is hidden.' },
+);
 
 export const FileName = Type.String({
   minLength: 1,
@@ -193,9 +229,22 @@ export const Accepted = Type.Object(
   { job: Type.Ref('Job') },
   {
     description: 'Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location.',
-    headers: { Location: { type: 'string', description: 'URL of the job: /v1/jobs/{id}.', examples: ['/v1/jobs/3b241101-e2bb-4255-8caf-4136c566a962'] } },
+    headers: { Location: { type: 'string', pattern: '^/v1/jobs/[^/]+$', required: true, description: 'URL of the job: /v1/jobs/{id}.', examples: ['/v1/jobs/3b241101-e2bb-4255-8caf-4136c566a962'] } },
   },
 );
+
+/** A 202 that may answer a retried request with its original job (Idempotency-Key). */
+export const AcceptedOrReplayed = {
+  ...Accepted,
+  headers: {
+    ...(Accepted as unknown as { headers: Record<string, unknown> }).headers,
+    'Idempotent-Replayed': {
+      type: 'string',
+      enum: ['true'],
+      description: 'Present (true) when this answers a retry with the same Idempotency-Key: the job is the original one, and nothing was staged or queued again.',
+    },
+  },
+};
 
 /**
  * A raw byte body or response. Its schema accepts anything (a binary body reaches the

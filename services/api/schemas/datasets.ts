@@ -40,7 +40,8 @@ export const CreateDatasetBody = Type.Object(
     fillValue: Type.Optional(
       Type.Unknown({
         description:
-          'Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound; 64-bit integers may be decimal strings). ' +
+          'Value of elements never written: one value of the dtype in its JSON form (a number, a boolean, a string for S<n>, [re, im] for complex, an enum member name, an object for a compound). ' +
+          '64-bit integers may be decimal strings, and are stored exactly (the body is never coerced through a JS number: send integers beyond ±(2^53−1) as strings); floats may be "NaN", "Infinity", "-Infinity". ' +
           'Not for variable-length strings. Absent: no fill pass, unwritten elements are undefined.',
         examples: [0],
       }),
@@ -66,7 +67,10 @@ export const DatasetInfo = Type.Object(
     compression: Type.Union([Type.Literal('gzip'), Type.Null()]),
     compressionLevel: Type.Union([Type.Integer(), Type.Null()]),
     shuffle: Type.Boolean(),
-    fillValue: Type.Unknown({ description: 'The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined).' }),
+    fillValue: Type.Unknown({
+      description:
+        'The fill value in the JSON form of the dtype, or null when none was set (unwritten elements are then undefined). As values are: a 64-bit integer outside ±(2^53−1) is a decimal string, a non-finite float "NaN", "Infinity" or "-Infinity".',
+    }),
     state: Type.Union([Type.Literal('ready'), Type.Literal('pending')], {
       description: "'pending': accepted, but the job creating it has not run yet (values cannot be read until it has; writes are accepted).",
     }),
@@ -99,8 +103,9 @@ export const ValueQuery = Type.Object(
       Type.String({
         maxLength: 4096,
         description:
-          'Writes with a binary body only: the dtype of the bytes sent, as text (a name such as >i4 or >c8, or a compound/enum as JSON), when their byte order differs from the dataset’s (same layout otherwise; HDF5 converts); ' +
-          'for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes).',
+          'The dtype of the bytes, as text: the other byte order of the dataset’s dtype (same layout; a name such as >i4 or >c8, or a compound/enum as JSON). Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts); ' +
+          'for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). ' +
+          'Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers.',
         examples: ['>i4', 'S16'],
       }),
     ),
@@ -114,8 +119,8 @@ export const ValueJson = Type.Object(
     shape: Type.Array(Type.Integer(), { description: 'Shape of the selection.', examples: [[4]] }),
     data: Type.Unknown({
       description:
-        'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers beyond 2^53−1 are decimal strings; ' +
-        'complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings.',
+        'Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers outside ±(2^53−1) (beyond ±9007199254740991, JavaScript’s Number.MAX_SAFE_INTEGER) are decimal strings; all others are JSON numbers. ' +
+        'Complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings.',
     }),
   },
   { examples: [{ dtype: 'int32', shape: [4], data: [0, 1, 2, 3] }] },

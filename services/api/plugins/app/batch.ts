@@ -86,6 +86,11 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
           case 'deleteAttribute': {
             validateAttributeName(op.name);
             if (h5path !== '/' && (await kindOf(h5path)) === null) throw new errors.NotFound(`No object ${h5path} in ${file}.`);
+            // The root of a file that neither exists nor is created (by this batch or an
+            // accepted job): as PUT …/attributes/{name}, a typo must not create a file.
+            if (h5path === '/' && ![...overlay.values()].some((o) => o.kind !== 'deleted') && !(await datasets.fileWillExist(project, file))) {
+              throw new errors.NotFound(`No file ${file}: create it first (PUT /v1/files/${file}, or create a dataset or group in it).`);
+            }
             if (op.op === 'setAttribute') {
               out.push({ op: 'setAttribute', path: h5path, name: op.name, value: attributeData(op, config.limits) });
             } else {

@@ -244,6 +244,26 @@ export class Datasets {
     await this.redis.eval(HASH_CAS, 1, keys.datasets(project, file), h5path, JSON.stringify(record), previous ?? '');
   }
 
+  /**
+   * Whether the file exists once the accepted jobs have run: it is on disk and no accepted
+   * job deletes it, or an accepted job creates it (PUT /v1/files/{file}, or a dataset or
+   * group created in it after its last deletion). Setting a root attribute needs this: a
+   * typo in a file name must not create a file.
+   */
+  async fileWillExist(project: string, file: string): Promise<boolean> {
+    if ((await this.kindOf(project, file, '/')) !== null) return true;
+    const all = await this.redis.hgetall(keys.datasets(project, file));
+    let lastDeletion = -Infinity;
+    const root = all['/'] === undefined ? null : await this.#entry(project, file, '/', all['/']);
+    if (root?.record.kind === 'deleted') lastDeletion = root.record.at ?? 0;
+    for (const [h5path, raw] of Object.entries(all)) {
+      if (h5path === '/') continue;
+      const e = await this.#entry(project, file, h5path, raw);
+      if (e && e.record.kind !== 'deleted' && (e.record.at ?? 0) > lastDeletion) return true;
+    }
+    return false;
+  }
+
   /** True when anything (dataset, group, other object) is at `h5path` in the file. */
   async #onDiskObject(project: string, file: string, h5path: string): Promise<boolean> {
     const found = await this.withFile(project, file, async (f) => (await f.linkInfo(h5path)) !== null);

@@ -6,6 +6,7 @@
  */
 import type { H5File } from '../../../../native/lib/index.js';
 import { dtypeSpec, type DtypeSpec } from '../../../shared/dtype.js';
+import { unreadable, type Unreadable } from './unreadable.js';
 
 export interface TreeNode {
   path: string;
@@ -17,6 +18,8 @@ export interface TreeNode {
   target?: string;
   file?: string;
   children?: TreeNode[];
+  /** A dataset whose type ph5 cannot name: listed with why, without dtype and shape. */
+  error?: Unreadable;
 }
 
 export const TREE_LIMIT = 10_000;
@@ -30,10 +33,17 @@ export async function readTree(f: H5File, limit = TREE_LIMIT): Promise<{ root: T
     const node: TreeNode = { path, kind };
     if (kind === 'group' || kind === 'dataset') node.attributes = await f.listAttributes(path);
     if (kind === 'dataset') {
-      const info = await f.datasetInfo(path);
-      node.dtype = dtypeSpec(info.dtype);
-      node.shape = info.shape;
-      node.maxshape = info.maxshape.map((d) => (d === -1 ? null : d));
+      try {
+        const info = await f.datasetInfo(path);
+        node.dtype = dtypeSpec(info.dtype);
+        node.shape = info.shape;
+        node.maxshape = info.maxshape.map((d) => (d === -1 ? null : d));
+      } catch (err) {
+        // One dataset ph5 cannot read does not hide the rest of the file.
+        const error = unreadable(err);
+        if (!error) throw err;
+        node.error = error;
+      }
     }
     if (kind === 'group') {
       node.children = [];

@@ -23,6 +23,47 @@ function markBinaryBodies(doc: OpenApiDoc): OpenApiDoc {
   return doc;
 }
 
+/**
+ * Headers declared with `required: true` next to their schema (schemas/common.ts): the
+ * flag belongs to the OpenAPI header object, not to the schema @fastify/swagger copies it into.
+ */
+function liftRequiredHeaders(doc: OpenApiDoc): OpenApiDoc {
+  for (const methods of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(methods) as { responses?: Record<string, { headers?: Record<string, { required?: boolean; schema?: Record<string, unknown> }> }> }[]) {
+      for (const response of Object.values(op.responses ?? {})) {
+        for (const header of Object.values(response.headers ?? {})) {
+          if (header.schema && typeof header.schema.required === 'boolean') {
+            const { required, ...schema } = header.schema;
+            header.schema = schema;
+            if (required) header.required = true;
+          }
+        }
+      }
+    }
+  }
+  return doc;
+}
+
+/** What the rate limit (plugins/external/rate-limit.ts) adds to every answer of a route it counts. */
+const RATE_LIMIT_HEADERS = {
+  'X-RateLimit-Limit': { schema: { type: 'integer' }, description: 'Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit).' },
+  'X-RateLimit-Remaining': { schema: { type: 'integer', minimum: 0 }, description: 'Requests left in the current one-minute window.' },
+  'X-RateLimit-Reset': { schema: { type: 'integer', minimum: 0 }, description: 'Seconds until the window starts again.' },
+};
+
+/** The rate limit's headers on the success answers of the routes it counts (those that need a token; not health, metrics). */
+function declareRateLimitHeaders(doc: OpenApiDoc): OpenApiDoc {
+  for (const methods of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(methods) as { security?: unknown[]; responses?: Record<string, { headers?: Record<string, unknown> }> }[]) {
+      if (!op.security?.length) continue;
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        if (status.startsWith('2')) response.headers = { ...(response.headers ?? {}), ...RATE_LIMIT_HEADERS };
+      }
+    }
+  }
+  return doc;
+}
+
 async function swaggerPlugin(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -71,7 +112,7 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       const description = typeof s.description === 'string' ? `${s.description} ` : '';
       return { schema: { ...s, security: [{ bearerAuth: [] }], description: `${description}Needs the '${role}' role.` } as never, url };
     },
-    transformObject: (doc) => ('openapiObject' in doc ? markBinaryBodies(doc.openapiObject as OpenApiDoc) : doc.swaggerObject) as never,
+    transformObject: (doc) => ('openapiObject' in doc ? declareRateLimitHeaders(liftRequiredHeaders(markBinaryBodies(doc.openapiObject as OpenApiDoc))) : doc.swaggerObject) as never,
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

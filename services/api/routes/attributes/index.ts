@@ -12,7 +12,8 @@ import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
 import { isNativeError } from '../../plugins/app/datasets.js';
 import { attributeData, replyAccepted, validateAttributeName } from '../../plugins/app/operations.js';
-import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { unreadable } from '../../plugins/app/unreadable.js';
+import { Accepted, DatasetPathParam, FileName, ObjectError, problems } from '../../schemas/common.js';
 import { DtypeRef } from '../../schemas/dtype.js';
 
 const AttributeName = Type.String({ minLength: 1, maxLength: 255, description: "Attribute name, URL-encoded as one segment (no '/').", examples: ['units'] });
@@ -21,13 +22,26 @@ const Attribute = Type.Object(
     name: Type.String(),
     dtype: DtypeRef("The attribute's dtype in canonical form: 'str' (variable-length UTF-8) or 'str:ascii', S<n> for fixed-length strings, numeric names, complex64/128, enums and compounds as objects."),
     shape: Type.Array(Type.Integer(), { description: '[] for a scalar.' }),
-    value: Type.Unknown({ description: 'The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects.' }),
+    value: Type.Unknown({
+      description:
+        'The value as JSON: a scalar, or nested arrays; complex values [re, im], enum values member names, compound values objects. As dataset values: 64-bit integers outside ±(2^53−1) are decimal strings, non-finite floats "NaN", "Infinity", "-Infinity".',
+    }),
   },
   { examples: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] },
 );
+/** In a listing: an attribute ph5 cannot read (its type has no ph5 dtype), listed with why. */
+const UnreadableAttribute = Type.Object(
+  { name: Type.String(), error: ObjectError },
+  { additionalProperties: false, examples: [{ name: 'ref', error: { code: 'PH5_ERR_TYPE', detail: 'the HDF5 type (reference) has no ph5 dtype' } }] },
+);
 const PutAttributeBody = Type.Object(
   {
-    value: Type.Unknown({ description: 'A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds).', examples: ['kelvin', 273.15, [1, 2, 3]] }),
+    value: Type.Unknown({
+      description:
+        'A number, boolean or string, or a (nested) array of one kind; with a dtype, values in its JSON form ([re, im] for complex, member names for enums, objects or rows for compounds). ' +
+        'With a numeric dtype, strings are values of it: "NaN", "Infinity", "-Infinity", or a 64-bit integer as a decimal string (exact).',
+      examples: ['kelvin', 273.15, [1, 2, 3]],
+    }),
     dtype: Type.Optional(
       DtypeRef(
         'The dtype to store (default: int64 for integers, float64 otherwise, bool for booleans, str for strings). Strings: str (variable-length UTF-8, the default), str:ascii, or S<n> (fixed-length, null-padded). Also complex64/128, enums and compounds.',
@@ -79,8 +93,13 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       const resolved = await storage.resolve(proj, file);
       const object = t.objectPath(params);
       if (t.noun === 'File') {
-        // Setting a root attribute creates the file if need be; reading needs it.
+        // Reading needs the file; setting a root attribute needs it too, or an accepted job
+        // that creates it (PUT /v1/files/{file}, a dataset or group in it): a typo in a
+        // file name must not create a file.
         if (!forWrite && !resolved.exists) throw new errors.NotFound(`No file ${file}.`);
+        if (forWrite && !(await datasets.fileWillExist(proj, file))) {
+          throw new errors.NotFound(`No file ${file}: create it first (PUT /v1/files/${file}, or create a dataset or group in it).`);
+        }
       } else {
         const kind = await datasets.kindOf(proj, file, object);
         if (kind !== t.noun.toLowerCase()) throw new errors.NotFound(`No ${t.noun.toLowerCase()} ${object} in ${file}.`);
@@ -94,7 +113,16 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
         try {
           const names = only !== undefined ? [only] : await f.listAttributes(object);
           const out = [];
-          for (const name of names) out.push(present(name, await f.readAttribute(object, name)));
+          for (const name of names) {
+            try {
+              out.push(present(name, await f.readAttribute(object, name)));
+            } catch (err) {
+              // One attribute ph5 cannot read does not hide the others (a single GET refuses it).
+              const error = only === undefined ? unreadable(err) : null;
+              if (!error) throw err;
+              out.push({ name, error });
+            }
+          }
           return out;
         } catch (err) {
           if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
@@ -112,10 +140,12 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
           operationId: `list${t.noun}Attributes`,
           tags: ['attributes'],
           summary: `List the attributes of ${where}, with their values`,
-          description: 'As completed jobs left them (an attribute set by a job still queued is not there yet).',
+          description:
+            'As completed jobs left them (an attribute set by a job still queued is not there yet). ' +
+            'An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code.',
           params: t.params,
           response: {
-            200: { description: 'The attributes.', content: { 'application/json': { schema: Type.Object({ attributes: Type.Array(Attribute) }, { examples: [{ attributes: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] }] }) } } },
+            200: { description: 'The attributes.', content: { 'application/json': { schema: Type.Object({ attributes: Type.Array(Type.Union([Attribute, UnreadableAttribute])) }, { examples: [{ attributes: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] }] }) } } },
             ...problems(400, 401, 403, 404, 409, 429, 503),
           },
         },
@@ -157,7 +187,9 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
           summary: `Create or replace an attribute of ${where}`,
           description:
             'Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). ' +
-            'With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension.',
+            'With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). ' +
+            'With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension.' +
+            (t.noun === 'File' ? ' The file must exist, or be created by an accepted job (PUT /v1/files/{file}, a dataset or group in it): else 404, and no file is created.' : ''),
           params: NamedParams,
           body: PutAttributeBody,
           response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 429, 503) },

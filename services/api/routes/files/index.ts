@@ -12,7 +12,7 @@ import { keys } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
 import { replyAccepted } from '../../plugins/app/operations.js';
 import { TREE_LIMIT, readTree } from '../../plugins/app/tree.js';
-import { Accepted, FileName, problems } from '../../schemas/common.js';
+import { Accepted, FileName, ObjectError, problems } from '../../schemas/common.js';
 import { DtypeRef } from '../../schemas/dtype.js';
 
 const FileParams = Type.Object({ file: FileName });
@@ -32,6 +32,7 @@ const TreeNode = Type.Object(
     target: Type.Optional(Type.String()),
     file: Type.Optional(Type.String()),
     children: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }), { description: 'Members (same shape as this node).' })),
+    error: Type.Optional(ObjectError),
   },
   { additionalProperties: false },
 );
@@ -109,7 +110,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         operationId: 'getFile',
         tags: ['files'],
         summary: 'A file: size, last modified, and its object tree (groups, datasets with dtype and shape, links, attribute names)',
-        description: 'Reads the file as completed jobs left it (never a half-applied job).',
+        description:
+          'Reads the file as completed jobs left it (never a half-applied job). A dataset whose type ph5 cannot read (an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and maxshape.',
         params: FileParams,
         response: { 200: { description: 'The file.', content: { 'application/json': { schema: FileInfo } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
       },
@@ -136,7 +138,9 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
         operationId: 'createFile',
         tags: ['files'],
         summary: 'Create an empty HDF5 file',
-        description: 'Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one.',
+        description:
+          'Queues a job that creates the file. Creating datasets or groups also creates their file, so this is only needed for an empty one (or one that starts with root attributes: ' +
+          'those need the file, or its creation queued). 409 while the file exists or its creation is already queued.',
         params: FileParams,
         response: { 202: Accepted, ...problems(400, 401, 403, 409, 429, 503) },
       },
@@ -146,7 +150,19 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       const proj = project(request);
       const file = validateFileName(request.params.file);
       if ((await storage.resolve(proj, file)).exists) throw new errors.Exists(`${file} already exists.`);
-      const job = await operations.submit({ project: proj, file, ops: [{ op: 'createFile', path: '/' }] });
+      // Its creation is recorded at '/' (so that requests accepted meanwhile, a root
+      // attribute, see the file coming), unless '/' holds a deletion: that tombstone must
+      // keep hiding what was accepted before it.
+      const jobId = app.ph5.jobs.newId(proj, file);
+      const root = await app.ph5.redis.hget(keys.datasets(proj, file), '/');
+      const tombstone = root !== null && (JSON.parse(root) as { kind?: string }).kind === 'deleted';
+      const job = await operations.submit({
+        project: proj,
+        file,
+        ops: [{ op: 'createFile', path: '/' }],
+        ...(tombstone ? {} : { registry: [{ kind: 'claim' as const, path: '/', record: { kind: 'group' as const, jobId } }] }),
+        jobId,
+      });
       return replyAccepted(app, reply, job);
     },
   );

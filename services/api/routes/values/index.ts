@@ -20,7 +20,7 @@ import { errors } from '../../errors.js';
 import { layoutRefusal } from '../../plugins/app/datasets.js';
 import { beginIdempotent, requestFingerprint, type IdempotentStart } from '../../plugins/app/idempotency.js';
 import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
-import { Accepted, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { AcceptedOrReplayed, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueQuery } from '../../schemas/datasets.js';
 import readValueRoute from './read.js';
 import readPointsRoute, { pointListHyperslab, pointWriteBody } from './points.js';
@@ -79,7 +79,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
             'application/x-npy': { schema: { ...BINARY, description: 'A C-order .npy file (numpy.save) whose element count matches the selection; its dtype may differ from the dataset’s only in byte order.' } },
           },
         },
-        response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503) },
+        response: { 202: AcceptedOrReplayed, ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {

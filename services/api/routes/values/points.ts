@@ -150,8 +150,14 @@ export default async function readPointsRoute(app: FastifyInstance): Promise<voi
           200: {
             description: 'The values at the points, in their order.',
             headers: {
-              'X-Ph5-Dtype': { type: 'string', description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype).', examples: ['int32'] },
-              'X-Ph5-Shape': { type: 'string', description: 'The number of points answered (the answer is 1-D).', examples: ['2'] },
+              'X-Ph5-Dtype': {
+                type: 'string',
+                minLength: 1,
+                required: true,
+                description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped).',
+                examples: ['int32'],
+              },
+              'X-Ph5-Shape': { type: 'string', pattern: '^[0-9]+$', required: true, description: 'The number of points answered (the answer is 1-D).', examples: ['2'] },
             },
             content: {
               'application/json': { schema: ValueJson },
@@ -159,7 +165,7 @@ export default async function readPointsRoute(app: FastifyInstance): Promise<voi
               'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it), shape (n,).' } },
             },
           },
-          ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503),
+          ...problems(400, 401, 403, 404, 406, 409, 413, 415, 429, 503),
         },
       },
     },

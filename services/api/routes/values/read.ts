@@ -20,7 +20,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Type, type Static } from 'typebox';
 import type { H5File } from '../../../../native/lib/index.js';
 import type { ReadSettings } from '../../../shared/config.js';
-import { dtypeSpec, formatDtype } from '../../../shared/dtype.js';
+import { dtypeSpec, formatDtype, parseDtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { JsonValueEncoder } from '../../../shared/json-stream.js';
 import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
@@ -31,6 +31,7 @@ import { isNativeError } from '../../plugins/app/datasets.js';
 import { requestTarget } from '../../plugins/app/operations.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
+import { applySwaps, byteOrderSwaps, type Swap } from './byte-order.js';
 import { answerPoints } from './points.js';
 import { parsePointsText } from '../../../shared/points.js';
 import { sendPieces, type PieceSource } from './send-pieces.js';
@@ -109,8 +110,9 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
         tags: ['datasets'],
         summary: 'Read the values of a selection, as JSON or raw bytes',
         description:
-          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype ' +
-          '(headers X-Ph5-Dtype and X-Ph5-Shape describe them; X-Ph5-Dtype is the canonical text, JSON for enums and compounds, non-ASCII escaped); with Accept: application/x-npy, a .npy file. ' +
+          'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; ' +
+          'with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). ' +
+          'Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). ' +
           'Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. ' +
           'An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). ' +
           'With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). ' +
@@ -120,6 +122,22 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
         response: {
           200: {
             description: 'The values of the selection.',
+            headers: {
+              'X-Ph5-Dtype': {
+                type: 'string',
+                minLength: 1,
+                required: true,
+                description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped).',
+                examples: ['int32'],
+              },
+              'X-Ph5-Shape': {
+                type: 'string',
+                pattern: '^([0-9]+(,[0-9]+)*)?$',
+                required: true,
+                description: 'The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar.',
+                examples: ['3,4'],
+              },
+            },
             content: {
               'application/json': { schema: ValueJson },
               'application/octet-stream': { schema: BINARY },
@@ -133,7 +151,6 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
     async (request, reply) => {
       const { datasets, config } = app.ph5;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
-      if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Reads answer in the dataset’s own dtype; ?dtype= is for binary writes.');
       const found = await datasets.withFile(proj, file, (f) => streamValue(request, reply, f, h5path, config.reads));
       if (found === null) {
         const pending = await datasets.pending(proj, file, h5path);
@@ -179,13 +196,30 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   if (answer === 'json' && elements > MAX_JSON_READ_ELEMENTS) {
     throw new InputError('PH5_ERR_TOO_LARGE', `The selection has ${elements} elements; above ${MAX_JSON_READ_ELEMENTS}, ask for Accept: application/octet-stream.`);
   }
-  const dtypeName = formatDtype(dtype);
+  // ?dtype=: raw and .npy answers in another byte order (byte-order.ts); nothing else.
+  let answerDtype = dtype;
+  let swaps: Swap[] = [];
+  if (request.query.dtype !== undefined) {
+    if (answer === 'json') {
+      throw new InputError('PH5_ERR_DTYPE', '?dtype= picks the byte order of raw and .npy answers; JSON values do not depend on it (omit it, or ask for Accept: application/octet-stream or application/x-npy).');
+    }
+    const wanted = parseDtype(request.query.dtype);
+    const plan = byteOrderSwaps(dtype, wanted);
+    if (!plan) {
+      throw new InputError('PH5_ERR_DTYPE', `A read answers a ${formatDtype(dtype)} dataset in its dtype, in either byte order; ${formatDtype(wanted)} is another type (only the byte order may differ).`);
+    }
+    answerDtype = wanted;
+    swaps = plan;
+  }
+  const dtypeName = formatDtype(answerDtype);
   const pieceBytes = answer === 'json' ? Math.min(settings.pieceBytes, JSON_PIECE_BYTES) : settings.pieceBytes;
   // Strings: pieces of STRING_PIECE_ELEMENTS elements (an item size of 1 "byte" each).
   const [pieceItem, pieceLimit] = strings ? [1, STRING_PIECE_ELEMENTS] : [dtype.size, pieceBytes];
   const count = pieceCount(hs, pieceItem, pieceLimit);
   const slotBytes = Math.max(1, Math.min(bytes, Math.max(dtype.size, pieceBytes)));
-  const headers: OutgoingHttpHeaders = {};
+  // Every answer (JSON, raw, .npy; HEAD too) says what it holds: a client of raw bytes
+  // needs them, and the others need not parse the body to know.
+  const headers: OutgoingHttpHeaders = { 'x-ph5-dtype': dtypeName, 'x-ph5-shape': hs.count.join(',') };
   let prefix: Buffer | undefined;
   let tail: (() => Buffer) | undefined;
   let encode: ((raw: Buffer) => Buffer) | undefined;
@@ -203,14 +237,13 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
     }
   } else {
     if (answer === 'npy') {
-      prefix = encodeNpyHeader(dtype, hs.count);
+      prefix = encodeNpyHeader(answerDtype, hs.count);
       headers['content-type'] = NPY_MEDIA_TYPE;
     } else {
       headers['content-type'] = 'application/octet-stream';
-      headers['x-ph5-dtype'] = dtypeName; // canonical text: JSON for enums and compounds, non-ASCII escaped
-      headers['x-ph5-shape'] = hs.count.join(',');
     }
     headers['content-length'] = (prefix?.length ?? 0) + bytes;
+    if (swaps.length > 0) encode = (raw) => applySwaps(raw, dtype.size, swaps); // in place: the piece buffer is ours
   }
   if (request.method === 'HEAD') {
     reply.hijack();
