@@ -490,7 +490,8 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
         await guard();
         await applyMeta(open, s.meta);
       }, alone));
-    } else if (parseDtype(s.payloadDtype).kind === 'bytes' && (await step(() => writesStrings(open, s), false)).value) {
+    } else if (parseDtype(s.payloadDtype).kind === 'bytes' && (await mpi.allreduceMin((await writesStrings(open, s)) ? 1 : 0)) === 1) {
+      // (All ranks take the same branch: the minimum of their answers.)
       const done = await serialStringWrite(plan, s, i, rank, open, reader, guard, alone, times);
       outcome = done.outcome;
       file = done.file;

@@ -905,7 +905,8 @@ export class Coordinator {
     const stepReports = reports.flatMap((r) => mySteps.map((i) => r.steps[i] ?? {}));
     const ops: OpResult[] = job.data.ops.map((op) => {
       if (op.op !== 'write') return { op: op.op, path: op.path };
-      const slices = decompose(op.hyperslab, parseDtype(op.payloadDtype).size, size);
+      // A variable-length string write is made by rank 0 alone (apply.ts serialStringWrite).
+      const slices = decompose(op.hyperslab, parseDtype(op.payloadDtype).size, parseDtype(op.dtype).kind === 'string' ? 1 : size);
       return {
         op: op.op,
         path: op.path,

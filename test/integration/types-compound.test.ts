@@ -142,6 +142,12 @@ test('h5py writes structured arrays (padded, nested, array fields) and a compoun
     ],
   ]);
 
+  // A packed .npy (itemsize 9, fields reordered) into the padded dataset: HDF5 converts by field name.
+  const packed = await putBytes(`${stack.url}/v1/files/hc.h5/datasets/padded/value?select=[0:1]`, await npySave("np.array([(9.5, 9)], dtype=[('b', '<f8'), ('a', 'u1')])"), 'application/x-npy');
+  assert.equal(packed.status, 202, JSON.stringify(packed.json));
+  assert.equal((await api.waitJob(packed.location!)).state, 'completed');
+  assert.deepEqual(await h5py(stack.filePath('hc.h5'), "r = h5py.File(path, 'r')['padded'][0]\nout = [int(r['a']), float(r['b'])]"), [9, 9.5]);
+
   const nestedJson = await api.call('GET', `/v1/files/hc.h5/datasets/${encodeURIComponent('g/nested')}/value`);
   assert.equal(nestedJson.status, 200, JSON.stringify(nestedJson.json));
   assert.deepEqual(nestedJson.json.data, [

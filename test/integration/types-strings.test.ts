@@ -42,6 +42,12 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
   // JSON strings of any length, in one request (the slot width is the longest value).
   const json = await api.accepted('PUT', '/v1/files/s.h5/datasets/names/value?select=[0:3]', ['alpha', 'βeta — ünïcode', '']);
   assert.equal(json.state, 'completed', JSON.stringify(json.error));
+  // HDF5 1.10 writes no variable-length data through MPI-IO: rank 0 wrote it, the file opened serially.
+  assert.deepEqual(
+    json.result.ops[0].decomposition.map((d: any) => [d.rank, d.rows]),
+    [[0, 3]],
+  );
+  assert.equal(json.result.ops[0].collective, false);
   // Binary: slots of 8 bytes, the width said by ?dtype=S8.
   const raw = await putBytes(`${stack.url}/v1/files/s.h5/datasets/names/value?select=[3:5]&dtype=S8`, slots(['x', 'yyyyyyyy'], 8), 'application/octet-stream');
   assert.equal(raw.status, 202, JSON.stringify(raw.json));
@@ -80,6 +86,16 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
   assert.equal(batch.status, 202, JSON.stringify(batch.json));
   assert.equal((await api.waitJob(batch.headers.get('location')!)).state, 'completed');
 
+  // A chunked, compressed, growing string dataset (written by rank 0 on the file opened
+  // serially, filters and all), and a scalar one.
+  assert.equal((await api.accepted('POST', '/v1/files/s.h5/datasets', { path: '/log', dtype: 'str', shape: [2], maxshape: [null], compression: 'gzip', chunks: [2] })).state, 'completed');
+  assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/log/value', ['first line', 'second'])).state, 'completed');
+  assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/log/shape', { shape: [3] })).state, 'completed');
+  assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/log/value?select=[2:3]', ['third, appended'])).state, 'completed');
+  assert.equal((await api.accepted('POST', '/v1/files/s.h5/datasets', { path: '/one', dtype: 'str', shape: [] })).state, 'completed');
+  assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/one/value', 'only me')).state, 'completed');
+  assert.deepEqual((await api.call('GET', '/v1/files/s.h5/datasets/one/value')).json, { dtype: 'str', shape: [], data: 'only me' });
+
   const seen = await h5py<any>(
     stack.filePath('s.h5'),
     [
@@ -87,7 +103,7 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
       'def kind(t):',
       '    s = h5py.check_string_dtype(t)',
       '    return None if s is None else [s.encoding, s.length]',
-      "out = {'names': d.asstr()[()].tolist(), 'many': f['many'].asstr()[()].tolist(), 'batch': [f['batch'].asstr()[()].tolist(), int(f['batch'].attrs['label']), h5py.check_enum_dtype(f['batch'].attrs.get_id('label').dtype)], 'codes': f['codes'].asstr()[()].tolist(), 'grid': f['grid'].asstr()[()].tolist(),",
+      "out = {'log': f['log'].asstr()[()].tolist(), 'log_filters': [f['log'].compression, f['log'].maxshape], 'one': f['one'].asstr()[()], 'names': d.asstr()[()].tolist(), 'many': f['many'].asstr()[()].tolist(), 'batch': [f['batch'].asstr()[()].tolist(), int(f['batch'].attrs['label']), h5py.check_enum_dtype(f['batch'].attrs.get_id('label').dtype)], 'codes': f['codes'].asstr()[()].tolist(), 'grid': f['grid'].asstr()[()].tolist(),",
       "       'dtypes': [kind(d.dtype), kind(f['codes'].dtype), kind(f['grid'].dtype)],",
       "       'attrs': [a['units'], list(a['tags']), a['ascii'], a['fixed'].decode(), [x.decode() for x in a['fixedlist']]],",
       "       'attr_dtypes': [kind(a.get_id(n).dtype) for n in ['units', 'tags', 'ascii', 'fixed', 'fixedlist']]}",
@@ -95,6 +111,9 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
   );
   assert.deepEqual(seen.names, ['alpha', 'βeta — ünïcode', '', 'x', 'yyyyyyyy', 'from npy']);
   assert.deepEqual(seen.codes, ['AB', 'C']);
+  assert.deepEqual(seen.log, ['first line', 'second', 'third, appended']);
+  assert.deepEqual(seen.log_filters, ['gzip', [null]]);
+  assert.equal(seen.one, 'only me');
   assert.deepEqual(seen.many, ['0', '#1', '##2', '3', '#4', '##5', '6', '#7']);
   assert.deepEqual(seen.batch, [['x', 'yz'], 1, { A: 0, B: 1 }]);
   assert.deepEqual(seen.grid, [
@@ -157,6 +176,8 @@ test('h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces
       "f.attrs['fixed'] = np.bytes_(b'hello')",
       "f.attrs['many'] = ['a', 'bc', 'déf']",
       "f.create_dataset('words', data=['zero', 'one', 'twö', ''], dtype=h5py.string_dtype())",
+      "f['scalar'] = 'just one'",
+      "f.create_dataset('fixedutf', data=[s.encode() for s in ['ab', 'çd']], dtype=h5py.string_dtype('utf-8', 6))",
       "f.create_dataset('ascii', data=[b'A', b'BC'], dtype=h5py.string_dtype('ascii'))",
       // 100 x 100 strings: a JSON answer of several pieces.
       "f.create_dataset('big', data=np.array([f'r{i}c{j}' for i in range(100) for j in range(100)], dtype=object).reshape(100, 100), dtype=h5py.string_dtype(), maxshape=(None, 100), chunks=(10, 100))",
@@ -165,6 +186,9 @@ test('h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces
   const words = await api.call('GET', '/v1/files/hs.h5/datasets/words/value');
   assert.equal(words.status, 200, JSON.stringify(words.json));
   assert.deepEqual(words.json, { dtype: 'str', shape: [4], data: ['zero', 'one', 'twö', ''] });
+  assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/scalar/value')).json, { dtype: 'str', shape: [], data: 'just one' });
+  // h5py's fixed-length UTF-8 strings are S<n> here (bytes, UTF-8 inside).
+  assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/fixedutf/value')).json, { dtype: 'S6', shape: [2], data: ['ab', 'çd'] });
   const ascii = await api.call('GET', '/v1/files/hs.h5/datasets/ascii/value?select=[1]');
   assert.deepEqual(ascii.json, { dtype: 'str:ascii', shape: [1], data: ['BC'] }); // an index keeps its dimension
 
@@ -187,12 +211,13 @@ test('h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces
   const listing = await api.call('GET', '/v1/files/hs.h5');
   assert.equal(listing.status, 200, JSON.stringify(listing.json));
   const dtypes = Object.fromEntries(listing.json.tree.children.map((c: any) => [c.path, c.dtype]));
-  assert.deepEqual(dtypes, { '/ascii': 'str:ascii', '/big': 'str', '/words': 'str' });
+  assert.deepEqual(dtypes, { '/ascii': 'str:ascii', '/big': 'str', '/fixedutf': 'S6', '/scalar': 'str', '/words': 'str' });
 
   // ph5 writes into h5py's datasets (extending the chunked one first); h5py reads them.
   assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/words/value?select=[1:3]', ['ONE', 'a much longer value than before'])).state, 'completed');
+  assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/fixedutf/value?select=[1:2]', ['éé'])).state, 'completed');
   assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/big/shape', { shape: [101, 100] })).state, 'completed');
   assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/big/value?select=[100,:]', Array.from({ length: 100 }, (_, j) => `new${j}`))).state, 'completed');
-  const after = await h5py<any>(stack.filePath('hs.h5'), "f = h5py.File(path, 'r')\nout = [f['words'].asstr()[()].tolist(), f['big'].asstr()[100, 0:3].tolist(), f['big'].asstr()[99, 99]]");
-  assert.deepEqual(after, [['zero', 'ONE', 'a much longer value than before', ''], ['new0', 'new1', 'new2'], 'r99c99']);
+  const after = await h5py<any>(stack.filePath('hs.h5'), "f = h5py.File(path, 'r')\nout = [f['words'].asstr()[()].tolist(), f['big'].asstr()[100, 0:3].tolist(), f['big'].asstr()[99, 99], f['fixedutf'].asstr()[()].tolist()]");
+  assert.deepEqual(after, [['zero', 'ONE', 'a much longer value than before', ''], ['new0', 'new1', 'new2'], 'r99c99', ['ab', 'éé']]);
 });

@@ -60,13 +60,15 @@ const NumpyListDtype = Type.Array(Type.Unknown({ description: '[name, dtype] or 
   examples: [[['x', '<f8'], ['v', '<f4', [3]]]],
 });
 
-// anyOf, not oneOf: the branches exclude each other by JSON type anyway, and with Ajv's
-// type coercion a oneOf tries every branch, which coerces (rewrites) the value as it goes.
-export const Dtype = Type.Union([Type.String({ minLength: 1, maxLength: 32, description: DTYPE_STRING_DESCRIPTION, examples: ['int32'] }), Type.Ref('EnumDtype'), Type.Ref('CompoundDtype'), NumpyListDtype], {
+// oneOf: the branches exclude each other by JSON type (string, object with `enum`, object
+// with `fields`, array). Bodies are validated without type coercion (validation.ts); with
+// coercion, a oneOf would rewrite the value while trying the branches.
+export const Dtype = Type.Unsafe<string | object | unknown[]>({
   $id: 'Dtype',
+  oneOf: [Type.String({ minLength: 1, maxLength: 32, description: DTYPE_STRING_DESCRIPTION, examples: ['int32'] }), Type.Ref('EnumDtype'), Type.Ref('CompoundDtype'), NumpyListDtype],
   description: 'A dtype: a numpy-style string, an enum, a compound (docs/api.md, Types).',
   examples: ['float64', { enum: { OFF: 0, ON: 1 }, base: 'uint8' }],
-});
+} as never);
 
 /** The dtype of a body or answer, by reference to the `Dtype` component. */
 export const DtypeRef = (description?: string) => Type.Ref('Dtype', description ? { description } : {});
