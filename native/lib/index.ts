@@ -60,6 +60,24 @@ export interface Hyperslab {
   count: number[];
 }
 
+/**
+ * A point selection (H5Sselect_elements): the coordinates of each point, as unsigned 64-bit
+ * integers in the machine's byte order (little-endian), point after point (the dataset's
+ * rank of them per point). The data written or read is the points' elements in the order
+ * of the list. An empty Buffer selects nothing (a rank without work in a collective write).
+ */
+export interface PointSelection {
+  points: Buffer;
+}
+
+/** The coordinates of `points` (each of the dataset's rank) as a PointSelection. */
+export function pointSelection(points: readonly (readonly number[])[]): PointSelection {
+  const rank = points[0]?.length ?? 0;
+  const buf = Buffer.alloc(points.length * rank * 8);
+  points.forEach((p, i) => p.forEach((c, d) => buf.writeBigUInt64LE(BigInt(c), (i * rank + d) * 8)));
+  return { points: buf };
+}
+
 export type NativeErrorCode =
   | 'PH5_ERR_NOT_FOUND'
   | 'PH5_ERR_EXISTS'
@@ -224,7 +242,7 @@ export interface WriteOptions {
    * is refused with PH5_ERR_NEEDS_ALLOCATION on every rank, instead of failing or hanging
    * inside HDF5 (see prepareChunks).
    */
-  global?: Hyperslab | Hyperslab[] | null;
+  global?: Hyperslab | Hyperslab[] | PointSelection | null;
 }
 
 export interface ReadOptions {
@@ -324,14 +342,14 @@ interface RawAddon {
   datasetWrite(
     handle: number,
     path: string,
-    selection: Hyperslab | Hyperslab[] | null,
+    selection: Hyperslab | Hyperslab[] | PointSelection | null,
     data: Buffer,
     collective: boolean | 'auto',
     memDtype: NativeDtype | null,
-    global: Hyperslab | Hyperslab[] | null,
+    global: Hyperslab | Hyperslab[] | PointSelection | null,
   ): Promise<WriteReport>;
-  datasetPrepareChunks(handle: number, path: string, selection: Hyperslab | Hyperslab[]): Promise<number>;
-  datasetRead(handle: number, path: string, selection: Hyperslab | null, into: Buffer | null): Promise<Buffer>;
+  datasetPrepareChunks(handle: number, path: string, selection: Hyperslab | Hyperslab[] | PointSelection): Promise<number>;
+  datasetRead(handle: number, path: string, selection: Hyperslab | PointSelection | null, into: Buffer | null): Promise<Buffer>;
   // The same selections as datasetRead (whatever forms it takes).
   datasetReadStrings(handle: number, path: string, selection: Parameters<RawAddon['datasetRead']>[2]): Promise<string[]>;
   groupCreate(handle: number, path: string): Promise<void>;
@@ -554,9 +572,10 @@ export class H5File {
    * which is how a rank without work still joins a collective write. An array of
    * hyperslabs selects their union (one H5Dwrite for scattered blocks): they must not
    * overlap (PH5_ERR_SELECTION), and `data` holds the union's elements in the file's C
-   * order (for row blocks: the blocks sorted by first row, concatenated).
+   * order (for row blocks: the blocks sorted by first row, concatenated). A PointSelection
+   * writes its points, `data` holding their elements in the order of the list.
    */
-  write(datasetPath: string, selection: Hyperslab | Hyperslab[] | null, data: Buffer, options: WriteOptions = {}): Promise<WriteReport> {
+  write(datasetPath: string, selection: Hyperslab | Hyperslab[] | PointSelection | null, data: Buffer, options: WriteOptions = {}): Promise<WriteReport> {
     return addon.datasetWrite(this.handle, datasetPath, selection, data, options.collective ?? true, options.memDtype ?? null, options.global ?? null);
   }
 
@@ -565,7 +584,7 @@ export class H5File {
    * still missing, by writing the fill value into them; answers how many it allocated. A
    * parallel write refused with PH5_ERR_NEEDS_ALLOCATION succeeds once this has run.
    */
-  prepareChunks(datasetPath: string, selection: Hyperslab | Hyperslab[]): Promise<number> {
+  prepareChunks(datasetPath: string, selection: Hyperslab | Hyperslab[] | PointSelection): Promise<number> {
     return addon.datasetPrepareChunks(this.handle, datasetPath, selection);
   }
 
@@ -573,7 +592,7 @@ export class H5File {
    * Read a selection (null: everything) as raw C-order bytes in the dataset's dtype, into
    * `options.into` or a new Buffer (HDF5 reads straight into either: no copy).
    */
-  read(datasetPath: string, selection: Hyperslab | null = null, options: ReadOptions = {}): Promise<Buffer> {
+  read(datasetPath: string, selection: Hyperslab | PointSelection | null = null, options: ReadOptions = {}): Promise<Buffer> {
     return addon.datasetRead(this.handle, datasetPath, selection, options.into ?? null);
   }
 

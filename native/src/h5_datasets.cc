@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "dtype.h"
 #include "h5_common.h"
@@ -23,11 +24,32 @@ struct Selection {
   // Further hyperslabs joined to this one (a union; writes only): they must not overlap,
   // and the data is the union's elements in the file's C order.
   std::vector<Selection> more;
+  // A point selection (H5Sselect_elements) instead of a hyperslab: the coordinates of each
+  // point, one after the other (the dataset's rank of them per point). The data is the
+  // points' elements in the order of the list. No points selects nothing (a rank without
+  // work in a collective write).
+  bool isPoints = false;
+  std::vector<hsize_t> points;
 };
+
+// `{ points: Buffer }`: the coordinates as unsigned 64-bit integers in the machine's byte
+// order (little-endian on every platform ph5 runs on), point after point.
+Selection ToPointSelection(Napi::Env env, const Napi::Value& points) {
+  if (!points.IsBuffer()) ThrowArgument(env, "selection.points must be a Buffer of uint64 coordinates");
+  auto b = points.As<Napi::Buffer<uint8_t>>();
+  if (b.Length() % sizeof(uint64_t) != 0) ThrowArgument(env, "selection.points must hold whole uint64 coordinates (a multiple of 8 bytes)");
+  Selection s;
+  s.present = true;
+  s.isPoints = true;
+  s.points.resize(b.Length() / sizeof(uint64_t));
+  if (!s.points.empty()) std::memcpy(s.points.data(), b.Data(), b.Length());
+  return s;
+}
 
 Selection ToSelection(Napi::Env env, const Napi::Value& v, bool allowUnion = false) {
   Selection s;
   if (v.IsNull() || v.IsUndefined()) return s;
+  if (v.IsObject() && !v.IsArray() && v.As<Napi::Object>().Has("points")) return ToPointSelection(env, v.As<Napi::Object>().Get("points"));
   if (allowUnion && v.IsArray()) {
     Napi::Array a = v.As<Napi::Array>();
     if (a.Length() == 0) ThrowArgument(env, "a selection union needs at least one hyperslab");
@@ -55,6 +77,27 @@ Selection ToSelection(Napi::Env env, const Napi::Value& v, bool allowUnion = fal
 // Applies `sel` to the dataset's file space, checked against the extent first so that a
 // bad selection is a clear PH5_ERR_SELECTION rather than an HDF5 stack. An absent selection
 // selects nothing (`noneWhenAbsent`, for writes) or everything (reads). Returns the count.
+// Applies a point selection: every coordinate checked against the extent first.
+hsize_t SelectPoints(hid_t space, const Selection& sel, const std::vector<hsize_t>& dims) {
+  size_t rank = dims.size();
+  if (rank == 0) Fail(code::kSelection, "a point selection needs a dataset with at least one dimension (this one is scalar)");
+  if (sel.points.size() % rank != 0)
+    Fail(code::kSelection, "the point coordinates (" + std::to_string(sel.points.size()) + " numbers) are not whole points of " +
+                               std::to_string(rank) + " coordinates each");
+  hsize_t n = sel.points.size() / rank;
+  for (hsize_t p = 0; p < n; p++)
+    for (size_t d = 0; d < rank; d++)
+      if (sel.points[p * rank + d] >= dims[d])
+        Fail(code::kSelection, "point " + std::to_string(p) + " has coordinate " + std::to_string(sel.points[p * rank + d]) +
+                                   " in dimension " + std::to_string(d) + ", past the extent " + DimsText(dims));
+  if (n == 0) {
+    CheckErr(H5Sselect_none(space), "selecting nothing");
+    return 0;
+  }
+  CheckErr(H5Sselect_elements(space, H5S_SELECT_SET, static_cast<size_t>(n), sel.points.data()), "selecting the points");
+  return n;
+}
+
 hsize_t SelectInFile(hid_t space, const Selection& sel, bool noneWhenAbsent) {
   std::vector<hsize_t> dims = Extent(space);
   if (!sel.present) {
@@ -67,6 +110,7 @@ hsize_t SelectInFile(hid_t space, const Selection& sel, bool noneWhenAbsent) {
     if (n < 0) FailHdf5(code::kHdf5, "counting the selection");
     return static_cast<hsize_t>(n);
   }
+  if (sel.isPoints) return SelectPoints(space, sel, dims);
   if (sel.count.size() != dims.size())
     Fail(code::kSelection, "the selection has " + std::to_string(sel.count.size()) + " dimensions, the dataset " +
                                std::to_string(dims.size()) + " (shape " + DimsText(dims) + ")");
@@ -203,15 +247,43 @@ bool ChunkAllocated(hid_t dset, const std::vector<hsize_t>& offset) {
   return bytes > 0;
 }
 
-// The hyperslabs of a (possibly union) selection, each on its own.
+// The hyperslabs of a (possibly union) selection, each on its own (none for points).
 std::vector<Selection> Boxes(const Selection& sel) {
   std::vector<Selection> out;
-  if (!sel.present) return out;
+  if (!sel.present || sel.isPoints) return out;
   Selection first = sel;
   first.more.clear();
   out.push_back(first);
   for (const Selection& m : sel.more) out.push_back(m);
   return out;
+}
+
+// Calls fn(chunk offset in elements) once for every chunk the selection touches: for
+// hyperslabs, every chunk of their bounding boxes (ForEachChunk); for points, the chunks
+// that hold a point, each once. Points outside the extent are skipped (they are refused
+// when the selection is applied).
+template <typename Fn>
+void ForEachTouchedChunk(const std::vector<hsize_t>& dims, const std::vector<hsize_t>& chunk, const Selection& sel, Fn fn) {
+  if (!sel.isPoints) {
+    ForEachChunk(dims, chunk, Boxes(sel), fn);
+    return;
+  }
+  size_t rank = dims.size();
+  if (rank == 0 || sel.points.size() % rank != 0) return;
+  std::set<std::vector<hsize_t>> seen;
+  std::vector<hsize_t> offset(rank);
+  for (size_t p = 0; p < sel.points.size(); p += rank) {
+    bool inside = true;
+    for (size_t d = 0; d < rank; d++) {
+      if (sel.points[p + d] >= dims[d]) inside = false;
+      else offset[d] = sel.points[p + d] / chunk[d] * chunk[d];
+    }
+    if (inside && seen.insert(offset).second) {
+      if (seen.size() > kMaxChunkLookups)
+        Fail(code::kLayout, "the write touches more than " + std::to_string(kMaxChunkLookups) + " chunks: split it into smaller writes");
+      fn(offset);
+    }
+  }
 }
 
 // Chunked, not allocated early, and some chunk of `global` still missing.
@@ -227,7 +299,7 @@ bool NeedsAllocation(hid_t dset, hid_t dcpl, hid_t space, const Selection& globa
   bool missing = false;
   struct Found {};
   try {
-    ForEachChunk(dims, chunk, Boxes(global), [&](const std::vector<hsize_t>& offset) {
+    ForEachTouchedChunk(dims, chunk, global, [&](const std::vector<hsize_t>& offset) {
       if (!ChunkAllocated(dset, offset)) throw Found{};
     });
   } catch (const Found&) {
@@ -258,7 +330,7 @@ haddr_t StorageEnd(hid_t dset, hid_t dcpl, hid_t space, const Selection& global,
   if (H5Pget_chunk(dcpl, rank, chunk.data()) < 0) FailHdf5(code::kHdf5, "reading the chunk shape");
   haddr_t end = 0;
   try {
-    ForEachChunk(dims, chunk, Boxes(global), [&](const std::vector<hsize_t>& offset) {
+    ForEachTouchedChunk(dims, chunk, global, [&](const std::vector<hsize_t>& offset) {
       unsigned mask = 0;
       haddr_t address = HADDR_UNDEF;
       hsize_t bytes = 0;
@@ -592,7 +664,7 @@ class InfoCall : public FileCall {
 // Whether one hyperslab selects a single contiguous run of the C-order array `dims`: past
 // the first dimension with more than one element selected, every dimension is whole.
 bool ContiguousRun(const Selection& sel, const std::vector<hsize_t>& dims) {
-  if (!sel.present || !sel.more.empty() || sel.count.size() != dims.size()) return false;
+  if (!sel.present || sel.isPoints || !sel.more.empty() || sel.count.size() != dims.size()) return false;
   bool spread = false;
   for (size_t d = 0; d < dims.size(); d++) {
     if (spread) {
@@ -952,7 +1024,7 @@ class PrepareChunksCall : public FileCall {
     };
     CheckErr(H5Sselect_none(space), "selecting nothing");
     std::vector<hsize_t> count(rank);
-    ForEachChunk(dims, chunk, Boxes(global_), [&](const std::vector<hsize_t>& offset) {
+    ForEachTouchedChunk(dims, chunk, global_, [&](const std::vector<hsize_t>& offset) {
       if (ChunkAllocated(dset, offset)) return;
       hsize_t n = 1;
       for (int d = 0; d < rank; d++) {

@@ -31,6 +31,8 @@ export interface CommandOptions {
   json: boolean;
   progress: boolean;
   select: string | undefined;
+  /** A point selection (JSON list of coordinates), for get and put. */
+  points?: string | undefined;
   dtype: string | undefined;
   shape: string | undefined;
   output: string | undefined;
@@ -132,9 +134,11 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
   let dataset: { dtype: string; shape: number[] } | null = null;
   const info = await client.GET('/v1/files/{file}/datasets/{path}', { params: { path: { file: target.file, path: encodePath(h5path) } } });
   if (info.response.status === 404) {
+    if (o.points !== undefined) throw new UsageError(`${target.file}:${h5path} does not exist: --points writes into an existing dataset`);
     const dtype = npy ? npy.dtype : o.dtype ? parseDtype(o.dtype) : null;
     const shape = npy ? npy.shape : o.shape ? o.shape.split(',').map((s) => Number(s.trim())) : null;
-    if (!dtype || !shape || shape.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
+    // A 0 in the shape (an empty .npy) makes an empty dataset.
+    if (!dtype || !shape || shape.some((n) => !Number.isSafeInteger(n) || n < 0)) {
       throw new UsageError(`${target.file}:${h5path} does not exist: give a .npy file, or --dtype and --shape to create it`);
     }
     const dtypeName = o.dtype ?? (npy ? npyDescr(npy.dtype) : undefined)!;
@@ -149,14 +153,14 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
     dataset = { dtype: typeof info.data.dtype === 'string' ? info.data.dtype : JSON.stringify(info.data.dtype), shape: info.data.shape };
   }
 
-  const plan = partedPlan({ stdin, select: o.select, npy, size, dataset, payloadDtype: npy ? undefined : o.dtype, parting });
+  const plan = partedPlan({ stdin, select: o.select ?? o.points, npy, size, dataset, payloadDtype: npy ? undefined : o.dtype, parting });
   if (plan) return putInParts(client, target.file, h5path, source, plan, parting, o);
 
   // One request: the file (or stdin) streamed to the socket.
   const bar = new Progress(`upload ${target.file}:${h5path}`, size ?? 0, { enabled: o.progress && size !== undefined });
   let sent = 0;
   const input = stdin ? process.stdin : fileRange(source, 0, size!);
-  const url = valueUrl(o.url, target.file, h5path, { ...(o.select ? { select: o.select } : {}), ...(!npy && o.dtype ? { dtype: o.dtype } : {}) });
+  const url = valueUrl(o.url, target.file, h5path, { ...(o.select ? { select: o.select } : {}), ...(o.points !== undefined ? { points: o.points } : {}), ...(!npy && o.dtype ? { dtype: o.dtype } : {}) });
   const headers: Record<string, string> = {
     'content-type': npy ? 'application/x-npy' : 'application/octet-stream',
     ...(size !== undefined ? { 'content-length': String(size) } : {}),
@@ -342,7 +346,7 @@ function report(job: Job, o: CommandOptions): number {
 
 async function get(client: Ph5Client, args: string[], o: CommandOptions): Promise<number> {
   const target = parseTarget(args[0], true);
-  const params = { path: { file: target.file, path: encodePath(target.path!) }, query: o.select ? { select: o.select } : {} };
+  const params = { path: { file: target.file, path: encodePath(target.path!) }, query: { ...(o.select ? { select: o.select } : {}), ...(o.points !== undefined ? { points: o.points } : {}) } };
   if (!o.output) {
     const r = await client.GET('/v1/files/{file}/datasets/{path}/value', { params });
     if (!r.data) fail(`reading ${args[0]}`, r.response, r.error);
@@ -355,12 +359,13 @@ async function get(client: Ph5Client, args: string[], o: CommandOptions): Promis
     headers: { accept: npy ? 'application/x-npy' : 'application/octet-stream' },
     parseAs: 'stream',
   });
-  if (!r.response.ok || !r.data) fail(`reading ${args[0]}`, r.response, r.error);
+  if (!r.response.ok) fail(`reading ${args[0]}`, r.response, r.error);
   const total = Number(r.response.headers.get('content-length') ?? 0);
   const bar = new Progress(`download ${args[0]}`, total, { enabled: o.progress && total > 0 });
   let got = 0;
   await pipeline(
-    Readable.fromWeb(r.data as never),
+    // An empty selection's raw answer has no body at all (Content-Length: 0).
+    r.data ? Readable.fromWeb(r.data as never) : Readable.from([]),
     new Transform({
       transform(chunk: Buffer, _enc, done) {
         got += chunk.length;

@@ -24,6 +24,7 @@ commands:
                               into the dataset; creates it from the .npy header (or --dtype and
                               --shape) when it does not exist; waits for the job
       --select SEL            HSDS selection, e.g. [0:100,:] (default: the whole dataset)
+      --points JSON           a point selection instead, e.g. [[0,1],[5,2]] (the dataset must exist)
       --dtype DTYPE           dtype of raw bytes (e.g. <f8); with --shape, to create the dataset
       --shape N,M,...         shape of the dataset to create (raw bytes)
       --no-wait               print the job and return once the write is accepted
@@ -33,7 +34,7 @@ commands:
       --parts-above SIZE      default 64M        --part-size SIZE   default 32M
       --connections N         default 3          --no-parts         always one request
   get FILE:/path              read values: JSON to stdout, or -o out.npy / -o out.bin
-      --select SEL, -o FILE
+      --select SEL, --points JSON, -o FILE
   ls [FILE[:/group]]          your files; or the objects of a file, recursively (like h5ls -r)
   jobs                        your jobs, newest first  [--state S] [--file F] [--limit N]
   wait JOB                    wait until the job is completed (exit 0) or failed (exit 1)
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       select: { type: 'string' },
+      points: { type: 'string' },
       dtype: { type: 'string' },
       shape: { type: 'string' },
       output: { type: 'string', short: 'o' },
@@ -83,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
     json: values.json,
     progress: !values.json && !values.quiet,
     select: values.select,
+    points: values.points,
     dtype: values.dtype,
     shape: values.shape,
     output: values.output,

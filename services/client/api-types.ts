@@ -273,15 +273,35 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**
          * Write values into a selection of a dataset
-         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length), values in the dtype’s JSON form (docs/api.md, Types); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes; a variable-length string dataset takes fixed-width slots, ?dtype=S<n>); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order (structured and complex headers included; |S<n> for string datasets). The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. Large arrays may be sent as row-block parts (one PUT per ?select= block, several at once): each part is atomic and applied as soon as it is accepted; the whole is not (docs/api.md, Large writes in parts). With Idempotency-Key, a retry of the same request answers 202 with the original job (header Idempotent-Replayed: true) instead of queueing it again. Needs the 'write' role.
+         * @description Body: JSON nested arrays matching the selection’s shape (or a flat array of its length), values in the dtype’s JSON form (docs/api.md, Types); application/octet-stream: the raw C-order bytes of the selection in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes; a variable-length string dataset takes fixed-width slots, ?dtype=S<n>); or application/x-npy: a C-order .npy file (numpy.save) with as many elements as the selection, in the dataset’s dtype or its other byte order (structured and complex headers included; |S<n> for string datasets). The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. An empty selection (e.g. [5:5], or any selection of an empty dataset) takes an empty body (JSON [], zero bytes) and is accepted as a job that changes nothing. Point writes: ?points=[[i,j],…] with any body (as many elements as points, in their order), or a JSON body {"points": [[i,j],…], "value": […]}; each point at most once, inside the extent (else 400 PH5_ERR_SELECTION). A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. Large arrays may be sent as row-block parts (one PUT per ?select= block, several at once): each part is atomic and applied as soon as it is accepted; the whole is not (docs/api.md, Large writes in parts). With Idempotency-Key, a retry of the same request answers 202 with the original job (header Idempotent-Replayed: true) instead of queueing it again. Needs the 'write' role.
          */
         put: operations["writeDatasetValue"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file}/datasets/{path}/value/points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read the values at a list of points (a point selection)
+         * @description The values of the elements at the listed points, 1-D in the order of the list (duplicates allowed), as JSON {dtype, shape: [n], data} by default, raw bytes with Accept: application/octet-stream (headers X-Ph5-Dtype, X-Ph5-Shape), or a .npy file with Accept: application/x-npy. For lists too long for GET …/value?points=. At most 1048576 points; every point must be inside the extent and have one coordinate per dimension (else 400 PH5_ERR_SELECTION). Changes nothing: a read, like GET (it sees every job that has completed, never one half-applied). Needs the 'read' role.
+         */
+        post: operations["readDatasetPoints"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2824,9 +2844,12 @@ export interface operations {
                      */
                     path: string;
                     /**
-                     * @description Extent of each dimension (positive integers); [] is a scalar.
+                     * @description Extent of each dimension (non-negative integers); [] is a scalar. A 0 makes an empty dataset: with an unlimited maxshape (null) in that dimension, the start of the append idiom (create empty, resize, write).
                      * @example [
                      *       42
+                     *     ]
+                     * @example [
+                     *       0
                      *     ]
                      */
                     shape: number[];
@@ -4829,6 +4852,11 @@ export interface operations {
             query?: {
                 /** @description The dtype of the bytes, as text: the other byte order of the dataset’s dtype (same layout; a name such as >i4 or >c8, or a compound/enum as JSON). Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers. */
                 dtype?: string;
+                /**
+                 * @description A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.
+                 * @example [[1,2],[3,4]]
+                 */
+                points?: string;
                 /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
                 select?: string;
             };
@@ -5080,6 +5108,11 @@ export interface operations {
             query?: {
                 /** @description The dtype of the bytes, as text: the other byte order of the dataset’s dtype (same layout; a name such as >i4 or >c8, or a compound/enum as JSON). Writes with a raw binary body: the dtype of the bytes sent (HDF5 converts); for a variable-length string dataset the width of the fixed slots sent, S<n> (each value null-padded to n bytes). Reads answered as raw bytes or .npy: the dtype to answer in (bytes reversed per element, per field of a compound). Refused with JSON bodies and answers. */
                 dtype?: string;
+                /**
+                 * @description A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.
+                 * @example [[1,2],[3,4]]
+                 */
+                points?: string;
                 /** @description HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset. */
                 select?: string;
             };
@@ -5202,6 +5235,325 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "No dataset /test in output.h5.",
                      *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An object already exists at that path (or its creation is queued), or the file exists but is not HDF5. Codes: PH5_ERR_EXISTS, PH5_ERR_NOT_HDF5, PH5_ERR_NOT_CANCELLABLE, PH5_ERR_LAYOUT, PH5_ERR_IDEMPOTENCY_KEY, PH5_ERR_IDEMPOTENCY_IN_PROGRESS. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_EXISTS",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "An object already exists at /test in output.h5 (or its creation is queued).",
+                     *       "code": "PH5_ERR_EXISTS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts. Codes: PH5_ERR_BODY_TOO_LARGE, PH5_ERR_TOO_MANY_ELEMENTS, PH5_ERR_ATTRIBUTE_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_BODY_TOO_LARGE",
+                     *       "title": "Content Too Large",
+                     *       "status": 413,
+                     *       "detail": "The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.",
+                     *       "code": "PH5_ERR_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB. Codes: PH5_ERR_URI_TOO_LONG. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_URI_TOO_LONG",
+                     *       "title": "URI Too Long",
+                     *       "status": 414,
+                     *       "detail": "A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).",
+                     *       "code": "PH5_ERR_URI_TOO_LONG"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed. Codes: PH5_ERR_MEDIA_TYPE. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_MEDIA_TYPE",
+                     *       "title": "Unsupported Media Type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/csv",
+                     *       "code": "PH5_ERR_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_RATE_LIMITED, PH5_ERR_QUEUE_FULL. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests allowed per minute. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: requests left in this window (0). */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description With PH5_ERR_RATE_LIMITED: seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_QUEUE_FULL",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+                     *       "code": "PH5_ERR_QUEUE_FULL"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A server fault: logged, with no details in the answer. Codes: PH5_ERR_INTERNAL, PH5_ERR_HDF5. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_HDF5",
+                     *       "title": "Internal Server Error",
+                     *       "status": 500,
+                     *       "detail": "The HDF5 library failed on this file; the error has been logged.",
+                     *       "code": "PH5_ERR_HDF5"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAVAILABLE",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.",
+                     *       "code": "PH5_ERR_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No room left to stage the payload; nothing was accepted. Try again later. Codes: PH5_ERR_NO_SPACE. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NO_SPACE",
+                     *       "title": "Insufficient Storage",
+                     *       "status": 507,
+                     *       "detail": "The server has no room left to stage this request; nothing was accepted. Try again later.",
+                     *       "code": "PH5_ERR_NO_SPACE"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    readDatasetPoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description File name inside your project, e.g. 'output.h5' (letters, digits, '.', '_', '-').
+                 * @example output.h5
+                 */
+                file: string;
+                /**
+                 * @description HDF5 path of the dataset, URL-encoded as one segment: 'test', 'grp%2Fdset'.
+                 * @example test
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The points: one list of coordinates per element (a 1-D dataset also takes plain indices), at most 1048576; duplicates are allowed in a read.
+                     * @example [
+                     *       [
+                     *         1,
+                     *         2
+                     *       ],
+                     *       [
+                     *         3,
+                     *         4
+                     *       ]
+                     *     ]
+                     */
+                    points: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The values at the points, in their order. */
+            200: {
+                headers: {
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped). */
+                    "X-Ph5-Dtype": string;
+                    /** @description The number of points answered (the answer is 1-D). */
+                    "X-Ph5-Shape": string;
+                    /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current one-minute window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window starts again. */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Values as nested arrays in C order. Non-finite floats are the strings "NaN", "Infinity", "-Infinity"; 64-bit integers outside ±(2^53−1) (beyond ±9007199254740991, JavaScript’s Number.MAX_SAFE_INTEGER) are decimal strings; all others are JSON numbers. Complex values are [re, im]; enum values their member names; compound values objects {field: value}; strings JSON strings. */
+                        data: unknown;
+                        dtype: components["schemas"]["Dtype"];
+                        /**
+                         * @description Shape of the selection.
+                         * @example [
+                         *       4
+                         *     ]
+                         */
+                        shape: number[];
+                    };
+                    "application/octet-stream": string;
+                    "application/x-npy": string;
+                };
+            };
+            /** @description Invalid request; nothing was changed. Codes: PH5_ERR_VALIDATION, PH5_ERR_FILE_NAME, PH5_ERR_H5_PATH, PH5_ERR_ATTRIBUTE_NAME, PH5_ERR_DTYPE, PH5_ERR_SHAPE, PH5_ERR_SELECTION, PH5_ERR_VALUE, PH5_ERR_BODY_LENGTH, PH5_ERR_BODY_ABORTED, PH5_ERR_JSON, PH5_ERR_NPY, PH5_ERR_TYPE, PH5_ERR_TOO_LARGE, PH5_ERR_URL, PH5_ERR_HTTP. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_SELECTION",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42.",
+                     *       "code": "PH5_ERR_SELECTION"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (Authorization: Bearer <token>). Codes: PH5_ERR_UNAUTHORIZED, PH5_ERR_TOKEN. */
+            401: {
+                headers: {
+                    /** @description The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_UNAUTHORIZED",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This API needs a bearer token: send Authorization: Bearer <token>.",
+                     *       "code": "PH5_ERR_UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this (roles: read < write < admin). Codes: PH5_ERR_FORBIDDEN. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_FORBIDDEN",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the 'write' role; the token has 'read'.",
+                     *       "code": "PH5_ERR_FORBIDDEN"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such file, dataset or job. Codes: PH5_ERR_NOT_FOUND, PH5_ERR_JOB_NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_FOUND",
+                     *       "title": "Not Found",
+                     *       "status": 404,
+                     *       "detail": "No dataset /test in output.h5.",
+                     *       "code": "PH5_ERR_NOT_FOUND"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The answer cannot be given in the media type asked for (Accept): variable-length strings are answered as JSON only. Codes: PH5_ERR_NOT_ACCEPTABLE. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://ph5.dev/problems/PH5_ERR_NOT_ACCEPTABLE",
+                     *       "title": "Not Acceptable",
+                     *       "status": 406,
+                     *       "detail": "/names in f.h5 holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.",
+                     *       "code": "PH5_ERR_NOT_ACCEPTABLE"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -7385,9 +7737,12 @@ export interface operations {
                          */
                         path: string;
                         /**
-                         * @description Extent of each dimension (positive integers); [] is a scalar.
+                         * @description Extent of each dimension (non-negative integers); [] is a scalar. A 0 makes an empty dataset: with an unlimited maxshape (null) in that dimension, the start of the append idiom (create empty, resize, write).
                          * @example [
                          *       42
+                         *     ]
+                         * @example [
+                         *       0
                          *     ]
                          */
                         shape: number[];
@@ -7401,6 +7756,8 @@ export interface operations {
                         op: "write";
                         /** @description HDF5 path ('/' is the file's root group, for attributes). */
                         path: string;
+                        /** @description A point selection instead of select: a list of coordinates, one list per element, each at most once; value is then the points’ values in their order (docs/api.md, Point selections). */
+                        points?: unknown;
                         /** @description HSDS selection; default the whole dataset. */
                         select?: string;
                         /** @description Nested arrays (or a flat array) of the selection’s values. */

@@ -104,6 +104,14 @@ export interface WriteOp {
    */
   stagedOffset?: number;
   bytes: number;
+  /**
+   * A point selection instead of a hyperslab (shared/points.ts): `count` points of `rank`
+   * coordinates. The staged file holds, from `stagedOffset`, the coordinates (count × rank
+   * uint64 little-endian, point after point) and right after them the values (`bytes`
+   * bytes, in the order of the points). `hyperslab` is then the list itself,
+   * `{start: [0], stride: [1], count: [count]}`: how its points are shared among ranks.
+   */
+  points?: { count: number; rank: number };
 }
 
 /** Creates the file if absent (the epoch's open does it); nothing else. */

@@ -5,6 +5,11 @@
  * index `i` (meaning `i:i+1`; the dimension is kept, so shapes stay N-dimensional).
  * Negative indices are refused rather than wrapped: a remote write that silently lands at
  * the other end of a dataset is worse than an error.
+ *
+ * Empty selections are valid (the append idiom reads and writes datasets whose extent is
+ * 0 in some dimension): `start == stop` selects nothing in that dimension (`[5:5]`, also
+ * `[0:0]` of an empty dimension), and no selection of an empty dataset selects all of its
+ * zero elements. `start > stop` is still refused: it is a mistake, not an empty range.
  */
 import { InputError } from './input-error.js';
 
@@ -62,12 +67,12 @@ function parseSlices(raw: string): DimSlice[] {
 }
 
 /**
- * Resolves a selection string against a dataset shape. `undefined` selects everything.
- * Throws PH5_ERR_SELECTION when the selection does not fit the shape or is empty.
+ * Resolves a selection string against a dataset shape. `undefined` selects everything
+ * (for an empty dataset: its zero elements). Throws PH5_ERR_SELECTION when the selection
+ * does not fit the shape; an empty selection (some count 0) is valid.
  */
 export function resolveSelection(select: string | undefined, shape: readonly number[]): Hyperslab {
   if (select === undefined || select === '') {
-    if (shape.some((d) => d === 0)) throw selectionError('The dataset is empty: there is nothing to select.');
     return { start: shape.map(() => 0), stride: shape.map(() => 1), count: [...shape] };
   }
   const slices = parseSlices(select);
@@ -91,7 +96,7 @@ export function resolveSelection(select: string | undefined, shape: readonly num
     }
     if (step < 1) throw selectionError(`Step must be at least 1 in dimension ${i} of '${select}'.`);
     if (stop > dim) throw selectionError(`Selection '${select}' reaches ${stop} in dimension ${i}, past its extent ${dim}.`);
-    if (start >= stop) throw selectionError(`Selection '${select}' selects nothing in dimension ${i} (start ${start} >= stop ${stop}).`);
+    if (start > stop) throw selectionError(`Selection '${select}' has start ${start} after stop ${stop} in dimension ${i}.`);
     hs.start.push(start);
     hs.stride.push(step);
     hs.count.push(Math.ceil((stop - start) / step));
@@ -103,9 +108,15 @@ export function elementCount(count: readonly number[]): number {
   return count.reduce((a, b) => a * b, 1);
 }
 
-/** The canonical text of a hyperslab, e.g. `[0:42]` or `[10:20,0:5:2]`. */
+/** Whether a hyperslab selects no element (some dimension's count is 0). */
+export function isEmptySelection(hs: Hyperslab): boolean {
+  return hs.count.some((c) => c === 0);
+}
+
+/** The canonical text of a hyperslab, e.g. `[0:42]` or `[10:20,0:5:2]` (empty: `[5:5]`). */
 export function formatSelection(hs: Hyperslab): string {
   const dims = hs.start.map((start, i) => {
+    if (hs.count[i] === 0) return `${start}:${start}`;
     const stride = hs.stride[i]!;
     const stop = start + (hs.count[i]! - 1) * stride + 1;
     return stride === 1 ? `${start}:${stop}` : `${start}:${stop}:${stride}`;

@@ -13,11 +13,12 @@
  *     here; the file is still closed properly, and rank 0 decides what to retry.
  */
 import path from 'node:path';
-import { H5File, mpi, Ph5NativeError, stagingIo, type DatasetInfo } from '../../native/lib/index.js';
+import { H5File, mpi, Ph5NativeError, stagingIo, type DatasetInfo, type PointSelection } from '../../native/lib/index.js';
 import { decompose } from '../shared/decompose.js';
 import { parseDtype } from '../shared/dtype.js';
 import { InputError } from '../shared/input-error.js';
 import { isStagedName } from '../shared/names.js';
+import { pointRange } from '../shared/points.js';
 import type { CreateDatasetOp } from '../shared/jobs.js';
 import { applyMeta } from './meta-ops.js';
 import type { Hyperslab } from '../shared/selection.js';
@@ -112,7 +113,7 @@ function failure(outcome: StepOutcome): RankFailure {
     : { code: 'PH5_ERR_PEER', message: 'another rank failed at this step' };
 }
 
-function stagedPath(plan: Plan, staged: string): string {
+function stagedPath(plan: Pick<Plan, 'staging'>, staged: string): string {
   // Job data comes from Redis: never let it name a file outside the staging directory.
   if (!isStagedName(staged)) {
     throw new RankError('PH5_ERR_STAGING', `invalid staged payload name '${staged}'`);
@@ -165,6 +166,26 @@ async function readRanges(byFile: ShareRanges, buf: Buffer): Promise<Buffer> {
     throw stagingError(err);
   }
   return buf;
+}
+
+/**
+ * The staged coordinates of a point write step, all of them: every rank needs the whole
+ * list (its own range to write, all of it for the chunk check, which must be the same on
+ * every rank).
+ */
+export async function readCoordinates(plan: Pick<Plan, 'staging'>, coords: Segment): Promise<Buffer> {
+  const buf = Buffer.allocUnsafeSlow(coords.bytes);
+  return readRanges(new Map([[stagedPath(plan, coords.staged), [{ into: 0, offset: coords.offset, length: coords.bytes }]]]), buf);
+}
+
+/**
+ * This rank's points of a point write step and the whole step's (`global`): the step's
+ * list shared like rows (rankShare), as coordinate ranges of the staged list.
+ */
+export function rankPoints(s: WriteStep, coords: Buffer, rank: number, size: number): { selection: PointSelection; global: PointSelection } {
+  const mine = decompose(s.hyperslab, 1, size)[rank]!;
+  const dims = s.points!.rank;
+  return { selection: { points: pointRange(coords, dims, mine.rowStart, mine.rowStart + mine.rows) }, global: { points: coords } };
 }
 
 /**
@@ -470,7 +491,9 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
           serial ??= await H5File.open(plan.file, { mode: 'rw', parallel: false });
           const data = await reader.take(i, s.segments, 0, s.bytes);
           try {
-            await timed(times, 'writeMs', serial.write(s.path, s.parts ?? s.hyperslab, data, { memDtype: parseDtype(s.payloadDtype) }));
+            // A point write's selection is its staged coordinates (all of them: rank 0 writes alone).
+            const selection = s.points ? { points: await readCoordinates(plan, s.points.coords) } : (s.parts ?? s.hyperslab);
+            await timed(times, 'writeMs', serial.write(s.path, selection, data, { memDtype: parseDtype(s.payloadDtype) }));
           } finally {
             reader.done(data);
           }
@@ -491,7 +514,11 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
     } else {
       const memDtype = parseDtype(s.payloadDtype);
       const mine = rankShare(s, memDtype.size, rank, size);
-      const read = await step(() => Promise.all([reader.take(i, s.segments, mine.byteOffset, mine.byteLength), guard()]), alone, times);
+      const read = await step(
+        () => Promise.all([reader.take(i, s.segments, mine.byteOffset, mine.byteLength), guard(), s.points ? readCoordinates(plan, s.points.coords) : undefined]),
+        alone,
+        times,
+      );
       outcome = read.outcome;
       if (outcome.status === OK) {
         // The next step's share is read while this one writes (its buffer is the other one).
@@ -502,10 +529,12 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
           reader.readAhead(i + 1, next.segments, theirs.byteOffset, theirs.byteLength);
         }
         // The whole step's selection goes along: every rank checks the same chunks.
-        const global = s.parts ?? s.hyperslab;
+        const pointed = s.points ? rankPoints(s, read.value[2]!, rank, size) : null;
+        const global = pointed?.global ?? s.parts ?? s.hyperslab;
+        const selection = pointed?.selection ?? mine.selection;
         const written = await step(
           () =>
-            timed(times, 'writeMs', open.write(s.path, mine.selection, read.value[0], { collective: TRANSFER, memDtype, global })).catch((err: unknown) => {
+            timed(times, 'writeMs', open.write(s.path, selection, read.value[0], { collective: TRANSFER, memDtype, global })).catch((err: unknown) => {
               if (failedInsideCollective(err, s.path)) hooks.collectiveBroken?.(i);
               throw err;
             }),
@@ -518,7 +547,7 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
         }
       }
       // Written or not, the step is done with its share (undefined: its read failed).
-      reader.done((read.value as [Buffer, void] | undefined)?.[0]);
+      reader.done((read.value as [Buffer, void, unknown] | undefined)?.[0]);
     }
     if (outcome.status === OK) {
       report.steps[i] = stepReport;

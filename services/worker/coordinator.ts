@@ -57,9 +57,10 @@ import {
   type ApplyingEvent,
 } from '../shared/jobs.js';
 import { isStagedName, validateFileName, validateProjectName } from '../shared/names.js';
+import { COORDINATE_BYTES } from '../shared/points.js';
 import { formatSelection } from '../shared/selection.js';
 import { redisOptions } from '../shared/redis.js';
-import { applyPlan, PERMANENT_CODES, RankError } from './apply.js';
+import { applyPlan, PERMANENT_CODES, RankError, readCoordinates } from './apply.js';
 import { planSteps } from './epoch.js';
 import { assignShards, livePools } from './shards.js';
 import { decodeMessage, encodeMessage, type Plan, type RankFailure, type RankReport, type Step } from './protocol.js';
@@ -621,7 +622,9 @@ export class Coordinator {
         if (op.op !== 'write') continue;
         const offset = op.stagedOffset ?? 0;
         const size = Number.isSafeInteger(offset) && offset >= 0 ? (sizes.get(op.staged) ?? -1) : -1;
-        if (size < offset + op.bytes) {
+        // A point write's coordinates are staged before its values.
+        const coordBytes = op.points ? op.points.count * op.points.rank * COORDINATE_BYTES : 0;
+        if (size < offset + coordBytes + op.bytes) {
           outcomes.set(h, { kind: 'failed', reason: formatFailure('PH5_ERR_STAGING', `staged payload ${op.staged} of job ${h.job.id} is missing or short`) });
           break;
         }
@@ -852,12 +855,14 @@ export class Coordinator {
    */
   async #prepareChunks(inbox: FileInbox, filePath: string, lease: WriteLease, step: Step): Promise<RankFailure | null> {
     if (step.op !== 'write') return { code: 'PH5_ERR_WORKER', message: `step ${step.op} asked for chunk allocation` };
-    const selection = step.parts ?? step.hyperslab;
-    const key = `${step.path} ${JSON.stringify(selection)}`;
+    const points = step.points;
+    const key = points ? `${step.path} points ${points.coords.staged}@${points.coords.offset}` : `${step.path} ${JSON.stringify(step.parts ?? step.hyperslab)}`;
     if (inbox.prepared === key) return { code: 'PH5_ERR_LAYOUT', message: `the chunks of ${step.path} that this write needs could not be allocated` };
     if (!(await lease.check({ fresh: true }))) return { code: 'PH5_ERR_LEASE_LOST', message: `the write lease on ${inbox.key} (fence ${lease.fence}) was lost` };
     const started = Date.now();
     try {
+      // A point write's chunks are those its points touch (all of the step's points).
+      const selection = points ? { points: await readCoordinates({ staging: stagingDir(this.#opts.config) }, points.coords) } : (step.parts ?? step.hyperslab);
       const file = await H5File.open(filePath, { mode: 'rw', parallel: false });
       try {
         const allocated = await file.prepareChunks(step.path, selection);
@@ -911,7 +916,8 @@ export class Coordinator {
         decomposition: slices.map((s) => ({
           rank: s.rank,
           rows: s.rows,
-          select: s.hyperslab ? formatSelection(s.hyperslab) : null,
+          // A point write's share: a range of its list of points, e.g. points[0:5].
+          select: s.hyperslab ? (op.points ? `points[${s.rowStart}:${s.rowStart + s.rows}]` : formatSelection(s.hyperslab)) : null,
           bytes: s.byteLength,
         })),
       };

@@ -12,10 +12,12 @@
  * coalesced (mergeDisjointRuns): order only matters where writes overlap. The blocks of
  * such a run that still do not touch become one step too, a union of row blocks (`parts`),
  * written by one collective H5Dwrite: each collective call costs every rank the same
- * fixed price (agreement, two-phase I/O setup), whatever its size.
+ * fixed price (agreement, two-phase I/O setup), whatever its size. A point write is a step
+ * of its own, never split or coalesced; a write of no elements has no step.
  */
 import { parseDtype } from '../shared/dtype.js';
 import type { JobData } from '../shared/jobs.js';
+import { COORDINATE_BYTES } from '../shared/points.js';
 import { elementCount, type Hyperslab } from '../shared/selection.js';
 import type { Step, WriteStep } from './protocol.js';
 
@@ -45,6 +47,7 @@ function sameTail(a: Hyperslab, b: Hyperslab): boolean {
 
 /** The merged step if `next` can join `prev`, else null. */
 function coalesce(prev: WriteStep, next: WriteStep, maxBytes: number): WriteStep | null {
+  if (prev.points || next.points) return null;
   if (prev.path !== next.path || prev.payloadDtype !== next.payloadDtype) return null;
   if (prev.bytes + next.bytes > maxBytes) return null;
   const a = prev.hyperslab;
@@ -71,7 +74,7 @@ function coalesce(prev: WriteStep, next: WriteStep, maxBytes: number): WriteStep
 /** Splits one write into row blocks of at most maxBytes (at least one row each). */
 function split(step: WriteStep, itemSize: number, maxBytes: number): WriteStep[] {
   const hs = step.hyperslab;
-  if (step.bytes <= maxBytes || hs.count.length === 0) return [step];
+  if (step.bytes <= maxBytes || hs.count.length === 0 || step.points) return [step];
   const rowBytes = elementCount(hs.count.slice(1)) * itemSize;
   const rowsPer = Math.max(1, Math.floor(maxBytes / rowBytes));
   const seg = step.segments[0]!;
@@ -103,10 +106,10 @@ function rowSpan(s: WriteStep): [number, number] {
 function mergeDisjointRuns(steps: Step[], maxBytes: number, movable: (s: WriteStep) => boolean): Step[] {
   const out: Step[] = [];
   const joins = (first: WriteStep, s: Step): s is WriteStep =>
-    s.op === 'write' && movable(s) && s.path === first.path && s.payloadDtype === first.payloadDtype && rowBlocks(s.hyperslab) && sameTail(first.hyperslab, s.hyperslab);
+    s.op === 'write' && !s.points && movable(s) && s.path === first.path && s.payloadDtype === first.payloadDtype && rowBlocks(s.hyperslab) && sameTail(first.hyperslab, s.hyperslab);
   for (let i = 0; i < steps.length; ) {
     const first = steps[i]!;
-    if (first.op !== 'write' || !movable(first) || !rowBlocks(first.hyperslab)) {
+    if (first.op !== 'write' || first.points || !movable(first) || !rowBlocks(first.hyperslab)) {
       out.push(first);
       i++;
       continue;
@@ -184,13 +187,18 @@ export function planSteps(jobs: EpochJob[], opts: PlanOptions = { maxStepBytes: 
         steps.push({ op: 'meta', meta: op, jobs: [index] });
         continue;
       }
+      // A write of no elements (an empty selection) changes nothing: it has no step.
+      if (elementCount(op.hyperslab.count) === 0) continue;
+      const offset = op.stagedOffset ?? 0;
+      const coordBytes = op.points ? op.points.count * op.points.rank * COORDINATE_BYTES : 0;
       const whole: WriteStep = {
         op: 'write',
         path: op.path,
         payloadDtype: op.payloadDtype,
         hyperslab: op.hyperslab,
-        segments: [{ staged: op.staged, offset: op.stagedOffset ?? 0, bytes: op.bytes }],
+        segments: [{ staged: op.staged, offset: offset + coordBytes, bytes: op.bytes }],
         bytes: op.bytes,
+        ...(op.points ? { points: { rank: op.points.rank, coords: { staged: op.staged, offset, bytes: coordBytes } } } : {}),
         jobs: [index],
       };
       for (const piece of split(whole, parseDtype(op.payloadDtype).size, opts.maxStepBytes)) {

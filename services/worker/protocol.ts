@@ -32,6 +32,12 @@ export interface WriteStep {
   parts?: Hyperslab[];
   segments: Segment[];
   bytes: number;
+  /**
+   * A point write (never split or coalesced): `hyperslab` is the 1-D list of its points,
+   * shared among the ranks like rows; `coords` the staged coordinates of all of them
+   * (`rank` uint64 each), `segments` their values.
+   */
+  points?: { rank: number; coords: Segment };
   /** Indices into Plan.jobs of the jobs this step writes for. */
   jobs: number[];
 }

@@ -82,7 +82,7 @@ test('every operation has an operationId, tags, a summary, and documented proble
       }
     }
   }
-  assert.deepEqual([...ids].sort(), ['cancelJob', 'createDataset', 'createFile', 'createGroup', 'deleteDataset', 'deleteDatasetAttribute', 'deleteFile', 'deleteFileAttribute', 'deleteGroup', 'deleteGroupAttribute', 'getDataset', 'getDatasetAttribute', 'getFile', 'getFileAttribute', 'getGroup', 'getGroupAttribute', 'getHealth', 'getJob', 'getMetrics', 'getReadiness', 'listDatasetAttributes', 'listFileAttributes', 'listFiles', 'listGroupAttributes', 'listJobs', 'listWorkers', 'putDatasetAttribute', 'putFileAttribute', 'putGroupAttribute', 'readDatasetValue', 'resizeDataset', 'streamJobEvents', 'submitBatch', 'writeDatasetValue']);
+  assert.deepEqual([...ids].sort(), ['cancelJob', 'createDataset', 'createFile', 'createGroup', 'deleteDataset', 'deleteDatasetAttribute', 'deleteFile', 'deleteFileAttribute', 'deleteGroup', 'deleteGroupAttribute', 'getDataset', 'getDatasetAttribute', 'getFile', 'getFileAttribute', 'getGroup', 'getGroupAttribute', 'getHealth', 'getJob', 'getMetrics', 'getReadiness', 'listDatasetAttributes', 'listFileAttributes', 'listFiles', 'listGroupAttributes', 'listJobs', 'listWorkers', 'putDatasetAttribute', 'putFileAttribute', 'putGroupAttribute', 'readDatasetPoints', 'readDatasetValue', 'resizeDataset', 'streamJobEvents', 'submitBatch', 'writeDatasetValue']);
   const put = doc.paths['/v1/files/{file}/datasets/{path}/value'].put;
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.type, 'string');
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.format, 'binary');

@@ -56,3 +56,14 @@ test('a scalar dataset is one piece with no selection', () => {
   assert.deepEqual([...readPieces({ start: [], stride: [], count: [] }, 8, 4096)], [{ hyperslab: null, elements: 1 }]);
   assert.equal(pieceCount({ start: [], stride: [], count: [] }, 8, 4096), 1);
 });
+
+test('an empty selection has no pieces (its answer is just the empty value)', () => {
+  for (const hs of [
+    { start: [5], stride: [1], count: [0] },
+    { start: [0, 0], stride: [1, 1], count: [2, 0] },
+    { start: [0, 3, 0], stride: [1, 1, 1], count: [4, 0, 7] },
+  ]) {
+    assert.equal(pieceCount(hs, 8, 4096), 0, JSON.stringify(hs.count));
+    assert.deepEqual([...readPieces(hs, 8, 4096)], []);
+  }
+});

@@ -13,7 +13,11 @@ export const CreateDatasetBody = Type.Object(
   {
     path: Type.String({ minLength: 1, maxLength: 1024, description: 'HDF5 path of the new dataset; missing intermediate groups are created.', examples: ['/test'] }),
     dtype: DtypeRef('The element type: a numpy-style name (int8…int64, uint8…uint64, float16/32/64, bool, S<n>, complex64/128, str, str:ascii, or codes like <i4, >f8), an enum or a compound (docs/api.md, Types).'),
-    shape: Type.Array(Dim, { maxItems: MAX_RANK, description: 'Extent of each dimension (positive integers); [] is a scalar.', examples: [[42]] }),
+    shape: Type.Array(Dim0, {
+      maxItems: MAX_RANK,
+      description: 'Extent of each dimension (non-negative integers); [] is a scalar. A 0 makes an empty dataset: with an unlimited maxshape (null) in that dimension, the start of the append idiom (create empty, resize, write).',
+      examples: [[42], [0]],
+    }),
     maxshape: Type.Optional(
       Type.Array(Type.Union([Dim, Type.Null()]), {
         maxItems: MAX_RANK,
@@ -84,6 +88,15 @@ export const ValueQuery = Type.Object(
         maxLength: 4096,
         description: 'HSDS selection, one start:stop:step per dimension (stop exclusive), or an index. Default: the whole dataset.',
         examples: ['[0:42]', '[10:20,0:5:2]'],
+      }),
+    ),
+    points: Type.Optional(
+      Type.String({
+        maxLength: 8192,
+        description:
+          'A point selection instead of ?select=: a JSON list of coordinates, one list per element (a 1-D dataset also takes plain indices). Reads answer the points’ values 1-D in the order of the list; ' +
+          'writes take them in that order (each point at most once). For long lists: POST …/value/points (reads) or a JSON write body {points, value}.',
+        examples: ['[[1,2],[3,4]]'],
       }),
     ),
     dtype: Type.Optional(

@@ -77,7 +77,7 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
           }
           case 'write': {
             const meta = await writableMeta(h5path);
-            const w = await stageJsonWrite(app, meta, h5path, op.select, op.value);
+            const w = await stageJsonWrite(app, meta, h5path, op.select, op.value, op.points);
             staged.push(w.staged);
             out.push(w.op);
             break;

@@ -12,6 +12,7 @@ import { InputError } from '../../../shared/input-error.js';
 import { encodeJson, encodeJsonPayload } from '../../../shared/json-codec.js';
 import type { AttributeData, CreateDatasetOp, DatasetRecord, GroupRecord, JobData, JobOp, RegistryRecord } from '../../../shared/jobs.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
+import { formatPoints, resolvePoints } from '../../../shared/points.js';
 import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import type { DatasetMeta } from './datasets.js';
@@ -61,6 +62,11 @@ export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Li
     });
   }
   const filtered = body.compression === 'gzip' || body.shuffle === true;
+  // HDF5 refuses chunks larger than a fixed maximum extent, and a chunk is at least 1.
+  const fixedAtZero = (maxshape ?? shape).findIndex((m) => m === 0);
+  if (fixedAtZero >= 0 && (filtered || chunks || maxshape?.some((m) => m === null))) {
+    throw shapeError(`Dimension ${fixedAtZero} is fixed at 0 (maxshape 0), which a chunked dataset cannot have: give it an unlimited maxshape (null) to append to it.`);
+  }
   if (filtered && shape.length === 0) throw shapeError('A scalar dataset cannot be compressed (filters need a chunked layout).');
   if (chunks) {
     if (shape.length === 0) throw shapeError('A scalar dataset cannot be chunked.');
@@ -250,14 +256,27 @@ export class Operations {
  * The write op for JSON values (batches), encoded as the dataset's payload: its own dtype,
  * or fixed-width slots S<W> for variable-length strings (shared/json-codec.ts encodeJsonPayload).
  */
-export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5path: string, select: string | undefined, value: unknown) {
+export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5path: string, select: string | undefined, value: unknown, pointList?: unknown) {
   const dtype = parseDtype(meta.dtype);
-  const hs = resolveSelection(select, meta.shape);
+  if (pointList !== undefined && select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'A write names its elements once: select or points, not both.');
+  // A point write stages its coordinates before its values (shared/points.ts).
+  const points = pointList !== undefined ? resolvePoints(pointList, meta.shape, { unique: true }) : null;
+  const hs = points ? { start: [0], stride: [1], count: [points.count] } : resolveSelection(select, meta.shape);
   const payload = encodeJsonPayload(value, dtype, hs.count);
-  const staged = await app.ph5.storage.stageBuffer(payload.bytes);
+  const staged = await app.ph5.storage.stageBuffer(points ? Buffer.concat([points.coords, payload.bytes]) : payload.bytes);
   return {
     staged,
-    op: { op: 'write' as const, path: h5path, dtype: meta.dtype, payloadDtype: formatDtype(payload.dtype), select: select || formatSelection(hs), hyperslab: hs, staged, bytes: payload.bytes.length },
+    op: {
+      op: 'write' as const,
+      path: h5path,
+      dtype: meta.dtype,
+      payloadDtype: formatDtype(payload.dtype),
+      select: points ? formatPoints(points.count) : select || formatSelection(hs),
+      hyperslab: hs,
+      staged,
+      bytes: payload.bytes.length,
+      ...(points ? { points: { count: points.count, rank: points.rank } } : {}),
+    },
   };
 }
 

@@ -236,15 +236,19 @@ export class Storage {
    * removes the partial file. The request stream itself is never destroyed here, so the
    * caller can still answer with a problem (and close the connection).
    */
-  async stageStream(body: Readable, expectedBytes: number): Promise<string> {
+  async stageStream(body: Readable, expectedBytes: number, prefix?: Buffer): Promise<string> {
     const { name, partial, full } = this.#newUpload();
-    const writer = await createStagedFileWriter(partial);
+    const file = await createStagedFileWriter(partial);
+    // `prefix` (a point write's coordinates) goes first; the body's bytes right after it.
+    const shift = prefix?.length ?? 0;
+    const writer = shift === 0 ? file : { write: (buffers: Buffer[], position: number) => file.write(buffers, position + shift), finish: () => file.finish(), discard: () => file.discard() };
     // The heartbeat other hosts' sweepers judge this upload by, also while the client stalls.
     const heartbeat = setInterval(() => {
       const now = new Date();
       utimes(partial, now, now).catch(() => {});
     }, HEARTBEAT_MS).unref();
     try {
+      if (prefix && shift > 0) await file.write([prefix], 0);
       await receiveBody(body, expectedBytes, writer);
       await writer.finish();
       await rename(partial, full); // complete: from now on only a job's to remove

@@ -14,7 +14,8 @@ import { describeDtype, formatDtype, parseDtype, payloadCompatible, type Dtype }
 import { InputError } from '../../../shared/input-error.js';
 import { encodeJsonPayload } from '../../../shared/json-codec.js';
 import { NPY_MEDIA_TYPE, describeNpy, readNpyHeader } from '../../../shared/npy.js';
-import { elementCount, formatSelection, resolveSelection } from '../../../shared/selection.js';
+import { formatPoints, parsePointsText, resolvePoints, type ResolvedPoints } from '../../../shared/points.js';
+import { elementCount, formatSelection, resolveSelection, type Hyperslab } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import { layoutRefusal } from '../../plugins/app/datasets.js';
 import { beginIdempotent, requestFingerprint, type IdempotentStart } from '../../plugins/app/idempotency.js';
@@ -22,6 +23,7 @@ import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
 import { AcceptedOrReplayed, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueQuery } from '../../schemas/datasets.js';
 import readValueRoute from './read.js';
+import readPointsRoute, { pointListHyperslab, pointWriteBody } from './points.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
@@ -51,6 +53,8 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
           'in the dataset’s byte order, or in the one named by ?dtype= (exactly elements × itemsize bytes; a variable-length string dataset takes fixed-width slots, ?dtype=S<n>); or application/x-npy: a C-order .npy file (numpy.save) ' +
           'with as many elements as the selection, in the dataset’s dtype or its other byte order (structured and complex headers included; |S<n> for string datasets). ' +
           'The payload is staged durably, then a job is queued: 202 with the job, its URL in Location. ' +
+          'An empty selection (e.g. [5:5], or any selection of an empty dataset) takes an empty body (JSON [], zero bytes) and is accepted as a job that changes nothing. ' +
+          'Point writes: ?points=[[i,j],…] with any body (as many elements as points, in their order), or a JSON body {"points": [[i,j],…], "value": […]}; each point at most once, inside the extent (else 400 PH5_ERR_SELECTION). ' +
           'A dataset with a compact (or virtual) layout, which parallel HDF5 cannot write, is refused at once with 409 PH5_ERR_LAYOUT and nothing changes. ' +
           'Large arrays may be sent as row-block parts (one PUT per ?select= block, several at once): each part is atomic and applied as soon as it is accepted; the whole is not (docs/api.md, Large writes in parts). ' +
           'With Idempotency-Key, a retry of the same request answers 202 with the original job (header Idempotent-Replayed: true) instead of queueing it again.',
@@ -87,7 +91,8 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       try {
         const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
         // A retried part (same Idempotency-Key) answers its original job (plugins/app/idempotency.ts).
-        idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: request.query.select, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
+        const selectText = request.query.select ?? (request.query.points !== undefined ? `points=${request.query.points}` : undefined);
+        idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: selectText, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
         if (idempotent?.kind === 'replay') {
           if (binary) reply.header('connection', 'close'); // its body is not read
           return reply.code(202).header('location', `/v1/jobs/${idempotent.job.id}`).header('idempotent-replayed', 'true').send({ job: await app.ph5.jobs.view(idempotent.job) });
@@ -101,10 +106,18 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         const unwritable = layoutRefusal(meta, h5path, file);
         if (unwritable) throw unwritable;
         const dtype = parseDtype(meta.dtype);
-        const hs = resolveSelection(request.query.select, meta.shape);
+        // A point write: the points in ?points= (any body) or a JSON body {points, value}.
+        const bodyPoints = kind === 'json' && request.query.select === undefined ? pointWriteBody(request.body) : null;
+        if (request.query.points !== undefined && (request.query.select !== undefined || bodyPoints)) {
+          throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select= or a body {points, value}, not two of them.');
+        }
+        const pointList = bodyPoints ? bodyPoints.points : request.query.points !== undefined ? parsePointsText(request.query.points) : undefined;
+        const points: ResolvedPoints | null = pointList !== undefined ? resolvePoints(pointList, meta.shape, { unique: true }) : null;
+        const hs: Hyperslab = points ? pointListHyperslab(points.count) : resolveSelection(request.query.select, meta.shape);
+        const values = bodyPoints ? bodyPoints.value : request.body;
         const elements = elementCount(hs.count);
         // JSON is encoded here, at once: its payload dtype (the width of string slots) and size follow from the values.
-        const json = binary ? null : encodeJsonPayload(request.body, dtype, hs.count);
+        const json = binary ? null : encodeJsonPayload(values, dtype, hs.count);
         let payloadDtype: Dtype = json?.dtype ?? dtype;
         if (request.query.dtype !== undefined) {
           if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
@@ -144,19 +157,23 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
           path: h5path,
           dtype: meta.dtype,
           payloadDtype: formatDtype(payloadDtype),
-          select: request.query.select || formatSelection(hs),
+          select: points ? formatPoints(points.count) : request.query.select || formatSelection(hs),
           hyperslab: hs,
           bytes: expected,
+          ...(points ? { points: { count: points.count, rank: points.rank } } : {}),
         };
         // Small writes are committed in groups (plugins/app/write-groups.ts): read whole,
         // staged together with the others that arrive meanwhile, queued as one job.
-        if (writeGroups.accepts(expected)) {
+        // (Point writes are staged alone: their coordinates go before their values.)
+        if (!points && writeGroups.accepts(expected)) {
           const payload = json ? json.bytes : await storage.readBody(request.body as Readable, expected);
           const grouped = await writeGroups.submit(proj, file, write, payload);
           await idempotent?.commit(grouped.job.id!);
           return replyAccepted(app, reply, grouped.job, grouped.op);
         }
-        staged = json ? await storage.stageBuffer(json.bytes) : await storage.stageStream(request.body as Readable, expected);
+        staged = json
+          ? await storage.stageBuffer(points ? Buffer.concat([points.coords, json.bytes]) : json.bytes)
+          : await storage.stageStream(request.body as Readable, expected, points?.coords);
         const op = { ...write, staged };
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
@@ -174,6 +191,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  // Reads (GET): their own module, streamed.
+  // Reads (GET): their own module, streamed; point reads (POST …/value/points) too.
   await app.register(readValueRoute);
+  await app.register(readPointsRoute);
 }

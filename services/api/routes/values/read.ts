@@ -32,6 +32,8 @@ import { requestTarget } from '../../plugins/app/operations.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
 import { applySwaps, byteOrderSwaps, type Swap } from './byte-order.js';
+import { answerPoints } from './points.js';
+import { parsePointsText } from '../../../shared/points.js';
 import { sendPieces, type PieceSource } from './send-pieces.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
@@ -112,6 +114,8 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
           'with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). ' +
           'Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). ' +
           'Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. ' +
+          'An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). ' +
+          'With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). ' +
           `The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most ${MAX_JSON_READ_ELEMENTS} elements; one read at most ${MAX_READ_BYTES} bytes.`,
         params: DatasetParams,
         querystring: ValueQuery,
@@ -169,6 +173,13 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   } catch (err) {
     if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
     throw err;
+  }
+  if (request.query.points !== undefined) {
+    // A point selection: one native read, answered 1-D in the order of the points (points.ts).
+    if (request.query.select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select=, not both.');
+    if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Point reads answer in the dataset’s own dtype: omit ?dtype=.');
+    await answerPoints(request, reply, f, h5path, info, parsePointsText(request.query.points));
+    return true;
   }
   const answer = answerKind(request.headers.accept);
   const dtype = info.dtype;

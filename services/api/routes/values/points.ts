@@ -1,0 +1,188 @@
+/**
+ * Point selections of a dataset's values (shared/points.ts): reads of a list of points,
+ * by `GET …/value?points=[[1,2],[3,4]]` (short lists) or `POST …/value/points` with a JSON
+ * body `{"points": [[1,2],[3,4]]}` (long ones), answered 1-D in the order of the list as
+ * JSON, raw bytes or .npy; and the helpers the write route uses for point writes.
+ *
+ * A point read is one native read (one H5Dread of the point selection, off the main
+ * thread) under the file's read lease: at most MAX_POINTS elements, so no pieces. The
+ * JSON text is still produced in pieces, yielding between them, so that a long list does
+ * not hold the main thread for the whole encoding.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { Type, type Static } from 'typebox';
+import type { DatasetInfo, H5File } from '../../../../native/lib/index.js';
+import { dtypeSpec, formatDtype } from '../../../shared/dtype.js';
+import { InputError } from '../../../shared/input-error.js';
+import { JsonValueEncoder } from '../../../shared/json-stream.js';
+import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
+import { MAX_POINTS, resolvePoints } from '../../../shared/points.js';
+import type { Hyperslab } from '../../../shared/selection.js';
+import { errors } from '../../errors.js';
+import { isNativeError } from '../../plugins/app/datasets.js';
+import { requestTarget } from '../../plugins/app/operations.js';
+import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
+import { ValueJson } from '../../schemas/datasets.js';
+
+const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
+
+/** Elements per JSON piece of a point read's answer. */
+const JSON_PIECE_ELEMENTS = 8192;
+
+/**
+ * A JSON write body naming its points: an object with exactly the keys `points` and
+ * `value`. (Any other body is the values of a ?select= or ?points= write; a scalar compound
+ * dataset whose only fields are `points` and `value` is written in its array form.)
+ */
+export function pointWriteBody(body: unknown): { points: unknown; value: unknown } | null {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
+  const keys = Object.keys(body).sort();
+  if (keys.length !== 2 || keys[0] !== 'points' || keys[1] !== 'value') return null;
+  const b = body as { points: unknown; value: unknown };
+  return { points: b.points, value: b.value };
+}
+
+/** A point write's or read's values, as a selection: the 1-D list of its `count` points. */
+export function pointListHyperslab(count: number): Hyperslab {
+  return { start: [0], stride: [1], count: [count] };
+}
+
+/** The answer's media: raw bytes, .npy, or JSON (the default). */
+function answerKind(accept: string | undefined): 'raw' | 'npy' | 'json' {
+  if (/application\/octet-stream/i.test(accept ?? '')) return 'raw';
+  if (/application\/x-npy/i.test(accept ?? '')) return 'npy';
+  return 'json';
+}
+
+/** The JSON answer's text, piece by piece, yielding to other requests between pieces. */
+async function* jsonPieces(encoder: JsonValueEncoder, bytes: Buffer, itemSize: number): AsyncGenerator<Buffer> {
+  yield Buffer.from(encoder.head());
+  const count = bytes.length / itemSize;
+  for (let from = 0; from < count; from += JSON_PIECE_ELEMENTS) {
+    const to = Math.min(count, from + JSON_PIECE_ELEMENTS);
+    yield Buffer.from(encoder.encode(bytes.subarray(from * itemSize, to * itemSize)));
+    if (to < count) await new Promise((resolve) => setImmediate(resolve));
+  }
+  yield Buffer.from(encoder.tail());
+}
+
+/**
+ * Reads the points `list` of the dataset (its `info`) from the open file and answers them
+ * (the read lease is held until this returns; the answer's bytes are in memory by then).
+ */
+export async function answerPoints(request: FastifyRequest, reply: FastifyReply, f: H5File, h5path: string, info: DatasetInfo, list: unknown): Promise<void> {
+  const answer = answerKind(request.headers.accept);
+  const points = resolvePoints(list, info.shape, { unique: false });
+  const dtype = info.dtype;
+  const shape = [points.count];
+  // Every answer says what it holds, as reads of hyperslabs do.
+  reply.header('x-ph5-dtype', formatDtype(dtype)).header('x-ph5-shape', String(points.count));
+  if (dtype.kind === 'string') {
+    // Variable-length strings: their own native call, and JSON answers only (as reads of hyperslabs).
+    if (answer !== 'json') throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
+    const values = await f.readStrings(h5path, { points: points.coords });
+    const encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
+    reply.header('content-type', 'application/json; charset=utf-8');
+    reply.send(encoder.head() + encoder.encodeStrings(values) + encoder.tail());
+    return;
+  }
+  const bytes = await f.read(h5path, { points: points.coords });
+  if (answer === 'json') {
+    // The answer names the dtype by its spec (an object for enums and compounds).
+    const encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
+    reply.header('content-type', 'application/json; charset=utf-8');
+    reply.send(Readable.from(jsonPieces(encoder, bytes, dtype.size)));
+    return;
+  }
+  if (answer === 'npy') {
+    const head = encodeNpyHeader(dtype, shape);
+    reply.header('content-type', NPY_MEDIA_TYPE).header('content-length', head.length + bytes.length);
+    reply.send(Buffer.concat([head, bytes]));
+    return;
+  }
+  reply.header('content-type', 'application/octet-stream').header('content-length', bytes.length);
+  reply.send(bytes);
+}
+
+/** The dataset's info at `h5path` in the open file, or null when there is none. */
+export async function datasetInfoOrNull(f: H5File, h5path: string): Promise<DatasetInfo | null> {
+  try {
+    return await f.datasetInfo(h5path);
+  } catch (err) {
+    if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
+    throw err;
+  }
+}
+
+const PointsBody = Type.Object(
+  {
+    points: Type.Unknown({
+      description: `The points: one list of coordinates per element (a 1-D dataset also takes plain indices), at most ${MAX_POINTS}; duplicates are allowed in a read.`,
+      examples: [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export default async function readPointsRoute(app: FastifyInstance): Promise<void> {
+  app.post<{ Params: Static<typeof DatasetParams>; Body: Static<typeof PointsBody> }>(
+    '/v1/files/:file/datasets/:path/value/points',
+    {
+      config: { role: 'read' },
+      schema: {
+        operationId: 'readDatasetPoints',
+        tags: ['datasets'],
+        summary: 'Read the values at a list of points (a point selection)',
+        description:
+          'The values of the elements at the listed points, 1-D in the order of the list (duplicates allowed), as JSON {dtype, shape: [n], data} by default, ' +
+          'raw bytes with Accept: application/octet-stream (headers X-Ph5-Dtype, X-Ph5-Shape), or a .npy file with Accept: application/x-npy. ' +
+          `For lists too long for GET …/value?points=. At most ${MAX_POINTS} points; every point must be inside the extent and have one coordinate per dimension (else 400 PH5_ERR_SELECTION). ` +
+          'Changes nothing: a read, like GET (it sees every job that has completed, never one half-applied).',
+        params: DatasetParams,
+        body: PointsBody,
+        response: {
+          200: {
+            description: 'The values at the points, in their order.',
+            headers: {
+              'X-Ph5-Dtype': {
+                type: 'string',
+                minLength: 1,
+                required: true,
+                description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped).',
+                examples: ['int32'],
+              },
+              'X-Ph5-Shape': { type: 'string', pattern: '^[0-9]+$', required: true, description: 'The number of points answered (the answer is 1-D).', examples: ['2'] },
+            },
+            content: {
+              'application/json': { schema: ValueJson },
+              'application/octet-stream': { schema: BINARY },
+              'application/x-npy': { schema: { ...BINARY, description: 'A .npy file (numpy.load reads it), shape (n,).' } },
+            },
+          },
+          ...problems(400, 401, 403, 404, 406, 409, 413, 415, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { datasets } = app.ph5;
+      const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
+      const found = await datasets.withFile(proj, file, async (f) => {
+        const info = await datasetInfoOrNull(f, h5path);
+        if (!info) return null;
+        await answerPoints(request, reply, f, h5path, info, request.body.points);
+        return true;
+      });
+      if (found === null) {
+        const pending = await datasets.pending(proj, file, h5path);
+        throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
+      }
+      return reply;
+    },
+  );
+}
