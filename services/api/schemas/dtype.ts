@@ -50,8 +50,9 @@ export const CompoundDtype = Type.Object(
 
 /**
  * numpy's list form of a structured dtype: [["x", "<f8"], ["v", "<f4", [3]]] (input only).
- * Its items are left untyped on purpose: the API's Ajv coerces types ('array'), and typed
- * items inside a union make it rewrite a one-field list before another branch matches.
+ * Its items are left untyped here: each is a tuple (name, dtype, shape?), which JSON Schema
+ * spells differently in the API's validator (draft-07 `items: [...]`) and in OpenAPI 3.1
+ * (`prefixItems`); parseDtypeSpec checks them and names the bad one (PH5_ERR_DTYPE).
  */
 const NumpyListDtype = Type.Array(Type.Unknown({ description: '[name, dtype] or [name, dtype, shape]' }), {
   minItems: 1,
