@@ -17,6 +17,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createFileFinalizer } from './file-finalizer.js';
 
 export type ByteOrder = 'le' | 'be';
 /** The kinds that need nothing but a size and a byte order. */
@@ -470,6 +471,10 @@ export const leakedObjectCount = (): number => addon.leakedObjectCount();
  */
 export const openIdCounts = (): OpenIdCounts => addon.openIdCounts();
 
+// Closes serial files the program dropped without closing (file-finalizer.ts says why not
+// parallel ones).
+const finalizer = createFileFinalizer((handle) => addon.fileClose(handle, false));
+
 export class H5File {
   #handle: number | null;
   readonly path: string;
@@ -479,6 +484,7 @@ export class H5File {
     this.#handle = handle;
     this.path = filePath;
     this.parallel = parallel;
+    finalizer.watch(this, { handle, path: filePath, parallel });
   }
 
   /**
@@ -505,6 +511,7 @@ export class H5File {
     if (this.#handle === null) return;
     const handle = this.#handle;
     this.#handle = null;
+    finalizer.forget(this);
     await addon.fileClose(handle, options.sync ?? false);
   }
 
