@@ -7,6 +7,7 @@
       "sources": [
         "src/addon.cc",
         "src/runtime.cc",
+        "src/env_lifecycle.cc",
         "src/errors.cc",
         "src/dtype.cc",
         "src/mpi_ops.cc",

@@ -9,6 +9,9 @@ static Napi::Value SetErrorClassExport(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // One Node environment owns the addon at a time; its teardown closes what it can
+  // (env_lifecycle.cc says what, and why not parallel files).
+  ClaimEnvironment(env);
   exports.Set("setErrorClass", Export(env, "setErrorClass", SetErrorClassExport));
   InitMpi(env, exports);
   InitH5(env, exports);

@@ -177,6 +177,10 @@ std::vector<hsize_t> ToDims(Napi::Env env, const Napi::Value& v, const std::stri
 std::string ToString(Napi::Env env, const Napi::Value& v, const std::string& what);
 bool ToBool(Napi::Env env, const Napi::Value& v, const std::string& what);
 
+// Makes `env` the addon's one owner and registers its teardown (env_lifecycle.cc); throws
+// PH5_ERR_ARGUMENT when another environment of the process owns the addon.
+void ClaimEnvironment(Napi::Env env);
+
 // Registration of each part's functions.
 void InitMpi(Napi::Env env, Napi::Object exports);
 void InitH5(Napi::Env env, Napi::Object exports);

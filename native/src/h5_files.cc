@@ -627,6 +627,28 @@ void CloseAllFiles() {
   H5Eclear2(H5E_DEFAULT);
 }
 
+// At teardown of the Node environment (env_lifecycle.cc): closes the serial files still
+// open and forgets nothing else. A parallel file is left open: its close is collective,
+// and a rank whose environment is going away cannot know that the other ranks will join
+// it (they may be in another call, or gone), so trying could hang the exit. Returns how
+// many parallel files were left. Caller holds ApiLock.
+int CloseSerialFilesAtTeardown() {
+  int leftParallel = 0;
+  for (auto it = Files().begin(); it != Files().end();) {
+    if (it->second.parallel) {
+      leftParallel++;
+      ++it;
+      continue;
+    }
+    ReleaseGuard(it->second.id);
+    H5Fclose(it->second.id);
+    Origins().erase(it->first);
+    it = Files().erase(it);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return leftParallel;
+}
+
 // Datatype ids HDF5 registers for itself while converting compounds: H5T__conv_struct_init
 // keeps one per member type in the conversion path it caches (one set per pair of types,
 // until the library closes). They are HDF5's, not a call's: a write that made HDF5 keep
