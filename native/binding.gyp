@@ -33,6 +33,17 @@
       "ldflags": ["<!@(node scripts/find-deps.cjs ldflags)"]
     },
     {
+      # loopback-bind.so (src/loopback-bind.c says why): not an addon but a plain shared
+      # library, preloaded into mpirun on one host (services/worker/network.ts). No MPI or
+      # HDF5; product_prefix "" keeps the name build/Release/loopback-bind.so.
+      "target_name": "loopback-bind",
+      "type": "shared_library",
+      "product_prefix": "",
+      "sources": ["src/loopback-bind.c"],
+      "cflags": ["-O2", "-Wall", "-Werror"],
+      "libraries": ["-ldl"]
+    },
+    {
       # The API's streamed-upload writer (src/staging_stream.cc) on its own: no MPI, no
       # HDF5, so the API does not map OpenMPI and HDF5 (13 MiB of RSS) to stage a body.
       "target_name": "ph5_staging",

@@ -55,20 +55,12 @@ fi
 
 # --- native addon ---------------------------------------------------------------------------
 addon=native/build/Release/ph5_native.node
-# (ph5_staging.node, the API's upload writer, is a second target of the same binding.gyp.)
-if [[ ! -f $addon || ! -f native/build/Release/ph5_staging.node ]] || [[ -n $(find native/src native/binding.gyp native/scripts -newer "$addon" -print -quit 2>/dev/null) ]]; then
+# Two more targets of the same binding.gyp: ph5_staging.node, the API's upload writer, and
+# loopback-bind.so, preloaded into mpirun on one host (PH5_POOL_NETWORK=loopback) so that
+# its listeners bind loopback instead of every interface (native/src/loopback-bind.c says why).
+if [[ ! -f $addon || ! -f native/build/Release/ph5_staging.node || ! -f native/build/Release/loopback-bind.so ]] || [[ -n $(find native/src native/binding.gyp native/scripts -newer "$addon" -print -quit 2>/dev/null) ]]; then
   say "building the native addon"
   npm run --silent build:native
-fi
-
-# --- loopback-bind.so ---------------------------------------------------------------------
-# Preloaded into mpirun on one host (PH5_POOL_NETWORK=loopback) so that its listeners bind
-# loopback instead of every interface (services/worker/loopback-bind.c says why).
-bindlib=dist/services/worker/loopback-bind.so
-if [[ ! -f $bindlib || services/worker/loopback-bind.c -nt $bindlib ]]; then
-  say "building $bindlib"
-  mkdir -p "$(dirname "$bindlib")"
-  cc -shared -fPIC -O2 -Wall -Werror -o "$bindlib" services/worker/loopback-bind.c -ldl
 fi
 
 # --- TypeScript -------------------------------------------------------------------------------

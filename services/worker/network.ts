@@ -33,8 +33,12 @@ import { fileURLToPath } from 'node:url';
 
 export type PoolNetwork = { kind: 'loopback' } | { kind: 'any' } | { kind: 'interfaces'; include: string[] };
 
-/** Built by scripts/setup.sh from loopback-bind.c, next to this file in dist/. */
-export const LOOPBACK_BIND_LIB = path.join(path.dirname(fileURLToPath(import.meta.url)), 'loopback-bind.so');
+/** Built with the native addon (native/binding.gyp) from native/src/loopback-bind.c. */
+export const LOOPBACK_BIND_LIB = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  // dist/services/worker -> the repository root; native/build is never copied into dist.
+  '..', '..', '..', 'native', 'build', 'Release', 'loopback-bind.so',
+);
 
 /** PH5_POOL_NETWORK, with its default for the launcher (only mpirun runs on one host by default). */
 export function parsePoolNetwork(raw: string | undefined, launcher: string): PoolNetwork {
@@ -94,7 +98,7 @@ export function mpiNetworkEnv(network: PoolNetwork, env: NodeJS.ProcessEnv, bind
 /** Loopback mode cannot keep mpirun off the wildcard without the preload: refuse to pretend. */
 export function checkPoolNetworkSupport(network: PoolNetwork, bindLib = LOOPBACK_BIND_LIB): void {
   if (network.kind === 'loopback' && !existsSync(bindLib)) {
-    throw new Error(`${bindLib} is missing (run scripts/setup.sh): without it mpirun listens on every interface. Set PH5_POOL_NETWORK=any to accept that.`);
+    throw new Error(`${bindLib} is missing (run scripts/setup.sh, which builds it with the native addon): without it mpirun listens on every interface. Set PH5_POOL_NETWORK=any to accept that.`);
   }
 }
 

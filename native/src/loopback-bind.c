@@ -9,7 +9,8 @@
  * addresses it advertises; see services/worker/network.ts), and it cannot run without that
  * listener. On a single host nothing needs to reach it from elsewhere.
  *
- * Built by scripts/setup.sh into dist/services/worker/loopback-bind.so.
+ * Built with the addon (the loopback-bind target of native/binding.gyp) into
+ * native/build/Release/loopback-bind.so; services/worker/network.ts names that path.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
