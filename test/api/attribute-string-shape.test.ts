@@ -51,3 +51,14 @@ test('string attributes of 2 and 3 dimensions are nested to their shape', async 
   const list = (await get('/v1/files/a.h5/attributes')).attributes;
   assert.deepEqual(list.find((a: { name: string }) => a.name === 'utf8').value, [['a', 'b', 'c'], ['d', 'é', '']]);
 });
+
+test('writing a string attribute of 2+ dimensions is refused plainly (string attributes are written 1-D), nothing queued', async () => {
+  const before = await api.jobCount();
+  for (const payload of [{ value: [['a', 'b'], ['c', 'd']] }, { value: [['a', 'b'], ['c', 'd']], dtype: 'str' }, { value: [['ab']], dtype: 'S2' }]) {
+    const res = await api.app.inject({ method: 'PUT', url: '/v1/files/a.h5/attributes/w', payload });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().code, 'PH5_ERR_VALUE');
+    assert.match(res.json().detail, /1-D|flat/, 'says what is accepted, not "is not an integer"');
+  }
+  assert.equal(await api.jobCount(), before);
+});
