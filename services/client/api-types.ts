@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * Read the values of a selection, as JSON or raw bytes
-         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
+         * @description JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped; left out when that text is over 8192 bytes, as HTTP clients cap headers: the dataset’s info has it). Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). With ?points=[[i,j],…] instead of ?select=: the values at those points, 1-D in their order (long lists: POST …/value/points). The answer streams (raw and .npy with an exact Content-Length, JSON chunked); a body cut short means the read failed. JSON answers hold at most 67108864 elements; one read at most 17179869184 bytes. Needs the 'read' role.
          */
         get: operations["readDatasetValue"];
         /**
@@ -299,7 +299,7 @@ export interface paths {
         put?: never;
         /**
          * Read the values at a list of points (a point selection)
-         * @description The values of the elements at the listed points, 1-D in the order of the list (duplicates allowed), as JSON {dtype, shape: [n], data} by default, raw bytes with Accept: application/octet-stream (headers X-Ph5-Dtype, X-Ph5-Shape), or a .npy file with Accept: application/x-npy. For lists too long for GET …/value?points=. At most 1048576 points; every point must be inside the extent and have one coordinate per dimension (else 400 PH5_ERR_SELECTION). Changes nothing: a read, like GET (it sees every job that has completed, never one half-applied). Needs the 'read' role.
+         * @description The values of the elements at the listed points, 1-D in the order of the list (duplicates allowed), as JSON {dtype, shape: [n], data} by default, raw bytes with Accept: application/octet-stream (headers X-Ph5-Dtype, X-Ph5-Shape; X-Ph5-Dtype as in readDatasetValue), or a .npy file with Accept: application/x-npy. For lists too long for GET …/value?points=. At most 1048576 points; every point must be inside the extent and have one coordinate per dimension (else 400 PH5_ERR_SELECTION). Changes nothing: a read, like GET (it sees every job that has completed, never one half-applied). Needs the 'read' role.
          */
         post: operations["readDatasetPoints"];
         delete?: never;
@@ -4880,8 +4880,8 @@ export interface operations {
             /** @description The values of the selection. */
             200: {
                 headers: {
-                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped). */
-                    "X-Ph5-Dtype": string;
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped). Left out when that text is over 8192 bytes (a compound of hundreds of fields): HTTP clients cap an answer's headers (Node's at 16 KiB). */
+                    "X-Ph5-Dtype"?: string;
                     /** @description The shape of the selection answered, comma-separated (e.g. 3,4); empty for a scalar. */
                     "X-Ph5-Shape": string;
                     /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */
@@ -5438,8 +5438,8 @@ export interface operations {
             /** @description The values at the points, in their order. */
             200: {
                 headers: {
-                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped). */
-                    "X-Ph5-Dtype": string;
+                    /** @description The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped). Left out when that text is over 8192 bytes: HTTP clients cap an answer's headers (Node's at 16 KiB). */
+                    "X-Ph5-Dtype"?: string;
                     /** @description The number of points answered (the answer is 1-D). */
                     "X-Ph5-Shape": string;
                     /** @description Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit). */

@@ -94,6 +94,11 @@ function elementReadings(values: unknown, shape: readonly number[], dtype: Dtype
 }
 
 function toBigInt(v: unknown): bigint {
+  // A JSON number beyond ±(2^53−1) was already rounded to a double by JSON.parse: the
+  // integer the client sent is lost, so refuse it rather than store a neighbour.
+  if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+    throw problem((where) => `Value ${where} (${show(v)}) is beyond ±(2^53−1), where JSON numbers are not exact: send it as a decimal string ("${BigInt(v)}" is what arrived).`);
+  }
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) return BigInt(v);
   throw problem((where) => `Value ${where} (${show(v)}) is not an integer.`);

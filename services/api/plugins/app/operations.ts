@@ -151,6 +151,12 @@ export function attributeData(req: AttributeRequest, limits: Limits): AttributeD
   const given = req.dtype === undefined ? undefined : parseDtypeSpec(req.dtype);
   const isStrings = typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string'));
   let data: AttributeData;
+  // Nested arrays of strings: the pool writes string attributes 1-D (or scalar) only; say
+  // so, rather than read them as integers of the default dtype.
+  const nestedStrings = Array.isArray(value) && value.some(Array.isArray) && flatten(value).every((v) => typeof v === 'string');
+  if (nestedStrings && (given === undefined || given.kind === 'string' || given.kind === 'bytes')) {
+    throw new InputError('PH5_ERR_VALUE', 'A string attribute is written as a JSON string or a flat (1-D) array of strings; nested arrays of strings (2+ dimensions) are not supported.');
+  }
   if (given === undefined ? isStrings : given.kind === 'string' || given.kind === 'bytes') {
     if (!isStrings) throw new InputError('PH5_ERR_VALUE', `A ${formatDtype(given!)} attribute holds strings: send a JSON string or a flat array of strings.`);
     const strings = typeof value === 'string' ? [value] : (value as string[]);

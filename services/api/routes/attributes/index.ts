@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static, type TSchema } from 'typebox';
 import type { AttributeRead } from '../../../../native/lib/index.js';
 import { dtypeSpec } from '../../../shared/dtype.js';
-import { decodeJson } from '../../../shared/json-codec.js';
+import { decodeJson, decodeStrings } from '../../../shared/json-codec.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
 import { isNativeError } from '../../plugins/app/datasets.js';
@@ -75,7 +75,11 @@ const TARGETS: Target[] = [
 
 /** An attribute as answered: its dtype spec, and its value in that dtype's JSON form. */
 function present(name: string, a: AttributeRead) {
-  if (a.kind === 'string') return { name, dtype: a.length === null ? (a.cset === 'ascii' ? 'str:ascii' : 'str') : `S${a.length}`, shape: a.shape, value: a.value };
+  if (a.kind === 'string') {
+    // The native read gives the strings of any shape as one flat list: nest them as numbers are.
+    const value = Array.isArray(a.value) && a.shape.length > 1 ? decodeStrings(a.value, a.shape) : a.value;
+    return { name, dtype: a.length === null ? (a.cset === 'ascii' ? 'str:ascii' : 'str') : `S${a.length}`, shape: a.shape, value };
+  }
   return { name, dtype: dtypeSpec(a.dtype), shape: a.shape, value: decodeJson(a.data, a.dtype, a.shape) };
 }
 

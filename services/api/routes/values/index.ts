@@ -8,6 +8,8 @@
  * done, so a refused request leaves no job and no staged file.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import { describeDtype, formatDtype, parseDtype, payloadCompatible, type Dtype } from '../../../shared/dtype.js';
@@ -15,6 +17,7 @@ import { InputError } from '../../../shared/input-error.js';
 import { encodeJsonPayload } from '../../../shared/json-codec.js';
 import { NPY_MEDIA_TYPE, describeNpy, readNpyHeader } from '../../../shared/npy.js';
 import { formatPoints, parsePointsText, resolvePoints, type ResolvedPoints } from '../../../shared/points.js';
+import { badStringSlot } from '../../../shared/string-slots.js';
 import { elementCount, formatSelection, resolveSelection, type Hyperslab } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
 import { layoutRefusal } from '../../plugins/app/datasets.js';
@@ -167,6 +170,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         // (Point writes are staged alone: their coordinates go before their values.)
         if (!points && writeGroups.accepts(expected)) {
           const payload = json ? json.bytes : await storage.readBody(request.body as Readable, expected);
+          if (!json) checkStringSlots(payload, dtype, payloadDtype);
           const grouped = await writeGroups.submit(proj, file, write, payload);
           await idempotent?.commit(grouped.job.id!);
           return replyAccepted(app, reply, grouped.job, grouped.op);
@@ -174,6 +178,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         staged = json
           ? await storage.stageBuffer(points ? Buffer.concat([points.coords, json.bytes]) : json.bytes)
           : await storage.stageStream(request.body as Readable, expected, points?.coords);
+        if (!json && dtype.kind === 'string') await checkStagedStringSlots(path.join(storage.staging, staged), points?.coords.length ?? 0, dtype, payloadDtype);
         const op = { ...write, staged };
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
@@ -194,4 +199,29 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
   // Reads (GET): their own module, streamed; point reads (POST …/value/points) too.
   await app.register(readValueRoute);
   await app.register(readPointsRoute);
+}
+
+/** Refuses slots bound for a variable-length string dataset that it cannot hold (string-slots.ts). */
+function checkStringSlots(bytes: Buffer, dtype: Dtype, payloadDtype: Dtype, first = 0): void {
+  if (dtype.kind !== 'string') return;
+  const why = badStringSlot(bytes, payloadDtype.size, dtype.charset === 'ascii', first);
+  if (why) throw new InputError('PH5_ERR_VALUE', why);
+}
+
+/** The same for a staged body (after `skip` bytes of point coordinates), read in pieces of whole slots. */
+async function checkStagedStringSlots(file: string, skip: number, dtype: Dtype, payloadDtype: Dtype): Promise<void> {
+  const width = payloadDtype.size;
+  const piece = Buffer.alloc(width * Math.max(1, Math.floor((4 << 20) / width)));
+  const handle = await open(file, 'r');
+  try {
+    for (let at = skip, first = 0; ; ) {
+      const { bytesRead } = await handle.read(piece, 0, piece.length, at);
+      if (bytesRead === 0) return;
+      checkStringSlots(piece.subarray(0, bytesRead), dtype, payloadDtype, first);
+      at += bytesRead;
+      first += Math.floor(bytesRead / width);
+    }
+  } finally {
+    await handle.close();
+  }
 }

@@ -24,6 +24,7 @@ import { isNativeError } from '../../plugins/app/datasets.js';
 import { requestTarget } from '../../plugins/app/operations.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson } from '../../schemas/datasets.js';
+import { dtypeHeader, MAX_DTYPE_HEADER_BYTES } from './dtype-header.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
@@ -77,7 +78,7 @@ export async function answerPoints(request: FastifyRequest, reply: FastifyReply,
   const dtype = info.dtype;
   const shape = [points.count];
   // Every answer says what it holds, as reads of hyperslabs do.
-  reply.header('x-ph5-dtype', formatDtype(dtype)).header('x-ph5-shape', String(points.count));
+  reply.headers({ ...dtypeHeader(formatDtype(dtype)), 'x-ph5-shape': String(points.count) });
   if (dtype.kind === 'string') {
     // Variable-length strings: their own native call, and JSON answers only (as reads of hyperslabs).
     if (answer !== 'json') throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
@@ -141,7 +142,7 @@ export default async function readPointsRoute(app: FastifyInstance): Promise<voi
         summary: 'Read the values at a list of points (a point selection)',
         description:
           'The values of the elements at the listed points, 1-D in the order of the list (duplicates allowed), as JSON {dtype, shape: [n], data} by default, ' +
-          'raw bytes with Accept: application/octet-stream (headers X-Ph5-Dtype, X-Ph5-Shape), or a .npy file with Accept: application/x-npy. ' +
+          'raw bytes with Accept: application/octet-stream (headers X-Ph5-Dtype, X-Ph5-Shape; X-Ph5-Dtype as in readDatasetValue), or a .npy file with Accept: application/x-npy. ' +
           `For lists too long for GET …/value?points=. At most ${MAX_POINTS} points; every point must be inside the extent and have one coordinate per dimension (else 400 PH5_ERR_SELECTION). ` +
           'Changes nothing: a read, like GET (it sees every job that has completed, never one half-applied).',
         params: DatasetParams,
@@ -153,8 +154,7 @@ export default async function readPointsRoute(app: FastifyInstance): Promise<voi
               'X-Ph5-Dtype': {
                 type: 'string',
                 minLength: 1,
-                required: true,
-                description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped).',
+                description: `The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped). Left out when that text is over ${MAX_DTYPE_HEADER_BYTES} bytes: HTTP clients cap an answer's headers (Node's at 16 KiB).`,
                 examples: ['int32'],
               },
               'X-Ph5-Shape': { type: 'string', pattern: '^[0-9]+$', required: true, description: 'The number of points answered (the answer is 1-D).', examples: ['2'] },

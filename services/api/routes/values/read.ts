@@ -35,6 +35,7 @@ import { applySwaps, byteOrderSwaps, type Swap } from './byte-order.js';
 import { answerPoints } from './points.js';
 import { parsePointsText } from '../../../shared/points.js';
 import { sendPieces, type PieceSource } from './send-pieces.js';
+import { dtypeHeader, MAX_DTYPE_HEADER_BYTES } from './dtype-header.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
@@ -111,7 +112,7 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
         summary: 'Read the values of a selection, as JSON or raw bytes',
         description:
           'JSON {dtype, shape, data} by default; with Accept: application/octet-stream, the raw C-order bytes in the dataset’s dtype; ' +
-          'with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped). ' +
+          `with Accept: application/x-npy, a .npy file. Every answer carries X-Ph5-Dtype and X-Ph5-Shape, which describe the values (X-Ph5-Dtype is the canonical text: JSON for enums and compounds, non-ASCII escaped; left out when that text is over ${MAX_DTYPE_HEADER_BYTES} bytes, as HTTP clients cap headers: the dataset’s info has it). ` +
           'Raw and .npy answers come in the other byte order with ?dtype= (e.g. >i4 for an int32 dataset: each element’s bytes reversed, per field of a compound); a ?dtype= of another kind or size, or with a JSON answer, is refused (400 PH5_ERR_DTYPE). ' +
           'Variable-length string datasets are answered as JSON only (406 PH5_ERR_NOT_ACCEPTABLE otherwise). A read sees every job that has completed, never a job half-applied. ' +
           'An empty selection ([5:5], or an empty dataset) answers an empty value: JSON [] nested to its shape, zero raw bytes, a .npy of shape (0,). ' +
@@ -126,8 +127,7 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
               'X-Ph5-Dtype': {
                 type: 'string',
                 minLength: 1,
-                required: true,
-                description: 'The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped).',
+                description: `The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, e.g. int32, >f8, S16, or the JSON text of an object spec (non-ASCII escaped). Left out when that text is over ${MAX_DTYPE_HEADER_BYTES} bytes (a compound of hundreds of fields): HTTP clients cap an answer's headers (Node's at 16 KiB).`,
                 examples: ['int32'],
               },
               'X-Ph5-Shape': {
@@ -219,7 +219,7 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   const slotBytes = Math.max(1, Math.min(bytes, Math.max(dtype.size, pieceBytes)));
   // Every answer (JSON, raw, .npy; HEAD too) says what it holds: a client of raw bytes
   // needs them, and the others need not parse the body to know.
-  const headers: OutgoingHttpHeaders = { 'x-ph5-dtype': dtypeName, 'x-ph5-shape': hs.count.join(',') };
+  const headers: OutgoingHttpHeaders = { ...dtypeHeader(dtypeName), 'x-ph5-shape': hs.count.join(',') };
   let prefix: Buffer | undefined;
   let tail: (() => Buffer) | undefined;
   let encode: ((raw: Buffer) => Buffer) | undefined;
