@@ -19,7 +19,7 @@ import { fileStateKey } from '../../services/shared/file-state.js';
 import { client } from '../helpers/client.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { readTrace, SYNC_CALLS, TRACED, unsyncedWrites, type Syscall } from '../native/strace.js';
+import { readTrace, SYNC_CALLS, TRACED, unsyncedWrites, type Syscall } from '../helpers/strace.js';
 
 const RANKS = 2;
 const FILE = 'durable.h5';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
-import { parseTrace } from '../native/strace.js';
+import { parseTrace } from '../helpers/strace.js';
 
 const removeFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../services/worker/remove-file.js');
 const dirs: string[] = [];

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { H5File, leakedObjectCount, openObjectCount, Ph5NativeError } from '../../native/lib/index.js';
 import type { StepsReport } from './fixtures/steps.js';
-import { assertErrors, assertNoLeaks, h5dump, py, RANKS, runSteps } from './surface.js';
+import { assertErrors, assertNoLeaks, h5dump, py, RANKS, runSteps } from '../helpers/surface.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-attrs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 /** MPI collectives across real ranks (mpirun -n 1, 2, 4). */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { mpirun } from './mpirun.js';
+import { mpirun } from '../helpers/mpirun.js';
 
 interface Result {
   rank: number;

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { fixture, mpirun } from './mpirun.js';
+import { fixture, mpirun } from '../helpers/mpirun.js';
 
 const run = promisify(execFile);
 const RANKS = 4;

@@ -12,8 +12,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { h5py, mpirunWrapped } from './mpirun.js';
-import { readTrace, SYNC_CALLS, TRACED, unsyncedWrites, WRITE_CALLS, type Syscall } from './strace.js';
+import { h5py, mpirunWrapped } from '../helpers/mpirun.js';
+import { readTrace, SYNC_CALLS, TRACED, unsyncedWrites, WRITE_CALLS, type Syscall } from '../helpers/strace.js';
 
 type Outcome = { ok: true } | { ok: false; code: string; message: string };
 interface Result {

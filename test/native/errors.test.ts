@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { mpirun } from './mpirun.js';
+import { mpirun } from '../helpers/mpirun.js';
 
 interface Case {
   error: boolean;

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { h5py, mpirun } from './mpirun.js';
+import { h5py, mpirun } from '../helpers/mpirun.js';
 
 interface Result {
   rank: number;

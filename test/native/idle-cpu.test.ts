@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mpirun } from './mpirun.js';
+import { mpirun } from '../helpers/mpirun.js';
 
 interface Result {
   rank: number;

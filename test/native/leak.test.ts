@@ -5,7 +5,7 @@
  * loops open/create/createDataset/write/read/datasetInfo/flush/close and the MPI
  * collectives, with their failure paths (missing file, not-HDF5 file, existing file and
  * dataset, bad selections and lengths, bad arguments, closed handle, read-only write), 3
- * times. valgrind writes one XML report per rank (test/native/valgrind.ts reads them).
+ * times. valgrind writes one XML report per rank (test/helpers/valgrind.ts reads them).
  *
  * What is asserted:
  * - the fixture: every call succeeded or failed with the expected code, and after every
@@ -34,8 +34,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { mpirunWrapped } from './mpirun.js';
-import { attribute, describe as describeRecord, readValgrindXml, type LeakRecord } from './valgrind.js';
+import { mpirunWrapped } from '../helpers/mpirun.js';
+import { attribute, describe as describeRecord, readValgrindXml, type LeakRecord } from '../helpers/valgrind.js';
 
 interface LoopResult {
   rank: number;

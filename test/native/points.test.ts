@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { assertErrors, assertNoLeaks, py, runSteps } from './surface.js';
+import { assertErrors, assertNoLeaks, py, runSteps } from '../helpers/surface.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-points-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { StepsReport } from './fixtures/steps.js';
-import { assertErrors, assertNoLeaks, py, RANKS, runSteps } from './surface.js';
+import { assertErrors, assertNoLeaks, py, RANKS, runSteps } from '../helpers/surface.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-sel-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

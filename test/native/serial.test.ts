@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { H5File, mpi, openObjectCount, Ph5NativeError, versions, type DatasetInfo } from '../../native/lib/index.js';
 import { CASES, encode, PY_EXPECTED, range } from './fixtures/values.js';
-import { h5py } from './mpirun.js';
+import { h5py } from '../helpers/mpirun.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-serial-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import type { RankReport } from '../../services/worker/protocol.js';
-import { h5py, mpirun } from './mpirun.js';
+import { h5py, mpirun } from '../helpers/mpirun.js';
 
 const RANKS = 3;
 const dirs: string[] = [];

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { H5File, leakedObjectCount, openObjectCount, Ph5NativeError, type NativeDtype } from '../../native/lib/index.js';
-import { py } from './surface.js';
+import { py } from '../helpers/surface.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-types-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { H5File, leakedObjectCount, openObjectCount, Ph5NativeError, type NativeDtype } from '../../native/lib/index.js';
-import { assertErrors, assertNoLeaks, py, runSteps } from './surface.js';
+import { assertErrors, assertNoLeaks, py, runSteps } from '../helpers/surface.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-vlen-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { h5py, mpirun } from './mpirun.js';
+import { h5py, mpirun } from '../helpers/mpirun.js';
 
 const dirs: string[] = [];
 after(() => {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export const fixture = (name: string): string => path.join(here, 'fixtures', `${name}.js`);
+export const fixture = (name: string): string => path.join(here, '..', 'native', 'fixtures', `${name}.js`);
 
 export interface MpiRun<T> {
   /** index = rank */

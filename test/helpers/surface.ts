@@ -1,12 +1,12 @@
 /**
- * Test-side helpers for the surface fixtures (fixtures/steps.ts): run one under
+ * Test-side helpers for the surface fixtures (test/native/fixtures/steps.ts): run one under
  * `mpirun -n 1, 2, 4`, assert that no call leaked an HDF5 id and that the expected
  * failures had their codes on every rank.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { StepsReport } from './fixtures/steps.js';
+import type { StepsReport } from '../native/fixtures/steps.js';
 import { mpirun } from './mpirun.js';
 
 const execFileP = promisify(execFile);

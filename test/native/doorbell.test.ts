@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mpirun } from '../native/mpirun.js';
+import { mpirun } from '../helpers/mpirun.js';
 
 interface Rank0 {
   rank: 0;
