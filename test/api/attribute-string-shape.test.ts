@@ -5,20 +5,13 @@
  * beside a list of 4). Variable-length UTF-8 and ASCII, and fixed-length S<n>.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, writeWithH5py, type TestApi } from '../helpers/api.js';
 
-const run = promisify(execFile);
 let api: TestApi;
 
 before(async () => {
   api = await startApi();
-  const dir = path.join(api.config.dataDir, 'default');
-  await mkdir(dir, { recursive: true });
   const program = `
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], 'w') as f:
@@ -28,7 +21,7 @@ with h5py.File(sys.argv[1], 'w') as f:
     f.attrs['flat'] = ['x', 'yy']
     f.attrs['one'] = 'z'
 `;
-  await run('/usr/bin/python3', ['-c', program, path.join(dir, 'a.h5')]);
+  await writeWithH5py(api, 'a.h5', program);
 });
 after(async () => {
   await api?.stop();

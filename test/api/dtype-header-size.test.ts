@@ -7,22 +7,15 @@
  * compound still carries it.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, writeWithH5py, type TestApi } from '../helpers/api.js';
 
-const run = promisify(execFile);
 let api: TestApi;
 let base: string;
 
 before(async () => {
   api = await startApi();
-  const dir = path.join(api.config.dataDir, 'default');
-  await mkdir(dir, { recursive: true });
   const program = `
 import sys, h5py, numpy as np
 wide = np.dtype([('field_with_a_rather_long_name_%04d' % i, '<f4') for i in range(600)])
@@ -32,7 +25,7 @@ with h5py.File(sys.argv[1], 'w') as f:
     f['wide'] = a
     f['small'] = np.array([(1, 2.5)], small)
 `;
-  await run('/usr/bin/python3', ['-c', program, path.join(dir, 'w.h5')]);
+  await writeWithH5py(api, 'w.h5', program);
   base = await api.app.listen({ port: 0, host: '127.0.0.1' });
 });
 after(async () => {

@@ -6,21 +6,14 @@
  * as jobs that change nothing. Creating an empty appendable dataset is accepted.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import type { WriteOp } from '../../services/shared/jobs.js';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, writeWithH5py, type TestApi } from '../helpers/api.js';
 
-const run = promisify(execFile);
 let api: TestApi;
 
 before(async () => {
   api = await startApi();
-  const dir = path.join(api.config.dataDir, 'default');
-  await mkdir(dir, { recursive: true });
   const program = `
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], 'w') as f:
@@ -31,7 +24,7 @@ with h5py.File(sys.argv[1], 'w') as f:
     f.create_dataset('names', shape=(0,), maxshape=(None,), dtype=h5py.string_dtype())
     f.create_dataset('pairs', shape=(0,), maxshape=(None,), dtype=[('x', '<i4'), ('y', '<f8')])
 `;
-  await run('/usr/bin/python3', ['-c', program, path.join(dir, 'e.h5')]);
+  await writeWithH5py(api, 'e.h5', program);
 });
 after(async () => {
   await api?.stop();

@@ -7,20 +7,13 @@
  * as strings, are accepted as before.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, writeWithH5py, type TestApi } from '../helpers/api.js';
 
-const run = promisify(execFile);
 let api: TestApi;
 
 before(async () => {
   api = await startApi();
-  const dir = path.join(api.config.dataDir, 'default');
-  await mkdir(dir, { recursive: true });
   const program = `
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], 'w') as f:
@@ -28,7 +21,7 @@ with h5py.File(sys.argv[1], 'w') as f:
     f['u'] = np.zeros(1, '<u8')
     f['c'] = np.zeros(1, [('t', '<i8'), ('x', '<f8')])
 `;
-  await run('/usr/bin/python3', ['-c', program, path.join(dir, 'n.h5')]);
+  await writeWithH5py(api, 'n.h5', program);
 });
 after(async () => {
   await api?.stop();

@@ -6,22 +6,17 @@
  * its own code) and no side effects: no job, nothing staged, no registry entry.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { keys, type WriteOp } from '../../services/shared/jobs.js';
 import { MAX_POINTS } from '../../services/shared/points.js';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, writeWithH5py, type TestApi } from '../helpers/api.js';
 
-const run = promisify(execFile);
 let api: TestApi;
 
 before(async () => {
   api = await startApi();
-  const dir = path.join(api.config.dataDir, 'default');
-  await mkdir(dir, { recursive: true });
   const program = `
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], 'w') as f:
@@ -29,7 +24,7 @@ with h5py.File(sys.argv[1], 'w') as f:
     f['line'] = (np.arange(10) / 2).astype('>f8')
     f['scalar'] = np.int16(7)
 `;
-  await run('/usr/bin/python3', ['-c', program, path.join(dir, 'p.h5')]);
+  await writeWithH5py(api, 'p.h5', program);
 });
 after(async () => {
   await api?.stop();

@@ -7,28 +7,21 @@
  * queued, for small bodies (read whole) and large ones (staged as a stream) alike.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, writeWithH5py, type TestApi } from '../helpers/api.js';
 
-const run = promisify(execFile);
 let api: TestApi;
 const N = 40_000;
 
 before(async () => {
   api = await startApi();
-  const dir = path.join(api.config.dataDir, 'default');
-  await mkdir(dir, { recursive: true });
   const program = `
 import sys, h5py
 with h5py.File(sys.argv[1], 'w') as f:
     f.create_dataset('u', shape=(${N},), dtype=h5py.string_dtype())
     f.create_dataset('a', shape=(4,), dtype=h5py.string_dtype('ascii'))
 `;
-  await run('/usr/bin/python3', ['-c', program, path.join(dir, 's.h5')]);
+  await writeWithH5py(api, 's.h5', program);
 });
 after(async () => {
   await api?.stop();

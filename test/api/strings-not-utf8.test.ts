@@ -5,26 +5,19 @@
  * them without loss.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, writeWithH5py, type TestApi } from '../helpers/api.js';
 
-const run = promisify(execFile);
 let api: TestApi;
 
 before(async () => {
   api = await startApi();
-  const dir = path.join(api.config.dataDir, 'default');
-  await mkdir(dir, { recursive: true });
   const program = `
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], 'w') as f:
     f['s'] = np.array([b'\\xe9t', b'ok'], 'S2')
 `;
-  await run('/usr/bin/python3', ['-c', program, path.join(dir, 'b.h5')]);
+  await writeWithH5py(api, 'b.h5', program);
 });
 after(async () => {
   await api?.stop();

@@ -3,14 +3,18 @@
  * Every answer it gives (inject or HTTP) is checked against openapi/openapi.json
  * (helpers/contract.ts); `stop()` fails if one broke it.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../services/api/app.js';
 import { loadConfig, type Config } from '../../services/shared/config.js';
 import { ContractChecker, assertContractKept, watchContract } from './contract.js';
 import { startRedis, type TestRedis } from './redis.js';
+
+const execFileP = promisify(execFile);
 
 export interface TestApi {
   app: FastifyInstance;
@@ -50,3 +54,16 @@ export async function startApi(env: NodeJS.ProcessEnv = {}): Promise<TestApi> {
     },
   };
 }
+
+/**
+ * Makes `name` in the default project's data directory with an h5py program (run by
+ * /usr/bin/python3; `sys.argv[1]` is the file's path): files as h5py users bring them.
+ */
+export async function writeWithH5py(api: TestApi, name: string, program: string): Promise<string> {
+  const dir = path.join(api.config.dataDir, 'default');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, name);
+  await execFileP('/usr/bin/python3', ['-c', program, file], { env: { PATH: process.env.PATH }, maxBuffer: 64 * 1024 * 1024 });
+  return file;
+}
+

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, test } from 'node:test';
-import { fixture, h5py, mpirun } from './mpirun.js';
+import { fixture, h5py, mpirun } from '../helpers/mpirun.js';
 
 const execFileP = promisify(execFile);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-finalizer-'));

@@ -11,23 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { H5File, leakedObjectCount, openObjectCount, Ph5NativeError, type NativeDtype } from '../../native/lib/index.js';
+import { rejectsNative as rejects } from '../helpers/native-errors.js';
 import { assertErrors, assertNoLeaks, py, runSteps } from '../helpers/surface.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-native-vlen-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function rejects(fn: () => Promise<unknown>, code: string, match?: RegExp): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.ok(e instanceof Ph5NativeError, `expected a Ph5NativeError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (match) assert.match(e.message, match);
-    assert.equal(leakedObjectCount(), 0, `no HDF5 id left open after: ${e.message}`);
-    return;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 const utf8: NativeDtype = { kind: 'string', size: 0, order: 'le', charset: 'utf-8' };
 const ascii: NativeDtype = { kind: 'string', size: 0, order: 'le', charset: 'ascii' };
