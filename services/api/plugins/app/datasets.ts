@@ -54,6 +54,16 @@ export function isNativeError(err: unknown, code: string): boolean {
   return err instanceof Error && err.name === 'Ph5NativeError' && (err as Error & { code?: string }).code === code;
 }
 
+/** The dataset's info at `h5path` in the open file, or null when nothing is there. */
+export async function datasetInfoOrNull(f: H5File, h5path: string): Promise<NativeInfo | null> {
+  try {
+    return await f.datasetInfo(h5path);
+  } catch (err) {
+    if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
+    throw err;
+  }
+}
+
 // Replace a field only if it still holds what we read (compare-and-set), or delete it.
 const HASH_CAS = `
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -135,14 +145,7 @@ export class Datasets {
 
   /** The dataset in the file, or null (no file, nothing there). A group at the path is PH5_ERR_TYPE. */
   async onDisk(project: string, file: string, h5path: string): Promise<DatasetMeta | null> {
-    const info = await this.withFile(project, file, async (f) => {
-      try {
-        return await f.datasetInfo(h5path);
-      } catch (err) {
-        if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
-        throw err;
-      }
-    });
+    const info = await this.withFile(project, file, (f) => datasetInfoOrNull(f, h5path));
     return info ? fromNative(h5path, info) : null;
   }
 

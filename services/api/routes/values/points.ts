@@ -20,10 +20,11 @@ import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { MAX_POINTS, resolvePoints } from '../../../shared/points.js';
 import type { Hyperslab } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { isNativeError } from '../../plugins/app/datasets.js';
+import { datasetInfoOrNull } from '../../plugins/app/datasets.js';
 import { requestTarget } from '../../plugins/app/operations.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson } from '../../schemas/datasets.js';
+import { answerKind } from './answer-kind.js';
 import { dtypeHeader, MAX_DTYPE_HEADER_BYTES } from './dtype-header.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
@@ -47,13 +48,6 @@ export function pointWriteBody(body: unknown): { points: unknown; value: unknown
 /** A point write's or read's values, as a selection: the 1-D list of its `count` points. */
 export function pointListHyperslab(count: number): Hyperslab {
   return { start: [0], stride: [1], count: [count] };
-}
-
-/** The answer's media: raw bytes, .npy, or JSON (the default). */
-function answerKind(accept: string | undefined): 'raw' | 'npy' | 'json' {
-  if (/application\/octet-stream/i.test(accept ?? '')) return 'raw';
-  if (/application\/x-npy/i.test(accept ?? '')) return 'npy';
-  return 'json';
 }
 
 /** The JSON answer's text, piece by piece, yielding to other requests between pieces. */
@@ -104,16 +98,6 @@ export async function answerPoints(request: FastifyRequest, reply: FastifyReply,
   }
   reply.header('content-type', 'application/octet-stream').header('content-length', bytes.length);
   reply.send(bytes);
-}
-
-/** The dataset's info at `h5path` in the open file, or null when there is none. */
-export async function datasetInfoOrNull(f: H5File, h5path: string): Promise<DatasetInfo | null> {
-  try {
-    return await f.datasetInfo(h5path);
-  } catch (err) {
-    if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
-    throw err;
-  }
 }
 
 const PointsBody = Type.Object(

@@ -27,10 +27,11 @@ import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { pieceCount, readPieces, type ReadPiece } from '../../../shared/read-pieces.js';
 import { elementCount, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { isNativeError } from '../../plugins/app/datasets.js';
+import { datasetInfoOrNull } from '../../plugins/app/datasets.js';
 import { requestTarget } from '../../plugins/app/operations.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
+import { answerKind } from './answer-kind.js';
 import { applySwaps, byteOrderSwaps, type Swap } from './byte-order.js';
 import { answerPoints } from './points.js';
 import { parsePointsText } from '../../../shared/points.js';
@@ -74,13 +75,6 @@ function stringPieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece
       return Buffer.from(encoder.encodeStrings(values));
     },
   };
-}
-
-/** What a read answers with, from Accept: raw bytes, .npy, or JSON (the default). */
-export function answerKind(accept: string | undefined): 'raw' | 'npy' | 'json' {
-  if (/application\/octet-stream/i.test(accept ?? '')) return 'raw';
-  if (/application\/x-npy/i.test(accept ?? '')) return 'npy';
-  return 'json';
 }
 
 /**
@@ -167,13 +161,8 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
  * usual problem answer); after that they end the connection.
  */
 async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof ValueQuery> }>, reply: FastifyReply, f: H5File, h5path: string, settings: ReadSettings): Promise<true | null> {
-  let info;
-  try {
-    info = await f.datasetInfo(h5path);
-  } catch (err) {
-    if (isNativeError(err, 'PH5_ERR_NOT_FOUND')) return null;
-    throw err;
-  }
+  const info = await datasetInfoOrNull(f, h5path);
+  if (!info) return null;
   if (request.query.points !== undefined) {
     // A point selection: one native read, answered 1-D in the order of the points (points.ts).
     if (request.query.select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select=, not both.');
