@@ -95,6 +95,24 @@ export function mpiNetworkEnv(network: PoolNetwork, env: NodeJS.ProcessEnv, bind
   }
 }
 
+/**
+ * mpirun arguments (`-x NAME`) that give the ranks on other hosts the pool's PH5_* settings.
+ * mpirun hands its own environment to the ranks on its host only: a daemon it starts on
+ * another host (over ssh or another launch agent) starts its ranks with that host's login
+ * environment plus OpenMPI's OMPI_MCA_* parameters, and nothing else. Every rank reads
+ * some settings itself (PH5_FILE_SYNC, PH5_CONTIGUOUS_WRITES and PH5_STAGED_READS must
+ * agree on all of them; PH5_LOG_LEVEL, PH5_POOL_NICE), so they are forwarded by name. A
+ * loopback pool runs on one host: nothing to forward, its command line stays as it was.
+ * (srun and jsrun pass the whole environment on by themselves.)
+ */
+export function mpirunForwardArgs(network: PoolNetwork, env: NodeJS.ProcessEnv): string[] {
+  if (network.kind === 'loopback') return [];
+  return Object.keys(env)
+    .filter((name) => name.startsWith('PH5_') && env[name] !== undefined)
+    .sort()
+    .flatMap((name) => ['-x', name]);
+}
+
 /** Loopback mode cannot keep mpirun off the wildcard without the preload: refuse to pretend. */
 export function checkPoolNetworkSupport(network: PoolNetwork, bindLib = LOOPBACK_BIND_LIB): void {
   if (network.kind === 'loopback' && !existsSync(bindLib)) {

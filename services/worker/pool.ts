@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processStat, watchLauncher, type LauncherWatch } from './launcher-watch.js';
-import { checkPoolNetworkSupport, formatPoolNetwork, mpiNetworkEnv, parsePoolNetwork, type PoolNetwork } from './network.js';
+import { checkPoolNetworkSupport, formatPoolNetwork, mpiNetworkEnv, mpirunForwardArgs, parsePoolNetwork, type PoolNetwork } from './network.js';
 
 export const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -254,8 +254,6 @@ export class WorkerPool {
 
   start(): void {
     const extra = this.#opts.extraArgs ?? splitArgs(process.env.PH5_LAUNCHER_ARGS ?? process.env.PH5_MPIRUN_ARGS);
-    const launch = launchCommand(this.launcher, this.#opts.ranks, extra);
-    const command = this.#opts.mpirun ?? launch.command;
     const marker = (this.#launch = randomUUID());
     const env = {
       ...mpiEnv(this.#opts.env),
@@ -263,6 +261,10 @@ export class WorkerPool {
       PH5_POOL_NETWORK: formatPoolNetwork(this.#network),
       [LAUNCH_MARKER]: marker,
     };
+    // Ranks mpirun starts on other hosts get the PH5_* settings only if it is told to pass them.
+    const forward = this.launcher === 'mpirun' ? mpirunForwardArgs(this.#network, env) : [];
+    const launch = launchCommand(this.launcher, this.#opts.ranks, [...forward, ...extra]);
+    const command = this.#opts.mpirun ?? launch.command;
     const child = spawn(command, launch.args, {
       env,
       stdio: ['ignore', this.#opts.stdio ?? 'inherit', this.#opts.stdio ?? 'inherit'],

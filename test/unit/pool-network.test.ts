@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type os from 'node:os';
 import { test } from 'node:test';
-import { doorbellAddresses, formatPoolNetwork, mpiNetworkEnv, parsePoolNetwork } from '../../services/worker/network.js';
+import { doorbellAddresses, formatPoolNetwork, mpiNetworkEnv, mpirunForwardArgs, parsePoolNetwork } from '../../services/worker/network.js';
 
 test('defaults: loopback under mpirun (one host), any under srun and jsrun (pools span nodes)', () => {
   const table: [string | undefined, string, string][] = [
@@ -53,4 +53,14 @@ test('the doorbell listens on loopback, on the named interfaces and blocks, or e
   assert.deepEqual(doorbellAddresses({ kind: 'interfaces', include: ['192.168.0.0/16'] }, interfaces), ['192.168.1.5']);
   assert.deepEqual(doorbellAddresses({ kind: 'interfaces', include: ['eth0'] }, interfaces), ['192.168.1.5'], 'link-local IPv6 is never used');
   assert.deepEqual(doorbellAddresses({ kind: 'interfaces', include: ['wlan9'] }, interfaces), []);
+});
+
+test('mpirun forwards the PH5_* settings to ranks on other hosts, except in a loopback (one-host) pool', () => {
+  const env = { PH5_LOG_LEVEL: 'info', PATH: '/bin', PH5_CONTIGUOUS_WRITES: 'collective', OMPI_MCA_btl: 'tcp,self', PH5_UNSET: undefined, PH5_EMPTY: '' };
+  const table: [Parameters<typeof mpirunForwardArgs>[0], string[]][] = [
+    [{ kind: 'loopback' }, []],
+    [{ kind: 'any' }, ['-x', 'PH5_CONTIGUOUS_WRITES', '-x', 'PH5_EMPTY', '-x', 'PH5_LOG_LEVEL']],
+    [{ kind: 'interfaces', include: ['10.1.0.0/16'] }, ['-x', 'PH5_CONTIGUOUS_WRITES', '-x', 'PH5_EMPTY', '-x', 'PH5_LOG_LEVEL']],
+  ];
+  for (const [network, expected] of table) assert.deepEqual(mpirunForwardArgs(network, env), expected, formatPoolNetwork(network));
 });
