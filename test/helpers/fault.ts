@@ -45,6 +45,31 @@ export interface FaultOptions {
   /** Something to do to the stack mid-stream instead of / besides kills (e.g. restart Redis). */
   chaos?: (stack: Stack, accepted: () => number) => Promise<void>;
   drainTimeoutMs?: number;
+  /** Starts the stack the stream runs against (default: startStack, a pool on this host). */
+  startStack?: (opts: { ranks: number; env: NodeJS.ProcessEnv }) => Promise<Stack>;
+  /**
+   * What may be killed, once the pool is fully up (null while it is not): default mpirun
+   * and its children, the ranks. A victim's kill() may do more than one SIGKILL (all of a
+   * host's processes) or something else that ends the pool (cutting a host's link).
+   */
+  victims?: (stack: Stack) => Promise<Victim[] | null>;
+}
+
+export interface Victim {
+  name: string;
+  pid: number;
+  kill(): void;
+}
+
+/** mpirun and its children (the ranks on this host), once there are `ranks` of them. */
+function localVictims(ranks: number): (stack: Stack) => Promise<Victim[] | null> {
+  return async (stack) => {
+    const mpirun = stack.pool.pid;
+    const children = mpirun ? await childPids(mpirun) : [];
+    if (!mpirun || children.length !== ranks) return null;
+    const sigkill = (name: string, pid: number): Victim => ({ name, pid, kill: () => process.kill(pid, 'SIGKILL') });
+    return [sigkill('mpirun', mpirun), ...children.map((pid, i) => sigkill(`rank${i}`, pid))];
+  };
 }
 
 export interface FaultReport {
@@ -107,7 +132,8 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
   const rows = opts.rows ?? 48;
   const cols = opts.cols ?? 6;
   const note = opts.note ?? (() => {});
-  const stack = await startStack({ ranks: opts.ranks ?? 3, env: { PH5_LOG_LEVEL: 'info', ...FAST_RECOVERY_ENV, ...opts.env } });
+  const stack = await (opts.startStack ?? startStack)({ ranks: opts.ranks ?? 3, env: { PH5_LOG_LEVEL: 'info', ...FAST_RECOVERY_ENV, ...opts.env } });
+  const victimsOf = opts.victims ?? localVictims(opts.ranks ?? 3);
   const t0 = Date.now();
   const api = client(stack.url);
   const sent: Sent[] = [];
@@ -158,22 +184,18 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
       const [gapMin, gapMax] = opts.killGapMs ?? [300, 2000];
       while (kills < opts.kills) {
         // Wait for a running pool (after a restart: all ranks up), then let it work a moment.
-        let ranks: number[] = [];
         const upBy = Date.now() + POOL_BACK_WITHIN_MS;
-        for (;;) {
-          const pid = stack.pool.pid;
-          ranks = pid ? await childPids(pid) : [];
-          if (ranks.length === (opts.ranks ?? 3)) break;
+        while (!(await victimsOf(stack))) {
           if (Date.now() > upBy) throw await poolStuck(stack, `the pool did not come back with all its ranks within ${POOL_BACK_WITHIN_MS} ms`);
           await sleep(100);
         }
         await sleep(rand(gapMin, gapMax));
         const mpirun = stack.pool.pid!;
-        const ranksNow = await childPids(mpirun);
-        const targets = [{ name: 'mpirun', pid: mpirun }, ...ranksNow.map((pid, i) => ({ name: `rank${i}`, pid }))];
+        const targets = await victimsOf(stack);
+        if (!targets) continue;
         const victim = targets[rand(0, targets.length - 1)]!;
         try {
-          process.kill(victim.pid, 'SIGKILL');
+          victim.kill();
         } catch {
           continue;
         }

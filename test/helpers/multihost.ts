@@ -154,7 +154,9 @@ export async function startMultiHostStack(opts: MultiHostOptions): Promise<Multi
   let api: ChildProcess | undefined;
   let pool: WorkerPool | undefined;
 
-  const stop = async () => {
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= stopAll());
+  const stopAll = async () => {
     await pool?.stop(20_000);
     if (api && api.exitCode === null && api.signalCode === null) {
       api.kill('SIGTERM');
