@@ -69,7 +69,8 @@ async function cableBytes(stack: MultiHostStack, host: string): Promise<number> 
 test('a pool across two hosts: doorbell and MPI over the bridge, a bulk collective write read back by h5py', { skip: unavailable, timeout: 240_000 }, async () => {
   const stack = await startMultiHostStack({ ranksPerNode: [2, 2], env: { PH5_LOG_LEVEL: 'info', PH5_CONTIGUOUS_WRITES: 'collective' } });
   stacks.push(stack);
-  const [node0, node1] = stack.nodes as [(typeof stack.nodes)[0], (typeof stack.nodes)[0]];
+  const node0 = stack.lab.host('node0');
+  const node1 = stack.lab.host('node1');
 
   const ranks = await stack.ranksByNode();
   assert.equal(ranks.node0!.length, 2, JSON.stringify(ranks));
