@@ -206,7 +206,7 @@ export async function startMultiHostStack(opts: MultiHostOptions): Promise<Multi
     });
     pool.start();
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 90_000, () => `the multi-host stack to be ready\n${output}`);
+    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 180_000, () => `the multi-host stack to be ready\n${output}`);
 
     const ranksByNode = async () => {
       const out: Record<string, number[]> = {};
