@@ -1,7 +1,10 @@
 /**
- * The API on two hosts against one Redis, all real: two separate API servers (each one
- * process, PH5_API_PROCESSES=1: not one node:cluster), a redis-server, a pool of 2 ranks,
- * and a client that alternates between the two servers. Checked:
+ * The API on two hosts against one Redis, all real: two namespaced hosts (test/helpers/netns.ts:
+ * network namespaces on a private bridge) each run an API server of one process
+ * (PH5_API_PROCESSES=1: two separate servers, not one node:cluster), a third runs
+ * redis-server, reached by everyone over the bridge; the worker pool (2 ranks) runs in this
+ * machine's namespace and reaches Redis through the bridge too; the client (this test)
+ * alternates between the two servers. Checked:
  * - the queue quota and the rate limit are global: what one server accepted counts on the
  *   other (PH5_RATE_LIMIT_STORE=redis; with `process` each server allows the whole limit,
  *   which shows the check can fail);
@@ -11,6 +14,8 @@
  * - read-your-writes across servers: a dataset created through one is writable through the
  *   other right after the 202, a job accepted by one is visible (status, then values) on the
  *   other, and h5py finds every write in the file.
+ * Without network namespaces (not root, no iproute2) the same runs on two loopback
+ * addresses (127.0.0.1, 127.0.0.2) with Redis on a unix socket, and says so.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +29,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { API_NODE_FLAGS } from '../../services/api/node-flags.js';
 import { WorkerPool } from '../../services/worker/pool.js';
 import { h5py } from '../helpers/h5.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { createLab, netnsUnavailable, type NetnsLab } from '../helpers/netns.js';
+import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/stack.js';
 
 const API_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'api', 'server.js');
@@ -36,13 +42,78 @@ interface Host {
   spawn(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess;
 }
 
-/** Two hosts on loopback addresses of this machine (127.0.0.1 and 127.0.0.2). */
-function loopbackHosts(): Host[] {
-  return ['127.0.0.1', '127.0.0.2'].map((address, i) => ({
-    name: `host${i + 1}`,
-    address,
-    spawn: (command, args, env) => spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }),
-  }));
+/** Where the test runs: two API hosts and the URL of the one Redis. */
+interface Site {
+  kind: string;
+  hosts: Host[];
+  redisUrl: string;
+  /** The hosts' namespaces (none on loopback). */
+  lab: NetnsLab | undefined;
+  stop(): Promise<void>;
+}
+
+const REDIS_PORT = 6379;
+
+function exited(proc: ChildProcess): Promise<void> {
+  return proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise((r) => proc.once('exit', () => r()));
+}
+
+/** Hosts `api1`, `api2` and `queue` (redis-server on its address) on a private bridge. */
+async function namespacedSite(): Promise<Site> {
+  const lab = await createLab(['api1', 'api2', 'queue'], { rootAddress: true });
+  const queue = lab.host('queue');
+  const redisDir = await mkdtemp(path.join(os.tmpdir(), 'ph5-hosts-redis-'));
+  let redisLog = '';
+  // Reached from other hosts, so with a password, as a site runs it (and without one Redis's
+  // protected mode refuses every client not on its loopback).
+  const password = randomBytes(16).toString('hex');
+  // The production settings of services/shared/redis-server.ts, on TCP at the host's address.
+  const redisProc = lab.spawn(
+    queue,
+    'redis-server',
+    ['--port', String(REDIS_PORT), '--bind', queue.address, '--requirepass', password, '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', ''],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  redisProc.stdout!.on('data', (b: Buffer) => (redisLog += b.toString()));
+  redisProc.stderr!.on('data', (b: Buffer) => (redisLog += b.toString()));
+  const stop = async () => {
+    redisProc.kill('SIGTERM');
+    await exited(redisProc);
+    await lab.teardown();
+    await rm(redisDir, { recursive: true, force: true });
+  };
+  for (const deadline = Date.now() + 20_000; !/Ready to accept connections/.test(redisLog); await sleep(20)) {
+    if (Date.now() > deadline || redisProc.exitCode !== null) {
+      await stop();
+      throw new Error(`redis-server on ${queue.name} did not start:\n${redisLog}`);
+    }
+  }
+  return {
+    kind: `namespaced hosts on ${lab.subnet}`,
+    hosts: ['api1', 'api2'].map((name) => {
+      const host = lab.host(name);
+      return { name, address: host.address, spawn: (command, args, env) => lab.spawn(host, command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }) };
+    }),
+    redisUrl: `redis://:${password}@${queue.address}:${REDIS_PORT}`,
+    lab,
+    stop,
+  };
+}
+
+/** The fallback: two loopback addresses of this machine, Redis on a unix socket. */
+async function loopbackSite(): Promise<Site> {
+  const redis = await startRedis();
+  return {
+    kind: 'loopback addresses (no network namespaces here)',
+    hosts: ['127.0.0.1', '127.0.0.2'].map((address, i) => ({
+      name: `api${i + 1}`,
+      address,
+      spawn: (command, args, env) => spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }),
+    })),
+    redisUrl: redis.url,
+    lab: undefined,
+    stop: () => redis.stop(),
+  };
 }
 
 interface Tokens {
@@ -63,7 +134,7 @@ interface ApiServer {
   stop(): Promise<void>;
 }
 
-let redis: TestRedis;
+let site: Site;
 let dataDir: string;
 let hosts: Host[];
 let pool: WorkerPool | undefined;
@@ -72,7 +143,7 @@ const servers: ApiServer[] = [];
 const tokens: Tokens = { main: randomBytes(24).toString('hex'), quota: randomBytes(24).toString('hex'), rate: randomBytes(24).toString('hex') };
 
 function baseEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, PH5_REDIS_URL: redis.url, PH5_DATA_DIR: dataDir, PH5_LOG_LEVEL: 'warn' };
+  return { ...process.env, PH5_REDIS_URL: site.redisUrl, PH5_DATA_DIR: dataDir, PH5_LOG_LEVEL: 'warn' };
 }
 
 /** One API server (one process) on `host`, sharing the test's Redis and data directory. */
@@ -176,15 +247,18 @@ function logs(): string {
 }
 
 before(async () => {
-  hosts = loopbackHosts();
-  redis = await startRedis();
+  const unavailable = netnsUnavailable();
+  if (unavailable) console.error(`# api-hosts.test: no network namespaces (${unavailable}); two loopback addresses stand in for the hosts`);
+  site = unavailable ? await loopbackSite() : await namespacedSite();
+  hosts = site.hosts;
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ph5-hosts-'));
+  console.log(`# api-hosts.test: ${site.kind}`);
 });
 
 after(async () => {
   await pool?.stop(20_000);
   await stopAll(servers);
-  await redis?.stop();
+  await site?.stop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -192,6 +266,8 @@ test('the queue quota is global, and job events reach a client on either server'
   const quota = 3;
   const [a, b] = await Promise.all(hosts.map((h) => startApi(h, { PH5_MAX_QUEUED_PER_PROJECT: String(quota) })));
   try {
+    // Each server runs on its own host (its own network namespace) and is reached there.
+    if (site.lab) for (const server of [a!, b!]) assert.ok(site.lab.pids(server.host.name).includes(server.proc.pid!), `the API of ${server.host.name} runs in that host`);
     // No pool yet: every accepted job stays queued, so the quota fills.
     const accepted: Array<{ id: string; by: ApiServer }> = [];
     for (let i = 0; i < quota; i++) {
@@ -267,7 +343,7 @@ test('the rate limit is global across the servers with PH5_RATE_LIMIT_STORE=redi
     assert.equal(limited.length, limit + 4);
     assert.equal(limited[0]!.json.code, 'PH5_ERR_RATE_LIMITED');
     assert.ok(Number(limited[0]!.headers.get('retry-after')) > 0);
-    assert.deepEqual([...refusedBy].sort(), ['host1', 'host2'], 'both refuse once the shared count is spent');
+    assert.deepEqual([...refusedBy].sort(), hosts.map((h) => h.name).sort(), 'both refuse once the shared count is spent');
   } finally {
     await stopAll(shared);
   }
