@@ -13,7 +13,9 @@
  *   end with `completed` once a pool runs;
  * - read-your-writes across servers: a dataset created through one is writable through the
  *   other right after the 202, a job accepted by one is visible (status, then values) on the
- *   other, and h5py finds every write in the file.
+ *   other, and h5py finds every write in the file;
+ * - an API host that dies (every process in its namespace killed) loses nothing it
+ *   accepted: the other host reports its jobs completed and reads their values.
  * Without network namespaces (not root, no iproute2) the same runs on two loopback
  * addresses (127.0.0.1, 127.0.0.2) with Redis on a unix socket, and says so.
  */
@@ -401,4 +403,38 @@ test('read-your-writes across servers: status and values of a job accepted by th
     const n = 500 + k;
     assert.equal(sums[k], k * 1e6 * n + ((n - 1) * n) / 2, `d${k} in the file`);
   }
+});
+
+test('an API host that dies loses nothing it accepted: the other host reports the jobs and reads their values', { timeout: 240_000 }, async () => {
+  startPool();
+  const [a, b] = await Promise.all(hosts.map((h) => startApi(h, {})));
+  const file = 'dies.h5';
+  const n = 64;
+  const created = await call(a!, tokens.main, 'POST', `/v1/files/${file}/datasets`, { path: '/x', dtype: 'int64', shape: [8, n] });
+  assert.equal(created.status, 202, JSON.stringify(created.json));
+  // Eight row writes accepted by A, none waited for; then A's host goes down at once.
+  const ids: string[] = [];
+  for (let row = 0; row < 8; row++) {
+    const values = new BigInt64Array(n).map((_, i) => BigInt(row * 1000 + i));
+    const r = await call(a!, tokens.main, 'PUT', `/v1/files/${file}/datasets/x/value?select=[${row}:${row + 1},0:${n}]`, new Uint8Array(values.buffer));
+    assert.equal(r.status, 202, JSON.stringify(r.json));
+    ids.push(r.json.job.id);
+  }
+  if (site.lab) {
+    const killed = site.lab.killAll(a!.host.name);
+    assert.ok(killed.includes(a!.proc.pid!), `the API was among ${a!.host.name}'s processes: ${killed}`);
+  } else a!.proc.kill('SIGKILL');
+  await exited(a!.proc);
+  const down = await fetch(`${a!.url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+    () => 'answered',
+    () => 'down',
+  );
+  assert.equal(down, 'down', `${a!.host.name}'s API is gone`);
+  // B knows every job A accepted, sees each complete, and reads every row.
+  for (const id of ids) assert.equal((await finished(b!, tokens.main, id)).state, 'completed', `${id}\n${logs()}`);
+  const read = await call(b!, tokens.main, 'GET', `/v1/files/${file}/datasets/x/value`);
+  assert.equal(read.status, 200, JSON.stringify(read.json));
+  const want = Array.from({ length: 8 }, (_, row) => Array.from({ length: n }, (_, i) => row * 1000 + i));
+  assert.deepEqual(read.json.data, want);
+  await b!.stop();
 });
