@@ -56,7 +56,13 @@ async function startApi(store: Store): Promise<{ url: string; proc: ChildProcess
   });
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return { url, proc };
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, proc };
     if (proc.exitCode !== null) throw new Error(`API (${store}) exited with ${proc.exitCode}`);
     await sleep(50);
   }
@@ -103,7 +109,12 @@ try {
     const order: Store[] = r % 2 === 0 ? ['process', 'redis'] : ['redis', 'process'];
     for (const store of order) await round(store);
   }
-  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${rounds} rounds of ${requests} GET /v1/files over ${connections} connections`);
+  console.log(
+    `load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; ${rounds} rounds of ${requests} GET /v1/files over ${connections} connections`,
+  );
   for (const store of ['process', 'redis'] as const) {
     const r = results[store];
     console.log(
@@ -113,7 +124,7 @@ try {
   }
 } finally {
   for (const api of Object.values(apis)) api.proc.kill('SIGTERM');
-  await Promise.all(Object.values(apis).map((a) => (a.proc.exitCode === null ? new Promise((r) => a.proc.once('exit', r)) : null)));
+  await Promise.all(Object.values(apis).map((a) => (a.proc.exitCode === null ? new Promise((r) => a.proc.once('exit', r)) : Promise.resolve())));
   await redis.stop();
   await rm(dataDir, { recursive: true, force: true });
 }

@@ -73,7 +73,24 @@ async function namespacedSite(): Promise<Site> {
   const redisProc = lab.spawn(
     queue,
     'redis-server',
-    ['--port', String(REDIS_PORT), '--bind', queue.address, '--requirepass', password, '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', ''],
+    [
+      '--port',
+      String(REDIS_PORT),
+      '--bind',
+      queue.address,
+      '--requirepass',
+      password,
+      '--dir',
+      redisDir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   redisProc.stdout!.on('data', (b: Buffer) => (redisLog += b.toString()));
@@ -177,7 +194,10 @@ async function startApi(host: Host, env: NodeJS.ProcessEnv): Promise<ApiServer> 
   };
   servers.push(server);
   for (const deadline = Date.now() + 60_000; ; await sleep(50)) {
-    const up = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const up = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) return server;
     assert.ok(Date.now() < deadline && proc.exitCode === null, `the API on ${host.name} did not start:\n${output}`);
   }
@@ -269,7 +289,8 @@ test('the queue quota is global, and job events reach a client on either server'
   const [a, b] = await Promise.all(hosts.map((h) => startApi(h, { PH5_MAX_QUEUED_PER_PROJECT: String(quota) })));
   try {
     // Each server runs on its own host (its own network namespace) and is reached there.
-    if (site.lab) for (const server of [a!, b!]) assert.ok(site.lab.pids(server.host.name).includes(server.proc.pid!), `the API of ${server.host.name} runs in that host`);
+    if (site.lab)
+      for (const server of [a!, b!]) assert.ok(site.lab.pids(server.host.name).includes(server.proc.pid!), `the API of ${server.host.name} runs in that host`);
     // No pool yet: every accepted job stays queued, so the quota fills.
     const accepted: Array<{ id: string; by: ApiServer }> = [];
     for (let i = 0; i < quota; i++) {
@@ -390,11 +411,18 @@ test('read-your-writes across servers: status and values of a job accepted by th
   const d0 = new Float64Array(500).fill(1);
   const over = await call(b!, tokens.main, 'PUT', `/v1/files/${file}/datasets/d0/value?select=[0:500]`, new Uint8Array(d0.buffer));
   assert.equal(over.status, 202);
-  const overAgain = await call(a!, tokens.main, 'PUT', `/v1/files/${file}/datasets/d0/value?select=[0:250]`, new Uint8Array(new Float64Array(250).fill(2).buffer));
+  const overAgain = await call(
+    a!,
+    tokens.main,
+    'PUT',
+    `/v1/files/${file}/datasets/d0/value?select=[0:250]`,
+    new Uint8Array(new Float64Array(250).fill(2).buffer),
+  );
   assert.equal(overAgain.status, 202);
   assert.equal((await finished(b!, tokens.main, overAgain.json.job.id)).state, 'completed');
   const want = [...new Array(250).fill(2), ...new Array(250).fill(1)];
-  for (const server of [a!, b!]) assert.deepEqual((await call(server, tokens.main, 'GET', `/v1/files/${file}/datasets/d0/value`)).json.data, want, server.host.name);
+  for (const server of [a!, b!])
+    assert.deepEqual((await call(server, tokens.main, 'GET', `/v1/files/${file}/datasets/d0/value`)).json.data, want, server.host.name);
 
   // An independent reader finds every write in the file.
   const sums = await h5py<number[]>(path.join(dataDir, 'main', file), `f = h5py.File(path, 'r'); out = [float(f[f'd{k}'][:].sum()) for k in range(${rounds})]`);
