@@ -38,6 +38,12 @@ const token = randomBytes(24).toString('hex');
 const redis = await startRedis();
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ph5-rl-bench-'));
 
+function healthy(url: string): Promise<boolean> {
+  return fetch(`${url}/healthz`)
+    .then((r) => r.ok)
+    .catch(() => false);
+}
+
 async function startApi(store: Store): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   const proc = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
@@ -56,13 +62,7 @@ async function startApi(store: Store): Promise<{ url: string; proc: ChildProcess
   });
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
-    if (
-      await fetch(`${url}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return { url, proc };
+    if (await healthy(url)) return { url, proc };
     if (proc.exitCode !== null) throw new Error(`API (${store}) exited with ${proc.exitCode}`);
     await sleep(50);
   }
@@ -109,12 +109,8 @@ try {
     const order: Store[] = r % 2 === 0 ? ['process', 'redis'] : ['redis', 'process'];
     for (const store of order) await round(store);
   }
-  console.log(
-    `load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}; ${rounds} rounds of ${requests} GET /v1/files over ${connections} connections`,
-  );
+  const load = os.loadavg().map((l) => l.toFixed(2));
+  console.log(`load average ${load.join(' ')}; ${rounds} rounds of ${requests} GET /v1/files over ${connections} connections`);
   for (const store of ['process', 'redis'] as const) {
     const r = results[store];
     console.log(
