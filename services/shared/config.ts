@@ -76,6 +76,8 @@ export interface Limits {
   maxQueuedPerProject: number;
   /** Requests per minute per token (or per client address with auth off). 0: no limit. */
   rateLimitPerMinute: number;
+  /** Where the rate limit is counted (PH5_RATE_LIMIT_STORE); see rateLimitStore(). */
+  rateLimitStore: RateLimitStore;
   /** Event-loop delay (ms) above which the API sheds load with 503. 0: never. */
   maxEventLoopDelayMs: number;
 }
@@ -107,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAttributeBytes: intFromEnv(env, 'PH5_MAX_ATTRIBUTE_BYTES', 64 * 1024, 1),
       maxQueuedPerProject: intFromEnv(env, 'PH5_MAX_QUEUED_PER_PROJECT', 10_000, 0),
       rateLimitPerMinute: intFromEnv(env, 'PH5_RATE_LIMIT_PER_MINUTE', 60_000, 0),
+      rateLimitStore: rateLimitStore(env),
       maxEventLoopDelayMs: intFromEnv(env, 'PH5_MAX_EVENT_LOOP_DELAY_MS', 2_000, 0),
     },
     writeGroups: {
@@ -143,3 +146,23 @@ export function apiProcesses(env: NodeJS.ProcessEnv = process.env, cores: number
 export const DEFAULT_API_PROCESSES = 1;
 /** `auto` never starts more than this many: beyond, Redis and the pool need the cores. */
 export const MAX_AUTO_API_PROCESSES = 4;
+
+/**
+ * Where the rate limit is counted (PH5_RATE_LIMIT_STORE):
+ * - `redis`: in Redis, shared by every API process on that Redis: set it wherever several
+ *   API hosts (or several API servers on one host) serve the same clients, or each would
+ *   allow the full limit;
+ * - `process`: in the API process's memory (no Redis round trip per request): right for
+ *   one API process;
+ * - `auto` (unset): `redis` when this process is one of several `node:cluster` API
+ *   processes (PH5_API_PROCESSES > 1), `process` otherwise. An API cannot see other hosts,
+ *   so separate API servers must say `redis` themselves.
+ */
+export type RateLimitStore = 'auto' | 'process' | 'redis';
+
+export function rateLimitStore(env: NodeJS.ProcessEnv = process.env): RateLimitStore {
+  const raw = (env.PH5_RATE_LIMIT_STORE ?? '').trim();
+  if (raw === '') return 'auto';
+  if (raw === 'auto' || raw === 'process' || raw === 'redis') return raw;
+  throw new Error(`PH5_RATE_LIMIT_STORE must be auto, process or redis, got '${raw}'`);
+}
