@@ -105,7 +105,9 @@ export class WriteQueues {
     if (shardOfJobId(id) !== shard) throw new Error(`job id ${id} is not of shard ${shard} (file ${data.project}/${data.file})`);
     const queue = this.queues[shard]!;
     // ph5's marks never go into BullMQ's data.
-    const { seq: _seq, cancelled: _cancelled, ...clean } = data;
+    const clean: JobData = { ...data };
+    delete clean.seq;
+    delete clean.cancelled;
     const job: QueuedJob = new Job<JobData, JobResult>(queue, jobName(data), clean, { ...JOB_OPTIONS, jobId: id }, id);
     const multi = ((await queue.client) as unknown as Redis).multi();
     await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
