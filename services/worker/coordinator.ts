@@ -34,7 +34,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { DelayedError, Job, Worker, UnrecoverableError } from 'bullmq';
 import { Redis } from 'ioredis';
 import { H5File, mpi, stagingIo, versions } from '../../native/lib/index.js';
 import { stagingDir, type Config } from '../shared/config.js';
@@ -43,7 +42,6 @@ import { parseDtype } from '../shared/dtype.js';
 import { FileLocks, type WriteLease } from '../shared/file-lock.js';
 import { applyingMark, commitEpoch, fileStateKey, jobsWithSeqs, readCursor, recordHang, recordedFailure, type Cursor } from '../shared/file-state.js';
 import {
-  QUEUE_PREFIX,
   queueName,
   shardOfJobId,
   formatFailure,
@@ -57,6 +55,7 @@ import {
   type ApplyingEvent,
 } from '../shared/jobs.js';
 import { isStagedName, validateFileName, validateProjectName } from '../shared/names.js';
+import { consumeShard, DelayedError, isDelayedError, jobById, UnrecoverableError, type QueuedJob, type ShardWorker } from '../shared/queue/index.js';
 import { COORDINATE_BYTES } from '../shared/points.js';
 import { formatSelection } from '../shared/selection.js';
 import { redisOptions } from '../shared/redis.js';
@@ -83,7 +82,7 @@ export interface CoordinatorOptions {
   doorbell?: DoorbellRinger;
 }
 
-type Ph5Job = Job<JobData, JobResult>;
+type Ph5Job = QueuedJob;
 
 /** A job in this pool's hands, waiting for an epoch. */
 interface Held {
@@ -138,7 +137,7 @@ export class Coordinator {
   readonly #locks: FileLocks;
   readonly #files = new Map<string, FileInbox>();
   /** One BullMQ Worker per shard this pool owns. */
-  readonly #workers = new Map<number, Worker<JobData, JobResult>>();
+  readonly #workers = new Map<number, ShardWorker>();
   /** Workers of shards given up, until their close() settles (stop() waits for them). */
   readonly #closing = new Set<Promise<void>>();
   /** Shared by the shard Workers for their commands (each still has its own blocking connection). */
@@ -203,9 +202,8 @@ export class Coordinator {
   /** Starts consuming a shard's queue. */
   #startShard(shard: number): void {
     const s = this.#settings;
-    const worker = new Worker<JobData, JobResult>(queueName(shard), (job, token) => this.#take(job, token ?? '', shard), {
+    const worker = consumeShard(shard, (job, token) => this.#take(job, token, shard), {
       connection: this.#workerRedis,
-      prefix: QUEUE_PREFIX,
       // Many jobs in hand at once, so that an epoch can gather all the queued jobs of a
       // file; the ranks still run one epoch at a time (the scheduler loop).
       concurrency: s.takeConcurrency,
@@ -215,7 +213,7 @@ export class Coordinator {
     });
     worker.on('error', (err) => this.#log.error(`queue ${queueName(shard)} error: ${err.message}`));
     worker.on('failed', (job, err) => {
-      if (err instanceof DelayedError || err?.name === 'DelayedError') return;
+      if (isDelayedError(err)) return;
       this.#log.warn(`job ${job?.id} failed: ${err.message}`);
     });
     // A payload is deleted only once its job is completed in Redis; a failed job's payload
@@ -423,7 +421,7 @@ export class Coordinator {
       // Its shard is the file's: when this pool no longer owns it, the new owner promotes.
       const worker = id ? this.#workers.get(shardOfJobId(id) ?? -1) : undefined;
       if (!id || !worker) continue;
-      const job = await Job.fromId<JobData, JobResult>(worker, id);
+      const job = await jobById(worker, id);
       if (!job) continue;
       const state = await job.getState();
       // A delayed job that already failed an attempt waits out its back-off.
