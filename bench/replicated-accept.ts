@@ -11,6 +11,7 @@
  * Needs root (network namespaces), like the sentinel tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
       lines.push(`concurrency ${String(concurrency).padStart(2)}  WAIT costs      p50 +${(w.p50 - n.p50).toFixed(2)} ms  p99 +${(w.p99 - n.p99).toFixed(2)} ms  throughput x${(w.perSecond / n.perSecond).toFixed(2)}`);
       console.log(lines.slice(-3).join('\n'));
     }
-    console.log(`\nsummary\n${lines.join('\n')}`);
+    console.log(`\nsummary (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${os.availableParallelism()} cores)\n${lines.join('\n')}`);
   } finally {
     if (plain) {
       plain.proc.kill('SIGTERM');

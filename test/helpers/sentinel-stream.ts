@@ -36,6 +36,8 @@ export interface FailoverStreamOptions {
    */
   restartAfterMs?: number;
   note?: (line: string) => void;
+  /** Extra environment for the API and the pool. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface FailoverStreamReport {
@@ -85,7 +87,7 @@ export async function runFailoverStream(opts: FailoverStreamOptions): Promise<Fa
     note(`replicated Redis up: primary ${oldPrimary} (${redis.hostAt(oldPrimary)}), ${redis.url}`);
     stack = await startSentinelStack(redis.url, {
       ranks: 2,
-      env: { ...FAST_RECOVERY_ENV, PH5_LOG_LEVEL: 'info', PH5_REDIS_MIN_REPLICAS: String(opts.minReplicas), PH5_REDIS_WAIT_MS: String(opts.waitMs ?? 1000) },
+      env: { ...FAST_RECOVERY_ENV, PH5_LOG_LEVEL: 'info', PH5_REDIS_MIN_REPLICAS: String(opts.minReplicas), PH5_REDIS_WAIT_MS: String(opts.waitMs ?? 1000), ...opts.env },
     });
     const api = client(stack.url);
     const made = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: 'd', dtype: 'int32', shape: [writes, COLS], fillValue: 0 });
@@ -169,7 +171,7 @@ export async function runFailoverStream(opts: FailoverStreamOptions): Promise<Fa
       // Nothing accepted for 40 s: say what the API and Redis were doing, once.
       if (!told && Date.now() - stalledSince > 40_000) {
         told = true;
-        note(`stalled; last log lines:\n${stack!.logs().split('\n').slice(-30).join('\n')}\n--- redis ---\n${redis!.logs().split('\n').slice(-30).join('\n')}`);
+        note(`stalled; last log lines:\n${stack!.logs().split('\n').slice(-150).join('\n')}\n--- redis ---\n${redis!.logs().split('\n').slice(-30).join('\n')}`);
       }
     }, 5_000);
     const [, fo] = await Promise.all([Promise.all(Array.from({ length: clients }, sender)), chaos()]).finally(() => clearInterval(progress));
