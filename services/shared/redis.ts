@@ -61,6 +61,9 @@ export function parseSentinelUrl(url: string): RedisOptions {
     role: 'master',
     db: db ? Number(db) : 0,
     failoverDetector: true,
+    // A sentinel that accepts the connection but never answers (its host overloaded, half
+    // booted) must not hold a reconnect forever: ioredis moves on to the next sentinel.
+    sentinelCommandTimeout: 2_000,
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
     ...(sentinelPassword ? { sentinelPassword } : {}),
