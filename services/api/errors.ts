@@ -91,10 +91,15 @@ export interface Problem {
   instance?: string;
 }
 
-/** Redis unreachable: ioredis with enableOfflineQueue=false fails fast with one of these. */
+/**
+ * Redis unreachable: ioredis with enableOfflineQueue=false fails fast with one of these. During
+ * a Sentinel failover also: the old primary, back as a replica, refuses writes (READONLY), a
+ * replica cut off from its primary refuses reads (MASTERDOWN), a blocked command is released
+ * by the role change (UNBLOCKED), a restarted node is still loading (LOADING).
+ */
 function isRedisDown(err: Error & { code?: string }): boolean {
   return (
-    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries|ECONNREFUSED|ENOENT.*\.sock/.test(err.message) ||
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries|ECONNREFUSED|ENOENT.*\.sock|^(READONLY|MASTERDOWN|UNBLOCKED|LOADING) |All sentinels are unreachable|Failed to connect to (master|sentinel)/.test(err.message) ||
     err.name === 'MaxRetriesPerRequestError' ||
     err.code === 'ECONNREFUSED'
   );

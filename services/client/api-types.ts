@@ -773,7 +773,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -831,7 +831,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -900,7 +900,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1072,7 +1072,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1312,7 +1312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1540,7 +1540,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1786,7 +1786,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2013,7 +2013,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2231,7 +2231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2501,7 +2501,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2770,7 +2770,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3053,7 +3053,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3282,7 +3282,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3533,7 +3533,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3765,7 +3765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -3988,7 +3988,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4263,7 +4263,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4537,7 +4537,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -4807,7 +4807,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5081,7 +5081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5356,7 +5356,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5675,7 +5675,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -5936,7 +5936,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -6179,7 +6179,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -6430,7 +6430,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -6662,7 +6662,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -6885,7 +6885,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -7160,7 +7160,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -7434,7 +7434,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -7620,7 +7620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -7984,7 +7984,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -8196,7 +8196,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -8442,7 +8442,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -8630,7 +8630,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -8817,7 +8817,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE. */
+            /** @description Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key. Codes: PH5_ERR_UNAVAILABLE, PH5_ERR_NOT_READY, PH5_ERR_FILE_BUSY, PH5_ERR_OVERLOADED, PH5_ERR_READS_UNAVAILABLE, PH5_ERR_NOT_REPLICATED. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */

@@ -8,8 +8,14 @@ import os from 'node:os';
 export interface Config {
   /** Root of all data: `<dataDir>/<project>/<file>`, staging in `<dataDir>/.staging`. */
   dataDir: string;
-  /** `redis://host:port/db` or `unix:///path/to/socket`. Unset: `npm start` runs its own. */
+  /**
+   * `redis://host:port/db`, `unix:///path/to/socket`, or through Redis Sentinel
+   * `redis+sentinel://host1:26379,host2:26379/<primary name>` (shared/redis.ts). Unset:
+   * `npm start` runs its own.
+   */
   redisUrl: string | undefined;
+  /** Replicated acceptance: a 202 only once the job reached this many Redis replicas. */
+  replication: ReplicationSettings;
   host: string;
   port: number;
   /** Ranks of the local worker pool started by `npm start`. */
@@ -29,6 +35,20 @@ export interface Config {
   writeGroups: WriteGroupSettings;
   /** Streamed reads (GET …/value): piece size and how long a read may hold its file. */
   reads: ReadSettings;
+}
+
+/**
+ * With a replicated Redis (Sentinel), a job written to the primary but not yet to a replica
+ * is lost if the primary's host dies and a replica is promoted. With `minReplicas` > 0 the
+ * API sends WAIT after the job's transaction and answers 202 only once that many replicas
+ * have it; otherwise 503 PH5_ERR_NOT_REPLICATED (the job may still exist: retry with the
+ * same Idempotency-Key).
+ */
+export interface ReplicationSettings {
+  /** Replicas that must have an accepted job before the 202. 0: no wait (one Redis). */
+  minReplicas: number;
+  /** How long to wait for them (ms) before answering 503. */
+  waitMs: number;
 }
 
 /**
@@ -94,6 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     dataDir: path.resolve(env.PH5_DATA_DIR || './data'),
     redisUrl: env.PH5_REDIS_URL || undefined,
+    replication: {
+      minReplicas: intFromEnv(env, 'PH5_REDIS_MIN_REPLICAS', 0, 0),
+      waitMs: intFromEnv(env, 'PH5_REDIS_WAIT_MS', 1_000, 1),
+    },
     host: env.PH5_HOST || '127.0.0.1',
     port: intFromEnv(env, 'PH5_PORT', 8080),
     ranks: intFromEnv(env, 'PH5_RANKS', 4, 1),

@@ -12,12 +12,71 @@ import { Redis, type RedisOptions } from 'ioredis';
 export type RedisRole = 'producer' | 'consumer';
 
 export function redisOptions(url: string, role: RedisRole): RedisOptions {
+  const sentinel = isSentinelUrl(url);
   const base: RedisOptions =
     url.startsWith('unix://') || url.startsWith('/')
       ? { path: url.replace(/^unix:\/\//, '') }
-      : parseTcpUrl(url);
-  if (role === 'consumer') return { ...base, maxRetriesPerRequest: null };
-  return { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 };
+      : sentinel
+        ? parseSentinelUrl(url)
+        : parseTcpUrl(url);
+  // After a failover the old primary may come back as a replica while a connection still
+  // points at it: its writes are refused with READONLY. Reconnecting asks the sentinels for
+  // the new primary. A consumer's command is resent there (it was refused, not run); a
+  // producer's is not (the request fails with 503 and its client retries).
+  const failover: RedisOptions = sentinel ? { reconnectOnError: (err) => (isReadonlyError(err) ? (role === 'consumer' ? 2 : 1) : false) } : {};
+  if (role === 'consumer') return { ...base, ...failover, maxRetriesPerRequest: null };
+  return { ...base, ...failover, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 };
+}
+
+export function isReadonlyError(err: Error): boolean {
+  return err.message.startsWith('READONLY');
+}
+
+export function isSentinelUrl(url: string): boolean {
+  return /^rediss?\+sentinel:\/\//.test(url);
+}
+
+/**
+ * `redis+sentinel://[user:password@]host1:26379,host2:26379,host3/mymaster[/db]`: the
+ * primary named `mymaster`, found through any of the listed sentinels (port 26379 when
+ * omitted); user and password are the data nodes' (sentinels are asked without one unless
+ * `?sentinelPassword=` gives theirs); `rediss+sentinel://` uses TLS to both.
+ * ioredis asks the sentinels for the current primary on every (re)connect and follows
+ * `+switch-master` (failoverDetector), so a failover needs no process restart.
+ */
+export function parseSentinelUrl(url: string): RedisOptions {
+  const m = /^(rediss?)\+sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\/(\d+))?\/?(?:\?(.*))?$/.exec(url);
+  if (!m) throw new Error(`Unsupported Redis Sentinel URL '${redactUrl(url)}': expected redis+sentinel://host1:26379,host2:26379/<primary name>[/db]`);
+  const [, scheme, userinfo, hostList, name, db, query] = m;
+  const sentinels = hostList!.split(',').map((hp) => parseHostPort(hp, url));
+  const params = new URLSearchParams(query ?? '');
+  const colon = userinfo?.indexOf(':') ?? -1;
+  const username = userinfo ? decodeURIComponent(colon >= 0 ? userinfo.slice(0, colon) : userinfo) : '';
+  const password = userinfo && colon >= 0 ? decodeURIComponent(userinfo.slice(colon + 1)) : '';
+  const sentinelPassword = params.get('sentinelPassword') ?? '';
+  const tls = scheme === 'rediss';
+  return {
+    sentinels,
+    name: decodeURIComponent(name!),
+    role: 'master',
+    db: db ? Number(db) : 0,
+    failoverDetector: true,
+    // A sentinel that accepts the connection but never answers (its host overloaded, half
+    // booted) must not hold a reconnect forever: ioredis moves on to the next sentinel.
+    sentinelCommandTimeout: 2_000,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(sentinelPassword ? { sentinelPassword } : {}),
+    ...(tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+  };
+}
+
+function parseHostPort(hp: string, url: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hp.trim());
+  if (!m) throw new Error(`Bad sentinel address '${hp}' in '${redactUrl(url)}'`);
+  const port = m[2] ? Number(m[2]) : 26379;
+  if (port < 1 || port > 65535) throw new Error(`Bad sentinel port in '${hp}' (${redactUrl(url)})`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
 function parseTcpUrl(url: string): RedisOptions {

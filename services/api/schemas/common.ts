@@ -76,8 +76,10 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_QUEUE_FULL', detail: "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish." },
   },
   503: {
-    description: 'Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds.',
-    codes: ['PH5_ERR_UNAVAILABLE', 'PH5_ERR_NOT_READY', 'PH5_ERR_FILE_BUSY', 'PH5_ERR_OVERLOADED', 'PH5_ERR_READS_UNAVAILABLE'],
+    description:
+      'Redis (the job queue) is unreachable, no worker pool is alive (readyz), the file is busy, the API is overloaded or shutting down; nothing was accepted. Retry after Retry-After seconds. ' +
+      'Exception, PH5_ERR_NOT_REPLICATED (replicated acceptance, PH5_REDIS_MIN_REPLICAS): the job was written to the Redis primary but not confirmed on its replicas in time, so it may or may not survive a failover; retry with the same Idempotency-Key.',
+    codes: ['PH5_ERR_UNAVAILABLE', 'PH5_ERR_NOT_READY', 'PH5_ERR_FILE_BUSY', 'PH5_ERR_OVERLOADED', 'PH5_ERR_READS_UNAVAILABLE', 'PH5_ERR_NOT_REPLICATED'],
     example: { code: 'PH5_ERR_UNAVAILABLE', detail: 'The job queue (Redis) is unreachable; nothing was accepted. Try again shortly.' },
   },
 };

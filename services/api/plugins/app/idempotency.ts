@@ -14,9 +14,10 @@
  * - the same key while the first request is still being received or staged → 409
  *   PH5_ERR_IDEMPOTENCY_IN_PROGRESS (retry in a few seconds);
  * - a request that fails (refused, aborted upload) releases its reservation, so its retry
- *   runs as a fresh request. If the API process dies between queueing and recording, the
- *   reservation lapses after PENDING_TTL_S and a retry then queues the write again (the
- *   same bytes into the same rows: the file ends the same).
+ *   runs as a fresh request. If the API process dies between queueing and recording (or a
+ *   Redis failover undoes the record), the reservation lapses within PENDING_TTL_S and a
+ *   retry then queues the write again (the same bytes into the same rows: the file ends
+ *   the same).
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -26,8 +27,14 @@ import type { Ph5Job } from './jobs.js';
 
 /** How long a key answers with its job: a day, like common payment APIs. */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;
-/** How long a reservation whose request never finished blocks the key. */
-export const PENDING_TTL_S = 15 * 60;
+/**
+ * How long a reservation whose request never finished blocks the key. The request renews it
+ * every PENDING_RENEW_MS while it runs (an upload may take long), so a reservation orphaned
+ * by a dead API process, or by a Redis failover that undid its release or its commit, lapses
+ * within this time and the client's retry then runs afresh.
+ */
+export const PENDING_TTL_S = 30;
+const PENDING_RENEW_MS = 10_000;
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
 export const idempotencyErrors = {
@@ -79,15 +86,18 @@ export async function beginIdempotent(app: FastifyInstance, request: FastifyRequ
   const reserved = await redis.set(redisKey, JSON.stringify(mine), 'EX', PENDING_TTL_S, 'NX');
   if (reserved === 'OK') {
     let open = true;
+    const renew = setInterval(() => void redis.expire(redisKey, PENDING_TTL_S).catch(() => {}), PENDING_RENEW_MS).unref();
     return {
       kind: 'fresh',
       commit: async (jobId: string) => {
         open = false;
+        clearInterval(renew);
         await redis.set(redisKey, JSON.stringify({ fingerprint, jobId } satisfies Stored), 'EX', IDEMPOTENCY_TTL_S);
       },
       release: async () => {
         if (!open) return;
         open = false;
+        clearInterval(renew);
         // Only our own pending reservation (another request may have taken the key since it lapsed).
         const now = await redis.get(redisKey);
         if (now === JSON.stringify(mine)) await redis.del(redisKey);

@@ -226,9 +226,11 @@ export class Operations {
 
   /** Queues one job for the submission; on any failure undoes what it did and rethrows. */
   async submit(s: Submission): Promise<Ph5Job> {
-    const { datasets, jobs, storage, quota, recordAccepted } = this.app.ph5;
+    const { datasets, jobs, storage, quota, recordAccepted, replication } = this.app.ph5;
     const jobId = s.jobId ?? jobs.newId(s.project, s.file);
     const undo: Array<() => Promise<void>> = [];
+    // Before any write: replyAccepted confirms replication only if the same connection carried them all.
+    const mark = replication.mark();
     try {
       if (!s.quotaChecked) await quota.check(s.project);
       const at = Date.now();
@@ -249,6 +251,7 @@ export class Operations {
       const { job, bookkeepingError } = await jobs.enqueue(data, jobId, (tx) => recordAccepted(s.project, jobId, data.acceptedAt, tx));
       // The job is accepted whatever happened to its records: their failure is only logged.
       if (bookkeepingError) this.app.log.warn({ err: bookkeepingError.message, jobId }, 'could not record an accepted job (quota/index)');
+      replication.wrote(job, mark);
       return job;
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});
@@ -286,10 +289,18 @@ export async function stageJsonWrite(app: FastifyInstance, meta: DatasetMeta, h5
   };
 }
 
-/** 202 with the job, its URL in Location. */
-export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job, ownOp?: number): FastifyReply {
-  const view = app.ph5.jobs.viewAccepted(job, ownOp);
-  return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
+/**
+ * 202 with the job, its URL in Location; with replicated acceptance (PH5_REDIS_MIN_REPLICAS)
+ * only once Redis replicas have it, else 503 PH5_ERR_NOT_REPLICATED (shared/replicated-accept.ts).
+ * The wait is here, after everything the request wrote (its job, its Idempotency-Key record).
+ */
+export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph5Job, ownOp?: number): FastifyReply | Promise<FastifyReply> {
+  const send = (): FastifyReply => {
+    const view = app.ph5.jobs.viewAccepted(job, ownOp);
+    return reply.code(202).header('location', `/v1/jobs/${view.id}`).send({ job: view });
+  };
+  const { replication } = app.ph5;
+  return replication.enabled ? replication.confirmJob(job).then(send) : send();
 }
 
 /** The project, file and (when `h5path` is given) normalized HDF5 path a request acts on. */

@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../../shared/config.js';
 import { FileLocks } from '../../../shared/file-lock.js';
 import { redisOptions } from '../../../shared/redis.js';
+import { ReplicatedAcceptance } from '../../../shared/replicated-accept.js';
 import { Datasets } from './datasets.js';
 import { Jobs } from './jobs.js';
 import { JobIndex } from './job-index.js';
@@ -40,6 +41,8 @@ export interface Ph5Services {
   operations: Operations;
   /** Small writes → one staged file and one job per group (group commit). */
   writeGroups: WriteGroups;
+  /** The WAIT for Redis replicas before a 202 (PH5_REDIS_MIN_REPLICAS; off by default). */
+  replication: ReplicatedAcceptance;
   /** Records a job being accepted (quota, project index), as commands of its enqueue transaction. */
   recordAccepted(project: string, jobId: string, acceptedAt: number, tx: ChainableCommander): void;
   /** The project a request acts in: its token's (plugins/app/auth.ts). */
@@ -94,9 +97,10 @@ async function ph5Plugin(app: FastifyInstance, opts: Ph5PluginOptions): Promise<
     quota.track(proj, jobId, tx);
     jobIndex.add(proj, jobId, acceptedAt, tx);
   };
+  const replication = new ReplicatedAcceptance(redis, config.replication);
   const operations = new Operations(app);
   const writeGroups = new WriteGroups(app, config.writeGroups);
-  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, operations, writeGroups, project });
+  app.decorate('ph5', { config, storage, redis, jobs, locks, datasets, quota, jobIndex, recordAccepted, replication, operations, writeGroups, project });
 
   app.addHook('onReady', async () => {
     jobs

@@ -98,6 +98,8 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: selectText, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
         if (idempotent?.kind === 'replay') {
           if (binary) reply.header('connection', 'close'); // its body is not read
+          // The original may have been answered 503 PH5_ERR_NOT_REPLICATED: the replay's 202 waits for replicas too.
+          await app.ph5.replication.confirm(app.ph5.replication.mark());
           return reply.code(202).header('location', `/v1/jobs/${idempotent.job.id}`).header('idempotent-replayed', 'true').send({ job: await app.ph5.jobs.view(idempotent.job) });
         }
         const declared = request.headers['content-length'];
