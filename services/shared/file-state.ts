@@ -2,9 +2,10 @@
  * The persistent per-file state that orders writes, shared by API and worker. One Redis hash
  * per file (`ph5:file:{project/file}`, never expiring):
  *
- * - `accepted`: the last per-file sequence number handed out. The API stamps every job with
- *   the next one in the same MULTI/EXEC that adds the job to the queue, so a number exists
- *   if and only if its job does: no gaps a worker would wait on forever.
+ * - `accepted`: the last per-file sequence number handed out. The API gives every job the
+ *   next one in the same MULTI/EXEC that adds the job to the queue (shared/queue/producer.ts;
+ *   the job's number is kept in ph5's marks of the job, shared/queue/job-marks.ts), so a
+ *   number exists if and only if its job does: no gaps a worker would wait on forever.
  * - `applied`: the cursor. Every job with seq <= applied has been applied to the file (or
  *   has failed for good). Moved only by the file's lease holder, atomically with the fencing
  *   check, after the epoch's data is flushed and the file closed, and BEFORE the jobs are
@@ -12,6 +13,7 @@
  *   without writing again (writing it again would undo later writes that overlap it).
  * - `job:<seq>`: the id of the job with that number, until it is applied: a pool waiting
  *   for a predecessor it does not hold looks it up and moves it to the head of the queue.
+ *   The commit that moves the cursor past it also starts the expiry of the job's marks.
  * - `failed:<seq>`: why a job that counts as applied failed (so a redelivery fails it again).
  * - `fence`: the fencing counter of the file's write lease (file-lock.ts), monotonic.
  * - `dirty`: the fence of the holder that has (or had) the file open for writing; cleared by
@@ -23,31 +25,17 @@
  */
 import type { Redis } from 'ioredis';
 import { keys } from './jobs.js';
+import { JOB_MARKS_PREFIX, JOB_MARKS_TTL_S } from './queue/job-marks.js';
 
 export function fileStateKey(project: string, file: string): string {
   return `ph5:file:{${project}/${file}}`;
 }
 
 /**
- * KEYS[1] = file state, KEYS[2] = the BullMQ job hash just added in the same transaction.
- * Writes the number into the job's data as its first field (`{"seq":N,...`): the data is
- * always a JSON object, and string surgery keeps every other byte exactly as BullMQ wrote it.
- */
-export const STAMP_SEQ = `
-local d = redis.call('HGET', KEYS[2], 'data')
-if not d then return redis.error_reply('PH5 job hash missing: cannot stamp a sequence number') end
-local existing = string.match(d, '^{"seq":(%d+),')
-if existing then return tonumber(existing) end
-local s = redis.call('HINCRBY', KEYS[1], 'accepted', 1)
-redis.call('HSET', KEYS[2], 'data', '{"seq":' .. s .. ',' .. string.sub(d, 2))
-redis.call('HSET', KEYS[1], 'job:' .. s, ARGV[1])
-return s
-`;
-
-/**
  * KEYS[1] = lock hash, KEYS[2] = file state. ARGV: now, token, fence, expectedApplied,
- * newApplied, then (seq, reason) pairs of jobs that failed for good. Fenced: nothing changes
- * unless the caller still holds the lease with this fence.
+ * newApplied, the prefix of a job's marks' key and their TTL once applied, then (seq, reason)
+ * pairs of jobs that failed for good. Fenced: nothing changes unless the caller still holds
+ * the lease with this fence.
  */
 const COMMIT = `
 local w = redis.call('HMGET', KEYS[1], 'writer', 'writerExpires', 'writerFence')
@@ -56,9 +44,13 @@ local cur = tonumber(redis.call('HGET', KEYS[2], 'applied') or '0')
 if ARGV[5] ~= '' then
   if cur ~= tonumber(ARGV[4]) then return -1 end
   redis.call('HSET', KEYS[2], 'applied', ARGV[5])
-  for s = cur + 1, tonumber(ARGV[5]) do redis.call('HDEL', KEYS[2], 'job:' .. s) end
+  for s = cur + 1, tonumber(ARGV[5]) do
+    local id = redis.call('HGET', KEYS[2], 'job:' .. s)
+    if id then redis.call('EXPIRE', ARGV[6] .. id, ARGV[7]) end
+    redis.call('HDEL', KEYS[2], 'job:' .. s)
+  end
 end
-for i = 6, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   redis.call('HSET', KEYS[2], 'failed:' .. ARGV[i], ARGV[i + 1])
 end
 if redis.call('HGET', KEYS[2], 'dirty') == ARGV[3] then redis.call('HDEL', KEYS[2], 'dirty') end
@@ -154,7 +146,7 @@ export async function commitEpoch(
   through: number | null,
   failures: Array<{ seq: number; reason: string }>,
 ): Promise<CommitOutcome> {
-  const args: (string | number)[] = [Date.now(), lease.token, String(lease.fence), expected, through !== null && through > expected ? through : ''];
+  const args: (string | number)[] = [Date.now(), lease.token, String(lease.fence), expected, through !== null && through > expected ? through : '', JOB_MARKS_PREFIX, JOB_MARKS_TTL_S];
   for (const f of failures) args.push(f.seq, f.reason);
   const r = await redis.eval(COMMIT, 2, lease.lockKey, fileStateKey(project, file), ...args);
   return r === 1 ? 'committed' : r === -1 ? 'cursor-moved' : 'lease-lost';

@@ -64,11 +64,6 @@ export function queueOfJobId(id: string): string | null {
   return shard === null ? null : queueName(shard);
 }
 
-/** A Redis key of BullMQ's for a queue (`ph5:<queue>:<suffix>`), e.g. a job's hash. */
-export function queueKey(queue: string, suffix: string): string {
-  return `${QUEUE_PREFIX}:${queue}:${suffix}`;
-}
-
 export interface CreateDatasetOp {
   op: 'createDataset';
   path: string;
@@ -180,14 +175,15 @@ export type JobOp = CreateDatasetOp | WriteOp | MetaOp | DeleteFileOp;
 export interface JobData {
   v: typeof JOB_DATA_VERSION;
   /**
-   * Per-file sequence number, stamped by the API atomically with the enqueue (see
+   * Per-file sequence number, given by the API atomically with the enqueue (see
    * file-state.ts): the order the worker applies the file's jobs in. Absent on jobs added
-   * by other producers, which are applied in arrival order.
+   * by other producers, which are applied in arrival order. Kept in ph5's marks of the job,
+   * not in BullMQ's data: the queue adapter (shared/queue/job-marks.ts) fills it in.
    */
   seq?: number;
   /**
    * Set (by the API, while the job waits) when a client cancelled it: the worker fails it
-   * with PH5_ERR_CANCELLED without touching the file.
+   * with PH5_ERR_CANCELLED without touching the file. A mark, like `seq`.
    */
   cancelled?: true;
   project: string;

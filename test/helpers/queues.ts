@@ -5,7 +5,8 @@
  */
 import { Queue, Worker, type Processor, type WorkerOptions } from 'bullmq';
 import { allQueueNames, newJobId, QUEUE_PREFIX, SHARDS, shardOfFile, shardOfJobId, queueName, type JobData } from '../../services/shared/jobs.js';
-import type { RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { applyJobMarks, readJobMarks } from '../../services/shared/queue/index.js';
 import { redisOptions } from '../../services/shared/redis.js';
 
 /**
@@ -53,10 +54,14 @@ export class ShardQueues {
   async resume(): Promise<void> {
     await Promise.all(this.queues.map((q) => q.resume()));
   }
-  /** A job by id, from its shard's queue. */
+  /** A job by id, from its shard's queue, with ph5's marks (seq, cancelled) filled in as the services see them. */
   async getJob(id: string) {
     const shard = shardOfJobId(id);
-    return shard === null ? undefined : this.queues[shard]!.getJob(id);
+    if (shard === null) return undefined;
+    const queue = this.queues[shard]!;
+    const job = await queue.getJob(id);
+    if (job) applyJobMarks(job.data as JobData, (await readJobMarks((await queue.client) as unknown as Redis, [id]))[0]!);
+    return job;
   }
   async close(): Promise<void> {
     await Promise.all(this.queues.map((q) => q.close()));

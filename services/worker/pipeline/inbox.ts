@@ -4,12 +4,13 @@
  * (high concurrency): each waits here until an epoch settles it (`settle`), or goes back
  * to the queue (`giveBack*`): because its shard was given up, the pool drains, or its
  * predecessor is held elsewhere. A missing predecessor is brought to the head of the queue
- * (`promotePredecessor`). Every BullMQ call of the pipeline is in this file.
+ * (`promotePredecessor`). Every queue call of the pipeline is in this file, through the
+ * BullMQ adapter (services/shared/queue/).
  */
-import { DelayedError, Job, Worker, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { jobsWithSeqs } from '../../shared/file-state.js';
-import { QUEUE_PREFIX, queueName, shardOfJobId, formatFailure, type JobData, type JobResult } from '../../shared/jobs.js';
+import { queueName, shardOfJobId, formatFailure, type JobData, type JobResult } from '../../shared/jobs.js';
+import { consumeShard, DelayedError, isDelayedError, jobById, UnrecoverableError, type QueuedJob, type ShardWorker } from '../../shared/queue/index.js';
 import { validateFileName, validateProjectName } from '../../shared/names.js';
 import { RankError } from '../apply.js';
 import { promotionRun } from '../promotion.js';
@@ -17,7 +18,7 @@ import type { WorkerSettings } from '../settings.js';
 import type { Logger } from '../log.js';
 import type { Outcome } from './outcome.js';
 
-type Ph5Job = Job<JobData, JobResult>;
+type Ph5Job = QueuedJob;
 
 /** A job in this pool's hands, waiting for an epoch. */
 export interface Held {
@@ -72,7 +73,7 @@ export class Inbox {
   readonly files = new Map<string, FileInbox>();
   readonly #opts: InboxOptions;
   /** One BullMQ Worker per shard this pool owns. */
-  readonly #workers = new Map<number, Worker<JobData, JobResult>>();
+  readonly #workers = new Map<number, ShardWorker>();
   /** Workers of shards given up, until their close() settles (closeAll waits for them). */
   readonly #closing = new Set<Promise<void>>();
 
@@ -96,9 +97,8 @@ export class Inbox {
   /** Starts consuming a shard's queue. */
   startShard(shard: number): void {
     const s = this.#opts.settings;
-    const worker = new Worker<JobData, JobResult>(queueName(shard), (job, token) => this.#take(job, token ?? '', shard), {
+    const worker = consumeShard(shard, (job, token) => this.#take(job, token, shard), {
       connection: this.#opts.workerRedis,
-      prefix: QUEUE_PREFIX,
       // Many jobs in hand at once, so that an epoch can gather all the queued jobs of a
       // file; the ranks still run one epoch at a time (the scheduler loop).
       concurrency: s.takeConcurrency,
@@ -108,7 +108,7 @@ export class Inbox {
     });
     worker.on('error', (err) => this.#log.error(`queue ${queueName(shard)} error: ${err.message}`));
     worker.on('failed', (job, err) => {
-      if (err instanceof DelayedError || err?.name === 'DelayedError') return;
+      if (isDelayedError(err)) return;
       this.#log.warn(`job ${job?.id} failed: ${err.message}`);
     });
     // A payload is deleted only once its job is completed in Redis; a failed job's payload
@@ -271,7 +271,7 @@ export class Inbox {
       // Its shard is the file's: when this pool no longer owns it, the new owner promotes.
       const worker = id ? this.#workers.get(shardOfJobId(id) ?? -1) : undefined;
       if (!id || !worker) continue;
-      const job = await Job.fromId<JobData, JobResult>(worker, id);
+      const job = await jobById(worker, id);
       if (!job) continue;
       const state = await job.getState();
       // A delayed job that already failed an attempt waits out its back-off.

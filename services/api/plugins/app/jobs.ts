@@ -5,6 +5,9 @@
  * The queue is sharded (see shared/jobs.ts): a job goes to its file's shard queue, and its
  * id says which, so every lookup by id asks one queue.
  *
+ * BullMQ is reached only through shared/queue (the adapter), which keeps a job's sequence
+ * number and cancellation in ph5's own keys and shows them as `data.seq` / `data.cancelled`.
+ *
  * Connections: the shard Queues share the API's producer client (no offline queue, so a
  * request made while Redis is down fails at once with 503 instead of hanging). Waiting uses
  * ONE event reader per process for all shards (ShardEvents, one blocking connection), and
@@ -12,40 +15,18 @@
  * finished in between is never missed; a slow poll backs the event stream up, so a lost
  * event can delay an answer by at most POLL_MS, never hang it.
  */
-import { Job, Queue, type JobsOptions } from 'bullmq';
 import { Redis as RedisClient, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
-import { fileStateKey, parseApplying, STAMP_SEQ } from '../../../shared/file-state.js';
-import {
-  QUEUE_PREFIX,
-  SHARDS,
-  jobName,
-  keys,
-  newJobId,
-  parseFailure,
-  queueName,
-  shardOfFile,
-  shardOfJobId,
-  type ApplyingEvent,
-  type JobData,
-  type JobResult,
-} from '../../../shared/jobs.js';
+import { fileStateKey, parseApplying } from '../../../shared/file-state.js';
+import { keys, newJobId, parseFailure, type ApplyingEvent, type JobData, type JobResult } from '../../../shared/jobs.js';
+import { ShardEvents, WriteQueues, type QueuedJob, type ShardQueue } from '../../../shared/queue/index.js';
 import { decideState, markCovers, needsFileState } from './job-state.js';
-import { ShardEvents } from './shard-events.js';
 import type { JobView } from '../../schemas/common.js';
 
-export type Ph5Job = Job<JobData, JobResult>;
+export type Ph5Job = QueuedJob;
+export { JOB_OPTIONS } from '../../../shared/queue/index.js';
 
 const TERMINAL = new Set(['completed', 'failed']);
 const POLL_MS = 2_000;
-const WEEK_S = 7 * 24 * 3600;
-
-/** Accepted writes are kept: retried 3 times, and their records kept for a week (failed: a month). */
-export const JOB_OPTIONS: JobsOptions = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1_000 },
-  removeOnComplete: { age: WEEK_S },
-  removeOnFail: { age: 4 * WEEK_S },
-};
 
 /** What an epoch-start listener gets: the event, as published by the pool's rank 0. */
 export type ApplyingListener = (event: ApplyingEvent) => void;
@@ -65,8 +46,7 @@ export function parseApplyingEvent(message: string): ApplyingEvent | null {
 }
 
 export class Jobs {
-  /** One Queue per shard, index = shard. */
-  readonly queues: Queue<JobData, JobResult>[];
+  readonly #queues: WriteQueues;
   readonly #eventsConnection: RedisOptions;
   readonly #redis: Redis;
   #events: ShardEvents | undefined;
@@ -85,12 +65,8 @@ export class Jobs {
    * @param eventsConnection options for the event reader's blocking connection (consumer role)
    */
   constructor(producer: Redis, eventsConnection: RedisOptions) {
-    this.queues = Array.from({ length: SHARDS }, (_, shard) => {
-      const queue = new Queue<JobData, JobResult>(queueName(shard), { connection: producer, prefix: QUEUE_PREFIX });
-      // Connection errors reach requests as 503s; as events they would only be noise.
-      queue.on('error', () => {});
-      return queue;
-    });
+    // Connection errors reach requests as 503s.
+    this.#queues = new WriteQueues(producer);
     this.#eventsConnection = eventsConnection;
     this.#redis = producer;
   }
@@ -100,55 +76,41 @@ export class Jobs {
     return newJobId(project, file);
   }
 
+  /** One Queue per shard, index = shard (tests reach BullMQ through these). */
+  get queues(): ShardQueue[] {
+    return this.#queues.queues;
+  }
+
   /** The queue that holds (or would hold) the job with this id; null when no job can have it. */
-  queueOf(id: string): Queue<JobData, JobResult> | null {
-    const shard = shardOfJobId(id);
-    return shard === null ? null : this.queues[shard]!;
+  queueOf(id: string): ShardQueue | null {
+    return this.#queues.queueOf(id);
   }
 
   /** The job with this id, whatever its project (null when absent). */
   async job(id: string): Promise<Ph5Job | null> {
-    return ((await this.queueOf(id)?.getJob(id)) as Ph5Job | undefined) ?? null;
+    return this.#queues.getJob(id);
   }
 
   /** A job's BullMQ state ('unknown' when there is no such job). */
   async jobState(id: string): Promise<string> {
-    return (await this.queueOf(id)?.getJobState(id)) ?? 'unknown';
+    return this.#queues.getState(id);
   }
 
   /** Job counts by state, summed over the shards. */
   async counts(): Promise<Record<string, number>> {
-    const all = await Promise.all(this.queues.map((q) => q.getJobCounts()));
-    const sum: Record<string, number> = {};
-    for (const counts of all) for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
-    return sum;
+    return this.#queues.counts();
   }
 
   /**
-   * Adds the job and stamps it with its file's next sequence number in ONE transaction
+   * Adds the job and gives it its file's next sequence number in ONE transaction
    * (MULTI/EXEC): the worker applies a file's jobs in that order and waits for a missing
    * number, so a number must never exist without its job, nor a job without its number.
+   * The caller's records of the job (`bookkeeping`) ride in the same transaction: one round
+   * trip and one AOF fsync for everything an accept writes.
    */
   async enqueue(data: JobData, id: string = this.newId(data.project, data.file), bookkeeping?: (tx: ChainableCommander) => void): Promise<{ job: Ph5Job; bookkeepingError: Error | null }> {
-    const shard = shardOfFile(data.project, data.file);
-    // The id must name the file's shard, or lookups by id would ask the wrong queue.
-    if (shardOfJobId(id) !== shard) throw new Error(`job id ${id} is not of shard ${shard} (file ${data.project}/${data.file})`);
-    const queue = this.queues[shard]!;
-    const client = await queue.client;
-    const job = new Job<JobData, JobResult>(queue, jobName(data), data, { ...JOB_OPTIONS, jobId: id }, id);
-    const multi = (client as unknown as Redis).multi();
-    // Queues BullMQ's add script on the transaction (as its FlowProducer does).
-    await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
-    multi.eval(STAMP_SEQ, 2, fileStateKey(data.project, data.file), queue.toKey(id), id);
-    // The caller's records of the job ride in the same transaction: one round trip and one
-    // AOF fsync for everything an accept writes.
-    bookkeeping?.(multi);
-    const replies = await multi.exec();
-    if (!replies) throw new Error('the enqueue transaction was aborted');
-    for (const [err] of replies.slice(0, 2)) if (err) throw err;
-    job.data.seq = Number(replies[1]![1]);
-    const bookkeepingError = replies.slice(2).find(([err]) => err)?.[0] ?? null;
-    return { job, bookkeepingError };
+    const { job, extraError } = await this.#queues.addSequenced(data, id, bookkeeping);
+    return { job, bookkeepingError: extraError };
   }
 
   /** The job if it exists and belongs to `project`; another project's job is "not found". */
@@ -311,7 +273,7 @@ export class Jobs {
   async close(): Promise<void> {
     this.wakeAll();
     this.#applyingSub?.disconnect();
-    await Promise.allSettled([this.#events?.close(), ...this.queues.map((q) => q.close())]);
+    await Promise.allSettled([this.#events?.close(), this.#queues.close()]);
   }
 }
 

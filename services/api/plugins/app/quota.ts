@@ -10,7 +10,8 @@
  * once per second per project, so a full quota costs one SCARD per request.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { QUEUE_PREFIX, queueKey, queueOfJobId } from '../../../shared/jobs.js';
+import { QUEUE_PREFIX } from '../../../shared/jobs.js';
+import { finishedOrGone } from '../../../shared/queue/index.js';
 import { errors } from '../../errors.js';
 
 const RECONCILE_EVERY_MS = 1_000;
@@ -72,29 +73,8 @@ export class ProjectQuota {
   /** Drops ids whose job has finished or no longer exists. */
   async #reconcile(key: string): Promise<void> {
     const ids = await this.#redis.smembers(key);
-    if (ids.length === 0) return;
-    const pipeline = this.#redis.pipeline();
-    for (const id of ids) pipeline.hget(jobKey(id), 'finishedOn');
-    const results = (await pipeline.exec()) ?? [];
-    // A job hash without finishedOn is unfinished; a missing hash is null too but then
-    // EXISTS tells them apart: a job removed from Redis is finished for the quota.
-    const withFinishedOn = ids.filter((_, i) => results[i]?.[1] !== null);
-    const missing = await this.#missing(ids.filter((_, i) => results[i]?.[1] === null));
-    const done = [...withFinishedOn, ...missing];
+    const done = await finishedOrGone(this.#redis, ids);
     if (done.length) await this.#redis.srem(key, ...done);
   }
-
-  async #missing(ids: string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    const pipeline = this.#redis.pipeline();
-    for (const id of ids) pipeline.exists(jobKey(id));
-    const results = (await pipeline.exec()) ?? [];
-    return ids.filter((_, i) => results[i]?.[1] === 0);
-  }
 }
 
-/** The hash of a job, in its shard's queue (an id of no shard: a key that does not exist). */
-function jobKey(id: string): string {
-  const queue = queueOfJobId(id);
-  return queue === null ? `${QUEUE_PREFIX}:no-such-queue:${id}` : queueKey(queue, id);
-}

@@ -1,9 +1,10 @@
 /**
  * The events of every shard queue on ONE blocking Redis connection. BullMQ's QueueEvents
  * reads one queue's event stream per connection; with SHARDS queues that would be SHARDS
- * blocking connections per API process. This reads all the streams with one XREAD and
- * emits what QueueEvents emits (`completed`, `failed`, `progress`, ... with `{ jobId, ... }`),
- * so listeners are written as for QueueEvents.
+ * blocking connections per API process. So this reads BullMQ's event streams itself:
+ * all of them with one XREAD, emitting what QueueEvents emits (`completed`, `failed`,
+ * `progress`, ... with `{ jobId, ... }`), so listeners are written as for QueueEvents. The
+ * streams' key and entry shape are BullMQ's, pinned by test/integration/bullmq-contract.test.ts.
  *
  * Each stream is read from its last entry at start (XREVRANGE), then from the last id seen,
  * so no event between two reads is skipped (reading from `$` every time would skip them).
@@ -13,13 +14,14 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
-import { allQueueNames, queueKey } from '../../../shared/jobs.js';
+import { allQueueNames } from '../jobs.js';
+import { bullKey } from './keys.js';
 
 const BLOCK_MS = 10_000;
 
 export class ShardEvents extends EventEmitter {
   readonly #client: Redis;
-  readonly #streams = allQueueNames().map((q) => queueKey(q, 'events'));
+  readonly #streams = allQueueNames().map((q) => bullKey(q, 'events'));
   #closing = false;
   readonly #done: Promise<void>;
   /** Settles when close() is called: a read in flight is not waited for. */
