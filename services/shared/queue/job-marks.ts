@@ -16,7 +16,7 @@
  * Readers see the marks as `data.seq` / `data.cancelled` of the job they are handed: the
  * adapter fills them in after reading the job (never writes them to BullMQ).
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { JobData } from '../jobs.js';
 
 export const JOB_MARKS_PREFIX = 'ph5:jobmarks:';
@@ -43,9 +43,9 @@ export function parseJobMarks(seq: string | null | undefined, cancelled: string 
 }
 
 /** The marks of these jobs, in one round trip. */
-export async function readJobMarks(redis: Redis | ChainableCommander, ids: string[]): Promise<JobMarks[]> {
+export async function readJobMarks(redis: Redis, ids: string[]): Promise<JobMarks[]> {
   if (ids.length === 0) return [];
-  const pipeline = (redis as Redis).pipeline();
+  const pipeline = redis.pipeline();
   for (const id of ids) pipeline.hmget(jobMarksKey(id), 'seq', 'cancelled');
   const replies = (await pipeline.exec()) ?? [];
   return ids.map((_, i) => {
