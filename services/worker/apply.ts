@@ -22,7 +22,7 @@ import { pointRange } from '../shared/points.js';
 import type { CreateDatasetOp } from '../shared/jobs.js';
 import { applyMeta } from './meta-ops.js';
 import type { Hyperslab } from '../shared/selection.js';
-import type { Plan, RankFailure, RankReport, Segment, StepReport, WriteStep } from './protocol.js';
+import { PERMANENT_CODES, StepStatus, type Plan, type RankFailure, type RankReport, type Segment, type StepReport, type WriteStep } from './protocol.js';
 import { contiguousWrites, fileSync, stagedReads } from './settings.js';
 
 // Read once, when the rank starts: a bad value stops every rank there, never halfway
@@ -49,21 +49,8 @@ function toRankError(err: unknown): RankError {
   return new RankError(e?.code === 'ENOENT' ? 'PH5_ERR_STAGING' : 'PH5_ERR_WORKER', e?.message ?? String(err));
 }
 
-/** Failures that no retry can fix: the job fails at once instead of burning attempts. */
-export const PERMANENT_CODES = new Set([
-  'PH5_ERR_EXISTS',
-  'PH5_ERR_NOT_FOUND',
-  'PH5_ERR_TYPE',
-  'PH5_ERR_SELECTION',
-  'PH5_ERR_ARGUMENT',
-  'PH5_ERR_STAGING',
-  'PH5_ERR_DTYPE',
-  'PH5_ERR_FILE_NAME',
-  'PH5_ERR_PROJECT_NAME',
-  'PH5_ERR_H5_PATH',
-  'PH5_ERR_JOB_DATA',
-  'PH5_ERR_LAYOUT',
-]);
+/** Failures that no retry can fix (protocol.ts). */
+export { PERMANENT_CODES };
 
 type Breakdown = NonNullable<RankReport['breakdown']>;
 
@@ -77,13 +64,14 @@ async function timed<T>(times: Breakdown, key: Exclude<keyof Breakdown, 'mappedB
   }
 }
 
-const OK = 1;
-const JOB_FAILED = 0;
-const ABORT = -1;
+const OK = StepStatus.ok;
+const JOB_FAILED = StepStatus.jobFailed;
+const ABORT = StepStatus.abort;
 
+/** A step's agreed status on this rank, and this rank's own failure if it had one. */
 class StepOutcome {
   constructor(
-    readonly status: number,
+    readonly status: StepStatus,
     readonly local: RankError | null,
   ) {}
 }
@@ -102,7 +90,7 @@ async function step<T>(fn: () => Promise<T>, alone: boolean, times?: Breakdown):
   }
   const mine = !error ? OK : alone && PERMANENT_CODES.has(error.code) ? JOB_FAILED : ABORT;
   const t = performance.now();
-  const agreed = await mpi.allreduceMin(mine);
+  const agreed = (await mpi.allreduceMin(mine)) as StepStatus;
   if (times) times.agreeMs += performance.now() - t;
   return { value: value as T, outcome: new StepOutcome(agreed, error) };
 }

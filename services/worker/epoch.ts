@@ -182,7 +182,7 @@ export function planSteps(jobs: EpochJob[], opts: PlanOptions = { maxStepBytes: 
         steps.push({ op: 'createDataset', create: op, jobs: [index] });
         continue;
       }
-      if (op.op === 'deleteFile') continue; // done by rank 0 after the epoch (coordinator)
+      if (op.op === 'deleteFile') continue; // done by rank 0 after the epoch (pipeline/epoch-runner.ts)
       if (op.op !== 'write') {
         steps.push({ op: 'meta', meta: op, jobs: [index] });
         continue;

@@ -2,7 +2,7 @@
  * Which of a file's next jobs to bring to the head of the queue when the job the file's
  * order needs next is not in this pool: the sequence numbers from `next` on, up to `limit`
  * of them, skipping those the pool already holds (they need no move). Pure: the I/O is in
- * the coordinator.
+ * the inbox (pipeline/inbox.ts).
  */
 export function promotionRun(next: number, held: ReadonlyMap<string, { seq: number | null }>, limit: number): number[] {
   const have = new Set<number>();

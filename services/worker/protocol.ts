@@ -80,6 +80,32 @@ export function decodeMessage(b: Buffer): Message {
   return JSON.parse(b.toString('utf8')) as Message;
 }
 
+/** Failures that no retry can fix: the job fails at once instead of burning attempts. */
+export const PERMANENT_CODES = new Set([
+  'PH5_ERR_EXISTS',
+  'PH5_ERR_NOT_FOUND',
+  'PH5_ERR_TYPE',
+  'PH5_ERR_SELECTION',
+  'PH5_ERR_ARGUMENT',
+  'PH5_ERR_STAGING',
+  'PH5_ERR_DTYPE',
+  'PH5_ERR_FILE_NAME',
+  'PH5_ERR_PROJECT_NAME',
+  'PH5_ERR_H5_PATH',
+  'PH5_ERR_JOB_DATA',
+  'PH5_ERR_LAYOUT',
+]);
+
+/**
+ * A step's status as the ranks agree on it (the minimum over the ranks, MPI allreduce), so
+ * the worse status wins: ok, the step's one job failed for good (it alone is failed; the
+ * epoch goes on), or abort (the epoch stops at this step). The ranks report the failed jobs
+ * and the abort in their RankReport; rank 0 turns them into one Outcome per job
+ * (pipeline/outcome.ts), which settles the job in BullMQ (pipeline/inbox.ts).
+ */
+export const StepStatus = { ok: 1, jobFailed: 0, abort: -1 } as const;
+export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
+
 export interface RankFailure {
   code: string;
   message: string;
@@ -115,4 +141,13 @@ export interface RankReport {
    * mapped from their staged files rather than read.
    */
   breakdown?: { readMs: number; readWaitMs: number; writeMs: number; agreeMs: number; mappedBytes: number };
+}
+
+/** A rank's report as sent in the gather to rank 0. */
+export function encodeReport(r: RankReport): Buffer {
+  return Buffer.from(JSON.stringify(r));
+}
+
+export function decodeReport(b: Buffer): RankReport {
+  return JSON.parse(b.toString('utf8')) as RankReport;
 }

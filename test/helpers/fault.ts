@@ -320,20 +320,3 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
     await stack.stop();
   }
 }
-
-/** Lease epochs from pool logs: `lease acquire|release file=F fence=N pool=P t=MS`. */
-export interface LeaseEvent {
-  kind: 'acquire' | 'release' | 'lost';
-  file: string;
-  fence: number;
-  pool: string;
-  t: number;
-}
-
-export function leaseEvents(logs: string): LeaseEvent[] {
-  const out: LeaseEvent[] = [];
-  for (const m of logs.matchAll(/lease (acquire|release|lost) file=(\S+) fence=(\d+) pool=(\S+) t=(\d+)/g)) {
-    out.push({ kind: m[1] as LeaseEvent['kind'], file: m[2]!, fence: Number(m[3]), pool: m[4]!, t: Number(m[5]) });
-  }
-  return out;
-}

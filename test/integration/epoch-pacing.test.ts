@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { client } from '../helpers/client.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { workerEvents } from '../helpers/worker-events.js';
 
 let stack: Stack;
 let api: ReturnType<typeof client>;
@@ -27,11 +28,11 @@ interface EpochLine {
   pacedMs: number | null;
 }
 
-/** The pool's epochs on `file`, from its log lines `epoch F on project/file: N jobs, ...`. */
+/** The pool's epochs on `file`, from its `epoch` events. */
 function epochsOf(file: string): EpochLine[] {
-  const name = file.replace(/\./g, '\\.');
-  const re = new RegExp(`epoch \\d+ on [^ ]+/${name}: (\\d+) jobs, [^\\n]*?(?:; next epoch of this file in (\\d+) ms \\(pacing\\))?$`, 'gm');
-  return [...stack.logs().matchAll(re)].map((m) => ({ jobs: Number(m[1]), pacedMs: m[2] === undefined ? null : Number(m[2]) }));
+  return workerEvents(stack.logs(), 'epoch')
+    .filter((e) => e.file.endsWith(`/${file}`))
+    .map((e) => ({ jobs: e.jobs, pacedMs: e.pacedMs }));
 }
 
 function rowBytes(row: number, cols: number): Buffer {

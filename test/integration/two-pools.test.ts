@@ -14,7 +14,8 @@ import { after, before, test } from 'node:test';
 import { SHARDS, shardOfFile } from '../../services/shared/jobs.js';
 import { WorkerPool } from '../../services/worker/pool.js';
 import { client } from '../helpers/client.js';
-import { FAST_RECOVERY_ENV, leaseEvents, type LeaseEvent } from '../helpers/fault.js';
+import { FAST_RECOVERY_ENV } from '../helpers/fault.js';
+import { workerEvents, type EventOf } from '../helpers/worker-events.js';
 import { h5py } from '../helpers/h5.js';
 import { stableShards } from '../helpers/pools.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -49,9 +50,10 @@ async function stablePartition(): Promise<Map<string, number[]>> {
 }
 
 function lastLoggedShards(pool: string): number[] | null {
-  const lines = [...`${stack.logs()}\n${secondLog}`.matchAll(/shards pool=(\S+) own=(\S*) peers=\S* t=(\d+)/g)].filter((m) => m[1] === pool);
-  const last = lines.at(-1);
-  return last ? (last[2] ? last[2].split(',').map(Number) : []) : null;
+  const last = workerEvents(`${stack.logs()}\n${secondLog}`, 'shards')
+    .filter((e) => e.pool === pool)
+    .at(-1);
+  return last ? last.own : null;
 }
 
 function assertPartition(owned: Map<string, number[]>): void {
@@ -103,7 +105,7 @@ test('two pools never hold one file at the same time, also while shards move (fr
   // Files in shards of the second pool, so that its drain hands them to the first pool and
   // its successor takes them back: both pools write them, one after the other.
   const owned = await stablePartition();
-  const secondShards = new Set([...owned].find(([id]) => !stack.logs().includes(`pool=${id} `))![1]);
+  const secondShards = new Set([...owned].find(([id]) => !workerEvents(stack.logs(), 'shards').some((e) => e.pool === id))![1]);
   const shared: string[] = [];
   for (let i = 0; shared.length < 2; i++) if (secondShards.has(shardOfFile('default', `s${i}.h5`))) shared.push(`s${i}.h5`);
   await createFiles(shared);
@@ -122,15 +124,15 @@ test('two pools never hold one file at the same time, also while shards move (fr
     return restarted;
   });
 
-  const events = [...leaseEvents(stack.logs()), ...leaseEvents(secondLog)];
+  const events = [...workerEvents(stack.logs(), 'lease'), ...workerEvents(secondLog, 'lease')];
   const pools = new Set(events.map((e) => e.pool));
   assert.ok(pools.size >= 2, `both pools took leases (saw ${[...pools].join(', ')})`);
   for (const file of shared.map((f) => `default/${f}`)) {
     const mine = events.filter((e) => e.file === file);
     // Hold intervals, from each acquire to the release with the same fence.
     const intervals: Array<{ pool: string; fence: number; from: number; to: number }> = [];
-    for (const a of mine.filter((e) => e.kind === 'acquire')) {
-      const r = mine.find((e: LeaseEvent) => e.kind === 'release' && e.fence === a.fence && e.pool === a.pool);
+    for (const a of mine.filter((e) => e.action === 'acquire')) {
+      const r = mine.find((e: EventOf<'lease'>) => e.action === 'release' && e.fence === a.fence && e.pool === a.pool);
       assert.ok(r, `lease ${a.fence} on ${file} was released`);
       intervals.push({ pool: a.pool, fence: a.fence, from: a.t, to: r!.t });
     }

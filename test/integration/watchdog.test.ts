@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { client } from '../helpers/client.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { workerEvents } from '../helpers/worker-events.js';
 
 const STEP_TIMEOUT_MS = 3000;
 
@@ -46,7 +47,7 @@ test('a job that hangs a collective is failed as poison after bounded retries; t
   assert.equal(failed.error.code, 'PH5_ERR_WATCHDOG', JSON.stringify(failed.error));
   assert.match(failed.error.message, /did not finish, 2 times \(within PH5_STEP_TIMEOUT_MS = 3000 ms/);
   const logs = stack.logs();
-  assert.equal(logs.match(/watchdog: step \d+ \(write \/poison\)/g)?.length, 2, logs.slice(-4000));
+  assert.equal(workerEvents(logs, 'watchdog').filter((e) => /^step \d+ \(write \/poison\)/.test(e.phase)).length, 2, logs.slice(-4000));
 
   assert.equal((await api.waitJob(behind.headers.get('location')!)).state, 'completed');
   assert.equal((await api.waitJob(other.headers.get('location')!)).state, 'completed');
