@@ -25,7 +25,7 @@ import type { Logger } from '../log.js';
 import { prepareChunks } from './chunk-allocation.js';
 import { emitEvent } from './events.js';
 import type { HangGuard } from './hang-guard.js';
-import type { FileInbox, Held, Inbox } from './inbox.js';
+import { releaseHeld, type FileInbox, type Held, type Inbox } from './inbox.js';
 import { jobResult, replayedResult } from './job-result.js';
 import { advanceCursor, classify, decide, epochAbort, isBlameless, preflight, settlesNow, stagedNames, waitsForMissing, type Outcome } from './outcome.js';
 import { recoverInterrupted } from './recovery.js';
@@ -82,7 +82,7 @@ export class EpochRunner {
   async #finishApplied(inbox: FileInbox, jobs: Held[]): Promise<void> {
     const { redis, size, poolId } = this.#opts;
     for (const h of jobs) {
-      inbox.held.delete(String(h.job.id));
+      releaseHeld(inbox, h);
       const reason = await recordedFailure(redis, inbox.project, inbox.file, h.seq!);
       const outcome: Outcome = reason ? { kind: 'failed', reason } : { kind: 'done' };
       this.#opts.inbox.settle(h, outcome, () => replayedResult(h.job.data, size, poolId));
@@ -259,7 +259,7 @@ export class EpochRunner {
     for (const h of ready) {
       const o = outcomes.get(h)!;
       if (o.kind === 'pending' || !settlesNow(h.seq, o, through)) continue;
-      inbox.held.delete(String(h.job.id));
+      releaseHeld(inbox, h);
       this.#opts.inbox.settle(h, o, () => jobResult(h.job.data, planned.indexOf(h), plan, reports, started, size, poolId));
     }
     const took = Date.now() - started;

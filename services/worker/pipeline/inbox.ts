@@ -69,6 +69,16 @@ export interface InboxOptions {
   debug(msg: string): void;
 }
 
+/**
+ * Lets a held job go from its file's inbox, unless the map now holds a newer delivery of the
+ * same job (BullMQ delivered it again while this one ran in an epoch, see Inbox#take): deleting
+ * by id alone would drop that delivery, whose promise would then never settle and whose job
+ * would stay active. The newer delivery stays held; the next epoch finishes it by the cursor.
+ */
+export function releaseHeld(f: FileInbox, h: Held): void {
+  if (f.held.get(String(h.job.id)) === h) f.held.delete(String(h.job.id));
+}
+
 export class Inbox {
   readonly files = new Map<string, FileInbox>();
   readonly #opts: InboxOptions;
@@ -229,7 +239,7 @@ export class Inbox {
       chosen.push(...overdue);
     }
     for (const { f, h } of chosen) {
-      f.held.delete(String(h.job.id));
+      releaseHeld(f, h);
       this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
     }
   }
@@ -239,7 +249,7 @@ export class Inbox {
     for (const f of this.files.values()) {
       for (const h of f.held.values()) {
         if (this.#workers.has(h.shard)) continue;
-        f.held.delete(String(h.job.id));
+        releaseHeld(f, h);
         this.#giveBack(h.job, h.token).catch((err: Error) => h.reject(err));
       }
     }
