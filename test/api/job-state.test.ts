@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideState, needsFileState, type StateInputs } from '../../services/api/plugins/app/job-state.js';
+import { decideState, needsFileState, type StateInputs } from '../../services/api/domain/job-state.js';
 
 const mark = (first: number, last: number, pool = 'p1') => ({ first, last, pool });
 const base: StateInputs = { bullState: 'active', seq: 5, applying: null, poolLive: false, applied: 0 };

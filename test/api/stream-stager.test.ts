@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { createStagedFileWriter, receiveBody, type ReceiveOptions } from '../../services/api/plugins/app/stream-stager.js';
+import { createStagedFileWriter, receiveBody, type ReceiveOptions } from '../../services/api/lib/stream-stager.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-stream-stager-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

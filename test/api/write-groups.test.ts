@@ -40,7 +40,7 @@ function putRow(i: number, body = row(i), select = `[${i}:${i + 1},0:${ROW}]`) {
 }
 
 async function jobData(id: string): Promise<JobData> {
-  const job = await api.app.ph5.jobs.job(id);
+  const job = await api.app.jobs.job(id);
   assert.ok(job, `job ${id} is in Redis`);
   return job.data;
 }

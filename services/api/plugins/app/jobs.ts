@@ -29,7 +29,7 @@ import {
   type JobData,
   type JobResult,
 } from '../../../shared/jobs.js';
-import { decideState, markCovers, needsFileState } from './job-state.js';
+import { decideState, markCovers, needsFileState } from '../../domain/job-state.js';
 import { ShardEvents } from './shard-events.js';
 import type { JobView } from '../../schemas/common.js';
 

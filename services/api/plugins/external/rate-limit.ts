@@ -24,8 +24,8 @@ const EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
 async function rateLimitPlugin(app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const max = opts.config.limits.rateLimitPerMinute;
   if (max <= 0) return;
-  // Registered after the ph5 plugin (app.ts), whose producer client it shares.
-  const redis = isApiWorker() ? app.ph5?.redis : undefined;
+  // Registered after the redis plugin (app.ts), whose producer client it shares.
+  const redis = isApiWorker() && app.hasDecorator('redis') ? app.redis : undefined;
   await app.register(rateLimit, {
     max,
     ...(redis ? { redis, nameSpace: `${QUEUE_PREFIX}:ratelimit:`, skipOnError: true } : {}),

@@ -10,9 +10,10 @@ import { dtypeSpec } from '../../../shared/dtype.js';
 import { decodeJson, decodeStrings } from '../../../shared/json-codec.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
-import { isNativeError } from '../../plugins/app/datasets.js';
-import { attributeData, replyAccepted, validateAttributeName } from '../../plugins/app/operations.js';
-import { unreadable } from '../../plugins/app/unreadable.js';
+import { isNativeError } from '../../domain/datasets.js';
+import { attributeData, validateAttributeName } from '../../domain/operations.js';
+import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
+import { unreadable } from '../../domain/unreadable.js';
 import { Accepted, DatasetPathParam, FileName, ObjectError, problems } from '../../schemas/common.js';
 import { DtypeRef } from '../../schemas/dtype.js';
 
@@ -90,9 +91,9 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
 
     /** The project, file and object of a request; 404 when the object does not (or will not) exist. */
     const locate = async (request: FastifyRequest, forWrite: boolean) => {
-      const { storage, datasets, project } = app.ph5;
+      const { storage, datasets } = app;
       const params = request.params as Record<string, string>;
-      const proj = project(request);
+      const proj = projectOf(request);
       const file = validateFileName(params.file!);
       const resolved = await storage.resolve(proj, file);
       const object = t.objectPath(params);
@@ -111,7 +112,7 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       return { proj, file, object };
     };
     const readAll = async (request: FastifyRequest, only?: string) => {
-      const { datasets } = app.ph5;
+      const { datasets } = app;
       const { proj, file, object } = await locate(request, false);
       const found = await datasets.withFile(proj, file, async (f) => {
         try {
@@ -201,9 +202,9 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       },
       async (request, reply) => {
         const name = validateAttributeName(request.params.name!);
-        const value = attributeData(request.body, app.ph5.config.limits);
+        const value = attributeData(request.body, app.config.limits);
         const { proj, file, object } = await locate(request, true);
-        const job = await app.ph5.operations.submit({ project: proj, file, ops: [{ op: 'setAttribute', path: object, name, value }] });
+        const job = await app.operations.submit({ project: proj, file, ops: [{ op: 'setAttribute', path: object, name, value }] });
         return replyAccepted(app, reply, job);
       },
     );
@@ -223,7 +224,7 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       async (request, reply) => {
         const name = validateAttributeName(request.params.name!);
         const { proj, file, object } = await locate(request, false);
-        const job = await app.ph5.operations.submit({ project: proj, file, ops: [{ op: 'deleteAttribute', path: object, name }] });
+        const job = await app.operations.submit({ project: proj, file, ops: [{ op: 'deleteAttribute', path: object, name }] });
         return replyAccepted(app, reply, job);
       },
     );

@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { dtypeSpec, parseDtype } from '../../../shared/dtype.js';
 import { errors } from '../../errors.js';
-import { checkResize, createDatasetOp, deleteObject, replyAccepted, requestTarget, resizedRecord } from '../../plugins/app/operations.js';
+import { checkResize, createDatasetOp, resizedRecord } from '../../domain/operations.js';
+import { deleteObject, replyAccepted, requestTarget } from '../../lib/route-helpers.js';
 import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { CreateDatasetBody, ResizeBody } from '../../schemas/datasets.js';
 
@@ -31,7 +32,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (request, reply) => {
-      const { jobs, operations, config } = app.ph5;
+      const { jobs, operations, config } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
       const jobId = jobs.newId(proj, file);
       const { op, record } = createDatasetOp(request.body, h5path, jobId, config.limits);
@@ -58,7 +59,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     },
     async (request) => {
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
-      const meta = await app.ph5.datasets.describe(proj, file, h5path);
+      const meta = await app.datasets.describe(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
       // Enums and compounds are answered as objects (the Dtype schema), not as their canonical text.
       return { ...meta, dtype: dtypeSpec(parseDtype(meta.dtype)) };
@@ -82,7 +83,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (request, reply) => {
-      const { datasets, jobs, operations } = app.ph5;
+      const { datasets, jobs, operations } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const meta = await datasets.forWrite(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);

@@ -10,8 +10,8 @@ import { Type, type Static } from 'typebox';
 import { validateFileName } from '../../../shared/names.js';
 import { keys } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
-import { replyAccepted } from '../../plugins/app/operations.js';
-import { TREE_LIMIT, readTree } from '../../plugins/app/tree.js';
+import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
+import { TREE_LIMIT, readTree } from '../../domain/tree.js';
 import { Accepted, FileName, ObjectError, problems } from '../../schemas/common.js';
 import { DtypeRef } from '../../schemas/dtype.js';
 
@@ -78,8 +78,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { config, project } = app.ph5;
-      const dir = path.join(config.dataDir, project(request));
+      const { config } = app;
+      const dir = path.join(config.dataDir, projectOf(request));
       let names: string[];
       try {
         names = await readdir(dir);
@@ -117,8 +117,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { storage, datasets, project } = app.ph5;
-      const proj = project(request);
+      const { storage, datasets } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.params.file);
       const resolved = await storage.resolve(proj, file);
       // Absent, or deleted by an accepted job that has not run yet.
@@ -146,15 +146,15 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, operations, project } = app.ph5;
-      const proj = project(request);
+      const { storage, operations } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.params.file);
       if ((await storage.resolve(proj, file)).exists) throw new errors.Exists(`${file} already exists.`);
       // Its creation is recorded at '/' (so that requests accepted meanwhile, a root
       // attribute, see the file coming), unless '/' holds a deletion: that tombstone must
       // keep hiding what was accepted before it.
-      const jobId = app.ph5.jobs.newId(proj, file);
-      const root = await app.ph5.redis.hget(keys.datasets(proj, file), '/');
+      const jobId = app.jobs.newId(proj, file);
+      const root = await app.redis.hget(keys.datasets(proj, file), '/');
       const tombstone = root !== null && (JSON.parse(root) as { kind?: string }).kind === 'deleted';
       const job = await operations.submit({
         project: proj,
@@ -183,15 +183,15 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, redis, operations, project } = app.ph5;
-      const proj = project(request);
+      const { storage, redis, operations } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.params.file);
       if (!(await storage.resolve(proj, file)).exists && (await redis.exists(keys.datasets(proj, file))) === 0) {
         throw new errors.NotFound(`No file ${file}.`);
       }
       // A deletion record at '/' hides everything accepted before it: the file reads as
       // gone at once, and every path in it is free for the jobs that follow.
-      const jobId = app.ph5.jobs.newId(proj, file);
+      const jobId = app.jobs.newId(proj, file);
       const job = await operations.submit({
         project: proj,
         file,

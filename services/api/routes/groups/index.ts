@@ -6,8 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { errors } from '../../errors.js';
-import { isNativeError } from '../../plugins/app/datasets.js';
-import { deleteObject, replyAccepted, requestTarget } from '../../plugins/app/operations.js';
+import { isNativeError } from '../../domain/datasets.js';
+import { deleteObject, replyAccepted, requestTarget } from '../../lib/route-helpers.js';
 import { Accepted, FileName, problems } from '../../schemas/common.js';
 
 const FileParams = Type.Object({ file: FileName });
@@ -48,7 +48,7 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { jobs, operations } = app.ph5;
+      const { jobs, operations } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
       const jobId = jobs.newId(proj, file);
       const job = await operations.submit({
@@ -75,7 +75,7 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { datasets } = app.ph5;
+      const { datasets } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const kind = await datasets.kindOf(proj, file, h5path);
       if (kind !== 'group') throw new errors.NotFound(`No group ${h5path} in ${file}.`);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { POOL_STALE_MS } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
-import { livePools } from '../../plugins/app/pools.js';
+import { livePools } from '../../domain/pools.js';
 import { problems } from '../../schemas/common.js';
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
@@ -37,7 +37,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
       },
     },
     async () => {
-      const { redis } = app.ph5;
+      const { redis } = app;
       let pools: number;
       try {
         pools = (await livePools(redis)).length;

@@ -6,9 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
-import { buildBatch } from '../../plugins/app/batch.js';
+import { buildBatch } from '../../domain/batch.js';
 import { cancelWaitingJob } from '../../plugins/app/cancel.js';
-import { replyAccepted } from '../../plugins/app/operations.js';
+import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
 import { Accepted } from '../../schemas/common.js';
 import { BatchBody } from '../../schemas/batch.js';
 import { JobState, problems } from '../../schemas/common.js';
@@ -66,8 +66,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { jobs, jobIndex, project } = app.ph5;
-      const proj = project(request);
+      const { jobs, jobIndex } = app;
+      const proj = projectOf(request);
       const limit = request.query.limit ?? 100;
       const out = [];
       let before = request.query.before;
@@ -124,8 +124,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, jobs, operations, project } = app.ph5;
-      const proj = project(request);
+      const { storage, jobs, operations } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.body.file);
       await storage.resolve(proj, file);
       const submission = await buildBatch(app, proj, file, request.body.ops, jobs.newId(proj, file));
@@ -150,8 +150,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { jobs, redis, project } = app.ph5;
-      const job = await jobs.get(request.params.id, project(request));
+      const { jobs, redis } = app;
+      const job = await jobs.get(request.params.id, projectOf(request));
       if (!job) throw new errors.JobNotFound(request.params.id);
       if (!(await cancelWaitingJob(redis, String(job.id)))) {
         throw new errors.NotCancellable(`Job ${job.id} is ${(await jobs.view(job)).state}: only a job still waiting can be cancelled.`);
@@ -178,8 +178,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { jobs, config, project } = app.ph5;
-      const proj = project(request);
+      const { jobs, config } = app;
+      const proj = projectOf(request);
       const job = await jobs.get(request.params.id, proj);
       if (!job) throw new errors.JobNotFound(request.params.id);
       const wait = Math.min(request.query.wait ?? 0, config.maxWaitSeconds);
@@ -220,8 +220,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { jobs, project } = app.ph5;
-      const job = await jobs.get(request.params.id, project(request));
+      const { jobs } = app;
+      const job = await jobs.get(request.params.id, projectOf(request));
       if (!job) throw new errors.JobNotFound(request.params.id);
       await streamJobEvents(app, request, reply, job);
     },

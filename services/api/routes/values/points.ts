@@ -18,10 +18,10 @@ import { InputError } from '../../../shared/input-error.js';
 import { JsonValueEncoder } from '../../../shared/json-stream.js';
 import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { MAX_POINTS, resolvePoints } from '../../../shared/points.js';
-import type { Hyperslab } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { datasetInfoOrNull } from '../../plugins/app/datasets.js';
-import { requestTarget } from '../../plugins/app/operations.js';
+import { datasetInfoOrNull } from '../../domain/datasets.js';
+import { pointListHyperslab } from '../../domain/value-write.js';
+import { requestTarget } from '../../lib/route-helpers.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson } from '../../schemas/datasets.js';
 import { answerKind } from './answer-kind.js';
@@ -31,24 +31,6 @@ const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
 /** Elements per JSON piece of a point read's answer. */
 const JSON_PIECE_ELEMENTS = 8192;
-
-/**
- * A JSON write body naming its points: an object with exactly the keys `points` and
- * `value`. (Any other body is the values of a ?select= or ?points= write; a scalar compound
- * dataset whose only fields are `points` and `value` is written in its array form.)
- */
-export function pointWriteBody(body: unknown): { points: unknown; value: unknown } | null {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
-  const keys = Object.keys(body).sort();
-  if (keys.length !== 2 || keys[0] !== 'points' || keys[1] !== 'value') return null;
-  const b = body as { points: unknown; value: unknown };
-  return { points: b.points, value: b.value };
-}
-
-/** A point write's or read's values, as a selection: the 1-D list of its `count` points. */
-export function pointListHyperslab(count: number): Hyperslab {
-  return { start: [0], stride: [1], count: [count] };
-}
 
 /** The JSON answer's text, piece by piece, yielding to other requests between pieces. */
 async function* jsonPieces(encoder: JsonValueEncoder, bytes: Buffer, itemSize: number): AsyncGenerator<Buffer> {
@@ -154,7 +136,7 @@ export default async function readPointsRoute(app: FastifyInstance): Promise<voi
       },
     },
     async (request, reply) => {
-      const { datasets } = app.ph5;
+      const { datasets } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const found = await datasets.withFile(proj, file, async (f) => {
         const info = await datasetInfoOrNull(f, h5path);

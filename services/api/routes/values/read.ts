@@ -27,8 +27,8 @@ import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { pieceCount, readPieces, type ReadPiece } from '../../../shared/read-pieces.js';
 import { elementCount, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { datasetInfoOrNull } from '../../plugins/app/datasets.js';
-import { requestTarget } from '../../plugins/app/operations.js';
+import { datasetInfoOrNull } from '../../domain/datasets.js';
+import { requestTarget } from '../../lib/route-helpers.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
 import { answerKind } from './answer-kind.js';
@@ -143,7 +143,7 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
       },
     },
     async (request, reply) => {
-      const { datasets, config } = app.ph5;
+      const { datasets, config } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const found = await datasets.withFile(proj, file, (f) => streamValue(request, reply, f, h5path, config.reads));
       if (found === null) {

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { keys, POOL_STALE_MS, type PoolInfo } from '../../../shared/jobs.js';
+import { projectOf } from '../../lib/route-helpers.js';
 import { problems } from '../../schemas/common.js';
 
 const Worker = Type.Object(
@@ -42,8 +43,8 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
       },
     },
     async (request) => {
-      const { redis, jobs, project } = app.ph5;
-      const proj = project(request);
+      const { redis, jobs } = app;
+      const proj = projectOf(request);
       const ids = await redis.zrangebyscore(keys.pools, Date.now() - POOL_STALE_MS, '+inf');
       const raw = ids.length ? await redis.mget(...ids.map((id) => keys.pool(id))) : [];
       const workers = [];
