@@ -33,7 +33,8 @@ import { decideState, markCovers, needsFileState } from '../../domain/job-state.
 import { ShardEvents } from './shard-events.js';
 import type { JobView } from '../../schemas/common.js';
 
-export type Ph5Job = Job<JobData, JobResult>;
+import type { Ph5Job } from '../../../shared/jobs.js';
+export type { Ph5Job };
 
 const TERMINAL = new Set(['completed', 'failed']);
 const POLL_MS = 2_000;
