@@ -4,7 +4,8 @@
  * under three prefixes; names travel URL-encoded as one segment.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type, type Static, type TSchema } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type TSchema } from 'typebox';
 import type { AttributeRead } from '../../../../native/lib/index.js';
 import { dtypeSpec } from '../../../shared/dtype.js';
 import { decodeJson, decodeStrings } from '../../../shared/json-codec.js';
@@ -13,6 +14,7 @@ import { errors } from '../../errors.js';
 import { isNativeError } from '../../domain/datasets.js';
 import { attributeData, validateAttributeName } from '../../domain/operations.js';
 import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
+import { InputError } from '../../../shared/input-error.js';
 import { unreadable } from '../../domain/unreadable.js';
 import { Accepted, DatasetPathParam, FileName, ObjectError, problems } from '../../schemas/common.js';
 import { DtypeRef } from '../../schemas/dtype.js';
@@ -84,7 +86,9 @@ function present(name: string, a: AttributeRead) {
   return { name, dtype: dtypeSpec(a.dtype), shape: a.shape, value: decodeJson(a.data, a.dtype, a.shape) };
 }
 
-export default async function attributeRoutes(app: FastifyInstance): Promise<void> {
+export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   for (const t of TARGETS) {
     const NamedParams = Type.Object({ ...(t.params as unknown as { properties: Record<string, TSchema> }).properties, name: AttributeName });
     const where = t.noun === 'File' ? "the file's root group" : `a ${t.noun.toLowerCase()}`;
@@ -162,7 +166,7 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       },
     );
 
-    app.get<{ Params: Record<string, string> }>(
+    app.get(
       `${t.prefix}/attributes/:name`,
       {
         config: { role: 'read' },
@@ -177,12 +181,15 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       async (request) => {
         const name = validateAttributeName(request.params.name!);
         const { found, object, file } = await readAll(request, name);
-        if (!found?.[0]) throw new errors.NotFound(`No attribute '${name}' on ${object} in ${file}.`);
-        return found[0];
+        const attribute = found?.[0];
+        if (!attribute) throw new errors.NotFound(`No attribute '${name}' on ${object} in ${file}.`);
+        // Asked for by name, an attribute ph5 cannot read is refused by readAll, never listed.
+        if ('error' in attribute) throw new InputError(attribute.error.code, attribute.error.detail);
+        return attribute;
       },
     );
 
-    app.put<{ Params: Record<string, string>; Body: Static<typeof PutAttributeBody> }>(
+    app.put(
       `${t.prefix}/attributes/:name`,
       {
         config: { role: 'write' },
@@ -209,7 +216,7 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       },
     );
 
-    app.delete<{ Params: Record<string, string> }>(
+    app.delete(
       `${t.prefix}/attributes/:name`,
       {
         config: { role: 'write' },

@@ -3,7 +3,8 @@
  * travel URL-encoded as ONE segment (`grp%2Fdset`). Values: routes/values.
  */
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { dtypeSpec, parseDtype } from '../../../shared/dtype.js';
 import { errors } from '../../errors.js';
 import { checkResize, createDatasetOp, resizedRecord } from '../../domain/operations.js';
@@ -14,8 +15,10 @@ import { CreateDatasetBody, ResizeBody } from '../../schemas/datasets.js';
 const FileParams = Type.Object({ file: FileName });
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
-export default async function datasetRoutes(app: FastifyInstance): Promise<void> {
-  app.post<{ Params: Static<typeof FileParams>; Body: Static<typeof CreateDatasetBody> }>(
+export default async function datasetRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
     '/v1/files/:file/datasets',
     {
       config: { role: 'write' },
@@ -43,7 +46,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     },
   );
 
-  app.get<{ Params: Static<typeof DatasetParams> }>(
+  app.get(
     '/v1/files/:file/datasets/:path',
     {
       config: { role: 'read' },
@@ -66,7 +69,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     },
   );
 
-  app.put<{ Params: Static<typeof DatasetParams>; Body: Static<typeof ResizeBody> }>(
+  app.put(
     '/v1/files/:file/datasets/:path/shape',
     {
       config: { role: 'write' },
@@ -97,7 +100,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     },
   );
 
-  app.delete<{ Params: Static<typeof DatasetParams> }>(
+  app.delete(
     '/v1/files/:file/datasets/:path',
     {
       config: { role: 'write' },

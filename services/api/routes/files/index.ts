@@ -6,7 +6,8 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { validateFileName } from '../../../shared/names.js';
 import { keys } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
@@ -59,7 +60,9 @@ const FileInfo = Type.Object(
   },
 );
 
-export default async function fileRoutes(app: FastifyInstance): Promise<void> {
+export default async function fileRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/v1/files',
     {
@@ -102,7 +105,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof FileParams> }>(
+  app.get(
     '/v1/files/:file',
     {
       config: { role: 'read' },
@@ -130,7 +133,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.put<{ Params: Static<typeof FileParams> }>(
+  app.put(
     '/v1/files/:file',
     {
       config: { role: 'write' },
@@ -167,7 +170,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.delete<{ Params: Static<typeof FileParams> }>(
+  app.delete(
     '/v1/files/:file',
     {
       config: { role: 'admin' },

@@ -3,7 +3,8 @@
  * Events stream of a job's changes; the project's job list.
  */
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
 import { buildBatch } from '../../domain/batch.js';
@@ -49,10 +50,12 @@ const JobList = Type.Object(
 /** How many index entries a filtered listing may scan per page before answering. */
 const SCAN_LIMIT = 5_000;
 
-export default async function jobRoutes(app: FastifyInstance): Promise<void> {
+export default async function jobRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.addHook('preClose', async () => endAllStreams(app));
 
-  app.get<{ Querystring: Static<typeof ListQuery> }>(
+  app.get(
     '/v1/jobs',
     {
       config: { role: 'read' },
@@ -107,7 +110,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Body: Static<typeof BatchBody> }>(
+  app.post(
     '/v1/jobs',
     {
       config: { role: 'write' },
@@ -134,7 +137,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.delete<{ Params: Static<typeof Params> }>(
+  app.delete(
     '/v1/jobs/:id',
     {
       config: { role: 'write' },
@@ -160,7 +163,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof Params>; Querystring: Static<typeof Query> }>(
+  app.get(
     '/v1/jobs/:id',
     {
       config: { role: 'read' },
@@ -193,7 +196,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof Params> }>(
+  app.get(
     '/v1/jobs/:id/events',
     {
       config: { role: 'read' },

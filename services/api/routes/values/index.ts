@@ -8,10 +8,11 @@
  * done, so a refused request leaves no job and no staged file.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import type { Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { NPY_MEDIA_TYPE, readNpyHeader } from '../../../shared/npy.js';
@@ -36,12 +37,14 @@ function bodyKind(request: FastifyRequest): BodyKind {
   return 'json';
 }
 
-export default async function valueRoutes(app: FastifyInstance): Promise<void> {
+export default async function valueRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   // Binary bodies reach the handler as the raw request stream: they go to disk as they
   // arrive, are counted on the way, and are never held whole in memory.
   app.addContentTypeParser(['application/octet-stream', NPY_MEDIA_TYPE], (_request, payload, done) => done(null, payload));
 
-  app.put<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery>; Body: unknown }>(
+  app.put(
     '/v1/files/:file/datasets/:path/value',
     {
       config: { role: 'write' },

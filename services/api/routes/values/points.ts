@@ -10,8 +10,9 @@
  * not hold the main thread for the whole encoding.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Readable } from 'node:stream';
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import type { DatasetInfo, H5File } from '../../../../native/lib/index.js';
 import { dtypeSpec, formatDtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
@@ -97,8 +98,10 @@ const PointsBody = Type.Object(
   { additionalProperties: false },
 );
 
-export default async function readPointsRoute(app: FastifyInstance): Promise<void> {
-  app.post<{ Params: Static<typeof DatasetParams>; Body: Static<typeof PointsBody> }>(
+export default async function readPointsRoute(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
     '/v1/files/:file/datasets/:path/value/points',
     {
       config: { role: 'read' },

@@ -3,6 +3,7 @@
  * A pool busy with another project's job shows as busy, without that job's id or file.
  */
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { keys, POOL_STALE_MS, type PoolInfo } from '../../../shared/jobs.js';
 import { projectOf } from '../../lib/route-helpers.js';
@@ -26,7 +27,9 @@ const Worker = Type.Object(
   { examples: [{ id: 'node01-4242', host: 'node01', ranks: 4, pid: 4242, hdf5: '1.10.8', mpi: 'Open MPI v4.1.4', startedAt: 1764000000000, heartbeatAt: 1764000060000, busy: false, currentJob: null }] },
 );
 
-export default async function workerRoutes(app: FastifyInstance): Promise<void> {
+export default async function workerRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/v1/workers',
     {
