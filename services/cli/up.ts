@@ -26,12 +26,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, type Config } from '../shared/config.js';
+import { drainTimeoutMs, loadConfig, type Config } from '../shared/config.js';
 import { checkRedisSettings } from '../shared/redis.js';
 import { API_NODE_FLAGS } from '../api/node-flags.js';
 import { startRedisServer, type RedisServer } from '../shared/redis-server.js';
 import { INSPECTOR_OFF_FLAG, WorkerPool } from '../worker/pool.js';
-import { drainTimeoutMs } from './worker.js';
 import { decideRestart, type Run } from './restart-policy.js';
 import { exited } from '../shared/child-exit.js';
 

@@ -139,6 +139,19 @@ export function clientSettings(env: NodeJS.ProcessEnv = process.env): { url: str
   return { url: env.PH5_URL ?? 'http://127.0.0.1:8080', token: env.PH5_TOKEN };
 }
 
+/** PH5_RANKS (or, under Slurm, SLURM_NTASKS): the ranks of a worker pool started by `ph5 worker`. */
+export function resolveRanks(env: NodeJS.ProcessEnv): number {
+  return intFromEnv({ PH5_RANKS: env.PH5_RANKS || env.SLURM_NTASKS || '4' }, 'PH5_RANKS', 4, 1);
+}
+
+/** PH5_DRAIN_TIMEOUT: seconds a drain may take before the pool is killed (its job then returns to the queue). */
+export function drainTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.PH5_DRAIN_TIMEOUT || '100';
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new Error(`PH5_DRAIN_TIMEOUT must be a number of seconds > 0, got '${raw}'`);
+  return s * 1000;
+}
+
 export function stagingDir(config: Pick<Config, 'dataDir'>): string {
   return path.join(config.dataDir, '.staging');
 }

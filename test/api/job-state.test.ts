@@ -1,5 +1,5 @@
 /**
- * The state a client sees for a job (plugins/app/job-state.ts), as a table: `running` means
+ * The state a client sees for a job (services/api/domain/job-state.ts), as a table: `running` means
  * an epoch of a live pool is applying the job, not that a pool holds it. Before, every
  * BullMQ 'active' job read `running`: in a hang, all the jobs a pool held (up to 128 per
  * shard) did, although nothing applied them.

@@ -1,5 +1,5 @@
 /**
- * The streamed-body stager (services/api/plugins/app/stream-stager.ts) over a real socket:
+ * The streamed-body stager (services/api/lib/stream-stager.ts) over a real socket:
  * a node:http server hands each request body to receiveBody with a real staged-file writer
  * (the native one and Node's fs fallback, each), and a real client sends bodies that are
  * exact, too long, too short (chunked, ending early) or aborted. Every refusal carries its

@@ -1,5 +1,5 @@
 /**
- * Group commit of small writes (plugins/app/write-groups.ts): concurrent small writes to one
+ * Group commit of small writes (services/api/domain/write-groups.ts): concurrent small writes to one
  * file share one staged file and one job, in arrival order, each request still answered
  * with its own operation; large writes and refused writes never join a group.
  */

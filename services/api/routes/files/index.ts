@@ -1,7 +1,7 @@
 /**
  * Files of a project: list, info with the object tree, create (a job), delete (a job,
  * admin). A file is named by one segment under the project's directory; the checks of
- * names and resolved paths (symlinks included) are in plugins/app/storage.ts.
+ * names and resolved paths (symlinks included) are in domain/storage.ts.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
