@@ -4,7 +4,6 @@
  * bytes: writes point at a file in the staging area instead.
  */
 import { randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
 import type { Hyperslab } from './selection.js';
 
 export const QUEUE_PREFIX = 'ph5';
@@ -215,9 +214,6 @@ export interface OpResult {
   collective?: boolean;
   noCollectiveCause?: string[];
 }
-
-/** A ph5 job as BullMQ holds it, on either side of the queue. */
-export type Ph5Job = Job<JobData, JobResult>;
 
 export interface JobResult {
   ranks: number;

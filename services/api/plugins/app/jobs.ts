@@ -33,8 +33,7 @@ import { decideState, markCovers, needsFileState } from '../../domain/job-state.
 import { ShardEvents } from './shard-events.js';
 import type { JobView } from '../../schemas/common.js';
 
-import type { Ph5Job } from '../../../shared/jobs.js';
-export type { Ph5Job };
+export type Ph5Job = Job<JobData, JobResult>;
 
 const TERMINAL = new Set(['completed', 'failed']);
 const POLL_MS = 2_000;
