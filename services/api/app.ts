@@ -15,8 +15,19 @@ import swaggerPlugin from './plugins/external/swagger.js';
 import swaggerUiPlugin from './plugins/external/swagger-ui.js';
 import underPressurePlugin from './plugins/external/under-pressure.js';
 import rateLimitPlugin from './plugins/external/rate-limit.js';
+import configPlugin from './plugins/app/config.js';
 import authPlugin from './plugins/app/auth.js';
-import ph5Plugin from './plugins/app/ph5.js';
+import redisPlugin from './plugins/app/redis.js';
+import replicationPlugin from './plugins/app/replication.js';
+import storagePlugin from './plugins/app/storage.js';
+import jobQueuePlugin from './plugins/app/job-queue.js';
+import locksPlugin from './plugins/app/locks.js';
+import datasetsPlugin from './plugins/app/datasets.js';
+import quotaPlugin from './plugins/app/quota.js';
+import jobIndexPlugin from './plugins/app/job-index.js';
+import operationsPlugin from './plugins/app/operations.js';
+import writeGroupsPlugin from './plugins/app/write-groups.js';
+import closingPlugin from './plugins/app/closing.js';
 import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics/index.js';
 import workerRoutes from './routes/workers/index.js';
@@ -78,13 +89,29 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   app.addSchema(Job);
   for (const schema of DTYPE_SCHEMAS) app.addSchema(schema);
   app.addSchema(DatasetInfo);
+  await app.register(configPlugin, { config });
   await app.register(swaggerPlugin);
   await app.register(swaggerUiPlugin);
   await app.register(underPressurePlugin, { config });
   // Auth runs before the rate limit and every route; it decides the project of a request.
-  await app.register(authPlugin, { config });
-  await app.register(ph5Plugin, { config, connect: opts.connect ?? true, ...(opts.connectWaitMs !== undefined ? { connectWaitMs: opts.connectWaitMs } : {}) });
-  // After ph5 (several API processes count in Redis, on its client); auth's hook still runs first.
+  await app.register(authPlugin);
+  // ph5's services, one plugin and one decorator each (docs/architecture.md names them).
+  // Without Redis (connect: false: only the route schemas are wanted, for the OpenAPI
+  // document) none is built; routes use them only when they answer a request.
+  if (opts.connect ?? true) {
+    await app.register(redisPlugin, opts.connectWaitMs !== undefined ? { connectWaitMs: opts.connectWaitMs } : {});
+    await app.register(replicationPlugin);
+    await app.register(storagePlugin);
+    await app.register(jobQueuePlugin);
+    await app.register(locksPlugin);
+    await app.register(datasetsPlugin);
+    await app.register(quotaPlugin);
+    await app.register(jobIndexPlugin);
+    await app.register(operationsPlugin);
+    await app.register(writeGroupsPlugin);
+    await app.register(closingPlugin);
+  }
+  // After the services (several API processes count in Redis, on its client); auth's hook still runs first.
   await app.register(rateLimitPlugin, { config });
   await app.register(metricsPlugin);
   await app.register(healthRoutes);

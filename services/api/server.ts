@@ -31,7 +31,7 @@ async function primary(config: Config, processes: number): Promise<void> {
   say(`API: ${processes} processes on port ${config.port} (PH5_API_PROCESSES), primary pid ${process.pid}`);
   // Checked once, here, rather than in every worker (see below for why it is not awaited).
   if (config.redisUrl) {
-    checkRedisSettings(config.redisUrl, { strict: process.env.PH5_REDIS_STRICT === '1', warn: say }).catch((err: unknown) => {
+    checkRedisSettings(config.redisUrl, { strict: config.redisStrict, warn: say }).catch((err: unknown) => {
       if (err instanceof RedisSettingsError) {
         say(err.message);
         p.stop(1);
@@ -53,7 +53,7 @@ async function serve(config: Config): Promise<void> {
     await app.close();
   });
   // Tests only: which API process answered (several share the port).
-  if (process.env.PH5_DEBUG_PID_HEADER === '1') {
+  if (config.debugPidHeader) {
     // On the raw response: streamed answers (events) write their head themselves.
     app.addHook('onRequest', async (_request, reply) => {
       reply.raw.setHeader('x-ph5-pid', String(process.pid));
@@ -88,8 +88,7 @@ async function serve(config: Config): Promise<void> {
   // Redis must not keep the API from answering (it answers 503 until Redis is there).
   // Several API processes: their primary checks, once.
   if (config.redisUrl && !isApiWorker()) {
-    const strict = process.env.PH5_REDIS_STRICT === '1';
-    checkRedisSettings(config.redisUrl, { strict, warn: (msg) => app.log.warn(msg) }).catch(async (err: unknown) => {
+    checkRedisSettings(config.redisUrl, { strict: config.redisStrict, warn: (msg) => app.log.warn(msg) }).catch(async (err: unknown) => {
       if (err instanceof RedisSettingsError) {
         app.log.error(err.message);
         await app.close();

@@ -13,6 +13,7 @@
  * the request (4xx: its problem is printed); 4 the server failed or could not be reached.
  */
 import { parseArgs } from 'node:util';
+import { clientSettings } from '../shared/config.js';
 import { runCommand, UsageError, CliError, EXIT } from './commands.js';
 
 const USAGE = `usage: ph5 <command> [options]
@@ -79,9 +80,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command || values.help ? EXIT.ok : EXIT.usage;
   }
+  const fromEnv = clientSettings();
   return runCommand(command, args, {
-    url: values.url ?? process.env.PH5_URL ?? 'http://127.0.0.1:8080',
-    token: values.token ?? process.env.PH5_TOKEN,
+    url: values.url ?? fromEnv.url,
+    token: values.token ?? fromEnv.token,
     json: values.json,
     progress: !values.json && !values.quiet,
     select: values.select,

@@ -26,13 +26,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, type Config } from '../shared/config.js';
+import { drainTimeoutMs, loadConfig, type Config } from '../shared/config.js';
 import { checkRedisSettings } from '../shared/redis.js';
 import { API_NODE_FLAGS } from '../api/node-flags.js';
 import { startRedisServer, type RedisServer } from '../shared/redis-server.js';
 import { INSPECTOR_OFF_FLAG, WorkerPool } from '../worker/pool.js';
-import { drainTimeoutMs } from './worker.js';
 import { decideRestart, type Run } from './restart-policy.js';
+import { exited } from '../shared/child-exit.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const API_ENTRY = path.join(here, '..', 'api', 'server.js');
@@ -44,10 +44,6 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function say(msg: string): void {
   process.stderr.write(`[ph5] ${msg}\n`);
-}
-
-function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
 
 /** SIGTERM, then SIGKILL if it does not exit in time. */
@@ -175,7 +171,7 @@ class LocalStack {
       say(`redis-server on ${this.#redisServer!.socket} (AOF in ${dir})`);
     } else {
       // Someone else's Redis: make sure it keeps what we queue (PH5_REDIS_STRICT=1 refuses).
-      await checkRedisSettings(redisUrl, { strict: process.env.PH5_REDIS_STRICT === '1', warn: say });
+      await checkRedisSettings(redisUrl, { strict: config.redisStrict, warn: say });
       if (this.stopping) return;
     }
     const env = { ...process.env, PH5_REDIS_URL: redisUrl, PH5_DATA_DIR: config.dataDir };

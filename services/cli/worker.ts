@@ -14,7 +14,7 @@
 import './no-inspector.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../shared/config.js';
+import { drainTimeoutMs, loadConfig, resolveRanks } from '../shared/config.js';
 import { checkRedisSettings, redactUrl } from '../shared/redis.js';
 import { parseLauncher, WorkerPool, type Launcher } from '../worker/pool.js';
 
@@ -32,21 +32,6 @@ export interface WorkerCommandOptions {
 // SIGHUP too: the terminal that started it closed, and the pool (own process group) would
 // otherwise run on without its supervisor.
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
-
-export function resolveRanks(env: NodeJS.ProcessEnv): number {
-  const raw = env.PH5_RANKS || env.SLURM_NTASKS || '4';
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`PH5_RANKS must be an integer >= 1, got '${raw}'`);
-  return n;
-}
-
-/** Seconds a drain may take before the pool is killed (its job then returns to the queue). */
-export function drainTimeoutMs(env: NodeJS.ProcessEnv): number {
-  const raw = env.PH5_DRAIN_TIMEOUT || '100';
-  const s = Number(raw);
-  if (!Number.isFinite(s) || s <= 0) throw new Error(`PH5_DRAIN_TIMEOUT must be a number of seconds > 0, got '${raw}'`);
-  return s * 1000;
-}
 
 /** Runs a worker pool until it is drained; resolves with the process exit code. */
 export async function runWorker(opts: WorkerCommandOptions = {}): Promise<number> {

@@ -24,6 +24,10 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest `?wait=` a client may ask for, in seconds. */
   maxWaitSeconds: number;
+  /** PH5_REDIS_STRICT=1: refuse to start on a Redis that could lose accepted jobs (no AOF, eviction); otherwise warn. */
+  redisStrict: boolean;
+  /** PH5_DEBUG_PID_HEADER=1 (tests only): every answer says which API process gave it (X-Ph5-Pid). */
+  debugPidHeader: boolean;
   logLevel: string;
   /** Project used while auth is not configured. */
   defaultProject: string;
@@ -102,7 +106,8 @@ export interface Limits {
   maxEventLoopDelayMs: number;
 }
 
-function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+/** An integer setting: `fallback` when unset or empty; anything but a whole number >= `min` is refused. */
+export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
@@ -123,7 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ranks: intFromEnv(env, 'PH5_RANKS', 4, 1),
     maxBodyBytes: intFromEnv(env, 'PH5_MAX_BODY_BYTES', 8 * 1024 ** 3, 1),
     maxWaitSeconds: intFromEnv(env, 'PH5_MAX_WAIT_SECONDS', 60, 0),
-    logLevel: env.PH5_LOG_LEVEL || 'info',
+    redisStrict: env.PH5_REDIS_STRICT === '1',
+    debugPidHeader: env.PH5_DEBUG_PID_HEADER === '1',
+    logLevel: logLevel(env),
     defaultProject: env.PH5_PROJECT || 'default',
     tokensFile: env.PH5_TOKENS_FILE || undefined,
     tokensJson: env.PH5_TOKENS || undefined,
@@ -147,6 +154,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMs: intFromEnv(env, 'PH5_READ_MAX_MS', 300_000, 1),
     },
   };
+}
+
+/** PH5_LOG_LEVEL: pino's levels for the API; the worker ranks tell info, warn, error and silent apart. */
+export function logLevel(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PH5_LOG_LEVEL || 'info';
+}
+
+/** What the `ph5` command-line client reads (its flags win): the API's URL and a bearer token. */
+export function clientSettings(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined } {
+  return { url: env.PH5_URL ?? 'http://127.0.0.1:8080', token: env.PH5_TOKEN };
+}
+
+/** PH5_RANKS (or, under Slurm, SLURM_NTASKS): the ranks of a worker pool started by `ph5 worker`. */
+export function resolveRanks(env: NodeJS.ProcessEnv): number {
+  return intFromEnv({ PH5_RANKS: env.PH5_RANKS || env.SLURM_NTASKS || '4' }, 'PH5_RANKS', 4, 1);
+}
+
+/** PH5_DRAIN_TIMEOUT: seconds a drain may take before the pool is killed (its job then returns to the queue). */
+export function drainTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.PH5_DRAIN_TIMEOUT || '100';
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new Error(`PH5_DRAIN_TIMEOUT must be a number of seconds > 0, got '${raw}'`);
+  return s * 1000;
 }
 
 export function stagingDir(config: Pick<Config, 'dataDir'>): string {

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { exited } from './child-exit.js';
 
 export interface RedisServer {
   /** `unix:///...` URL for PH5_REDIS_URL. */
@@ -25,10 +26,6 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** SIGTERM: Redis flushes the AOF and exits. */
   stop(): Promise<void>;
-}
-
-function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
 
 export interface RedisServerOptions {

@@ -11,14 +11,11 @@
  * `[0:0]` of an empty dimension), and no selection of an empty dataset selects all of its
  * zero elements. `start > stop` is still refused: it is a mistake, not an empty range.
  */
+import type { Hyperslab } from '../../native/lib/index.js';
 import { InputError } from './input-error.js';
 
-/** What HDF5's H5Sselect_hyperslab needs, one entry per dimension. */
-export interface Hyperslab {
-  start: number[];
-  stride: number[];
-  count: number[];
-}
+/** What HDF5's H5Sselect_hyperslab needs, one entry per dimension: the addon's own type. */
+export type { Hyperslab } from '../../native/lib/index.js';
 
 interface DimSlice {
   start?: number;

@@ -2,13 +2,7 @@
  * Tuning of the worker's queue consumption, leases and recovery, from the environment
  * (PH5_*). Defaults aim at recovery in seconds after a crash, not minutes.
  */
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
-  return n;
-}
+import { intFromEnv } from '../shared/config.js';
 
 /**
  * PH5_FILE_SYNC: 'on' (default) or 'off'. On, every epoch's file is on stable storage
@@ -95,19 +89,19 @@ export interface WorkerSettings {
 
 export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
   return {
-    takeConcurrency: int(env, 'PH5_TAKE_CONCURRENCY', 128),
-    maxEpochJobs: int(env, 'PH5_EPOCH_MAX_JOBS', 512),
-    maxStepBytes: int(env, 'PH5_STEP_MAX_BYTES', 64 * 1024 * 1024),
-    lockMs: int(env, 'PH5_JOB_LOCK_MS', 6_000, 1000),
-    stalledIntervalMs: int(env, 'PH5_STALLED_INTERVAL_MS', 3_000, 500),
-    maxStalledCount: int(env, 'PH5_MAX_STALLED', 100),
-    leaseMs: int(env, 'PH5_LEASE_MS', 6_000, 1000),
-    giveBackMs: int(env, 'PH5_GIVE_BACK_MS', 3_000, 0),
-    stagingRetentionS: int(env, 'PH5_STAGING_RETENTION_S', 7 * 24 * 3600, 0),
-    epochPacing: int(env, 'PH5_EPOCH_PACING', 4, 0),
-    epochPacingMaxMs: int(env, 'PH5_EPOCH_PACING_MAX_MS', 250, 0),
-    stepTimeoutMs: int(env, 'PH5_STEP_TIMEOUT_MS', 300_000, 1000),
-    hungJobAttempts: int(env, 'PH5_HUNG_JOB_ATTEMPTS', 2),
+    takeConcurrency: intFromEnv(env, 'PH5_TAKE_CONCURRENCY', 128, 1),
+    maxEpochJobs: intFromEnv(env, 'PH5_EPOCH_MAX_JOBS', 512, 1),
+    maxStepBytes: intFromEnv(env, 'PH5_STEP_MAX_BYTES', 64 * 1024 * 1024, 1),
+    lockMs: intFromEnv(env, 'PH5_JOB_LOCK_MS', 6_000, 1000),
+    stalledIntervalMs: intFromEnv(env, 'PH5_STALLED_INTERVAL_MS', 3_000, 500),
+    maxStalledCount: intFromEnv(env, 'PH5_MAX_STALLED', 100, 1),
+    leaseMs: intFromEnv(env, 'PH5_LEASE_MS', 6_000, 1000),
+    giveBackMs: intFromEnv(env, 'PH5_GIVE_BACK_MS', 3_000, 0),
+    stagingRetentionS: intFromEnv(env, 'PH5_STAGING_RETENTION_S', 7 * 24 * 3600, 0),
+    epochPacing: intFromEnv(env, 'PH5_EPOCH_PACING', 4, 0),
+    epochPacingMaxMs: intFromEnv(env, 'PH5_EPOCH_PACING_MAX_MS', 250, 0),
+    stepTimeoutMs: intFromEnv(env, 'PH5_STEP_TIMEOUT_MS', 300_000, 1000),
+    hungJobAttempts: intFromEnv(env, 'PH5_HUNG_JOB_ATTEMPTS', 2, 1),
     fileSync: fileSync(env),
   };
 }

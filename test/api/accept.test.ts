@@ -19,7 +19,7 @@ after(async () => {
 });
 
 async function jobData(location: string): Promise<JobData> {
-  const job = await api.app.ph5.jobs.job(location.split('/').pop()!);
+  const job = await api.app.jobs.job(location.split('/').pop()!);
   assert.ok(job, `job ${location} is in Redis`);
   return job.data;
 }
@@ -140,7 +140,7 @@ test('dataset options travel to the worker; the registry records the accepted sh
   assert.deepEqual(data.ops, [
     { op: 'createDataset', path: '/grp/images', dtype: '>u2', shape: [10, 64, 64], maxshape: [null, 64, 64], chunks: [1, 64, 64], fillValue: Buffer.from([2, 1]).toString('base64') },
   ]);
-  const record = JSON.parse((await api.app.ph5.redis.hget(keys.datasets('default', 'opts.h5'), '/grp/images'))!);
+  const record = JSON.parse((await api.app.redis.hget(keys.datasets('default', 'opts.h5'), '/grp/images'))!);
   assert.deepEqual(record, { dtype: '>u2', shape: [10, 64, 64], maxshape: [null, 64, 64], chunks: [1, 64, 64], fillValue: 'AgE=', jobId: res.json().job.id, at: record.at });
   assert.ok(Math.abs(record.at - Date.now()) < 60_000, 'the record says when it was accepted');
   // A write right after the 202 is checked against the accepted shape.
@@ -164,7 +164,7 @@ test('concurrent creations of one dataset: exactly one is accepted', async () =>
   const codes = results.map((r) => r.statusCode).sort();
   assert.deepEqual(codes, [202, 409, 409, 409, 409, 409, 409, 409]);
   const accepted = results.find((r) => r.statusCode === 202)!;
-  const record = JSON.parse((await api.app.ph5.redis.hget(keys.datasets('default', 'race.h5'), '/same'))!);
+  const record = JSON.parse((await api.app.redis.hget(keys.datasets('default', 'race.h5'), '/same'))!);
   assert.equal(record.jobId, accepted.json().job.id);
 });
 

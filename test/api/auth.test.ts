@@ -133,7 +133,7 @@ test("another project's token never sees project A's datasets or jobs (404), and
   // B creating the same name makes its own dataset, in its own namespace.
   const mine = await api.app.inject({ method: 'POST', url: '/v1/files/a.h5/datasets', headers: { authorization: asB }, payload: { path: '/d', dtype: 'int8', shape: [2] } });
   assert.equal(mine.statusCode, 202, mine.body);
-  const job = await api.app.ph5.jobs.job(mine.json().job.id);
+  const job = await api.app.jobs.job(mine.json().job.id);
   assert.equal(job?.data.project, 'projb');
   const aView = await api.app.inject({ method: 'GET', url: '/v1/files/a.h5/datasets/d', headers: { authorization: asA } });
   assert.equal(aView.json().dtype, 'int32', "A's dataset is untouched");

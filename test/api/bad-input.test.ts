@@ -19,7 +19,7 @@ after(async () => {
 
 /** Every dataset registry entry of every file, to check refused requests leave it alone. */
 async function registry(): Promise<Record<string, Record<string, string>>> {
-  const redis = api.app.ph5.redis;
+  const redis = api.app.redis;
   const out: Record<string, Record<string, string>> = {};
   for (const key of (await redis.keys('ph5:meta:*')).sort()) out[key] = await redis.hgetall(key);
   return out;

@@ -30,7 +30,7 @@ test('a batch whose operations build on each other becomes one job, in order', a
     { op: 'setAttribute', path: '/', name: 'version', value: 2 },
   ]);
   assert.equal(res.statusCode, 202, res.body);
-  const job = await api.app.ph5.jobs.job(res.json().job.id);
+  const job = await api.app.jobs.job(res.json().job.id);
   const ops = (job!.data as JobData).ops;
   assert.deepEqual(ops.map((o) => `${o.op}:${o.path}`), ['createGroup:/raw', 'createDataset:/raw/t', 'write:/raw/t', 'resize:/raw/t', 'write:/raw/t', 'setAttribute:/raw/t', 'setAttribute:/']);
   assert.equal((await api.staged()).length, 2, 'two JSON writes staged');

@@ -28,7 +28,7 @@ test('a waiting job is marked cancelled; cancelling again is harmless; unknown j
   const id = await create('/a');
   const res = await api.app.inject({ method: 'DELETE', url: `/v1/jobs/${id}` });
   assert.equal(res.statusCode, 202, res.body);
-  const job = await api.app.ph5.jobs.job(id);
+  const job = await api.app.jobs.job(id);
   assert.equal((job!.data as JobData).cancelled, true);
   assert.equal((job!.data as JobData).ops[0]!.op, 'createDataset', 'the rest of the data is intact');
   assert.equal((await api.app.inject({ method: 'DELETE', url: `/v1/jobs/${id}` })).statusCode, 202);
@@ -36,7 +36,7 @@ test('a waiting job is marked cancelled; cancelling again is harmless; unknown j
 });
 
 test('a job a worker has taken cannot be cancelled (409), and keeps its data', async () => {
-  await Promise.all(api.app.ph5.jobs.queues.map((q) => q.drain())); // only the next job is waiting
+  await Promise.all(api.app.jobs.queues.map((q) => q.drain())); // only the next job is waiting
   const id = await create('/b');
   let release!: () => void;
   const taken = new Promise<void>((resolve) => {
@@ -54,7 +54,7 @@ test('a job a worker has taken cannot be cancelled (409), and keeps its data', a
   const res = await api.app.inject({ method: 'DELETE', url: `/v1/jobs/${id}` });
   assert.equal(res.statusCode, 409, res.body);
   assert.equal(res.json().code, 'PH5_ERR_NOT_CANCELLABLE');
-  const job = await api.app.ph5.jobs.job(id);
+  const job = await api.app.jobs.job(id);
   assert.equal((job!.data as JobData).cancelled, undefined);
   release();
 });

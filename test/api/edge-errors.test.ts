@@ -174,7 +174,7 @@ test('each refusal made outside the routes is problem+json with its PH5_ERR_* co
     const answer = assertProblem(await raw(server.port, c.request), c.status, c.code, c.name);
     c.check?.(answer);
   }
-  assert.equal(await server.app.ph5.jobs.counts().then((n) => Object.values(n).reduce((a, b) => a + b, 0)), 0, 'nothing was queued');
+  assert.equal(await server.app.jobs.counts().then((n) => Object.values(n).reduce((a, b) => a + b, 0)), 0, 'nothing was queued');
 });
 
 test('a 60 KiB header sent in small pieces, slower than the parser refuses it, still gets its 431', async () => {

@@ -89,7 +89,7 @@ test('an empty write is accepted as a job that changes nothing (JSON [] or zero 
   ] as const) {
     const res = await api.app.inject({ method: 'PUT', url, payload: payload as unknown as string, headers });
     assert.equal(res.statusCode, 202, `${url}: ${res.body}`);
-    const job = await api.app.ph5.jobs.job(res.headers.location!.split('/').pop()!);
+    const job = await api.app.jobs.job(res.headers.location!.split('/').pop()!);
     const op = job!.data.ops[0] as WriteOp;
     assert.equal(op.bytes, 0);
   }

@@ -179,7 +179,7 @@ test('thousands of random requests: no 5xx, problems for every refusal, nothing 
   assert.equal(await snapshot(), before, 'no file in the data root (or outside it) changed');
   // Every staged payload belongs to an accepted job.
   const staged = new Set(await api.staged());
-  const jobs = (await Promise.all(api.app.ph5.jobs.queues.map((q) => q.getJobs(['waiting', 'delayed', 'prioritized', 'paused'])))).flat();
+  const jobs = (await Promise.all(api.app.jobs.queues.map((q) => q.getJobs(['waiting', 'delayed', 'prioritized', 'paused'])))).flat();
   for (const job of jobs) for (const op of (job.data as JobData).ops) if (op.op === 'write') staged.delete(op.staged);
   assert.deepEqual([...staged], [], 'no staged payload without a job');
   console.log(`fuzz: 3000 requests, ${accepted} accepted (202), ${jobs.length} jobs queued`);

@@ -30,15 +30,15 @@ test('readyz is 503 without a worker pool heartbeat, 200 with a fresh one, 503 a
   assert.ok(none.headers['retry-after']);
 
   // What a pool's heartbeat writes: its score in the live set and its record (with a TTL).
-  await api.app.ph5.redis.zadd(keys.pools, Date.now(), 'pool-a');
+  await api.app.redis.zadd(keys.pools, Date.now(), 'pool-a');
   const recordless = await api.app.inject({ method: 'GET', url: '/readyz' });
   assert.equal(recordless.statusCode, 503, 'a set entry without its record is no live pool');
-  await api.app.ph5.redis.set(keys.pool('pool-a'), '{}', 'PX', 60_000);
+  await api.app.redis.set(keys.pool('pool-a'), '{}', 'PX', 60_000);
   const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
   assert.equal(ready.statusCode, 200, ready.body);
   assert.deepEqual(ready.json(), { status: 'ready', pools: 1 });
 
-  await api.app.ph5.redis.zadd(keys.pools, Date.now() - 60_000, 'pool-a');
+  await api.app.redis.zadd(keys.pools, Date.now() - 60_000, 'pool-a');
   const stale = await api.app.inject({ method: 'GET', url: '/readyz' });
   assert.equal(stale.statusCode, 503);
   assert.equal(stale.json().code, 'PH5_ERR_NOT_READY');
@@ -48,7 +48,7 @@ test('Redis down: every route that needs it answers 503 + Retry-After within 3 s
   const created = await api.app.inject({ method: 'POST', url: '/v1/files/up.h5/datasets', payload: { path: '/d', dtype: 'int32', shape: [4] } });
   assert.equal(created.statusCode, 202);
   const jobUrl = created.headers.location as string;
-  await api.app.ph5.redis.multi().zadd(keys.pools, Date.now(), 'pool-a').set(keys.pool('pool-a'), '{}', 'PX', 60_000).exec();
+  await api.app.redis.multi().zadd(keys.pools, Date.now(), 'pool-a').set(keys.pool('pool-a'), '{}', 'PX', 60_000).exec();
   const jobsBefore = await api.jobCount();
   await sleep(1100); // appendfsync everysec: let the AOF catch up before the crash
 
@@ -89,5 +89,5 @@ test('Redis down: every route that needs it answers 503 + Retry-After within 3 s
   }
   assert.equal(res?.statusCode, 200, 'the API recovers when Redis is back');
   assert.equal(await api.jobCount(), jobsBefore, 'nothing was queued while Redis was down');
-  assert.deepEqual(await api.app.ph5.redis.hkeys(keys.datasets('default', 'down.h5')), [], 'nothing was registered');
+  assert.deepEqual(await api.app.redis.hkeys(keys.datasets('default', 'down.h5')), [], 'nothing was registered');
 });

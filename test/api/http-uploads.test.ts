@@ -45,7 +45,7 @@ const valueUrl = (row: number, count = 1, dataset = 'rows') => `/v1/files/u.h5/d
 
 /** The staged payload of the single op of job `id`. */
 async function stagedPayload(id: string): Promise<Buffer> {
-  const job = await api.app.ph5.jobs.job(id);
+  const job = await api.app.jobs.job(id);
   assert.ok(job, `job ${id} is in Redis`);
   const op = job.data.ops[0] as WriteOp;
   const { readFile } = await import('node:fs/promises');

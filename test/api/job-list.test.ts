@@ -68,7 +68,7 @@ test('pages with limit and before', async () => {
 });
 
 test('a job that expired from the queue is skipped and pruned', async () => {
-  await api.app.ph5.jobs.queueOf(ids[2]!)!.remove(ids[2]!);
+  await api.app.jobs.queueOf(ids[2]!)!.remove(ids[2]!);
   const page = await list('');
   assert.deepEqual(page.jobs.map((j) => j.id), [ids[4], ids[3], ids[1], ids[0]]);
 });

@@ -46,7 +46,7 @@ async function held(file: string, n: number): Promise<Array<{ id: string; seq: n
     const res = await api.app.inject({ method: 'POST', url: `/v1/files/${file}/datasets`, payload: { path: `/d${i}`, dtype: 'int8', shape: [2] } });
     assert.equal(res.statusCode, 202, res.body);
     const id = res.json().job.id as string;
-    out.push({ id, seq: (await api.app.ph5.jobs.job(id))!.data.seq! });
+    out.push({ id, seq: (await api.app.jobs.job(id))!.data.seq! });
   }
   for (let i = 0; i < 200 && !out.every((j) => releases.has(j.id)); i++) await sleep(20);
   assert.ok(out.every((j) => releases.has(j.id)), 'the stand-in took every job');
@@ -55,7 +55,7 @@ async function held(file: string, n: number): Promise<Array<{ id: string; seq: n
 
 /** What a pool's epoch does as it starts, and its heartbeat. */
 async function epochStarts(file: string, first: number, last: number, pool: string, publish = true): Promise<void> {
-  const { redis } = api.app.ph5;
+  const { redis } = api.app;
   await redis.set(keys.pool(pool), '{}', 'PX', 60_000);
   await redis.hset(fileStateKey('default', file), 'applying', applyingMark(first, last, pool));
   const event: ApplyingEvent = { project: 'default', file, first, last, pool };
@@ -76,14 +76,14 @@ test('GET and the list: only the jobs the live pool’s epoch covers are running
   assert.deepEqual(running.jobs.map((j: any) => j.id), [jobs[1]!.id]);
 
   // The pool's heartbeat record expires (it died, or its ranks are stopped): its mark stays, nothing runs.
-  await api.app.ph5.redis.del(keys.pool('pool-live'));
+  await api.app.redis.del(keys.pool('pool-live'));
   assert.deepEqual(await Promise.all(jobs.map((j) => state(j.id))), ['queued', 'queued', 'queued']);
   const none = (await api.app.inject({ method: 'GET', url: '/v1/jobs?state=running&file=list.h5' })).json();
   assert.deepEqual(none.jobs, []);
 
   // The epoch's commit: cursor past the job, mark gone; until BullMQ has it completed it stays running.
-  await api.app.ph5.redis.hset(fileStateKey('default', 'list.h5'), 'applied', jobs[1]!.seq);
-  await api.app.ph5.redis.hdel(fileStateKey('default', 'list.h5'), 'applying');
+  await api.app.redis.hset(fileStateKey('default', 'list.h5'), 'applied', jobs[1]!.seq);
+  await api.app.redis.hdel(fileStateKey('default', 'list.h5'), 'applying');
   assert.deepEqual(await Promise.all(jobs.map((j) => state(j.id))), ['running', 'running', 'queued']);
   for (const j of jobs) releases.get(j.id)!();
   const done = await api.app.inject({ method: 'GET', url: `/v1/jobs/${jobs[2]!.id}?wait=5` });
@@ -137,7 +137,7 @@ test('the event stream says queued while the pool holds the job, running as soon
 
 test('all streams share ONE subscriber connection for epoch events', async () => {
   const subscribers = async () =>
-    (await api.app.ph5.redis.client('LIST') as string)
+    (await api.app.redis.client('LIST') as string)
       .split('\n')
       .filter((l) => / sub=[1-9]/.test(l)).length;
   const jobs = await held('many.h5', 3);

@@ -1,12 +1,12 @@
 /**
- * The state a client sees for a job (plugins/app/job-state.ts), as a table: `running` means
+ * The state a client sees for a job (services/api/domain/job-state.ts), as a table: `running` means
  * an epoch of a live pool is applying the job, not that a pool holds it. Before, every
  * BullMQ 'active' job read `running`: in a hang, all the jobs a pool held (up to 128 per
  * shard) did, although nothing applied them.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideState, needsFileState, type StateInputs } from '../../services/api/plugins/app/job-state.js';
+import { decideState, needsFileState, type StateInputs } from '../../services/api/domain/job-state.js';
 
 const mark = (first: number, last: number, pool = 'p1') => ({ first, last, pool });
 const base: StateInputs = { bullState: 'active', seq: 5, applying: null, poolLive: false, applied: 0 };

@@ -91,7 +91,7 @@ test('?wait returns as soon as the job completes, with the worker’s result', a
   const location = await create('ok2.h5');
   const waiting = getJob(location, '?wait=30'); // capped at PH5_MAX_WAIT_SECONDS=5
   await sleep(300);
-  assert.equal(api.app.ph5.jobs.waiting, 1, 'the request is long-polling');
+  assert.equal(api.app.jobs.waiting, 1, 'the request is long-polling');
   startWorker();
   const { status, body, ms } = await waiting;
   assert.equal(status, 200);
@@ -101,7 +101,7 @@ test('?wait returns as soon as the job completes, with the worker’s result', a
   assert.equal(body.ranks, 4);
   assert.ok(body.timings.startedAt >= body.timings.acceptedAt);
   assert.ok(body.timings.finishedAt >= body.timings.startedAt);
-  assert.equal(api.app.ph5.jobs.waiting, 0, 'the waiter is gone');
+  assert.equal(api.app.jobs.waiting, 0, 'the waiter is gone');
   // The earlier jobs ran too, now that a worker is there.
   const again = await getJob(location, '?wait=1');
   assert.equal(again.body.state, 'completed');
@@ -115,8 +115,8 @@ test('a job a pool holds is queued until an epoch of a live pool applies it, the
   // Taken (BullMQ 'active') but no epoch applies it: held, not running.
   assert.equal((await getJob(location)).body.state, 'queued');
   // What a pool's epoch writes as it starts (the mark) and its heartbeat (the pool's record).
-  const { redis } = api.app.ph5;
-  const seq = (await api.app.ph5.jobs.job(id))!.data.seq!;
+  const { redis } = api.app;
+  const seq = (await api.app.jobs.job(id))!.data.seq!;
   await redis.hset(fileStateKey('default', 'slow.h5'), 'applying', applyingMark(seq, seq, 'pool-slow'));
   assert.equal((await getJob(location)).body.state, 'queued', 'the marking pool is not live');
   await redis.set(keys.pool('pool-slow'), '{}', 'PX', 60_000);
@@ -157,7 +157,7 @@ test('unknown jobs, and jobs of another project, are not found', async () => {
   assert.equal(missing.body.code, 'PH5_ERR_JOB_NOT_FOUND');
   const data: JobData = { v: 1, project: 'someone-else', file: 'x.h5', acceptedAt: Date.now(), ops: [{ op: 'createDataset', path: '/x', dtype: 'int8', shape: [1] }] };
   const otherId = newJobId('someone-else', 'x.h5');
-  await api.app.ph5.jobs.queues[shardOfJobId(otherId)!]!.add('other', data, { jobId: otherId });
+  await api.app.jobs.queues[shardOfJobId(otherId)!]!.add('other', data, { jobId: otherId });
   const other = await getJob(`/v1/jobs/${otherId}`);
   assert.equal(other.status, 404);
   assert.equal(other.body.code, 'PH5_ERR_JOB_NOT_FOUND');

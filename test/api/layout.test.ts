@@ -12,7 +12,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { layoutRefusal } from '../../services/api/plugins/app/datasets.js';
+import { layoutRefusal } from '../../services/api/domain/datasets.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 const run = promisify(execFile);

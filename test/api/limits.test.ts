@@ -42,7 +42,7 @@ test('a project with PH5_MAX_QUEUED_PER_PROJECT unfinished jobs gets 429 until o
     assert.equal(await api.jobCount(), 2);
 
     // A job that is gone (finished and removed) no longer counts; reconciliation notices.
-    await api.app.ph5.jobs.queueOf(first.json().job.id)!.remove(first.json().job.id);
+    await api.app.jobs.queueOf(first.json().job.id)!.remove(first.json().job.id);
     await sleep(1_100); // reconciliation runs at most once a second per project
     const again = await create('/c');
     assert.equal(again.statusCode, 202, again.body);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { currentOwner, parsePartialName, partialFate, partialName, processStartTime, STALE_MS, type UploadOwner } from '../../services/api/plugins/app/partial-uploads.js';
+import { currentOwner, parsePartialName, partialFate, partialName, processStartTime, STALE_MS, type UploadOwner } from '../../services/api/lib/partial-uploads.js';
 
 const UUID = '0b6c3c3e-2f7a-4f55-9d0e-5b1f3c2a9e11';
 const self: UploadOwner = { boot: 'a1b2c3d4', pidns: 4026531836, pid: 1000, start: 5000 };

@@ -108,7 +108,7 @@ for (const c of refusals) {
     assert.equal(res.json().code, c.code, res.body);
     assert.equal(await api.jobCount(), jobs, 'nothing queued');
     assert.deepEqual(await api.staged(), staged, 'nothing staged');
-    assert.deepEqual(await api.app.ph5.redis.hkeys(keys.datasets('default', 'p.h5')), [], 'nothing recorded');
+    assert.deepEqual(await api.app.redis.hkeys(keys.datasets('default', 'p.h5')), [], 'nothing recorded');
   });
 }
 
@@ -122,7 +122,7 @@ test(`more than ${MAX_POINTS} points are refused`, async () => {
 
 async function acceptedOp(res: { statusCode: number; body: string; headers: Record<string, unknown> }): Promise<WriteOp> {
   assert.equal(res.statusCode, 202, res.body);
-  const job = await api.app.ph5.jobs.job(String(res.headers.location).split('/').pop()!);
+  const job = await api.app.jobs.job(String(res.headers.location).split('/').pop()!);
   const op = job!.data.ops[0]!;
   assert.equal(op.op, 'write');
   return op as WriteOp;
@@ -162,7 +162,7 @@ test('a batch may write points (after creating the dataset in the same batch); b
     { op: 'write', path: '/log', select: '[2:2]', value: [] },
   ]);
   assert.equal(res.statusCode, 202, res.body);
-  const job = await api.app.ph5.jobs.job(res.json().job.id);
+  const job = await api.app.jobs.job(res.json().job.id);
   const [, , pts, empty] = job!.data.ops as WriteOp[];
   assert.deepEqual([pts!.points, pts!.select, pts!.bytes], [{ count: 2, rank: 1 }, 'points(2)', 4]);
   const staged = await readFile(path.join(api.config.dataDir, '.staging', pts!.staged));

@@ -50,7 +50,7 @@ async function metric(name: string, labels = ''): Promise<number | null> {
 }
 
 test('ph5_pools_live counts pools with a fresh heartbeat AND their record; /readyz agrees', async () => {
-  const { redis } = api.app.ph5;
+  const { redis } = api.app;
   assert.equal(await metric('ph5_pools_live'), 0);
   assert.equal((await api.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
   // What a heartbeat writes.
@@ -69,22 +69,22 @@ test('ph5_pools_live counts pools with a fresh heartbeat AND their record; /read
 
 test('ph5_watchdog_firings_total is the pools’ count of watchdog firings', async () => {
   assert.equal(await metric('ph5_watchdog_firings_total'), 0);
-  await api.app.ph5.redis.incr(keys.watchdogFired);
-  await api.app.ph5.redis.incr(keys.watchdogFired);
+  await api.app.redis.incr(keys.watchdogFired);
+  await api.app.redis.incr(keys.watchdogFired);
   assert.equal(await metric('ph5_watchdog_firings_total'), 2);
   const res = await api.app.inject({ method: 'GET', url: '/metrics' });
   assert.match(res.body, /# TYPE ph5_watchdog_firings_total counter/);
 });
 
 test('ph5_jobs_phase: held jobs are not counted as applying; an epoch of a live pool is; a dead pool’s is not', async () => {
-  const { redis } = api.app.ph5;
+  const { redis } = api.app;
   const ids: string[] = [];
   const seqs: number[] = [];
   for (let i = 0; i < 4; i++) {
     const res = await api.app.inject({ method: 'POST', url: '/v1/files/ph.h5/datasets', payload: { path: `/d${i}`, dtype: 'int8', shape: [2] } });
     assert.equal(res.statusCode, 202, res.body);
     ids.push(res.json().job.id);
-    seqs.push((await api.app.ph5.jobs.job(res.json().job.id))!.data.seq!);
+    seqs.push((await api.app.jobs.job(res.json().job.id))!.data.seq!);
   }
   const phase = (p: string) => metric('ph5_jobs_phase', `{phase="${p}"}`);
   assert.deepEqual([await phase('applying'), await phase('held'), await phase('waiting')], [0, 0, 4]);

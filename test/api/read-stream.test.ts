@@ -156,7 +156,7 @@ for p in args:
 async function writerGetsIn(file: string, ms: number): Promise<number> {
   const started = Date.now();
   const lease = await Promise.race([
-    api.app.ph5.locks.acquireWrite('default', file),
+    api.app.locks.acquireWrite('default', file),
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the write lease of ${file} was not free within ${ms} ms`)), ms)),
   ]);
   await lease.release();

@@ -117,7 +117,7 @@ test('creating a dataset that exists in the file is 409; writes are checked agai
   assert.equal(exists.json().code, 'PH5_ERR_EXISTS');
   const group = await api.app.inject({ method: 'POST', url: '/v1/files/r.h5/datasets', payload: { path: 'grp', dtype: 'int32', shape: [3] } });
   assert.equal(group.statusCode, 409, 'a group is in the way');
-  assert.deepEqual(await api.app.ph5.redis.hkeys(keys.datasets('default', 'r.h5')), []);
+  assert.deepEqual(await api.app.redis.hkeys(keys.datasets('default', 'r.h5')), []);
   const tooMany = await api.app.inject({ method: 'PUT', url: '/v1/files/r.h5/datasets/ints/value?select=[0:1,0:4]', payload: [1, 2, 3] });
   assert.equal(tooMany.statusCode, 400);
   assert.equal(tooMany.json().code, 'PH5_ERR_VALUE');
@@ -125,7 +125,7 @@ test('creating a dataset that exists in the file is 409; writes are checked agai
 
   const ok = await api.app.inject({ method: 'PUT', url: '/v1/files/r.h5/datasets/grp%2Fbig/value?select=[0:2]', payload: [1, 2] });
   assert.equal(ok.statusCode, 202, ok.body);
-  const job = await api.app.ph5.jobs.job(ok.headers.location!.split('/').pop()!);
+  const job = await api.app.jobs.job(ok.headers.location!.split('/').pop()!);
   const op = job!.data.ops[0]!;
   assert.equal(op.op === 'write' && op.dtype, '>f8', 'the dtype comes from the file');
 });
@@ -141,7 +141,7 @@ test('a pending dataset is described from the registry, and has no values yet', 
 });
 
 test('a read waits while a writer holds the file, and proceeds when it lets go', async () => {
-  const lease = await api.app.ph5.locks.acquireWrite('default', 'r.h5');
+  const lease = await api.app.locks.acquireWrite('default', 'r.h5');
   let answered = false;
   const reading = get('/v1/files/r.h5/datasets/ints/value?select=[0:1,0:1]').then((r) => {
     answered = true;

@@ -1,5 +1,5 @@
 /**
- * The streamed-body stager (services/api/plugins/app/stream-stager.ts) over a real socket:
+ * The streamed-body stager (services/api/lib/stream-stager.ts) over a real socket:
  * a node:http server hands each request body to receiveBody with a real staged-file writer
  * (the native one and Node's fs fallback, each), and a real client sends bodies that are
  * exact, too long, too short (chunked, ending early) or aborted. Every refusal carries its
@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { createStagedFileWriter, receiveBody, type ReceiveOptions } from '../../services/api/plugins/app/stream-stager.js';
+import { createStagedFileWriter, receiveBody, type ReceiveOptions } from '../../services/api/lib/stream-stager.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ph5-stream-stager-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

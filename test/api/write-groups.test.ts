@@ -1,5 +1,5 @@
 /**
- * Group commit of small writes (plugins/app/write-groups.ts): concurrent small writes to one
+ * Group commit of small writes (services/api/domain/write-groups.ts): concurrent small writes to one
  * file share one staged file and one job, in arrival order, each request still answered
  * with its own operation; large writes and refused writes never join a group.
  */
@@ -40,7 +40,7 @@ function putRow(i: number, body = row(i), select = `[${i}:${i + 1},0:${ROW}]`) {
 }
 
 async function jobData(id: string): Promise<JobData> {
-  const job = await api.app.ph5.jobs.job(id);
+  const job = await api.app.jobs.job(id);
   assert.ok(job, `job ${id} is in Redis`);
   return job.data;
 }

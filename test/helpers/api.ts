@@ -43,7 +43,7 @@ export async function startApi(env: NodeJS.ProcessEnv = {}): Promise<TestApi> {
     redis,
     staged: async () => readdir(path.join(dataDir, '.staging')),
     jobCount: async () => {
-      const counts = await app.ph5.jobs.counts();
+      const counts = await app.jobs.counts();
       return Object.values(counts).reduce((a, b) => a + b, 0);
     },
     stop: async () => {

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { freePort } from './stack.js';
+import { exited } from '../../services/shared/child-exit.js';
 
 const run = promisify(execFile);
 
@@ -79,10 +80,6 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
     await sleep(200);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last error: ${(lastError as Error)?.message})\n${await context()}`);
-}
-
-function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
 
 export async function startSlurm(): Promise<SlurmCluster> {

@@ -17,6 +17,7 @@ import { h5py } from '../helpers/h5.js';
 import { childPids } from '../helpers/proc.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/stack.js';
+import { exited } from '../../services/shared/child-exit.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WORKER_CLI = path.join(DIST, 'services', 'cli', 'worker.js');
@@ -27,11 +28,6 @@ let dataDir: string;
 let api: ChildProcess;
 let url: string;
 let output = '';
-
-function exited(p: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve({ code: p.exitCode, signal: p.signalCode });
-  return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal })));
-}
 
 function alive(pid: number): boolean {
   try {

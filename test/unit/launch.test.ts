@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { drainTimeoutMs, resolveRanks } from '../../services/cli/worker.js';
+import { drainTimeoutMs, resolveRanks } from '../../services/shared/config.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { DRAIN_SIGNAL, INSPECTOR_OFF_FLAG, launchCommand, parseLauncher, rankExitGraceMs, WORKER_ENTRY } from '../../services/worker/pool.js';
 

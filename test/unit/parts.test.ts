@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describeRows, parseSize, planParts, retryable, selectRows } from '../../services/client/parts.js';
 import { partedPlan } from '../../services/cli/commands.js';
-import { checkIdempotencyKey, idempotencyRedisKey, requestFingerprint } from '../../services/api/plugins/app/idempotency.js';
+import { checkIdempotencyKey, idempotencyRedisKey, requestFingerprint } from '../../services/api/domain/idempotency.js';
 import { parseDtype } from '../../services/shared/dtype.js';
 
 test('planParts: whole rows, at most partBytes, the last part short, at least one row each', () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inferValueShape } from '../../services/api/plugins/app/value-shape.js';
+import { inferValueShape } from '../../services/api/domain/value-shape.js';
 import type { Dtype } from '../../services/shared/dtype.js';
 
 const f64: Dtype = { kind: 'float', size: 8, order: 'le' };

@@ -10,7 +10,6 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Config } from '../../../shared/config.js';
 import { errors } from '../../errors.js';
 import { roleAllows, TokenTable, type Principal, type Role } from '../../tokens.js';
 
@@ -37,9 +36,9 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match ? match[1]! : null;
 }
 
-async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promise<void> {
-  const table = TokenTable.fromConfig(opts.config);
-  const anonymous: Principal = { name: 'anonymous', project: opts.config.defaultProject, role: 'admin' };
+async function authPlugin(app: FastifyInstance): Promise<void> {
+  const table = TokenTable.fromConfig(app.config);
+  const anonymous: Principal = { name: 'anonymous', project: app.config.defaultProject, role: 'admin' };
   app.decorate('authEnabled', table !== null);
   app.decorateRequest('principal', null);
 
@@ -67,4 +66,4 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
   });
 }
 
-export default fp(authPlugin, { name: 'ph5-auth' });
+export default fp(authPlugin, { name: 'auth', dependencies: ['config'] });

@@ -19,7 +19,7 @@ import { Redis as RedisClient, type ChainableCommander, type Redis, type RedisOp
 import { fileStateKey, parseApplying } from '../../../shared/file-state.js';
 import { keys, newJobId, parseFailure, type ApplyingEvent, type JobData, type JobResult } from '../../../shared/jobs.js';
 import { ShardEvents, WriteQueues, type QueuedJob, type ShardQueue } from '../../../shared/queue/index.js';
-import { decideState, markCovers, needsFileState } from './job-state.js';
+import { decideState, markCovers, needsFileState } from '../../domain/job-state.js';
 import type { JobView } from '../../schemas/common.js';
 
 export type Ph5Job = QueuedJob;

@@ -22,7 +22,7 @@ import type { FastifyInstance } from 'fastify';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { fileStateKey, parseApplying } from '../../../shared/file-state.js';
 import { keys, type JobResult } from '../../../shared/jobs.js';
-import { livePools } from './pools.js';
+import { livePools } from '../../domain/pools.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -90,8 +90,8 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
     duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  if (!app.ph5) return; // built without Redis (OpenAPI document): no queue metrics
-  const { jobs, redis } = app.ph5;
+  if (!app.hasDecorator('jobs')) return; // built without Redis (OpenAPI document): no queue metrics
+  const { jobs, redis } = app;
   // One scrape reads the queue's counts and the live pools once, whichever metric asks
   // first: prom-client starts every collect() in the same turn of the event loop, so the
   // reads are shared within that turn and never reused by the next scrape.
@@ -205,4 +205,4 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
   });
 }
 
-export default fp(metricsPlugin, { name: 'ph5-metrics', dependencies: ['ph5'] });
+export default fp(metricsPlugin, { name: 'metrics' });

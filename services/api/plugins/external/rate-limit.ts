@@ -35,8 +35,8 @@ export function countsInRedis(store: RateLimitStore, clusterWorker: boolean): bo
 async function rateLimitPlugin(app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const max = opts.config.limits.rateLimitPerMinute;
   if (max <= 0) return;
-  // Registered after the ph5 plugin (app.ts), whose producer client it shares.
-  const redis = countsInRedis(opts.config.limits.rateLimitStore, isApiWorker()) ? app.ph5?.redis : undefined;
+  // Registered after the redis plugin (app.ts), whose producer client it shares.
+  const redis = countsInRedis(opts.config.limits.rateLimitStore, isApiWorker()) && app.hasDecorator('redis') ? app.redis : undefined;
   await app.register(rateLimit, {
     max,
     ...(redis ? { redis, nameSpace: `${QUEUE_PREFIX}:ratelimit:`, skipOnError: true } : {}),

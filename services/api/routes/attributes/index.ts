@@ -4,15 +4,18 @@
  * under three prefixes; names travel URL-encoded as one segment.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type, type Static, type TSchema } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type TSchema } from 'typebox';
 import type { AttributeRead } from '../../../../native/lib/index.js';
 import { dtypeSpec } from '../../../shared/dtype.js';
 import { decodeJson, decodeStrings } from '../../../shared/json-codec.js';
 import { normalizeH5Path, validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
-import { isNativeError } from '../../plugins/app/datasets.js';
-import { attributeData, replyAccepted, validateAttributeName } from '../../plugins/app/operations.js';
-import { unreadable } from '../../plugins/app/unreadable.js';
+import { isNativeError } from '../../domain/datasets.js';
+import { attributeData, validateAttributeName } from '../../domain/operations.js';
+import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
+import { InputError } from '../../../shared/input-error.js';
+import { unreadable } from '../../domain/unreadable.js';
 import { Accepted, DatasetPathParam, FileName, ObjectError, problems } from '../../schemas/common.js';
 import { DtypeRef } from '../../schemas/dtype.js';
 
@@ -83,16 +86,18 @@ function present(name: string, a: AttributeRead) {
   return { name, dtype: dtypeSpec(a.dtype), shape: a.shape, value: decodeJson(a.data, a.dtype, a.shape) };
 }
 
-export default async function attributeRoutes(app: FastifyInstance): Promise<void> {
+export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   for (const t of TARGETS) {
     const NamedParams = Type.Object({ ...(t.params as unknown as { properties: Record<string, TSchema> }).properties, name: AttributeName });
     const where = t.noun === 'File' ? "the file's root group" : `a ${t.noun.toLowerCase()}`;
 
     /** The project, file and object of a request; 404 when the object does not (or will not) exist. */
     const locate = async (request: FastifyRequest, forWrite: boolean) => {
-      const { storage, datasets, project } = app.ph5;
+      const { storage, datasets } = app;
       const params = request.params as Record<string, string>;
-      const proj = project(request);
+      const proj = projectOf(request);
       const file = validateFileName(params.file!);
       const resolved = await storage.resolve(proj, file);
       const object = t.objectPath(params);
@@ -111,7 +116,7 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       return { proj, file, object };
     };
     const readAll = async (request: FastifyRequest, only?: string) => {
-      const { datasets } = app.ph5;
+      const { datasets } = app;
       const { proj, file, object } = await locate(request, false);
       const found = await datasets.withFile(proj, file, async (f) => {
         try {
@@ -161,7 +166,7 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       },
     );
 
-    app.get<{ Params: Record<string, string> }>(
+    app.get(
       `${t.prefix}/attributes/:name`,
       {
         config: { role: 'read' },
@@ -176,12 +181,15 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       async (request) => {
         const name = validateAttributeName(request.params.name!);
         const { found, object, file } = await readAll(request, name);
-        if (!found?.[0]) throw new errors.NotFound(`No attribute '${name}' on ${object} in ${file}.`);
-        return found[0];
+        const attribute = found?.[0];
+        if (!attribute) throw new errors.NotFound(`No attribute '${name}' on ${object} in ${file}.`);
+        // Asked for by name, an attribute ph5 cannot read is refused by readAll, never listed.
+        if ('error' in attribute) throw new InputError(attribute.error.code, attribute.error.detail);
+        return attribute;
       },
     );
 
-    app.put<{ Params: Record<string, string>; Body: Static<typeof PutAttributeBody> }>(
+    app.put(
       `${t.prefix}/attributes/:name`,
       {
         config: { role: 'write' },
@@ -201,14 +209,14 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       },
       async (request, reply) => {
         const name = validateAttributeName(request.params.name!);
-        const value = attributeData(request.body, app.ph5.config.limits);
+        const value = attributeData(request.body, app.config.limits);
         const { proj, file, object } = await locate(request, true);
-        const job = await app.ph5.operations.submit({ project: proj, file, ops: [{ op: 'setAttribute', path: object, name, value }] });
+        const job = await app.operations.submit({ project: proj, file, ops: [{ op: 'setAttribute', path: object, name, value }] });
         return replyAccepted(app, reply, job);
       },
     );
 
-    app.delete<{ Params: Record<string, string> }>(
+    app.delete(
       `${t.prefix}/attributes/:name`,
       {
         config: { role: 'write' },
@@ -223,7 +231,7 @@ export default async function attributeRoutes(app: FastifyInstance): Promise<voi
       async (request, reply) => {
         const name = validateAttributeName(request.params.name!);
         const { proj, file, object } = await locate(request, false);
-        const job = await app.ph5.operations.submit({ project: proj, file, ops: [{ op: 'deleteAttribute', path: object, name }] });
+        const job = await app.operations.submit({ project: proj, file, ops: [{ op: 'deleteAttribute', path: object, name }] });
         return replyAccepted(app, reply, job);
       },
     );

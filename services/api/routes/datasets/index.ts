@@ -3,18 +3,22 @@
  * travel URL-encoded as ONE segment (`grp%2Fdset`). Values: routes/values.
  */
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { dtypeSpec, parseDtype } from '../../../shared/dtype.js';
 import { errors } from '../../errors.js';
-import { checkResize, createDatasetOp, deleteObject, replyAccepted, requestTarget, resizedRecord } from '../../plugins/app/operations.js';
+import { checkResize, createDatasetOp, resizedRecord } from '../../domain/operations.js';
+import { deleteObject, replyAccepted, requestTarget } from '../../lib/route-helpers.js';
 import { Accepted, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { CreateDatasetBody, ResizeBody } from '../../schemas/datasets.js';
 
 const FileParams = Type.Object({ file: FileName });
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
-export default async function datasetRoutes(app: FastifyInstance): Promise<void> {
-  app.post<{ Params: Static<typeof FileParams>; Body: Static<typeof CreateDatasetBody> }>(
+export default async function datasetRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
     '/v1/files/:file/datasets',
     {
       config: { role: 'write' },
@@ -31,7 +35,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (request, reply) => {
-      const { jobs, operations, config } = app.ph5;
+      const { jobs, operations, config } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
       const jobId = jobs.newId(proj, file);
       const { op, record } = createDatasetOp(request.body, h5path, jobId, config.limits);
@@ -42,7 +46,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     },
   );
 
-  app.get<{ Params: Static<typeof DatasetParams> }>(
+  app.get(
     '/v1/files/:file/datasets/:path',
     {
       config: { role: 'read' },
@@ -58,14 +62,14 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     },
     async (request) => {
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
-      const meta = await app.ph5.datasets.describe(proj, file, h5path);
+      const meta = await app.datasets.describe(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
       // Enums and compounds are answered as objects (the Dtype schema), not as their canonical text.
       return { ...meta, dtype: dtypeSpec(parseDtype(meta.dtype)) };
     },
   );
 
-  app.put<{ Params: Static<typeof DatasetParams>; Body: Static<typeof ResizeBody> }>(
+  app.put(
     '/v1/files/:file/datasets/:path/shape',
     {
       config: { role: 'write' },
@@ -82,7 +86,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
       },
     },
     async (request, reply) => {
-      const { datasets, jobs, operations } = app.ph5;
+      const { datasets, jobs, operations } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const meta = await datasets.forWrite(proj, file, h5path);
       if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
@@ -96,7 +100,7 @@ export default async function datasetRoutes(app: FastifyInstance): Promise<void>
     },
   );
 
-  app.delete<{ Params: Static<typeof DatasetParams> }>(
+  app.delete(
     '/v1/files/:file/datasets/:path',
     {
       config: { role: 'write' },

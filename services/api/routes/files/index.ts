@@ -1,17 +1,18 @@
 /**
  * Files of a project: list, info with the object tree, create (a job), delete (a job,
  * admin). A file is named by one segment under the project's directory; the checks of
- * names and resolved paths (symlinks included) are in plugins/app/storage.ts.
+ * names and resolved paths (symlinks included) are in domain/storage.ts.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { validateFileName } from '../../../shared/names.js';
 import { keys } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
-import { replyAccepted } from '../../plugins/app/operations.js';
-import { TREE_LIMIT, readTree } from '../../plugins/app/tree.js';
+import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
+import { TREE_LIMIT, readTree } from '../../domain/tree.js';
 import { Accepted, FileName, ObjectError, problems } from '../../schemas/common.js';
 import { DtypeRef } from '../../schemas/dtype.js';
 
@@ -59,7 +60,9 @@ const FileInfo = Type.Object(
   },
 );
 
-export default async function fileRoutes(app: FastifyInstance): Promise<void> {
+export default async function fileRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/v1/files',
     {
@@ -78,8 +81,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { config, project } = app.ph5;
-      const dir = path.join(config.dataDir, project(request));
+      const { config } = app;
+      const dir = path.join(config.dataDir, projectOf(request));
       let names: string[];
       try {
         names = await readdir(dir);
@@ -102,7 +105,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof FileParams> }>(
+  app.get(
     '/v1/files/:file',
     {
       config: { role: 'read' },
@@ -117,8 +120,8 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { storage, datasets, project } = app.ph5;
-      const proj = project(request);
+      const { storage, datasets } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.params.file);
       const resolved = await storage.resolve(proj, file);
       // Absent, or deleted by an accepted job that has not run yet.
@@ -130,7 +133,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.put<{ Params: Static<typeof FileParams> }>(
+  app.put(
     '/v1/files/:file',
     {
       config: { role: 'write' },
@@ -146,15 +149,15 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, operations, project } = app.ph5;
-      const proj = project(request);
+      const { storage, operations } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.params.file);
       if ((await storage.resolve(proj, file)).exists) throw new errors.Exists(`${file} already exists.`);
       // Its creation is recorded at '/' (so that requests accepted meanwhile, a root
       // attribute, see the file coming), unless '/' holds a deletion: that tombstone must
       // keep hiding what was accepted before it.
-      const jobId = app.ph5.jobs.newId(proj, file);
-      const root = await app.ph5.redis.hget(keys.datasets(proj, file), '/');
+      const jobId = app.jobs.newId(proj, file);
+      const root = await app.redis.hget(keys.datasets(proj, file), '/');
       const tombstone = root !== null && (JSON.parse(root) as { kind?: string }).kind === 'deleted';
       const job = await operations.submit({
         project: proj,
@@ -167,7 +170,7 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.delete<{ Params: Static<typeof FileParams> }>(
+  app.delete(
     '/v1/files/:file',
     {
       config: { role: 'admin' },
@@ -183,15 +186,15 @@ export default async function fileRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, redis, operations, project } = app.ph5;
-      const proj = project(request);
+      const { storage, redis, operations } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.params.file);
       if (!(await storage.resolve(proj, file)).exists && (await redis.exists(keys.datasets(proj, file))) === 0) {
         throw new errors.NotFound(`No file ${file}.`);
       }
       // A deletion record at '/' hides everything accepted before it: the file reads as
       // gone at once, and every path in it is free for the jobs that follow.
-      const jobId = app.ph5.jobs.newId(proj, file);
+      const jobId = app.jobs.newId(proj, file);
       const job = await operations.submit({
         project: proj,
         file,

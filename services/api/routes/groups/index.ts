@@ -4,10 +4,11 @@
  * (`a%2Fb`); the root group is the file itself (GET /v1/files/{file}).
  */
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { errors } from '../../errors.js';
-import { isNativeError } from '../../plugins/app/datasets.js';
-import { deleteObject, replyAccepted, requestTarget } from '../../plugins/app/operations.js';
+import { isNativeError } from '../../domain/datasets.js';
+import { deleteObject, replyAccepted, requestTarget } from '../../lib/route-helpers.js';
 import { Accepted, FileName, problems } from '../../schemas/common.js';
 
 const FileParams = Type.Object({ file: FileName });
@@ -19,7 +20,7 @@ const CreateGroupBody = Type.Object(
 );
 const Member = Type.Object({
   name: Type.String(),
-  kind: Type.Union(['group', 'dataset', 'datatype', 'softlink', 'external', 'other'].map((k) => Type.Literal(k))),
+  kind: Type.Union([Type.Literal('group'), Type.Literal('dataset'), Type.Literal('datatype'), Type.Literal('softlink'), Type.Literal('external'), Type.Literal('other')]),
   target: Type.Optional(Type.String({ description: 'softlink: the path it points to; external: the path inside file.' })),
   file: Type.Optional(Type.String({ description: 'external: the file it points into.' })),
 });
@@ -33,8 +34,10 @@ const GroupInfo = Type.Object(
   { examples: [{ path: '/run1', state: 'ready', members: [{ name: 'raw', kind: 'group' }, { name: 'temperature', kind: 'dataset' }], attributes: ['units'] }] },
 );
 
-export default async function groupRoutes(app: FastifyInstance): Promise<void> {
-  app.post<{ Params: Static<typeof FileParams>; Body: Static<typeof CreateGroupBody> }>(
+export default async function groupRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
     '/v1/files/:file/groups',
     {
       config: { role: 'write' },
@@ -48,7 +51,7 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { jobs, operations } = app.ph5;
+      const { jobs, operations } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.body.path);
       const jobId = jobs.newId(proj, file);
       const job = await operations.submit({
@@ -62,7 +65,7 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof GroupParams> }>(
+  app.get(
     '/v1/files/:file/groups/:path',
     {
       config: { role: 'read' },
@@ -75,7 +78,7 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { datasets } = app.ph5;
+      const { datasets } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const kind = await datasets.kindOf(proj, file, h5path);
       if (kind !== 'group') throw new errors.NotFound(`No group ${h5path} in ${file}.`);
@@ -89,11 +92,11 @@ export default async function groupRoutes(app: FastifyInstance): Promise<void> {
         }
       });
       const members = (found?.members ?? []).map((m) => ({ name: m.name, kind: m.kind, ...(m.target ? { target: m.target } : {}), ...(m.file ? { file: m.file } : {}) }));
-      return { path: h5path, state: found ? 'ready' : 'pending', members, attributes: found?.attributes ?? [] };
+      return { path: h5path, state: found ? ('ready' as const) : ('pending' as const), members, attributes: found?.attributes ?? [] };
     },
   );
 
-  app.delete<{ Params: Static<typeof GroupParams> }>(
+  app.delete(
     '/v1/files/:file/groups/:path',
     {
       config: { role: 'write' },

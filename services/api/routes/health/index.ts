@@ -1,12 +1,15 @@
 /** Liveness (the process answers) and readiness (Redis reachable, a worker pool alive). */
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { POOL_STALE_MS } from '../../../shared/jobs.js';
 import { errors } from '../../errors.js';
-import { livePools } from '../../plugins/app/pools.js';
+import { livePools } from '../../domain/pools.js';
 import { problems } from '../../schemas/common.js';
 
-export default async function healthRoutes(app: FastifyInstance): Promise<void> {
+export default async function healthRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/healthz',
     {
@@ -37,7 +40,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
       },
     },
     async () => {
-      const { redis } = app.ph5;
+      const { redis } = app;
       let pools: number;
       try {
         pools = (await livePools(redis)).length;

@@ -30,7 +30,7 @@ function frame(event: string, data: unknown): string {
 }
 
 export async function streamJobEvents(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, job: Ph5Job): Promise<void> {
-  const { jobs } = app.ph5;
+  const { jobs } = app;
   const id = String(job.id);
   const project = job.data.project;
   reply.hijack();

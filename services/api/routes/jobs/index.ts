@@ -3,12 +3,13 @@
  * Events stream of a job's changes; the project's job list.
  */
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
-import { buildBatch } from '../../plugins/app/batch.js';
+import { buildBatch } from '../../domain/batch.js';
 import { cancelWaitingJob } from '../../plugins/app/cancel.js';
-import { replyAccepted } from '../../plugins/app/operations.js';
+import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
 import { Accepted } from '../../schemas/common.js';
 import { BatchBody } from '../../schemas/batch.js';
 import { JobState, problems } from '../../schemas/common.js';
@@ -49,10 +50,12 @@ const JobList = Type.Object(
 /** How many index entries a filtered listing may scan per page before answering. */
 const SCAN_LIMIT = 5_000;
 
-export default async function jobRoutes(app: FastifyInstance): Promise<void> {
+export default async function jobRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.addHook('preClose', async () => endAllStreams(app));
 
-  app.get<{ Querystring: Static<typeof ListQuery> }>(
+  app.get(
     '/v1/jobs',
     {
       config: { role: 'read' },
@@ -66,8 +69,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { jobs, jobIndex, project } = app.ph5;
-      const proj = project(request);
+      const { jobs, jobIndex } = app;
+      const proj = projectOf(request);
       const limit = request.query.limit ?? 100;
       const out = [];
       let before = request.query.before;
@@ -107,7 +110,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Body: Static<typeof BatchBody> }>(
+  app.post(
     '/v1/jobs',
     {
       config: { role: 'write' },
@@ -124,8 +127,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, jobs, operations, project } = app.ph5;
-      const proj = project(request);
+      const { storage, jobs, operations } = app;
+      const proj = projectOf(request);
       const file = validateFileName(request.body.file);
       await storage.resolve(proj, file);
       const submission = await buildBatch(app, proj, file, request.body.ops, jobs.newId(proj, file));
@@ -134,7 +137,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.delete<{ Params: Static<typeof Params> }>(
+  app.delete(
     '/v1/jobs/:id',
     {
       config: { role: 'write' },
@@ -150,8 +153,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { jobs, redis, project } = app.ph5;
-      const job = await jobs.get(request.params.id, project(request));
+      const { jobs, redis } = app;
+      const job = await jobs.get(request.params.id, projectOf(request));
       if (!job) throw new errors.JobNotFound(request.params.id);
       if (!(await cancelWaitingJob(redis, String(job.id)))) {
         throw new errors.NotCancellable(`Job ${job.id} is ${(await jobs.view(job)).state}: only a job still waiting can be cancelled.`);
@@ -160,7 +163,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof Params>; Querystring: Static<typeof Query> }>(
+  app.get(
     '/v1/jobs/:id',
     {
       config: { role: 'read' },
@@ -178,8 +181,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { jobs, config, project } = app.ph5;
-      const proj = project(request);
+      const { jobs, config } = app;
+      const proj = projectOf(request);
       const job = await jobs.get(request.params.id, proj);
       if (!job) throw new errors.JobNotFound(request.params.id);
       const wait = Math.min(request.query.wait ?? 0, config.maxWaitSeconds);
@@ -193,7 +196,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: Static<typeof Params> }>(
+  app.get(
     '/v1/jobs/:id/events',
     {
       config: { role: 'read' },
@@ -220,8 +223,8 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { jobs, project } = app.ph5;
-      const job = await jobs.get(request.params.id, project(request));
+      const { jobs } = app;
+      const job = await jobs.get(request.params.id, projectOf(request));
       if (!job) throw new errors.JobNotFound(request.params.id);
       await streamJobEvents(app, request, reply, job);
     },

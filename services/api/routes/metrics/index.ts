@@ -1,9 +1,12 @@
 /** Prometheus scrape endpoint (plugins/app/metrics.ts defines what is measured). */
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { clusterMetrics, isApiWorker } from '../../cluster-worker.js';
 
-export default async function metricsRoutes(app: FastifyInstance): Promise<void> {
+export default async function metricsRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/metrics',
     {

@@ -8,42 +8,43 @@
  * done, so a refused request leaves no job and no staged file.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { Type, type Static } from 'typebox';
-import { describeDtype, formatDtype, parseDtype, payloadCompatible, type Dtype } from '../../../shared/dtype.js';
+import { Type } from 'typebox';
+import type { Dtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
-import { encodeJsonPayload } from '../../../shared/json-codec.js';
-import { NPY_MEDIA_TYPE, describeNpy, readNpyHeader } from '../../../shared/npy.js';
-import { formatPoints, parsePointsText, resolvePoints, type ResolvedPoints } from '../../../shared/points.js';
+import { NPY_MEDIA_TYPE, readNpyHeader } from '../../../shared/npy.js';
 import { badStringSlot } from '../../../shared/string-slots.js';
-import { elementCount, formatSelection, resolveSelection, type Hyperslab } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { layoutRefusal } from '../../plugins/app/datasets.js';
-import { beginIdempotent, requestFingerprint, type IdempotentStart } from '../../plugins/app/idempotency.js';
-import { replyAccepted, requestTarget } from '../../plugins/app/operations.js';
+import { layoutRefusal } from '../../domain/datasets.js';
+import { checkDeclaredLength, checkPayload, expectedBytes, fromNpyHeader, planValueWrite, valueWriteOp, type BodyKind } from '../../domain/value-write.js';
+import { beginIdempotent, requestFingerprint, type IdempotentStart } from '../../domain/idempotency.js';
+import { replyAccepted, requestTarget } from '../../lib/route-helpers.js';
 import { AcceptedOrReplayed, BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueQuery } from '../../schemas/datasets.js';
 import readValueRoute from './read.js';
-import readPointsRoute, { pointListHyperslab, pointWriteBody } from './points.js';
+import readPointsRoute from './points.js';
 
 const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
 /** How a value body is encoded: raw bytes, a .npy file, or JSON. */
-function bodyKind(request: FastifyRequest): 'raw' | 'npy' | 'json' {
+function bodyKind(request: FastifyRequest): BodyKind {
   const type = (request.headers['content-type'] ?? '').toLowerCase();
   if (type.startsWith('application/octet-stream')) return 'raw';
   if (type.startsWith(NPY_MEDIA_TYPE)) return 'npy';
   return 'json';
 }
 
-export default async function valueRoutes(app: FastifyInstance): Promise<void> {
+export default async function valueRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   // Binary bodies reach the handler as the raw request stream: they go to disk as they
   // arrive, are counted on the way, and are never held whole in memory.
   app.addContentTypeParser(['application/octet-stream', NPY_MEDIA_TYPE], (_request, payload, done) => done(null, payload));
 
-  app.put<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery>; Body: unknown }>(
+  app.put(
     '/v1/files/:file/datasets/:path/value',
     {
       config: { role: 'write' },
@@ -86,88 +87,38 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { storage, datasets, config, writeGroups } = app.ph5;
+      const { storage, datasets, config, writeGroups } = app;
       const kind = bodyKind(request);
       const binary = kind !== 'json';
       let staged: string | undefined;
       let idempotent: IdempotentStart | null = null;
       try {
         const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
-        // A retried part (same Idempotency-Key) answers its original job (plugins/app/idempotency.ts).
+        // A retried part (same Idempotency-Key) answers its original job (domain/idempotency.ts).
         const selectText = request.query.select ?? (request.query.points !== undefined ? `points=${request.query.points}` : undefined);
         idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: selectText, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
         if (idempotent?.kind === 'replay') {
           if (binary) reply.header('connection', 'close'); // its body is not read
           // The original may have been answered 503 PH5_ERR_NOT_REPLICATED: the replay's 202 waits for replicas too.
-          await app.ph5.replication.confirm(app.ph5.replication.mark());
-          return reply.code(202).header('location', `/v1/jobs/${idempotent.job.id}`).header('idempotent-replayed', 'true').send({ job: await app.ph5.jobs.view(idempotent.job) });
+          await app.replication.confirm(app.replication.mark());
+          return reply.code(202).header('location', `/v1/jobs/${idempotent.job.id}`).header('idempotent-replayed', 'true').send({ job: await app.jobs.view(idempotent.job) });
         }
         const declared = request.headers['content-length'];
-        if (binary && declared !== undefined && Number(declared) > config.maxBodyBytes) {
-          throw new errors.BodyTooLarge(`The body is ${declared} bytes; this server accepts at most ${config.maxBodyBytes}.`);
-        }
+        checkDeclaredLength(kind, declared, config.maxBodyBytes);
         const meta = await datasets.forWrite(proj, file, h5path);
         if (!meta) throw new errors.NotFound(`No dataset ${h5path} in ${file}.`);
         const unwritable = layoutRefusal(meta, h5path, file);
         if (unwritable) throw unwritable;
-        const dtype = parseDtype(meta.dtype);
-        // A point write: the points in ?points= (any body) or a JSON body {points, value}.
-        const bodyPoints = kind === 'json' && request.query.select === undefined ? pointWriteBody(request.body) : null;
-        if (request.query.points !== undefined && (request.query.select !== undefined || bodyPoints)) {
-          throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select= or a body {points, value}, not two of them.');
-        }
-        const pointList = bodyPoints ? bodyPoints.points : request.query.points !== undefined ? parsePointsText(request.query.points) : undefined;
-        const points: ResolvedPoints | null = pointList !== undefined ? resolvePoints(pointList, meta.shape, { unique: true }) : null;
-        const hs: Hyperslab = points ? pointListHyperslab(points.count) : resolveSelection(request.query.select, meta.shape);
-        const values = bodyPoints ? bodyPoints.value : request.body;
-        const elements = elementCount(hs.count);
-        // JSON is encoded here, at once: its payload dtype (the width of string slots) and size follow from the values.
-        const json = binary ? null : encodeJsonPayload(values, dtype, hs.count);
-        let payloadDtype: Dtype = json?.dtype ?? dtype;
-        if (request.query.dtype !== undefined) {
-          if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
-          payloadDtype = parseDtype(request.query.dtype);
-        } else if (kind === 'raw' && dtype.kind === 'string') {
-          throw new InputError('PH5_ERR_DTYPE', `${h5path} holds variable-length strings: a binary body sends them as fixed-width slots, and says their width with ?dtype=S<n> (each value UTF-8, null-padded to n bytes).`);
-        }
-        await app.ph5.quota.check(proj);
-        let expected = json ? json.bytes.length : elements * payloadDtype.size;
-        if (binary && expected > config.maxBodyBytes) {
-          throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
-        }
-        let headerBytes = 0;
-        if (kind === 'npy') {
-          const header = await readNpyHeader(request.body as Readable);
-          headerBytes = header.dataOffset;
-          if (header.fortranOrder) throw new InputError('PH5_ERR_NPY', 'The .npy array is in Fortran order; send a C-order array (numpy.ascontiguousarray).');
-          const count = header.shape.reduce((a, b) => a * b, 1);
-          if (count !== elements) {
-            throw new InputError('PH5_ERR_SELECTION', `The .npy holds a ${describeNpy(header)} (${count} elements); the selection [${hs.count.join(', ')}] needs ${elements}.`);
-          }
-          payloadDtype = header.dtype;
-          expected = elements * payloadDtype.size;
-          if (expected > config.maxBodyBytes) throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${config.maxBodyBytes} per request: write it in parts.`);
-        }
-        if (!payloadCompatible(payloadDtype, dtype)) {
-          const allowed = dtype.kind === 'string' ? 'a variable-length string dataset takes fixed-width slots, S<n>' : 'only byte orders may differ';
-          throw new InputError('PH5_ERR_DTYPE', `A body of ${describeDtype(payloadDtype)} cannot be written to a ${describeDtype(dtype)} dataset: ${allowed}.`);
-        }
-        if (binary && declared !== undefined && Number(declared) !== expected + headerBytes) {
-          throw new errors.BodyLength(
-            `Content-Length is ${declared}; the selection needs ${expected} bytes (${elements} elements × ${payloadDtype.size})${headerBytes ? ` after a ${headerBytes}-byte .npy header` : ''}.`,
-          );
-        }
-        const write = {
-          op: 'write' as const,
-          path: h5path,
-          dtype: meta.dtype,
-          payloadDtype: formatDtype(payloadDtype),
-          select: points ? formatPoints(points.count) : request.query.select || formatSelection(hs),
-          hyperslab: hs,
-          bytes: expected,
-          ...(points ? { points: { count: points.count, rank: points.rank } } : {}),
-        };
-        // Small writes are committed in groups (plugins/app/write-groups.ts): read whole,
+        // What is written and in which type (domain/value-write.ts decides; this route does the I/O).
+        const plan = planValueWrite({ kind, h5path, dataset: meta, query: request.query, body: request.body });
+        const { dtype, points, json } = plan;
+        await app.quota.check(proj);
+        let sized = { payloadDtype: plan.payloadDtype, expected: expectedBytes(plan, config.maxBodyBytes), headerBytes: 0 };
+        if (kind === 'npy') sized = fromNpyHeader(plan, await readNpyHeader(request.body as Readable), config.maxBodyBytes);
+        checkPayload(plan, sized, kind, declared);
+        const { payloadDtype, expected } = sized;
+        const write = valueWriteOp(plan, h5path, meta.dtype, payloadDtype, expected);
+        // Small writes are committed in groups (domain/write-groups.ts): read whole,
         // staged together with the others that arrive meanwhile, queued as one job.
         // (Point writes are staged alone: their coordinates go before their values.)
         if (!points && writeGroups.accepts(expected)) {
@@ -184,7 +135,7 @@ export default async function valueRoutes(app: FastifyInstance): Promise<void> {
         const op = { ...write, staged };
         const payload = staged;
         staged = undefined; // submit owns the payload now (it unstages it if queueing fails)
-        const job = await app.ph5.operations.submit({ project: proj, file, ops: [op], staged: [payload], quotaChecked: true });
+        const job = await app.operations.submit({ project: proj, file, ops: [op], staged: [payload], quotaChecked: true });
         await idempotent?.commit(job.id!);
         return replyAccepted(app, reply, job);
       } catch (err) {

@@ -10,18 +10,19 @@
  * not hold the main thread for the whole encoding.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Readable } from 'node:stream';
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import type { DatasetInfo, H5File } from '../../../../native/lib/index.js';
 import { dtypeSpec, formatDtype } from '../../../shared/dtype.js';
 import { InputError } from '../../../shared/input-error.js';
 import { JsonValueEncoder } from '../../../shared/json-stream.js';
 import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { MAX_POINTS, resolvePoints } from '../../../shared/points.js';
-import type { Hyperslab } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { datasetInfoOrNull } from '../../plugins/app/datasets.js';
-import { requestTarget } from '../../plugins/app/operations.js';
+import { datasetInfoOrNull } from '../../domain/datasets.js';
+import { pointListHyperslab } from '../../domain/value-write.js';
+import { requestTarget } from '../../lib/route-helpers.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson } from '../../schemas/datasets.js';
 import { answerKind } from './answer-kind.js';
@@ -31,24 +32,6 @@ const DatasetParams = Type.Object({ file: FileName, path: DatasetPathParam });
 
 /** Elements per JSON piece of a point read's answer. */
 const JSON_PIECE_ELEMENTS = 8192;
-
-/**
- * A JSON write body naming its points: an object with exactly the keys `points` and
- * `value`. (Any other body is the values of a ?select= or ?points= write; a scalar compound
- * dataset whose only fields are `points` and `value` is written in its array form.)
- */
-export function pointWriteBody(body: unknown): { points: unknown; value: unknown } | null {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
-  const keys = Object.keys(body).sort();
-  if (keys.length !== 2 || keys[0] !== 'points' || keys[1] !== 'value') return null;
-  const b = body as { points: unknown; value: unknown };
-  return { points: b.points, value: b.value };
-}
-
-/** A point write's or read's values, as a selection: the 1-D list of its `count` points. */
-export function pointListHyperslab(count: number): Hyperslab {
-  return { start: [0], stride: [1], count: [count] };
-}
 
 /** The JSON answer's text, piece by piece, yielding to other requests between pieces. */
 async function* jsonPieces(encoder: JsonValueEncoder, bytes: Buffer, itemSize: number): AsyncGenerator<Buffer> {
@@ -115,8 +98,10 @@ const PointsBody = Type.Object(
   { additionalProperties: false },
 );
 
-export default async function readPointsRoute(app: FastifyInstance): Promise<void> {
-  app.post<{ Params: Static<typeof DatasetParams>; Body: Static<typeof PointsBody> }>(
+export default async function readPointsRoute(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
     '/v1/files/:file/datasets/:path/value/points',
     {
       config: { role: 'read' },
@@ -154,7 +139,7 @@ export default async function readPointsRoute(app: FastifyInstance): Promise<voi
       },
     },
     async (request, reply) => {
-      const { datasets } = app.ph5;
+      const { datasets } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
       const found = await datasets.withFile(proj, file, async (f) => {
         const info = await datasetInfoOrNull(f, h5path);

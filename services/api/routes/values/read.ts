@@ -16,6 +16,7 @@
  * takes it for complete).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Type, type Static } from 'typebox';
 import type { H5File } from '../../../../native/lib/index.js';
@@ -27,8 +28,8 @@ import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { pieceCount, readPieces, type ReadPiece } from '../../../shared/read-pieces.js';
 import { elementCount, resolveSelection } from '../../../shared/selection.js';
 import { errors } from '../../errors.js';
-import { datasetInfoOrNull } from '../../plugins/app/datasets.js';
-import { requestTarget } from '../../plugins/app/operations.js';
+import { datasetInfoOrNull } from '../../domain/datasets.js';
+import { requestTarget } from '../../lib/route-helpers.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson, ValueQuery } from '../../schemas/datasets.js';
 import { answerKind } from './answer-kind.js';
@@ -95,8 +96,10 @@ function pieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece>, cou
   };
 }
 
-export default async function readValueRoute(app: FastifyInstance): Promise<void> {
-  app.get<{ Params: Static<typeof DatasetParams>; Querystring: Static<typeof ValueQuery> }>(
+export default async function readValueRoute(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     '/v1/files/:file/datasets/:path/value',
     {
       config: { role: 'read' },
@@ -143,9 +146,9 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
       },
     },
     async (request, reply) => {
-      const { datasets, config } = app.ph5;
+      const { datasets, config } = app;
       const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
-      const found = await datasets.withFile(proj, file, (f) => streamValue(request, reply, f, h5path, config.reads));
+      const found = await datasets.withFile(proj, file, (f) => streamValue(request, request.query, reply, f, h5path, config.reads));
       if (found === null) {
         const pending = await datasets.pending(proj, file, h5path);
         throw new errors.NotFound(pending ? `${h5path} in ${file} does not exist yet: the job creating it has not run.` : `No dataset ${h5path} in ${file}.`);
@@ -160,14 +163,14 @@ export default async function readValueRoute(app: FastifyInstance): Promise<void
  * there is no dataset at the path; errors before the first byte is sent are thrown (the
  * usual problem answer); after that they end the connection.
  */
-async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof ValueQuery> }>, reply: FastifyReply, f: H5File, h5path: string, settings: ReadSettings): Promise<true | null> {
+async function streamValue(request: FastifyRequest, query: Static<typeof ValueQuery>, reply: FastifyReply, f: H5File, h5path: string, settings: ReadSettings): Promise<true | null> {
   const info = await datasetInfoOrNull(f, h5path);
   if (!info) return null;
-  if (request.query.points !== undefined) {
+  if (query.points !== undefined) {
     // A point selection: one native read, answered 1-D in the order of the points (points.ts).
-    if (request.query.select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select=, not both.');
-    if (request.query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Point reads answer in the dataset’s own dtype: omit ?dtype=.');
-    await answerPoints(request, reply, f, h5path, info, parsePointsText(request.query.points));
+    if (query.select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'Name the elements once: ?points= or ?select=, not both.');
+    if (query.dtype !== undefined) throw new InputError('PH5_ERR_DTYPE', 'Point reads answer in the dataset’s own dtype: omit ?dtype=.');
+    await answerPoints(request, reply, f, h5path, info, parsePointsText(query.points));
     return true;
   }
   const answer = answerKind(request.headers.accept);
@@ -176,7 +179,7 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   if (strings && answer !== 'json') {
     throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
   }
-  const hs = resolveSelection(request.query.select, info.shape);
+  const hs = resolveSelection(query.select, info.shape);
   const elements = elementCount(hs.count);
   const bytes = elements * dtype.size;
   if (bytes > MAX_READ_BYTES) {
@@ -188,11 +191,11 @@ async function streamValue(request: FastifyRequest<{ Querystring: Static<typeof 
   // ?dtype=: raw and .npy answers in another byte order (byte-order.ts); nothing else.
   let answerDtype = dtype;
   let swaps: Swap[] = [];
-  if (request.query.dtype !== undefined) {
+  if (query.dtype !== undefined) {
     if (answer === 'json') {
       throw new InputError('PH5_ERR_DTYPE', '?dtype= picks the byte order of raw and .npy answers; JSON values do not depend on it (omit it, or ask for Accept: application/octet-stream or application/x-npy).');
     }
-    const wanted = parseDtype(request.query.dtype);
+    const wanted = parseDtype(query.dtype);
     const plan = byteOrderSwaps(dtype, wanted);
     if (!plan) {
       throw new InputError('PH5_ERR_DTYPE', `A read answers a ${formatDtype(dtype)} dataset in its dtype, in either byte order; ${formatDtype(wanted)} is another type (only the byte order may differ).`);

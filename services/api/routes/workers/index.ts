@@ -3,8 +3,10 @@
  * A pool busy with another project's job shows as busy, without that job's id or file.
  */
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { keys, POOL_STALE_MS, type PoolInfo } from '../../../shared/jobs.js';
+import { projectOf } from '../../lib/route-helpers.js';
 import { problems } from '../../schemas/common.js';
 
 const Worker = Type.Object(
@@ -25,7 +27,9 @@ const Worker = Type.Object(
   { examples: [{ id: 'node01-4242', host: 'node01', ranks: 4, pid: 4242, hdf5: '1.10.8', mpi: 'Open MPI v4.1.4', startedAt: 1764000000000, heartbeatAt: 1764000060000, busy: false, currentJob: null }] },
 );
 
-export default async function workerRoutes(app: FastifyInstance): Promise<void> {
+export default async function workerRoutes(fastify: FastifyInstance): Promise<void> {
+  // Request types come from the route schemas (TypeBox), not written out again.
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/v1/workers',
     {
@@ -42,8 +46,8 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
       },
     },
     async (request) => {
-      const { redis, jobs, project } = app.ph5;
-      const proj = project(request);
+      const { redis, jobs } = app;
+      const proj = projectOf(request);
       const ids = await redis.zrangebyscore(keys.pools, Date.now() - POOL_STALE_MS, '+inf');
       const raw = ids.length ? await redis.mget(...ids.map((id) => keys.pool(id))) : [];
       const workers = [];

@@ -22,8 +22,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import createError from '@fastify/error';
-import { InputError } from '../../../shared/input-error.js';
-import type { Ph5Job } from './jobs.js';
+import { InputError } from '../../shared/input-error.js';
+import type { Ph5Job } from '../plugins/app/jobs.js';
 
 /** How long a key answers with its job: a day, like common payment APIs. */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;
@@ -80,7 +80,7 @@ export async function beginIdempotent(app: FastifyInstance, request: FastifyRequ
   const header = request.headers[IDEMPOTENCY_HEADER];
   if (header === undefined) return null;
   const key = checkIdempotencyKey(Array.isArray(header) ? header.join(',') : header);
-  const redis = app.ph5.redis;
+  const redis = app.redis;
   const redisKey = idempotencyRedisKey(project, key);
   const mine: Stored = { fingerprint };
   const reserved = await redis.set(redisKey, JSON.stringify(mine), 'EX', PENDING_TTL_S, 'NX');
@@ -115,7 +115,7 @@ export async function beginIdempotent(app: FastifyInstance, request: FastifyRequ
     throw new idempotencyErrors.KeyReused(`Idempotency-Key '${key}' was used for a different request (another dataset, selection, dtype or body length); use a new key for a new request.`);
   }
   if (!stored.jobId) throw new idempotencyErrors.InProgress(`A request with Idempotency-Key '${key}' is still being received; retry in a few seconds.`);
-  const job = await app.ph5.jobs.get(stored.jobId, project);
+  const job = await app.jobs.get(stored.jobId, project);
   if (!job) {
     // The job is gone (finished and removed after its retention): the key is spent.
     throw new idempotencyErrors.KeyReused(`Idempotency-Key '${key}' named job ${stored.jobId}, which no longer exists; use a new key.`);

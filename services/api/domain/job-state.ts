@@ -17,7 +17,7 @@
  * reads `running` until its BullMQ lock expires and the next pool completes it without
  * writing: its data is already in the file.)
  */
-import type { JobView } from '../../schemas/common.js';
+import type { JobView } from '../schemas/common.js';
 
 export interface StateInputs {
   /** BullMQ's state: waiting, delayed, prioritized, active, completed, failed, unknown... */

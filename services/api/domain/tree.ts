@@ -4,8 +4,8 @@
  * depth-first from a file open serially. Bounded: past `limit` objects the walk stops and
  * says so (a file with millions of objects is listed group by group instead).
  */
-import type { H5File } from '../../../../native/lib/index.js';
-import { dtypeSpec, type DtypeSpec } from '../../../shared/dtype.js';
+import type { H5File } from '../../../native/lib/index.js';
+import { dtypeSpec, type DtypeSpec } from '../../shared/dtype.js';
 import { unreadable, type Unreadable } from './unreadable.js';
 
 export interface TreeNode {

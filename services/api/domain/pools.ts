@@ -7,7 +7,7 @@
  * two writes of its heartbeat) never counts.
  */
 import type { Redis } from 'ioredis';
-import { keys, POOL_STALE_MS } from '../../../shared/jobs.js';
+import { keys, POOL_STALE_MS } from '../../shared/jobs.js';
 
 export async function livePools(redis: Redis, now = Date.now()): Promise<string[]> {
   const ids = await redis.zrangebyscore(keys.pools, now - POOL_STALE_MS, '+inf');

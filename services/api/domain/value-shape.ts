@@ -7,7 +7,7 @@
  * - compound: an object is one value, and so is a row (an array of as many non-array
  *   items as the compound has fields). A row with array fields is ambiguous: send `shape`.
  */
-import type { Dtype } from '../../../shared/dtype.js';
+import type { Dtype } from '../../shared/dtype.js';
 
 function isElement(v: unknown[], dtype: Dtype): boolean {
   if (dtype.kind === 'complex') return v.length === 2 && !v.some(Array.isArray);

@@ -17,7 +17,7 @@
  */
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { InputError } from '../../../shared/input-error.js';
+import { InputError } from '../../shared/input-error.js';
 
 /**
  * Bytes of body collected before they are written in one call. 1 MiB (16 chunks; 1,024
@@ -111,7 +111,7 @@ export class FsStagedFileWriter implements StagedFileWriter {
   }
 }
 
-type NativeStagingWriter = typeof import('../../../../native/lib/staging-writer.js').StagingWriter;
+type NativeStagingWriter = typeof import('../../../native/lib/staging-writer.js').StagingWriter;
 let nativeWriter: Promise<NativeStagingWriter | null> | undefined;
 
 /**
@@ -120,7 +120,7 @@ let nativeWriter: Promise<NativeStagingWriter | null> | undefined;
  * failed load is tried again at the next upload.
  */
 export async function createStagedFileWriter(path: string, preferNative = true): Promise<StagedFileWriter> {
-  nativeWriter ??= import('../../../../native/lib/staging-writer.js').then(
+  nativeWriter ??= import('../../../native/lib/staging-writer.js').then(
     (m) => m.StagingWriter,
     () => {
       nativeWriter = undefined;

@@ -3,7 +3,7 @@
  * references, opaque, …) in answers that list many: the listing marks them with an error
  * and goes on, instead of failing as a whole for one of them.
  */
-import { InputError } from '../../../shared/input-error.js';
+import { InputError } from '../../shared/input-error.js';
 
 export interface Unreadable {
   code: string;

@@ -6,11 +6,11 @@
  * Nothing is queued, claimed or staged unless every operation passes.
  */
 import type { FastifyInstance } from 'fastify';
-import type { JobOp } from '../../../shared/jobs.js';
-import { normalizeH5Path } from '../../../shared/names.js';
-import { InputError } from '../../../shared/input-error.js';
-import type { BatchOp } from '../../schemas/batch.js';
-import { errors } from '../../errors.js';
+import type { JobOp } from '../../shared/jobs.js';
+import { normalizeH5Path } from '../../shared/names.js';
+import { InputError } from '../../shared/input-error.js';
+import type { BatchOp } from '../schemas/batch.js';
+import { errors } from '../errors.js';
 import { fromRecord, layoutRefusal, type DatasetMeta } from './datasets.js';
 import { attributeData, checkResize, createDatasetOp, resizedRecord, stageJsonWrite, validateAttributeName, type RegistryChange, type Submission } from './operations.js';
 
@@ -22,7 +22,7 @@ function opError(index: number, err: unknown): unknown {
 }
 
 export async function buildBatch(app: FastifyInstance, project: string, file: string, ops: BatchOp[], jobId: string): Promise<Submission> {
-  const { datasets, config, storage } = app.ph5;
+  const { datasets, config, storage } = app;
   const overlay: Overlay = new Map();
   const out: JobOp[] = [];
   const registry: RegistryChange[] = [];
@@ -77,7 +77,7 @@ export async function buildBatch(app: FastifyInstance, project: string, file: st
           }
           case 'write': {
             const meta = await writableMeta(h5path);
-            const w = await stageJsonWrite(app, meta, h5path, op.select, op.value, op.points);
+            const w = await stageJsonWrite(storage, meta, h5path, op.select, op.value, op.points);
             staged.push(w.staged);
             out.push(w.op);
             break;
