@@ -42,11 +42,8 @@ export default tseslint.config(
       //   without an await inside.
       // - unbound-method: flags every destructuring of a services object (`const { jobs } =
       //   app.ph5`), whose members are plain functions or bound already.
-      // - no-control-regex: the regexes that contain control characters look for them on
-      //   purpose (NUL in names and npy headers).
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/unbound-method': 'off',
-      'no-control-regex': 'off',
     },
   },
   {

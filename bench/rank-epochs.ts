@@ -49,7 +49,7 @@ function writes(epoch: number): JobData[] {
       stagedOffset: row * ROW * 8,
       bytes: ROW * 8,
     }));
-    jobs.push({ v: 1, project: 'bench', file: 'bench.h5', acceptedAt: Date.now(), ops } as JobData);
+    jobs.push({ v: 1, project: 'bench', file: 'bench.h5', acceptedAt: Date.now(), ops });
   }
   return jobs;
 }

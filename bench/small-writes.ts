@@ -36,7 +36,7 @@ import { Redis } from 'ioredis';
 import { JOB_OPTIONS } from '../services/api/plugins/app/jobs.js';
 import { QUEUE_PREFIX, queueName, shardOfFile, type JobData, type JobResult } from '../services/shared/jobs.js';
 import { redisOptions } from '../services/shared/redis.js';
-import { client } from '../test/helpers/client.js';
+import { client, type FinishedJob } from '../test/helpers/client.js';
 import { h5py } from '../test/helpers/h5.js';
 import { helperProducer } from '../test/helpers/queues.js';
 import { childPids, cpuSeconds } from '../test/helpers/proc.js';
@@ -325,7 +325,7 @@ async function runSplit(stack: Stack, writes: number, clients: number): Promise<
  * service that has been running.
  */
 async function warmUp(stack: Stack, api: ReturnType<typeof client>, opts: SmallWritesOptions): Promise<void> {
-  const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: WARMUP_DATASET, dtype: 'float64', shape: [opts.warmupWrites, ROW] });
+  const created = (await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: WARMUP_DATASET, dtype: 'float64', shape: [opts.warmupWrites, ROW] })) as FinishedJob;
   if (created.state !== 'completed') throw new Error(`creating the warm-up dataset failed: ${JSON.stringify(created.error)}`);
   const queue = new Queue(QUEUE_NAME, { connection: helperProducer(stack.redis.url), prefix: QUEUE_PREFIX });
   try {
@@ -370,7 +370,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions, dataset: string): 
     const seconds = lastFinished > 0 ? (lastFinished - t0Wall) / 1000 : (done.at - t0) / 1000;
 
     // Where the time went, from the jobs' own records (a sample is enough for medians).
-    const jobs = (await queue.getJobs(['completed'], 0, Math.min(writes, 2000) - 1)) as Job<JobData, JobResult>[];
+    const jobs = (await queue.getJobs(['completed'], 0, Math.min(writes, 2000) - 1));
     const ours = jobs.filter((j) => j.data.file === FILE && j.processedOn && j.finishedOn && j.returnvalue?.timings);
     // Jobs applied together in one epoch share its timings (one open/apply/close).
     const epochs = new Map<string, Job<JobData, JobResult>[]>();
@@ -440,7 +440,7 @@ export async function runRaw(redisUrl: string, jobs: number, producers: number, 
   const queue = new Queue(name, { connection: helperProducer(redisUrl), prefix: RAW_PREFIX });
   try {
     await new Promise<void>((resolve, reject) => {
-      worker.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+      worker.stdout.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
       worker.once('exit', (code) => reject(new Error(`raw worker exited (${code})`)));
     });
     const produce = async (count: number) => {
@@ -504,7 +504,7 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
     const admin = new Redis(redisOptions(stack.redis.url, 'consumer'));
     await admin.config('SET', 'auto-aof-rewrite-percentage', '0').finally(() => admin.disconnect());
     const api = client(stack.url);
-    const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: DATASET, dtype: 'float64', shape: [opts.writes, ROW] });
+    const created = (await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: DATASET, dtype: 'float64', shape: [opts.writes, ROW] })) as FinishedJob;
     if (created.state !== 'completed') throw new Error(`creating the dataset failed: ${JSON.stringify(created.error)}`);
     // Warm-up: the first writes pay for JIT, connection setup and the file's first open.
     for (let i = 0; i < 20; i++) {
@@ -519,7 +519,7 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
       // Each round writes a dataset of its own, so that each can be checked whole.
       const dataset = round === 0 ? DATASET : `${DATASET}-${round}`;
       if (round > 0) {
-        const made = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: dataset, dtype: 'float64', shape: [opts.writes, ROW] });
+        const made = (await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: dataset, dtype: 'float64', shape: [opts.writes, ROW] })) as FinishedJob;
         if (made.state !== 'completed') throw new Error(`creating ${dataset} failed: ${JSON.stringify(made.error)}`);
       }
       log(`round ${round + 1}/${opts.rounds}: ph5 measuring`);

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { runSmallWrites } from './small-writes.js';
 import { apiProcessesSettings, runApiProcesses } from './suite/api-processes.js';
 import { runUploadRss } from './upload-rss.js';
-import { fsType, runBulk, type BulkSeries, type Layout, type Writer } from './suite/bulk.js';
+import { fsType, runBulk, type Writer } from './suite/bulk.js';
 import { runLatency, runSeed } from './suite/latency.js';
 import { describeMachine, loadAverage } from './suite/machine.js';
 import { renderSvg } from './suite/plot.js';
@@ -128,7 +128,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
         results.scaling.push(reuse);
         continue;
       }
-      const { series } = await runBulk({ ...bulkCommon, ...tmpfs, ranks, layouts: ['1-D' as Layout], writers: ['ph5', 'h5py'] as Writer[] });
+      const { series } = await runBulk({ ...bulkCommon, ...tmpfs, ranks, layouts: ['1-D'], writers: ['ph5', 'h5py'] as Writer[] });
       results.scaling.push(...series);
     }
   });

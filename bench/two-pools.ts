@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { type Job } from 'bullmq';
 import { shardOfFile, type JobData, type JobResult } from '../services/shared/jobs.js';
 import { WorkerPool } from '../services/worker/pool.js';
-import { client } from '../test/helpers/client.js';
+import { client, type FinishedJob } from '../test/helpers/client.js';
 import { childPids, cpuSeconds } from '../test/helpers/proc.js';
 import { stableShards } from '../test/helpers/pools.js';
 import { ShardQueues } from '../test/helpers/queues.js';
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   try {
     const api = client(stack.url);
     for (const f of files) {
-      const job = await api.accepted('POST', `/v1/files/${f}/datasets`, { path: 'd', dtype: 'float64', shape: [ROWS, ROW_VALUES] });
+      const job = (await api.accepted('POST', `/v1/files/${f}/datasets`, { path: 'd', dtype: 'float64', shape: [ROWS, ROW_VALUES] })) as FinishedJob;
       if (job.state !== 'completed') throw new Error(`creating ${f}: ${JSON.stringify(job.error)}`);
     }
     await stableShards(stack.redis.url, 1);

@@ -14,7 +14,6 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';

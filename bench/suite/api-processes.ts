@@ -124,8 +124,8 @@ async function startApi(processes: number, base: string): Promise<Api> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const url = `http://127.0.0.1:${port}`;
   const api: Api = {
     processes,

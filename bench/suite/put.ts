@@ -131,7 +131,7 @@ function runCli(url: string, args: string[]): Promise<CliRun> {
       const seconds = (performance.now() - t0) / 1000;
       if (code !== 0) return reject(new Error(`ph5 ${args.join(' ')}: exit ${code}\n${out}\n${err}`));
       const cpu = /cpu (\S+) (\S+)\s*$/.exec(err);
-      resolve({ seconds, startedAt, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, summary: JSON.parse(out.trim().split('\n').pop()!) });
+      resolve({ seconds, startedAt, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, summary: JSON.parse(out.trim().split('\n').pop()!) as CliRun['summary'] });
     });
   });
 }
@@ -272,7 +272,7 @@ export function putRows(list: PutSeries[]): Row[] {
     const onDisk = !p.fs.startsWith('tmpfs');
     const met = Number.isFinite(vsSink) ? vsSink <= 1.3 && (!onDisk || vsH5py <= 2) : null;
     return {
-      scenario: 'put' as Row['scenario'],
+      scenario: 'put',
       measure: `ph5 put of a ${size(p.bytes)} .npy (float64) to completed, ${p.ranks} ranks, ${p.fs}`,
       ph5: `${s3(parts)} in ${p.parts} parts (all accepted ${s3(median(p.partsUploadSeconds))}); one request ${s3(single)}`,
       baseline: `HTTP sink (b) ${s3(sink)}; h5py-mpio ${s3(h5)}`,

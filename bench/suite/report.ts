@@ -443,7 +443,7 @@ export function markdown(r: SuiteResults, svgName: string): string {
   }
   if (r.uploadRss) md.push(`- upload-rss: ${JSON.stringify(r.uploadRss)}`);
   for (const p of r.put ?? []) {
-    md.push(`- put ${p.fs} ${p.ranks} ranks: ${Object.entries(p.seconds).map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}; parts accepted [${p.partsUploadSeconds.map((x) => x.toFixed(3)).join(', ')}]; pool from [${p.partsPoolStart.map((x) => x.toFixed(3)).join(', ')}] to [${p.partsPoolEnd.map((x) => x.toFixed(3)).join(', ')}]${p.cpu ? `; CPU s: ${Object.entries(p.cpu).map(([w, c]) => `${w} ${Object.entries(c).map(([k, xs]) => `${k} [${(xs as number[]).map((x) => x.toFixed(2)).join(', ')}]`).join(' ')}`).join('; ')}` : ''}`);
+    md.push(`- put ${p.fs} ${p.ranks} ranks: ${Object.entries(p.seconds).map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}; parts accepted [${p.partsUploadSeconds.map((x) => x.toFixed(3)).join(', ')}]; pool from [${p.partsPoolStart.map((x) => x.toFixed(3)).join(', ')}] to [${p.partsPoolEnd.map((x) => x.toFixed(3)).join(', ')}]${p.cpu ? `; CPU s: ${Object.entries(p.cpu).map(([w, c]) => `${w} ${Object.entries(c).map(([k, xs]) => `${k} [${(xs).map((x) => x.toFixed(2)).join(', ')}]`).join(' ')}`).join('; ')}` : ''}`);
   }
   for (const side of r.apiProcesses?.sides ?? []) {
     md.push(

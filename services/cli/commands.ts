@@ -328,7 +328,7 @@ async function follow(client: Ph5Client, id: string, o: CommandOptions): Promise
   for (;;) {
     const r = await client.GET('/v1/jobs/{id}', { params: { path: { id }, query: { wait: 2 } } });
     if (!r.data) fail(`job ${id}`, r.response, r.error);
-    const job = r.data as Job;
+    const job = r.data;
     bar.update(job.state === 'completed' ? 100 : job.progress);
     if (job.state === 'completed' || job.state === 'failed') {
       bar.done(job.state);

@@ -173,7 +173,7 @@ function parseDtypeName(text: string, where: string): Dtype {
   } else {
     const m = /^([iufbSc])([1-9][0-9]*)$/.exec(rest) ?? (rest === '?' ? ['?', 'b', '1'] : null);
     if (!m) throw bad();
-    kind = KIND_BY_CODE[m[1]!]!;
+    kind = KIND_BY_CODE[m[1]]!;
     size = Number(m[2]);
   }
   if (kind === 'bytes') {
@@ -215,7 +215,7 @@ function intLimits(base: 'int' | 'uint', size: number): [number, number] {
         ? [Math.max(-(2 ** (bits - 1)), Number.MIN_SAFE_INTEGER), Math.min(2 ** (bits - 1) - 1, Number.MAX_SAFE_INTEGER)]
         : [0, Math.min(2 ** bits - 1, Number.MAX_SAFE_INTEGER)];
   }
-  return INT_LIMITS[key]!;
+  return INT_LIMITS[key];
 }
 
 function parseEnumSpec(spec: Record<string, unknown>, where: string): EnumDtype {
@@ -324,7 +324,7 @@ function parseCompoundSpec(spec: Record<string, unknown>, where: string, depth: 
     if (f.offset !== undefined && (typeof f.offset !== 'number' || !Number.isInteger(f.offset) || f.offset < 0 || f.offset > MAX_ITEMSIZE)) {
       throw dtypeError(`${here}.offset`, `must be a non-negative integer, not ${show(f.offset)}.`);
     }
-    return { name, dtype, offset: f.offset as number | undefined, nameAt: `${here}.name`, offsetAt: `${here}.offset` };
+    return { name, dtype, offset: f.offset, nameAt: `${here}.name`, offsetAt: `${here}.offset` };
   });
   return buildCompound(placed, spec.itemsize, where);
 }

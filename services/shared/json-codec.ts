@@ -120,7 +120,7 @@ function toHalfBits(value: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -376,6 +376,7 @@ export function encodeJsonPayload(values: unknown, dtype: Dtype, shape: readonly
     strings.forEach((v, i) => {
       if (typeof v !== 'string') throw valueError(`Value #${i} (${show(v)}) is not a string.`);
       if (v.includes('\0')) throw valueError(`Value #${i} contains a NUL character, which a variable-length string cannot hold.`);
+      // eslint-disable-next-line no-control-regex -- the range of ASCII, not a stray control character
       if (dtype.charset === 'ascii' && /[^\x00-\x7f]/.test(v)) throw valueError(`Value #${i} (${show(v)}) is not ASCII, as this str:ascii dataset requires.`);
       const n = Buffer.byteLength(v, 'utf8');
       if (n > MAX_BYTES_SIZE) throw valueError(`Value #${i} is ${n} bytes long; a string value may have at most ${MAX_BYTES_SIZE}.`);

@@ -106,6 +106,7 @@ export function npyDescr(d: Dtype): string {
 export function encodeNpyHeader(d: Dtype, shape: readonly number[]): Buffer {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': ${descrLiteral(d)}, 'fortran_order': False, 'shape': ${shapeText}, }`;
+  // eslint-disable-next-line no-control-regex -- the range of latin1, not a stray control character
   const utf8 = /[^\x00-\xff]/.test(dict);
   const dictBytes = Buffer.from(dict, utf8 ? 'utf8' : 'latin1');
   for (const [major, lengthBytes] of utf8 ? ([[3, 4]] as const) : ([[1, 2], [2, 4]] as const)) {

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { JobData } from '../../services/shared/jobs.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 let api: TestApi;
@@ -31,7 +30,7 @@ test('a batch whose operations build on each other becomes one job, in order', a
   ]);
   assert.equal(res.statusCode, 202, res.body);
   const job = await api.app.ph5.jobs.job(res.json().job.id);
-  const ops = (job!.data as JobData).ops;
+  const ops = (job!.data).ops;
   assert.deepEqual(ops.map((o) => `${o.op}:${o.path}`), ['createGroup:/raw', 'createDataset:/raw/t', 'write:/raw/t', 'resize:/raw/t', 'write:/raw/t', 'setAttribute:/raw/t', 'setAttribute:/']);
   assert.equal((await api.staged()).length, 2, 'two JSON writes staged');
   // Later requests see what the batch will make.

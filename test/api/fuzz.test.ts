@@ -11,7 +11,6 @@ import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/prom
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import type { JobData } from '../../services/shared/jobs.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 const TOKEN = 'fuzz-token-of-project-fz-0123456789';
@@ -180,7 +179,7 @@ test('thousands of random requests: no 5xx, problems for every refusal, nothing 
   // Every staged payload belongs to an accepted job.
   const staged = new Set(await api.staged());
   const jobs = (await Promise.all(api.app.ph5.jobs.queues.map((q) => q.getJobs(['waiting', 'delayed', 'prioritized', 'paused'])))).flat();
-  for (const job of jobs) for (const op of (job.data as JobData).ops) if (op.op === 'write') staged.delete(op.staged);
+  for (const job of jobs) for (const op of (job.data).ops) if (op.op === 'write') staged.delete(op.staged);
   assert.deepEqual([...staged], [], 'no staged payload without a job');
   console.log(`fuzz: 3000 requests, ${accepted} accepted (202), ${jobs.length} jobs queued`);
 });

@@ -26,7 +26,7 @@ function firstDifference(a: string, b: string): string {
 /** Whether an operation shows an example somewhere (parameters, body or answers). */
 function hasExample(node: unknown): boolean {
   if (!node || typeof node !== 'object') return false;
-  if ('example' in node || ('examples' in node && Array.isArray((node as { examples: unknown }).examples))) return true;
+  if ('example' in node || ('examples' in node && Array.isArray((node).examples))) return true;
   return Object.values(node).some(hasExample);
 }
 

@@ -63,7 +63,7 @@ const GLOBAL_REFUSALS: Record<number, string[]> = {
 /** Served but left out of the document on purpose (the document itself, Swagger UI). */
 const UNDOCUMENTED = [/^\/openapi\.json$/, /^\/docs(\/|$)/];
 
-function mediaType(value: unknown): string {
+function mediaType(value: string | string[] | number | undefined): string {
   return String(value ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
@@ -226,7 +226,7 @@ export class ContractChecker {
 
 /** The codes a problem response's description lists ("… Codes: A, B."), or null. */
 export function listedCodes(description: unknown): string[] | null {
-  const m = /Codes: ([A-Z0-9_, ]+)\.?\s*$/.exec(String(description ?? ''));
+  const m = typeof description === 'string' ? /Codes: ([A-Z0-9_, ]+)\.?\s*$/.exec(description) : null;
   return m ? m[1]!.split(',').map((s) => s.trim()).filter(Boolean) : null;
 }
 

@@ -76,7 +76,8 @@ export function mpirunWrapped<T = unknown>(n: number, wrapper: string[], name: s
           results[r.rank] = r as T;
         }
       } catch (e) {
-        reject(e as Error);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what readdirSync or JSON.parse threw
+        reject(e);
         return;
       } finally {
         rmSync(resultDir, { recursive: true, force: true });

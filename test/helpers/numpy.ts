@@ -33,6 +33,7 @@ export async function withNumpy<T = unknown>(bytes: Buffer, snippet: string, dty
   const load = dtype === undefined ? 'a = np.load(io.BytesIO(data))' : `a = np.frombuffer(data, dtype=${dtype})`;
   const program = ['import io, sys, json, numpy as np', 'data = sys.stdin.buffer.read()', load, 'out = None', snippet, 'print(json.dumps(out))'].join('\n');
   const stdout = await new Promise<string>((resolve, reject) => {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an Error (@types/node's ExecFileException is built with Omit<>, which hides that)
     const child = execFile('/usr/bin/python3', ['-c', program], { maxBuffer: 1 << 26 }, (err, out) => (err ? reject(err) : resolve(out)));
     child.stdin!.end(bytes);
   });

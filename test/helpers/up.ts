@@ -143,8 +143,8 @@ export async function startUp(opts: { ranks: number; env?: NodeJS.ProcessEnv; da
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const url = `http://127.0.0.1:${port}`;
   const stackProcesses = () => markedProcesses(marker, path.join(dataDir, '.redis', 'redis.sock'));

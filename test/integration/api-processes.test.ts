@@ -217,7 +217,7 @@ test('a replacement process sweeps staging at start, but never a live sibling’
     part = (await readdir(staging)).find((f) => f.endsWith('.part'));
     assert.ok(part || Date.now() < deadline, 'no partial upload in staging');
   }
-  const holder = Number(part!.split('.')[1]!.split('-')[2]);
+  const holder = Number(part.split('.')[1]!.split('-')[2]);
   const pids = await allServing(stack.url, 2);
   assert.ok(pids.has(holder), `the partial file names a serving process: ${part} vs ${[...pids]}`);
   const sibling = [...pids].find((p) => p !== holder)!;
@@ -229,7 +229,7 @@ test('a replacement process sweeps staging at start, but never a live sibling’
     const r = await fresh(stack.url, 'GET', '/healthz', undefined, 5000).catch(() => null);
     if (r?.status === 200) seen.add(r.pid);
   }
-  assert.ok((await readdir(staging)).includes(part!), `the live sibling's partial upload ${part} was removed`);
+  assert.ok((await readdir(staging)).includes(part), `the live sibling's partial upload ${part} was removed`);
   finishUpload();
   const accepted = await answer;
   assert.equal(accepted.status, 202);
@@ -247,8 +247,8 @@ async function startApi(env: NodeJS.ProcessEnv, opts: { detached?: boolean } = {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   while (!(await fresh(url, 'GET', '/healthz', undefined, 2000).then((r) => r.status === 200, () => false))) {
@@ -355,8 +355,8 @@ test('SIGTERM while the API processes are still starting: they stop as soon as t
     env: { ...process.env, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn', PH5_API_PROCESSES: '2' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
   for (const deadline = Date.now() + 30_000; !/primary pid/.test(output); await sleep(5)) assert.ok(Date.now() < deadline, output);
   const t0 = Date.now();
   proc.kill('SIGTERM');

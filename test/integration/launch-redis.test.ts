@@ -93,8 +93,8 @@ test('npm run worker with PH5_REDIS_STRICT=1 refuses an unsafe Redis before laun
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(code, 1, output);
   assert.match(output, /not safe for ph5's queue/);

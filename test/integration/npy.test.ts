@@ -55,6 +55,7 @@ test('a numpy array PUT as .npy is written; a .npy GET is what numpy.load reads'
   const npy = Buffer.from(await res.arrayBuffer());
   const loaded = await new Promise<string>((resolve, reject) => {
     const child = execFile('/usr/bin/python3', ['-c', 'import io, sys, json, numpy as np\na = np.load(io.BytesIO(sys.stdin.buffer.read()))\nprint(json.dumps([a.dtype.str, a.tolist()]))'], (err, out) =>
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an Error (@types/node's ExecFileException is built with Omit<>, which hides that)
       err ? reject(err) : resolve(out),
     );
     child.stdin!.end(npy);

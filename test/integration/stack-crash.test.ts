@@ -34,8 +34,8 @@ test('kill -9 of API, Redis, mpirun and ranks right after a 202: after a restart
   const pools: WorkerPool[] = [];
   const start = async () => {
     const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    api.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-    api.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    api.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    api.stderr.on('data', (b: Buffer) => (output += b.toString()));
     apis.push(api);
     // No restart by the pool's own supervisor: this test is the supervisor (and dies too).
     const pool = new WorkerPool({ ranks: 2, env, stdio: 'pipe', restart: false, onOutput: (s) => (output += s), log: (s) => (output += `${s}\n`) });

@@ -37,8 +37,8 @@ async function startApiProcess(env: NodeJS.ProcessEnv, port?: number): Promise<A
     env: { ...process.env, ...env, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`the API exited: ${output}`);

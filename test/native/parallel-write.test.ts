@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { DatasetInfo, WriteReport } from '../../native/lib/index.js';
 import { CASES, PY_EXPECTED } from './fixtures/values.js';
-import { h5dumpHeader, h5dumpTypes, h5py, mpirun } from '../helpers/mpirun.js';
+import { h5dumpHeader, h5dumpTypes, mpirun } from '../helpers/mpirun.js';
 
 interface WriteResult {
   rank: number;

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { H5File, leakedObjectCount, openObjectCount, Ph5NativeError, type NativeDtype } from '../../native/lib/index.js';
+import { H5File, leakedObjectCount, openObjectCount, type NativeDtype } from '../../native/lib/index.js';
 import { rejectsNative as rejects } from '../helpers/native-errors.js';
 import { py } from '../helpers/surface.js';
 

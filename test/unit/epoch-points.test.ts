@@ -25,7 +25,7 @@ test('a point write is its own step: values after the coordinates, neither coale
   assert.equal(kinds.filter((k) => k === 'points').length, 1);
   const p = steps.find((s) => s.op === 'write' && s.points) as WriteStep;
   assert.deepEqual(p.points, { rank: 2, coords: { staged: p.segments[0]!.staged, offset: 100, bytes: 5 * 2 * 8 } });
-  assert.deepEqual(p.segments, [{ staged: p.points!.coords.staged, offset: 100 + 80, bytes: 40 }]);
+  assert.deepEqual(p.segments, [{ staged: p.points.coords.staged, offset: 100 + 80, bytes: 40 }]);
   assert.equal(p.bytes, 40, 'not split below maxStepBytes');
   // the rows on either side stay in their order around it (the point write may overlap them)
   assert.deepEqual(kinds.slice(kinds.indexOf('points') - 1, kinds.indexOf('points') + 2), ['rows', 'points', 'rows']);
