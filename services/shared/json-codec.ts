@@ -97,7 +97,10 @@ function toBigInt(v: unknown): bigint {
   // A JSON number beyond ±(2^53−1) was already rounded to a double by JSON.parse: the
   // integer the client sent is lost, so refuse it rather than store a neighbour.
   if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
-    throw problem((where) => `Value ${where} (${show(v)}) is beyond ±(2^53−1), where JSON numbers are not exact: send it as a decimal string ("${BigInt(v)}" is what arrived).`);
+    throw problem(
+      (where) =>
+        `Value ${where} (${show(v)}) is beyond ±(2^53−1), where JSON numbers are not exact: send it as a decimal string ("${BigInt(v)}" is what arrived).`,
+    );
   }
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) return BigInt(v);
@@ -146,7 +149,6 @@ function fromHalfBits(h: number): number {
   if (exp === 0x1f) return mant ? NaN : sign * Infinity;
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
-
 
 /**
  * Writes one JSON element `v` as `dtype` at byte `at` of `buf`, or throws an
@@ -237,7 +239,8 @@ function compoundWriter(d: CompoundDtype): ElementWriter {
   const list = () => d.fields.map((f) => f.name).join(', ');
   return (buf, at, v) => {
     if (Array.isArray(v)) {
-      if (v.length !== fields.length) throw problem((where) => `Value ${where} has ${v.length} items; a row of this compound has ${fields.length} (${list()}).`);
+      if (v.length !== fields.length)
+        throw problem((where) => `Value ${where} has ${v.length} items; a row of this compound has ${fields.length} (${list()}).`);
       let k = 0;
       try {
         for (; k < fields.length; k++) fields[k]!.write(buf, at + fields[k]!.offset, v[k]);
@@ -246,7 +249,8 @@ function compoundWriter(d: CompoundDtype): ElementWriter {
       }
     } else if (typeof v === 'object' && v !== null) {
       const obj = v as Record<string, unknown>;
-      for (const key of Object.keys(obj)) if (!names.has(key)) throw problem((where) => `Value ${where} has a field '${key}' the compound does not have (${list()}).`);
+      for (const key of Object.keys(obj))
+        if (!names.has(key)) throw problem((where) => `Value ${where} has a field '${key}' the compound does not have (${list()}).`);
       for (const f of fields) {
         if (!Object.hasOwn(obj, f.name)) throw problem((where) => `Value ${where} lacks the field '${f.name}'.`);
         try {
@@ -302,7 +306,8 @@ function writerFor(dtype: Dtype): ElementWriter {
         if (typeof v !== 'string') throw problem((where) => `Value ${where} is not a string.`);
         buf.fill(0, at, at + size);
         const n = buf.write(v, at, size, 'utf8');
-        if (Buffer.byteLength(v, 'utf8') > n || n > size) throw problem((where) => `Value ${where} is ${Buffer.byteLength(v, 'utf8')} bytes long; S${size} holds ${size}.`);
+        if (Buffer.byteLength(v, 'utf8') > n || n > size)
+          throw problem((where) => `Value ${where} is ${Buffer.byteLength(v, 'utf8')} bytes long; S${size} holds ${size}.`);
       };
     }
     case 'enum':

@@ -12,16 +12,23 @@ const run = promisify(execFile);
 
 /** The .npy bytes of a numpy expression (`np` imported). */
 export async function npySave(expr: string): Promise<Buffer> {
-  const { stdout } = await run('/usr/bin/python3', ['-c', `import io, sys, numpy as np\nb = io.BytesIO()\nnp.save(b, ${expr})\nsys.stdout.buffer.write(b.getvalue())`], {
-    encoding: 'buffer',
-    maxBuffer: 1 << 26,
-  });
+  const { stdout } = await run(
+    '/usr/bin/python3',
+    ['-c', `import io, sys, numpy as np\nb = io.BytesIO()\nnp.save(b, ${expr})\nsys.stdout.buffer.write(b.getvalue())`],
+    {
+      encoding: 'buffer',
+      maxBuffer: 1 << 26,
+    },
+  );
   return stdout;
 }
 
 /** The raw bytes (tobytes(), C order) of a numpy expression. */
 export async function numpyBytes(expr: string): Promise<Buffer> {
-  const { stdout } = await run('/usr/bin/python3', ['-c', `import sys, numpy as np\nsys.stdout.buffer.write(np.ascontiguousarray(${expr}).tobytes())`], { encoding: 'buffer', maxBuffer: 1 << 26 });
+  const { stdout } = await run('/usr/bin/python3', ['-c', `import sys, numpy as np\nsys.stdout.buffer.write(np.ascontiguousarray(${expr}).tobytes())`], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 26,
+  });
   return stdout;
 }
 

@@ -40,7 +40,10 @@ test('a batch is applied as one job, in order', { timeout: 120_000 }, async () =
     ],
   });
   assert.equal(job.state, 'completed', JSON.stringify(job.error));
-  const seen = await h5py<any>(fileOf('batch.h5'), "f = h5py.File(path, 'r')\nd = f['/raw/t']\nout = [d[...].tolist(), d.attrs['units'], int(f.attrs['version'])]");
+  const seen = await h5py<any>(
+    fileOf('batch.h5'),
+    "f = h5py.File(path, 'r')\nd = f['/raw/t']\nout = [d[...].tolist(), d.attrs['units'], int(f.attrs['version'])]",
+  );
   assert.deepEqual(seen, [[-1, -2, 3, 4, 5, 6], 'm', 2]);
 });
 

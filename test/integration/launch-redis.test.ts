@@ -83,7 +83,10 @@ test('with CONFIG disabled (managed Redis), the settings are read from INFO', as
   assert.equal(report.appendonly, false);
   assert.equal(report.maxmemoryPolicy, 'volatile-lru');
   assert.equal(report.problems.length, 2);
-  assert.ok(report.notes.some((n) => /CONFIG is disabled/.test(n)), report.notes.join('; '));
+  assert.ok(
+    report.notes.some((n) => /CONFIG is disabled/.test(n)),
+    report.notes.join('; '),
+  );
 });
 
 test('npm run worker with PH5_REDIS_STRICT=1 refuses an unsafe Redis before launching any rank', async () => {

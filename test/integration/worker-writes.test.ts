@@ -77,7 +77,18 @@ test('a job that fails in the worker reports why, and the next job still runs', 
     project: 'default',
     file: 'late.h5',
     acceptedAt: Date.now(),
-    ops: [{ op: 'write', path: '/x', dtype: 'uint8', payloadDtype: 'uint8', select: '[0:4]', hyperslab: { start: [0], stride: [1], count: [4] }, staged: 'missing.bin', bytes: 4 }],
+    ops: [
+      {
+        op: 'write',
+        path: '/x',
+        dtype: 'uint8',
+        payloadDtype: 'uint8',
+        select: '[0:4]',
+        hyperslab: { start: [0], stride: [1], count: [4] },
+        staged: 'missing.bin',
+        bytes: 4,
+      },
+    ],
   };
   const lost = await queue.add('lost-payload', data, { attempts: 1 });
   await queue.close();
