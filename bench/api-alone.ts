@@ -66,7 +66,13 @@ export async function startApiAlone(opts: ApiAloneOptions): Promise<ApiAlone> {
     });
     const url = `http://127.0.0.1:${port}`;
     for (let i = 0; ; i++) {
-      if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (i > 400) throw new Error('the API did not start');
       await sleep(50);
     }

@@ -37,6 +37,10 @@ const r = await runFaultStream({
 const drainS = (Date.now() - streamOverAt) / 1000;
 const ok = r.notCompleted.length === 0 && r.mismatches.length === 0 && r.unreadable.length === 0 && r.outOfOrder.length === 0;
 console.log(`kills: ${r.kills} ${JSON.stringify(r.killed)}; ${acceptedAtEnd} writes in ${r.jobs} jobs`);
-console.log(`drain after the stream: ${drainS.toFixed(1)} s (${(r.jobs / drainS).toFixed(0)} jobs/s over all jobs; the stream itself took ${(r.seconds - drainS).toFixed(1)} s)`);
-console.log(`verdict: ${ok ? 'PASS' : 'FAIL'} (not completed ${r.notCompleted.length}, rows differing ${r.mismatches.length}, unreadable ${r.unreadable.length})`);
+console.log(
+  `drain after the stream: ${drainS.toFixed(1)} s (${(r.jobs / drainS).toFixed(0)} jobs/s over all jobs; the stream itself took ${(r.seconds - drainS).toFixed(1)} s)`,
+);
+console.log(
+  `verdict: ${ok ? 'PASS' : 'FAIL'} (not completed ${r.notCompleted.length}, rows differing ${r.mismatches.length}, unreadable ${r.unreadable.length})`,
+);
 if (!ok) process.exitCode = 1;

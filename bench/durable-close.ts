@@ -127,7 +127,9 @@ async function rank(o: Options, dir: string): Promise<void> {
       const off = ms(`${kind} off`);
       // Round r's two epochs ran back to back: their ratio is the least disturbed by load.
       const paired = median(times[`${kind} on`]!.map((t, r) => t / times[`${kind} off`]![r]!));
-      console.log(`${label}: sync on ${on.toFixed(1)} ms, off ${off.toFixed(1)} ms (medians), on/off ${(on / off).toFixed(2)}x (median paired ratio ${paired.toFixed(2)}x), +${(on - off).toFixed(1)} ms per epoch`);
+      console.log(
+        `${label}: sync on ${on.toFixed(1)} ms, off ${off.toFixed(1)} ms (medians), on/off ${(on / off).toFixed(2)}x (median paired ratio ${paired.toFixed(2)}x), +${(on - off).toFixed(1)} ms per epoch`,
+      );
     };
     line('big', `${o.bigMiB} MiB epoch (${Math.ceil(rows / stepRows)} steps), ${o.bigRounds} rounds`);
     line('small', `1 KiB epoch, ${o.smallRounds} rounds`);
@@ -143,7 +145,12 @@ if (process.env.OMPI_COMM_WORLD_SIZE) {
   const dir = mkdtempSync(path.join(o.dir, 'ph5-durable-bench-'));
   try {
     const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
-    console.log(`durable close: ${o.ranks} ranks, ${dir} (${fsType}); load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    console.log(
+      `durable close: ${o.ranks} ranks, ${dir} (${fsType}); load ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
     const self = fileURLToPath(import.meta.url);
     const run = spawnSync('mpirun', ['--oversubscribe', '--bind-to', 'none', '-n', String(o.ranks), process.execPath, self, ...process.argv.slice(2)], {
       env: { ...mpiEnv(process.env), PH5_BENCH_DIR: dir },

@@ -66,7 +66,9 @@ interface Run {
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--warmup N] [--settle-ms N] [--ranks N] [--dir PATH | --shm] [--json FILE]`);
+  console.error(
+    `${message}\nusage: native-write [--quick] [--size-mib N] [--reps N] [--warmup N] [--settle-ms N] [--ranks N] [--dir PATH | --shm] [--json FILE]`,
+  );
   process.exit(2);
 }
 
@@ -106,8 +108,7 @@ function parseArgs(argv: string[]): Options {
     } else if (arg === '--warmup') {
       warmup = Number(value());
       if (!Number.isInteger(warmup) || warmup < 0) usage('--warmup needs a non-negative integer');
-    }
-    else usage(`unknown argument ${arg}`);
+    } else usage(`unknown argument ${arg}`);
   }
   if (quick) {
     if (!explicit.has('--size-mib')) sizeMiB = 64;
@@ -126,9 +127,7 @@ function runWriter(writer: Writer, file: string, total: number, opts: Options): 
   const resultDir = mkdtempSync(path.join(os.tmpdir(), 'ph5-bench-results-'));
   try {
     const program =
-      writer === 'addon'
-        ? [process.execPath, '--expose-gc', path.join(here, 'native-write-rank.js')]
-        : [PYTHON, path.join(root, 'bench', 'h5py_write.py')];
+      writer === 'addon' ? [process.execPath, '--expose-gc', path.join(here, 'native-write-rank.js')] : [PYTHON, path.join(root, 'bench', 'h5py_write.py')];
     const r = spawnSync('mpirun', ['--oversubscribe', '-n', String(opts.ranks), ...program, file, String(total), resultDir], {
       env: mpiEnv(process.env),
       encoding: 'utf8',
@@ -183,7 +182,10 @@ function describeMachine(dir: string): string {
   const h5py = spawnSync(PYTHON, ['-c', 'import h5py; print(h5py.__version__, "HDF5", h5py.version.hdf5_version)'], { encoding: 'utf8' }).stdout.trim();
   const mpi = spawnSync('mpirun', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '';
   return [
-    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
     `target: ${dir} (${fsType})`,
     `node ${process.version}, h5py ${h5py}, ${mpi}`,
   ].join('\n');
@@ -240,7 +242,10 @@ function main(): void {
   );
   console.log(
     `ratio addon/h5py ${ratio.toFixed(3)} median, ${(best.addon / best.h5py).toFixed(3)} best (target <= 1.0)  ` +
-      `load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `load after: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
   // The first run of a rep follows a run of the same writer, the second a run of the
   // other one; a run after an addon run has been measured slower (bench/README.md), so

@@ -122,7 +122,11 @@ function parseArgs(argv: string[]): Options {
     if (!explicit.has('--size-mib')) o.sizeMiB = 64;
     if (!explicit.has('--reps')) o.reps = 2;
   }
-  if (o.variants.length === 0) o.variants = [{ name: 'pool', env: {} }, { name: 'nosync', env: { PH5_FILE_SYNC: 'off' } }];
+  if (o.variants.length === 0)
+    o.variants = [
+      { name: 'pool', env: {} },
+      { name: 'nosync', env: { PH5_FILE_SYNC: 'off' } },
+    ];
   return o;
 }
 
@@ -132,7 +136,13 @@ function median(xs: number[]): number {
   return s.length === 0 ? NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-function poolWrite(dir: string, staging: string, shape: number[], variant: Variant, opts: Options): { seconds: number; parts: Record<Part, number>; steps: number } {
+function poolWrite(
+  dir: string,
+  staging: string,
+  shape: number[],
+  variant: Variant,
+  opts: Options,
+): { seconds: number; parts: Record<Part, number>; steps: number } {
   const resultDir = mkdtempSync(path.join(os.tmpdir(), 'ph5-pool-write-'));
   try {
     const { PH5_STEP_MAX_BYTES: stepBytes, ...env } = variant.env;
@@ -177,7 +187,12 @@ async function main(): Promise<void> {
   mkdirSync(staging);
   const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
   console.log(`pool-write: ${opts.sizeMiB} MiB float64, ${opts.ranks} ranks, ${opts.reps} reps (+${opts.warmup} warm-up), ${dir} (${fsType})`);
-  console.log(`machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `machine: ${os.cpus().length} cores, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log(`variants: ${opts.variants.map((v) => `${v.name} ${JSON.stringify(v.env)}`).join('; ')}`);
   const runs: Run[] = [];
   const writers = [...opts.variants.map((v) => v.name), 'h5py'];
@@ -206,7 +221,9 @@ async function main(): Promise<void> {
             await verifyBulkFile(file, shape);
             rmSync(file, { force: true });
             run = { layout, rep, writer, seconds: r.seconds, parts: r.parts };
-            line.push(`${writer} ${r.seconds.toFixed(3)} s [${r.steps} steps; ${PARTS.map((p) => `${p.replace('Ms', '')} ${(r.parts[p] / 1000).toFixed(3)}`).join(', ')}]`);
+            line.push(
+              `${writer} ${r.seconds.toFixed(3)} s [${r.steps} steps; ${PARTS.map((p) => `${p.replace('Ms', '')} ${(r.parts[p] / 1000).toFixed(3)}`).join(', ')}]`,
+            );
           }
           spawnSync('sync');
           if (rep >= 0) runs.push(run);
@@ -236,7 +253,12 @@ async function main(): Promise<void> {
       summary[`${layout} ${v.name}`] = { median: med, h5py: h5Median, ratio: median(ratios), ratios, parts };
     }
   }
-  console.log(`load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load after: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ opts, runs, summary }, null, 2));
 }
 

@@ -49,7 +49,7 @@ function writes(epoch: number): JobData[] {
       stagedOffset: row * ROW * 8,
       bytes: ROW * 8,
     }));
-    jobs.push({ v: 1, project: 'bench', file: 'bench.h5', acceptedAt: Date.now(), ops } as JobData);
+    jobs.push({ v: 1, project: 'bench', file: 'bench.h5', acceptedAt: Date.now(), ops });
   }
   return jobs;
 }
@@ -87,8 +87,7 @@ const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 let steps = 0;
 for (let e = 5; e < epochs; e++) {
-  const plan: Plan | null =
-    rank === 0 ? { epoch: e + 1, file, mode: 'rw', staging, jobs: [], steps: planSteps(writes(e).map((data) => ({ data }))) } : null;
+  const plan: Plan | null = rank === 0 ? { epoch: e + 1, file, mode: 'rw', staging, jobs: [], steps: planSteps(writes(e).map((data) => ({ data }))) } : null;
   steps += plan?.steps.length ?? 0;
   await run(plan);
 }

@@ -55,7 +55,11 @@ export async function runReadRss(bytes: number, parent = os.tmpdir()): Promise<R
     prepare: async (dataDir) => {
       await mkdir(path.join(dataDir, 'default'), { recursive: true });
       const file = path.join(dataDir, 'default', 'r.h5');
-      await promisify(execFile)('/usr/bin/python3', ['-c', `import h5py, numpy as np, sys\nwith h5py.File(sys.argv[1], 'w') as f: f['x'] = np.arange(${elements}, dtype='<f8') / 7`, file]);
+      await promisify(execFile)('/usr/bin/python3', [
+        '-c',
+        `import h5py, numpy as np, sys\nwith h5py.File(sys.argv[1], 'w') as f: f['x'] = np.arange(${elements}, dtype='<f8') / 7`,
+        file,
+      ]);
     },
   });
   const api = alone.process;
@@ -87,7 +91,11 @@ export async function runReadRss(bytes: number, parent = os.tmpdir()): Promise<R
     const seconds = (performance.now() - t0) / 1000;
     const after = await procStatus(api.pid!);
     const last = JSON.stringify((elements - 1) / 7);
-    if (got.status !== 200 || !got.head.startsWith(`{"dtype":"float64","shape":[${elements}],"data":[0,0.14285714285714285,`) || !got.tail.endsWith(`,${last}]}`)) {
+    if (
+      got.status !== 200 ||
+      !got.head.startsWith(`{"dtype":"float64","shape":[${elements}],"data":[0,0.14285714285714285,`) ||
+      !got.tail.endsWith(`,${last}]}`)
+    ) {
       throw new Error(`JSON read wrong: ${got.status}, starts ${got.head}, ends ${got.tail}`);
     }
     const hwm = after.hwm / MIB;

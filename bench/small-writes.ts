@@ -36,7 +36,7 @@ import { Redis } from 'ioredis';
 import { JOB_OPTIONS } from '../services/api/plugins/app/jobs.js';
 import { QUEUE_PREFIX, queueName, shardOfFile, type JobData, type JobResult } from '../services/shared/jobs.js';
 import { redisOptions } from '../services/shared/redis.js';
-import { client } from '../test/helpers/client.js';
+import { client, type FinishedJob } from '../test/helpers/client.js';
 import { h5py } from '../test/helpers/h5.js';
 import { helperProducer } from '../test/helpers/queues.js';
 import { childPids, cpuSeconds } from '../test/helpers/proc.js';
@@ -236,7 +236,10 @@ function redisCost(before: Map<string, { calls: number; usec: number }>, after: 
   return {
     callsPerJob: Number((calls / jobs).toFixed(1)),
     usecPerJob: Number((usec / jobs).toFixed(0)),
-    top: diff.slice(0, 6).map(([n, c]) => `${n} ${(c / jobs).toFixed(1)}`).join(', '),
+    top: diff
+      .slice(0, 6)
+      .map(([n, c]) => `${n} ${(c / jobs).toFixed(1)}`)
+      .join(', '),
   };
 }
 
@@ -325,7 +328,11 @@ async function runSplit(stack: Stack, writes: number, clients: number): Promise<
  * service that has been running.
  */
 async function warmUp(stack: Stack, api: ReturnType<typeof client>, opts: SmallWritesOptions): Promise<void> {
-  const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: WARMUP_DATASET, dtype: 'float64', shape: [opts.warmupWrites, ROW] });
+  const created = (await api.accepted('POST', `/v1/files/${FILE}/datasets`, {
+    path: WARMUP_DATASET,
+    dtype: 'float64',
+    shape: [opts.warmupWrites, ROW],
+  })) as FinishedJob;
   if (created.state !== 'completed') throw new Error(`creating the warm-up dataset failed: ${JSON.stringify(created.error)}`);
   const queue = new Queue(QUEUE_NAME, { connection: helperProducer(stack.redis.url), prefix: QUEUE_PREFIX });
   try {
@@ -349,7 +356,11 @@ function oneWriteJob(data: JobData): JobData {
   return { ...data, ops: data.ops.slice(0, 1) };
 }
 
-async function runPh5(stack: Stack, opts: SmallWritesOptions, dataset: string): Promise<{ ph5: SmallWritesResult['ph5']; profile: Profile; sample: JobData | undefined }> {
+async function runPh5(
+  stack: Stack,
+  opts: SmallWritesOptions,
+  dataset: string,
+): Promise<{ ph5: SmallWritesResult['ph5']; profile: Profile; sample: JobData | undefined }> {
   const { writes, clients } = opts;
   const queue = new Queue<JobData, JobResult>(QUEUE_NAME, { connection: helperProducer(stack.redis.url), prefix: QUEUE_PREFIX });
   try {
@@ -370,7 +381,7 @@ async function runPh5(stack: Stack, opts: SmallWritesOptions, dataset: string): 
     const seconds = lastFinished > 0 ? (lastFinished - t0Wall) / 1000 : (done.at - t0) / 1000;
 
     // Where the time went, from the jobs' own records (a sample is enough for medians).
-    const jobs = (await queue.getJobs(['completed'], 0, Math.min(writes, 2000) - 1)) as Job<JobData, JobResult>[];
+    const jobs = await queue.getJobs(['completed'], 0, Math.min(writes, 2000) - 1);
     const ours = jobs.filter((j) => j.data.file === FILE && j.processedOn && j.finishedOn && j.returnvalue?.timings);
     // Jobs applied together in one epoch share its timings (one open/apply/close).
     const epochs = new Map<string, Job<JobData, JobResult>[]>();
@@ -440,7 +451,7 @@ export async function runRaw(redisUrl: string, jobs: number, producers: number, 
   const queue = new Queue(name, { connection: helperProducer(redisUrl), prefix: RAW_PREFIX });
   try {
     await new Promise<void>((resolve, reject) => {
-      worker.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+      worker.stdout.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
       worker.once('exit', (code) => reject(new Error(`raw worker exited (${code})`)));
     });
     const produce = async (count: number) => {
@@ -472,7 +483,15 @@ export async function runRaw(redisUrl: string, jobs: number, producers: number, 
     const seconds = lastFinished > 0 ? (lastFinished - t0Wall) / 1000 : (done.at - t0) / 1000;
     const redis = redisCost(statsBefore, await commandStats(redisUrl), jobs);
     const rewritesDuring = (await aofRewrites(redisUrl)) - rewritesBefore;
-    return { concurrency, jobs, dataBytes: Buffer.byteLength(JSON.stringify(data)), seconds, jobsPerSecond: jobs / seconds, redis, aofRewrites: rewritesDuring };
+    return {
+      concurrency,
+      jobs,
+      dataBytes: Buffer.byteLength(JSON.stringify(data)),
+      seconds,
+      jobsPerSecond: jobs / seconds,
+      redis,
+      aofRewrites: rewritesDuring,
+    };
   } finally {
     worker.kill('SIGTERM');
     if (worker.exitCode === null) await new Promise((r) => worker.once('exit', r));
@@ -504,7 +523,7 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
     const admin = new Redis(redisOptions(stack.redis.url, 'consumer'));
     await admin.config('SET', 'auto-aof-rewrite-percentage', '0').finally(() => admin.disconnect());
     const api = client(stack.url);
-    const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: DATASET, dtype: 'float64', shape: [opts.writes, ROW] });
+    const created = (await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: DATASET, dtype: 'float64', shape: [opts.writes, ROW] })) as FinishedJob;
     if (created.state !== 'completed') throw new Error(`creating the dataset failed: ${JSON.stringify(created.error)}`);
     // Warm-up: the first writes pay for JIT, connection setup and the file's first open.
     for (let i = 0; i < 20; i++) {
@@ -519,7 +538,7 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
       // Each round writes a dataset of its own, so that each can be checked whole.
       const dataset = round === 0 ? DATASET : `${DATASET}-${round}`;
       if (round > 0) {
-        const made = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: dataset, dtype: 'float64', shape: [opts.writes, ROW] });
+        const made = (await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: dataset, dtype: 'float64', shape: [opts.writes, ROW] })) as FinishedJob;
         if (made.state !== 'completed') throw new Error(`creating ${dataset} failed: ${JSON.stringify(made.error)}`);
       }
       log(`round ${round + 1}/${opts.rounds}: ph5 measuring`);
@@ -550,7 +569,18 @@ export async function runSmallWrites(opts: SmallWritesOptions): Promise<SmallWri
     const raw = opts.rawConcurrency.map((c) => medianOf(rawRuns.get(c)!, (r) => r.jobsPerSecond));
     const best = Math.max(...raw.map((r) => r.jobsPerSecond));
     const ratio = medianOf(rounds, (r) => r.ratio).ratio;
-    return { writes: opts.writes, clients: opts.clients, ranks: opts.ranks, ph5, raw, ratio, ratioOfMedians: ph5.writesPerSecond / best, profile, verified, rounds };
+    return {
+      writes: opts.writes,
+      clients: opts.clients,
+      ranks: opts.ranks,
+      ph5,
+      raw,
+      ratio,
+      ratioOfMedians: ph5.writesPerSecond / best,
+      profile,
+      verified,
+      rounds,
+    };
   } finally {
     await stack.stop();
   }
@@ -562,9 +592,15 @@ export function formatReport(r: SmallWritesResult): string {
   const p = r.profile.worker;
   const lines = [
     `small writes: ${r.writes} x 1 KiB, ${r.clients} clients, ${r.ranks} ranks; median of ${r.rounds.length} interleaved round(s)`,
-    ...r.rounds.map((x, i) => `  round ${i + 1}: ph5 ${x.ph5WritesPerSecond.toFixed(0)} writes/s; raw ${x.raw.map((y) => `c=${y.concurrency} ${y.jobsPerSecond.toFixed(0)}`).join(', ')} jobs/s; ratio ${(x.ratio * 100).toFixed(1)} %${x.aofRewrites ? ` (Redis AOF rewrites during its runs: ${x.aofRewrites})` : ''}`),
+    ...r.rounds.map(
+      (x, i) =>
+        `  round ${i + 1}: ph5 ${x.ph5WritesPerSecond.toFixed(0)} writes/s; raw ${x.raw.map((y) => `c=${y.concurrency} ${y.jobsPerSecond.toFixed(0)}`).join(', ')} jobs/s; ratio ${(x.ratio * 100).toFixed(1)} %${x.aofRewrites ? ` (Redis AOF rewrites during its runs: ${x.aofRewrites})` : ''}`,
+    ),
     `  ph5 end to end        ${r.ph5.writesPerSecond.toFixed(0).padStart(7)} writes/s  (${r.ph5.seconds.toFixed(2)} s; failed jobs ${r.ph5.failedJobs}, non-202 ${r.ph5.non202}, errors ${r.ph5.errors}; file ${r.verified ? 'verified' : 'WRONG'})`,
-    ...r.raw.map((x) => `  raw BullMQ no-op c=${String(x.concurrency).padEnd(3)} ${x.jobsPerSecond.toFixed(0).padStart(7)} jobs/s    (${x.seconds.toFixed(2)} s; job data ${x.dataBytes} bytes: one write's op)`),
+    ...r.raw.map(
+      (x) =>
+        `  raw BullMQ no-op c=${String(x.concurrency).padEnd(3)} ${x.jobsPerSecond.toFixed(0).padStart(7)} jobs/s    (${x.seconds.toFixed(2)} s; job data ${x.dataBytes} bytes: one write's op)`,
+    ),
     `  ratio ph5 / best raw  ${(r.ratio * 100).toFixed(1).padStart(6)} %       (median of the rounds' ratios; of the medians above: ${(r.ratioOfMedians * 100).toFixed(1)} %; targets: >= 50 %, >= 3000 writes/s)`,
     'where the time goes:',
     `  API accept            ${r.ph5.acceptedPerSecond.toFixed(0).padStart(7)} req/s over ${r.ph5.acceptSeconds.toFixed(2)} s; latency p50 ${r.ph5.latencyMs.p50} ms, p99 ${r.ph5.latencyMs.p99} ms`,
@@ -579,7 +615,9 @@ export function formatReport(r: SmallWritesResult): string {
           `  split: API alone accepts ${r.profile.split.acceptOnlyPerSecond.toFixed(0)} req/s (p50 ${r.profile.split.acceptLatencyP50Ms} ms); pool alone drains ${r.profile.split.drainPerSecond.toFixed(0)} writes/s`,
         ]
       : []),
-    `  CPU s during ph5 run (wall ${r.profile.wallSeconds} s, ${os.cpus().length} cores): ${Object.entries(r.profile.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `  CPU s during ph5 run (wall ${r.profile.wallSeconds} s, ${os.cpus().length} cores): ${Object.entries(r.profile.cpuSeconds)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
   ];
   return lines.join('\n');
 }

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { runSmallWrites } from './small-writes.js';
 import { apiProcessesSettings, runApiProcesses } from './suite/api-processes.js';
 import { runUploadRss } from './upload-rss.js';
-import { fsType, runBulk, type BulkSeries, type Layout, type Writer } from './suite/bulk.js';
+import { fsType, runBulk, type Writer } from './suite/bulk.js';
 import { runLatency, runSeed } from './suite/latency.js';
 import { describeMachine, loadAverage } from './suite/machine.js';
 import { renderSvg } from './suite/plot.js';
@@ -45,8 +45,28 @@ export interface SuiteOptions {
 /** The sizes of one mode. */
 function settings(quick: boolean) {
   return quick
-    ? { bulkBytes: 64 * MiB, warmup: 0, scalingRanks: [1, 2, 4], seedRanks: 8, seedRuns: 1, jobs: 20, smallWrites: 500, readBytes: 16 * MiB, uploadBytes: 256 * MiB }
-    : { bulkBytes: GiB, warmup: 1, scalingRanks: [1, 2, 4, 8], seedRanks: 42, seedRuns: 3, jobs: 200, smallWrites: 10_000, readBytes: 256 * MiB, uploadBytes: 4 * GiB };
+    ? {
+        bulkBytes: 64 * MiB,
+        warmup: 0,
+        scalingRanks: [1, 2, 4],
+        seedRanks: 8,
+        seedRuns: 1,
+        jobs: 20,
+        smallWrites: 500,
+        readBytes: 16 * MiB,
+        uploadBytes: 256 * MiB,
+      }
+    : {
+        bulkBytes: GiB,
+        warmup: 1,
+        scalingRanks: [1, 2, 4, 8],
+        seedRanks: 42,
+        seedRuns: 3,
+        jobs: 200,
+        smallWrites: 10_000,
+        readBytes: 256 * MiB,
+        uploadBytes: 4 * GiB,
+      };
 }
 
 export function parseSuiteArgs(argv: string[]): SuiteOptions {
@@ -70,7 +90,8 @@ export function parseSuiteArgs(argv: string[]): SuiteOptions {
       if (!Number.isInteger(reps) || reps < 1) fail('--reps needs a positive integer');
     } else if (a === '--out') out = path.resolve(value());
     else if (a === '--json') json = path.resolve(value());
-    else if (a === '--render') value(); // handled by the command line below
+    else if (a === '--render')
+      value(); // handled by the command line below
     else fail(`unknown argument ${a}`);
   }
   return { quick, only, reps: reps ?? (quick ? 1 : 5), out, ...(json ? { json } : {}), log: (l) => process.stderr.write(`${l}\n`) };
@@ -128,7 +149,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
         results.scaling.push(reuse);
         continue;
       }
-      const { series } = await runBulk({ ...bulkCommon, ...tmpfs, ranks, layouts: ['1-D' as Layout], writers: ['ph5', 'h5py'] as Writer[] });
+      const { series } = await runBulk({ ...bulkCommon, ...tmpfs, ranks, layouts: ['1-D'], writers: ['ph5', 'h5py'] as Writer[] });
       results.scaling.push(...series);
     }
   });
@@ -142,9 +163,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ results: SuiteResu
     results.readRss = await runReadRss(set.readBytes);
   });
   await attempt('latency', async () => {
-    results.latency.push(
-      await runLatency({ name: 'seed 42 × int32', ranks: set.seedRanks, jobs: set.jobs, elements: 42, dtype: 'int32', body: 'json', log }),
-    );
+    results.latency.push(await runLatency({ name: 'seed 42 × int32', ranks: set.seedRanks, jobs: set.jobs, elements: 42, dtype: 'int32', body: 'json', log }));
     results.latency.push(await runLatency({ name: '1 KiB float64', ranks: 4, jobs: set.jobs, elements: 128, dtype: 'float64', body: 'bytes', log }));
     log(`  seed script: mpirun -n ${set.seedRanks} × ${set.seedRuns}`);
     results.seed = { ranks: set.seedRanks, seconds: runSeed(set.seedRanks, set.seedRuns) };
@@ -207,9 +226,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   // --render FILE: only rewrite the report from the samples a run saved with --json.
   const render = process.argv.indexOf('--render');
-  const running = render > 0
-    ? Promise.resolve(JSON.parse(readFileSync(process.argv[render + 1]!, 'utf8')) as SuiteResults).then((results) => ({ results, ...writeReport(results, opts.out) }))
-    : runSuite(opts);
+  const running =
+    render > 0
+      ? Promise.resolve(JSON.parse(readFileSync(process.argv[render + 1]!, 'utf8')) as SuiteResults).then((results) => ({
+          results,
+          ...writeReport(results, opts.out),
+        }))
+      : runSuite(opts);
   running.then(
     ({ results, markdownPath, svgPath, table }) => {
       console.log(table);

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { type Job } from 'bullmq';
 import { shardOfFile, type JobData, type JobResult } from '../services/shared/jobs.js';
 import { WorkerPool } from '../services/worker/pool.js';
-import { client } from '../test/helpers/client.js';
+import { client, type FinishedJob } from '../test/helpers/client.js';
 import { childPids, cpuSeconds } from '../test/helpers/proc.js';
 import { stableShards } from '../test/helpers/pools.js';
 import { ShardQueues } from '../test/helpers/queues.js';
@@ -72,7 +72,11 @@ async function completed(queues: ShardQueues): Promise<number> {
 }
 
 /** Sends every write, waits until all are finished; jobs/s from the first request to the last completion. */
-async function phase(stack: Stack, queues: ShardQueues, pools: WorkerPool[]): Promise<{ perSecond: number; acceptPerSecond: number; failed: number; byPool: Map<string, number>; cpu: string }> {
+async function phase(
+  stack: Stack,
+  queues: ShardQueues,
+  pools: WorkerPool[],
+): Promise<{ perSecond: number; acceptPerSecond: number; failed: number; byPool: Map<string, number>; cpu: string }> {
   const base = await completed(queues);
   const failedBefore = (await queues.counts('failed')).failed ?? 0;
   let next = 0;
@@ -105,7 +109,10 @@ async function phase(stack: Stack, queues: ShardQueues, pools: WorkerPool[]): Pr
   const seconds = (performance.now() - t0) / 1000;
   const cpuAfter = await cpu(stack, pools);
   const used = cpuAfter.map((c, i) => c - cpuBefore[i]!);
-  const cpuText = `CPU s: api ${used[0]!.toFixed(1)}, redis ${used[1]!.toFixed(1)}, ${used.slice(2).map((c, i) => `pool ${i + 1} ${c.toFixed(1)}`).join(', ')}`;
+  const cpuText = `CPU s: api ${used[0]!.toFixed(1)}, redis ${used[1]!.toFixed(1)}, ${used
+    .slice(2)
+    .map((c, i) => `pool ${i + 1} ${c.toFixed(1)}`)
+    .join(', ')}`;
   const byPool = new Map<string, number>();
   for (const id of ids) {
     const job = (await queues.getJob(id)) as Job<JobData, JobResult> | undefined;
@@ -121,14 +128,16 @@ function describe(byPool: Map<string, number>): string {
 }
 
 async function main(): Promise<void> {
-  console.log(`two pools vs one (${BACKLOG ? 'backlog: accepted while the queues are paused, then drained' : 'stream: sent and drained at once'}): ${WRITES} writes of ${args.kib} KiB over ${FILES} files, ${CLIENTS} clients, pools of ${RANKS} ranks, ${ROUNDS} round(s)`);
+  console.log(
+    `two pools vs one (${BACKLOG ? 'backlog: accepted while the queues are paused, then drained' : 'stream: sent and drained at once'}): ${WRITES} writes of ${args.kib} KiB over ${FILES} files, ${CLIENTS} clients, pools of ${RANKS} ranks, ${ROUNDS} round(s)`,
+  );
   const stack = await startStack({ ranks: RANKS, env: ENV });
   const queues = new ShardQueues(stack.redis.url);
   let second: WorkerPool | undefined;
   try {
     const api = client(stack.url);
     for (const f of files) {
-      const job = await api.accepted('POST', `/v1/files/${f}/datasets`, { path: 'd', dtype: 'float64', shape: [ROWS, ROW_VALUES] });
+      const job = (await api.accepted('POST', `/v1/files/${f}/datasets`, { path: 'd', dtype: 'float64', shape: [ROWS, ROW_VALUES] })) as FinishedJob;
       if (job.state !== 'completed') throw new Error(`creating ${f}: ${JSON.stringify(job.error)}`);
     }
     await stableShards(stack.redis.url, 1);
@@ -137,15 +146,26 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const one = await phase(stack, queues, [stack.pool]);
       ones.push(one.perSecond);
-      console.log(`  one pool:  ${one.perSecond.toFixed(1)} jobs/s (API accepted ${one.acceptPerSecond.toFixed(0)}/s)${one.failed ? ` (${one.failed} failed)` : ''}; ${one.cpu}`);
+      console.log(
+        `  one pool:  ${one.perSecond.toFixed(1)} jobs/s (API accepted ${one.acceptPerSecond.toFixed(0)}/s)${one.failed ? ` (${one.failed} failed)` : ''}; ${one.cpu}`,
+      );
 
-      second = new WorkerPool({ ranks: RANKS, env: { ...process.env, ...ENV, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir }, stdio: 'pipe', onOutput: () => {} });
+      second = new WorkerPool({
+        ranks: RANKS,
+        env: { ...process.env, ...ENV, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir },
+        stdio: 'pipe',
+        onOutput: () => {},
+      });
       second.start();
       const shards = await stableShards(stack.redis.url, 2);
-      const filesOf = [...shards].map(([id, s]) => `${id.split(':').slice(-1)[0]}: ${s.length} shards, ${files.filter((f) => s.includes(shardOfFile('default', f))).length} files`);
+      const filesOf = [...shards].map(
+        ([id, s]) => `${id.split(':').slice(-1)[0]}: ${s.length} shards, ${files.filter((f) => s.includes(shardOfFile('default', f))).length} files`,
+      );
       const two = await phase(stack, queues, [stack.pool, second]);
       twos.push(two.perSecond);
-      console.log(`  two pools: ${two.perSecond.toFixed(1)} jobs/s (API accepted ${two.acceptPerSecond.toFixed(0)}/s)${two.failed ? ` (${two.failed} failed)` : ''}  [${filesOf.join('; ')}] jobs by pool: ${describe(two.byPool)}; ${two.cpu}`);
+      console.log(
+        `  two pools: ${two.perSecond.toFixed(1)} jobs/s (API accepted ${two.acceptPerSecond.toFixed(0)}/s)${two.failed ? ` (${two.failed} failed)` : ''}  [${filesOf.join('; ')}] jobs by pool: ${describe(two.byPool)}; ${two.cpu}`,
+      );
       await second.stop(60_000);
       second = undefined;
       await stableShards(stack.redis.url, 1);
@@ -155,7 +175,9 @@ async function main(): Promise<void> {
       const m = Math.floor(s.length / 2);
       return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
     };
-    console.log(`result (median of ${ROUNDS}): one pool ${median(ones).toFixed(1)} jobs/s, two pools ${median(twos).toFixed(1)} jobs/s, ratio x${(median(twos) / median(ones)).toFixed(2)} (target > 1)`);
+    console.log(
+      `result (median of ${ROUNDS}): one pool ${median(ones).toFixed(1)} jobs/s, two pools ${median(twos).toFixed(1)} jobs/s, ratio x${(median(twos) / median(ones)).toFixed(2)} (target > 1)`,
+    );
   } finally {
     await second?.stop(60_000);
     await queues.close();

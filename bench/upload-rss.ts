@@ -14,7 +14,6 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +62,10 @@ export async function runUploadRss(bytes: number, parent = os.tmpdir()): Promise
     const before = await procStatus(api.pid!);
     let peak = before.rss;
     const sampler = setInterval(() => {
-      procStatus(api.pid!).then((s) => (peak = Math.max(peak, s.rss)), () => {});
+      procStatus(api.pid!).then(
+        (s) => (peak = Math.max(peak, s.rss)),
+        () => {},
+      );
     }, 20);
 
     const t0 = performance.now();

@@ -13,13 +13,15 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # a single-node Slurm (munge, slurmctld, slurmd, srun/sbatch) for the test that runs the pool
 # under sbatch; chromium for the Swagger UI browser test (driven by playwright-core);
 # python3-requests for the Python example in docs/examples; strace for the tests that check
-# the order of fsync, cursor move and unlink on real ranks (durable-close, durability).
+# the order of fsync, cursor move and unlink on real ranks (durable-close, durability);
+# clang-format for `npm run lint`/`npm run format` on the addon's C++ (native/.clang-format).
 DEB_PACKAGES=(
   libhdf5-openmpi-dev openmpi-bin hdf5-tools redis-server valgrind strace
   python3-h5py-mpi python3-mpi4py python3-numpy
   pkg-config make g++
   munge slurmctld slurmd slurm-client
   chromium python3-requests
+  clang-format
 )
 if [[ -z "${PH5_SKIP_APT:-}" ]] && command -v dpkg-query >/dev/null 2>&1; then
   missing=()

@@ -124,8 +124,8 @@ async function startApi(processes: number, base: string): Promise<Api> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const url = `http://127.0.0.1:${port}`;
   const api: Api = {
     processes,
@@ -165,7 +165,10 @@ async function cpuOf(api: Api): Promise<{ api: number; redis: number }> {
   return { api: cpu, redis: await cpuSeconds(api.redis.process.pid!) };
 }
 
-const cpuSince = (a: { api: number; redis: number }, b: { api: number; redis: number }) => ({ api: Number((b.api - a.api).toFixed(2)), redis: Number((b.redis - a.redis).toFixed(2)) });
+const cpuSince = (a: { api: number; redis: number }, b: { api: number; redis: number }) => ({
+  api: Number((b.api - a.api).toFixed(2)),
+  redis: Number((b.redis - a.redis).toFixed(2)),
+});
 
 /** Removes the staged payloads (no pool will ever apply them): a round's bytes do not pile up. */
 async function clearStaging(api: Api): Promise<void> {
@@ -182,12 +185,23 @@ async function accepted(api: Api, method: string, url: string, body: Buffer, con
 async function prepare(api: Api, opts: ApiProcessesOptions, rows: number): Promise<void> {
   const json = 'application/json';
   for (let c = 0; c < opts.clients; c++) {
-    await accepted(api, 'POST', `/v1/files/up-${c}.h5/datasets`, Buffer.from(JSON.stringify({ path: 'x', dtype: 'float64', shape: [opts.uploadBytes / 8] })), json);
+    await accepted(
+      api,
+      'POST',
+      `/v1/files/up-${c}.h5/datasets`,
+      Buffer.from(JSON.stringify({ path: 'x', dtype: 'float64', shape: [opts.uploadBytes / 8] })),
+      json,
+    );
   }
-  if (opts.smallWrites > 0) await accepted(api, 'POST', '/v1/files/small.h5/datasets', Buffer.from(JSON.stringify({ path: 'rows', dtype: 'float64', shape: [rows, ROW] })), json);
+  if (opts.smallWrites > 0)
+    await accepted(api, 'POST', '/v1/files/small.h5/datasets', Buffer.from(JSON.stringify({ path: 'rows', dtype: 'float64', shape: [rows, ROW] })), json);
 }
 
-async function uploads(api: Api, opts: ApiProcessesOptions, payload: Buffer): Promise<{ seconds: number; cpu: { api: number; redis: number; client: number } }> {
+async function uploads(
+  api: Api,
+  opts: ApiProcessesOptions,
+  payload: Buffer,
+): Promise<{ seconds: number; cpu: { api: number; redis: number; client: number } }> {
   const before = await cpuOf(api);
   const client0 = process.cpuUsage();
   const t0 = performance.now();
@@ -199,7 +213,12 @@ async function uploads(api: Api, opts: ApiProcessesOptions, payload: Buffer): Pr
   return { seconds, cpu };
 }
 
-async function smallWrites(api: Api, opts: ApiProcessesOptions, firstRow: number, count: number): Promise<{ perSecond: number; cpu: { api: number; redis: number } }> {
+async function smallWrites(
+  api: Api,
+  opts: ApiProcessesOptions,
+  firstRow: number,
+  count: number,
+): Promise<{ perSecond: number; cpu: { api: number; redis: number } }> {
   const row = Buffer.from(new Float64Array(ROW).fill(1).buffer);
   let next = 0;
   let bad = 0;
@@ -216,7 +235,12 @@ async function smallWrites(api: Api, opts: ApiProcessesOptions, firstRow: number
         method: 'PUT',
         setupRequest: (req) => {
           const i = firstRow + (next++ % count);
-          return { ...req, path: `/v1/files/small.h5/datasets/rows/value?select=[${i}:${i + 1},0:${ROW}]`, headers: { 'content-type': 'application/octet-stream' }, body: row };
+          return {
+            ...req,
+            path: `/v1/files/small.h5/datasets/rows/value?select=[${i}:${i + 1},0:${ROW}]`,
+            headers: { 'content-type': 'application/octet-stream' },
+            body: row,
+          };
         },
         onResponse: (status) => {
           last = performance.now();
@@ -237,7 +261,9 @@ export async function runApiProcesses(opts: ApiProcessesOptions): Promise<ApiPro
   const warmSmall = Math.min(1000, opts.smallWrites);
   const rows = warmSmall + opts.rounds * opts.smallWrites;
   const fs = opts.base === '/dev/shm' ? 'tmpfs' : opts.base;
-  log(`api-processes: ${opts.processes.join(' vs ')} processes, ${opts.clients} × ${opts.uploadBytes / MiB} MiB uploads, ${opts.smallWrites} small writes × ${opts.smallClients} clients, ${opts.rounds} paired rounds, ${os.availableParallelism()} cores, ${fs}`);
+  log(
+    `api-processes: ${opts.processes.join(' vs ')} processes, ${opts.clients} × ${opts.uploadBytes / MiB} MiB uploads, ${opts.smallWrites} small writes × ${opts.smallClients} clients, ${opts.rounds} paired rounds, ${os.availableParallelism()} cores, ${fs}`,
+  );
   const payload = Buffer.alloc(opts.uploadBytes);
   new Float64Array(payload.buffer, payload.byteOffset, opts.uploadBytes / 8).forEach((_, i, a) => (a[i] = i));
   const apis: Api[] = [];
@@ -320,7 +346,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
             (r.smallWrites ? `; small writes median ${median(s.smallPerSecond).toFixed(0)}/s` : ''),
         );
       }
-      console.log(`paired speedup, uploads: ${JSON.stringify(r.uploadSpeedup)}; small writes: ${JSON.stringify(r.smallSpeedup)}; load ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+      console.log(
+        `paired speedup, uploads: ${JSON.stringify(r.uploadSpeedup)}; small writes: ${JSON.stringify(r.smallSpeedup)}; load ${os
+          .loadavg()
+          .map((v) => v.toFixed(2))
+          .join(' ')}`,
+      );
       if (json) await writeFile(json, JSON.stringify(r, null, 1));
       process.exit(0);
     },

@@ -32,13 +32,20 @@ function distro(): string {
 export function describeMachine(): MachineInfo {
   const py = spawnSync(
     '/usr/bin/python3',
-    ['-c', 'import h5py, numpy, mpi4py, sys; print(h5py.__version__, h5py.version.hdf5_version, numpy.__version__, mpi4py.__version__, sys.version.split()[0])'],
+    [
+      '-c',
+      'import h5py, numpy, mpi4py, sys; print(h5py.__version__, h5py.version.hdf5_version, numpy.__version__, mpi4py.__version__, sys.version.split()[0])',
+    ],
     { encoding: 'utf8' },
-  ).stdout.trim().split(' ');
+  )
+    .stdout.trim()
+    .split(' ');
   const mpi = firstLine('mpirun', ['--version']).replace(/^mpirun \(Open MPI\)\s*/, '');
   const redis = /v=(\S+)/.exec(firstLine('redis-server', ['--version']))?.[1] ?? '?';
   const head = firstLine('git', ['-C', path.dirname(fileURLToPath(import.meta.url)), 'rev-parse', '--short', 'HEAD']);
-  const dirty = spawnSync('git', ['-C', path.dirname(fileURLToPath(import.meta.url)), 'status', '--porcelain', '--', ':/services', ':/native/src'], { encoding: 'utf8' }).stdout.trim();
+  const dirty = spawnSync('git', ['-C', path.dirname(fileURLToPath(import.meta.url)), 'status', '--porcelain', '--', ':/services', ':/native/src'], {
+    encoding: 'utf8',
+  }).stdout.trim();
   return {
     date: new Date().toISOString(),
     commit: `${head}${dirty ? ' (services/native modified)' : ''}`,
@@ -60,5 +67,8 @@ export function describeMachine(): MachineInfo {
 }
 
 export function loadAverage(): string {
-  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }

@@ -68,9 +68,7 @@ export function renderSvg(title: string, bars: RatioBar[], lines: ScalingLine[],
       out.push(`<line x1="${tx}" y1="${y - 2}" x2="${tx}" y2="${y + rowH - 4}" stroke="black" stroke-width="2" stroke-dasharray="3,2"/>`);
     }
   });
-  out.push(
-    `<text x="${barsLeft}" y="${top + plotH + 36}" fill="#555">green: target met, red: not met, grey: no target; dashed tick: target</text>`,
-  );
+  out.push(`<text x="${barsLeft}" y="${top + plotH + 36}" fill="#555">green: target met, red: not met, grey: no target; dashed tick: target</text>`);
 
   // Right: scaling, seconds against ranks (ranks on a log2 axis).
   const left = 720;
@@ -96,7 +94,9 @@ export function renderSvg(title: string, bars: RatioBar[], lines: ScalingLine[],
     lines.forEach((l, i) => {
       const pts = l.points.filter((p) => Number.isFinite(p.seconds)).sort((a, b) => a.ranks - b.ranks);
       if (!pts.length) return;
-      out.push(`<polyline fill="none" stroke="${l.color}" stroke-width="2" points="${pts.map((p) => `${px(p.ranks).toFixed(1)},${py(p.seconds).toFixed(1)}`).join(' ')}"/>`);
+      out.push(
+        `<polyline fill="none" stroke="${l.color}" stroke-width="2" points="${pts.map((p) => `${px(p.ranks).toFixed(1)},${py(p.seconds).toFixed(1)}`).join(' ')}"/>`,
+      );
       for (const p of pts) out.push(`<circle cx="${px(p.ranks).toFixed(1)}" cy="${py(p.seconds).toFixed(1)}" r="3" fill="${l.color}"/>`);
       out.push(`<rect x="${left + 10}" y="${top + 6 + i * 16}" width="10" height="10" fill="${l.color}"/>`);
       out.push(`<text x="${left + 24}" y="${top + 15 + i * 16}">${esc(l.label)}</text>`);

@@ -121,7 +121,10 @@ function runCli(url: string, args: string[]): Promise<CliRun> {
     const startedAt = Date.now();
     // bash's `time` reports the CLI's own CPU (user, system) on the last line of stderr.
     const quoted = [process.execPath, PH5, ...args, '--json', '--quiet'].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-    const child = spawn('bash', ['-c', `TIMEFORMAT='cpu %U %S'; time ${quoted}`], { env: { ...process.env, PH5_URL: url, PH5_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-c', `TIMEFORMAT='cpu %U %S'; time ${quoted}`], {
+      env: { ...process.env, PH5_URL: url, PH5_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -131,7 +134,12 @@ function runCli(url: string, args: string[]): Promise<CliRun> {
       const seconds = (performance.now() - t0) / 1000;
       if (code !== 0) return reject(new Error(`ph5 ${args.join(' ')}: exit ${code}\n${out}\n${err}`));
       const cpu = /cpu (\S+) (\S+)\s*$/.exec(err);
-      resolve({ seconds, startedAt, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, summary: JSON.parse(out.trim().split('\n').pop()!) });
+      resolve({
+        seconds,
+        startedAt,
+        cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN,
+        summary: JSON.parse(out.trim().split('\n').pop()!) as CliRun['summary'],
+      });
     });
   });
 }
@@ -176,12 +184,24 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
     await stack.stop();
     throw err;
   }
-  const series: PutSeries = { fs: opts.fs, ranks: opts.ranks, bytes: opts.bytes, seconds: { parts: [], single: [], sink: [], h5py: [] }, partsUploadSeconds: [], partsPoolStart: [], partsPoolEnd: [], parts: 0, cpu: { parts: { client: [], api: [], ranks: [] }, sink: { client: [], sink: [] } } };
+  const series: PutSeries = {
+    fs: opts.fs,
+    ranks: opts.ranks,
+    bytes: opts.bytes,
+    seconds: { parts: [], single: [], sink: [], h5py: [] },
+    partsUploadSeconds: [],
+    partsPoolStart: [],
+    partsPoolEnd: [],
+    parts: 0,
+    cpu: { parts: { client: [], api: [], ranks: [] }, sink: { client: [], sink: [] } },
+  };
   const writers: PutWriter[] = ['parts', 'sink', 'single', 'h5py'];
   let runNumber = 0;
   try {
     const ranks = await childPids(stack.pool.pid!);
-    const once = async (w: PutWriter): Promise<{ seconds: number; upload?: number; pool?: { start: number; end: number }; parts?: number; cpu?: Record<string, number> }> => {
+    const once = async (
+      w: PutWriter,
+    ): Promise<{ seconds: number; upload?: number; pool?: { start: number; end: number }; parts?: number; cpu?: Record<string, number> }> => {
       spawnSync('sync');
       if (w === 'sink') {
         const s0 = sink.pid ? await cpuSeconds(sink.pid) : NaN;
@@ -201,7 +221,11 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
       const r0 = await Promise.all(ranks.map(cpuSeconds));
       const r = await runCli(stack.url, ['put', `${name}:/x`, npy, ...(w === 'single' ? ['--no-parts'] : (opts.partArgs ?? []))]);
       if (r.summary.state !== 'completed') throw new Error(`ph5 put ${w}: ${JSON.stringify(r.summary).slice(0, 500)}`);
-      const cpu = { client: r.cpu, api: (await cpuSeconds(stack.api.pid!)) - a0, ranks: (await Promise.all(ranks.map(cpuSeconds))).reduce((a, x, i) => a + x - r0[i]!, 0) };
+      const cpu = {
+        client: r.cpu,
+        api: (await cpuSeconds(stack.api.pid!)) - a0,
+        ranks: (await Promise.all(ranks.map(cpuSeconds))).reduce((a, x, i) => a + x - r0[i]!, 0),
+      };
       await verify(path.join(dataDir, 'default', name), n);
       let pool: { start: number; end: number } | undefined;
       if (w === 'parts') {
@@ -209,7 +233,10 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
         const ids = [...new Set((r.summary.jobs ?? []).map((j) => j.id))];
         const spans = await Promise.all(
           ids.map(async (id) => {
-            const job = (await (await fetch(`${stack.url}/v1/jobs/${id}`)).json()) as { timings: { acceptedAt: number }; result?: { timings?: { queuedMs: number; totalMs: number } } };
+            const job = (await (await fetch(`${stack.url}/v1/jobs/${id}`)).json()) as {
+              timings: { acceptedAt: number };
+              result?: { timings?: { queuedMs: number; totalMs: number } };
+            };
             const start = job.timings.acceptedAt + (job.result?.timings?.queuedMs ?? NaN);
             return { start, end: start + (job.result?.timings?.totalMs ?? NaN) };
           }),
@@ -217,7 +244,13 @@ export async function runPut(opts: PutOptions): Promise<PutSeries> {
         pool = { start: (Math.min(...spans.map((x) => x.start)) - r.startedAt) / 1000, end: (Math.max(...spans.map((x) => x.end)) - r.startedAt) / 1000 };
       }
       await run(stack.url, 'DELETE', `/v1/files/${name}`);
-      return { seconds: r.seconds, cpu, ...(r.summary.uploadMs !== undefined ? { upload: r.summary.uploadMs / 1000 } : {}), ...(pool ? { pool } : {}), ...(r.summary.parts ? { parts: r.summary.parts } : {}) };
+      return {
+        seconds: r.seconds,
+        cpu,
+        ...(r.summary.uploadMs !== undefined ? { upload: r.summary.uploadMs / 1000 } : {}),
+        ...(pool ? { pool } : {}),
+        ...(r.summary.parts ? { parts: r.summary.parts } : {}),
+      };
     };
     for (let rep = -opts.warmup; rep < opts.reps; rep++) {
       const k = ((rep % writers.length) + writers.length) % writers.length;
@@ -272,7 +305,7 @@ export function putRows(list: PutSeries[]): Row[] {
     const onDisk = !p.fs.startsWith('tmpfs');
     const met = Number.isFinite(vsSink) ? vsSink <= 1.3 && (!onDisk || vsH5py <= 2) : null;
     return {
-      scenario: 'put' as Row['scenario'],
+      scenario: 'put',
       measure: `ph5 put of a ${size(p.bytes)} .npy (float64) to completed, ${p.ranks} ranks, ${p.fs}`,
       ph5: `${s3(parts)} in ${p.parts} parts (all accepted ${s3(median(p.partsUploadSeconds))}); one request ${s3(single)}`,
       baseline: `HTTP sink (b) ${s3(sink)}; h5py-mpio ${s3(h5)}`,

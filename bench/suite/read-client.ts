@@ -70,7 +70,7 @@ export function readInto(url: string, accept = 'application/octet-stream'): Prom
             body = Buffer.allocUnsafeSlow(length);
             received = head.copy(body, 0, end + 4);
           }
-          if (received >= body!.length) finish(null);
+          if (received >= body.length) finish(null);
           return true;
         },
       },

@@ -91,7 +91,9 @@ export async function runRead(opts: { sliceBytes: number; reps: number; warmup: 
         result.cpu!.h5py.push(Math.round(cpu.h5py));
         result.headersMs!.push(Math.round(cpu.headersMs));
       }
-      opts.log(`  read ${rep < 0 ? 'warm-up' : `rep ${rep + 1}`}: ph5 ${p.toFixed(3)} s (headers after ${cpu.headersMs.toFixed(0)} ms; CPU: API ${cpu.api.toFixed(0)} ms, client ${cpu.client.toFixed(0)} ms), h5py ${h.toFixed(3)} s (CPU ${cpu.h5py.toFixed(0)} ms)`);
+      opts.log(
+        `  read ${rep < 0 ? 'warm-up' : `rep ${rep + 1}`}: ph5 ${p.toFixed(3)} s (headers after ${cpu.headersMs.toFixed(0)} ms; CPU: API ${cpu.api.toFixed(0)} ms, client ${cpu.client.toFixed(0)} ms), h5py ${h.toFixed(3)} s (CPU ${cpu.h5py.toFixed(0)} ms)`,
+      );
     }
     return result;
   } finally {

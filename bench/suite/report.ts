@@ -106,7 +106,7 @@ export function rows(r: SuiteResults): Row[] {
       measure: `${l.name}: ${l.bytes} B write, ${l.ranks} ranks, ${l.jobs} sequential jobs`,
       ph5: `p50 ${ms1(p50)}, p99 ${ms1(p99)}`,
       baseline: isSeed && r.seed ? `seed script whole job (mpirun -n ${r.seed.ranks}): ${s3(seed)}` : '—',
-      ratio: isSeed && r.seed ? `${((p50 / 1000) / seed).toFixed(4)}× seed` : '—',
+      ratio: isSeed && r.seed ? `${(p50 / 1000 / seed).toFixed(4)}× seed` : '—',
       target: `p50 ≤ ${targetMs} ms at ${targetRanks} ranks`,
       met,
       ...(l.workerMs?.length
@@ -217,7 +217,15 @@ export function rows(r: SuiteResults): Row[] {
   out.push(...putRows(r.put ?? []));
   out.push(...apiProcessesRows(r.apiProcesses));
   for (const [scenario, message] of Object.entries(r.errors)) {
-    out.push({ scenario: scenario as Scenario, measure: 'FAILED', ph5: message.split('\n')[0]!.slice(0, 200), baseline: '', ratio: '', target: '', met: false });
+    out.push({
+      scenario: scenario as Scenario,
+      measure: 'FAILED',
+      ph5: message.split('\n')[0]!.slice(0, 200),
+      baseline: '',
+      ratio: '',
+      target: '',
+      met: false,
+    });
   }
   return out;
 }
@@ -314,9 +322,9 @@ export function poolRows(bulk: BulkSeries[]): Row[] {
       target: '≤ 1.25× h5py',
       met,
       why:
-        'the job\'s own time in the pool: taking it, the collective open, the write steps (64 MiB; independent MPI-IO for whole rows ' +
+        "the job's own time in the pool: taking it, the collective open, the write steps (64 MiB; independent MPI-IO for whole rows " +
         'of a contiguous dataset, the staged shares mapped and read one step ahead) and the durable close (flush, fsync); h5py-mpio ' +
-        'is timed from its file create to its close and does not fsync. `npm run bench:pool` breaks a rank\'s time down (reads, ' +
+        "is timed from its file create to its close and does not fsync. `npm run bench:pool` breaks a rank's time down (reads, " +
         'waits for reads, H5Dwrite, agreements)',
       bar: { label: `pool vs h5py-mpio ${fs}`, ratio, target: 1.25, met },
     });
@@ -325,8 +333,7 @@ export function poolRows(bulk: BulkSeries[]): Row[] {
 }
 
 export function scalingLines(r: SuiteResults): ScalingLine[] {
-  const pick = (w: 'ph5' | 'h5py') =>
-    r.scaling.map((s) => ({ ranks: s.ranks, seconds: median(s.seconds[w] ?? []) })).filter((p) => Number.isFinite(p.seconds));
+  const pick = (w: 'ph5' | 'h5py') => r.scaling.map((s) => ({ ranks: s.ranks, seconds: median(s.seconds[w] ?? []) })).filter((p) => Number.isFinite(p.seconds));
   return [
     { label: `ph5 (${r.scaling[0]?.fs ?? ''})`, color: '#1f6fb4', points: pick('ph5') },
     { label: `h5py-mpio (${r.scaling[0]?.fs ?? ''})`, color: '#e08a1e', points: pick('h5py') },
@@ -359,20 +366,29 @@ export function markdown(r: SuiteResults, svgName: string): string {
   md.push('');
   if (m.commit) md.push(`- ph5 commit: ${m.commit}`);
   md.push(`- CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ramGiB} GiB; ${m.kernel}`);
-  md.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  md.push(
+    `- Versions: ${Object.entries(m.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   md.push(
     `- Load average (1/5/15 min) before: ${r.loadBefore}; after: ${r.loadAfter}. The machine is shared with other ` +
       'sessions: absolute times are noisy; read the ratios, measured side by side.',
   );
   if (r.scenarioLoad && Object.keys(r.scenarioLoad).length) {
-    md.push(`- Load average when each scenario started: ${Object.entries(r.scenarioLoad).map(([k, v]) => `${k} ${v}`).join('; ')}.`);
+    md.push(
+      `- Load average when each scenario started: ${Object.entries(r.scenarioLoad)
+        .map(([k, v]) => `${k} ${v}`)
+        .join('; ')}.`,
+    );
   }
   md.push('');
   md.push('## Results');
   md.push('');
   md.push('| scenario | measure | ph5 | baseline | ratio | target | met |');
   md.push('|---|---|---|---|---|---|---|');
-  for (const x of rs) md.push(`| ${[x.scenario, x.measure, x.ph5, x.baseline, x.ratio, x.target, yes(x.met)].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
+  for (const x of rs)
+    md.push(`| ${[x.scenario, x.measure, x.ph5, x.baseline, x.ratio, x.target, yes(x.met)].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
   md.push('');
   const met = rs.filter((x) => x.met === true).map((x) => `${x.scenario} (${x.measure})`);
   const missed = rs.filter((x) => x.met === false).map((x) => `${x.scenario} (${x.measure}: ${x.ph5}; target ${x.target})${x.why ? ` — ${x.why}` : ''}`);
@@ -392,44 +408,59 @@ export function markdown(r: SuiteResults, svgName: string): string {
       'ranks and layout, first-axis blocks) writing from memory, timed file create → close; `dd if=/dev/zero ' +
       'conv=fdatasync` of the same size; the HTTP sink (bench/suite/sink.ts, a bare `node:http` server in its own ' +
       'process, no fastify) receiving the same body with the same client, (a) discarding it, (b) writing it to a file in ' +
-      'the same directory and fsyncing file and directory before answering: the wire\'s ceilings for any Node service ' +
+      "the same directory and fsyncing file and directory before answering: the wire's ceilings for any Node service " +
       'here. Order rotates each repetition; every file is checked by serial h5py, deleted, ' +
       'then `sync`. tmpfs = `/dev/shm`, disk = the OS temp dir.',
   );
   md.push(
     '- **latency**: sequential writes, each waited for (long-poll) before the next; p50/p99 over all jobs after 5 ' +
       'warm-up jobs. "seed" = the tutorial\'s 42-element int32 write (JSON body) on 42 ranks; the baseline is the ' +
-      'tutorial script\'s whole job (`mpirun -n 42 --oversubscribe python3 hdf5_parallel.py`), which is what a user ' +
+      "tutorial script's whole job (`mpirun -n 42 --oversubscribe python3 hdf5_parallel.py`), which is what a user " +
       'pays per write without ph5.',
   );
   md.push('- **small-writes**: bench/small-writes.ts (autocannon, 32 connections) against raw BullMQ no-op jobs on the same Redis.');
-  md.push('- **read**: `GET value?select=` of a slice as raw bytes, streamed, read by the client into one array of the slice\'s size (bench/suite/read-client.ts), against serial h5py reading the same slice of the same file into a numpy array (open → read → close; imports outside the clock).');
-  md.push('- **memory**: bench/upload-rss.ts (API VmHWM during one streamed upload; no worker); ranks\' VmHWM from `/proc/<pid>/status` of the pool\'s mpirun children, before the first and after the last bulk write of that stack (both layouts).');
+  md.push(
+    "- **read**: `GET value?select=` of a slice as raw bytes, streamed, read by the client into one array of the slice's size (bench/suite/read-client.ts), against serial h5py reading the same slice of the same file into a numpy array (open → read → close; imports outside the clock).",
+  );
+  md.push(
+    "- **memory**: bench/upload-rss.ts (API VmHWM during one streamed upload; no worker); ranks' VmHWM from `/proc/<pid>/status` of the pool's mpirun children, before the first and after the last bulk write of that stack (both layouts).",
+  );
   md.push(
     '- **put**: the real `ph5 put t.h5:/x t.npy` (CLI start → exit, every job `completed`, the dataset created from the .npy header) in row-block parts ' +
       '(the default above 64 MiB) and with `--no-parts` (one streamed request); baselines in the same run and directory: the HTTP sink (b), a bare ' +
       'node:http server in its own process writing the body to a file and fsyncing it, fed the same .npy as one stream; h5py-mpio writing the same ' +
       'array from memory with the same ranks. Order rotates each repetition; ratios are medians of per-repetition (paired) ratios.',
   );
-  md.push('- **memory (JSON read)**: bench/read-rss.ts (API VmHWM during one streamed JSON read of a whole float64 dataset written by h5py, the read\'s size as the read scenario\'s; no worker), against its RSS before the read.');
-  md.push('- **scaling**: the bulk write (1-D) on stacks of 1, 2, 4, 8 ranks, with h5py-mpio at the same rank counts. The machine has ' +
-      `${m.cores} cores: beyond that, ranks are oversubscribed and time can only grow.`);
+  md.push(
+    "- **memory (JSON read)**: bench/read-rss.ts (API VmHWM during one streamed JSON read of a whole float64 dataset written by h5py, the read's size as the read scenario's; no worker), against its RSS before the read.",
+  );
+  md.push(
+    '- **scaling**: the bulk write (1-D) on stacks of 1, 2, 4, 8 ranks, with h5py-mpio at the same rank counts. The machine has ' +
+      `${m.cores} cores: beyond that, ranks are oversubscribed and time can only grow.`,
+  );
   if (r.apiProcesses) {
     md.push(
       '- **api-processes**: bench/suite/api-processes.ts: two APIs side by side, PH5_API_PROCESSES=1 and 2, each with its ' +
         'own redis-server, data on tmpfs, no worker pool (the accept path only). Paired rounds, order alternating: parallel ' +
         'uploads (each client a connection of its own, a float64 octet-stream PUT, timed to the last 202), then small ' +
-        'writes (1 KiB rows, autocannon keep-alive connections, accept rate). Ratio = median of the rounds\' paired ratios; ' +
-        'CPU = the API processes\' and Redis\'s CPU seconds per round (what limits the scaling).',
+        "writes (1 KiB rows, autocannon keep-alive connections, accept rate). Ratio = median of the rounds' paired ratios; " +
+        "CPU = the API processes' and Redis's CPU seconds per round (what limits the scaling).",
     );
   }
   md.push('');
   md.push('## Raw samples (seconds unless noted)');
   md.push('');
   for (const b of [...r.bulk, ...r.scaling]) {
-    md.push(`- bulk ${b.fs} ${b.layout} ${b.ranks} ranks: ${Object.entries(b.seconds).map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`);
+    md.push(
+      `- bulk ${b.fs} ${b.layout} ${b.ranks} ranks: ${Object.entries(b.seconds)
+        .map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`)
+        .join('; ')}`,
+    );
   }
-  for (const l of r.latency) md.push(`- latency ${l.name}: min ${ms1(Math.min(...l.ms))}, p50 ${ms1(percentile(l.ms, 50))}, p90 ${ms1(percentile(l.ms, 90))}, p99 ${ms1(percentile(l.ms, 99))}, max ${ms1(Math.max(...l.ms))}`);
+  for (const l of r.latency)
+    md.push(
+      `- latency ${l.name}: min ${ms1(Math.min(...l.ms))}, p50 ${ms1(percentile(l.ms, 50))}, p90 ${ms1(percentile(l.ms, 90))}, p99 ${ms1(percentile(l.ms, 99))}, max ${ms1(Math.max(...l.ms))}`,
+    );
   if (r.seed) md.push(`- seed script, ${r.seed.ranks} ranks: [${r.seed.seconds.map((x) => x.toFixed(2)).join(', ')}]`);
   if (r.read) md.push(`- read: ph5 [${r.read.ph5.map((x) => x.toFixed(3)).join(', ')}]; h5py [${r.read.h5py.map((x) => x.toFixed(3)).join(', ')}]`);
   if (r.read?.cpu) md.push(`- read CPU ms: API [${r.read.cpu.api.join(', ')}]; client [${r.read.cpu.client.join(', ')}]; h5py [${r.read.cpu.h5py.join(', ')}]`);
@@ -443,7 +474,24 @@ export function markdown(r: SuiteResults, svgName: string): string {
   }
   if (r.uploadRss) md.push(`- upload-rss: ${JSON.stringify(r.uploadRss)}`);
   for (const p of r.put ?? []) {
-    md.push(`- put ${p.fs} ${p.ranks} ranks: ${Object.entries(p.seconds).map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}; parts accepted [${p.partsUploadSeconds.map((x) => x.toFixed(3)).join(', ')}]; pool from [${p.partsPoolStart.map((x) => x.toFixed(3)).join(', ')}] to [${p.partsPoolEnd.map((x) => x.toFixed(3)).join(', ')}]${p.cpu ? `; CPU s: ${Object.entries(p.cpu).map(([w, c]) => `${w} ${Object.entries(c).map(([k, xs]) => `${k} [${(xs as number[]).map((x) => x.toFixed(2)).join(', ')}]`).join(' ')}`).join('; ')}` : ''}`);
+    md.push(
+      `- put ${p.fs} ${p.ranks} ranks: ${Object.entries(p.seconds)
+        .map(([w, xs]) => `${w} [${xs.map((x) => x.toFixed(3)).join(', ')}]`)
+        .join(
+          '; ',
+        )}; parts accepted [${p.partsUploadSeconds.map((x) => x.toFixed(3)).join(', ')}]; pool from [${p.partsPoolStart.map((x) => x.toFixed(3)).join(', ')}] to [${p.partsPoolEnd.map((x) => x.toFixed(3)).join(', ')}]${
+        p.cpu
+          ? `; CPU s: ${Object.entries(p.cpu)
+              .map(
+                ([w, c]) =>
+                  `${w} ${Object.entries(c)
+                    .map(([k, xs]) => `${k} [${xs.map((x) => x.toFixed(2)).join(', ')}]`)
+                    .join(' ')}`,
+              )
+              .join('; ')}`
+          : ''
+      }`,
+    );
   }
   for (const side of r.apiProcesses?.sides ?? []) {
     md.push(

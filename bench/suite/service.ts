@@ -10,7 +10,7 @@ export interface Accepted {
 }
 
 /** Sends one request with a body (bytes or JSON) and expects 202 + Location. */
-export function submit(base: string, method: string, url: string, body: Buffer | unknown): Promise<Accepted> {
+export function submit(base: string, method: string, url: string, body: unknown): Promise<Accepted> {
   const bytes = Buffer.isBuffer(body);
   const payload = bytes ? body : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {

@@ -91,7 +91,10 @@ function serve(dir: string): void {
 
 /** Forks the sink process (with the API's node flags) writing into `dir`. */
 export async function startSink(dir: string): Promise<HttpSink> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve', dir], { execArgv: [...API_NODE_FLAGS], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve', dir], {
+    execArgv: [...API_NODE_FLAGS],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('error', reject);

@@ -279,9 +279,7 @@ export interface StringAttribute {
 export type AttributeValue = NumericAttribute | StringAttribute;
 
 /** An attribute as read back: string attributes say their length and character set. */
-export type AttributeRead =
-  | NumericAttribute
-  | { kind: 'string'; value: string | string[]; shape: number[]; length: number | null; cset: 'ascii' | 'utf8' };
+export type AttributeRead = NumericAttribute | { kind: 'string'; value: string | string[]; shape: number[]; length: number | null; cset: 'ascii' | 'utf8' };
 
 export interface WriteReport {
   /** true when HDF5 really did collective I/O. */
@@ -330,7 +328,12 @@ interface RawAddon {
   mpiBarrier(): Promise<void>;
   mpiAllreduceMin(value: number): Promise<number>;
   mpiGather(data: Buffer, root: number): Promise<Buffer[] | null>;
-  fileOpen(path: string, mode: OpenOptions['mode'], parallel: boolean, settings: { hints?: Record<string, string>; alignment?: OpenOptions['alignment'] }): Promise<number>;
+  fileOpen(
+    path: string,
+    mode: OpenOptions['mode'],
+    parallel: boolean,
+    settings: { hints?: Record<string, string>; alignment?: OpenOptions['alignment'] },
+  ): Promise<number>;
   fileClose(handle: number, sync?: boolean): Promise<void>;
   fileFlush(handle: number): Promise<void>;
   fileAccessInfo(handle: number): Promise<AccessInfo>;
@@ -362,7 +365,9 @@ interface RawAddon {
     handle: number,
     path: string,
     name: string,
-    value: { kind: 'numeric'; dtype: NativeDtype; shape: number[]; data: Buffer } | { kind: 'string'; value: string | string[]; length: number | null; cset?: 'utf8' | 'ascii' },
+    value:
+      | { kind: 'numeric'; dtype: NativeDtype; shape: number[]; data: Buffer }
+      | { kind: 'string'; value: string | string[]; length: number | null; cset?: 'utf8' | 'ascii' },
   ): Promise<void>;
   attributeRead(handle: number, path: string, name: string): Promise<AttributeRead>;
   attributeList(handle: number, path: string): Promise<string[]>;

@@ -27,7 +27,8 @@ std::string ShapeText(const std::vector<hsize_t>& s) {
 size_t ToSize(Napi::Env env, const Napi::Value& v, const std::string& what, double min) {
   if (!v.IsNumber()) ThrowArgument(env, what + " must be a number");
   double s = v.As<Napi::Number>().DoubleValue();
-  if (!(s >= min && s <= 1e9) || s != std::floor(s)) ThrowArgument(env, what + " must be an integer from " + std::to_string(static_cast<int>(min)) + " to 1e9");
+  if (!(s >= min && s <= 1e9) || s != std::floor(s))
+    ThrowArgument(env, what + " must be an integer from " + std::to_string(static_cast<int>(min)) + " to 1e9");
   return static_cast<size_t>(s);
 }
 
@@ -97,7 +98,8 @@ Dtype Parse(Napi::Env env, const Napi::Value& v, const std::string& what, int de
       Napi::Object mo = m.As<Napi::Object>();
       EnumMember em;
       em.name = ToString(env, mo.Get("name"), w + ".name");
-      if (em.name.empty() || em.name.find('\0') != std::string::npos) ThrowArgument(env, w + ".name must be a non-empty string without NUL");
+      if (em.name.empty() || em.name.find('\0') != std::string::npos)
+        ThrowArgument(env, w + ".name must be a non-empty string without NUL");
       Napi::Value value = mo.Get("value");
       if (!value.IsNumber()) ThrowArgument(env, w + ".value must be an integer");
       double x = value.As<Napi::Number>().DoubleValue();
@@ -114,7 +116,8 @@ Dtype Parse(Napi::Env env, const Napi::Value& v, const std::string& what, int de
     Napi::Value fields = o.Get("fields");
     if (!fields.IsArray()) ThrowArgument(env, what + ".fields must be an array of {name, offset, dtype}");
     Napi::Array a = fields.As<Napi::Array>();
-    if (a.Length() == 0 || a.Length() > kMaxFields) ThrowArgument(env, what + ".fields must have 1 to " + std::to_string(kMaxFields) + " fields");
+    if (a.Length() == 0 || a.Length() > kMaxFields)
+      ThrowArgument(env, what + ".fields must have 1 to " + std::to_string(kMaxFields) + " fields");
     std::set<std::string> names;
     for (uint32_t i = 0; i < a.Length(); i++) {
       std::string w = what + ".fields[" + std::to_string(i) + "]";
@@ -246,8 +249,7 @@ constexpr FloatFields kDouble{63, 52, 11, 0, 52, 1023};
 bool HasFields(hid_t type, const FloatFields& f) {
   size_t spos, epos, esize, mpos, msize;
   if (H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0) return false;
-  return spos == f.spos && epos == f.epos && esize == f.esize && mpos == f.mpos && msize == f.msize &&
-         H5Tget_ebias(type) == f.ebias;
+  return spos == f.spos && epos == f.epos && esize == f.esize && mpos == f.mpos && msize == f.msize && H5Tget_ebias(type) == f.ebias;
 }
 
 Hid FloatType(size_t size, bool be) {
@@ -423,9 +425,7 @@ Dtype Describe(hid_t type, int depth, bool asField) {
     case H5T_REFERENCE: Refuse("reference");
     case H5T_BITFIELD: Refuse("bitfield");
     case H5T_TIME: Refuse("time");
-    default:
-      H5Eclear2(H5E_DEFAULT);
-      Refuse("unknown class");
+    default: H5Eclear2(H5E_DEFAULT); Refuse("unknown class");
   }
 }
 }  // namespace
@@ -484,8 +484,7 @@ Hid MakeType(const Dtype& d) {
       Hid base = MakeType(d.base.at(0));
       return Hid(Check(H5Tarray_create2(base, static_cast<unsigned>(d.shape.size()), d.shape.data()), "creating the array type"));
     }
-    default:
-      return Hid(Check(H5Tcopy(IntegerBase(d.kind == Kind::Int, d.size, d.bigEndian)), "copying an integer type"));
+    default: return Hid(Check(H5Tcopy(IntegerBase(d.kind == Kind::Int, d.size, d.bigEndian)), "copying an integer type"));
   }
 }
 
@@ -499,12 +498,15 @@ std::string WriteMismatch(const Dtype& mem, const Dtype& file) {
   auto numeric = [](Kind k) { return k == Kind::Int || k == Kind::Uint || k == Kind::Float; };
   auto no = [&]() { return "cannot write " + mem.Name() + " data into a " + file.Name() + " dataset"; };
   if (mem.kind == Kind::String) return "a variable-length string memDtype cannot describe a buffer: send fixed-width bytes slots (S<n>)";
-  if (file.kind == Kind::String) return mem.kind == Kind::Bytes ? "" : no() + " (variable-length strings take fixed-width bytes slots, S<n>)";
+  if (file.kind == Kind::String)
+    return mem.kind == Kind::Bytes ? "" : no() + " (variable-length strings take fixed-width bytes slots, S<n>)";
   if (numeric(file.kind)) return numeric(mem.kind) ? "" : no();
   if (file.kind == Kind::Enum) {
     bool integer = mem.kind == Kind::Enum || mem.kind == Kind::Int || mem.kind == Kind::Uint;
     bool sameSign = mem.kind == Kind::Enum ? mem.enumSigned == file.enumSigned : (mem.kind == Kind::Int) == file.enumSigned;
-    return integer && sameSign && mem.size == file.size ? "" : no() + " (an enum takes its base integers: " + IntegerName(file.enumSigned, file.size, false) + ")";
+    return integer && sameSign && mem.size == file.size
+               ? ""
+               : no() + " (an enum takes its base integers: " + IntegerName(file.enumSigned, file.size, false) + ")";
   }
   if (mem.kind != file.kind) return no();
   if (file.kind == Kind::Compound) {

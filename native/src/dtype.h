@@ -24,11 +24,11 @@ struct Dtype {
   // string_dtype('utf-8', n) is UTF-8). HDF5 1.10 converts no fixed string between the two,
   // so a memory type must carry the dataset's.
   bool bytesUtf8 = false;
-  bool enumSigned = false;            // Enum: base 'int' or 'uint'
-  std::vector<EnumMember> members;    // Enum, in order
-  std::vector<Field> fields;          // Compound, in the order given / stored
-  std::vector<Dtype> base;            // Array: exactly one element type
-  std::vector<hsize_t> shape;         // Array: the subarray's shape (C order)
+  bool enumSigned = false;          // Enum: base 'int' or 'uint'
+  std::vector<EnumMember> members;  // Enum, in order
+  std::vector<Field> fields;        // Compound, in the order given / stored
+  std::vector<Dtype> base;          // Array: exactly one element type
+  std::vector<hsize_t> shape;       // Array: the subarray's shape (C order)
 
   std::string Name() const;
   bool VariableLength() const { return kind == Kind::String; }

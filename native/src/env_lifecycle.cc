@@ -66,13 +66,15 @@ void TearDown(void* arg) {
 void ClaimEnvironment(Napi::Env env) {
   napi_env none = nullptr;
   if (g_abandoned) {
-    ThrowArgument(env, "the ph5 native addon cannot be loaded again in this process: the environment that loaded it before "
-                       "ended with ph5 calls pending or parallel files open");
+    ThrowArgument(env,
+                  "the ph5 native addon cannot be loaded again in this process: the environment that loaded it before "
+                  "ended with ph5 calls pending or parallel files open");
   }
   if (!g_owner.compare_exchange_strong(none, env)) {
-    ThrowArgument(env, "the ph5 native addon is already loaded by another Node environment of this process (the main "
-                       "thread or another worker_thread); its state (MPI, HDF5, the open files) is the process's, so "
-                       "only one environment may use it at a time");
+    ThrowArgument(env,
+                  "the ph5 native addon is already loaded by another Node environment of this process (the main "
+                  "thread or another worker_thread); its state (MPI, HDF5, the open files) is the process's, so "
+                  "only one environment may use it at a time");
   }
   napi_status status = napi_add_env_cleanup_hook(env, TearDown, env);
   if (status != napi_ok) {

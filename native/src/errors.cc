@@ -18,7 +18,7 @@ struct Exported {
 // FunctionReference would instead be destroyed by a C++ exit handler after Node has freed
 // the environment (valgrind: invalid write at exit).
 struct AddonData {
-  Napi::FunctionReference errorClass;  // Ph5NativeError, from setErrorClass
+  Napi::FunctionReference errorClass;               // Ph5NativeError, from setErrorClass
   std::vector<std::unique_ptr<Exported>> exported;  // the data of each exported function
 };
 
@@ -44,9 +44,8 @@ herr_t WalkOne(unsigned n, const H5E_error2_t* e, void* data) {
   H5Eget_msg(e->maj_num, nullptr, major, sizeof major);
   H5Eget_msg(e->min_num, nullptr, minor, sizeof minor);
   const char* desc = e->desc ? e->desc : "";
-  std::string line = "#" + std::to_string(n) + " " + (e->func_name ? e->func_name : "?") + "() " +
-                     (e->file_name ? e->file_name : "?") + ":" + std::to_string(e->line) + ": " + desc + " [" + major +
-                     ": " + minor + "]";
+  std::string line = "#" + std::to_string(n) + " " + (e->func_name ? e->func_name : "?") + "() " + (e->file_name ? e->file_name : "?") +
+                     ":" + std::to_string(e->line) + ": " + desc + " [" + major + ": " + minor + "]";
   if (!walk->text.empty()) walk->text += "\n";
   walk->text += line;
   if (*desc) walk->innermost = std::string(desc) + " (" + minor + ")";
@@ -74,8 +73,7 @@ void SetErrorClass(const Napi::CallbackInfo& info) {
 Napi::Error MakeError(Napi::Env env, const Failure& f) {
   Napi::FunctionReference& cls = Data(env).errorClass;
   if (!cls.IsEmpty()) {
-    Napi::Object err =
-        cls.New({Napi::String::New(env, f.message), Napi::String::New(env, f.code), Napi::String::New(env, f.stack)});
+    Napi::Object err = cls.New({Napi::String::New(env, f.message), Napi::String::New(env, f.code), Napi::String::New(env, f.stack)});
     return Napi::Error(env, err);
   }
   Napi::Error err = Napi::Error::New(env, f.message);
@@ -84,9 +82,7 @@ Napi::Error MakeError(Napi::Env env, const Failure& f) {
   return err;
 }
 
-[[noreturn]] void ThrowArgument(Napi::Env env, const std::string& message) {
-  throw MakeError(env, Failure{code::kArgument, message, ""});
-}
+[[noreturn]] void ThrowArgument(Napi::Env env, const std::string& message) { throw MakeError(env, Failure{code::kArgument, message, ""}); }
 
 [[noreturn]] void Fail(const char* code, const std::string& message) { throw Failure{code, message, ""}; }
 

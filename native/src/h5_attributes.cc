@@ -35,7 +35,7 @@ hsize_t Elements(const std::vector<hsize_t>& shape) {
 
 void CheckName(Napi::Env env, const std::string& name) {
   if (name.empty()) ThrowArgument(env, "an attribute name must not be empty");
-  if (name == "." ) ThrowArgument(env, "'.' is not an attribute name");
+  if (name == ".") ThrowArgument(env, "'.' is not an attribute name");
 }
 
 void CheckObjectPath(Napi::Env env, const std::string& path) {
@@ -58,7 +58,8 @@ AttributeValue ToValue(Napi::Env env, const Napi::Value& v) {
     double need = static_cast<double>(a.dtype.size);
     for (hsize_t d : a.shape) need *= static_cast<double>(d);
     if (need != static_cast<double>(b.Length()))
-      ThrowArgument(env, "value.data has " + std::to_string(b.Length()) + " bytes, the shape and dtype need " + std::to_string(static_cast<uint64_t>(need)));
+      ThrowArgument(env, "value.data has " + std::to_string(b.Length()) + " bytes, the shape and dtype need " +
+                             std::to_string(static_cast<uint64_t>(need)));
     // Attributes are small: a copy keeps the call independent of the JS Buffer.
     a.data.assign(b.Data(), b.Data() + b.Length());
     return a;
@@ -130,7 +131,8 @@ class AttributeWriteCall : public FileCall {
     htri_t e = H5Aexists(object, name_.c_str());
     if (e < 0) FailHdf5(code::kHdf5, "looking up attribute " + name_ + " of " + path_);
     if (e > 0) CheckErr(H5Adelete(object, name_.c_str()), "replacing attribute " + name_ + " of " + path_);
-    Hid type = value_.isString ? StringType(value_.fixedLength, value_.cset == "ascii" ? H5T_CSET_ASCII : H5T_CSET_UTF8) : MakeType(value_.dtype);
+    Hid type =
+        value_.isString ? StringType(value_.fixedLength, value_.cset == "ascii" ? H5T_CSET_ASCII : H5T_CSET_UTF8) : MakeType(value_.dtype);
     Hid space = AttributeSpace(value_.shape);
     Hid acpl(Check(H5Pcreate(H5P_ATTRIBUTE_CREATE), "creating the attribute creation list"));
     CheckErr(H5Pset_char_encoding(acpl, H5T_CSET_UTF8), "setting the name encoding");  // as h5py does
@@ -227,7 +229,8 @@ class AttributeReadCall : public FileCall {
 
 class AttributeListCall : public FileCall {
  public:
-  AttributeListCall(Napi::Env env, uint32_t handle, std::string path) : FileCall(env, "ph5.attributeList", handle), path_(std::move(path)) {}
+  AttributeListCall(Napi::Env env, uint32_t handle, std::string path)
+      : FileCall(env, "ph5.attributeList", handle), path_(std::move(path)) {}
 
  protected:
   void RunOnFile(const OpenFile& f) override {

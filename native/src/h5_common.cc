@@ -120,8 +120,8 @@ void MpiCheck(int err, const char* what) {
 }
 
 void AgreeOnFailure(const Failure& local, const std::string& what) {
-  static const char* const kCodes[] = {code::kNotFound, code::kExists,  code::kType, code::kSelection,
-                                       code::kArgument, code::kClosed, code::kMpi,  code::kReadOnly, code::kHdf5};
+  static const char* const kCodes[] = {code::kNotFound, code::kExists, code::kType,     code::kSelection, code::kArgument,
+                                       code::kClosed,   code::kMpi,    code::kReadOnly, code::kHdf5};
   constexpr int kCount = sizeof kCodes / sizeof kCodes[0];
   constexpr int kFine = 100;
   int mine = kFine;
@@ -138,8 +138,8 @@ void AgreeOnFailure(const Failure& local, const std::string& what) {
   MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (agreeing on checks)");
   if (!local.code.empty()) throw local;
   if (out.value != kFine)
-    Fail(kCodes[out.value], "rank " + std::to_string(out.rank) + " refused its part of " + what + " (" + kCodes[out.value] +
-                                "), so no rank went ahead");
+    Fail(kCodes[out.value],
+         "rank " + std::to_string(out.rank) + " refused its part of " + what + " (" + kCodes[out.value] + "), so no rank went ahead");
 }
 
 }  // namespace ph5

@@ -66,7 +66,8 @@ Selection ToSelection(Napi::Env env, const Napi::Value& v, bool allowUnion = fal
   s.start = ToDims(env, o.Get("start"), "selection.start", false);
   s.count = ToDims(env, o.Get("count"), "selection.count", false);
   Napi::Value stride = o.Get("stride");
-  s.stride = stride.IsUndefined() || stride.IsNull() ? std::vector<hsize_t>(s.count.size(), 1) : ToDims(env, stride, "selection.stride", false);
+  s.stride =
+      stride.IsUndefined() || stride.IsNull() ? std::vector<hsize_t>(s.count.size(), 1) : ToDims(env, stride, "selection.stride", false);
   if (s.start.size() != s.count.size() || s.stride.size() != s.count.size())
     ThrowArgument(env, "selection.start, stride and count must have the same length");
   for (size_t i = 0; i < s.stride.size(); i++)
@@ -120,8 +121,8 @@ hsize_t SelectInFile(hid_t space, const Selection& sel, bool noneWhenAbsent) {
   }
   auto size = [&](const Selection& b) {
     if (b.count.size() != dims.size())
-      Fail(code::kSelection, "a hyperslab of the union has " + std::to_string(b.count.size()) + " dimensions, the dataset " +
-                                 std::to_string(dims.size()));
+      Fail(code::kSelection,
+           "a hyperslab of the union has " + std::to_string(b.count.size()) + " dimensions, the dataset " + std::to_string(dims.size()));
     hsize_t n = 1;
     for (size_t i = 0; i < dims.size(); i++) {
       if (b.count[i] == 0) {
@@ -131,8 +132,7 @@ hsize_t SelectInFile(hid_t space, const Selection& sel, bool noneWhenAbsent) {
       // start + (count-1)*stride < dim, without overflow.
       if (b.start[i] >= dims[i] || (b.count[i] - 1) > (dims[i] - 1 - b.start[i]) / b.stride[i])
         Fail(code::kSelection, "the selection start " + DimsText(b.start) + " stride " + DimsText(b.stride) + " count " +
-                                   DimsText(b.count) + " reaches past the extent " + DimsText(dims) + " in dimension " +
-                                   std::to_string(i));
+                                   DimsText(b.count) + " reaches past the extent " + DimsText(dims) + " in dimension " + std::to_string(i));
       n *= b.count[i];
     }
     return n;
@@ -446,9 +446,9 @@ class CreateDatasetCall : public FileCall {
     if (PathExists(f.id, path_)) Fail(code::kExists, "an object already exists at " + path_);
     CheckParents(f.id, path_);
     Hid type = MakeType(dtype_);
-    Hid space(shape_.empty() ? Check(H5Screate(H5S_SCALAR), "creating a scalar dataspace")
-                             : Check(H5Screate_simple(static_cast<int>(shape_.size()), shape_.data(), maxshape_.data()),
-                                     "creating the dataspace"));
+    Hid space(shape_.empty()
+                  ? Check(H5Screate(H5S_SCALAR), "creating a scalar dataspace")
+                  : Check(H5Screate_simple(static_cast<int>(shape_.size()), shape_.data(), maxshape_.data()), "creating the dataspace"));
     Hid dcpl(Check(H5Pcreate(H5P_DATASET_CREATE), "creating the dataset creation list"));
     if (!chunks_.empty()) CheckErr(H5Pset_chunk(dcpl, static_cast<int>(chunks_.size()), chunks_.data()), "setting the chunk shape");
     // Shuffle before deflate, as h5py orders them: shuffled bytes compress better.
@@ -732,7 +732,9 @@ class WriteCall : public FileCall {
       if (layout == H5D_COMPACT)
         // Compact data lives in the object header: each rank's write would replace the
         // others' (HDF5 1.10 keeps one rank's header), silently losing data.
-        Fail(code::kLayout, path_ + " has a compact layout, which parallel HDF5 cannot write from several ranks; copy it to a contiguous or chunked dataset");
+        Fail(code::kLayout,
+             path_ +
+                 " has a compact layout, which parallel HDF5 cannot write from several ranks; copy it to a contiguous or chunked dataset");
       if (layout == H5D_VIRTUAL) Fail(code::kLayout, path_ + " is a virtual dataset, which parallel HDF5 1.10 cannot write");
       // H5Dwrite on an mpio file refuses variable-length data in every mode ("Parallel IO
       // does not support writing VL ... datatypes yet", HDF5 1.10.8): the strings go to the
@@ -740,7 +742,8 @@ class WriteCall : public FileCall {
       // every rank alike (from the file's metadata), before anyone enters H5Dwrite.
       // (Variable-length sequences have no ph5 dtype: the write below refuses them, PH5_ERR_TYPE.)
       if (H5Tis_variable_str(fileType) > 0)
-        Fail(code::kNeedsSerial, path_ + " holds variable-length strings, which parallel HDF5 1.10 cannot write: write them through a serial open of the file");
+        Fail(code::kNeedsSerial,
+             path_ + " holds variable-length strings, which parallel HDF5 1.10 cannot write: write them through a serial open of the file");
       H5Eclear2(H5E_DEFAULT);
       if (NeedsAllocation(dset, dcpl, space, global_))
         Fail(code::kNeedsAllocation, "the write into " + path_ + " touches chunks that are not allocated yet");
@@ -754,7 +757,8 @@ class WriteCall : public FileCall {
     try {
       Dtype fileDtype = DescribeType(fileType);
       if (fileDtype.VariableLength() && !hasMemDtype_)
-        Fail(code::kType, path_ + " holds variable-length strings: write them as fixed-width bytes slots (memDtype {kind: 'bytes', size: W})");
+        Fail(code::kType,
+             path_ + " holds variable-length strings: write them as fixed-width bytes slots (memDtype {kind: 'bytes', size: W})");
       size_t itemSize = H5Tget_size(fileType);
       if (hasMemDtype_) {
         std::string why = WriteMismatch(memDtype_, fileDtype);
@@ -1076,8 +1080,8 @@ Napi::Value DatasetWrite(const Napi::CallbackInfo& info) {
   Selection sel = ToSelection(env, info[2], true);
   if (!info[3].IsBuffer()) ThrowArgument(env, "data must be a Buffer");
   Transfer transfer = info[4].IsString() && info[4].As<Napi::String>().Utf8Value() == "auto" ? Transfer::kAuto
-                      : ToBool(env, info[4], "collective (true, false or 'auto')")          ? Transfer::kCollective
-                                                                                            : Transfer::kIndependent;
+                      : ToBool(env, info[4], "collective (true, false or 'auto')")           ? Transfer::kCollective
+                                                                                             : Transfer::kIndependent;
   Selection global = ToSelection(env, info[6], true);
   return (new WriteCall(env, handle, path, std::move(sel), info[3].As<Napi::Buffer<uint8_t>>(), transfer, info[5], std::move(global)))
       ->Start();

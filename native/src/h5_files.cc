@@ -231,8 +231,10 @@ void GuardCommittedSpace(hid_t file, const std::string& path) {
     CheckErr(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "setting the guard's layout");
     CheckErr(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "setting the guard's allocation time");
     int64_t spaces = CountOfType(H5I_DATASPACE), lists = CountOfType(H5I_GENPROP_LST), types = CountOfType(H5I_DATATYPE);
-    hid_t dataset = Check(H5Dcreate_anon(file, H5T_NATIVE_UCHAR, space, dcpl, H5P_DEFAULT), "opening " + path + ": allocating the committed space's guard");
-    SpaceGuards()[file] = SpaceGuard{dataset, CountOfType(H5I_DATASPACE) - spaces, CountOfType(H5I_GENPROP_LST) - lists, CountOfType(H5I_DATATYPE) - types};
+    hid_t dataset = Check(H5Dcreate_anon(file, H5T_NATIVE_UCHAR, space, dcpl, H5P_DEFAULT),
+                          "opening " + path + ": allocating the committed space's guard");
+    SpaceGuards()[file] =
+        SpaceGuard{dataset, CountOfType(H5I_DATASPACE) - spaces, CountOfType(H5I_GENPROP_LST) - lists, CountOfType(H5I_DATATYPE) - types};
   } catch (...) {
     H5Fclose(file);
     throw;
@@ -318,7 +320,9 @@ Failure SyncPath(const std::string& path, bool directory) {
   int rc = directory ? fsync(fd) : fdatasync(fd);
   int err = errno;
   ::close(fd);
-  if (rc != 0) return Failure{code::kHdf5, std::string("syncing ") + path + ": " + (directory ? "fsync" : "fdatasync") + ": " + std::strerror(err), ""};
+  if (rc != 0)
+    return Failure{code::kHdf5, std::string("syncing ") + path + ": " + (directory ? "fsync" : "fdatasync") + ": " + std::strerror(err),
+                   ""};
   return Failure{};
 }
 
@@ -399,9 +403,13 @@ class CloseCall : public FileCall {
         int ok;
         int rank;
       } in{failure.code.empty() ? 1 : 0, rank}, out{1, 0};
-      MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD), "MPI_Allreduce (agreeing on the durable close's outcome)");
+      MpiCheck(MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD),
+               "MPI_Allreduce (agreeing on the durable close's outcome)");
       if (failure.code.empty() && out.ok == 0)
-        failure = Failure{code::kHdf5, "rank " + std::to_string(out.rank) + " could not sync " + origin.path + " to stable storage, so its writes may not all be durable (the file is closed)", ""};
+        failure = Failure{code::kHdf5,
+                          "rank " + std::to_string(out.rank) + " could not sync " + origin.path +
+                              " to stable storage, so its writes may not all be durable (the file is closed)",
+                          ""};
     }
     if (!failure.code.empty()) throw failure;
   }

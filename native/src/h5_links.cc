@@ -25,7 +25,10 @@ LinkEntry DescribeLink(hid_t loc, const std::string& name) {
   if (link.type == H5L_TYPE_HARD) {
     H5O_info_t info;
     CheckErr(H5Oget_info_by_name(loc, name.c_str(), &info, H5P_DEFAULT), "inspecting " + name);
-    e.kind = info.type == H5O_TYPE_GROUP ? "group" : info.type == H5O_TYPE_DATASET ? "dataset" : info.type == H5O_TYPE_NAMED_DATATYPE ? "datatype" : "other";
+    e.kind = info.type == H5O_TYPE_GROUP            ? "group"
+             : info.type == H5O_TYPE_DATASET        ? "dataset"
+             : info.type == H5O_TYPE_NAMED_DATATYPE ? "datatype"
+                                                    : "other";
     return e;
   }
   if (link.type != H5L_TYPE_SOFT && link.type != H5L_TYPE_EXTERNAL) {

@@ -245,8 +245,8 @@ class GatherCall : public AsyncCall {
     {
       auto lock = Lock();
       RequireMpi();
-      CheckMpi(MPI_Igatherv(mine_, myLength, MPI_BYTE, isRoot_ ? all_.get() : nullptr, lengths_.data(), displs.data(), MPI_BYTE,
-                            root_, MPI_COMM_WORLD, &req),
+      CheckMpi(MPI_Igatherv(mine_, myLength, MPI_BYTE, isRoot_ ? all_.get() : nullptr, lengths_.data(), displs.data(), MPI_BYTE, root_,
+                            MPI_COMM_WORLD, &req),
                "MPI_Igatherv");
     }
     EndTurn();
@@ -377,18 +377,17 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value Initialized(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), g_initialized && !g_finalized);
-}
+Napi::Value Initialized(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), g_initialized && !g_finalized); }
 
 Napi::Value Finalize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!g_initialized || g_finalized) return env.Undefined();
   if (AsyncCall::InFlight() > 0)
-    throw MakeError(env, Failure{code::kMpi,
-                                 std::to_string(AsyncCall::InFlight()) +
-                                     " ph5 call(s) still pending: await every call (and every collective on every rank) before mpi.finalize()",
-                                 ""});
+    throw MakeError(env,
+                    Failure{code::kMpi,
+                            std::to_string(AsyncCall::InFlight()) +
+                                " ph5 call(s) still pending: await every call (and every collective on every rank) before mpi.finalize()",
+                            ""});
   std::lock_guard<std::mutex> guard(ApiLock());
   // Open files are closed first (collectively, in handle order: the same on every rank).
   CloseAllFiles();
@@ -405,9 +404,7 @@ Napi::Value Abort(const Napi::CallbackInfo& info) {
   std::_Exit(code);
 }
 
-Napi::Value Bcast(const Napi::CallbackInfo& info) {
-  return (new BcastCall(info.Env(), info[0], RootArg(info, 1)))->Start();
-}
+Napi::Value Bcast(const Napi::CallbackInfo& info) { return (new BcastCall(info.Env(), info[0], RootArg(info, 1)))->Start(); }
 
 Napi::Value Barrier(const Napi::CallbackInfo& info) { return (new BarrierCall(info.Env()))->Start(); }
 

@@ -96,7 +96,7 @@ void LowerPoolThreadPriority(int nice) {
   errno = 0;
   int current = getpriority(PRIO_PROCESS, tid);
   if (errno == 0 && current >= nice) return;  // already this low (never raise it)
-  setpriority(PRIO_PROCESS, tid, nice);        // best effort: a failure changes nothing else
+  setpriority(PRIO_PROCESS, tid, nice);       // best effort: a failure changes nothing else
 #else
   (void)nice;
 #endif
@@ -193,8 +193,8 @@ std::vector<hsize_t> ToDims(Napi::Env env, const Napi::Value& v, const std::stri
       continue;
     }
     if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d)
-      ThrowArgument(env, what + "[" + std::to_string(i) + "] must be a non-negative integer" +
-                             (allowUnlimited ? " or -1 (unlimited)" : ""));
+      ThrowArgument(env,
+                    what + "[" + std::to_string(i) + "] must be a non-negative integer" + (allowUnlimited ? " or -1 (unlimited)" : ""));
     out.push_back(static_cast<hsize_t>(d));
   }
   return out;

@@ -279,7 +279,8 @@ Napi::Value ReadRanges(const Napi::CallbackInfo& info) {
     }
     // Every range must land inside `into`: checked here, on the JS thread, not trusted.
     for (size_t k = 0; k < r.ranges.size(); k += 3)
-      if (r.ranges[k] + r.ranges[k + 2] > static_cast<double>(into.length)) ThrowArgument(env, what + ": a range ends past the end of the buffer");
+      if (r.ranges[k] + r.ranges[k + 2] > static_cast<double>(into.length))
+        ThrowArgument(env, what + ": a range ends past the end of the buffer");
     reads.push_back(std::move(r));
   }
   auto* call = new ReadRangesCall(env, std::move(reads), std::move(into));
@@ -344,11 +345,14 @@ class MapRangeCall : public IoCall {
     uint8_t* data = static_cast<uint8_t*>(base_) + delta_;
     base_ = nullptr;  // the Buffer owns it now
     Mappings()[data] = m;
-    return Napi::Buffer<uint8_t>::New(env, data, length_, [](Napi::Env, uint8_t* d, Mapping* mapping) {
-      Mappings().erase(d);
-      munmap(mapping->base, mapping->length);
-      delete mapping;
-    }, m);
+    return Napi::Buffer<uint8_t>::New(
+        env, data, length_,
+        [](Napi::Env, uint8_t* d, Mapping* mapping) {
+          Mappings().erase(d);
+          munmap(mapping->base, mapping->length);
+          delete mapping;
+        },
+        m);
   }
 
  private:
@@ -418,7 +422,6 @@ class UnlinkFilesCall : public IoCall {
  private:
   std::vector<std::string> paths_;
 };
-
 
 Napi::Value UnlinkFiles(const Napi::CallbackInfo& info) {
   auto* call = new UnlinkFilesCall(info.Env(), ToPaths(info.Env(), info[0]));

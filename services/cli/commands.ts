@@ -6,7 +6,20 @@ import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PART_DEFAULTS, createPh5Client, describeRows, parseSize, sendStream, waitForJob, waitForParts, writeInParts, type Job, type PartsResult, type Ph5Client, type Problem } from '../client/index.js';
+import {
+  PART_DEFAULTS,
+  createPh5Client,
+  describeRows,
+  parseSize,
+  sendStream,
+  waitForJob,
+  waitForParts,
+  writeInParts,
+  type Job,
+  type PartsResult,
+  type Ph5Client,
+  type Problem,
+} from '../client/index.js';
 import { fileRange } from '../client/parts.js';
 import { parseDtype } from '../shared/dtype.js';
 import { npyDescr, parseNpyHeader, type NpyHeader } from '../shared/npy.js';
@@ -72,7 +85,10 @@ function reachable(url: string): typeof fetch {
       return await fetch(input, init);
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message} (is the server running? --url / PH5_URL)`, EXIT.server);
+      throw new CliError(
+        `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message} (is the server running? --url / PH5_URL)`,
+        EXIT.server,
+      );
     }
   };
 }
@@ -142,7 +158,10 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
       throw new UsageError(`${target.file}:${h5path} does not exist: give a .npy file, or --dtype and --shape to create it`);
     }
     const dtypeName = o.dtype ?? (npy ? npyDescr(npy.dtype) : undefined)!;
-    const created = await client.POST('/v1/files/{file}/datasets', { params: { path: { file: target.file } }, body: { path: h5path, dtype: dtypeName, shape } });
+    const created = await client.POST('/v1/files/{file}/datasets', {
+      params: { path: { file: target.file } },
+      body: { path: h5path, dtype: dtypeName, shape },
+    });
     if (!created.data) fail(`creating ${target.file}:${h5path}`, created.response, created.error);
     if (o.progress) process.stderr.write(`created ${target.file}:${h5path} (${dtypeName}, [${shape.join(', ')}])\n`);
     dataset = { dtype: dtypeName, shape };
@@ -160,7 +179,11 @@ async function put(client: Ph5Client, args: string[], o: CommandOptions): Promis
   const bar = new Progress(`upload ${target.file}:${h5path}`, size ?? 0, { enabled: o.progress && size !== undefined });
   let sent = 0;
   const input = stdin ? process.stdin : fileRange(source, 0, size!);
-  const url = valueUrl(o.url, target.file, h5path, { ...(o.select ? { select: o.select } : {}), ...(o.points !== undefined ? { points: o.points } : {}), ...(!npy && o.dtype ? { dtype: o.dtype } : {}) });
+  const url = valueUrl(o.url, target.file, h5path, {
+    ...(o.select ? { select: o.select } : {}),
+    ...(o.points !== undefined ? { points: o.points } : {}),
+    ...(!npy && o.dtype ? { dtype: o.dtype } : {}),
+  });
   const headers: Record<string, string> = {
     'content-type': npy ? 'application/x-npy' : 'application/octet-stream',
     ...(size !== undefined ? { 'content-length': String(size) } : {}),
@@ -200,7 +223,8 @@ function partSettings(o: CommandOptions): PartSettings {
     return n;
   };
   const connections = o.connections === undefined ? PART_DEFAULTS.connections : Number(o.connections);
-  if (!Number.isInteger(connections) || connections < 1 || connections > 64) throw new UsageError(`--connections '${o.connections}': give a number from 1 to 64`);
+  if (!Number.isInteger(connections) || connections < 1 || connections > 64)
+    throw new UsageError(`--connections '${o.connections}': give a number from 1 to 64`);
   return {
     enabled: o.parts,
     partsAbove: size('--parts-above', o.partsAbove, PART_DEFAULTS.partsAbove),
@@ -251,7 +275,15 @@ export function partedPlan(p: {
 }
 
 /** put in parts: one bar over the whole upload, then the parts' jobs; rows written and not on failure. */
-async function putInParts(client: Ph5Client, file: string, h5path: string, source: string, plan: PartedPlan, parting: PartSettings, o: CommandOptions): Promise<number> {
+async function putInParts(
+  client: Ph5Client,
+  file: string,
+  h5path: string,
+  source: string,
+  plan: PartedPlan,
+  parting: PartSettings,
+  o: CommandOptions,
+): Promise<number> {
   const total = plan.shape.reduce((a, b) => a * b, 1) * plan.itemsize;
   const bar = new Progress(`upload ${file}:${h5path}`, total, { enabled: o.progress });
   const started = performance.now();
@@ -270,7 +302,11 @@ async function putInParts(client: Ph5Client, file: string, h5path: string, sourc
   });
   const uploadMs = Math.round(performance.now() - started);
   const failedPart = upload.parts.find((p) => p.status === 'refused' || p.status === 'error');
-  bar.done(upload.accepted ? `${formatBytes(total)} sent in ${upload.parts.length} parts` : `part ${failedPart?.index} (rows ${describeRows([failedPart!.rows])}) failed`);
+  bar.done(
+    upload.accepted
+      ? `${formatBytes(total)} sent in ${upload.parts.length} parts`
+      : `part ${failedPart?.index} (rows ${describeRows([failedPart!.rows])}) failed`,
+  );
   const accepted = upload.parts.filter((p) => p.status === 'accepted');
   const jobList = accepted.map((p) => ({ id: p.job!.id, rows: p.rows, state: p.job!.state }));
   if (!o.wait && upload.accepted) {
@@ -280,10 +316,22 @@ async function putInParts(client: Ph5Client, file: string, h5path: string, sourc
   }
   const jobsBar = new Progress(`jobs of ${file}:${h5path}`, Math.max(1, accepted.length), { enabled: o.progress && o.wait });
   const result: PartsResult = o.wait
-    ? await waitForParts(upload, (id) => waitForJob(client, id, 24 * 3600_000), (_job, done) => jobsBar.update(done))
+    ? await waitForParts(
+        upload,
+        (id) => waitForJob(client, id, 24 * 3600_000),
+        (_job, done) => jobsBar.update(done),
+      )
     : { completed: false, written: [], notWritten: upload.parts.filter((p) => p.status !== 'accepted').map((p) => p.rows), jobs: jobList };
   if (o.wait) jobsBar.done(result.completed ? 'completed' : 'failed');
-  const summary = { uploadId: upload.uploadId, state: result.completed ? 'completed' : 'failed', parts: upload.parts.length, uploadMs, rowsWritten: describeRows(result.written), rowsNotWritten: describeRows(result.notWritten), jobs: result.jobs };
+  const summary = {
+    uploadId: upload.uploadId,
+    state: result.completed ? 'completed' : 'failed',
+    parts: upload.parts.length,
+    uploadMs,
+    rowsWritten: describeRows(result.written),
+    rowsNotWritten: describeRows(result.notWritten),
+    jobs: result.jobs,
+  };
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (result.completed) {
     if (!o.json) process.stdout.write(`${new Set(result.jobs.map((j) => j.id)).size} jobs completed (${upload.parts.length} parts of ${file}:${h5path})\n`);
@@ -296,7 +344,9 @@ async function putInParts(client: Ph5Client, file: string, h5path: string, sourc
     : failedJob
       ? `job ${failedJob.id} (rows ${describeRows([failedJob.rows])}) failed: ${failedJob.error?.code}: ${failedJob.error?.message}`
       : 'not every part was accepted';
-  process.stderr.write(`ph5: ${file}:${h5path} written in part: ${why}\n  rows written: ${describeRows(result.written)}\n  rows NOT written: ${describeRows(result.notWritten)}\n  (each part is atomic; run the same put again to write them all)\n`);
+  process.stderr.write(
+    `ph5: ${file}:${h5path} written in part: ${why}\n  rows written: ${describeRows(result.written)}\n  rows NOT written: ${describeRows(result.notWritten)}\n  (each part is atomic; run the same put again to write them all)\n`,
+  );
   if (failedPart) return failedPart.httpStatus && failedPart.httpStatus >= 400 && failedPart.httpStatus < 500 ? EXIT.refused : EXIT.server;
   return EXIT.jobFailed;
 }
@@ -328,7 +378,7 @@ async function follow(client: Ph5Client, id: string, o: CommandOptions): Promise
   for (;;) {
     const r = await client.GET('/v1/jobs/{id}', { params: { path: { id }, query: { wait: 2 } } });
     if (!r.data) fail(`job ${id}`, r.response, r.error);
-    const job = r.data as Job;
+    const job = r.data;
     bar.update(job.state === 'completed' ? 100 : job.progress);
     if (job.state === 'completed' || job.state === 'failed') {
       bar.done(job.state);
@@ -346,7 +396,10 @@ function report(job: Job, o: CommandOptions): number {
 
 async function get(client: Ph5Client, args: string[], o: CommandOptions): Promise<number> {
   const target = parseTarget(args[0], true);
-  const params = { path: { file: target.file, path: encodePath(target.path!) }, query: { ...(o.select ? { select: o.select } : {}), ...(o.points !== undefined ? { points: o.points } : {}) } };
+  const params = {
+    path: { file: target.file, path: encodePath(target.path!) },
+    query: { ...(o.select ? { select: o.select } : {}), ...(o.points !== undefined ? { points: o.points } : {}) },
+  };
   if (!o.output) {
     const r = await client.GET('/v1/files/{file}/datasets/{path}/value', { params });
     if (!r.data) fail(`reading ${args[0]}`, r.response, r.error);
@@ -376,7 +429,10 @@ async function get(client: Ph5Client, args: string[], o: CommandOptions): Promis
     createWriteStream(o.output),
   );
   bar.done(`${formatBytes(got)} → ${o.output}`);
-  if (o.json) process.stdout.write(`${JSON.stringify({ output: o.output, bytes: got, dtype: r.response.headers.get('x-ph5-dtype'), shape: r.response.headers.get('x-ph5-shape') })}\n`);
+  if (o.json)
+    process.stdout.write(
+      `${JSON.stringify({ output: o.output, bytes: got, dtype: r.response.headers.get('x-ph5-dtype'), shape: r.response.headers.get('x-ph5-shape') })}\n`,
+    );
   return EXIT.ok;
 }
 
@@ -419,7 +475,8 @@ async function ls(client: Ph5Client, args: string[], o: CommandOptions): Promise
     const extent = (s?: number[], m?: (number | null)[]) => `{${(s ?? []).map((d, i) => `${d}/${m?.[i] === null ? 'Inf' : (m?.[i] ?? d)}`).join(', ')}}`;
     if (n.kind === 'group') lines.push(`${n.path.padEnd(40)} Group`);
     else if (n.kind === 'dataset' && n.error) lines.push(`${n.path.padEnd(40)} Dataset (not readable by ph5: ${n.error.detail})`);
-    else if (n.kind === 'dataset') lines.push(`${n.path.padEnd(40)} Dataset ${extent(n.shape, n.maxshape)} ${typeof n.dtype === 'string' ? n.dtype : JSON.stringify(n.dtype)}`);
+    else if (n.kind === 'dataset')
+      lines.push(`${n.path.padEnd(40)} Dataset ${extent(n.shape, n.maxshape)} ${typeof n.dtype === 'string' ? n.dtype : JSON.stringify(n.dtype)}`);
     else lines.push(`${n.path.padEnd(40)} ${n.kind === 'softlink' ? 'Soft Link' : n.kind} ${n.target ? `{${n.target}}` : ''}`);
     n.children?.forEach(walk);
   };
@@ -440,7 +497,9 @@ async function jobs(client: Ph5Client, o: CommandOptions): Promise<number> {
   }
   for (const j of r.data.jobs as Job[]) {
     const ops = j.ops.map((op) => `${op.op} ${op.path}${op.select ? op.select : ''}`).join(', ');
-    process.stdout.write(`${j.id}  ${j.state.padEnd(9)} ${new Date(j.timings.acceptedAt).toISOString()}  ${j.file}  ${ops}${j.error ? `  (${j.error.code})` : ''}\n`);
+    process.stdout.write(
+      `${j.id}  ${j.state.padEnd(9)} ${new Date(j.timings.acceptedAt).toISOString()}  ${j.file}  ${ops}${j.error ? `  (${j.error.code})` : ''}\n`,
+    );
   }
   return EXIT.ok;
 }
@@ -471,7 +530,10 @@ async function watch(client: Ph5Client, args: string[], o: CommandOptions): Prom
       const job = JSON.parse(data.slice(6)) as Job;
       last = job;
       if (o.json) process.stdout.write(`${JSON.stringify(job)}\n`);
-      else process.stdout.write(`${new Date().toISOString()}  ${job.state}${job.state === 'running' ? ` ${job.progress}%` : ''}${job.error ? `  ${job.error.code}: ${job.error.message}` : ''}\n`);
+      else
+        process.stdout.write(
+          `${new Date().toISOString()}  ${job.state}${job.state === 'running' ? ` ${job.progress}%` : ''}${job.error ? `  ${job.error.code}: ${job.error.message}` : ''}\n`,
+        );
     }
   }
   if (!last) throw new CliError(`job ${id}: the event stream ended without an event`, EXIT.server);

@@ -38,7 +38,9 @@ export class Progress {
     if (!this.#enabled) return;
     const fraction = Math.min(1, done / this.#total);
     const pct = Math.floor(fraction * 100);
-    const detail = this.#percent ? `${pct}%` : `${pct}% ${formatBytes(done)}/${formatBytes(this.#total)} ${formatBytes(done / Math.max(0.001, (Date.now() - this.#start) / 1000))}/s`;
+    const detail = this.#percent
+      ? `${pct}%`
+      : `${pct}% ${formatBytes(done)}/${formatBytes(this.#total)} ${formatBytes(done / Math.max(0.001, (Date.now() - this.#start) / 1000))}/s`;
     if (this.#tty) {
       if (Date.now() - this.#lastDraw < 80 && fraction < 1) return;
       this.#lastDraw = Date.now();

@@ -104,7 +104,14 @@ export interface HttpAnswer {
 /** A request with a streamed body over node:http; resolves with the whole (small) answer. */
 export function sendStream(
   url: URL,
-  opts: { method: string; headers: Record<string, string>; body: Readable | Buffer | null; agent?: http.Agent; onBytes?: (n: number) => void; signal?: AbortSignal },
+  opts: {
+    method: string;
+    headers: Record<string, string>;
+    body: Readable | Buffer | null;
+    agent?: http.Agent;
+    onBytes?: (n: number) => void;
+    signal?: AbortSignal;
+  },
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const lib = url.protocol === 'https:' ? https : http;
@@ -123,19 +130,23 @@ export function sendStream(
       if (err) reject(err);
       else resolve(answer!);
     };
-    const req = lib.request(url, { method: opts.method, headers: opts.headers, ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', (err) => finish(err));
-      res.on('close', () => {
-        if (!res.complete) finish(new Error('the connection closed before the answer ended'));
-      });
-      // The server may answer before it has read the body (a refusal, a replayed part):
-      // stop sending; the write side's errors after this are expected.
-      if (body && !Buffer.isBuffer(body)) body.unpipe(req);
-    });
+    const req = lib.request(
+      url,
+      { method: opts.method, headers: opts.headers, ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.signal ? { signal: opts.signal } : {}) },
+      (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', (err) => finish(err));
+        res.on('close', () => {
+          if (!res.complete) finish(new Error('the connection closed before the answer ended'));
+        });
+        // The server may answer before it has read the body (a refusal, a replayed part):
+        // stop sending; the write side's errors after this are expected.
+        if (body && !Buffer.isBuffer(body)) body.unpipe(req);
+      },
+    );
     // Once an answer is coming, a write error (EPIPE, ECONNRESET from a server that closed
     // after answering early) is not the outcome: the answer is.
     req.on('error', (err) => {
@@ -257,7 +268,10 @@ export async function writeInParts(opts: PartedWriteOptions): Promise<PartedUplo
     for (;;) {
       out.attempts++;
       let counted = 0;
-      const body = 'buffer' in opts.source ? opts.source.buffer.subarray(p.offset, p.offset + p.bytes) : fileRange(opts.source.file, (opts.source.offset ?? 0) + p.offset, p.bytes);
+      const body =
+        'buffer' in opts.source
+          ? opts.source.buffer.subarray(p.offset, p.offset + p.bytes)
+          : fileRange(opts.source.file, (opts.source.offset ?? 0) + p.offset, p.bytes);
       let answer: HttpAnswer | null = null;
       let netError: Error | null = null;
       try {
@@ -328,7 +342,12 @@ export interface PartsResult {
  * Waits for the jobs of an upload's accepted parts (`wait(id)` long-polls one job until it
  * ends, e.g. waitForJob) and says which rows are in the file and which are not.
  */
-export async function waitForParts(upload: PartedUpload, wait: (id: string) => Promise<Job>, onJob?: (job: Job, done: number, total: number) => void, parallel = 8): Promise<PartsResult> {
+export async function waitForParts(
+  upload: PartedUpload,
+  wait: (id: string) => Promise<Job>,
+  onJob?: (job: Job, done: number, total: number) => void,
+  parallel = 8,
+): Promise<PartsResult> {
   const accepted = upload.parts.filter((p) => p.status === 'accepted');
   const jobs: PartsResult['jobs'] = [];
   let next = 0;
@@ -344,6 +363,9 @@ export async function waitForParts(upload: PartedUpload, wait: (id: string) => P
   await Promise.all(Array.from({ length: Math.min(parallel, accepted.length) }, lane));
   jobs.sort((a, b) => a.rows[0] - b.rows[0]);
   const written = jobs.filter((j) => j.state === 'completed').map((j) => j.rows);
-  const notWritten = [...upload.parts.filter((p) => p.status !== 'accepted').map((p) => p.rows), ...jobs.filter((j) => j.state !== 'completed').map((j) => j.rows)];
+  const notWritten = [
+    ...upload.parts.filter((p) => p.status !== 'accepted').map((p) => p.rows),
+    ...jobs.filter((j) => j.state !== 'completed').map((j) => j.rows),
+  ];
   return { completed: upload.accepted && notWritten.length === 0, written, notWritten, jobs };
 }

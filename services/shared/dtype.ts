@@ -131,7 +131,14 @@ const NAMED: Record<string, { kind: 'int' | 'uint' | 'float' | 'bool' | 'complex
   complex64: { kind: 'complex', size: 8 },
   complex128: { kind: 'complex', size: 16 },
 };
-const KIND_BY_CODE: Record<string, 'int' | 'uint' | 'float' | 'bool' | 'bytes' | 'complex'> = { i: 'int', u: 'uint', f: 'float', b: 'bool', S: 'bytes', c: 'complex' };
+const KIND_BY_CODE: Record<string, 'int' | 'uint' | 'float' | 'bool' | 'bytes' | 'complex'> = {
+  i: 'int',
+  u: 'uint',
+  f: 'float',
+  b: 'bool',
+  S: 'bytes',
+  c: 'complex',
+};
 const VALID_SIZES: Record<'int' | 'uint' | 'float' | 'bool' | 'complex', readonly number[]> = {
   int: [1, 2, 4, 8],
   uint: [1, 2, 4, 8],
@@ -155,7 +162,10 @@ const NAME_HINT = 'Use numpy names such as int32, <i4, >f8, uint8, bool, S16, co
 /** A dtype name (no JSON): `int32`, `<i4`, `S16`, `complex64`, `>c8`, `str`, ... */
 function parseDtypeName(text: string, where: string): Dtype {
   const bad = () =>
-    new InputError('PH5_ERR_DTYPE', `${where ? `Invalid dtype at ${where}: unknown` : 'Unknown'} dtype '${text.length > 40 ? `${text.slice(0, 40)}...` : text}'. ${NAME_HINT}`);
+    new InputError(
+      'PH5_ERR_DTYPE',
+      `${where ? `Invalid dtype at ${where}: unknown` : 'Unknown'} dtype '${text.length > 40 ? `${text.slice(0, 40)}...` : text}'. ${NAME_HINT}`,
+    );
   if (text.length === 0 || text.length > 16) throw bad();
   const charset = STRING_NAMES[text];
   if (charset) return { kind: 'string', size: 0, order: 'le', charset };
@@ -173,7 +183,7 @@ function parseDtypeName(text: string, where: string): Dtype {
   } else {
     const m = /^([iufbSc])([1-9][0-9]*)$/.exec(rest) ?? (rest === '?' ? ['?', 'b', '1'] : null);
     if (!m) throw bad();
-    kind = KIND_BY_CODE[m[1]!]!;
+    kind = KIND_BY_CODE[m[1]]!;
     size = Number(m[2]);
   }
   if (kind === 'bytes') {
@@ -215,7 +225,7 @@ function intLimits(base: 'int' | 'uint', size: number): [number, number] {
         ? [Math.max(-(2 ** (bits - 1)), Number.MIN_SAFE_INTEGER), Math.min(2 ** (bits - 1) - 1, Number.MAX_SAFE_INTEGER)]
         : [0, Math.min(2 ** bits - 1, Number.MAX_SAFE_INTEGER)];
   }
-  return INT_LIMITS[key]!;
+  return INT_LIMITS[key];
 }
 
 function parseEnumSpec(spec: Record<string, unknown>, where: string): EnumDtype {
@@ -261,7 +271,10 @@ function fieldDtype(spec: unknown, shape: unknown, where: string, depth: number,
   const shapeAt = listForm ? `${where}[2]` : `${where}.shape`;
   const base = parseSpec(spec, dtypeAt, depth + 1);
   if (base.kind === 'string') {
-    throw new InputError('PH5_ERR_TYPE', `Unsupported dtype at ${dtypeAt}: variable-length strings inside a compound are not supported; use a fixed-length S<n> field.`);
+    throw new InputError(
+      'PH5_ERR_TYPE',
+      `Unsupported dtype at ${dtypeAt}: variable-length strings inside a compound are not supported; use a fixed-length S<n> field.`,
+    );
   }
   if (shape === undefined) return base;
   const dims = checkShape(shape, shapeAt);
@@ -291,7 +304,10 @@ function buildCompound(placed: PlacedField[], itemsize: unknown, where: string):
     const offset = f.offset ?? end;
     for (const g of fields) {
       if (offset < g.offset + g.dtype.size && g.offset < offset + f.dtype.size) {
-        throw dtypeError(f.offsetAt, `field '${f.name}' (bytes ${offset}..${offset + f.dtype.size - 1}) overlaps field '${g.name}' (bytes ${g.offset}..${g.offset + g.dtype.size - 1}).`);
+        throw dtypeError(
+          f.offsetAt,
+          `field '${f.name}' (bytes ${offset}..${offset + f.dtype.size - 1}) overlaps field '${g.name}' (bytes ${g.offset}..${g.offset + g.dtype.size - 1}).`,
+        );
       }
     }
     fields.push({ name: f.name, offset, dtype: f.dtype });
@@ -312,7 +328,8 @@ function buildCompound(placed: PlacedField[], itemsize: unknown, where: string):
 function parseCompoundSpec(spec: Record<string, unknown>, where: string, depth: number): CompoundDtype {
   checkKeys(spec, ['fields', 'itemsize'], where);
   const at = (key: string) => (where ? `${where}.${key}` : key);
-  if (!Array.isArray(spec.fields) || spec.fields.length === 0) throw dtypeError(at('fields'), 'must be a non-empty list of {"name", "dtype", "shape"?, "offset"?} objects.');
+  if (!Array.isArray(spec.fields) || spec.fields.length === 0)
+    throw dtypeError(at('fields'), 'must be a non-empty list of {"name", "dtype", "shape"?, "offset"?} objects.');
   if (spec.fields.length > MAX_FIELDS) throw dtypeError(at('fields'), `a compound may have at most ${MAX_FIELDS} fields.`);
   const placed = spec.fields.map((f: unknown, i): PlacedField => {
     const here = at(`fields[${i}]`);
@@ -324,7 +341,7 @@ function parseCompoundSpec(spec: Record<string, unknown>, where: string, depth: 
     if (f.offset !== undefined && (typeof f.offset !== 'number' || !Number.isInteger(f.offset) || f.offset < 0 || f.offset > MAX_ITEMSIZE)) {
       throw dtypeError(`${here}.offset`, `must be a non-negative integer, not ${show(f.offset)}.`);
     }
-    return { name, dtype, offset: f.offset as number | undefined, nameAt: `${here}.name`, offsetAt: `${here}.offset` };
+    return { name, dtype, offset: f.offset, nameAt: `${here}.name`, offsetAt: `${here}.offset` };
   });
   return buildCompound(placed, spec.itemsize, where);
 }
@@ -340,7 +357,8 @@ function parseListSpec(spec: unknown[], where: string, depth: number): CompoundD
   let offset = 0;
   spec.forEach((entry, i) => {
     const here = `${where}[${i}]`;
-    if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3) throw dtypeError(here, `a field in list form is [name, dtype] or [name, dtype, shape], not ${show(entry)}.`);
+    if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3)
+      throw dtypeError(here, `a field in list form is [name, dtype] or [name, dtype, shape], not ${show(entry)}.`);
     const [name, fspec, shape] = entry as [unknown, unknown, unknown];
     if (name === '' && typeof fspec === 'string' && entry.length === 2) {
       const pad = /^[|<>=]?V([0-9]{1,7})$/.exec(fspec);
@@ -519,7 +537,12 @@ export function payloadCompatible(payload: Dtype, target: Dtype): boolean {
       });
     }
     case 'array':
-      return payload.kind === 'array' && payload.shape.length === target.shape.length && payload.shape.every((n, i) => n === target.shape[i]) && payloadCompatible(payload.base, target.base);
+      return (
+        payload.kind === 'array' &&
+        payload.shape.length === target.shape.length &&
+        payload.shape.every((n, i) => n === target.shape[i]) &&
+        payloadCompatible(payload.base, target.base)
+      );
     default:
       return payload.kind === target.kind && payload.size === target.size;
   }

@@ -97,7 +97,10 @@ function toBigInt(v: unknown): bigint {
   // A JSON number beyond ±(2^53−1) was already rounded to a double by JSON.parse: the
   // integer the client sent is lost, so refuse it rather than store a neighbour.
   if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
-    throw problem((where) => `Value ${where} (${show(v)}) is beyond ±(2^53−1), where JSON numbers are not exact: send it as a decimal string ("${BigInt(v)}" is what arrived).`);
+    throw problem(
+      (where) =>
+        `Value ${where} (${show(v)}) is beyond ±(2^53−1), where JSON numbers are not exact: send it as a decimal string ("${BigInt(v)}" is what arrived).`,
+    );
   }
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) return BigInt(v);
@@ -120,7 +123,7 @@ function toHalfBits(value: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -146,7 +149,6 @@ function fromHalfBits(h: number): number {
   if (exp === 0x1f) return mant ? NaN : sign * Infinity;
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
-
 
 /**
  * Writes one JSON element `v` as `dtype` at byte `at` of `buf`, or throws an
@@ -237,7 +239,8 @@ function compoundWriter(d: CompoundDtype): ElementWriter {
   const list = () => d.fields.map((f) => f.name).join(', ');
   return (buf, at, v) => {
     if (Array.isArray(v)) {
-      if (v.length !== fields.length) throw problem((where) => `Value ${where} has ${v.length} items; a row of this compound has ${fields.length} (${list()}).`);
+      if (v.length !== fields.length)
+        throw problem((where) => `Value ${where} has ${v.length} items; a row of this compound has ${fields.length} (${list()}).`);
       let k = 0;
       try {
         for (; k < fields.length; k++) fields[k]!.write(buf, at + fields[k]!.offset, v[k]);
@@ -246,7 +249,8 @@ function compoundWriter(d: CompoundDtype): ElementWriter {
       }
     } else if (typeof v === 'object' && v !== null) {
       const obj = v as Record<string, unknown>;
-      for (const key of Object.keys(obj)) if (!names.has(key)) throw problem((where) => `Value ${where} has a field '${key}' the compound does not have (${list()}).`);
+      for (const key of Object.keys(obj))
+        if (!names.has(key)) throw problem((where) => `Value ${where} has a field '${key}' the compound does not have (${list()}).`);
       for (const f of fields) {
         if (!Object.hasOwn(obj, f.name)) throw problem((where) => `Value ${where} lacks the field '${f.name}'.`);
         try {
@@ -302,7 +306,8 @@ function writerFor(dtype: Dtype): ElementWriter {
         if (typeof v !== 'string') throw problem((where) => `Value ${where} is not a string.`);
         buf.fill(0, at, at + size);
         const n = buf.write(v, at, size, 'utf8');
-        if (Buffer.byteLength(v, 'utf8') > n || n > size) throw problem((where) => `Value ${where} is ${Buffer.byteLength(v, 'utf8')} bytes long; S${size} holds ${size}.`);
+        if (Buffer.byteLength(v, 'utf8') > n || n > size)
+          throw problem((where) => `Value ${where} is ${Buffer.byteLength(v, 'utf8')} bytes long; S${size} holds ${size}.`);
       };
     }
     case 'enum':
@@ -376,6 +381,7 @@ export function encodeJsonPayload(values: unknown, dtype: Dtype, shape: readonly
     strings.forEach((v, i) => {
       if (typeof v !== 'string') throw valueError(`Value #${i} (${show(v)}) is not a string.`);
       if (v.includes('\0')) throw valueError(`Value #${i} contains a NUL character, which a variable-length string cannot hold.`);
+      // eslint-disable-next-line no-control-regex -- the range of ASCII, not a stray control character
       if (dtype.charset === 'ascii' && /[^\x00-\x7f]/.test(v)) throw valueError(`Value #${i} (${show(v)}) is not ASCII, as this str:ascii dataset requires.`);
       const n = Buffer.byteLength(v, 'utf8');
       if (n > MAX_BYTES_SIZE) throw valueError(`Value #${i} is ${n} bytes long; a string value may have at most ${MAX_BYTES_SIZE}.`);

@@ -34,9 +34,24 @@ function numberView(bytes: Buffer, dtype: Dtype): NumberView | null {
   if (bytes.byteOffset % dtype.size !== 0) return null;
   const n = bytes.length / dtype.size;
   const { buffer, byteOffset } = bytes;
-  if (dtype.kind === 'float') return dtype.size === 8 ? new Float64Array(buffer, byteOffset, n) : dtype.size === 4 ? new Float32Array(buffer, byteOffset, n) : null;
-  if (dtype.kind === 'int') return dtype.size === 4 ? new Int32Array(buffer, byteOffset, n) : dtype.size === 2 ? new Int16Array(buffer, byteOffset, n) : dtype.size === 1 ? new Int8Array(buffer, byteOffset, n) : null;
-  if (dtype.kind === 'uint') return dtype.size === 4 ? new Uint32Array(buffer, byteOffset, n) : dtype.size === 2 ? new Uint16Array(buffer, byteOffset, n) : dtype.size === 1 ? new Uint8Array(buffer, byteOffset, n) : null;
+  if (dtype.kind === 'float')
+    return dtype.size === 8 ? new Float64Array(buffer, byteOffset, n) : dtype.size === 4 ? new Float32Array(buffer, byteOffset, n) : null;
+  if (dtype.kind === 'int')
+    return dtype.size === 4
+      ? new Int32Array(buffer, byteOffset, n)
+      : dtype.size === 2
+        ? new Int16Array(buffer, byteOffset, n)
+        : dtype.size === 1
+          ? new Int8Array(buffer, byteOffset, n)
+          : null;
+  if (dtype.kind === 'uint')
+    return dtype.size === 4
+      ? new Uint32Array(buffer, byteOffset, n)
+      : dtype.size === 2
+        ? new Uint16Array(buffer, byteOffset, n)
+        : dtype.size === 1
+          ? new Uint8Array(buffer, byteOffset, n)
+          : null;
   return null;
 }
 
@@ -103,7 +118,12 @@ export class JsonValueEncoder {
     if (this.dtype.kind !== 'string' || this.#done + values.length > this.#total) {
       throw new Error(`JsonValueEncoder: ${values.length} strings do not continue a selection of ${this.#total} ${this.dtype.kind} elements at ${this.#done}`);
     }
-    return this.#emit(values.length, (from, to) => values.slice(from, to).map((v) => JSON.stringify(v)).join(','));
+    return this.#emit(values.length, (from, to) =>
+      values
+        .slice(from, to)
+        .map((v) => JSON.stringify(v))
+        .join(','),
+    );
   }
 
   /** The next `n` elements, whose texts (elements [from, to) of the piece, comma-joined) `texts` gives. */

@@ -106,9 +106,15 @@ export function npyDescr(d: Dtype): string {
 export function encodeNpyHeader(d: Dtype, shape: readonly number[]): Buffer {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': ${descrLiteral(d)}, 'fortran_order': False, 'shape': ${shapeText}, }`;
+  // eslint-disable-next-line no-control-regex -- the range of latin1, not a stray control character
   const utf8 = /[^\x00-\xff]/.test(dict);
   const dictBytes = Buffer.from(dict, utf8 ? 'utf8' : 'latin1');
-  for (const [major, lengthBytes] of utf8 ? ([[3, 4]] as const) : ([[1, 2], [2, 4]] as const)) {
+  for (const [major, lengthBytes] of utf8
+    ? ([[3, 4]] as const)
+    : ([
+        [1, 2],
+        [2, 4],
+      ] as const)) {
     const prefix = MAGIC.length + 2 + lengthBytes;
     // Padded with spaces and a final newline so the data starts 64-byte aligned.
     const total = Math.ceil((prefix + dictBytes.length + 1) / 64) * 64;
@@ -130,7 +136,20 @@ export function encodeNpyHeader(d: Dtype, shape: readonly number[]): Buffer {
 /** A Python literal value: tuples and lists both become arrays, dicts Maps. */
 export type PyLiteral = string | number | boolean | null | PyLiteral[] | Map<string, PyLiteral>;
 
-const ESCAPES: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b', f: '\f', v: '\v', '0': '\0', '\n': '' };
+const ESCAPES: Record<string, string> = {
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  v: '\v',
+  '0': '\0',
+  '\n': '',
+};
 
 /**
  * Parses a Python literal of strings (either quote), integers, True/False/None, tuples,

@@ -59,11 +59,13 @@ export function resolvePoints(value: unknown, shape: readonly number[], opts: { 
     const raw: unknown = value[i];
     const point = rank === 1 && typeof raw === 'number' ? [raw] : raw;
     if (!Array.isArray(point)) throw pointsError(`Point #${i} is not a list of coordinates: ${JSON.stringify(raw)}.`);
-    if (point.length !== rank) throw pointsError(`Point #${i} ${JSON.stringify(point)} has ${point.length} coordinate(s); the dataset has ${rank} dimension(s).`);
+    if (point.length !== rank)
+      throw pointsError(`Point #${i} ${JSON.stringify(point)} has ${point.length} coordinate(s); the dataset has ${rank} dimension(s).`);
     let index = 0;
     for (let d = 0; d < rank; d++) {
       const c: unknown = point[d];
-      if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0) throw pointsError(`Point #${i} ${JSON.stringify(point)}: coordinates are non-negative integers.`);
+      if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0)
+        throw pointsError(`Point #${i} ${JSON.stringify(point)}: coordinates are non-negative integers.`);
       if (c >= shape[d]!) throw pointsError(`Point #${i} ${JSON.stringify(point)} is outside the extent [${shape.join(', ')}] in dimension ${d}.`);
       coords.writeBigUInt64LE(BigInt(c), (i * rank + d) * COORDINATE_BYTES);
       index = index * shape[d]! + c;

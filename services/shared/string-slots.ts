@@ -15,7 +15,8 @@ export function badStringSlot(bytes: Buffer, width: number, ascii: boolean, firs
     const nul = slot.indexOf(0);
     const value = nul < 0 ? slot : slot.subarray(0, nul);
     const n = first + i;
-    if (nul >= 0 && slot.subarray(nul).some((b) => b !== 0)) return `Value #${n} has a NUL byte inside it (a slot is the value, then NULs only); a variable-length string cannot hold one.`;
+    if (nul >= 0 && slot.subarray(nul).some((b) => b !== 0))
+      return `Value #${n} has a NUL byte inside it (a slot is the value, then NULs only); a variable-length string cannot hold one.`;
     if (ascii && value.some((b) => b > 0x7f)) return `Value #${n} is not ASCII, as this str:ascii dataset requires.`;
     if (!ascii && !isUtf8(value)) return `Value #${n} is not UTF-8 text, as this str dataset requires (its strings are UTF-8).`;
   }

@@ -30,7 +30,7 @@ test('creating a dataset queues a createDataset job and answers 202 with Locatio
   const body = res.json();
   assert.equal(body.job.state, 'queued');
   assert.equal(res.headers.location, `/v1/jobs/${body.job.id}`);
-  const data = await jobData(res.headers.location!);
+  const data = await jobData(res.headers.location);
   assert.deepEqual(data.ops, [{ op: 'createDataset', path: '/test', dtype: 'int32', shape: [42] }]);
   assert.equal(data.project, 'default');
   assert.equal(data.file, 'output.h5');

@@ -34,20 +34,54 @@ const get = async (url: string) => {
 };
 
 test('string attributes of 2 and 3 dimensions are nested to their shape', async () => {
-  assert.deepEqual(await get('/v1/files/a.h5/attributes/utf8'), { name: 'utf8', dtype: 'str', shape: [2, 3], value: [['a', 'b', 'c'], ['d', 'é', '']] });
-  assert.deepEqual(await get('/v1/files/a.h5/attributes/ascii'), { name: 'ascii', dtype: 'str:ascii', shape: [2, 2], value: [['a', 'b'], ['c', 'd']] });
+  assert.deepEqual(await get('/v1/files/a.h5/attributes/utf8'), {
+    name: 'utf8',
+    dtype: 'str',
+    shape: [2, 3],
+    value: [
+      ['a', 'b', 'c'],
+      ['d', 'é', ''],
+    ],
+  });
+  assert.deepEqual(await get('/v1/files/a.h5/attributes/ascii'), {
+    name: 'ascii',
+    dtype: 'str:ascii',
+    shape: [2, 2],
+    value: [
+      ['a', 'b'],
+      ['c', 'd'],
+    ],
+  });
   assert.deepEqual(await get('/v1/files/a.h5/attributes/fixed'), { name: 'fixed', dtype: 'S2', shape: [1, 2, 1], value: [[['ab'], ['c']]] });
   // 1-D and scalar ones as before.
   assert.deepEqual((await get('/v1/files/a.h5/attributes/flat')).value, ['x', 'yy']);
   assert.equal((await get('/v1/files/a.h5/attributes/one')).value, 'z');
   // The list of attributes answers the same.
   const list = (await get('/v1/files/a.h5/attributes')).attributes;
-  assert.deepEqual(list.find((a: { name: string }) => a.name === 'utf8').value, [['a', 'b', 'c'], ['d', 'é', '']]);
+  assert.deepEqual(list.find((a: { name: string }) => a.name === 'utf8').value, [
+    ['a', 'b', 'c'],
+    ['d', 'é', ''],
+  ]);
 });
 
 test('writing a string attribute of 2+ dimensions is refused plainly (string attributes are written 1-D), nothing queued', async () => {
   const before = await api.jobCount();
-  for (const payload of [{ value: [['a', 'b'], ['c', 'd']] }, { value: [['a', 'b'], ['c', 'd']], dtype: 'str' }, { value: [['ab']], dtype: 'S2' }]) {
+  for (const payload of [
+    {
+      value: [
+        ['a', 'b'],
+        ['c', 'd'],
+      ],
+    },
+    {
+      value: [
+        ['a', 'b'],
+        ['c', 'd'],
+      ],
+      dtype: 'str',
+    },
+    { value: [['ab']], dtype: 'S2' },
+  ]) {
     const res = await api.app.inject({ method: 'PUT', url: '/v1/files/a.h5/attributes/w', payload });
     assert.equal(res.statusCode, 400, res.body);
     assert.equal(res.json().code, 'PH5_ERR_VALUE');

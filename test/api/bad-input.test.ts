@@ -32,7 +32,7 @@ interface Case {
   method: 'POST' | 'PUT' | 'GET';
   url: string;
   /** A function gives a fresh stream per run: sent chunked, without Content-Length. */
-  payload?: unknown | (() => Readable);
+  payload?: unknown;
   headers?: Record<string, string>;
   status: number;
   code: string;

@@ -30,27 +30,83 @@ const problem = (status: number, code: string) => JSON.stringify({ type: `https:
 
 const cases: { name: string; x: Exchange; violation: RegExp | null }[] = [
   { name: 'a job as declared', x: { method: 'GET', url: '/v1/jobs/j1', status: 200, headers: json, body: JSON.stringify(JOB) }, violation: null },
-  { name: 'a status the operation does not declare', x: { method: 'GET', url: '/v1/jobs/j1', status: 201, headers: json, body: JSON.stringify(JOB) }, violation: /status 201 is not declared/ },
-  { name: 'a Content-Type not declared for the status', x: { method: 'GET', url: '/v1/jobs/j1', status: 200, headers: { 'content-type': 'text/html' }, body: '<p>' }, violation: /Content-Type 'text\/html' is not declared/ },
-  { name: 'a body that breaks the schema', x: { method: 'GET', url: '/v1/jobs/j1', status: 200, headers: json, body: JSON.stringify({ ...JOB, state: 'sleeping' }) }, violation: /breaks the getJob 200 schema/ },
+  {
+    name: 'a status the operation does not declare',
+    x: { method: 'GET', url: '/v1/jobs/j1', status: 201, headers: json, body: JSON.stringify(JOB) },
+    violation: /status 201 is not declared/,
+  },
+  {
+    name: 'a Content-Type not declared for the status',
+    x: { method: 'GET', url: '/v1/jobs/j1', status: 200, headers: { 'content-type': 'text/html' }, body: '<p>' },
+    violation: /Content-Type 'text\/html' is not declared/,
+  },
+  {
+    name: 'a body that breaks the schema',
+    x: { method: 'GET', url: '/v1/jobs/j1', status: 200, headers: json, body: JSON.stringify({ ...JOB, state: 'sleeping' }) },
+    violation: /breaks the getJob 200 schema/,
+  },
   { name: 'a body that is not JSON', x: { method: 'GET', url: '/v1/jobs/j1', status: 200, headers: json, body: '{"id":' }, violation: /is not JSON/ },
-  { name: 'a 202 without its required Location', x: { method: 'PUT', url: '/v1/files/f.h5', status: 202, headers: json, body: JSON.stringify({ job: JOB }) }, violation: /required header Location is missing/ },
-  { name: 'a 202 with its Location', x: { method: 'PUT', url: '/v1/files/f.h5', status: 202, headers: { ...json, location: '/v1/jobs/j1' }, body: JSON.stringify({ job: JOB }) }, violation: null },
-  { name: 'a raw read without X-Ph5-Shape', x: { method: 'GET', url: '/v1/files/f.h5/datasets/d/value', status: 200, headers: { 'content-type': 'application/octet-stream', 'x-ph5-dtype': 'int32' } }, violation: /required header X-Ph5-Shape is missing/ },
-  { name: 'a 503 without Retry-After', x: { method: 'GET', url: '/v1/files', status: 503, headers: { 'content-type': 'application/problem+json' }, body: problem(503, 'PH5_ERR_UNAVAILABLE') }, violation: /Retry-After is missing/ },
-  { name: 'a problem whose code its status does not list', x: { method: 'GET', url: '/v1/files/f.h5', status: 404, headers: { 'content-type': 'application/problem+json' }, body: problem(404, 'PH5_ERR_SELECTION') }, violation: /code PH5_ERR_SELECTION is not among the codes getFile 404 lists/ },
-  { name: 'a problem that is not a Problem', x: { method: 'GET', url: '/v1/files/f.h5', status: 404, headers: { 'content-type': 'application/problem+json' }, body: '{"code":"PH5_ERR_NOT_FOUND"}' }, violation: /breaks the getFile 404 schema/ },
-  { name: 'an error as plain JSON', x: { method: 'GET', url: '/v1/files/f.h5', status: 404, headers: json, body: problem(404, 'PH5_ERR_NOT_FOUND') }, violation: /Content-Type .* is not declared/ },
-  { name: 'a refusal before any route (declared globally)', x: { method: 'GET', url: '/nope', status: 404, headers: { 'content-type': 'application/problem+json' }, body: problem(404, 'PH5_ERR_ROUTE') }, violation: null },
-  { name: 'a path the document does not have, answered 200', x: { method: 'GET', url: '/nope', status: 200, headers: json, body: '{}' }, violation: /status 200 is not declared \(no operation has this path\)/ },
-  { name: 'a 405 without Allow', x: { method: 'PATCH', url: '/v1/files', status: 405, headers: { 'content-type': 'application/problem+json' }, body: problem(405, 'PH5_ERR_METHOD') }, violation: /405 without Allow/ },
+  {
+    name: 'a 202 without its required Location',
+    x: { method: 'PUT', url: '/v1/files/f.h5', status: 202, headers: json, body: JSON.stringify({ job: JOB }) },
+    violation: /required header Location is missing/,
+  },
+  {
+    name: 'a 202 with its Location',
+    x: { method: 'PUT', url: '/v1/files/f.h5', status: 202, headers: { ...json, location: '/v1/jobs/j1' }, body: JSON.stringify({ job: JOB }) },
+    violation: null,
+  },
+  {
+    name: 'a raw read without X-Ph5-Shape',
+    x: { method: 'GET', url: '/v1/files/f.h5/datasets/d/value', status: 200, headers: { 'content-type': 'application/octet-stream', 'x-ph5-dtype': 'int32' } },
+    violation: /required header X-Ph5-Shape is missing/,
+  },
+  {
+    name: 'a 503 without Retry-After',
+    x: { method: 'GET', url: '/v1/files', status: 503, headers: { 'content-type': 'application/problem+json' }, body: problem(503, 'PH5_ERR_UNAVAILABLE') },
+    violation: /Retry-After is missing/,
+  },
+  {
+    name: 'a problem whose code its status does not list',
+    x: { method: 'GET', url: '/v1/files/f.h5', status: 404, headers: { 'content-type': 'application/problem+json' }, body: problem(404, 'PH5_ERR_SELECTION') },
+    violation: /code PH5_ERR_SELECTION is not among the codes getFile 404 lists/,
+  },
+  {
+    name: 'a problem that is not a Problem',
+    x: { method: 'GET', url: '/v1/files/f.h5', status: 404, headers: { 'content-type': 'application/problem+json' }, body: '{"code":"PH5_ERR_NOT_FOUND"}' },
+    violation: /breaks the getFile 404 schema/,
+  },
+  {
+    name: 'an error as plain JSON',
+    x: { method: 'GET', url: '/v1/files/f.h5', status: 404, headers: json, body: problem(404, 'PH5_ERR_NOT_FOUND') },
+    violation: /Content-Type .* is not declared/,
+  },
+  {
+    name: 'a refusal before any route (declared globally)',
+    x: { method: 'GET', url: '/nope', status: 404, headers: { 'content-type': 'application/problem+json' }, body: problem(404, 'PH5_ERR_ROUTE') },
+    violation: null,
+  },
+  {
+    name: 'a path the document does not have, answered 200',
+    x: { method: 'GET', url: '/nope', status: 200, headers: json, body: '{}' },
+    violation: /status 200 is not declared \(no operation has this path\)/,
+  },
+  {
+    name: 'a 405 without Allow',
+    x: { method: 'PATCH', url: '/v1/files', status: 405, headers: { 'content-type': 'application/problem+json' }, body: problem(405, 'PH5_ERR_METHOD') },
+    violation: /405 without Allow/,
+  },
 ];
 
 for (const c of cases) {
   test(`contract check: ${c.name} -> ${c.violation ? 'caught' : 'accepted'}`, () => {
     const found = checker.check(c.x);
     if (c.violation === null) assert.deepEqual(found, []);
-    else assert.ok(found.some((v) => c.violation!.test(v.what)), `expected ${c.violation} among ${JSON.stringify(found)}`);
+    else
+      assert.ok(
+        found.some((v) => c.violation!.test(v.what)),
+        `expected ${c.violation} among ${JSON.stringify(found)}`,
+      );
   });
 }
 

@@ -104,7 +104,11 @@ test('JSON bodies are not coerced: 64-bit fill values given as strings are exact
     assert.equal(info.json().fillValue, fill, `${dtype} fill ${fill} recorded exactly`);
   }
   // The schema's types are the body's: no "4" for 4, no 4 for [4].
-  for (const body of [{ path: '/x', dtype: 'int8', shape: ['4'] }, { path: '/x', dtype: 'int8', shape: 4 }, { path: '/x', dtype: 'int8', shape: [4], shuffle: 'true' }]) {
+  for (const body of [
+    { path: '/x', dtype: 'int8', shape: ['4'] },
+    { path: '/x', dtype: 'int8', shape: 4 },
+    { path: '/x', dtype: 'int8', shape: [4], shuffle: 'true' },
+  ]) {
     const res = await inject('POST', '/v1/files/fill.h5/datasets', body);
     assert.equal(res.statusCode, 400, JSON.stringify(body));
     assert.equal(res.json().code, 'PH5_ERR_VALIDATION');
@@ -147,7 +151,12 @@ test('a file with attributes and datasets ph5 cannot read is listed whole, each 
   const tree = file.json().tree;
   assert.deepEqual(tree.attributes.sort(), ['ok', 'opaque', 'ref', 'z']);
   const byPath = Object.fromEntries(tree.children.map((c: { path: string }) => [c.path, c]));
-  assert.deepEqual(byPath['/refs'], { path: '/refs', kind: 'dataset', attributes: [], error: { code: 'PH5_ERR_TYPE', detail: 'the HDF5 type (reference) has no ph5 dtype' } });
+  assert.deepEqual(byPath['/refs'], {
+    path: '/refs',
+    kind: 'dataset',
+    attributes: [],
+    error: { code: 'PH5_ERR_TYPE', detail: 'the HDF5 type (reference) has no ph5 dtype' },
+  });
   assert.equal(byPath['/blob'].error.code, 'PH5_ERR_TYPE');
   assert.equal(byPath['/blob'].dtype, undefined);
   assert.deepEqual(byPath['/ints'], { path: '/ints', kind: 'dataset', attributes: ['ref'], dtype: 'int32', shape: [2, 3], maxshape: [2, 3] });
@@ -175,7 +184,10 @@ test('?dtype= on reads: raw and .npy answers in the other byte order; another ty
   assert.equal(be.headers['x-ph5-dtype'], '>i4');
   assert.equal(be.headers['x-ph5-shape'], '2,3');
   assert.deepEqual([...new Int32Array(le.rawPayload.buffer.slice(le.rawPayload.byteOffset, le.rawPayload.byteOffset + 24))], [0, 1, 2, 3, 4, 5]);
-  assert.deepEqual(Array.from({ length: 6 }, (_, i) => be.rawPayload.readInt32BE(i * 4)), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    Array.from({ length: 6 }, (_, i) => be.rawPayload.readInt32BE(i * 4)),
+    [0, 1, 2, 3, 4, 5],
+  );
   // The same order as stored is the same bytes; |u1 is u1.
   assert.deepEqual((await inject('GET', '/v1/files/odd.h5/datasets/ints/value?dtype=%3Ci4', undefined, raw)).rawPayload, le.rawPayload);
   assert.deepEqual((await inject('GET', '/v1/files/odd.h5/datasets/u8/value?dtype=%7Cu1', undefined, raw)).rawPayload, Buffer.from([0, 1, 2]));
@@ -185,7 +197,7 @@ test('?dtype= on reads: raw and .npy answers in the other byte order; another ty
   assert.equal(npy.headers['x-ph5-dtype'], 'float64');
   const npyFile = path.join(dir, 'read.npy');
   await writeFile(npyFile, npy.rawPayload);
-  assert.deepEqual(await py(npyFile, "a = np.load(path); out = [a.dtype.str, a.tolist()]"), ['<f8', [0.5, -2.0]]);
+  assert.deepEqual(await py(npyFile, 'a = np.load(path); out = [a.dtype.str, a.tolist()]'), ['<f8', [0.5, -2.0]]);
   for (const [url, headers, why] of [
     ['/v1/files/odd.h5/datasets/ints/value?dtype=int64', raw, 'another size'],
     ['/v1/files/odd.h5/datasets/ints/value?dtype=%3Eu4', raw, 'another kind'],
@@ -217,7 +229,12 @@ test('every read answer carries X-Ph5-Dtype and X-Ph5-Shape; JSON integers are n
 test('a root attribute of a file that does not exist is 404 and creates nothing; one created by an accepted job takes it', async () => {
   const before = await readdir(dir);
   await assertRefusedCleanly(() => inject('PUT', '/v1/files/typo.h5/attributes/a', { value: 1 }), 404, 'PH5_ERR_NOT_FOUND', 'root attribute of no file');
-  await assertRefusedCleanly(() => inject('POST', '/v1/jobs', { file: 'typo.h5', ops: [{ op: 'setAttribute', path: '/', name: 'a', value: 1 }] }), 404, 'PH5_ERR_NOT_FOUND', 'batch: root attribute of no file');
+  await assertRefusedCleanly(
+    () => inject('POST', '/v1/jobs', { file: 'typo.h5', ops: [{ op: 'setAttribute', path: '/', name: 'a', value: 1 }] }),
+    404,
+    'PH5_ERR_NOT_FOUND',
+    'batch: root attribute of no file',
+  );
   assert.deepEqual(await readdir(dir), before, 'no file appeared');
 
   // A file that exists, whose creation is queued, or that a queued dataset or group creates.
@@ -227,7 +244,13 @@ test('a root attribute of a file that does not exist is 404 and creates nothing;
   assert.equal((await inject('PUT', '/v1/files/made.h5')).statusCode, 409, 'its creation is already queued');
   assert.equal((await inject('POST', '/v1/files/viads.h5/datasets', { path: '/d', dtype: 'int8', shape: [2] })).statusCode, 202);
   assert.equal((await inject('PUT', '/v1/files/viads.h5/attributes/a', { value: 1 })).statusCode, 202);
-  const both = await inject('POST', '/v1/jobs', { file: 'inbatch.h5', ops: [{ op: 'createGroup', path: '/g' }, { op: 'setAttribute', path: '/', name: 'a', value: 1 }] });
+  const both = await inject('POST', '/v1/jobs', {
+    file: 'inbatch.h5',
+    ops: [
+      { op: 'createGroup', path: '/g' },
+      { op: 'setAttribute', path: '/', name: 'a', value: 1 },
+    ],
+  });
   assert.equal(both.statusCode, 202, both.body);
   // A file deleted by an accepted job takes no root attribute either.
   assert.equal((await inject('DELETE', '/v1/files/odd.h5')).statusCode, 202);

@@ -62,10 +62,14 @@ test('reads of a compound with a large dtype text answer Node clients, without X
   assert.equal(npy.status, 200);
   assert.equal(npy.body.subarray(1, 6).toString(), 'NUMPY');
   const points = await new Promise<number>((resolve, reject) => {
-    const req = http.request(`${url}/points`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/octet-stream' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
+    const req = http.request(
+      `${url}/points`,
+      { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/octet-stream' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
     req.on('error', reject);
     req.end(JSON.stringify({ points: [0, 2] }));
   });

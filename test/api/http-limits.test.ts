@@ -52,7 +52,9 @@ test('a path parameter beyond the router limit (but a request line within 16 KiB
 });
 
 test('headers beyond 16 KiB in all are 431 PH5_ERR_HEADERS_TOO_LARGE, whether one header or many', async () => {
-  const one = await request(base).get('/v1/files').set('authorization', `Bearer ${'t'.repeat(20_000)}`);
+  const one = await request(base)
+    .get('/v1/files')
+    .set('authorization', `Bearer ${'t'.repeat(20_000)}`);
   assertProblem(one, 'GET', '/v1/files', 431, 'PH5_ERR_HEADERS_TOO_LARGE');
   assert.equal(one.headers.connection, 'close');
   let many = request(base).get('/v1/files');

@@ -21,7 +21,12 @@ before(async () => {
     ]),
   });
   for (const token of [A, B]) {
-    const res = await api.app.inject({ method: 'POST', url: '/v1/files/i.h5/datasets', headers: { authorization: `Bearer ${token}` }, payload: { path: 'x', dtype: 'float64', shape: [1000] } });
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/v1/files/i.h5/datasets',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { path: 'x', dtype: 'float64', shape: [1000] },
+    });
     assert.equal(res.statusCode, 202, res.body);
   }
 });

@@ -37,7 +37,7 @@ after(async () => {
 const list = async (query: string, token = A) => {
   const res = await api.app.inject({ method: 'GET', url: `/v1/jobs${query}`, headers: { authorization: `Bearer ${token}` } });
   assert.equal(res.statusCode, 200, res.body);
-  return res.json() as { jobs: { id: string; file: string; state: string }[]; next: number | null };
+  return res.json<{ jobs: { id: string; file: string; state: string }[]; next: number | null }>();
 };
 
 test('newest first, only the project’s own jobs', async () => {

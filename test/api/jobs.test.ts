@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { applyingMark, fileStateKey } from '../../services/shared/file-state.js';
 import { formatFailure, keys, newJobId, shardOfJobId, type JobData, type JobResult } from '../../services/shared/jobs.js';
-import { redisOptions } from '../../services/shared/redis.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 import { ShardWorkers } from '../helpers/queues.js';
 

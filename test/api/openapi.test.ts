@@ -26,14 +26,17 @@ function firstDifference(a: string, b: string): string {
 /** Whether an operation shows an example somewhere (parameters, body or answers). */
 function hasExample(node: unknown): boolean {
   if (!node || typeof node !== 'object') return false;
-  if ('example' in node || ('examples' in node && Array.isArray((node as { examples: unknown }).examples))) return true;
+  if ('example' in node || ('examples' in node && Array.isArray(node.examples))) return true;
   return Object.values(node).some(hasExample);
 }
 
 test('openapi/openapi.json is up to date with the routes (if not: npm run build:ts && npm run openapi)', async () => {
   const committed = await readFile(OPENAPI_FILE, 'utf8');
   const live = await liveDocument();
-  assert.ok(committed === live, `openapi/openapi.json differs from the live document; run \`npm run openapi\` (after npm run build:ts). First difference: ${firstDifference(committed, live)}`);
+  assert.ok(
+    committed === live,
+    `openapi/openapi.json differs from the live document; run \`npm run openapi\` (after npm run build:ts). First difference: ${firstDifference(committed, live)}`,
+  );
 });
 
 test('services/client/api-types.ts is what openapi-typescript generates from the document (if not: npm run openapi)', async () => {
@@ -82,7 +85,43 @@ test('every operation has an operationId, tags, a summary, and documented proble
       }
     }
   }
-  assert.deepEqual([...ids].sort(), ['cancelJob', 'createDataset', 'createFile', 'createGroup', 'deleteDataset', 'deleteDatasetAttribute', 'deleteFile', 'deleteFileAttribute', 'deleteGroup', 'deleteGroupAttribute', 'getDataset', 'getDatasetAttribute', 'getFile', 'getFileAttribute', 'getGroup', 'getGroupAttribute', 'getHealth', 'getJob', 'getMetrics', 'getReadiness', 'listDatasetAttributes', 'listFileAttributes', 'listFiles', 'listGroupAttributes', 'listJobs', 'listWorkers', 'putDatasetAttribute', 'putFileAttribute', 'putGroupAttribute', 'readDatasetPoints', 'readDatasetValue', 'resizeDataset', 'streamJobEvents', 'submitBatch', 'writeDatasetValue']);
+  assert.deepEqual([...ids].sort(), [
+    'cancelJob',
+    'createDataset',
+    'createFile',
+    'createGroup',
+    'deleteDataset',
+    'deleteDatasetAttribute',
+    'deleteFile',
+    'deleteFileAttribute',
+    'deleteGroup',
+    'deleteGroupAttribute',
+    'getDataset',
+    'getDatasetAttribute',
+    'getFile',
+    'getFileAttribute',
+    'getGroup',
+    'getGroupAttribute',
+    'getHealth',
+    'getJob',
+    'getMetrics',
+    'getReadiness',
+    'listDatasetAttributes',
+    'listFileAttributes',
+    'listFiles',
+    'listGroupAttributes',
+    'listJobs',
+    'listWorkers',
+    'putDatasetAttribute',
+    'putFileAttribute',
+    'putGroupAttribute',
+    'readDatasetPoints',
+    'readDatasetValue',
+    'resizeDataset',
+    'streamJobEvents',
+    'submitBatch',
+    'writeDatasetValue',
+  ]);
   const put = doc.paths['/v1/files/{file}/datasets/{path}/value'].put;
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.type, 'string');
   assert.deepEqual(put.requestBody.content['application/octet-stream'].schema.format, 'binary');

@@ -6,7 +6,7 @@
  * its own code) and no side effects: no job, nothing staged, no registry entry.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { keys, type WriteOp } from '../../services/shared/jobs.js';
@@ -125,7 +125,7 @@ async function acceptedOp(res: { statusCode: number; body: string; headers: Reco
   const job = await api.app.jobs.job(String(res.headers.location).split('/').pop()!);
   const op = job!.data.ops[0]!;
   assert.equal(op.op, 'write');
-  return op as WriteOp;
+  return op;
 }
 
 test('a point write is a job; its staged file holds the coordinates (uint64 LE) then the values; job data stays small', async () => {

@@ -20,7 +20,10 @@ async function assertBackOff(res: Response, status: number, code: string, what: 
   assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, what);
   assert.equal(body.code, code, what);
   const retryAfter = res.headers.get('retry-after');
-  assert.ok(retryAfter !== null && /^\d+$/.test(retryAfter) && Number(retryAfter) > 0, `${what}: Retry-After is a positive number of seconds (got ${retryAfter})`);
+  assert.ok(
+    retryAfter !== null && /^\d+$/.test(retryAfter) && Number(retryAfter) > 0,
+    `${what}: Retry-After is a positive number of seconds (got ${retryAfter})`,
+  );
 }
 
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -30,7 +33,11 @@ test('429 PH5_ERR_QUEUE_FULL carries Retry-After, for creations and for writes',
   try {
     assert.equal((await fetch(`${url}/v1/files/f.h5/datasets`, json({ path: '/a', dtype: 'int8', shape: [4] }))).status, 202);
     await assertBackOff(await fetch(`${url}/v1/files/f.h5/datasets`, json({ path: '/b', dtype: 'int8', shape: [4] })), 429, 'PH5_ERR_QUEUE_FULL', 'creation');
-    const write = await fetch(`${url}/v1/files/f.h5/datasets/a/value`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4) });
+    const write = await fetch(`${url}/v1/files/f.h5/datasets/a/value`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.alloc(4),
+    });
     await assertBackOff(write, 429, 'PH5_ERR_QUEUE_FULL', 'binary write');
     assert.equal(await api.jobCount(), 1);
   } finally {

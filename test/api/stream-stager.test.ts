@@ -107,7 +107,7 @@ for (const native of [true, false]) {
       await send('/long', 1_000_000, data, { length: data.length });
       const o = await outcomes.get('/long')!;
       assert.equal(o.error?.code, 'PH5_ERR_BODY_LENGTH');
-      assert.match(o.error!.message, /longer than the selection needs \(1000000 bytes\)/);
+      assert.match(o.error.message, /longer than the selection needs \(1000000 bytes\)/);
       assert.equal(existsSync(o.file), false);
     });
 
@@ -116,7 +116,7 @@ for (const native of [true, false]) {
       await send('/short', 1_000_000, data);
       const o = await outcomes.get('/short')!;
       assert.equal(o.error?.code, 'PH5_ERR_BODY_LENGTH');
-      assert.match(o.error!.message, /has 700000 bytes; the selection needs 1000000/);
+      assert.match(o.error.message, /has 700000 bytes; the selection needs 1000000/);
       assert.equal(existsSync(o.file), false);
     });
 

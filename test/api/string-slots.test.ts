@@ -27,7 +27,8 @@ after(async () => {
   await api?.stop();
 });
 
-const put = (url: string, payload: Buffer, type = 'application/octet-stream') => api.app.inject({ method: 'PUT', url, payload, headers: { 'content-type': type } });
+const put = (url: string, payload: Buffer, type = 'application/octet-stream') =>
+  api.app.inject({ method: 'PUT', url, payload, headers: { 'content-type': type } });
 
 /** A .npy of `count` |S<width> values: `slots`. */
 function npy(slots: Buffer, width: number, count: number): Buffer {

@@ -31,7 +31,21 @@ after(async () => {
   await api?.stop();
 });
 
-const BAD_FILES = ['..', '%2e%2e', '%2E%2E', '..%2F..%2Fetc%2Fpasswd', '%2e%2e%2fother%2ftheirs.h5', '..%5C..%5Cx', '.staging', '.hidden.h5', 'a%00b.h5', 'link.h5', 'dirlink', '%2Ftmp%2Fx.h5', 'other%2Ftheirs.h5'];
+const BAD_FILES = [
+  '..',
+  '%2e%2e',
+  '%2E%2E',
+  '..%2F..%2Fetc%2Fpasswd',
+  '%2e%2e%2fother%2ftheirs.h5',
+  '..%5C..%5Cx',
+  '.staging',
+  '.hidden.h5',
+  'a%00b.h5',
+  'link.h5',
+  'dirlink',
+  '%2Ftmp%2Fx.h5',
+  'other%2Ftheirs.h5',
+];
 
 test('every route that names a file refuses traversal and symlinks with a 4xx', async () => {
   const doc = JSON.parse(await liveDocument());
@@ -45,7 +59,9 @@ test('every route that names a file refuses traversal and symlinks with a 4xx', 
           method: method.toUpperCase() as 'GET',
           url,
           headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          ...(method === 'get' || method === 'delete' ? {} : { payload: JSON.stringify(method === 'post' ? { path: '/d', dtype: 'int8', shape: [2] } : { value: 1, shape: [3] }) }),
+          ...(method === 'get' || method === 'delete'
+            ? {}
+            : { payload: JSON.stringify(method === 'post' ? { path: '/d', dtype: 'int8', shape: [2] } : { value: 1, shape: [3] }) }),
         });
         probes++;
         assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${method.toUpperCase()} ${url} → ${res.statusCode} ${res.body.slice(0, 200)}`);
@@ -53,7 +69,12 @@ test('every route that names a file refuses traversal and symlinks with a 4xx', 
     }
   }
   assert.ok(probes > 200, `${probes} probes`);
-  const batch = await api.app.inject({ method: 'POST', url: '/v1/jobs', headers: { authorization: `Bearer ${TOKEN}` }, payload: { file: '../other/theirs.h5', ops: [{ op: 'createGroup', path: '/g' }] } });
+  const batch = await api.app.inject({
+    method: 'POST',
+    url: '/v1/jobs',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { file: '../other/theirs.h5', ops: [{ op: 'createGroup', path: '/g' }] },
+  });
   assert.equal(batch.statusCode, 400);
   assert.equal(await readFile(outside, 'utf8'), 'outside the data root\n');
   assert.equal(await readFile(path.join(api.config.dataDir, 'other', 'theirs.h5'), 'utf8'), 'another project');

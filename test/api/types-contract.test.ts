@@ -44,7 +44,13 @@ const get = (url: string, accept = 'application/json') => api.app.inject({ metho
 test('answers about compound, enum, complex and string objects carry dtype specs the document describes', async () => {
   const rec = await get('/v1/files/t.h5/datasets/rec');
   assert.equal(rec.statusCode, 200, rec.body);
-  assert.deepEqual(rec.json().dtype, { fields: [{ name: 'id', dtype: 'uint16', offset: 0 }, { name: 'v', dtype: 'float32', shape: [2], offset: 2 }], itemsize: 10 });
+  assert.deepEqual(rec.json().dtype, {
+    fields: [
+      { name: 'id', dtype: 'uint16', offset: 0 },
+      { name: 'v', dtype: 'float32', shape: [2], offset: 2 },
+    ],
+    itemsize: 10,
+  });
   const recValue = await get('/v1/files/t.h5/datasets/rec/value');
   assert.deepEqual(recValue.json(), { dtype: rec.json().dtype, shape: [1], data: [{ id: 1, v: [0.5, 1.5] }] });
   const recRaw = await get('/v1/files/t.h5/datasets/rec/value', 'application/octet-stream');
@@ -63,10 +69,20 @@ test('answers about compound, enum, complex and string objects carry dtype specs
 
   const attrs = await get('/v1/files/t.h5/attributes');
   assert.equal(attrs.statusCode, 200, attrs.body);
-  assert.deepEqual(
-    Object.fromEntries(attrs.json().attributes.map((a: { name: string; dtype: unknown; value: unknown }) => [a.name, [a.dtype, a.value]])),
-    { s: ['str', 'x'], fixed: ['S3', 'abc'], pair: [{ fields: [{ name: 'a', dtype: 'int32', offset: 0 }, { name: 'b', dtype: 'float64', offset: 4 }], itemsize: 12 }, { a: 1, b: 2.5 }] },
-  );
+  assert.deepEqual(Object.fromEntries(attrs.json().attributes.map((a: { name: string; dtype: unknown; value: unknown }) => [a.name, [a.dtype, a.value]])), {
+    s: ['str', 'x'],
+    fixed: ['S3', 'abc'],
+    pair: [
+      {
+        fields: [
+          { name: 'a', dtype: 'int32', offset: 0 },
+          { name: 'b', dtype: 'float64', offset: 4 },
+        ],
+        itemsize: 12,
+      },
+      { a: 1, b: 2.5 },
+    ],
+  });
   const listing = await get('/v1/files/t.h5');
   assert.equal(listing.statusCode, 200, listing.body);
   const dtypes = Object.fromEntries(listing.json().tree.children.map((c: { path: string; dtype: unknown }) => [c.path, c.dtype]));
@@ -75,16 +91,40 @@ test('answers about compound, enum, complex and string objects carry dtype specs
 
 test('creations and attribute writes naming the new dtypes are accepted, and a pending dataset answers its spec', async () => {
   const post = (body: unknown) => api.app.inject({ method: 'POST', url: '/v1/files/new.h5/datasets', payload: body as object });
-  const compound = await post({ path: '/c', dtype: [['x', '<f8'], ['n', '<i2', [2]]], shape: [3], fillValue: { x: 0, n: [1, 2] } });
+  const compound = await post({
+    path: '/c',
+    dtype: [
+      ['x', '<f8'],
+      ['n', '<i2', [2]],
+    ],
+    shape: [3],
+    fillValue: { x: 0, n: [1, 2] },
+  });
   assert.equal(compound.statusCode, 202, compound.body);
   assert.equal((await post({ path: '/e', dtype: { enum: { OFF: 0, ON: 1 } }, shape: [2], fillValue: 'ON' })).statusCode, 202);
   assert.equal((await post({ path: '/s', dtype: 'str:ascii', shape: [2] })).statusCode, 202);
   const pending = await get('/v1/files/new.h5/datasets/c');
   assert.equal(pending.statusCode, 200, pending.body);
   assert.equal(pending.json().state, 'pending');
-  assert.deepEqual(pending.json().dtype, { fields: [{ name: 'x', dtype: 'float64', offset: 0 }, { name: 'n', dtype: 'int16', shape: [2], offset: 8 }], itemsize: 12 });
+  assert.deepEqual(pending.json().dtype, {
+    fields: [
+      { name: 'x', dtype: 'float64', offset: 0 },
+      { name: 'n', dtype: 'int16', shape: [2], offset: 8 },
+    ],
+    itemsize: 12,
+  });
   assert.deepEqual(pending.json().fillValue, { x: 0, n: [1, 2] });
-  const attr = await api.app.inject({ method: 'PUT', url: '/v1/files/new.h5/datasets/e/attributes/z', payload: { dtype: 'complex64', value: [[1, 2], [3, 4]] } });
+  const attr = await api.app.inject({
+    method: 'PUT',
+    url: '/v1/files/new.h5/datasets/e/attributes/z',
+    payload: {
+      dtype: 'complex64',
+      value: [
+        [1, 2],
+        [3, 4],
+      ],
+    },
+  });
   assert.equal(attr.statusCode, 202, attr.body);
   // numpy's list form with one field is a compound too (the schema's branches do not rewrite it).
   assert.equal((await post({ path: '/one', dtype: [['x', '<f8']], shape: [1] })).statusCode, 202);

@@ -19,7 +19,13 @@ function series(fs: string, layout: '1-D' | '2-D', accept: number[], sink?: numb
     layout,
     ranks: 4,
     bytes: GiB,
-    seconds: { ph5: accept.map((a) => a + 1), h5py: accept.map(() => 0.5), dd: accept.map(() => 0.4), ...(sink ? { sink } : {}), ...(discard ? { discard } : {}) },
+    seconds: {
+      ph5: accept.map((a) => a + 1),
+      h5py: accept.map(() => 0.5),
+      dd: accept.map(() => 0.4),
+      ...(sink ? { sink } : {}),
+      ...(discard ? { discard } : {}),
+    },
     acceptSeconds: accept,
     workerSeconds: accept.map(() => 1),
   };
@@ -68,7 +74,17 @@ for (const c of cases) {
 }
 
 test('bulk rows quote the sink (b) beside h5py and dd, and only when it ran', () => {
-  const base = { quick: true, reps: 1, loadBefore: '', loadAfter: '', seconds: 0, latency: [], rankMemory: [], scaling: [], errors: {} } as unknown as SuiteResults;
+  const base = {
+    quick: true,
+    reps: 1,
+    loadBefore: '',
+    loadAfter: '',
+    seconds: 0,
+    latency: [],
+    rankMemory: [],
+    scaling: [],
+    errors: {},
+  } as unknown as SuiteResults;
   const withSink = rows({ ...base, bulk: [series('tmpfs', '1-D', [1.0], [0.8], [0.4])] }).find((r) => r.measure.startsWith('write '))!;
   assert.match(withSink.baseline, /HTTP sink \(b\) write\+fsync 0\.800 s, \(a\) discard 0\.400 s/);
   assert.match(withSink.ratio, /× dd, 2\.50× sink \(b\)$/); // ph5 2.0 s / 0.8 s
@@ -81,7 +97,10 @@ test('the upload row quotes the same run’s uploads in stacks without the sinks
   const bulk = [series('tmpfs', '1-D', [1.0, 1.6], [0.8, 0.8])];
   const scaling = [series('tmpfs', '1-D', [0.7, 0.9]), bulk[0]!]; // the 4-rank stack is the bulk one: left out
   const [row] = uploadVsSinkRows(bulk, scaling);
-  assert.match(row!.why ?? '', /scaling stacks \(writers ph5 and h5py only\) the same upload took 0\.70–0\.90 s \(median 0\.800 s, 1\.00× this row's sink \(b\) median\)/);
+  assert.match(
+    row!.why ?? '',
+    /scaling stacks \(writers ph5 and h5py only\) the same upload took 0\.70–0\.90 s \(median 0\.800 s, 1\.00× this row's sink \(b\) median\)/,
+  );
   const [plain] = uploadVsSinkRows(bulk, []);
   assert.doesNotMatch(plain!.why ?? '', /scaling stacks/);
 });

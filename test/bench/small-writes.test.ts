@@ -16,7 +16,10 @@ test('bench:small-writes --quick runs end to end and reports both throughputs', 
   assert.equal(result.ph5.failedJobs, 0, report);
   assert.equal(result.ph5.non202 + result.ph5.errors, 0, report);
   assert.ok(result.ph5.writesPerSecond > 0, report);
-  assert.deepEqual(result.raw.map((r) => r.concurrency), [1, 32]);
+  assert.deepEqual(
+    result.raw.map((r) => r.concurrency),
+    [1, 32],
+  );
   for (const r of result.raw) assert.ok(r.jobsPerSecond > 0 && r.redis.callsPerJob > 0, report);
   assert.ok(result.ratio > 0, report);
   assert.ok(result.profile.sampledJobs > 0 && result.profile.split !== undefined, report);

@@ -29,15 +29,26 @@ test('npm run bench -- --quick runs every scenario and writes a report with a we
     // The HTTP sink (bench/suite/sink.ts) beside them, and the upload-to-202 row against it, per filesystem.
     for (const b of results.bulk) for (const w of ['sink', 'discard'] as const) assert.equal(b.seconds[w]?.length, 1, table);
     assert.equal(table.match(/upload to 202 vs sink \(b\)/g)?.length, 2, table);
-    assert.deepEqual(results.scaling.map((s) => s.ranks), [1, 2, 4], table);
+    assert.deepEqual(
+      results.scaling.map((s) => s.ranks),
+      [1, 2, 4],
+      table,
+    );
     assert.equal(results.latency.length, 2, table);
-    assert.ok(results.latency.every((l) => l.ms.length === 20), table);
+    assert.ok(
+      results.latency.every((l) => l.ms.length === 20),
+      table,
+    );
     assert.ok(results.seed && results.seed.seconds.length === 1, table);
     assert.ok(results.smallWrites?.verified, table);
     assert.ok(results.read && results.read.ph5.length === 1 && results.read.h5py.length === 1, table);
     assert.ok(results.uploadRss && results.uploadRss.uploadMiB === 256, table);
     assert.equal(results.rankMemory.length, 2, table);
-    assert.ok(results.put?.length === 2 && results.put.every((p) => p.parts === 4 && (['parts', 'single', 'sink', 'h5py'] as const).every((w) => p.seconds[w].length === 1)), table);
+    assert.ok(
+      results.put?.length === 2 &&
+        results.put.every((p) => p.parts === 4 && (['parts', 'single', 'sink', 'h5py'] as const).every((w) => p.seconds[w].length === 1)),
+      table,
+    );
     assert.ok(results.apiProcesses && results.apiProcesses.sides.map((s) => s.uploadSeconds.length).join() === '1,1', table);
 
     const md = readFileSync(markdownPath, 'utf8');
@@ -70,7 +81,10 @@ test('npm run bench -- --quick runs every scenario and writes a report with a we
     // Background + one bar per ratio (4 bulk, 2 latency, small writes, read, API memory) + 2 legend swatches.
     assert.ok(parsed.rects >= 1 + 9 + 2, `${parsed.rects} rects`);
     assert.equal(parsed.polylines, 2);
-    assert.ok(parsed.texts.some((t) => /bulk 2-D tmpfs/.test(t)), parsed.texts.join(' / '));
+    assert.ok(
+      parsed.texts.some((t) => /bulk 2-D tmpfs/.test(t)),
+      parsed.texts.join(' / '),
+    );
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -14,7 +14,10 @@ export interface Run {
 /** Runs `ph5 <args>` with PH5_URL and PH5_TOKEN set; `stdin` is its whole standard input (empty by default). */
 export function runPh5(url: string, token: string, args: string[], opts: { stdin?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PH5, ...args], { env: { ...process.env, PH5_URL: url, PH5_TOKEN: token, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [PH5, ...args], {
+      env: { ...process.env, PH5_URL: url, PH5_TOKEN: token, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));

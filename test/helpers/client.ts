@@ -7,6 +7,12 @@ export interface Reply {
   json: any;
 }
 
+/** What callers outside the tests (the benchmarks) read of a finished job; tests use it as `any`. */
+export interface FinishedJob {
+  state: string;
+  error?: unknown;
+}
+
 export function client(base: string) {
   async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
     const isBytes = body instanceof Uint8Array;
@@ -40,7 +46,7 @@ export function client(base: string) {
     }
   }
 
-  /** Sends a request that must be accepted (202) and returns the finished job. */
+  /** Sends a request that must be accepted (202) and returns the finished job (a FinishedJob). */
   async function accepted(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<any> {
     const r = await call(method, url, body, headers);
     assert.equal(r.status, 202, `${method} ${url}: ${JSON.stringify(r.json)}`);

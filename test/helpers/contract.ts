@@ -63,8 +63,11 @@ const GLOBAL_REFUSALS: Record<number, string[]> = {
 /** Served but left out of the document on purpose (the document itself, Swagger UI). */
 const UNDOCUMENTED = [/^\/openapi\.json$/, /^\/docs(\/|$)/];
 
-function mediaType(value: unknown): string {
-  return String(value ?? '').split(';')[0]!.trim().toLowerCase();
+function mediaType(value: string | string[] | number | undefined): string {
+  return String(value ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
 }
 
 function isJsonMedia(type: string): boolean {
@@ -148,7 +151,14 @@ export class ContractChecker {
     const best = candidates.filter((o) => o.method === lookup).sort((a, b) => b.literals - a.literals)[0];
     if (!best) {
       if (candidates.length === 0 && UNDOCUMENTED.some((r) => r.test(pathname))) return out;
-      this.checkGlobalRefusal(x, type, bodyText, candidates.length > 0 ? 'its path has no operation for this method' : 'no operation has this path', fail, header);
+      this.checkGlobalRefusal(
+        x,
+        type,
+        bodyText,
+        candidates.length > 0 ? 'its path has no operation for this method' : 'no operation has this path',
+        fail,
+        header,
+      );
       return out;
     }
     const response: Json | undefined = best.op.responses?.[String(x.status)];
@@ -160,7 +170,8 @@ export class ContractChecker {
     const content: Json | undefined = response.content;
     if (content && !noBody) {
       const declared = Object.keys(content).map((k) => k.toLowerCase());
-      if (!declared.includes(type)) fail(`Content-Type '${header('content-type') ?? ''}' is not declared for ${best.op.operationId} ${x.status} (declared: ${declared.join(', ')})`);
+      if (!declared.includes(type))
+        fail(`Content-Type '${header('content-type') ?? ''}' is not declared for ${best.op.operationId} ${x.status} (declared: ${declared.join(', ')})`);
       else if (isJsonMedia(type) && bodyText !== undefined) {
         const entry = content[Object.keys(content).find((k) => k.toLowerCase() === type)!];
         let body: unknown;
@@ -171,13 +182,17 @@ export class ContractChecker {
         }
         if (body !== undefined && entry?.schema) {
           const validate = this.validator(entry.schema);
-          if (!validate(body)) fail(`the body breaks the ${best.op.operationId} ${x.status} schema: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}; body ${bodyText.slice(0, 200)}`);
+          if (!validate(body))
+            fail(
+              `the body breaks the ${best.op.operationId} ${x.status} schema: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}; body ${bodyText.slice(0, 200)}`,
+            );
         }
         if (type === 'application/problem+json' && body && typeof body === 'object') {
           const codes = listedCodes(response.description);
           const code = (body as Json).code;
           if ((body as Json).status !== x.status) fail(`the problem's status ${(body as Json).status} is not the answer's ${x.status}`);
-          if (codes && !codes.includes(code) && !GLOBAL_REFUSALS[x.status]?.includes(code)) fail(`code ${code} is not among the codes ${best.op.operationId} ${x.status} lists (${codes.join(', ')})`);
+          if (codes && !codes.includes(code) && !GLOBAL_REFUSALS[x.status]?.includes(code))
+            fail(`code ${code} is not among the codes ${best.op.operationId} ${x.status} lists (${codes.join(', ')})`);
         }
       }
     } else if (!content && !noBody && bodyText) {
@@ -190,7 +205,16 @@ export class ContractChecker {
         continue;
       }
       if (h.schema) {
-        const asJson = h.schema.type === 'integer' || h.schema.type === 'number' ? Number(value) : h.schema.type === 'boolean' ? value === 'true' ? true : value === 'false' ? false : value : value;
+        const asJson =
+          h.schema.type === 'integer' || h.schema.type === 'number'
+            ? Number(value)
+            : h.schema.type === 'boolean'
+              ? value === 'true'
+                ? true
+                : value === 'false'
+                  ? false
+                  : value
+              : value;
         const validate = this.validator(h.schema);
         if (!validate(asJson)) fail(`header ${name}: '${value}' breaks its schema: ${this.ajv.errorsText(validate.errors)}`);
       }
@@ -199,7 +223,14 @@ export class ContractChecker {
   }
 
   /** An answer no operation declares: only the refusals any request may get. */
-  private checkGlobalRefusal(x: Exchange, type: string, bodyText: string | undefined, why: string, fail: (what: string) => void, header: (n: string) => string | undefined): void {
+  private checkGlobalRefusal(
+    x: Exchange,
+    type: string,
+    bodyText: string | undefined,
+    why: string,
+    fail: (what: string) => void,
+    header: (n: string) => string | undefined,
+  ): void {
     const codes = GLOBAL_REFUSALS[x.status];
     if (!codes) {
       fail(`status ${x.status} is not declared (${why})`);
@@ -219,15 +250,21 @@ export class ContractChecker {
     }
     const validate = this.validator({ $ref: '#/components/schemas/Problem' });
     if (!validate(body)) fail(`the problem breaks the Problem schema: ${this.ajv.errorsText(validate.errors)}`);
-    if (!codes.includes(body.code)) fail(`status ${x.status} with code ${body.code} is not declared (${why}); undeclared ${x.status}s may only be ${codes.join(', ')}`);
+    if (!codes.includes(body.code))
+      fail(`status ${x.status} with code ${body.code} is not declared (${why}); undeclared ${x.status}s may only be ${codes.join(', ')}`);
     if (x.status === 405 && !header('allow')) fail('a 405 without Allow');
   }
 }
 
 /** The codes a problem response's description lists ("… Codes: A, B."), or null. */
 export function listedCodes(description: unknown): string[] | null {
-  const m = /Codes: ([A-Z0-9_, ]+)\.?\s*$/.exec(String(description ?? ''));
-  return m ? m[1]!.split(',').map((s) => s.trim()).filter(Boolean) : null;
+  const m = typeof description === 'string' ? /Codes: ([A-Z0-9_, ]+)\.?\s*$/.exec(description) : null;
+  return m
+    ? m[1]!
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : null;
 }
 
 /** Bodies kept for checking over a socket: JSON-ish only, and not beyond this. */
@@ -253,7 +290,8 @@ export function watchContract(app: FastifyInstance, checker = ContractChecker.fr
   };
   const inject = app.inject.bind(app) as (...args: unknown[]) => unknown;
   (app as unknown as { inject: unknown }).inject = (opts?: unknown, callback?: unknown) => {
-    if (opts === undefined || typeof callback === 'function') throw new Error('contract check: call app.inject(options) and await it (the chained and callback forms are not checked)');
+    if (opts === undefined || typeof callback === 'function')
+      throw new Error('contract check: call app.inject(options) and await it (the chained and callback forms are not checked)');
     const o = (typeof opts === 'string' ? { url: opts } : opts) as { method?: string };
     return (inject(opts) as Promise<{ statusCode: number; headers: Exchange['headers']; rawPayload: Buffer; raw: { req: { url?: string } } }>).then((res) => {
       // The URL as the server got it (light-my-request resolves dot segments, as a client would).
@@ -280,7 +318,8 @@ function captureHttp(req: IncomingMessage, res: ServerResponse, record: (x: Exch
   const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse;
   (res as unknown as { writeHead: unknown }).writeHead = (status: number, ...rest: unknown[]) => {
     const obj = rest.find((r) => r && typeof r === 'object');
-    if (obj && !Array.isArray(obj)) headHeaders = Object.fromEntries(Object.entries(obj as Record<string, Exchange['headers'][string]>).map(([k, v]) => [k.toLowerCase(), v]));
+    if (obj && !Array.isArray(obj))
+      headHeaders = Object.fromEntries(Object.entries(obj as Record<string, Exchange['headers'][string]>).map(([k, v]) => [k.toLowerCase(), v]));
     return writeHead(status, ...rest);
   };
   const take = (chunk: unknown, encoding?: unknown) => {
@@ -316,5 +355,7 @@ export function assertContractKept(app: FastifyInstance): void {
   if (!ledger || ledger.violations.length === 0) return;
   const seen = new Set<string>();
   const lines = ledger.violations.map((v) => `${v.where}: ${v.what}`).filter((l) => !seen.has(l) && seen.add(l));
-  throw new Error(`${ledger.violations.length} of ${ledger.exchanges} answers break openapi/openapi.json:\n  ${lines.slice(0, 40).join('\n  ')}${lines.length > 40 ? `\n  … and ${lines.length - 40} more` : ''}`);
+  throw new Error(
+    `${ledger.violations.length} of ${ledger.exchanges} answers break openapi/openapi.json:\n  ${lines.slice(0, 40).join('\n  ')}${lines.length > 40 ? `\n  … and ${lines.length - 40} more` : ''}`,
+  );
 }

@@ -19,13 +19,7 @@ export async function h5dump(file: string, args: string[] = []): Promise<string>
  * the snippet sets `out` to something JSON-serialisable.
  */
 export async function h5py<T = unknown>(file: string, snippet: string): Promise<T> {
-  const program = [
-    'import json, sys, h5py, numpy as np',
-    'path = sys.argv[1]',
-    'out = None',
-    snippet,
-    'print(json.dumps(out))',
-  ].join('\n');
+  const program = ['import json, sys, h5py, numpy as np', 'path = sys.argv[1]', 'out = None', snippet, 'print(json.dumps(out))'].join('\n');
   const { stdout } = await run('/usr/bin/python3', ['-c', program, file], { maxBuffer: 64 * 1024 * 1024 });
   return JSON.parse(stdout) as T;
 }

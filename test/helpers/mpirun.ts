@@ -76,7 +76,8 @@ export function mpirunWrapped<T = unknown>(n: number, wrapper: string[], name: s
           results[r.rank] = r as T;
         }
       } catch (e) {
-        reject(e as Error);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what readdirSync or JSON.parse threw
+        reject(e);
         return;
       } finally {
         rmSync(resultDir, { recursive: true, force: true });
@@ -119,7 +120,10 @@ export function h5dumpTypes(header: string): Map<string, string> {
   let type: string[] | null = null;
   for (const line of header.split('\n')) {
     if (type !== null && current !== null) {
-      if (/^\s*(DATASPACE|STORAGE_LAYOUT|FILTERS|FILLVALUE|ATTRIBUTE)\b/.test(line) || /^\s*}\s*$/.test(line) && type.join(' ').split('{').length === type.join(' ').split('}').length) {
+      if (
+        /^\s*(DATASPACE|STORAGE_LAYOUT|FILTERS|FILLVALUE|ATTRIBUTE)\b/.test(line) ||
+        (/^\s*}\s*$/.test(line) && type.join(' ').split('{').length === type.join(' ').split('}').length)
+      ) {
         out.set(current, type.join(' ').replace(/\s+/g, ' ').trim());
         type = null;
         current = null;

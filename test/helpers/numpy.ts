@@ -12,16 +12,23 @@ const run = promisify(execFile);
 
 /** The .npy bytes of a numpy expression (`np` imported). */
 export async function npySave(expr: string): Promise<Buffer> {
-  const { stdout } = await run('/usr/bin/python3', ['-c', `import io, sys, numpy as np\nb = io.BytesIO()\nnp.save(b, ${expr})\nsys.stdout.buffer.write(b.getvalue())`], {
-    encoding: 'buffer',
-    maxBuffer: 1 << 26,
-  });
+  const { stdout } = await run(
+    '/usr/bin/python3',
+    ['-c', `import io, sys, numpy as np\nb = io.BytesIO()\nnp.save(b, ${expr})\nsys.stdout.buffer.write(b.getvalue())`],
+    {
+      encoding: 'buffer',
+      maxBuffer: 1 << 26,
+    },
+  );
   return stdout;
 }
 
 /** The raw bytes (tobytes(), C order) of a numpy expression. */
 export async function numpyBytes(expr: string): Promise<Buffer> {
-  const { stdout } = await run('/usr/bin/python3', ['-c', `import sys, numpy as np\nsys.stdout.buffer.write(np.ascontiguousarray(${expr}).tobytes())`], { encoding: 'buffer', maxBuffer: 1 << 26 });
+  const { stdout } = await run('/usr/bin/python3', ['-c', `import sys, numpy as np\nsys.stdout.buffer.write(np.ascontiguousarray(${expr}).tobytes())`], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 26,
+  });
   return stdout;
 }
 
@@ -33,6 +40,7 @@ export async function withNumpy<T = unknown>(bytes: Buffer, snippet: string, dty
   const load = dtype === undefined ? 'a = np.load(io.BytesIO(data))' : `a = np.frombuffer(data, dtype=${dtype})`;
   const program = ['import io, sys, json, numpy as np', 'data = sys.stdin.buffer.read()', load, 'out = None', snippet, 'print(json.dumps(out))'].join('\n');
   const stdout = await new Promise<string>((resolve, reject) => {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an Error (@types/node's ExecFileException is built with Omit<>, which hides that)
     const child = execFile('/usr/bin/python3', ['-c', program], { maxBuffer: 1 << 26 }, (err, out) => (err ? reject(err) : resolve(out)));
     child.stdin!.end(bytes);
   });

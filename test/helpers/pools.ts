@@ -23,7 +23,10 @@ export async function stableShards(redisUrl: string, n: number): Promise<Map<str
   try {
     for (;;) {
       const infos = await livePoolInfos(redis);
-      const all = infos.map((i) => i.id).sort().join(',');
+      const all = infos
+        .map((i) => i.id)
+        .sort()
+        .join(',');
       if (infos.length === n && infos.every((i) => (i.peers ?? []).join(',') === all)) return new Map(infos.map((i) => [i.id, i.shards ?? []]));
       await sleep(200);
     }

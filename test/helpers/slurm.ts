@@ -124,8 +124,8 @@ export async function startSlurm(): Promise<SlurmCluster> {
   const start = (cmd: string, args: string[], log: string) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (out += b.toString()));
     p.once('exit', () => void writeFile(d('log', `${log}.out`), out).catch(() => {}));
     daemons.push(p);
     return { proc: p, output: () => out };

@@ -66,8 +66,8 @@ export async function startStack(opts: { ranks: number; env?: NodeJS.ProcessEnv 
   // benchmark ('--cpu-prof --cpu-prof-dir=/tmp/prof').
   const extra = (process.env.PH5_TEST_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const api = spawn(process.execPath, [...API_NODE_FLAGS, ...extra, API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  api.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  api.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  api.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  api.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const pool = new WorkerPool({ ranks: opts.ranks, env, stdio: 'pipe', onOutput: (s) => (output += s), log: (s) => (output += `${s}\n`) });
   pool.start();
   const url = `http://127.0.0.1:${port}`;

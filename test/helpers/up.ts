@@ -97,7 +97,10 @@ function decodeAddress(hex: string, v6: boolean): string {
 /** TCP sockets in LISTEN state owned by `pids`, from /proc (no ss needed). */
 export async function tcpListeners(procs: readonly StackProcess[]): Promise<Listener[]> {
   const byInode = new Map<string, { address: string; port: number }>();
-  for (const [file, v6] of [['/proc/net/tcp', false], ['/proc/net/tcp6', true]] as const) {
+  for (const [file, v6] of [
+    ['/proc/net/tcp', false],
+    ['/proc/net/tcp6', true],
+  ] as const) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
@@ -143,8 +146,8 @@ export async function startUp(opts: { ranks: number; env?: NodeJS.ProcessEnv; da
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const url = `http://127.0.0.1:${port}`;
   const stackProcesses = () => markedProcesses(marker, path.join(dataDir, '.redis', 'redis.sock'));
@@ -164,7 +167,12 @@ export async function startUp(opts: { ranks: number; env?: NodeJS.ProcessEnv; da
     },
     async waitReady(timeoutMs) {
       const t0 = Date.now();
-      while (!(await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false))) {
+      while (
+        !(await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.ok,
+          () => false,
+        ))
+      ) {
         if (Date.now() - t0 > timeoutMs) throw new Error(`not ready within ${timeoutMs} ms:\n${output}`);
         if (proc.exitCode !== null) throw new Error(`up.js exited (${proc.exitCode}):\n${output}`);
         await sleep(100);

@@ -33,7 +33,12 @@ export interface LeakRecord {
 const ADDON = 'ph5_native.node';
 
 function decode(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 function tag(xml: string, name: string): string {
@@ -48,7 +53,7 @@ export function parseValgrindXml(xml: string): LeakRecord[] {
     const body = m[1] as string;
     // The first <stack> is the allocation (or access) stack; auxiliary stacks follow.
     const stack = body.match(/<stack>([\s\S]*?)<\/stack>/);
-    const frames = [...((stack?.[1] ?? '').matchAll(/<frame>([\s\S]*?)<\/frame>/g))].map((f) => ({
+    const frames = [...(stack?.[1] ?? '').matchAll(/<frame>([\s\S]*?)<\/frame>/g)].map((f) => ({
       obj: tag(f[1] as string, 'obj'),
       fn: tag(f[1] as string, 'fn'),
       file: tag(f[1] as string, 'file'),

@@ -46,7 +46,10 @@ function fresh(base: string, method: string, url: string, body?: unknown, timeou
       method,
       agent: false,
       timeout: timeoutMs,
-      headers: { ...headers, ...(payload ? { 'content-type': isBytes ? 'application/octet-stream' : 'application/json', 'content-length': payload.length } : {}) },
+      headers: {
+        ...headers,
+        ...(payload ? { 'content-type': isBytes ? 'application/octet-stream' : 'application/json', 'content-length': payload.length } : {}),
+      },
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${timeoutMs} ms`)));
     req.on('error', reject);
@@ -217,7 +220,7 @@ test('a replacement process sweeps staging at start, but never a live sibling’
     part = (await readdir(staging)).find((f) => f.endsWith('.part'));
     assert.ok(part || Date.now() < deadline, 'no partial upload in staging');
   }
-  const holder = Number(part!.split('.')[1]!.split('-')[2]);
+  const holder = Number(part.split('.')[1]!.split('-')[2]);
   const pids = await allServing(stack.url, 2);
   assert.ok(pids.has(holder), `the partial file names a serving process: ${part} vs ${[...pids]}`);
   const sibling = [...pids].find((p) => p !== holder)!;
@@ -229,7 +232,7 @@ test('a replacement process sweeps staging at start, but never a live sibling’
     const r = await fresh(stack.url, 'GET', '/healthz', undefined, 5000).catch(() => null);
     if (r?.status === 200) seen.add(r.pid);
   }
-  assert.ok((await readdir(staging)).includes(part!), `the live sibling's partial upload ${part} was removed`);
+  assert.ok((await readdir(staging)).includes(part), `the live sibling's partial upload ${part} was removed`);
   finishUpload();
   const accepted = await answer;
   assert.equal(accepted.status, 202);
@@ -239,19 +242,37 @@ test('a replacement process sweeps staging at start, but never a live sibling’
 });
 
 /** A second API (2 processes, no pool needed) on the stack's Redis and data, with extra settings. */
-async function startApi(env: NodeJS.ProcessEnv, opts: { detached?: boolean } = {}): Promise<{ url: string; proc: ChildProcess; logs(): string; stop(): Promise<void> }> {
+async function startApi(
+  env: NodeJS.ProcessEnv,
+  opts: { detached?: boolean } = {},
+): Promise<{ url: string; proc: ChildProcess; logs(): string; stop(): Promise<void> }> {
   const port = await freePort();
   let output = '';
   const proc = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
-    env: { ...process.env, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn', PH5_API_PROCESSES: '2', PH5_DEBUG_PID_HEADER: '1', ...env },
+    env: {
+      ...process.env,
+      PH5_REDIS_URL: stack.redis.url,
+      PH5_DATA_DIR: stack.dataDir,
+      PH5_PORT: String(port),
+      PH5_HOST: '127.0.0.1',
+      PH5_LOG_LEVEL: 'warn',
+      PH5_API_PROCESSES: '2',
+      PH5_DEBUG_PID_HEADER: '1',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
-  while (!(await fresh(url, 'GET', '/healthz', undefined, 2000).then((r) => r.status === 200, () => false))) {
+  while (
+    !(await fresh(url, 'GET', '/healthz', undefined, 2000).then(
+      (r) => r.status === 200,
+      () => false,
+    ))
+  ) {
     assert.ok(Date.now() < deadline && proc.exitCode === null, `the API did not start:\n${output}`);
     await sleep(50);
   }
@@ -352,11 +373,19 @@ test('SIGTERM while the API processes are still starting: they stop as soon as t
   const port = await freePort();
   let output = '';
   const proc = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], {
-    env: { ...process.env, PH5_REDIS_URL: stack.redis.url, PH5_DATA_DIR: stack.dataDir, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn', PH5_API_PROCESSES: '2' },
+    env: {
+      ...process.env,
+      PH5_REDIS_URL: stack.redis.url,
+      PH5_DATA_DIR: stack.dataDir,
+      PH5_PORT: String(port),
+      PH5_HOST: '127.0.0.1',
+      PH5_LOG_LEVEL: 'warn',
+      PH5_API_PROCESSES: '2',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
   for (const deadline = Date.now() + 30_000; !/primary pid/.test(output); await sleep(5)) assert.ok(Date.now() < deadline, output);
   const t0 = Date.now();
   proc.kill('SIGTERM');

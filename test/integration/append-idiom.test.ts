@@ -34,7 +34,14 @@ test('create empty, then resize and write block after block: h5py reads the appe
   const api = client(stack.url);
   const log = await api.accepted('POST', '/v1/files/app.h5/datasets', { path: '/log', dtype: 'float64', shape: [0], maxshape: [null] });
   assert.equal(log.state, 'completed', JSON.stringify(log.error));
-  const table = await api.accepted('POST', '/v1/files/app.h5/datasets', { path: '/table', dtype: '>i4', shape: [0, 3], maxshape: [null, 3], chunks: [4, 3], compression: 'gzip' });
+  const table = await api.accepted('POST', '/v1/files/app.h5/datasets', {
+    path: '/table',
+    dtype: '>i4',
+    shape: [0, 3],
+    maxshape: [null, 3],
+    chunks: [4, 3],
+    compression: 'gzip',
+  });
   assert.equal(table.state, 'completed', JSON.stringify(table.error));
   const flat = await api.accepted('POST', '/v1/files/app.h5/datasets', { path: '/flat', dtype: 'int8', shape: [0] });
   assert.equal(flat.state, 'completed', JSON.stringify(flat.error));
@@ -50,7 +57,11 @@ test('create empty, then resize and write block after block: h5py reads the appe
   for (const k of [3, 5, 1]) {
     const grown = await api.accepted('PUT', '/v1/files/app.h5/datasets/log/shape', { shape: [n + k] });
     assert.equal(grown.state, 'completed', JSON.stringify(grown.error));
-    const wrote = await api.accepted('PUT', `/v1/files/app.h5/datasets/log/value?select=[${n}:${n + k}]`, Array.from({ length: k }, (_, i) => (n + i) / 2));
+    const wrote = await api.accepted(
+      'PUT',
+      `/v1/files/app.h5/datasets/log/value?select=[${n}:${n + k}]`,
+      Array.from({ length: k }, (_, i) => (n + i) / 2),
+    );
     assert.equal(wrote.state, 'completed', JSON.stringify(wrote.error));
     // an empty write at the end (nothing new yet): a job that completes and changes nothing
     const nothing = await api.accepted('PUT', `/v1/files/app.h5/datasets/log/value?select=[${n + k}:${n + k}]`, []);
@@ -69,7 +80,10 @@ test('create empty, then resize and write block after block: h5py reads the appe
   assert.equal(zero.state, 'completed', JSON.stringify(zero.error));
   assert.equal(zero.result.ops[0].bytes, 0);
 
-  assert.deepEqual((await api.call('GET', '/v1/files/app.h5/datasets/log/value')).json.data, Array.from({ length: 9 }, (_, i) => i / 2));
+  assert.deepEqual(
+    (await api.call('GET', '/v1/files/app.h5/datasets/log/value')).json.data,
+    Array.from({ length: 9 }, (_, i) => i / 2),
+  );
   const out = await h5py<Record<string, unknown>>(
     stack.filePath('app.h5'),
     [
@@ -105,7 +119,16 @@ with h5py.File(sys.argv[1], 'w') as f:
   for (const [dset, shape, select, value] of [
     ['ids', [4], '[0:4]', [10, 11, 12, 13]],
     ['ids', [6], '[4:6]', [14, 15]],
-    ['xy', [3, 2], '[0:3,:]', [[0, 0.5], [1, 1.5], [2, 2.5]]],
+    [
+      'xy',
+      [3, 2],
+      '[0:3,:]',
+      [
+        [0, 0.5],
+        [1, 1.5],
+        [2, 2.5],
+      ],
+    ],
   ] as const) {
     const grown = await api.accepted('PUT', `/v1/files/h5py-empty.h5/datasets/${dset}/shape`, { shape });
     assert.equal(grown.state, 'completed', JSON.stringify(grown.error));
@@ -113,7 +136,15 @@ with h5py.File(sys.argv[1], 'w') as f:
     assert.equal(wrote.state, 'completed', JSON.stringify(wrote.error));
   }
   const out = await h5py<unknown>(file, "f = h5py.File(path, 'r'); out = [f['ids'][()].tolist(), list(f['ids'].maxshape), f['xy'][()].tolist()]");
-  assert.deepEqual(out, [[10, 11, 12, 13, 14, 15], [null], [[0, 0.5], [1, 1.5], [2, 2.5]]]);
+  assert.deepEqual(out, [
+    [10, 11, 12, 13, 14, 15],
+    [null],
+    [
+      [0, 0.5],
+      [1, 1.5],
+      [2, 2.5],
+    ],
+  ]);
 });
 
 test('the CLI puts an empty .npy (creating an empty dataset) and gets empty answers as JSON, .npy and raw', { timeout: 120_000 }, async () => {
@@ -127,7 +158,11 @@ test('the CLI puts an empty .npy (creating an empty dataset) and gets empty answ
   assert.deepEqual(JSON.parse(json.stdout), []);
   const npy = path.join(tmp, 'back.npy');
   assert.equal((await runPh5(stack.url, '', ['get', 'cli-empty.h5:/e', '-o', npy, '--quiet'])).code, 0);
-  const { stdout } = await run('/usr/bin/python3', ['-c', 'import sys, json, numpy as np; a = np.load(sys.argv[1]); print(json.dumps([list(a.shape), a.dtype.str]))', npy]);
+  const { stdout } = await run('/usr/bin/python3', [
+    '-c',
+    'import sys, json, numpy as np; a = np.load(sys.argv[1]); print(json.dumps([list(a.shape), a.dtype.str]))',
+    npy,
+  ]);
   assert.deepEqual(JSON.parse(stdout), [[0, 4], '<u2']);
   const bin = path.join(tmp, 'back.bin');
   const got = await runPh5(stack.url, '', ['get', 'cli-empty.h5:/e', '-o', bin, '--json']);

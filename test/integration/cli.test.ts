@@ -12,9 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { Queue } from 'bullmq';
 import { ShardQueues } from '../helpers/queues.js';
-import { redisOptions } from '../../services/shared/redis.js';
 import { h5py } from '../helpers/h5.js';
 import { runPh5, type Run } from '../helpers/cli.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -53,7 +51,11 @@ test('put a .npy (the dataset is created from its header), get it back as JSON a
   const got = await ph5(['get', 'cli.h5:/grp/a', '-o', out, '--json']);
   assert.equal(got.code, 0, got.stderr);
   assert.equal(JSON.parse(got.stdout).output, out);
-  const { stdout } = await python('import sys, json, numpy as np; a = np.load(sys.argv[1]); b = np.load(sys.argv[2]); print(json.dumps([a.dtype.str, a.shape == b.shape and bool((a == b).all())]))', out, src);
+  const { stdout } = await python(
+    'import sys, json, numpy as np; a = np.load(sys.argv[1]); b = np.load(sys.argv[2]); print(json.dumps([a.dtype.str, a.shape == b.shape and bool((a == b).all())]))',
+    out,
+    src,
+  );
   assert.deepEqual(JSON.parse(stdout), ['>f4', true]);
   assert.deepEqual(await h5py(path.join(stack.dataDir, 'cli', 'cli.h5'), "out = h5py.File(path, 'r')['/grp/a'].dtype.str"), '>f4');
 });
@@ -76,7 +78,13 @@ test('ls lists files and a file’s tree; jobs lists jobs; wait and watch follow
   assert.match(files.stdout, /^cli\.h5\s/m);
   const tree = await ph5(['ls', 'cli.h5']);
   assert.equal(tree.code, 0, tree.stderr);
-  assert.deepEqual(tree.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['/ Group', '/grp Group', '/grp/a Dataset {4/4, 6/6} >f4', '/raw Dataset {8/8} int16']);
+  assert.deepEqual(
+    tree.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/\s+/g, ' ')),
+    ['/ Group', '/grp Group', '/grp/a Dataset {4/4, 6/6} >f4', '/raw Dataset {8/8} int16'],
+  );
   const sub = await ph5(['ls', 'cli.h5:/grp', '--json']);
   assert.equal(JSON.parse(sub.stdout).path, '/grp');
 

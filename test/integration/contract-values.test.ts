@@ -30,7 +30,9 @@ after(async () => {
 async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${stack.url}${url}`, {
     method,
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }),
+    ...(body === undefined
+      ? {}
+      : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }),
   });
   const text = await res.text();
   violations.push(...checker.check({ method, url, status: res.status, headers: Object.fromEntries(res.headers), body: text }));
@@ -99,7 +101,14 @@ out = {k: [f.attrs[k].dtype.str, repr(f.attrs[k].tolist())] for k in f.attrs}`,
   });
   const listed = await call('GET', '/v1/files/attrs.h5/attributes');
   const byName = Object.fromEntries(listed.json.attributes.map((a: { name: string; value: unknown }) => [a.name, a.value]));
-  assert.deepEqual(byName, { nan: 'NaN', ninf: '-Infinity', big: '9007199254740993', umax: '18446744073709551615', arr: ['NaN', 1.5], iarr: ['9007199254740993', 1] });
+  assert.deepEqual(byName, {
+    nan: 'NaN',
+    ninf: '-Infinity',
+    big: '9007199254740993',
+    umax: '18446744073709551615',
+    arr: ['NaN', 1.5],
+    iarr: ['9007199254740993', 1],
+  });
 });
 
 test('a root attribute of a file that does not exist is 404 and no file appears; a text/plain body writes nothing', { timeout: 120_000 }, async () => {

@@ -29,7 +29,13 @@ const rows = (from: number, n: number, base: number) => Array.from({ length: n }
 test('a partial write into a gzip chunk that does not inflate fails the job quickly; nothing wedges', { timeout: 400_000 }, async () => {
   const api = client(stack.url);
   for (const file of ['gz.h5', 'ok.h5']) {
-    const created = await api.accepted('POST', `/v1/files/${file}/datasets`, { path: 'z', dtype: 'int32', shape: [64, 8], chunks: [16, 8], compression: 'gzip' });
+    const created = await api.accepted('POST', `/v1/files/${file}/datasets`, {
+      path: 'z',
+      dtype: 'int32',
+      shape: [64, 8],
+      chunks: [16, 8],
+      compression: 'gzip',
+    });
     assert.equal(created.state, 'completed', JSON.stringify(created.error));
     assert.equal((await api.accepted('PUT', `/v1/files/${file}/datasets/z/value`, rows(0, 64, 0))).state, 'completed');
   }
@@ -60,7 +66,14 @@ test('a partial write into a gzip chunk that does not inflate fails the job quic
     failedAfter.push(`${select} in ${tookMs} ms`);
   }
   const raised = stack.logs().match(/HDF5 failed (on this rank|there) inside (a|the) collective write/g) ?? [];
-  assert.ok(raised.length >= 4, stack.logs().split('\n').filter((l) => /warn|error/.test(l)).join('\n'));
+  assert.ok(
+    raised.length >= 4,
+    stack
+      .logs()
+      .split('\n')
+      .filter((l) => /warn|error/.test(l))
+      .join('\n'),
+  );
   const by = `rank 0 itself ${raised.filter((r) => r.includes('this rank')).length} times, a doorbell alarm ${raised.filter((r) => r.includes('there')).length} times`;
 
   // Later jobs of the file and another file's go on. (Rewriting the whole chunk does not

@@ -71,8 +71,8 @@ test('SIGTERM to `npm run worker` finishes the job in hand, then exits 0 with no
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
-  worker.stdout!.on('data', (b: Buffer) => (log += b.toString()));
-  worker.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  worker.stdout.on('data', (b: Buffer) => (log += b.toString()));
+  worker.stderr.on('data', (b: Buffer) => (log += b.toString()));
   try {
     const c = client(url);
     for (let i = 0; i < 600 && !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); i++) await sleep(100);

@@ -69,7 +69,10 @@ async function observe(fileSync: string): Promise<Observed> {
 
     const created = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: '/d', dtype: 'int32', shape: [64] });
     assert.equal(created.state, 'completed', JSON.stringify(created.error));
-    for (const [select, base] of [['[0:64]', 100], ['[16:48]', 1000]] as const) {
+    for (const [select, base] of [
+      ['[0:64]', 100],
+      ['[16:48]', 1000],
+    ] as const) {
       const n = select === '[0:64]' ? 64 : 32;
       const body = Buffer.alloc(n * 4);
       for (let i = 0; i < n; i++) body.writeInt32LE(base + i, i * 4);
@@ -83,7 +86,10 @@ async function observe(fileSync: string): Promise<Observed> {
 
     const file = stack.filePath(FILE);
     const data = await h5py<number[]>(file, "out = h5py.File(path, 'r')['d'][()].tolist()");
-    assert.deepEqual(data, Array.from({ length: 64 }, (_, i) => (i >= 16 && i < 48 ? 1000 + i - 16 : 100 + i)));
+    assert.deepEqual(
+      data,
+      Array.from({ length: 64 }, (_, i) => (i >= 16 && i < 48 ? 1000 + i - 16 : 100 + i)),
+    );
 
     const key = fileStateKey('default', FILE);
     const cursorMoves = monitorTimes.filter((m) => m.args[0]?.toLowerCase() === 'hset' && m.args[1] === key && m.args[2] === 'applied').map((m) => m.time);
@@ -127,33 +133,38 @@ function violations(o: Observed): string[] {
     // The epoch that applied this payload read it (every rank opened it) before that move.
     const moved = before[before.length - 1]!;
     for (const [rank, calls] of o.traces.entries()) {
-      if (!calls.some((c) => c.name === 'openat' && c.path === u.path && c.end < moved)) out.push(`rank ${rank}: ${u.path} not read before the cursor move at ${moved.toFixed(6)} that preceded its unlink`);
+      if (!calls.some((c) => c.name === 'openat' && c.path === u.path && c.end < moved))
+        out.push(`rank ${rank}: ${u.path} not read before the cursor move at ${moved.toFixed(6)} that preceded its unlink`);
     }
   }
   return out;
 }
 
-test('with the default setting, every cursor move comes after the file is synced on every rank, and every payload unlink after its cursor move', { timeout: 180_000 }, async () => {
-  const o = await observe('');
-  assert.ok(o.cursorMoves.length >= 3, `three epochs moved the cursor (saw ${o.cursorMoves.length})`);
-  const unlinks = o.traces[0]!.filter((c) => (c.name === 'unlink' || c.name === 'unlinkat') && c.path?.includes('/.staging/'));
-  assert.equal(unlinks.length, 2, `rank 0 removed both staged payloads:\n${unlinks.map(fmt).join('\n')}`);
-  for (const [rank, calls] of o.traces.entries()) {
-    const syncs = calls.filter((c) => SYNC_CALLS.has(c.name) && c.path === o.file && c.result === '0');
-    assert.ok(syncs.length >= o.cursorMoves.length, `rank ${rank} synced the file at least once per epoch (${syncs.length})`);
-  }
-  assert.deepEqual(violations(o), []);
-  // The timeline, for the record: per cursor move, the last sync of the file just before it
-  // on each rank, and the payload removed after it.
-  for (const t of o.cursorMoves) {
-    const lastSyncs = o.traces.map((calls) => Math.max(...calls.filter((c) => SYNC_CALLS.has(c.name) && c.path === o.file && c.end < t).map((c) => c.end)));
-    const unlink = unlinks.find((u) => u.start > t && !o.cursorMoves.some((m) => m > t && m < u.start));
-    console.log(
-      `cursor move at ${t.toFixed(6)}: last sync ${lastSyncs.map((e, r) => `rank ${r} ${((e - t) * 1000).toFixed(2)} ms`).join(', ')}` +
-        (unlink ? `; payload unlinked ${((unlink.start - t) * 1000).toFixed(2)} ms after` : ''),
-    );
-  }
-});
+test(
+  'with the default setting, every cursor move comes after the file is synced on every rank, and every payload unlink after its cursor move',
+  { timeout: 180_000 },
+  async () => {
+    const o = await observe('');
+    assert.ok(o.cursorMoves.length >= 3, `three epochs moved the cursor (saw ${o.cursorMoves.length})`);
+    const unlinks = o.traces[0]!.filter((c) => (c.name === 'unlink' || c.name === 'unlinkat') && c.path?.includes('/.staging/'));
+    assert.equal(unlinks.length, 2, `rank 0 removed both staged payloads:\n${unlinks.map(fmt).join('\n')}`);
+    for (const [rank, calls] of o.traces.entries()) {
+      const syncs = calls.filter((c) => SYNC_CALLS.has(c.name) && c.path === o.file && c.result === '0');
+      assert.ok(syncs.length >= o.cursorMoves.length, `rank ${rank} synced the file at least once per epoch (${syncs.length})`);
+    }
+    assert.deepEqual(violations(o), []);
+    // The timeline, for the record: per cursor move, the last sync of the file just before it
+    // on each rank, and the payload removed after it.
+    for (const t of o.cursorMoves) {
+      const lastSyncs = o.traces.map((calls) => Math.max(...calls.filter((c) => SYNC_CALLS.has(c.name) && c.path === o.file && c.end < t).map((c) => c.end)));
+      const unlink = unlinks.find((u) => u.start > t && !o.cursorMoves.some((m) => m > t && m < u.start));
+      console.log(
+        `cursor move at ${t.toFixed(6)}: last sync ${lastSyncs.map((e, r) => `rank ${r} ${((e - t) * 1000).toFixed(2)} ms`).join(', ')}` +
+          (unlink ? `; payload unlinked ${((unlink.start - t) * 1000).toFixed(2)} ms after` : ''),
+      );
+    }
+  },
+);
 
 test('with PH5_FILE_SYNC=off, the same check finds writes that were not on stable storage when the cursor moved', { timeout: 180_000 }, async () => {
   const o = await observe('off');
@@ -161,5 +172,8 @@ test('with PH5_FILE_SYNC=off, the same check finds writes that were not on stabl
   const syncs = o.traces.flatMap((calls) => calls.filter((c) => SYNC_CALLS.has(c.name) && c.path === o.file));
   assert.deepEqual(syncs.map(fmt), [], 'nothing syncs the file');
   const found = violations(o);
-  assert.ok(found.some((v) => /not synced before the cursor move/.test(v)), found.join('\n'));
+  assert.ok(
+    found.some((v) => /not synced before the cursor move/.test(v)),
+    found.join('\n'),
+  );
 });

@@ -29,7 +29,20 @@ function removeTraced(inject = '') {
   writeFileSync(file, 'data');
   const script = `import(${JSON.stringify(removeFile)}).then((m) => m.removeFileDurably(${JSON.stringify(file)})).catch((e) => { console.error(e.message); process.exit(3); })`;
   const trace = path.join(dir, 'trace');
-  const args = ['-f', '-ttt', '-T', '-y', '-e', 'trace=unlink,unlinkat,fsync,fdatasync', ...(inject ? ['-e', inject] : []), '-o', trace, process.execPath, '-e', script];
+  const args = [
+    '-f',
+    '-ttt',
+    '-T',
+    '-y',
+    '-e',
+    'trace=unlink,unlinkat,fsync,fdatasync',
+    ...(inject ? ['-e', inject] : []),
+    '-o',
+    trace,
+    process.execPath,
+    '-e',
+    script,
+  ];
   const r = spawnSync('strace', args, { encoding: 'utf8' });
   return { status: r.status, stderr: r.stderr, file, project, calls: parseTrace(readFileSync(trace, 'utf8')) };
 }

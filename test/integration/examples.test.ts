@@ -66,18 +66,22 @@ test('Python example (requests + numpy): creates, writes raw and .npy, waits, re
   assert.match(again.stdout, /\(2 jobs, 2 ranks\)/);
 });
 
-test('Python example above its parts threshold: the first half goes in row-block parts (last one short) and reads back identical', { timeout: 240_000 }, async () => {
-  // 32 rows × 40 B = 1280 B > 1024: parts of 10 rows (400 B), 4 parts, the last of 2 rows.
-  const env = { PH5_URL: stack.url, PH5_TOKEN: TOKEN, PH5_PARTS_ABOVE: '1024', PH5_PART_BYTES: '400', PH5_CONNECTIONS: '3' };
-  const result = await run('/usr/bin/python3', [path.join(EXAMPLES, 'write_read.py'), 'parts.h5', '/demo/temperature'], env);
-  assert.equal(result.code, 0, `exit ${result.code}\n${result.stdout}\n${result.stderr}`);
-  assert.match(result.stdout, /^ok: parts\.h5:\/demo\/temperature float32 64x10 written \([3-6] jobs, 2 ranks\) and read back identical$/m);
-  const equal = await h5py<boolean>(
-    projectFile('parts.h5'),
-    "out = bool(np.array_equal(h5py.File(path, 'r')['/demo/temperature'][()], (np.arange(640, dtype='<f4').reshape(64, 10) * 0.25 - 20).astype('<f4')))",
-  );
-  assert.equal(equal, true);
-});
+test(
+  'Python example above its parts threshold: the first half goes in row-block parts (last one short) and reads back identical',
+  { timeout: 240_000 },
+  async () => {
+    // 32 rows × 40 B = 1280 B > 1024: parts of 10 rows (400 B), 4 parts, the last of 2 rows.
+    const env = { PH5_URL: stack.url, PH5_TOKEN: TOKEN, PH5_PARTS_ABOVE: '1024', PH5_PART_BYTES: '400', PH5_CONNECTIONS: '3' };
+    const result = await run('/usr/bin/python3', [path.join(EXAMPLES, 'write_read.py'), 'parts.h5', '/demo/temperature'], env);
+    assert.equal(result.code, 0, `exit ${result.code}\n${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /^ok: parts\.h5:\/demo\/temperature float32 64x10 written \([3-6] jobs, 2 ranks\) and read back identical$/m);
+    const equal = await h5py<boolean>(
+      projectFile('parts.h5'),
+      "out = bool(np.array_equal(h5py.File(path, 'r')['/demo/temperature'][()], (np.arange(640, dtype='<f4').reshape(64, 10) * 0.25 - 20).astype('<f4')))",
+    );
+    assert.equal(equal, true);
+  },
+);
 
 test('curl example: the tutorial 42-element write, waited for and read back', { timeout: 240_000 }, async () => {
   const result = await run('bash', [path.join(EXAMPLES, 'seed.sh'), 'output.h5'], { PH5_URL: stack.url, PH5_TOKEN: TOKEN });

@@ -18,7 +18,12 @@ test(`${KILLS} SIGKILLs during a stream of >= 500 overlapping writes lose nothin
     `fault injection: ${r.kills} kills (${JSON.stringify(r.killed)}), ${r.writes} writes / ${r.jobs} jobs in ${r.seconds.toFixed(1)} s, ` +
       `${r.restarts} pool restarts (${r.stuckLaunchers} of a stuck launcher), ${r.leftoverStaged} staged payloads left`,
   );
-  const tail = () => r.logs.split('\n').filter((l) => /warn|error|recovered|applied before/.test(l)).slice(-40).join('\n');
+  const tail = () =>
+    r.logs
+      .split('\n')
+      .filter((l) => /warn|error|recovered|applied before/.test(l))
+      .slice(-40)
+      .join('\n');
   assert.ok(r.kills >= KILLS);
   assert.ok(r.writes >= 500);
   assert.deepEqual(r.notCompleted, [], `jobs not completed:\n${r.diagnostics}\n${tail()}`);

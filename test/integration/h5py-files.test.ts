@@ -49,7 +49,11 @@ test('writes into chunks h5py has not allocated yet (incremental allocation, fil
   const one = await api.accepted('PUT', '/v1/files/incr.h5/datasets/a/value?select=[9,:]', rows(1, 5000)[0]);
   assert.equal(one.state, 'completed', JSON.stringify(one.error));
   // Row 4's chunks were never written: a write into [5:7] of one chunk column only.
-  const half = await api.accepted('PUT', '/v1/files/incr.h5/datasets/a/value?select=[5:7,0:5]', rows(2, 7000).map((r) => r.slice(0, 5)));
+  const half = await api.accepted(
+    'PUT',
+    '/v1/files/incr.h5/datasets/a/value?select=[5:7,0:5]',
+    rows(2, 7000).map((r) => r.slice(0, 5)),
+  );
   assert.equal(half.state, 'completed', JSON.stringify(half.error));
 
   const expected = await h5py<boolean>(

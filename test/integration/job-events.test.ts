@@ -46,7 +46,10 @@ test('the event stream of a job goes from its current state to completed, then e
 
   // A finished job's stream is one event, then the end.
   const again = await readEvents(`${stack.url}/v1/jobs/${id}/events`);
-  assert.deepEqual(again.map((e) => [e.event, e.data.state]), [['state', 'completed']]);
+  assert.deepEqual(
+    again.map((e) => [e.event, e.data.state]),
+    [['state', 'completed']],
+  );
 
   const missing = await fetch(`${stack.url}/v1/jobs/nope/events`);
   assert.equal(missing.status, 404);

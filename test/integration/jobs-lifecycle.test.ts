@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Queue } from 'bullmq';
 import { ShardQueues } from '../helpers/queues.js';
-import { redisOptions } from '../../services/shared/redis.js';
 import { client } from '../helpers/client.js';
 import { h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -42,7 +40,10 @@ test('a batch is applied as one job, in order', { timeout: 120_000 }, async () =
     ],
   });
   assert.equal(job.state, 'completed', JSON.stringify(job.error));
-  const seen = await h5py<any>(fileOf('batch.h5'), "f = h5py.File(path, 'r')\nd = f['/raw/t']\nout = [d[...].tolist(), d.attrs['units'], int(f.attrs['version'])]");
+  const seen = await h5py<any>(
+    fileOf('batch.h5'),
+    "f = h5py.File(path, 'r')\nd = f['/raw/t']\nout = [d[...].tolist(), d.attrs['units'], int(f.attrs['version'])]",
+  );
   assert.deepEqual(seen, [[-1, -2, 3, 4, 5, 6], 'm', 2]);
 });
 

@@ -34,7 +34,18 @@ test('a late failure has a clear reason and blocks nothing after it', { timeout:
     project: 'default',
     file: 'o.h5',
     acceptedAt: Date.now(),
-    ops: [{ op: 'write', path: '/v', dtype: 'int16', payloadDtype: 'int16', select: '[0:4]', hyperslab: { start: [0], stride: [1], count: [4] }, staged: 'vanished.bin', bytes: 8 }],
+    ops: [
+      {
+        op: 'write',
+        path: '/v',
+        dtype: 'int16',
+        payloadDtype: 'int16',
+        select: '[0:4]',
+        hyperslab: { start: [0], stride: [1], count: [4] },
+        staged: 'vanished.bin',
+        bytes: 8,
+      },
+    ],
   };
   const { job: lost } = await jobs.enqueue(data);
   assert.ok(Number.isInteger(lost.data.seq), 'the job carries its file sequence number');

@@ -83,7 +83,10 @@ test('with CONFIG disabled (managed Redis), the settings are read from INFO', as
   assert.equal(report.appendonly, false);
   assert.equal(report.maxmemoryPolicy, 'volatile-lru');
   assert.equal(report.problems.length, 2);
-  assert.ok(report.notes.some((n) => /CONFIG is disabled/.test(n)), report.notes.join('; '));
+  assert.ok(
+    report.notes.some((n) => /CONFIG is disabled/.test(n)),
+    report.notes.join('; '),
+  );
 });
 
 test('npm run worker with PH5_REDIS_STRICT=1 refuses an unsafe Redis before launching any rank', async () => {
@@ -93,8 +96,8 @@ test('npm run worker with PH5_REDIS_STRICT=1 refuses an unsafe Redis before laun
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(code, 1, output);
   assert.match(output, /not safe for ph5's queue/);

@@ -33,7 +33,10 @@ test('a single-host stack has no wildcard listener, and its pool still writes', 
   const listeners = await up.listeners();
   const comms = new Set(listeners.map((l) => l.comm));
   assert.ok(comms.has('mpirun'), `mpirun's listeners are seen:\n${show(listeners)}`);
-  assert.ok(listeners.some((l) => l.port === Number(new URL(up.url).port)), `the API's listener is seen:\n${show(listeners)}`);
+  assert.ok(
+    listeners.some((l) => l.port === Number(new URL(up.url).port)),
+    `the API's listener is seen:\n${show(listeners)}`,
+  );
   const wild = listeners.filter((l) => isWildcard(l.address));
   assert.deepEqual(wild, [], `wildcard listeners:\n${show(wild)}`);
   for (const l of listeners) assert.ok(l.address.startsWith('127.') || l.address === '::1', `not loopback: ${show([l])}`);

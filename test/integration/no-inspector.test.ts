@@ -37,7 +37,13 @@ after(async () => {
 /** Listeners on the inspector's port, or any listener of a rank (a rank listens on nothing once started). */
 async function inspectorListeners(procs: StackProcess[]): Promise<string[]> {
   const all = await tcpListeners(procs);
-  return all.filter((l) => l.port === INSPECTOR_PORT || (l.comm === 'node' && procs.find((p) => p.pid === l.pid)?.args.includes('worker/main.js') && !l.address.startsWith('127.'))).map((l) => `${l.comm}[${l.pid}] ${l.address}:${l.port}`);
+  return all
+    .filter(
+      (l) =>
+        l.port === INSPECTOR_PORT ||
+        (l.comm === 'node' && procs.find((p) => p.pid === l.pid)?.args.includes('worker/main.js') && !l.address.startsWith('127.')),
+    )
+    .map((l) => `${l.comm}[${l.pid}] ${l.address}:${l.port}`);
 }
 
 async function noneLeft(marker: string): Promise<void> {

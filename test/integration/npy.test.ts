@@ -36,7 +36,11 @@ test('a numpy array PUT as .npy is written; a .npy GET is what numpy.load reads'
   assert.equal((await api.accepted('POST', '/v1/files/n.h5/datasets', { path: '/m', dtype: 'float64', shape: [4, 5] })).state, 'completed');
 
   const put = async (select: string, body: Buffer) =>
-    fetch(`${stack.url}/v1/files/n.h5/datasets/m/value?select=${encodeURIComponent(select)}`, { method: 'PUT', body, headers: { 'content-type': 'application/x-npy' } });
+    fetch(`${stack.url}/v1/files/n.h5/datasets/m/value?select=${encodeURIComponent(select)}`, {
+      method: 'PUT',
+      body,
+      headers: { 'content-type': 'application/x-npy' },
+    });
   const little = await put('[0:2,:]', await numpyBytes("np.arange(10, dtype='<f8').reshape(2, 5)"));
   assert.equal(little.status, 202, await little.clone().text());
   const big = await put('[2:4,:]', await numpyBytes("-np.arange(10, dtype='>f8')"));
@@ -47,19 +51,36 @@ test('a numpy array PUT as .npy is written; a .npy GET is what numpy.load reads'
   }
 
   const seen = await h5py<number[][]>(path.join(stack.dataDir, 'default', 'n.h5'), "out = h5py.File(path, 'r')['/m'][...].tolist()");
-  assert.deepEqual(seen, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [-0, -1, -2, -3, -4], [-5, -6, -7, -8, -9]]);
+  assert.deepEqual(seen, [
+    [0, 1, 2, 3, 4],
+    [5, 6, 7, 8, 9],
+    [-0, -1, -2, -3, -4],
+    [-5, -6, -7, -8, -9],
+  ]);
 
-  const res = await fetch(`${stack.url}/v1/files/n.h5/datasets/m/value?select=${encodeURIComponent('[1:3,1:4]')}`, { headers: { accept: 'application/x-npy' } });
+  const res = await fetch(`${stack.url}/v1/files/n.h5/datasets/m/value?select=${encodeURIComponent('[1:3,1:4]')}`, {
+    headers: { accept: 'application/x-npy' },
+  });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/x-npy');
   const npy = Buffer.from(await res.arrayBuffer());
   const loaded = await new Promise<string>((resolve, reject) => {
-    const child = execFile('/usr/bin/python3', ['-c', 'import io, sys, json, numpy as np\na = np.load(io.BytesIO(sys.stdin.buffer.read()))\nprint(json.dumps([a.dtype.str, a.tolist()]))'], (err, out) =>
-      err ? reject(err) : resolve(out),
+    const child = execFile(
+      '/usr/bin/python3',
+      ['-c', 'import io, sys, json, numpy as np\na = np.load(io.BytesIO(sys.stdin.buffer.read()))\nprint(json.dumps([a.dtype.str, a.tolist()]))'],
+      (err, out) =>
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an Error (@types/node's ExecFileException is built with Omit<>, which hides that)
+        err ? reject(err) : resolve(out),
     );
     child.stdin!.end(npy);
   });
-  assert.deepEqual(JSON.parse(loaded), ['<f8', [[6, 7, 8], [-1, -2, -3]]]);
+  assert.deepEqual(JSON.parse(loaded), [
+    '<f8',
+    [
+      [6, 7, 8],
+      [-1, -2, -3],
+    ],
+  ]);
 });
 
 test('a Fortran-order, wrongly sized or wrongly typed .npy is refused and leaves nothing behind', { timeout: 60_000 }, async () => {
@@ -72,11 +93,19 @@ test('a Fortran-order, wrongly sized or wrongly typed .npy is refused and leaves
     ["np.zeros(9, dtype='<i4')", '?dtype=%3Ei4', 'PH5_ERR_DTYPE'],
   ];
   for (const [expr, query, code] of cases) {
-    const res = await fetch(`${stack.url}/v1/files/n2.h5/datasets/m/value${query}`, { method: 'PUT', body: await numpyBytes(expr), headers: { 'content-type': 'application/x-npy' } });
+    const res = await fetch(`${stack.url}/v1/files/n2.h5/datasets/m/value${query}`, {
+      method: 'PUT',
+      body: await numpyBytes(expr),
+      headers: { 'content-type': 'application/x-npy' },
+    });
     assert.equal(res.status, 400, expr);
     assert.equal(((await res.json()) as { code: string }).code, code, expr);
   }
-  const garbage = await fetch(`${stack.url}/v1/files/n2.h5/datasets/m/value`, { method: 'PUT', body: Buffer.from('not an npy file at all'), headers: { 'content-type': 'application/x-npy' } });
+  const garbage = await fetch(`${stack.url}/v1/files/n2.h5/datasets/m/value`, {
+    method: 'PUT',
+    body: Buffer.from('not an npy file at all'),
+    headers: { 'content-type': 'application/x-npy' },
+  });
   assert.equal(garbage.status, 400);
   assert.deepEqual(await readdir(path.join(stack.dataDir, '.staging')), []);
 });

@@ -36,7 +36,13 @@ test('groups with parents, and attributes of every kind on the file, a group and
 
   await ok('PUT', '/v1/files/model.h5/attributes/title', { value: 'Run 1 — ünïcode' });
   await ok('PUT', '/v1/files/model.h5/groups/run1/attributes/temperature', { value: 273.15 });
-  await ok('PUT', '/v1/files/model.h5/groups/run1/attributes/counts', { value: [[1, 2], [3, 4]], dtype: 'uint16' });
+  await ok('PUT', '/v1/files/model.h5/groups/run1/attributes/counts', {
+    value: [
+      [1, 2],
+      [3, 4],
+    ],
+    dtype: 'uint16',
+  });
   await ok('PUT', `/v1/files/model.h5/datasets/${encodeURIComponent('run1/raw/t')}/attributes/units`, { value: ['K', 'kelvin'] });
   await ok('PUT', `/v1/files/model.h5/datasets/${encodeURIComponent('run1/raw/t')}/attributes/valid`, { value: true });
   await ok('PUT', '/v1/files/model.h5/groups/run1/attributes/temperature', { value: 44, dtype: 'int8' }); // replaced, with another dtype
@@ -56,7 +62,13 @@ out = {
   );
   assert.deepEqual(seen.title, ['Run 1 — ünïcode', "string_info(encoding='utf-8', length=None)"]);
   assert.deepEqual(seen.temperature, [44, '|i1']);
-  assert.deepEqual(seen.counts, [[[1, 2], [3, 4]], '<u2']);
+  assert.deepEqual(seen.counts, [
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    '<u2',
+  ]);
   assert.deepEqual(seen.units, [['K', 'kelvin'], "string_info(encoding='utf-8', length=None)"]);
   assert.deepEqual(seen.valid, [true, '|b1']);
   assert.deepEqual(seen.members, ['raw']);
@@ -64,10 +76,18 @@ out = {
   // Reading them back through the API.
   const attrs = await api.call('GET', '/v1/files/model.h5/groups/run1/attributes');
   assert.equal(attrs.status, 200);
-  assert.deepEqual(
-    attrs.json.attributes.map((a: any) => [a.name, a.dtype, a.shape, a.value]).sort(),
-    [['counts', 'uint16', [2, 2], [[1, 2], [3, 4]]], ['temperature', 'int8', [], 44]],
-  );
+  assert.deepEqual(attrs.json.attributes.map((a: any) => [a.name, a.dtype, a.shape, a.value]).sort(), [
+    [
+      'counts',
+      'uint16',
+      [2, 2],
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    ],
+    ['temperature', 'int8', [], 44],
+  ]);
   const title = await api.call('GET', '/v1/files/model.h5/attributes/title');
   assert.deepEqual(title.json, { name: 'title', dtype: 'str', shape: [], value: 'Run 1 — ünïcode' });
   const group = await api.call('GET', '/v1/files/model.h5/groups/run1');
@@ -86,7 +106,15 @@ out = {
 });
 
 test('compressed datasets, resize, delete; the tree and the file list show the result', { timeout: 120_000 }, async () => {
-  await ok('POST', '/v1/files/model.h5/datasets', { path: '/z', dtype: 'int32', shape: [1000], maxshape: [null], compression: 'gzip', compressionLevel: 6, shuffle: true });
+  await ok('POST', '/v1/files/model.h5/datasets', {
+    path: '/z',
+    dtype: 'int32',
+    shape: [1000],
+    maxshape: [null],
+    compression: 'gzip',
+    compressionLevel: 6,
+    shuffle: true,
+  });
   const values = Array.from({ length: 1000 }, (_, i) => i % 7);
   await ok('PUT', '/v1/files/model.h5/datasets/z/value', values);
   const info = await api.call('GET', '/v1/files/model.h5/datasets/z');
@@ -99,7 +127,10 @@ test('compressed datasets, resize, delete; the tree and the file list show the r
   const grow = await api.call('PUT', '/v1/files/model.h5/datasets/z/shape', { shape: [1500] });
   assert.equal(grow.status, 202);
   await ok('PUT', '/v1/files/model.h5/datasets/z/value?select=[1000:1500]', Array(500).fill(-1));
-  const z = await h5py<any>(file(), "d = h5py.File(path, 'r')['z']\nout = [d.shape, d.maxshape, d.compression, d.compression_opts, d.shuffle, int(d[999]), int(d[1000]), int(d[:].sum())]");
+  const z = await h5py<any>(
+    file(),
+    "d = h5py.File(path, 'r')['z']\nout = [d.shape, d.maxshape, d.compression, d.compression_opts, d.shuffle, int(d[999]), int(d[1000]), int(d[:].sum())]",
+  );
   assert.deepEqual(z, [[1500], [null], 'gzip', 6, true, 999 % 7, -1, values.reduce((a, b) => a + b, 0) - 500]);
   const tooBig = await api.call('PUT', '/v1/files/model.h5/datasets/z/shape', { shape: [10, 10] });
   assert.equal(tooBig.status, 400);
@@ -132,7 +163,10 @@ test('compressed datasets, resize, delete; the tree and the file list show the r
 
   await ok('PUT', '/v1/files/empty.h5');
   const list = await api.call('GET', '/v1/files');
-  assert.deepEqual(list.json.files.map((f: any) => f.name), ['empty.h5', 'model.h5']);
+  assert.deepEqual(
+    list.json.files.map((f: any) => f.name),
+    ['empty.h5', 'model.h5'],
+  );
   assert.ok(list.json.files.every((f: any) => f.size > 0 && !Number.isNaN(Date.parse(f.modified))));
   assert.equal((await api.call('PUT', '/v1/files/empty.h5')).status, 409);
 });

@@ -42,7 +42,10 @@ const h5file = (name: string) => path.join(stack.dataDir, PROJECT, name);
 
 /** Whether the dataset equals the .npy, exactly (dtype and values), read by h5py. */
 async function equalsNpy(file: string, dataset: string, npy: string): Promise<{ dtype: string; shape: number[]; equal: boolean }> {
-  return h5py(h5file(file), `a = np.load(${JSON.stringify(npy)}); d = h5py.File(path, 'r')[${JSON.stringify(dataset)}]; out = {'dtype': d.dtype.str, 'shape': list(d.shape), 'equal': bool(d.shape == a.shape and np.array_equal(d[()], a))}`);
+  return h5py(
+    h5file(file),
+    `a = np.load(${JSON.stringify(npy)}); d = h5py.File(path, 'r')[${JSON.stringify(dataset)}]; out = {'dtype': d.dtype.str, 'shape': list(d.shape), 'equal': bool(d.shape == a.shape and np.array_equal(d[()], a))}`,
+  );
 }
 
 const SMALL_PARTS = ['--parts-above', '1k', '--part-size', '10k', '--connections', '3'];
@@ -86,7 +89,11 @@ test('ph5 put in parts: 2-D odd shape and a big-endian .npy (byte order kept) eq
 test('two puts in parts at once, to different datasets, do not mix', { timeout: 180_000 }, async () => {
   const a = path.join(dir, 'a.npy');
   const b = path.join(dir, 'b.npy');
-  await python('import sys, numpy as np; np.save(sys.argv[1], np.arange(4001 * 3, dtype="<f4").reshape(4001, 3)); np.save(sys.argv[2], -np.arange(4001 * 3, dtype="<f4").reshape(4001, 3))', a, b);
+  await python(
+    'import sys, numpy as np; np.save(sys.argv[1], np.arange(4001 * 3, dtype="<f4").reshape(4001, 3)); np.save(sys.argv[2], -np.arange(4001 * 3, dtype="<f4").reshape(4001, 3))',
+    a,
+    b,
+  );
   const [pa, pb] = await Promise.all([ph5(['put', 'mix.h5:/a', a, ...SMALL_PARTS, '--quiet']), ph5(['put', 'mix.h5:/b', b, ...SMALL_PARTS, '--quiet'])]);
   assert.equal(pa.code, 0, pa.stderr);
   assert.equal(pb.code, 0, pb.stderr);
@@ -98,7 +105,10 @@ test('typed client: writeInParts from a buffer, progress over the whole, waitFor
   const client = createPh5Client({ baseUrl: stack.url, token: TOKEN });
   const rows = 1001;
   const cols = 16;
-  const created = await client.POST('/v1/files/{file}/datasets', { params: { path: { file: 'c.h5' } }, body: { path: '/m', dtype: 'uint16', shape: [rows, cols] } });
+  const created = await client.POST('/v1/files/{file}/datasets', {
+    params: { path: { file: 'c.h5' } },
+    body: { path: '/m', dtype: 'uint16', shape: [rows, cols] },
+  });
   assert.equal(created.response.status, 202);
   const values = new Uint16Array(rows * cols).map((_, i) => (i * 7) % 65536);
   const progress: number[] = [];
@@ -123,7 +133,10 @@ test('typed client: writeInParts from a buffer, progress over the whole, waitFor
   const result = await waitForParts(upload, (id) => waitForJob(client, id));
   assert.ok(result.completed);
   assert.deepEqual(result.written.at(-1)![1], rows);
-  const seen = await h5py<boolean>(h5file('c.h5'), `d = h5py.File(path, 'r')['m'][()]; out = bool(np.array_equal(d.ravel(), (np.arange(${rows * cols}) * 7) % 65536))`);
+  const seen = await h5py<boolean>(
+    h5file('c.h5'),
+    `d = h5py.File(path, 'r')['m'][()]; out = bool(np.array_equal(d.ravel(), (np.arange(${rows * cols}) * 7) % 65536))`,
+  );
   assert.equal(seen, true);
 });
 
@@ -132,13 +145,27 @@ test('typed client: the same upload sent again (same upload id, so the same keys
   const rows = 4 * 131072; // 4 MiB of float64 in 1 MiB parts: big enough that a replay is answered mid-body
   await client.POST('/v1/files/{file}/datasets', { params: { path: { file: 'again.h5' } }, body: { path: '/x', dtype: 'float64', shape: [rows] } });
   const values = Buffer.from(new Float64Array(rows).map((_, i) => i / 4).buffer);
-  const opts = { baseUrl: stack.url, token: TOKEN, file: 'again.h5', path: '/x', shape: [rows], itemsize: 8, source: { buffer: values }, partBytes: 1 << 20, connections: 2, uploadId: 'fixed-upload-id' };
+  const opts = {
+    baseUrl: stack.url,
+    token: TOKEN,
+    file: 'again.h5',
+    path: '/x',
+    shape: [rows],
+    itemsize: 8,
+    source: { buffer: values },
+    partBytes: 1 << 20,
+    connections: 2,
+    uploadId: 'fixed-upload-id',
+  };
   const first = await writeInParts(opts);
   assert.ok(first.accepted);
   const jobsAfterFirst = (await client.GET('/v1/jobs', { params: { query: { file: 'again.h5', limit: 50 } } })).data!.jobs.length;
   const second = await writeInParts(opts);
   assert.ok(second.accepted, JSON.stringify(second.parts));
-  assert.deepEqual(second.parts.map((p) => p.job!.id), first.parts.map((p) => p.job!.id));
+  assert.deepEqual(
+    second.parts.map((p) => p.job!.id),
+    first.parts.map((p) => p.job!.id),
+  );
   assert.ok(second.parts.every((p) => p.attempts === 1));
   assert.equal((await client.GET('/v1/jobs', { params: { query: { file: 'again.h5', limit: 50 } } })).data!.jobs.length, jobsAfterFirst, 'no new job');
   const result = await waitForParts(second, (id) => waitForJob(client, id));
@@ -148,13 +175,25 @@ test('typed client: the same upload sent again (same upload id, so the same keys
 });
 
 /** A raw part over a plain socket; `cutAfter` bytes sent then the connection is destroyed. */
-function rawPart(opts: { file: string; dataset: string; select: string; body: Buffer; key: string; cutAfter?: number }): Promise<{ status: number; json: any; headers: http.IncomingHttpHeaders } | 'cut'> {
+function rawPart(opts: {
+  file: string;
+  dataset: string;
+  select: string;
+  body: Buffer;
+  key: string;
+  cutAfter?: number;
+}): Promise<{ status: number; json: any; headers: http.IncomingHttpHeaders } | 'cut'> {
   return new Promise((resolve, reject) => {
     const url = new URL(`${stack.url}/v1/files/${opts.file}/datasets/${encodeURIComponent(opts.dataset)}/value`);
     url.searchParams.set('select', opts.select);
     const req = http.request(url, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', 'content-length': String(opts.body.length), 'idempotency-key': opts.key },
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        'content-type': 'application/octet-stream',
+        'content-length': String(opts.body.length),
+        'idempotency-key': opts.key,
+      },
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
@@ -217,20 +256,45 @@ test('a part cut off mid-body leaves nothing staged and no job; its retry with t
 
 test('a part refused mid-way: the parts before it stay applied, later ones are not sent, and the rows are told apart', { timeout: 180_000 }, async () => {
   const client = createPh5Client({ baseUrl: stack.url, token: TOKEN });
-  await client.POST('/v1/files/{file}/datasets', { params: { path: { file: 'half.h5' } }, body: { path: '/x', dtype: 'float64', shape: [1000], fillValue: -1 } });
+  await client.POST('/v1/files/{file}/datasets', {
+    params: { path: { file: 'half.h5' } },
+    body: { path: '/x', dtype: 'float64', shape: [1000], fillValue: -1 },
+  });
   // The client believes in 1250 rows: the part reaching past row 1000 is refused (400).
   const values = Buffer.from(new Float64Array(1250).map((_, i) => i).buffer);
-  const upload = await writeInParts({ baseUrl: stack.url, token: TOKEN, file: 'half.h5', path: '/x', shape: [1250], itemsize: 8, source: { buffer: values }, partBytes: 1600, connections: 1 });
+  const upload = await writeInParts({
+    baseUrl: stack.url,
+    token: TOKEN,
+    file: 'half.h5',
+    path: '/x',
+    shape: [1250],
+    itemsize: 8,
+    source: { buffer: values },
+    partBytes: 1600,
+    connections: 1,
+  });
   assert.equal(upload.accepted, false);
-  assert.deepEqual(upload.parts.map((p) => p.status), ['accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'refused', 'skipped']);
+  assert.deepEqual(
+    upload.parts.map((p) => p.status),
+    ['accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'refused', 'skipped'],
+  );
   const refused = upload.parts[5]!;
   assert.equal(refused.httpStatus, 400);
   assert.equal(refused.code, 'PH5_ERR_SELECTION');
   assert.equal(refused.attempts, 1, 'a refusal is not retried');
   const result = await waitForParts(upload, (id) => waitForJob(client, id));
   assert.equal(result.completed, false);
-  assert.deepEqual(result.written, [[0, 200], [200, 400], [400, 600], [600, 800], [800, 1000]]);
-  assert.deepEqual(result.notWritten, [[1000, 1200], [1200, 1250]]);
+  assert.deepEqual(result.written, [
+    [0, 200],
+    [200, 400],
+    [400, 600],
+    [600, 800],
+    [800, 1000],
+  ]);
+  assert.deepEqual(result.notWritten, [
+    [1000, 1200],
+    [1200, 1250],
+  ]);
   const seen = await h5py<boolean>(h5file('half.h5'), "d = h5py.File(path, 'r')['x'][()]; out = bool(np.array_equal(d, np.arange(1000.0)))");
   assert.equal(seen, true, 'the accepted parts are in the file');
 });

@@ -52,12 +52,23 @@ before(async () => {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   apiProc = spawn(process.execPath, [API_ENTRY], {
-    env: { ...process.env, PH5_REDIS_URL: redis.url, PH5_DATA_DIR: path.join(work, 'data'), PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      PH5_REDIS_URL: redis.url,
+      PH5_DATA_DIR: path.join(work, 'data'),
+      PH5_PORT: String(port),
+      PH5_HOST: '127.0.0.1',
+      PH5_LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   apiProc.stdout!.on('data', (b: Buffer) => (apiOutput += b.toString()));
   apiProc.stderr!.on('data', (b: Buffer) => (apiOutput += b.toString()));
-  await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 30_000, () => `the API to start\n${apiOutput}`);
+  await waitFor(
+    async () => (await fetch(`${url}/healthz`)).ok,
+    30_000,
+    () => `the API to start\n${apiOutput}`,
+  );
 });
 
 after(async () => {
@@ -96,12 +107,22 @@ test('sbatch runs a pool that completes a write; USR1 to the batch shell drains 
   const api = client(url);
   const created = await api.accepted('POST', '/v1/files/slurm.h5/datasets', { path: 'rows', dtype: 'int32', shape: [4, 3] });
   assert.equal(created.state, 'completed', JSON.stringify(created));
-  const job = await api.accepted('PUT', '/v1/files/slurm.h5/datasets/rows/value', [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]]);
+  const job = await api.accepted('PUT', '/v1/files/slurm.h5/datasets/rows/value', [
+    [1, 2, 3],
+    [4, 5, 6],
+    [7, 8, 9],
+    [10, 11, 12],
+  ]);
   assert.equal(job.state, 'completed', JSON.stringify(job));
   assert.equal(job.result.ranks, 4, 'all four Slurm tasks took part');
 
   const data = await h5py<number[][]>(path.join(work, 'data', 'default', 'slurm.h5'), "out = h5py.File(path, 'r')['rows'][()].tolist()");
-  assert.deepEqual(data, [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]]);
+  assert.deepEqual(data, [
+    [1, 2, 3],
+    [4, 5, 6],
+    [7, 8, 9],
+    [10, 11, 12],
+  ]);
 
   // What `#SBATCH --signal=B:USR1@120` does before the time limit: USR1 to the batch shell.
   await slurm!.scancel(pool.id, ['--batch', '--signal=USR1']);

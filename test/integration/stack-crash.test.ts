@@ -34,15 +34,20 @@ test('kill -9 of API, Redis, mpirun and ranks right after a 202: after a restart
   const pools: WorkerPool[] = [];
   const start = async () => {
     const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    api.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-    api.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    api.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    api.stderr.on('data', (b: Buffer) => (output += b.toString()));
     apis.push(api);
     // No restart by the pool's own supervisor: this test is the supervisor (and dies too).
     const pool = new WorkerPool({ ranks: 2, env, stdio: 'pipe', restart: false, onOutput: (s) => (output += s), log: (s) => (output += `${s}\n`) });
     pools.push(pool);
     pool.start();
     for (let i = 0; ; i++) {
-      if ((await fetch(`${url}/readyz`).then((r) => r.status).catch(() => 0)) === 200) return { api, pool };
+      if (
+        (await fetch(`${url}/readyz`)
+          .then((r) => r.status)
+          .catch(() => 0)) === 200
+      )
+        return { api, pool };
       assert.ok(i < 1200, `the stack did not become ready:\n${output}`);
       await sleep(50);
     }
@@ -82,7 +87,10 @@ test('kill -9 of API, Redis, mpirun and ranks right after a 202: after a restart
     assert.equal(job.state, 'completed', `${JSON.stringify(job)}\n${output}`);
     assert.ok(job.timings.finishedAt > killedAt, 'applied by the restarted stack');
     const data = await h5py<number[]>(path.join(dataDir, 'default', 'crash.h5'), "out = [int(v) for v in h5py.File(path, 'r')['d'][:]]");
-    assert.deepEqual(data, Array.from({ length: N }, (_, i) => i * 7 - 3));
+    assert.deepEqual(
+      data,
+      Array.from({ length: N }, (_, i) => i * 7 - 3),
+    );
     for (let i = 0; i < 100 && (await readdir(path.join(dataDir, '.staging'))).length > 0; i++) await sleep(50);
     assert.deepEqual(await readdir(path.join(dataDir, '.staging')), [], 'the completed job’s payload is removed');
   } finally {

@@ -48,7 +48,16 @@ test('kill -9 of npm start’s Redis: it comes back, nothing accepted is lost', 
   const t0 = Date.now();
   process.kill(redisPid, 'SIGKILL');
   // Down first (the API says so), then back.
-  for (let i = 0; i < 100 && (await fetch(`${up.url}/readyz`).then((r) => r.ok, () => false)); i++) await sleep(50);
+  for (
+    let i = 0;
+    i < 100 &&
+    (await fetch(`${up.url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  )
+    await sleep(50);
   const back = await up.waitReady(30_000);
   const recoveryMs = Date.now() - t0;
   console.log(`redis kill -9 -> /readyz 200 again in ${recoveryMs} ms`);
@@ -78,7 +87,16 @@ test('kill -9 of npm start’s API: a new API answers, and the stack still write
   const apiPid = await only(up, (p) => p.args.includes('api/server.js'));
   const t0 = Date.now();
   process.kill(apiPid, 'SIGKILL');
-  for (let i = 0; i < 100 && (await fetch(`${up.url}/healthz`).then((r) => r.ok, () => false)); i++) await sleep(50);
+  for (
+    let i = 0;
+    i < 100 &&
+    (await fetch(`${up.url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  )
+    await sleep(50);
   await up.waitReady(30_000);
   console.log(`API kill -9 -> /readyz 200 again in ${Date.now() - t0} ms`);
   assert.notEqual(await only(up, (p) => p.args.includes('api/server.js')), apiPid, 'a new API process');

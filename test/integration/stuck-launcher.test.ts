@@ -72,7 +72,15 @@ async function ranksOf(pool: WorkerPool): Promise<{ launcher: number; ranks: num
 
 function startPool(graceMs: number): { pool: WorkerPool; log: string[] } {
   const log: string[] = [];
-  const pool = new WorkerPool({ ranks: 2, launcher: 'mpirun', mpirun: launcher, env: { ...process.env }, rankExitGraceMs: graceMs, log: (m) => log.push(m), stdio: 'pipe' });
+  const pool = new WorkerPool({
+    ranks: 2,
+    launcher: 'mpirun',
+    mpirun: launcher,
+    env: { ...process.env },
+    rankExitGraceMs: graceMs,
+    log: (m) => log.push(m),
+    stdio: 'pipe',
+  });
   pool.start();
   return { pool, log };
 }

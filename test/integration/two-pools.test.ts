@@ -134,7 +134,7 @@ test('two pools never hold one file at the same time, also while shards move (fr
     for (const a of mine.filter((e) => e.action === 'acquire')) {
       const r = mine.find((e: EventOf<'lease'>) => e.action === 'release' && e.fence === a.fence && e.pool === a.pool);
       assert.ok(r, `lease ${a.fence} on ${file} was released`);
-      intervals.push({ pool: a.pool, fence: a.fence, from: a.t, to: r!.t });
+      intervals.push({ pool: a.pool, fence: a.fence, from: a.t, to: r.t });
     }
     intervals.sort((x, y) => x.from - y.from);
     const byPool = new Set(intervals.map((i) => i.pool));

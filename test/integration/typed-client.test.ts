@@ -42,7 +42,12 @@ test('create, write (binary and JSON), wait, read back: all through the generate
   assert.equal(binary.response.status, 202, JSON.stringify(binary.error));
   const json = await ph5.PUT('/v1/files/{file}/datasets/{path}/value', {
     params: { path: { file: 'typed.h5', path: 'grp/x' }, query: { select: '[4:8,:]' } },
-    body: [[-1, -2, -3], [-4, -5, -6], [-7, -8, -9], [-10, -11, -12]],
+    body: [
+      [-1, -2, -3],
+      [-4, -5, -6],
+      [-7, -8, -9],
+      [-10, -11, -12],
+    ],
   });
   assert.equal(json.response.status, 202, JSON.stringify(json.error));
   for (const r of [binary, json]) assert.equal((await waitForJob(ph5, r.data!.job.id)).state, 'completed');
@@ -61,7 +66,11 @@ test('create, write (binary and JSON), wait, read back: all through the generate
   assert.deepEqual([...all.slice(0, 12)], [...rows]);
 
   const info = await ph5.GET('/v1/files/{file}/datasets/{path}', { params: { path: { file: 'typed.h5', path: 'grp/x' } } });
-  assert.deepEqual(info.data && { dtype: info.data.dtype, shape: info.data.shape, state: info.data.state }, { dtype: 'float32', shape: [8, 3], state: 'ready' });
+  assert.deepEqual(info.data && { dtype: info.data.dtype, shape: info.data.shape, state: info.data.state }, {
+    dtype: 'float32',
+    shape: [8, 3],
+    state: 'ready',
+  });
 
   // The file is where the token's project says, and h5py agrees.
   const file = path.join(stack.dataDir, 'typed', 'typed.h5');

@@ -31,7 +31,11 @@ function slots(values: string[], width: number): Buffer {
 
 test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) and string attributes; h5py reads the same', { timeout: 120_000 }, async () => {
   const api = client(stack.url);
-  for (const [path, dtype, shape] of [['/names', 'str', [6]], ['/codes', 'str:ascii', [2]], ['/grid', 'str', [2, 3]]] as const) {
+  for (const [path, dtype, shape] of [
+    ['/names', 'str', [6]],
+    ['/codes', 'str:ascii', [2]],
+    ['/grid', 'str', [2, 3]],
+  ] as const) {
     const job = await api.accepted('POST', '/v1/files/s.h5/datasets', { path, dtype, shape });
     assert.equal(job.state, 'completed', JSON.stringify(job.error));
   }
@@ -52,11 +56,23 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
   const raw = await putBytes(`${stack.url}/v1/files/s.h5/datasets/names/value?select=[3:5]&dtype=S8`, slots(['x', 'yyyyyyyy'], 8), 'application/octet-stream');
   assert.equal(raw.status, 202, JSON.stringify(raw.json));
   // .npy of numpy bytes strings.
-  const npy = await putBytes(`${stack.url}/v1/files/s.h5/datasets/names/value?select=[5:6]`, await npySave("np.array([b'from npy'], dtype='S12')"), 'application/x-npy');
+  const npy = await putBytes(
+    `${stack.url}/v1/files/s.h5/datasets/names/value?select=[5:6]`,
+    await npySave("np.array([b'from npy'], dtype='S12')"),
+    'application/x-npy',
+  );
   assert.equal(npy.status, 202, JSON.stringify(npy.json));
   for (const r of [raw, npy]) assert.equal((await api.waitJob(r.location!)).state, 'completed');
   assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/codes/value', ['AB', 'C'])).state, 'completed');
-  assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/grid/value', [['a', 'bb', 'ccc'], ['', 'é', 'ff']])).state, 'completed');
+  assert.equal(
+    (
+      await api.accepted('PUT', '/v1/files/s.h5/datasets/grid/value', [
+        ['a', 'bb', 'ccc'],
+        ['', 'é', 'ff'],
+      ])
+    ).state,
+    'completed',
+  );
 
   // Attributes: str (the default for a JSON string), str:ascii, S<n> (fixed-length), arrays of them.
   for (const [name, body] of [
@@ -73,7 +89,9 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
   // Small writes arriving together (grouped into one job, coalesced where the slot widths
   // agree), and a batch that creates, writes and labels a string dataset in one job.
   assert.equal((await api.accepted('POST', '/v1/files/s.h5/datasets', { path: '/many', dtype: 'str', shape: [8] })).state, 'completed');
-  const many = await Promise.all(Array.from({ length: 8 }, (_, i) => api.accepted('PUT', `/v1/files/s.h5/datasets/many/value?select=[${i}]`, ['#'.repeat(i % 3) + String(i)])));
+  const many = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => api.accepted('PUT', `/v1/files/s.h5/datasets/many/value?select=[${i}]`, ['#'.repeat(i % 3) + String(i)])),
+  );
   for (const job of many) assert.equal(job.state, 'completed', JSON.stringify(job.error));
   const batch = await api.call('POST', '/v1/jobs', {
     file: 's.h5',
@@ -93,7 +111,11 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
 
   // A chunked, compressed, growing string dataset (written by rank 0 on the file opened
   // serially, filters and all), and a scalar one.
-  assert.equal((await api.accepted('POST', '/v1/files/s.h5/datasets', { path: '/log', dtype: 'str', shape: [2], maxshape: [null], compression: 'gzip', chunks: [2] })).state, 'completed');
+  assert.equal(
+    (await api.accepted('POST', '/v1/files/s.h5/datasets', { path: '/log', dtype: 'str', shape: [2], maxshape: [null], compression: 'gzip', chunks: [2] }))
+      .state,
+    'completed',
+  );
   assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/log/value', ['first line', 'second'])).state, 'completed');
   assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/log/shape', { shape: [3] })).state, 'completed');
   assert.equal((await api.accepted('PUT', '/v1/files/s.h5/datasets/log/value?select=[2:3]', ['third, appended'])).state, 'completed');
@@ -151,10 +173,13 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
     assert.equal(JSON.parse(refused.body.toString()).code, 'PH5_ERR_NOT_ACCEPTABLE');
   }
   const attrs = await api.call('GET', '/v1/files/s.h5/datasets/names/attributes');
-  assert.deepEqual(
-    Object.fromEntries(attrs.json.attributes.map((a: any) => [a.name, [a.dtype, a.shape, a.value]])),
-    { units: ['str', [], 'kelvin'], tags: ['str', [2], ['α', 'beta']], ascii: ['str:ascii', [], 'plain'], fixed: ['S5', [], 'hello'], fixedlist: ['S4', [2], ['ab', 'cde']] },
-  );
+  assert.deepEqual(Object.fromEntries(attrs.json.attributes.map((a: any) => [a.name, [a.dtype, a.shape, a.value]])), {
+    units: ['str', [], 'kelvin'],
+    tags: ['str', [2], ['α', 'beta']],
+    ascii: ['str:ascii', [], 'plain'],
+    fixed: ['S5', [], 'hello'],
+    fixedlist: ['S4', [2], ['ab', 'cde']],
+  });
 
   // Refused, with nothing queued: a fill value, a binary body without its slot width, a value too long for S<n>, a NUL.
   const refusals: [string, string, unknown, string][] = [
@@ -173,57 +198,80 @@ test('ph5 writes variable-length strings (JSON, binary S<n> slots, .npy |S<n>) a
   assert.equal(noWidth.json.code, 'PH5_ERR_DTYPE');
 });
 
-test('h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces, attributes, listing) and writes into them', { timeout: 120_000 }, async () => {
-  const api = client(stack.url);
-  await makeWithH5py(
-    stack.filePath('hs.h5'),
-    [
-      "f.attrs['s'] = 'x'",
-      "f.attrs['fixed'] = np.bytes_(b'hello')",
-      "f.attrs['many'] = ['a', 'bc', 'déf']",
-      "f.create_dataset('words', data=['zero', 'one', 'twö', ''], dtype=h5py.string_dtype())",
-      "f['scalar'] = 'just one'",
-      "f.create_dataset('fixedutf', data=[s.encode() for s in ['ab', 'çd']], dtype=h5py.string_dtype('utf-8', 6))",
-      "f.create_dataset('ascii', data=[b'A', b'BC'], dtype=h5py.string_dtype('ascii'))",
-      // 100 x 100 strings: a JSON answer of several pieces.
-      "f.create_dataset('big', data=np.array([f'r{i}c{j}' for i in range(100) for j in range(100)], dtype=object).reshape(100, 100), dtype=h5py.string_dtype(), maxshape=(None, 100), chunks=(10, 100))",
-    ].join('\n'),
-  );
-  const words = await api.call('GET', '/v1/files/hs.h5/datasets/words/value');
-  assert.equal(words.status, 200, JSON.stringify(words.json));
-  assert.deepEqual(words.json, { dtype: 'str', shape: [4], data: ['zero', 'one', 'twö', ''] });
-  assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/scalar/value')).json, { dtype: 'str', shape: [], data: 'just one' });
-  // h5py's fixed-length UTF-8 strings are S<n> here (bytes, UTF-8 inside).
-  assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/fixedutf/value')).json, { dtype: 'S6', shape: [2], data: ['ab', 'çd'] });
-  const ascii = await api.call('GET', '/v1/files/hs.h5/datasets/ascii/value?select=[1]');
-  assert.deepEqual(ascii.json, { dtype: 'str:ascii', shape: [1], data: ['BC'] }); // an index keeps its dimension
+test(
+  'h5py writes vlen strings with its defaults; ph5 reads them (JSON in pieces, attributes, listing) and writes into them',
+  { timeout: 120_000 },
+  async () => {
+    const api = client(stack.url);
+    await makeWithH5py(
+      stack.filePath('hs.h5'),
+      [
+        "f.attrs['s'] = 'x'",
+        "f.attrs['fixed'] = np.bytes_(b'hello')",
+        "f.attrs['many'] = ['a', 'bc', 'déf']",
+        "f.create_dataset('words', data=['zero', 'one', 'twö', ''], dtype=h5py.string_dtype())",
+        "f['scalar'] = 'just one'",
+        "f.create_dataset('fixedutf', data=[s.encode() for s in ['ab', 'çd']], dtype=h5py.string_dtype('utf-8', 6))",
+        "f.create_dataset('ascii', data=[b'A', b'BC'], dtype=h5py.string_dtype('ascii'))",
+        // 100 x 100 strings: a JSON answer of several pieces.
+        "f.create_dataset('big', data=np.array([f'r{i}c{j}' for i in range(100) for j in range(100)], dtype=object).reshape(100, 100), dtype=h5py.string_dtype(), maxshape=(None, 100), chunks=(10, 100))",
+      ].join('\n'),
+    );
+    const words = await api.call('GET', '/v1/files/hs.h5/datasets/words/value');
+    assert.equal(words.status, 200, JSON.stringify(words.json));
+    assert.deepEqual(words.json, { dtype: 'str', shape: [4], data: ['zero', 'one', 'twö', ''] });
+    assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/scalar/value')).json, { dtype: 'str', shape: [], data: 'just one' });
+    // h5py's fixed-length UTF-8 strings are S<n> here (bytes, UTF-8 inside).
+    assert.deepEqual((await api.call('GET', '/v1/files/hs.h5/datasets/fixedutf/value')).json, { dtype: 'S6', shape: [2], data: ['ab', 'çd'] });
+    const ascii = await api.call('GET', '/v1/files/hs.h5/datasets/ascii/value?select=[1]');
+    assert.deepEqual(ascii.json, { dtype: 'str:ascii', shape: [1], data: ['BC'] }); // an index keeps its dimension
 
-  const big = await api.call('GET', '/v1/files/hs.h5/datasets/big/value');
-  assert.equal(big.status, 200);
-  assert.deepEqual(big.json.shape, [100, 100]);
-  assert.deepEqual(big.json.data, Array.from({ length: 100 }, (_, i) => Array.from({ length: 100 }, (_, j) => `r${i}c${j}`)));
-  const part = await api.call('GET', '/v1/files/hs.h5/datasets/big/value?select=[98:100,97:100:2]');
-  assert.deepEqual(part.json.data, [
-    ['r98c97', 'r98c99'],
-    ['r99c97', 'r99c99'],
-  ]);
+    const big = await api.call('GET', '/v1/files/hs.h5/datasets/big/value');
+    assert.equal(big.status, 200);
+    assert.deepEqual(big.json.shape, [100, 100]);
+    assert.deepEqual(
+      big.json.data,
+      Array.from({ length: 100 }, (_, i) => Array.from({ length: 100 }, (_, j) => `r${i}c${j}`)),
+    );
+    const part = await api.call('GET', '/v1/files/hs.h5/datasets/big/value?select=[98:100,97:100:2]');
+    assert.deepEqual(part.json.data, [
+      ['r98c97', 'r98c99'],
+      ['r99c97', 'r99c99'],
+    ]);
 
-  const attrs = await api.call('GET', '/v1/files/hs.h5/attributes');
-  assert.equal(attrs.status, 200, JSON.stringify(attrs.json));
-  assert.deepEqual(
-    Object.fromEntries(attrs.json.attributes.map((a: any) => [a.name, [a.dtype, a.shape, a.value]])),
-    { s: ['str', [], 'x'], fixed: ['S5', [], 'hello'], many: ['str', [3], ['a', 'bc', 'déf']] },
-  );
-  const listing = await api.call('GET', '/v1/files/hs.h5');
-  assert.equal(listing.status, 200, JSON.stringify(listing.json));
-  const dtypes = Object.fromEntries(listing.json.tree.children.map((c: any) => [c.path, c.dtype]));
-  assert.deepEqual(dtypes, { '/ascii': 'str:ascii', '/big': 'str', '/fixedutf': 'S6', '/scalar': 'str', '/words': 'str' });
+    const attrs = await api.call('GET', '/v1/files/hs.h5/attributes');
+    assert.equal(attrs.status, 200, JSON.stringify(attrs.json));
+    assert.deepEqual(Object.fromEntries(attrs.json.attributes.map((a: any) => [a.name, [a.dtype, a.shape, a.value]])), {
+      s: ['str', [], 'x'],
+      fixed: ['S5', [], 'hello'],
+      many: ['str', [3], ['a', 'bc', 'déf']],
+    });
+    const listing = await api.call('GET', '/v1/files/hs.h5');
+    assert.equal(listing.status, 200, JSON.stringify(listing.json));
+    const dtypes = Object.fromEntries(listing.json.tree.children.map((c: any) => [c.path, c.dtype]));
+    assert.deepEqual(dtypes, { '/ascii': 'str:ascii', '/big': 'str', '/fixedutf': 'S6', '/scalar': 'str', '/words': 'str' });
 
-  // ph5 writes into h5py's datasets (extending the chunked one first); h5py reads them.
-  assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/words/value?select=[1:3]', ['ONE', 'a much longer value than before'])).state, 'completed');
-  assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/fixedutf/value?select=[1:2]', ['éé'])).state, 'completed');
-  assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/big/shape', { shape: [101, 100] })).state, 'completed');
-  assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/big/value?select=[100,:]', Array.from({ length: 100 }, (_, j) => `new${j}`))).state, 'completed');
-  const after = await h5py<any>(stack.filePath('hs.h5'), "f = h5py.File(path, 'r')\nout = [f['words'].asstr()[()].tolist(), f['big'].asstr()[100, 0:3].tolist(), f['big'].asstr()[99, 99], f['fixedutf'].asstr()[()].tolist()]");
-  assert.deepEqual(after, [['zero', 'ONE', 'a much longer value than before', ''], ['new0', 'new1', 'new2'], 'r99c99', ['ab', 'éé']]);
-});
+    // ph5 writes into h5py's datasets (extending the chunked one first); h5py reads them.
+    assert.equal(
+      (await api.accepted('PUT', '/v1/files/hs.h5/datasets/words/value?select=[1:3]', ['ONE', 'a much longer value than before'])).state,
+      'completed',
+    );
+    assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/fixedutf/value?select=[1:2]', ['éé'])).state, 'completed');
+    assert.equal((await api.accepted('PUT', '/v1/files/hs.h5/datasets/big/shape', { shape: [101, 100] })).state, 'completed');
+    assert.equal(
+      (
+        await api.accepted(
+          'PUT',
+          '/v1/files/hs.h5/datasets/big/value?select=[100,:]',
+          Array.from({ length: 100 }, (_, j) => `new${j}`),
+        )
+      ).state,
+      'completed',
+    );
+    const after = await h5py<any>(
+      stack.filePath('hs.h5'),
+      "f = h5py.File(path, 'r')\nout = [f['words'].asstr()[()].tolist(), f['big'].asstr()[100, 0:3].tolist(), f['big'].asstr()[99, 99], f['fixedutf'].asstr()[()].tolist()]",
+    );
+    assert.deepEqual(after, [['zero', 'ONE', 'a much longer value than before', ''], ['new0', 'new1', 'new2'], 'r99c99', ['ab', 'éé']]);
+  },
+);

@@ -37,12 +37,17 @@ async function startApiProcess(env: NodeJS.ProcessEnv, port?: number): Promise<A
     env: { ...process.env, ...env, PH5_PORT: String(port), PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`the API exited: ${output}`);
-    if ((await fetch(`${url}/healthz`).then((r) => r.status).catch(() => 0)) === 200) break;
+    if (
+      (await fetch(`${url}/healthz`)
+        .then((r) => r.status)
+        .catch(() => 0)) === 200
+    )
+      break;
     if (i > 200) throw new Error(`the API did not come up: ${output}`);
     await sleep(50);
   }
@@ -51,7 +56,10 @@ async function startApiProcess(env: NodeJS.ProcessEnv, port?: number): Promise<A
 
 /** A binary write that sends `first` bytes of `total` at once and the rest when told to. */
 function upload(api: ApiProc, total: number, first: number): { finish(): void; answer: Promise<{ status: number; body: string }> } {
-  const req = http.request(`${api.url}/v1/files/big.h5/datasets/d/value`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': total } });
+  const req = http.request(`${api.url}/v1/files/big.h5/datasets/d/value`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream', 'content-length': total },
+  });
   const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
     req.on('response', (res) => {
       let body = '';
@@ -68,7 +76,11 @@ function upload(api: ApiProc, total: number, first: number): { finish(): void; a
   };
   void send(first).catch(() => {});
   return {
-    finish: () => void send(total - first).then(() => req.end(), () => {}),
+    finish: () =>
+      void send(total - first).then(
+        () => req.end(),
+        () => {},
+      ),
     answer,
   };
 }
@@ -121,12 +133,20 @@ test('kill -9 of the API mid-upload: no job, and the restarted API removes the p
     // A comes back (same data directory, same Redis): the dead upload goes, the live one stays.
     const a2 = await startApiProcess(env, a.port);
     procs.push(a2.proc);
-    assert.deepEqual((await staged(staging)).map((f) => f.name), [liveFile], `only B's upload is left in staging:\n${a2.output()}`);
+    assert.deepEqual(
+      (await staged(staging)).map((f) => f.name),
+      [liveFile],
+      `only B's upload is left in staging:\n${a2.output()}`,
+    );
     assert.match(a2.output(), /removed 1 partial upload/, 'the restarted API says what it removed');
 
     // No job came of the killed upload: the creation is the only job.
     const jobs = (await (await fetch(`${a2.url}/v1/jobs`)).json()) as { jobs: { ops: { op: string }[] }[] };
-    assert.deepEqual(jobs.jobs.map((j) => j.ops.map((o) => o.op)), [['createDataset']], 'no write job exists');
+    assert.deepEqual(
+      jobs.jobs.map((j) => j.ops.map((o) => o.op)),
+      [['createDataset']],
+      'no write job exists',
+    );
     assert.deepEqual(await readdir(path.join(dataDir, 'default')).catch(() => []), [], 'no file was touched');
 
     // B's upload completes undisturbed and is staged under its final name.

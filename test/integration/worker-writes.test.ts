@@ -7,10 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Queue } from 'bullmq';
 import { type JobData } from '../../services/shared/jobs.js';
 import { ShardQueues } from '../helpers/queues.js';
-import { redisOptions } from '../../services/shared/redis.js';
 import { client } from '../helpers/client.js';
 import { h5dump, h5py } from '../helpers/h5.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -79,7 +77,18 @@ test('a job that fails in the worker reports why, and the next job still runs', 
     project: 'default',
     file: 'late.h5',
     acceptedAt: Date.now(),
-    ops: [{ op: 'write', path: '/x', dtype: 'uint8', payloadDtype: 'uint8', select: '[0:4]', hyperslab: { start: [0], stride: [1], count: [4] }, staged: 'missing.bin', bytes: 4 }],
+    ops: [
+      {
+        op: 'write',
+        path: '/x',
+        dtype: 'uint8',
+        payloadDtype: 'uint8',
+        select: '[0:4]',
+        hyperslab: { start: [0], stride: [1], count: [4] },
+        staged: 'missing.bin',
+        bytes: 4,
+      },
+    ],
   };
   const lost = await queue.add('lost-payload', data, { attempts: 1 });
   await queue.close();

@@ -37,9 +37,18 @@ const WANT: Record<string, { value: unknown; dtype: string; shape: number[]; str
   '/ tags': { value: ['a', 'β', ''], dtype: '|O', shape: [3], string: ['utf-8', null] },
   '/ code': { value: 'b:ABC', dtype: '|S3', shape: [], string: ['utf-8', 3] },
   '/ empty': { value: '', dtype: '|O', shape: [], string: ['utf-8', null] },
-  '/g matrix': { value: [[1, -2, 3], [-4, 5, -32768]], dtype: '>i2', shape: [2, 3], string: null },
+  '/g matrix': {
+    value: [
+      [1, -2, 3],
+      [-4, 5, -32768],
+    ],
+    dtype: '>i2',
+    shape: [2, 3],
+    string: null,
+  },
   '/g flag': { value: true, dtype: '|b1', shape: [], string: null },
   '/g half': { value: [1, -2.5], dtype: '<f2', shape: [2], string: null },
+  // eslint-disable-next-line no-loss-of-precision -- the stored value, 2^63 + 5; h5py's JSON of it parses to the same double
   '/g big': { value: [9223372036854775813, 7], dtype: '<u8', shape: [2], string: null },
   '/g raw': { value: 'b:ab', dtype: '|S4', shape: [], string: ['ascii', 4] },
   '/g/d units': { value: 'b:m/s', dtype: '|S10', shape: [], string: ['utf-8', 10] },
@@ -77,7 +86,12 @@ for (const n of RANKS) {
     test('ph5 reads back what it wrote', () => {
       const reads = results[0]?.values.reads as Record<string, unknown>;
       const str = (value: unknown, shape: number[], length: number | null, cset = 'utf8') => ({ kind: 'string', value, shape, length, cset });
-      const num = (kind: string, size: number, order: string, shape: number[], data: string) => ({ kind: 'numeric', dtype: { kind, size, order }, shape, data });
+      const num = (kind: string, size: number, order: string, shape: number[], data: string) => ({
+        kind: 'numeric',
+        dtype: { kind, size, order },
+        shape,
+        data,
+      });
       assert.deepEqual(reads, {
         '/ title': str('héllo wörld ✓', [], null),
         '/ version': num('int', 4, 'le', [], '03000000'),
@@ -114,7 +128,9 @@ for (const n of RANKS) {
 
 test('ph5 reads attributes h5py wrote (serial), and refuses types it has no dtype for', async () => {
   const file = path.join(dir, 'from-h5py.h5');
-  await py(file, `
+  await py(
+    file,
+    `
 with h5py.File(path, 'w') as f:
     f.attrs['f4'] = np.float32(2.5)
     f.attrs['i8'] = np.arange(4, dtype='>i8')
@@ -122,7 +138,8 @@ with h5py.File(path, 'w') as f:
     f.attrs['b'] = np.bytes_(b'xy')
     f.attrs['cmp'] = np.array([(1, 2.0)], dtype=[('a', 'i4'), ('b', 'f8')])
     f.attrs.create('nothing', h5py.Empty('f8'))
-`);
+`,
+  );
   const f = await H5File.open(file, { mode: 'r', parallel: false });
   try {
     assert.deepEqual(await f.listAttributes('/'), ['b', 'cmp', 'f4', 'i8', 'nothing', 's']);
@@ -131,7 +148,10 @@ with h5py.File(path, 'w') as f:
     assert.deepEqual([f4.dtype, f4.shape, f4.data.readFloatLE(0)], [{ kind: 'float', size: 4, order: 'le' }, [], 2.5]);
     const i8 = await f.readAttribute('/', 'i8');
     assert.ok(i8.kind === 'numeric');
-    assert.deepEqual([i8.dtype, i8.shape, [0, 1, 2, 3].map((k) => i8.data.readBigInt64BE(k * 8))], [{ kind: 'int', size: 8, order: 'be' }, [4], [0n, 1n, 2n, 3n]]);
+    assert.deepEqual(
+      [i8.dtype, i8.shape, [0, 1, 2, 3].map((k) => i8.data.readBigInt64BE(k * 8))],
+      [{ kind: 'int', size: 8, order: 'be' }, [4], [0n, 1n, 2n, 3n]],
+    );
     assert.deepEqual(await f.readAttribute('/', 's'), { kind: 'string', value: 'text', shape: [], length: null, cset: 'utf8' });
     assert.deepEqual(await f.readAttribute('/', 'b'), { kind: 'string', value: 'xy', shape: [], length: 2, cset: 'ascii' });
     const cmp = await f.readAttribute('/', 'cmp');

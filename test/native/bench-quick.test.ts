@@ -38,7 +38,10 @@ test('the native write benchmark runs in --quick mode and reports both writers',
       assert.equal(runs.length, out.reps, `${writer}: one run per rep`);
       for (const run of runs) assert.ok(run.seconds > 0 && Number.isFinite(run.seconds));
     }
-    assert.ok(out.runs.filter((x) => x.writer === 'addon').every((x) => x.collective === true), 'addon writes were collective');
+    assert.ok(
+      out.runs.filter((x) => x.writer === 'addon').every((x) => x.collective === true),
+      'addon writes were collective',
+    );
     assert.ok(Number.isFinite(out.ratio) && out.ratio > 0);
     assert.match(r.stdout, /ratio addon\/h5py \d+\.\d+/);
   } finally {

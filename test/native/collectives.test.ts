@@ -32,9 +32,19 @@ for (const n of [1, 2, 4]) {
         assert.equal(r.bcastBigOk, true, `${at}: 3 MiB broadcast from rank ${last}`);
         assert.equal(r.minSmall, 10, at);
         assert.equal(r.minBig, (1 - n) * 1e12, at);
-        if (r.rank === 0) assert.deepEqual(r.gather0, Array.from({ length: n }, () => true), at);
+        if (r.rank === 0)
+          assert.deepEqual(
+            r.gather0,
+            Array.from({ length: n }, () => true),
+            at,
+          );
         else assert.equal(r.gather0, null, at);
-        if (r.rank === last) assert.deepEqual(r.gatherLast, Array.from({ length: n }, (_, k) => `r${k}`), at);
+        if (r.rank === last)
+          assert.deepEqual(
+            r.gatherLast,
+            Array.from({ length: n }, (_, k) => `r${k}`),
+            at,
+          );
         else assert.equal(r.gatherLast, null, at);
         assert.deepEqual(
           r.concurrent,
@@ -45,11 +55,7 @@ for (const n of [1, 2, 4]) {
           },
           at,
         );
-        assert.deepEqual(
-          { ...(r.badRoot as object), message: undefined },
-          { isPh5: true, code: 'PH5_ERR_ARGUMENT', message: undefined },
-          at,
-        );
+        assert.deepEqual({ ...(r.badRoot as object), message: undefined }, { isPh5: true, code: 'PH5_ERR_ARGUMENT', message: undefined }, at);
         assert.match((r.badRoot as { message: string }).message, /not a rank/);
         assert.deepEqual(r.badValue, { isPh5: true, code: 'PH5_ERR_ARGUMENT' }, at);
       }

@@ -28,7 +28,11 @@ after(async () => {
 async function crashedEpoch(file: string, seed: number, mode = 'crash'): Promise<void> {
   const env = { ...process.env };
   if (process.getuid?.() === 0) Object.assign(env, { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' });
-  const child = spawn('mpirun', ['--oversubscribe', '-n', String(RANKS), process.execPath, fixture('crash-epoch'), file, mode, String(seed)], { env, stdio: 'ignore', detached: true });
+  const child = spawn('mpirun', ['--oversubscribe', '-n', String(RANKS), process.execPath, fixture('crash-epoch'), file, mode, String(seed)], {
+    env,
+    stdio: 'ignore',
+    detached: true,
+  });
   const code = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 60_000);
     child.once('exit', (c) => {

@@ -90,16 +90,42 @@ for (const n of RANKS) {
     test('datasetInfo reports layout, chunks, filters, fill value and fill time', () => {
       const infos = results[0]?.values.infos as Record<string, Record<string, unknown>>;
       const noFill = { fillValue: null, fillTime: 'never' };
-      assert.deepEqual(infos.plain, { dtype: { kind: 'float', size: 8, order: 'le' }, shape: [6, 5], maxshape: [6, 5], layout: 'contiguous', chunks: null, filters: [], ...noFill });
-      assert.deepEqual(infos.chunked, { dtype: { kind: 'int', size: 4, order: 'le' }, shape: [10, 6], maxshape: [20, -1], layout: 'chunked', chunks: [3, 4], filters: [], ...noFill });
+      assert.deepEqual(infos.plain, {
+        dtype: { kind: 'float', size: 8, order: 'le' },
+        shape: [6, 5],
+        maxshape: [6, 5],
+        layout: 'contiguous',
+        chunks: null,
+        filters: [],
+        ...noFill,
+      });
+      assert.deepEqual(infos.chunked, {
+        dtype: { kind: 'int', size: 4, order: 'le' },
+        shape: [10, 6],
+        maxshape: [20, -1],
+        layout: 'chunked',
+        chunks: [3, 4],
+        filters: [],
+        ...noFill,
+      });
       assert.deepEqual(infos.gz?.chunks, [40, 7], 'picked: the whole (small, fixed) dataset');
       assert.deepEqual(infos.gz?.filters, [{ id: 1, name: 'gzip', level: 6 }]);
-      assert.deepEqual(infos.gzshuf?.filters, [{ id: 2, name: 'shuffle' }, { id: 1, name: 'gzip', level: 1 }]);
+      assert.deepEqual(infos.gzshuf?.filters, [
+        { id: 2, name: 'shuffle' },
+        { id: 1, name: 'gzip', level: 1 },
+      ]);
       assert.deepEqual(infos.gzshuf?.dtype, { kind: 'int', size: 4, order: 'be' });
       assert.deepEqual(infos.shuf?.filters, [{ id: 2, name: 'shuffle' }]);
       assert.deepEqual([infos.fill?.fillValue, infos.fill?.fillTime, infos.fill?.layout], ['fdff', 'ifset', 'contiguous']);
       assert.deepEqual([infos.fillgz?.fillValue, infos.fillgz?.fillTime], ['000000000000f83f', 'ifset']);
-      assert.deepEqual([infos.unlim?.maxshape, infos.unlim?.chunks], [[-1, 3], [349525, 3]], 'picked: ~1 MiB, from the last dimension');
+      assert.deepEqual(
+        [infos.unlim?.maxshape, infos.unlim?.chunks],
+        [
+          [-1, 3],
+          [349525, 3],
+        ],
+        'picked: ~1 MiB, from the last dimension',
+      );
       assert.deepEqual(infos.strings?.dtype, { kind: 'bytes', size: 8, order: 'le' });
     });
 
@@ -111,7 +137,17 @@ for (const n of RANKS) {
       assert.deepEqual(out.gzshuf, { ...base, dtype: '>i4', shape: [40, 7], maxshape: [40, 7], chunks: [8, 7], compression: 'gzip', level: 1, shuffle: true });
       assert.deepEqual(out.shuf, { ...base, dtype: '<f4', shape: [33, 1], maxshape: [33, 1], chunks: [10, 1], shuffle: true });
       assert.deepEqual(out.fill, { ...base, dtype: '<i2', shape: [12, 2], maxshape: [12, 2], chunks: null, fillvalue: -3, filltime: 'ifset' });
-      assert.deepEqual(out.fillgz, { ...base, dtype: '<f8', shape: [5, 2], maxshape: [5, 2], chunks: [2, 2], compression: 'gzip', level: 2, fillvalue: 1.5, filltime: 'ifset' });
+      assert.deepEqual(out.fillgz, {
+        ...base,
+        dtype: '<f8',
+        shape: [5, 2],
+        maxshape: [5, 2],
+        chunks: [2, 2],
+        compression: 'gzip',
+        level: 2,
+        fillvalue: 1.5,
+        filltime: 'ifset',
+      });
       assert.deepEqual(out.unlim, { ...base, dtype: '|b1', shape: [0, 3], maxshape: [null, 3], chunks: [349525, 3], fillvalue: false });
       assert.deepEqual(out.gzidle, { ...base, dtype: '>i4', shape: [3, 7], maxshape: [3, 7], chunks: [1, 7], compression: 'gzip', level: 1 });
       assert.deepEqual(out.strings, { ...base, dtype: '|S8', shape: [4, 1], maxshape: [4, 1], chunks: [4, 1], compression: 'gzip', level: 9, fillvalue: '' });

@@ -54,10 +54,7 @@ async function traced(how: 'sync' | 'plain', inject?: string) {
   const file = path.join(project, 'f.h5');
   const wrapper = path.join(dir, 'strace-rank.sh');
   const base = `strace -f -ttt -T -y -e trace=${TRACED} -o ${dir}/rank.$OMPI_COMM_WORLD_RANK`;
-  writeFileSync(
-    wrapper,
-    `#!/bin/sh\nif [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then exec ${base} ${inject ?? ''} "$@"; fi\nexec ${base} "$@"\n`,
-  );
+  writeFileSync(wrapper, `#!/bin/sh\nif [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then exec ${base} ${inject ?? ''} "$@"; fi\nexec ${base} "$@"\n`);
   chmodSync(wrapper, 0o755);
   const run = await mpirunWrapped<Result>(RANKS, [wrapper], 'durable-close', [file, how], 120_000);
   const traces = Array.from({ length: RANKS }, (_, r) => readTrace(path.join(dir, `rank.${r}`)));
@@ -74,7 +71,7 @@ function marker(calls: Syscall[], name: string): number {
 const describeCall = (c: Syscall) => `${c.name}(${c.path}) at ${c.start.toFixed(6)} = ${c.result}`;
 
 describe('durable close (strace of 2 ranks)', () => {
-  test('sync: everything written to the file is synced before the close returns, a new file\'s directory too', { timeout: 180_000 }, async () => {
+  test("sync: everything written to the file is synced before the close returns, a new file's directory too", { timeout: 180_000 }, async () => {
     const { results, file, project, dir, traces } = await traced('sync');
     for (const r of results) {
       assert.deepEqual([r.first, r.second], [{ ok: true }, { ok: true }], `rank ${r.rank}`);
@@ -83,24 +80,41 @@ describe('durable close (strace of 2 ranks)', () => {
     }
     for (const [rank, calls] of traces.entries()) {
       const at = `rank ${rank}`;
-      assert.ok(calls.some((c) => WRITE_CALLS.has(c.name) && c.path === file), `${at} wrote to the file`);
+      assert.ok(
+        calls.some((c) => WRITE_CALLS.has(c.name) && c.path === file),
+        `${at} wrote to the file`,
+      );
       for (const n of [1, 2]) {
         const start = marker(calls, `close-start-${n}`);
         const end = marker(calls, `close-end-${n}`);
         const syncs = calls.filter((c) => SYNC_CALLS.has(c.name) && c.path === file && c.start >= start && c.end <= end);
         assert.ok(syncs.length > 0, `${at}, close ${n}: the file is synced inside the close`);
-        assert.ok(syncs.every((s) => s.result === '0'), syncs.map(describeCall).join('\n'));
+        assert.ok(
+          syncs.every((s) => s.result === '0'),
+          syncs.map(describeCall).join('\n'),
+        );
         const left = unsyncedWrites(calls, file, end);
         assert.deepEqual(left.map(describeCall), [], `${at}, close ${n}: writes not synced when the close returned`);
         // The name of the new file: its directory, and the one above (a project directory
         // made for its first file), fsynced by rank 0 inside the first close only.
         const dirSyncs = calls.filter((c) => c.name === 'fsync' && (c.path === project || c.path === dir) && c.start >= start && c.end <= end);
-        if (rank === 0 && n === 1) assert.deepEqual(dirSyncs.map((c) => [c.path, c.result]), [[project, '0'], [dir, '0']], `${at}, close ${n}`);
+        if (rank === 0 && n === 1)
+          assert.deepEqual(
+            dirSyncs.map((c) => [c.path, c.result]),
+            [
+              [project, '0'],
+              [dir, '0'],
+            ],
+            `${at}, close ${n}`,
+          );
         else assert.deepEqual(dirSyncs, [], `${at}, close ${n}: no directory sync`);
       }
     }
     const data = await h5py<number[]>(file, "out = h5py.File(path, 'r')['d'][()].tolist()");
-    assert.deepEqual(data, Array.from({ length: ROWS * RANKS }, (_, i) => 2_000_000 + i));
+    assert.deepEqual(
+      data,
+      Array.from({ length: ROWS * RANKS }, (_, i) => 2_000_000 + i),
+    );
   });
 
   test('plain close: the same check finds writes that were never synced', { timeout: 180_000 }, async () => {
@@ -133,6 +147,9 @@ describe('durable close (strace of 2 ranks)', () => {
     }
     // Nothing was lost from the page cache: the second round's values are in the file.
     const data = await h5py<number[]>(file, "out = h5py.File(path, 'r')['d'][()].tolist()");
-    assert.deepEqual(data, Array.from({ length: ROWS * RANKS }, (_, i) => 2_000_000 + i));
+    assert.deepEqual(
+      data,
+      Array.from({ length: ROWS * RANKS }, (_, i) => 2_000_000 + i),
+    );
   });
 });

@@ -35,7 +35,11 @@ function fakeBin(name: string, body: string): string {
   return bin;
 }
 
-function explain(env: Record<string, string>): { status: number | null; out: { hdf5: string; mpi: string; cflags: string[]; libs: string[]; ldflags: string[] } | null; err: string } {
+function explain(env: Record<string, string>): {
+  status: number | null;
+  out: { hdf5: string; mpi: string; cflags: string[]; libs: string[]; ldflags: string[] } | null;
+  err: string;
+} {
   const r = spawnSync(process.execPath, [script, 'explain'], {
     // no pkg-config, mpicc or h5pcc unless the test puts fakes on PATH
     env: { PATH: env.PATH ?? path.join(dir, 'empty'), ...env },

@@ -118,13 +118,16 @@ for (const n of RANKS) {
 
 test('external links and named datatypes (written by h5py) are listed with their kind', async () => {
   const file = path.join(dir, 'kinds.h5');
-  await py(file, `
+  await py(
+    file,
+    `
 with h5py.File(path, 'w') as f:
     f['t'] = np.dtype('<i4')
     f['ext'] = h5py.ExternalLink('other.h5', '/inside')
     f.create_group('g')
     f['ds'] = np.arange(3)
-`);
+`,
+  );
   const f = await H5File.open(file, { mode: 'r', parallel: false });
   try {
     assert.deepEqual(await f.list('/'), [

@@ -85,10 +85,13 @@ test('serial files take the alignment too (no MPI); h5dump sees the data', async
   } finally {
     await f.close();
   }
-  const out = await py<Record<string, { offset: number }>>(file, `
+  const out = await py<Record<string, { offset: number }>>(
+    file,
+    `
 with h5py.File(path, 'r') as f:
     for name in f: out[name] = {'offset': f[name].id.get_offset()}
-`);
+`,
+  );
   for (const name of ['a', 'b']) assert.equal((out[name] as { offset: number }).offset % 8192, 0, `${name} at ${(out[name] as { offset: number }).offset}`);
   const dump = await h5dump(file, '-d', '/b', '-s', '298', '-c', '2');
   assert.match(dump, /\(298\): 298, 299/);

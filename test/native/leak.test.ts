@@ -84,7 +84,9 @@ test(`leak loop under valgrind (mpirun -n ${RANKS}, ${ITERATIONS} iterations): c
     assert.deepEqual(r.idViolations, [], `rank ${r.rank}: HDF5 ids left open`);
     assert.equal(r.finalCount, 0);
   }
-  const reports = readdirSync(vgDir).filter((f) => f.endsWith('.xml')).map((f) => readValgrindXml(path.join(vgDir, f)));
+  const reports = readdirSync(vgDir)
+    .filter((f) => f.endsWith('.xml'))
+    .map((f) => readValgrindXml(path.join(vgDir, f)));
   // Only the node processes' reports hold a leak summary (the forked pre-exec children of
   // Open MPI, if any, write an empty one).
   const finished = reports.filter((r) => r.finished && r.records.length > 0);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { DatasetInfo, WriteReport } from '../../native/lib/index.js';
 import { CASES, PY_EXPECTED } from './fixtures/values.js';
-import { h5dumpHeader, h5dumpTypes, h5py, mpirun } from '../helpers/mpirun.js';
+import { h5dumpHeader, h5dumpTypes, mpirun } from '../helpers/mpirun.js';
 
 interface WriteResult {
   rank: number;
@@ -116,12 +116,36 @@ for (const n of [1, 2, 4]) {
     test('datasetInfo describes every dataset (dtype round-trips)', () => {
       const infos = results[0]?.infos as Record<string, DatasetInfo>;
       for (const c of CASES) {
-        const want = { ...c.dtype, order: c.dtype.size > 1 && (c.dtype.kind === 'int' || c.dtype.kind === 'uint' || c.dtype.kind === 'float') ? c.dtype.order : 'le' };
+        const want = {
+          ...c.dtype,
+          order: c.dtype.size > 1 && (c.dtype.kind === 'int' || c.dtype.kind === 'uint' || c.dtype.kind === 'float') ? c.dtype.order : 'le',
+        };
         assert.deepEqual(infos[c.name], { dtype: want, shape: [L], maxshape: [L], layout: 'contiguous', chunks: null, ...NO_FILL }, c.name);
       }
-      assert.deepEqual(infos['grid/ext'], { dtype: { kind: 'int', size: 4, order: 'le' }, shape: [12, 6], maxshape: [-1, 6], layout: 'chunked', chunks: [4, 3], ...NO_FILL });
-      assert.deepEqual(infos['auto/unlim'], { dtype: { kind: 'float', size: 8, order: 'le' }, shape: [L], maxshape: [-1], layout: 'chunked', chunks: [131072], ...NO_FILL });
-      assert.deepEqual(infos['scalar'], { dtype: { kind: 'float', size: 8, order: 'le' }, shape: [], maxshape: [], layout: 'contiguous', chunks: null, ...NO_FILL });
+      assert.deepEqual(infos['grid/ext'], {
+        dtype: { kind: 'int', size: 4, order: 'le' },
+        shape: [12, 6],
+        maxshape: [-1, 6],
+        layout: 'chunked',
+        chunks: [4, 3],
+        ...NO_FILL,
+      });
+      assert.deepEqual(infos['auto/unlim'], {
+        dtype: { kind: 'float', size: 8, order: 'le' },
+        shape: [L],
+        maxshape: [-1],
+        layout: 'chunked',
+        chunks: [131072],
+        ...NO_FILL,
+      });
+      assert.deepEqual(infos['scalar'], {
+        dtype: { kind: 'float', size: 8, order: 'le' },
+        shape: [],
+        maxshape: [],
+        layout: 'contiguous',
+        chunks: null,
+        ...NO_FILL,
+      });
       for (const r of results) assert.deepEqual(r.infos, infos, `rank ${r.rank} sees the same metadata`);
     });
 

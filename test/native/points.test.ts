@@ -33,11 +33,14 @@ for (const n of [1, 2] as const) {
     test('written collectively in the list order, read back, chunk check, failures on every rank', async () => {
       const file = path.join(dir, `points-${n}.h5`);
       const serial = path.join(dir, `late-${n}.h5`);
-      await py(serial, `
+      await py(
+        serial,
+        `
 with h5py.File(path, 'w') as f:
     d = f.create_dataset('late', shape=(100,), chunks=(10,), dtype='<f8')
     d[0] = 1.0  # one chunk allocated: a parallel open allocates a dataset only when it has none
-`);
+`,
+      );
       const results = await runSteps(n, 'points', [file, serial]);
       assertNoLeaks(results);
       assertErrors(results, {

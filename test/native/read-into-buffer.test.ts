@@ -37,12 +37,15 @@ for (const n of RANKS) {
     });
 
     test('h5py agrees with the written values', async () => {
-      const out = await py<{ plain: boolean; packed: boolean }>(file, `
+      const out = await py<{ plain: boolean; packed: boolean }>(
+        file,
+        `
 with h5py.File(path, 'r') as f:
     i, j = np.meshgrid(np.arange(10), np.arange(4), indexing='ij')
     out['plain'] = bool(np.array_equal(f['plain'][()], i + j / 10))
     out['packed'] = bool(np.array_equal(f['packed'][()], i * 4 + j)) and f['packed'].compression == 'gzip'
-`);
+`,
+      );
       assert.deepEqual(out, { plain: true, packed: true });
     });
   });
@@ -54,7 +57,10 @@ test('serial reads into a caller buffer (no MPI), from a file ph5 wrote in paral
     const into = Buffer.alloc(3 * 4 * 4);
     const got = await f.read('packed', { start: [7, 0], stride: [1, 1], count: [3, 4] }, { into });
     assert.equal(got, into);
-    assert.deepEqual(Array.from({ length: 12 }, (_, k) => into.readInt32LE(k * 4)), Array.from({ length: 12 }, (_, k) => 28 + k));
+    assert.deepEqual(
+      Array.from({ length: 12 }, (_, k) => into.readInt32LE(k * 4)),
+      Array.from({ length: 12 }, (_, k) => 28 + k),
+    );
     await assert.rejects(f.read('packed', null, { into }), (e: unknown) => e instanceof Ph5NativeError && e.code === 'PH5_ERR_SELECTION');
     assert.equal(leakedObjectCount(), 0);
   } finally {

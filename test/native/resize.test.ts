@@ -46,9 +46,18 @@ for (const n of RANKS) {
         assert.deepEqual(r.values['grow shapes'], [[3 * n], [6 * n], [9 * n]]);
         assert.deepEqual(r.values['grow after disagreement'], [9 * n], 'a refused resize changes nothing');
         const grid = r.values['grid info'] as { shape: number[]; maxshape: number[] };
-        assert.deepEqual([grid.shape, grid.maxshape], [[5, 8], [-1, 8]]);
+        assert.deepEqual(
+          [grid.shape, grid.maxshape],
+          [
+            [5, 8],
+            [-1, 8],
+          ],
+        );
         const row4 = Buffer.from(r.values['grid read'] as string, 'hex');
-        assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((c) => row4.readDoubleLE(c * 8)), [40, 41, 42, 43, 44, 45, 46, 47]);
+        assert.deepEqual(
+          [0, 1, 2, 3, 4, 5, 6, 7].map((c) => row4.readDoubleLE(c * 8)),
+          [40, 41, 42, 43, 44, 45, 46, 47],
+        );
         const packed = r.values['packed info'] as { shape: number[]; filters: unknown[] };
         assert.deepEqual(packed.shape, [2 * n, 10]);
         assert.deepEqual(packed.filters, [{ id: 1, name: 'gzip', level: 4 }]);

@@ -83,7 +83,7 @@ print(json.dumps(raw))
     assert.equal(mpi.initialized(), false);
   });
 
-  test('datasetInfo maps every h5py dtype back, and reads return h5py\'s raw bytes', async () => {
+  test("datasetInfo maps every h5py dtype back, and reads return h5py's raw bytes", async () => {
     const f = await H5File.open(file, { mode: 'r', parallel: false });
     try {
       for (const c of CASES) {
@@ -109,7 +109,15 @@ print(json.dumps(raw))
   test('layouts: chunked with unlimited maxshape, compact; 2-D selections', async () => {
     const f = await H5File.open(file, { mode: 'r', parallel: false });
     const chunked: DatasetInfo = await f.datasetInfo('g/chunked');
-    assert.deepEqual(chunked, { dtype: { kind: 'int', size: 8, order: 'le' }, shape: [12], maxshape: [-1], layout: 'chunked', chunks: [5], ...H5PY_FILL, fillTime: 'alloc' }); // h5py: ALLOC for chunked
+    assert.deepEqual(chunked, {
+      dtype: { kind: 'int', size: 8, order: 'le' },
+      shape: [12],
+      maxshape: [-1],
+      layout: 'chunked',
+      chunks: [5],
+      ...H5PY_FILL,
+      fillTime: 'alloc',
+    }); // h5py: ALLOC for chunked
     assert.deepEqual(await f.datasetInfo('compact'), {
       dtype: { kind: 'int', size: 2, order: 'be' },
       shape: [4],
@@ -120,7 +128,10 @@ print(json.dumps(raw))
     });
     assert.deepEqual([...(await f.read('compact')).values()], [0, 1, 0xff, 0xfe, 0, 3, 0xff, 0xfc]);
     const block = await f.read('grid', { start: [1, 2], stride: [2, 3], count: [2, 2] }); // rows 1,3 cols 2,5
-    assert.deepEqual([0, 1, 2, 3].map((k) => block.readUInt16LE(k * 2)), [8, 11, 20, 23]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((k) => block.readUInt16LE(k * 2)),
+      [8, 11, 20, 23],
+    );
     const empty = await f.read('grid', { start: [0, 0], stride: [1, 1], count: [0, 6] });
     assert.equal(empty.length, 0);
     await f.close();
@@ -176,12 +187,16 @@ describe('serial writes read by h5py', () => {
       "out = {'c': f['a/b/c'][()].tolist(), 'cdt': f['a/b/c'].dtype.str, 'chunks': list(f['a/b/c'].chunks), 'flags': f['flags'][()].tolist()}",
       "f = h5py.File(path, 'r')",
     );
-    const want = range(0, L).map((i) => Number(BigInt.asIntN(32, ((BigInt((i * 37) % 251) - 125n) * 16777259n))));
+    const want = range(0, L).map((i) => Number(BigInt.asIntN(32, (BigInt((i * 37) % 251) - 125n) * 16777259n)));
     want[1] = Number((BigInt((100 * 37) % 251) - 125n) * 16777259n);
     assert.deepEqual(out.c, want);
     assert.equal(out.cdt, '>i4');
     assert.deepEqual(out.chunks, [8]);
-    assert.deepEqual(out.flags, range(0, L).map((i) => i % 2 === 1), 'bool fill value TRUE where not written');
+    assert.deepEqual(
+      out.flags,
+      range(0, L).map((i) => i % 2 === 1),
+      'bool fill value TRUE where not written',
+    );
   });
 });
 

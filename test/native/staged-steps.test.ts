@@ -64,41 +64,52 @@ async function runEpoch(how: 'map' | 'read'): Promise<{ results: Result[]; file:
 }
 
 for (const how of ['read', 'map'] as const) {
-  test(`staged shares ${how === 'map' ? 'mapped' : 'read'} one step ahead: every value lands where it did, the missing payload fails only its job`, { timeout: 300_000 }, async () => {
-    const { results, file } = await runEpoch(how);
-    const steps = results[0]!.steps;
-    // The plan really is many steps: multi-step writes, and one union of the coalesced rows.
-    const writesOf = (p: string) => steps.filter((s) => 'path' in s && s.path === p).length;
-    assert.ok(writesOf('f8') >= 3, `f8 in ${writesOf('f8')} steps`);
-    assert.ok(writesOf('be') >= 2, `be in ${writesOf('be')} steps`);
-    assert.ok(steps.some((s) => 'path' in s && s.path === 'rows' && s.parts > 1), 'the single-row writes became a union step');
-    for (const r of results) {
-      assert.equal(r.report.abort, undefined, `rank ${r.rank}: ${JSON.stringify(r.report.abort)}`);
-      assert.deepEqual(Object.keys(r.report.failedJobs), ['2'], `rank ${r.rank}: only the job with the missing payload failed`);
-      assert.equal(r.report.failedJobs[2]!.code, 'PH5_ERR_STAGING');
-      // Contiguous runs of contiguous datasets were written independently, the rest collectively.
-      steps.forEach((s, i) => {
-        if (!('path' in s) || s.path === 'miss') return;
-        const want = s.path === 'u1' || s.path === 'col' || s.path === 'rows' ? true : false;
-        assert.equal(r.report.steps[i]?.collective, want, `rank ${r.rank}: step ${i} (${s.path}) collective`);
-        // (be and i2 are byte-swapped by HDF5: a second cause, which independent I/O does not mind.)
-        const causes = want ? [] : s.path === 'be' || s.path === 'i2' ? ['H5D_MPIO_SET_INDEPENDENT', 'H5D_MPIO_DATATYPE_CONVERSION'] : ['H5D_MPIO_SET_INDEPENDENT'];
-        assert.deepEqual(r.report.steps[i]?.noCollectiveCause, causes, `rank ${r.rank}: step ${i} (${s.path}) cause`);
-      });
-      const b = r.report.breakdown!;
-      assert.ok(b.readMs > 0 && b.writeMs > 0 && b.agreeMs > 0, `rank ${r.rank}: breakdown ${JSON.stringify(b)}`);
-      // Shares of 1 MiB or more in one range of one staged file (f8, be) are mapped, only with 'map'.
-      if (how === 'map') assert.ok(b.mappedBytes >= 8 * 1_500_007 / RANKS - 8, `rank ${r.rank}: mapped ${b.mappedBytes} bytes`);
-      else assert.equal(b.mappedBytes, 0, `rank ${r.rank}: mapped bytes`);
-    }
-    const got = await h5py<Record<string, { dtype: string; shape: number[]; wrong: number; first: number[] | null }>>(file, CHECK);
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(got).map(([k, v]) => [k, v.wrong])),
-      { f8: 0, be: 0, i2: 0, u1: 0, col: 0, rows: 0, miss: 0 },
-      `wrong elements per dataset: ${JSON.stringify(got)}`,
-    );
-    assert.equal(got.be!.dtype, '<f8');
-    assert.equal(got.i2!.dtype, '>i2');
-    assert.equal(got.u1!.dtype, '|u1');
-  });
+  test(
+    `staged shares ${how === 'map' ? 'mapped' : 'read'} one step ahead: every value lands where it did, the missing payload fails only its job`,
+    { timeout: 300_000 },
+    async () => {
+      const { results, file } = await runEpoch(how);
+      const steps = results[0]!.steps;
+      // The plan really is many steps: multi-step writes, and one union of the coalesced rows.
+      const writesOf = (p: string) => steps.filter((s) => 'path' in s && s.path === p).length;
+      assert.ok(writesOf('f8') >= 3, `f8 in ${writesOf('f8')} steps`);
+      assert.ok(writesOf('be') >= 2, `be in ${writesOf('be')} steps`);
+      assert.ok(
+        steps.some((s) => 'path' in s && s.path === 'rows' && s.parts > 1),
+        'the single-row writes became a union step',
+      );
+      for (const r of results) {
+        assert.equal(r.report.abort, undefined, `rank ${r.rank}: ${JSON.stringify(r.report.abort)}`);
+        assert.deepEqual(Object.keys(r.report.failedJobs), ['2'], `rank ${r.rank}: only the job with the missing payload failed`);
+        assert.equal(r.report.failedJobs[2]!.code, 'PH5_ERR_STAGING');
+        // Contiguous runs of contiguous datasets were written independently, the rest collectively.
+        steps.forEach((s, i) => {
+          if (!('path' in s) || s.path === 'miss') return;
+          const want = s.path === 'u1' || s.path === 'col' || s.path === 'rows' ? true : false;
+          assert.equal(r.report.steps[i]?.collective, want, `rank ${r.rank}: step ${i} (${s.path}) collective`);
+          // (be and i2 are byte-swapped by HDF5: a second cause, which independent I/O does not mind.)
+          const causes = want
+            ? []
+            : s.path === 'be' || s.path === 'i2'
+              ? ['H5D_MPIO_SET_INDEPENDENT', 'H5D_MPIO_DATATYPE_CONVERSION']
+              : ['H5D_MPIO_SET_INDEPENDENT'];
+          assert.deepEqual(r.report.steps[i]?.noCollectiveCause, causes, `rank ${r.rank}: step ${i} (${s.path}) cause`);
+        });
+        const b = r.report.breakdown!;
+        assert.ok(b.readMs > 0 && b.writeMs > 0 && b.agreeMs > 0, `rank ${r.rank}: breakdown ${JSON.stringify(b)}`);
+        // Shares of 1 MiB or more in one range of one staged file (f8, be) are mapped, only with 'map'.
+        if (how === 'map') assert.ok(b.mappedBytes >= (8 * 1_500_007) / RANKS - 8, `rank ${r.rank}: mapped ${b.mappedBytes} bytes`);
+        else assert.equal(b.mappedBytes, 0, `rank ${r.rank}: mapped bytes`);
+      }
+      const got = await h5py<Record<string, { dtype: string; shape: number[]; wrong: number; first: number[] | null }>>(file, CHECK);
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(got).map(([k, v]) => [k, v.wrong])),
+        { f8: 0, be: 0, i2: 0, u1: 0, col: 0, rows: 0, miss: 0 },
+        `wrong elements per dataset: ${JSON.stringify(got)}`,
+      );
+      assert.equal(got.be!.dtype, '<f8');
+      assert.equal(got.i2!.dtype, '>i2');
+      assert.equal(got.u1!.dtype, '|u1');
+    },
+  );
 }

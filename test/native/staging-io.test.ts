@@ -98,7 +98,10 @@ describe('mapRange and releaseMapping', () => {
   // Three pages and a bit, each byte a function of its offset.
   const bytes = Buffer.from(Array.from({ length: 3 * 4096 + 123 }, (_, i) => (i * 7 + (i >> 12)) & 0xff));
   writeFileSync(big, bytes);
-  const mapped = (file: string) => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith(file)).length;
+  const mapped = (file: string) =>
+    readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith(file)).length;
 
   test('maps the range, at any offset (not only page multiples), as the file holds it', async () => {
     for (const [offset, length] of [

@@ -102,9 +102,19 @@ describe('StagingWriter', () => {
     const file = path.join(dir, 'too-big.bin');
     const script = path.join(here, 'fixtures', 'staging-writer-efbig.js');
     // SIGXFSZ ignored (inherited through exec): the write fails with EFBIG instead of killing.
-    const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 1024; exec "${process.execPath}" "${script}" "${file}"`], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 1024; exec "${process.execPath}" "${script}" "${file}"`], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { code: string; syscall: string; path: string; errno: number; message: string; existsAfterDiscard: boolean };
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      code: string;
+      syscall: string;
+      path: string;
+      errno: number;
+      message: string;
+      existsAfterDiscard: boolean;
+    };
     assert.equal(out.code, 'EFBIG', out.message);
     assert.equal(out.syscall, 'write');
     assert.equal(out.path, file);

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { H5File, leakedObjectCount, openObjectCount, Ph5NativeError, type NativeDtype } from '../../native/lib/index.js';
+import { H5File, leakedObjectCount, openObjectCount, type NativeDtype } from '../../native/lib/index.js';
 import { rejectsNative as rejects } from '../helpers/native-errors.js';
 import { py } from '../helpers/surface.js';
 
@@ -22,20 +22,40 @@ const f8: NativeDtype = { kind: 'float', size: 8, order: 'le' };
 const c8: NativeDtype = { kind: 'complex', size: 8, order: 'le' };
 const c16be: NativeDtype = { kind: 'complex', size: 16, order: 'be' };
 const colors: NativeDtype = {
-  kind: 'enum', size: 1, order: 'le', base: 'uint',
-  members: [{ name: 'RED', value: 0 }, { name: 'GREEN', value: 1 }, { name: 'BLUE', value: 7 }],
+  kind: 'enum',
+  size: 1,
+  order: 'le',
+  base: 'uint',
+  members: [
+    { name: 'RED', value: 0 },
+    { name: 'GREEN', value: 1 },
+    { name: 'BLUE', value: 7 },
+  ],
 };
 const level: NativeDtype = {
-  kind: 'enum', size: 2, order: 'be', base: 'int',
-  members: [{ name: 'LOW', value: -300 }, { name: 'HIGH', value: 300 }],
+  kind: 'enum',
+  size: 2,
+  order: 'be',
+  base: 'int',
+  members: [
+    { name: 'LOW', value: -300 },
+    { name: 'HIGH', value: 300 },
+  ],
 };
 const inner: NativeDtype = {
-  kind: 'compound', size: 4, order: 'le',
-  fields: [{ name: 'a', offset: 0, dtype: { kind: 'int', size: 2, order: 'be' } }, { name: 'b', offset: 2, dtype: { kind: 'uint', size: 1, order: 'le' } }],
+  kind: 'compound',
+  size: 4,
+  order: 'le',
+  fields: [
+    { name: 'a', offset: 0, dtype: { kind: 'int', size: 2, order: 'be' } },
+    { name: 'b', offset: 2, dtype: { kind: 'uint', size: 1, order: 'le' } },
+  ],
 };
 // Nested, with a subarray, a fixed string, complex, an enum and padding (itemsize 48).
 const record: NativeDtype = {
-  kind: 'compound', size: 48, order: 'le',
+  kind: 'compound',
+  size: 48,
+  order: 'le',
   fields: [
     { name: 'x', offset: 0, dtype: f8 },
     { name: 'v', offset: 8, dtype: { kind: 'array', size: 12, order: 'le', base: f4, shape: [3] } },
@@ -123,7 +143,14 @@ with h5py.File(path, 'r') as f:
     out['record.e'] = {'dtype': None, 'value': None, 'enum': h5py.check_enum_dtype(f['record'].dtype['e'])}
 `,
     );
-    assert.deepEqual(got.c8, { dtype: '<c8', value: [[1.5, -2], [3, 4]], enum: null });
+    assert.deepEqual(got.c8, {
+      dtype: '<c8',
+      value: [
+        [1.5, -2],
+        [3, 4],
+      ],
+      enum: null,
+    });
     assert.deepEqual(got.c16be, { dtype: '>c16', value: [[1e300, -0.25]], enum: null });
     assert.deepEqual(got.colors, { dtype: '|u1', value: [0, 7, 1], enum: { RED: 0, GREEN: 1, BLUE: 7 } });
     assert.deepEqual(got.level, { dtype: '>i2', value: [-300, 300, 5], enum: { LOW: -300, HIGH: 300 } });
@@ -131,8 +158,22 @@ with h5py.File(path, 'r') as f:
     assert.deepEqual(got.record?.dtype, {
       itemsize: 48,
       fields: [
-        ['x', 0, '<f8'], ['v', 8, ['<f4', [3]]], ['s', 20, '|S4'], ['c', 24, '>c8'], ['e', 32, '|u1'],
-        ['in', 36, { itemsize: 4, fields: [['a', 0, '>i2'], ['b', 2, '|u1']] }],
+        ['x', 0, '<f8'],
+        ['v', 8, ['<f4', [3]]],
+        ['s', 20, '|S4'],
+        ['c', 24, '>c8'],
+        ['e', 32, '|u1'],
+        [
+          'in',
+          36,
+          {
+            itemsize: 4,
+            fields: [
+              ['a', 0, '>i2'],
+              ['b', 2, '|u1'],
+            ],
+          },
+        ],
       ],
     });
     assert.deepEqual(got.record?.value, [
@@ -173,23 +214,55 @@ with h5py.File(path, 'w') as f:
     const want: Record<string, NativeDtype> = {
       c64: { kind: 'complex', size: 8, order: 'le' },
       c128be: { kind: 'complex', size: 16, order: 'be' },
-      enum16: { kind: 'enum', size: 2, order: 'le', base: 'int', members: [{ name: 'NEG', value: -1 }, { name: 'NINE', value: 9 }, { name: 'TWO', value: 2 }] },
-      enum8: { kind: 'enum', size: 1, order: 'le', base: 'uint', members: [{ name: 'OFF', value: 0 }, { name: 'ON', value: 1 }] },
+      enum16: {
+        kind: 'enum',
+        size: 2,
+        order: 'le',
+        base: 'int',
+        members: [
+          { name: 'NEG', value: -1 },
+          { name: 'NINE', value: 9 },
+          { name: 'TWO', value: 2 },
+        ],
+      },
+      enum8: {
+        kind: 'enum',
+        size: 1,
+        order: 'le',
+        base: 'uint',
+        members: [
+          { name: 'OFF', value: 0 },
+          { name: 'ON', value: 1 },
+        ],
+      },
       flags: { kind: 'bool', size: 1, order: 'le' },
       nested: {
-        kind: 'compound', size: 67, order: 'le',
+        kind: 'compound',
+        size: 67,
+        order: 'le',
         fields: [
           { name: 'id', offset: 0, dtype: { kind: 'uint', size: 4, order: 'le' } },
           { name: 'pos', offset: 4, dtype: { kind: 'array', size: 48, order: 'le', base: f8, shape: [2, 3] } },
           { name: 'name', offset: 52, dtype: { kind: 'bytes', size: 5, order: 'le' } },
           {
-            name: 'sub', offset: 57,
-            dtype: { kind: 'compound', size: 10, order: 'le', fields: [{ name: 'p', offset: 0, dtype: { kind: 'int', size: 8, order: 'be' } }, { name: 'q', offset: 8, dtype: { kind: 'float', size: 2, order: 'le' } }] },
+            name: 'sub',
+            offset: 57,
+            dtype: {
+              kind: 'compound',
+              size: 10,
+              order: 'le',
+              fields: [
+                { name: 'p', offset: 0, dtype: { kind: 'int', size: 8, order: 'be' } },
+                { name: 'q', offset: 8, dtype: { kind: 'float', size: 2, order: 'le' } },
+              ],
+            },
           },
         ],
       },
       aligned: {
-        kind: 'compound', size: 24, order: 'le',
+        kind: 'compound',
+        size: 24,
+        order: 'le',
         fields: [
           { name: 'a', offset: 0, dtype: { kind: 'uint', size: 1, order: 'le' } },
           { name: 'b', offset: 8, dtype: f8 },
@@ -211,7 +284,10 @@ with h5py.File(path, 'w') as f:
       }
       const cattr = await f.readAttribute('/', 'cattr');
       assert.ok(cattr.kind === 'numeric');
-      assert.deepEqual([cattr.dtype, cattr.shape, cattr.data.readFloatLE(0), cattr.data.readFloatLE(4)], [{ kind: 'complex', size: 8, order: 'le' }, [], 1, -1]);
+      assert.deepEqual(
+        [cattr.dtype, cattr.shape, cattr.data.readFloatLE(0), cattr.data.readFloatLE(4)],
+        [{ kind: 'complex', size: 8, order: 'le' }, [], 1, -1],
+      );
       const eattr = await f.readAttribute('/', 'eattr');
       assert.ok(eattr.kind === 'numeric' && eattr.dtype.kind === 'enum');
       assert.deepEqual([eattr.dtype.order, eattr.dtype.base, eattr.data.readUInt16BE(0)], ['be', 'uint', 2]);
@@ -238,8 +314,24 @@ with h5py.File(path, 'w') as f:
     const f = await H5File.open(file3, { mode: 'rw', parallel: false });
     const m = (await f.datasetInfo('m')).dtype;
     assert.ok(m.kind === 'compound');
-    assert.deepEqual(m.fields.map((x) => [x.name, x.offset, x.dtype.kind]), [['ok', 0, 'bool'], ['e', 1, 'enum'], ['u', 9, 'bytes']]);
-    assert.deepEqual(m.fields[1]?.dtype, { kind: 'enum', size: 8, order: 'le', base: 'uint', members: [{ name: 'A', value: 0 }, { name: 'BIG', value: 2 ** 53 - 1 }] });
+    assert.deepEqual(
+      m.fields.map((x) => [x.name, x.offset, x.dtype.kind]),
+      [
+        ['ok', 0, 'bool'],
+        ['e', 1, 'enum'],
+        ['u', 9, 'bytes'],
+      ],
+    );
+    assert.deepEqual(m.fields[1]?.dtype, {
+      kind: 'enum',
+      size: 8,
+      order: 'le',
+      base: 'uint',
+      members: [
+        { name: 'A', value: 0 },
+        { name: 'BIG', value: 2 ** 53 - 1 },
+      ],
+    });
     await f.write('m', { start: [0], stride: [1], count: [1] }, Buffer.from('00' + '0000000000000000' + 'c3a97a00', 'hex'), { memDtype: m });
     await f.write('u', { start: [0], stride: [1], count: [1] }, Buffer.from('é', 'utf8'), { memDtype: { kind: 'bytes', size: 2, order: 'le' } });
     await f.close();
@@ -292,10 +384,23 @@ describe('writes and attributes', () => {
   test('HDF5 converts compound fields by name and byte order; enums take their base integers', async () => {
     const f = await H5File.open(file, { mode: 'create', parallel: false });
     const all = (n: number) => ({ start: [0], stride: [1], count: [n] });
-    const pair: NativeDtype = { kind: 'compound', size: 12, order: 'le', fields: [{ name: 'x', offset: 0, dtype: { kind: 'int', size: 4, order: 'le' } }, { name: 'y', offset: 4, dtype: f8 }] };
+    const pair: NativeDtype = {
+      kind: 'compound',
+      size: 12,
+      order: 'le',
+      fields: [
+        { name: 'x', offset: 0, dtype: { kind: 'int', size: 4, order: 'le' } },
+        { name: 'y', offset: 4, dtype: f8 },
+      ],
+    };
     const swapped: NativeDtype = {
-      kind: 'compound', size: 16, order: 'le',
-      fields: [{ name: 'y', offset: 0, dtype: { kind: 'float', size: 8, order: 'be' } }, { name: 'x', offset: 12, dtype: { kind: 'int', size: 4, order: 'be' } }],
+      kind: 'compound',
+      size: 16,
+      order: 'le',
+      fields: [
+        { name: 'y', offset: 0, dtype: { kind: 'float', size: 8, order: 'be' } },
+        { name: 'x', offset: 12, dtype: { kind: 'int', size: 4, order: 'be' } },
+      ],
     };
     await f.createDataset('pair', { dtype: pair, shape: [1] });
     const mem = Buffer.alloc(16);
@@ -324,7 +429,15 @@ describe('writes and attributes', () => {
     await rejects(() => f.write('pair', all(1), Buffer.alloc(8), { memDtype: f8 }), 'PH5_ERR_TYPE');
     await rejects(() => f.write('c', all(1), Buffer.alloc(8), { memDtype: f8 }), 'PH5_ERR_TYPE');
     await rejects(() => f.write('level', all(2), Buffer.alloc(4), { memDtype: { kind: 'uint', size: 2, order: 'le' } }), 'PH5_ERR_TYPE', /base integers/);
-    const other: NativeDtype = { kind: 'compound', size: 12, order: 'le', fields: [{ name: 'x', offset: 0, dtype: { kind: 'int', size: 4, order: 'le' } }, { name: 'z', offset: 4, dtype: f8 }] };
+    const other: NativeDtype = {
+      kind: 'compound',
+      size: 12,
+      order: 'le',
+      fields: [
+        { name: 'x', offset: 0, dtype: { kind: 'int', size: 4, order: 'le' } },
+        { name: 'z', offset: 4, dtype: f8 },
+      ],
+    };
     await rejects(() => f.write('pair', all(1), Buffer.alloc(12), { memDtype: other }), 'PH5_ERR_TYPE', /no field 'z'/);
     await f.close();
   });
@@ -344,7 +457,11 @@ describe('writes and attributes', () => {
     assert.ok(rec.kind === 'numeric');
     assert.deepEqual([rec.dtype, rec.shape, rec.data.equals(rb)], [record, [2], true]);
     assert.deepEqual(await f.readAttribute('/', 'code'), { kind: 'string', value: 'abcde', shape: [], length: 5, cset: 'ascii' });
-    await rejects(async () => f.writeAttribute('/', 'bad', { kind: 'numeric', dtype: { kind: 'string', size: 0, order: 'le', charset: 'utf-8' }, shape: [], data: Buffer.alloc(0) }), 'PH5_ERR_ARGUMENT');
+    await rejects(
+      async () =>
+        f.writeAttribute('/', 'bad', { kind: 'numeric', dtype: { kind: 'string', size: 0, order: 'le', charset: 'utf-8' }, shape: [], data: Buffer.alloc(0) }),
+      'PH5_ERR_ARGUMENT',
+    );
     await f.close();
     const got = await py<Record<string, { dtype: unknown; value: unknown }>>(
       file,
@@ -369,21 +486,63 @@ with h5py.File(path, 'r') as f:
 describe('malformed dtypes', () => {
   const file = path.join(dir, 'bad.h5');
   const i4: NativeDtype = { kind: 'int', size: 4, order: 'le' };
-  const compound = (fields: { name: string; offset: number; dtype: unknown }[], size: number) => ({ kind: 'compound', size, order: 'le', fields }) as unknown as NativeDtype;
+  const compound = (fields: { name: string; offset: number; dtype: unknown }[], size: number) =>
+    ({ kind: 'compound', size, order: 'le', fields }) as unknown as NativeDtype;
   const deep = (n: number): unknown => (n === 0 ? i4 : { kind: 'compound', size: 4, order: 'le', fields: [{ name: 'a', offset: 0, dtype: deep(n - 1) }] });
   const BAD: Record<string, [unknown, string, RegExp]> = {
-    'duplicate field': [compound([{ name: 'a', offset: 0, dtype: i4 }, { name: 'a', offset: 4, dtype: i4 }], 8), 'PH5_ERR_ARGUMENT', /appears twice/],
+    'duplicate field': [
+      compound(
+        [
+          { name: 'a', offset: 0, dtype: i4 },
+          { name: 'a', offset: 4, dtype: i4 },
+        ],
+        8,
+      ),
+      'PH5_ERR_ARGUMENT',
+      /appears twice/,
+    ],
     'empty field name': [compound([{ name: '', offset: 0, dtype: i4 }], 4), 'PH5_ERR_ARGUMENT', /non-empty/],
-    overlap: [compound([{ name: 'a', offset: 0, dtype: i4 }, { name: 'b', offset: 2, dtype: i4 }], 8), 'PH5_ERR_ARGUMENT', /overlap/],
+    overlap: [
+      compound(
+        [
+          { name: 'a', offset: 0, dtype: i4 },
+          { name: 'b', offset: 2, dtype: i4 },
+        ],
+        8,
+      ),
+      'PH5_ERR_ARGUMENT',
+      /overlap/,
+    ],
     'past itemsize': [compound([{ name: 'a', offset: 2, dtype: i4 }], 4), 'PH5_ERR_ARGUMENT', /itemsize/],
     'no fields': [compound([], 4), 'PH5_ERR_ARGUMENT', /1 to 1024/],
-    'string field': [compound([{ name: 's', offset: 0, dtype: { kind: 'string', size: 0, order: 'le', charset: 'utf-8' } }], 8), 'PH5_ERR_TYPE', /variable-length strings/],
+    'string field': [
+      compound([{ name: 's', offset: 0, dtype: { kind: 'string', size: 0, order: 'le', charset: 'utf-8' } }], 8),
+      'PH5_ERR_TYPE',
+      /variable-length strings/,
+    ],
     'too deep': [deep(9), 'PH5_ERR_ARGUMENT', /nest at most/],
     'array at the top': [{ kind: 'array', size: 8, order: 'le', base: i4, shape: [2] }, 'PH5_ERR_ARGUMENT', /compound field/],
-    'array size': [compound([{ name: 'v', offset: 0, dtype: { kind: 'array', size: 12, order: 'le', base: i4, shape: [2] } }], 12), 'PH5_ERR_ARGUMENT', /times the shape/],
+    'array size': [
+      compound([{ name: 'v', offset: 0, dtype: { kind: 'array', size: 12, order: 'le', base: i4, shape: [2] } }], 12),
+      'PH5_ERR_ARGUMENT',
+      /times the shape/,
+    ],
     'complex size': [{ kind: 'complex', size: 4, order: 'le' }, 'PH5_ERR_ARGUMENT', /not supported/],
     'enum value too big': [{ kind: 'enum', size: 1, order: 'le', base: 'int', members: [{ name: 'A', value: 128 }] }, 'PH5_ERR_ARGUMENT', /does not fit/],
-    'enum duplicate value': [{ kind: 'enum', size: 1, order: 'le', base: 'uint', members: [{ name: 'A', value: 1 }, { name: 'B', value: 1 }] }, 'PH5_ERR_ARGUMENT', /appears twice/],
+    'enum duplicate value': [
+      {
+        kind: 'enum',
+        size: 1,
+        order: 'le',
+        base: 'uint',
+        members: [
+          { name: 'A', value: 1 },
+          { name: 'B', value: 1 },
+        ],
+      },
+      'PH5_ERR_ARGUMENT',
+      /appears twice/,
+    ],
     'enum fraction': [{ kind: 'enum', size: 4, order: 'le', base: 'int', members: [{ name: 'A', value: 1.5 }] }, 'PH5_ERR_ARGUMENT', /integer/],
     'enum negative uint': [{ kind: 'enum', size: 8, order: 'le', base: 'uint', members: [{ name: 'A', value: -1 }] }, 'PH5_ERR_ARGUMENT', /does not fit/],
     'string size': [{ kind: 'string', size: 4, order: 'le', charset: 'utf-8' }, 'PH5_ERR_ARGUMENT', /size must be 0/],

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { H5File, leakedObjectCount, openObjectCount, Ph5NativeError, type NativeDtype } from '../../native/lib/index.js';
+import { H5File, leakedObjectCount, openObjectCount, type NativeDtype } from '../../native/lib/index.js';
 import { rejectsNative as rejects } from '../helpers/native-errors.js';
 import { assertErrors, assertNoLeaks, py, runSteps } from '../helpers/surface.js';
 
@@ -76,7 +76,13 @@ with h5py.File(path, 'r') as f:
 `,
     );
     assert.deepEqual(got.u, { encoding: 'utf-8', length: null, values: ['héllo wörld', '', 'ab', '✓✓✓✓'], filters: [], maxshape: [4] });
-    assert.deepEqual(got.a, { encoding: 'ascii', length: null, values: ['one', 'two', 'three', 'four', 'fives'], filters: ['shuffle', 'gzip'], maxshape: [null] });
+    assert.deepEqual(got.a, {
+      encoding: 'ascii',
+      length: null,
+      values: ['one', 'two', 'three', 'four', 'fives'],
+      filters: ['shuffle', 'gzip'],
+      maxshape: [null],
+    });
   });
 
   test('string datasets and attributes made by h5py', async () => {
@@ -131,7 +137,13 @@ describe('under mpirun -n 2', () => {
     const read = await runSteps(2, 'types-vlen', [file, 'read']);
     assertNoLeaks(read);
     assertErrors(read, { 'read strings raw': 'PH5_ERR_TYPE' });
-    assert.deepEqual(read.map((r) => r.values.mine), [['r0', 'β0'], ['r1', 'β1']]);
+    assert.deepEqual(
+      read.map((r) => r.values.mine),
+      [
+        ['r0', 'β0'],
+        ['r1', 'β1'],
+      ],
+    );
     const records = Buffer.alloc(48);
     for (let i = 0; i < 4; i++) {
       records.writeInt32LE(-i, 12 * i);
@@ -149,6 +161,14 @@ with h5py.File(path, 'r') as f:
     out['rec'] = [list(r) for r in f['rec'][()].tolist()]
 `,
     );
-    assert.deepEqual(got, { s: ['r0', 'β0', 'r1', 'β1'], rec: [[0, 0], [-1, 0.25], [-2, 1], [-3, 1.25]] });
+    assert.deepEqual(got, {
+      s: ['r0', 'β0', 'r1', 'β1'],
+      rec: [
+        [0, 0],
+        [-1, 0.25],
+        [-2, 1],
+        [-3, 1.25],
+      ],
+    });
   });
 });

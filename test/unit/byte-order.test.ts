@@ -26,7 +26,15 @@ test('byteOrderSwaps: the runs to reverse per element, or null when more than th
     ['uint8 has one order', { kind: 'uint', size: 1, order: 'le' }, { kind: 'uint', size: 1, order: 'be' }, []],
     ['another size', i4('le'), { kind: 'int', size: 8, order: 'le' }, null],
     ['another kind', i4('le'), { kind: 'uint', size: 4, order: 'be' }, null],
-    ['complex64: each half', c8('le'), c8('be'), [{ offset: 0, width: 4 }, { offset: 4, width: 4 }]],
+    [
+      'complex64: each half',
+      c8('le'),
+      c8('be'),
+      [
+        { offset: 0, width: 4 },
+        { offset: 4, width: 4 },
+      ],
+    ],
     ['enum int16', enumOf('le'), enumOf('be'), [{ offset: 0, width: 2 }]],
     ['enum with other members', enumOf('le'), enumOf('be', [{ name: 'B', value: 0 }]), null],
     ['bytes S4 vs S4', { kind: 'bytes', size: 4, order: 'le' }, { kind: 'bytes', size: 4, order: 'le' }, []],
@@ -42,8 +50,22 @@ test('byteOrderSwaps: the runs to reverse per element, or null when more than th
         { offset: 14, width: 2 },
       ],
     ],
-    ['compound: one field flipped', compound('le', 'le'), compound('le', 'be'), [{ offset: 8, width: 2 }, { offset: 12, width: 2 }, { offset: 14, width: 2 }]],
-    ['compound: a field renamed', compound('le', 'le'), { ...compound('le', 'le'), fields: compound('le', 'le').fields!.map((f, i) => (i === 0 ? { ...f, name: 'y' } : f)) }, null],
+    [
+      'compound: one field flipped',
+      compound('le', 'le'),
+      compound('le', 'be'),
+      [
+        { offset: 8, width: 2 },
+        { offset: 12, width: 2 },
+        { offset: 14, width: 2 },
+      ],
+    ],
+    [
+      'compound: a field renamed',
+      compound('le', 'le'),
+      { ...compound('le', 'le'), fields: compound('le', 'le').fields!.map((f, i) => (i === 0 ? { ...f, name: 'y' } : f)) },
+      null,
+    ],
   ];
   for (const [name, from, to, want] of table) assert.deepEqual(byteOrderSwaps(from, to), want, name);
 });
@@ -56,11 +78,17 @@ test('applySwaps reverses the runs in every element, in place', () => {
   assert.deepEqual([ints.readInt32BE(0), ints.readInt32BE(4)], [1, -2]);
   // A record of f8 + i2 + 6 bytes of padding, twice: padding untouched.
   const rec = Buffer.alloc(32, 0xee);
-  for (const [i, x, n] of [[0, 1.5, 7], [1, -3.25, -9]] as const) {
+  for (const [i, x, n] of [
+    [0, 1.5, 7],
+    [1, -3.25, -9],
+  ] as const) {
     rec.writeDoubleLE(x, i * 16);
     rec.writeInt16LE(n, i * 16 + 8);
   }
-  applySwaps(rec, 16, [{ offset: 0, width: 8 }, { offset: 8, width: 2 }]);
+  applySwaps(rec, 16, [
+    { offset: 0, width: 8 },
+    { offset: 8, width: 2 },
+  ]);
   assert.deepEqual([rec.readDoubleBE(0), rec.readInt16BE(8), rec.readDoubleBE(16), rec.readInt16BE(24)], [1.5, 7, -3.25, -9]);
   assert.deepEqual([...rec.subarray(10, 16)], [0xee, 0xee, 0xee, 0xee, 0xee, 0xee]);
   const none = Buffer.from([1, 2, 3]);

@@ -104,7 +104,8 @@ test('generated dtypes and values round-trip through every form', () => {
     const shape = g.r() < 0.2 ? [] : g.r() < 0.5 ? [1 + g.int(5)] : [1 + g.int(3), 1 + g.int(3)];
     const count = shape.reduce((a, b) => a * b, 1);
     const flat = Array.from({ length: count }, () => g.value(dtype));
-    const nested = shape.length === 0 ? flat[0] : shape.length === 1 ? flat : Array.from({ length: shape[0]! }, (_, i) => flat.slice(i * shape[1]!, (i + 1) * shape[1]!));
+    const nested =
+      shape.length === 0 ? flat[0] : shape.length === 1 ? flat : Array.from({ length: shape[0]! }, (_, i) => flat.slice(i * shape[1]!, (i + 1) * shape[1]!));
     const bytes = encodeJson(nested, dtype, shape);
     assert.equal(bytes.length, count * dtype.size, label);
     const back = decodeJson(bytes, dtype, shape);
@@ -114,7 +115,7 @@ test('generated dtypes and values round-trip through every form', () => {
     // The streamed answer, cut at random.
     const enc = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
     let text = enc.head();
-    for (let at = 0; at < count; ) {
+    for (let at = 0; at < count;) {
       const n = Math.min(count - at, 1 + g.int(3));
       text += enc.encode(bytes.subarray(at * dtype.size, (at + n) * dtype.size));
       at += n;

@@ -16,7 +16,10 @@ test('the seed write gives each of 42 ranks one element', () => {
 test('blocks are contiguous, balanced, and cover the payload exactly', () => {
   const sel = resolveSelection('[3:20:2,1:4]', [20, 5]); // 9 rows x 3 columns
   const slices = decompose(sel, 8, 4);
-  assert.deepEqual(slices.map((s) => s.rows), [3, 2, 2, 2]);
+  assert.deepEqual(
+    slices.map((s) => s.rows),
+    [3, 2, 2, 2],
+  );
   assert.deepEqual(slices[1]!.hyperslab, { start: [9, 1], stride: [2, 1], count: [2, 3] });
   let offset = 0;
   for (const s of slices) {
@@ -28,7 +31,10 @@ test('blocks are contiguous, balanced, and cover the payload exactly', () => {
 
 test('ranks beyond the rows get an empty share but are still listed', () => {
   const slices = decompose(resolveSelection('[0:2]', [10]), 4, 4);
-  assert.deepEqual(slices.map((s) => s.rows), [1, 1, 0, 0]);
+  assert.deepEqual(
+    slices.map((s) => s.rows),
+    [1, 1, 0, 0],
+  );
   assert.equal(slices[3]!.hyperslab, null);
   assert.equal(slices[3]!.byteLength, 0);
 });

@@ -50,12 +50,27 @@ test('enums: members in order, base defaults to uint8, canonical output always h
   assert.deepEqual(dtypeSpec(rgb), { enum: { RED: 0, GREEN: 1, BLUE: 2 }, base: 'uint8' });
   assert.equal(formatDtype(rgb), '{"enum":{"RED":0,"GREEN":1,"BLUE":2},"base":"uint8"}');
   const be = parseDtypeSpec({ base: '>i2', enum: { LOW: -5, HIGH: 300 } });
-  assert.deepEqual(be, { kind: 'enum', size: 2, order: 'be', base: 'int', members: [{ name: 'LOW', value: -5 }, { name: 'HIGH', value: 300 }] });
+  assert.deepEqual(be, {
+    kind: 'enum',
+    size: 2,
+    order: 'be',
+    base: 'int',
+    members: [
+      { name: 'LOW', value: -5 },
+      { name: 'HIGH', value: 300 },
+    ],
+  });
   assert.equal(formatDtype(be), '{"enum":{"LOW":-5,"HIGH":300},"base":">i2"}', 'key order is fixed: enum, then base');
 });
 
 test('compounds: packed default offsets, explicit offsets and itemsize, array fields, nesting', () => {
-  const packed = parseDtypeSpec({ fields: [{ name: 'x', dtype: 'float64' }, { name: 'n', dtype: 'int32' }, { name: 'v', dtype: 'float32', shape: [3] }] });
+  const packed = parseDtypeSpec({
+    fields: [
+      { name: 'x', dtype: 'float64' },
+      { name: 'n', dtype: 'int32' },
+      { name: 'v', dtype: 'float32', shape: [3] },
+    ],
+  });
   assert.deepEqual(packed, {
     kind: 'compound',
     size: 24,
@@ -80,12 +95,34 @@ test('compounds: packed default offsets, explicit offsets and itemsize, array fi
     'key order is fixed: fields (name, dtype, shape, offset), then itemsize',
   );
   // Aligned, as numpy's align=True would lay it out.
-  const aligned = parseDtypeSpec({ itemsize: 16, fields: [{ offset: 0, name: 'a', dtype: 'int8' }, { name: 'b', dtype: 'float64', offset: 8 }] });
-  assert.deepEqual(aligned, { kind: 'compound', size: 16, order: 'le', fields: [{ name: 'a', offset: 0, dtype: { kind: 'int', size: 1, order: 'le' } }, { name: 'b', offset: 8, dtype: f8 }] });
+  const aligned = parseDtypeSpec({
+    itemsize: 16,
+    fields: [
+      { offset: 0, name: 'a', dtype: 'int8' },
+      { name: 'b', dtype: 'float64', offset: 8 },
+    ],
+  });
+  assert.deepEqual(aligned, {
+    kind: 'compound',
+    size: 16,
+    order: 'le',
+    fields: [
+      { name: 'a', offset: 0, dtype: { kind: 'int', size: 1, order: 'le' } },
+      { name: 'b', offset: 8, dtype: f8 },
+    ],
+  });
   // Nested compound, enum and complex fields, in object and list form alike.
   const nested = parseDtypeSpec({
     fields: [
-      { name: 'pos', dtype: { fields: [{ name: 'x', dtype: '<f4' }, { name: 'y', dtype: '<f4' }] } },
+      {
+        name: 'pos',
+        dtype: {
+          fields: [
+            { name: 'x', dtype: '<f4' },
+            { name: 'y', dtype: '<f4' },
+          ],
+        },
+      },
       { name: 'c', dtype: { enum: { OFF: 0, ON: 1 }, base: 'int8' } },
       { name: 'z', dtype: 'complex128', shape: [2, 2] },
     ],
@@ -93,37 +130,94 @@ test('compounds: packed default offsets, explicit offsets and itemsize, array fi
   assert.equal(nested.size, 8 + 1 + 64);
   assert.deepEqual(
     parseDtypeSpec([
-      ['pos', [['x', '<f4'], ['y', '<f4']]],
+      [
+        'pos',
+        [
+          ['x', '<f4'],
+          ['y', '<f4'],
+        ],
+      ],
       ['c', { enum: { OFF: 0, ON: 1 }, base: 'int8' }],
       ['z', '<c16', [2, 2]],
     ]),
     nested,
   );
-  assert.deepEqual(parseDtypeSpec([['x', '<f8'], ['v', '<f4', [3]]]), parseDtypeSpec({ fields: [{ name: 'x', dtype: 'float64' }, { name: 'v', dtype: 'float32', shape: [3] }] }));
+  assert.deepEqual(
+    parseDtypeSpec([
+      ['x', '<f8'],
+      ['v', '<f4', [3]],
+    ]),
+    parseDtypeSpec({
+      fields: [
+        { name: 'x', dtype: 'float64' },
+        { name: 'v', dtype: 'float32', shape: [3] },
+      ],
+    }),
+  );
   // numpy's list form with padding entries (as .npy descrs have them) and an int shape.
-  assert.deepEqual(parseDtypeSpec([['a', '|i1'], ['', '|V7'], ['b', '<f8'], ['', '|V8'], ['w', '<u2', 2]]), {
-    kind: 'compound',
-    size: 28,
-    order: 'le',
-    fields: [
-      { name: 'a', offset: 0, dtype: { kind: 'int', size: 1, order: 'le' } },
-      { name: 'b', offset: 8, dtype: f8 },
-      { name: 'w', offset: 24, dtype: { kind: 'array', size: 4, order: 'le', base: { kind: 'uint', size: 2, order: 'le' }, shape: [2] } },
-    ],
-  });
+  assert.deepEqual(
+    parseDtypeSpec([
+      ['a', '|i1'],
+      ['', '|V7'],
+      ['b', '<f8'],
+      ['', '|V8'],
+      ['w', '<u2', 2],
+    ]),
+    {
+      kind: 'compound',
+      size: 28,
+      order: 'le',
+      fields: [
+        { name: 'a', offset: 0, dtype: { kind: 'int', size: 1, order: 'le' } },
+        { name: 'b', offset: 8, dtype: f8 },
+        { name: 'w', offset: 24, dtype: { kind: 'array', size: 4, order: 'le', base: { kind: 'uint', size: 2, order: 'le' }, shape: [2] } },
+      ],
+    },
+  );
 });
 
 test('round trips: spec -> Dtype -> spec, and text -> Dtype -> text', () => {
   const specs: unknown[] = [
-    'int8', 'int64', '>i8', 'uint16', 'float16', '>f4', 'bool', 'S1', 'S65536', 'complex64', 'complex128', '>c8', '>c16', 'str', 'str:ascii',
+    'int8',
+    'int64',
+    '>i8',
+    'uint16',
+    'float16',
+    '>f4',
+    'bool',
+    'S1',
+    'S65536',
+    'complex64',
+    'complex128',
+    '>c8',
+    '>c16',
+    'str',
+    'str:ascii',
     { enum: { A: 0 }, base: 'uint8' },
     { enum: { NEG: -1, ZERO: 0, BIG: 2147483647 }, base: '>i4' },
-    { enum: { 'é': 1, '✓ ok': 2 }, base: 'uint64' },
+    { enum: { é: 1, '✓ ok': 2 }, base: 'uint64' },
     { fields: [{ name: 'x', dtype: 'float64', offset: 0 }], itemsize: 8 },
-    { fields: [{ name: 'b', dtype: '>i2', offset: 4 }, { name: 'a', dtype: 'S3', offset: 0 }], itemsize: 16 },
     {
       fields: [
-        { name: 'in', dtype: { fields: [{ name: 'c', dtype: '>c8', shape: [2], offset: 0 }, { name: 'e', dtype: { enum: { X: 7 }, base: 'int16' }, offset: 16 }], itemsize: 18 }, shape: [2, 3], offset: 0 },
+        { name: 'b', dtype: '>i2', offset: 4 },
+        { name: 'a', dtype: 'S3', offset: 0 },
+      ],
+      itemsize: 16,
+    },
+    {
+      fields: [
+        {
+          name: 'in',
+          dtype: {
+            fields: [
+              { name: 'c', dtype: '>c8', shape: [2], offset: 0 },
+              { name: 'e', dtype: { enum: { X: 7 }, base: 'int16' }, offset: 16 },
+            ],
+            itemsize: 18,
+          },
+          shape: [2, 3],
+          offset: 0,
+        },
         { name: 'ünï', dtype: 'bool', offset: 108 },
       ],
       itemsize: 112,
@@ -138,7 +232,7 @@ test('round trips: spec -> Dtype -> spec, and text -> Dtype -> text', () => {
     assert.equal(formatDtype(parseDtype(text)), text);
     assert.deepEqual(parseDtypeSpec(text), d, 'a spec string may be the canonical text');
   }
-  assert.equal(formatDtype(parseDtypeSpec({ enum: { 'é': 1 } })), '{"enum":{"\\u00e9":1},"base":"uint8"}', 'non-ASCII is escaped');
+  assert.equal(formatDtype(parseDtypeSpec({ enum: { é: 1 } })), '{"enum":{"\\u00e9":1},"base":"uint8"}', 'non-ASCII is escaped');
 });
 
 test('refusals are PH5_ERR_DTYPE and say what is wrong and where', () => {
@@ -160,11 +254,36 @@ test('refusals are PH5_ERR_DTYPE and say what is wrong and where', () => {
     [{ fields: [] }, /at fields: must be a non-empty list/],
     [{ fields: 'x' }, /at fields: must be a non-empty list/],
     [{ fields: [{ name: 'x' }] }, /at fields\[0\]\.dtype: every field needs a dtype/],
-    [{ fields: [{ name: 'x', dtype: 'f8' }, { name: 'y', dtype: 'f8' }, { name: 'z', dtype: 'int33' }] }, /at fields\[2\]\.dtype: unknown dtype 'int33'/],
-    [{ fields: [{ name: 'x', dtype: 'f8' }, { name: 'x', dtype: 'f4' }] }, /at fields\[1\]\.name: the field name 'x' is used twice/],
+    [
+      {
+        fields: [
+          { name: 'x', dtype: 'f8' },
+          { name: 'y', dtype: 'f8' },
+          { name: 'z', dtype: 'int33' },
+        ],
+      },
+      /at fields\[2\]\.dtype: unknown dtype 'int33'/,
+    ],
+    [
+      {
+        fields: [
+          { name: 'x', dtype: 'f8' },
+          { name: 'x', dtype: 'f4' },
+        ],
+      },
+      /at fields\[1\]\.name: the field name 'x' is used twice/,
+    ],
     [{ fields: [{ name: '', dtype: 'f8' }] }, /at fields\[0\]\.name/],
     [{ fields: [{ name: 'a\u0000', dtype: 'f8' }] }, /NUL/],
-    [{ fields: [{ name: 'x', dtype: 'f8', offset: 0 }, { name: 'y', dtype: 'f4', offset: 4 }] }, /at fields\[1\]\.offset: field 'y' \(bytes 4\.\.7\) overlaps field 'x'/],
+    [
+      {
+        fields: [
+          { name: 'x', dtype: 'f8', offset: 0 },
+          { name: 'y', dtype: 'f4', offset: 4 },
+        ],
+      },
+      /at fields\[1\]\.offset: field 'y' \(bytes 4\.\.7\) overlaps field 'x'/,
+    ],
     [{ fields: [{ name: 'x', dtype: 'f8', offset: -1 }] }, /at fields\[0\]\.offset: must be a non-negative integer/],
     [{ fields: [{ name: 'x', dtype: 'f8' }], itemsize: 4 }, /at itemsize: must be an integer of at least 8/],
     [{ fields: [{ name: 'x', dtype: 'f8', shape: [0] }] }, /at fields\[0\]\.shape: an array field's shape/],
@@ -176,7 +295,13 @@ test('refusals are PH5_ERR_DTYPE and say what is wrong and where', () => {
     [{ fields: [{ name: 'p', dtype: '{"enum":{"A":1}}' }] }, /at fields\[0\]\.dtype: a nested dtype is an object or list/],
     [[['x', '<f8'], ['y']], /at \[1\]: a field in list form is \[name, dtype\]/],
     [[['p', [['x', '<U3']]]], /at \[0\]\[1\]\[0\]\[1\]: unknown dtype '<U3'/],
-    [[['a', '<i4'], ['a', '<f4']], /at \[1\]\[0\]: the field name 'a' is used twice/],
+    [
+      [
+        ['a', '<i4'],
+        ['a', '<f4'],
+      ],
+      /at \[1\]\[0\]: the field name 'a' is used twice/,
+    ],
     [[['a', '<i4', [0]]], /at \[0\]\[2\]: an array field's shape/],
     [[['', '|V8']], /at : a compound needs at least one field|needs at least one field/],
     [[], /needs at least one field/],
@@ -194,29 +319,56 @@ test('refusals are PH5_ERR_DTYPE and say what is wrong and where', () => {
 });
 
 test('messages can say where the spec sits in the request', () => {
-  assert.throws(() => parseDtypeSpec({ fields: [{ name: 'x', dtype: 'f9' }] }, 'dtype'), (e: any) => e.code === 'PH5_ERR_DTYPE' && /^Invalid dtype at dtype\.fields\[0\]\.dtype: unknown dtype 'f9'/.test(e.message));
-  assert.throws(() => parseDtypeSpec([['x', 'f9']], 'descr'), (e: any) => /^Invalid dtype at descr\[0\]\[1\]: unknown dtype 'f9'/.test(e.message));
+  assert.throws(
+    () => parseDtypeSpec({ fields: [{ name: 'x', dtype: 'f9' }] }, 'dtype'),
+    (e: any) => e.code === 'PH5_ERR_DTYPE' && /^Invalid dtype at dtype\.fields\[0\]\.dtype: unknown dtype 'f9'/.test(e.message),
+  );
+  assert.throws(
+    () => parseDtypeSpec([['x', 'f9']], 'descr'),
+    (e: any) => /^Invalid dtype at descr\[0\]\[1\]: unknown dtype 'f9'/.test(e.message),
+  );
 });
 
 test('nesting and size limits', () => {
   let deep: unknown = 'int8';
   for (let i = 0; i < 12; i++) deep = { fields: [{ name: 'f', dtype: deep }] };
-  assert.throws(() => parseDtypeSpec(deep), (e: any) => e.code === 'PH5_ERR_DTYPE' && /nest at most 8 deep/.test(e.message));
+  assert.throws(
+    () => parseDtypeSpec(deep),
+    (e: any) => e.code === 'PH5_ERR_DTYPE' && /nest at most 8 deep/.test(e.message),
+  );
   let ok: unknown = 'int8';
   for (let i = 0; i < 8; i++) ok = { fields: [{ name: 'f', dtype: ok }] };
   assert.equal(parseDtypeSpec(ok).size, 1);
   const many = { fields: Array.from({ length: 1025 }, (_, i) => ({ name: `f${i}`, dtype: 'int8' })) };
-  assert.throws(() => parseDtypeSpec(many), (e: any) => e.code === 'PH5_ERR_DTYPE' && /at most 1024 fields/.test(e.message));
+  assert.throws(
+    () => parseDtypeSpec(many),
+    (e: any) => e.code === 'PH5_ERR_DTYPE' && /at most 1024 fields/.test(e.message),
+  );
   const big = { fields: [{ name: 'a', dtype: 'S65536' }], itemsize: 2 ** 20 + 1 };
-  assert.throws(() => parseDtypeSpec(big), (e: any) => e.code === 'PH5_ERR_DTYPE' && /larger than the 1048576 allowed/.test(e.message));
+  assert.throws(
+    () => parseDtypeSpec(big),
+    (e: any) => e.code === 'PH5_ERR_DTYPE' && /larger than the 1048576 allowed/.test(e.message),
+  );
 });
 
 test('a variable-length string inside a compound is PH5_ERR_TYPE', () => {
-  for (const spec of [{ fields: [{ name: 's', dtype: 'str' }] }, [['x', '<f8'], ['s', 'str:ascii', [2]]]]) {
-    assert.throws(() => parseDtypeSpec(spec), (e: any) => e.code === 'PH5_ERR_TYPE' && /variable-length strings inside a compound/.test(e.message));
+  for (const spec of [
+    { fields: [{ name: 's', dtype: 'str' }] },
+    [
+      ['x', '<f8'],
+      ['s', 'str:ascii', [2]],
+    ],
+  ]) {
+    assert.throws(
+      () => parseDtypeSpec(spec),
+      (e: any) => e.code === 'PH5_ERR_TYPE' && /variable-length strings inside a compound/.test(e.message),
+    );
   }
 });
 
 test('a bare array dtype has no API spelling', () => {
-  assert.throws(() => dtypeSpec({ kind: 'array', size: 8, order: 'le', base: i4, shape: [2] }), (e: any) => e.code === 'PH5_ERR_TYPE');
+  assert.throws(
+    () => dtypeSpec({ kind: 'array', size: 8, order: 'le', base: i4, shape: [2] }),
+    (e: any) => e.code === 'PH5_ERR_TYPE',
+  );
 });

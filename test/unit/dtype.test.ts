@@ -16,7 +16,27 @@ test('numpy names and codes parse to the same dtype', () => {
 });
 
 test('canonical names round-trip', () => {
-  for (const name of ['int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float16', 'float32', 'float64', 'bool', 'S1', 'S16', '>i2', '>i4', '>u8', '>f4', '>f8']) {
+  for (const name of [
+    'int8',
+    'int16',
+    'int32',
+    'int64',
+    'uint8',
+    'uint16',
+    'uint32',
+    'uint64',
+    'float16',
+    'float32',
+    'float64',
+    'bool',
+    'S1',
+    'S16',
+    '>i2',
+    '>i4',
+    '>u8',
+    '>f4',
+    '>f8',
+  ]) {
     assert.equal(formatDtype(parseDtype(name)), name);
   }
   assert.equal(formatDtype(parseDtype('<f8')), 'float64');
@@ -24,6 +44,10 @@ test('canonical names round-trip', () => {
 
 test('unknown dtypes are refused with PH5_ERR_DTYPE', () => {
   for (const bad of ['', 'int', 'int33', 'i3', 'f1', 'float128', 'S0', 'S', 'S999999', 'complex32', 'c4', 'b2', '<<i4', 'object', 'i4 ', '\u0000']) {
-    assert.throws(() => parseDtype(bad), (e: any) => e.code === 'PH5_ERR_DTYPE', `'${bad}' should be refused`);
+    assert.throws(
+      () => parseDtype(bad),
+      (e: any) => e.code === 'PH5_ERR_DTYPE',
+      `'${bad}' should be refused`,
+    );
   }
 });

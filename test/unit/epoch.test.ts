@@ -29,13 +29,17 @@ function rowsJob(start: number, rows: number, path = '/d'): EpochJob {
 
 const span = (h: { start: number[]; count: number[] }) => `${h.start[0]}+${h.count[0]}`;
 /** 'start+rows' per step; a union of row blocks as 'a+n|b+m'. */
-const spans = (steps: ReturnType<typeof planSteps>) => steps.map((s) => (s.op === 'write' ? (s.parts ? s.parts.map(span).join('|') : span(s.hyperslab)) : s.op));
+const spans = (steps: ReturnType<typeof planSteps>) =>
+  steps.map((s) => (s.op === 'write' ? (s.parts ? s.parts.map(span).join('|') : span(s.hyperslab)) : s.op));
 
 test('adjacent rows in order are coalesced into one step, with their segments in row order', () => {
   const steps = planSteps([rowsJob(0, 2), rowsJob(2, 3), rowsJob(5, 1)]);
   assert.deepEqual(spans(steps), ['0+6']);
   const w = steps[0] as WriteStep;
-  assert.deepEqual(w.segments.map((s) => s.staged), ['s0.bin', 's2.bin', 's5.bin']);
+  assert.deepEqual(
+    w.segments.map((s) => s.staged),
+    ['s0.bin', 's2.bin', 's5.bin'],
+  );
   assert.deepEqual(w.jobs, [0, 1, 2]);
 });
 
@@ -44,8 +48,14 @@ test('interleaved disjoint rows (many clients) are sorted and coalesced', () => 
   const steps = planSteps(order.map((r) => rowsJob(r, 1)));
   assert.deepEqual(spans(steps), ['0+10']);
   const w = steps[0] as WriteStep;
-  assert.deepEqual(w.segments.map((s) => s.staged), Array.from({ length: 10 }, (_, i) => `s${i}.bin`));
-  assert.deepEqual([...w.jobs].sort((a, b) => a - b), order.map((_, i) => i));
+  assert.deepEqual(
+    w.segments.map((s) => s.staged),
+    Array.from({ length: 10 }, (_, i) => `s${i}.bin`),
+  );
+  assert.deepEqual(
+    [...w.jobs].sort((a, b) => a - b),
+    order.map((_, i) => i),
+  );
 });
 
 test('overlapping rows keep their order (the later write wins); disjoint blocks with gaps become one union step', () => {
@@ -53,13 +63,20 @@ test('overlapping rows keep their order (the later write wins); disjoint blocks 
   const union = planSteps([rowsJob(10, 1), rowsJob(0, 1), rowsJob(20, 1), rowsJob(1, 1)]);
   assert.deepEqual(spans(union), ['0+2|10+1|20+1']);
   const w = union[0] as WriteStep;
-  assert.deepEqual(w.segments.map((s) => s.staged), ['s0.bin', 's1.bin', 's10.bin', 's20.bin'], 'bytes in the order of the parts');
+  assert.deepEqual(
+    w.segments.map((s) => s.staged),
+    ['s0.bin', 's1.bin', 's10.bin', 's20.bin'],
+    'bytes in the order of the parts',
+  );
   assert.deepEqual(w.jobs, [0, 1, 2, 3]);
   assert.equal(w.bytes, 4 * 128);
 });
 
 test('a union step stays under maxStepBytes', () => {
-  const steps = planSteps([0, 10, 20, 30, 40].map((r) => rowsJob(r, 1)), { maxStepBytes: 128 * 2 });
+  const steps = planSteps(
+    [0, 10, 20, 30, 40].map((r) => rowsJob(r, 1)),
+    { maxStepBytes: 128 * 2 },
+  );
   assert.deepEqual(spans(steps), ['0+1|10+1', '20+1|30+1', '40+1']);
 });
 
@@ -68,8 +85,18 @@ test('each rank writes a balanced share of a union step, one byte range of its s
   // 7 rows over 3 ranks: 3, 2, 2, counted across the parts 0+2, 10+3, 20+2.
   const shares = [0, 1, 2].map((rank) => rankShare(w!, 1, rank, 3));
   const rows = (sel: unknown) => (sel === null ? [] : (Array.isArray(sel) ? sel : [sel]).map((h: { start: number[]; count: number[] }) => span(h)));
-  assert.deepEqual(shares.map((s) => rows(s.selection)), [['0+2', '10+1'], ['11+2'], ['20+2']]);
-  assert.deepEqual(shares.map((s) => [s.byteOffset, s.byteLength]), [[0, 384], [384, 256], [640, 256]]);
+  assert.deepEqual(
+    shares.map((s) => rows(s.selection)),
+    [['0+2', '10+1'], ['11+2'], ['20+2']],
+  );
+  assert.deepEqual(
+    shares.map((s) => [s.byteOffset, s.byteLength]),
+    [
+      [0, 384],
+      [384, 256],
+      [640, 256],
+    ],
+  );
   assert.deepEqual(rankShare(w!, 1, 7, 8).selection, null, 'a rank without rows selects nothing');
 });
 
@@ -77,7 +104,10 @@ test('other datasets and non-write steps bound the runs that may be reordered', 
   const create: EpochJob = { data: { v: 1, project: 'p', file: 'f.h5', acceptedAt: 0, ops: [{ op: 'createGroup', path: '/g' }] } };
   const steps = planSteps([rowsJob(3, 1), rowsJob(1, 1), create, rowsJob(2, 1), rowsJob(0, 1, '/e'), rowsJob(0, 1)]);
   assert.deepEqual(spans(steps), ['1+1|3+1', 'meta', '2+1', '0+1', '0+1']);
-  assert.deepEqual(steps.map((s) => (s.op === 'write' ? s.path : s.op)), ['/d', 'meta', '/d', '/e', '/d']);
+  assert.deepEqual(
+    steps.map((s) => (s.op === 'write' ? s.path : s.op)),
+    ['/d', 'meta', '/d', '/e', '/d'],
+  );
 });
 
 test('a job that must be written alone is neither coalesced nor moved', () => {
@@ -88,6 +118,9 @@ test('a job that must be written alone is neither coalesced nor moved', () => {
 test('steps stay under maxStepBytes: large writes are split, merges stop at the bound', () => {
   const split = planSteps([rowsJob(0, 10)], { maxStepBytes: 128 * 4 });
   assert.deepEqual(spans(split), ['0+4', '4+4', '8+2']);
-  const bounded = planSteps([5, 1, 3, 0, 2, 4].map((r) => rowsJob(r, 1)), { maxStepBytes: 128 * 2 });
+  const bounded = planSteps(
+    [5, 1, 3, 0, 2, 4].map((r) => rowsJob(r, 1)),
+    { maxStepBytes: 128 * 2 },
+  );
   assert.deepEqual(spans(bounded), ['0+2', '2+2', '4+2']);
 });

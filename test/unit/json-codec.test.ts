@@ -10,7 +10,14 @@ test('JSON values encode to the bytes numpy would produce', () => {
   assert.deepEqual(encodeJson(['ab'], parseDtype('S4'), [1]), Buffer.from([0x61, 0x62, 0, 0]));
   assert.deepEqual(encodeJson([1.5], parseDtype('float16'), [1]), Buffer.from([0x00, 0x3e]));
   assert.deepEqual(encodeJson(['18446744073709551615'], parseDtype('uint64'), [1]), Buffer.alloc(8, 0xff));
-  const f = encodeJson([[1.25, 'NaN'], [-0.5, 1e300]], parseDtype('float64'), [2, 2]);
+  const f = encodeJson(
+    [
+      [1.25, 'NaN'],
+      [-0.5, 1e300],
+    ],
+    parseDtype('float64'),
+    [2, 2],
+  );
   assert.equal(f.readDoubleLE(24), 1e300);
 });
 
@@ -38,11 +45,22 @@ test('bad values and shapes are refused with PH5_ERR_VALUE', () => {
     [['abcde'], 'S4', [1]],
     [[1, 2], 'int32', [3]],
     [[[1, 2], [3]], 'int32', [2, 2]],
-    [[[1, [2]], [3, 4]], 'int32', [2, 2]],
+    [
+      [
+        [1, [2]],
+        [3, 4],
+      ],
+      'int32',
+      [2, 2],
+    ],
     [{ a: 1 }, 'int32', [2]],
     [[1e39], 'float32', [1]],
   ];
   for (const [values, dtype, shape] of cases) {
-    assert.throws(() => encodeJson(values, parseDtype(dtype), shape), (e: any) => e.code === 'PH5_ERR_VALUE', `${JSON.stringify(values)} as ${dtype}`);
+    assert.throws(
+      () => encodeJson(values, parseDtype(dtype), shape),
+      (e: any) => e.code === 'PH5_ERR_VALUE',
+      `${JSON.stringify(values)} as ${dtype}`,
+    );
   }
 });

@@ -78,8 +78,26 @@ test('compound, complex and enum pieces give the whole encoder’s text', () => 
     'complex64',
     '>c16',
     { enum: { OFF: 0, ON: 1, 'say "hi"': 2 }, base: '>i2' },
-    { fields: [{ name: 'n', dtype: 'int64' }, { name: 'v', dtype: '>f4', shape: [2] }, { name: 'e', dtype: { enum: { A: 1 }, base: 'uint8' } }, { name: 's', dtype: 'S3', offset: 20 }], itemsize: 24 },
-    [['p', [['x', '<f2'], ['y', '|b1']]], ['', '|V3'], ['c', '<c8', [1, 2]]],
+    {
+      fields: [
+        { name: 'n', dtype: 'int64' },
+        { name: 'v', dtype: '>f4', shape: [2] },
+        { name: 'e', dtype: { enum: { A: 1 }, base: 'uint8' } },
+        { name: 's', dtype: 'S3', offset: 20 },
+      ],
+      itemsize: 24,
+    },
+    [
+      [
+        'p',
+        [
+          ['x', '<f2'],
+          ['y', '|b1'],
+        ],
+      ],
+      ['', '|V3'],
+      ['c', '<c8', [1, 2]],
+    ],
   ];
   for (const spec of specs) {
     const dtype = parseDtypeSpec(spec);
@@ -87,7 +105,18 @@ test('compound, complex and enum pieces give the whole encoder’s text', () => 
     // Bytes with non-finite floats, wide integers, non-members and odd strings in them.
     const bytes = Buffer.alloc(n * dtype.size);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 37 + 11) % 256;
-    for (const [shape, cuts] of [[[12], [5, 1, 6]], [[3, 4], [1, 1, 1, 9]], [[2, 3, 2], [7, 5]], [[12], [12]]] as const) {
+    for (const [shape, cuts] of [
+      [[12], [5, 1, 6]],
+      [
+        [3, 4],
+        [1, 1, 1, 9],
+      ],
+      [
+        [2, 3, 2],
+        [7, 5],
+      ],
+      [[12], [12]],
+    ] as const) {
       const enc = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
       let text = enc.head();
       let at = 0;
@@ -105,7 +134,18 @@ test('compound, complex and enum pieces give the whole encoder’s text', () => 
 test('variable-length strings stream from their values, cut anywhere', () => {
   const dtype = parseDtype('str');
   const values = ['a', '"quoted"', 'back\\slash', 'é✓', '', 'line\nbreak'];
-  for (const [shape, cuts] of [[[6], [1, 2, 3]], [[2, 3], [4, 2]], [[3, 2], [6]], [[1, 6, 1], [1, 1, 1, 1, 1, 1]]] as const) {
+  for (const [shape, cuts] of [
+    [[6], [1, 2, 3]],
+    [
+      [2, 3],
+      [4, 2],
+    ],
+    [[3, 2], [6]],
+    [
+      [1, 6, 1],
+      [1, 1, 1, 1, 1, 1],
+    ],
+  ] as const) {
     const enc = new JsonValueEncoder('str', dtype, shape);
     let text = enc.head();
     let at = 0;
@@ -127,5 +167,8 @@ test('variable-length strings stream from their values, cut anywhere', () => {
 
 test('an empty selection of a compound', () => {
   const dtype = parseDtypeSpec([['x', '<f8']]);
-  assert.equal(new JsonValueEncoder(dtypeSpec(dtype), dtype, [2, 0]).empty(), '{"dtype":{"fields":[{"name":"x","dtype":"float64","offset":0}],"itemsize":8},"shape":[2,0],"data":[[],[]]}');
+  assert.equal(
+    new JsonValueEncoder(dtypeSpec(dtype), dtype, [2, 0]).empty(),
+    '{"dtype":{"fields":[{"name":"x","dtype":"float64","offset":0}],"itemsize":8},"shape":[2,0],"data":[[],[]]}',
+  );
 });

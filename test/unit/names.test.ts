@@ -8,7 +8,11 @@ test('plain file names pass', () => {
 
 test('file names that could escape or hide are refused', () => {
   for (const bad of ['', '.', '..', '../x.h5', 'a/b.h5', '/etc/passwd', '.staging', '.hidden.h5', 'a..b', 'x\u0000.h5', 'a\\b', 'é.h5', 'x'.repeat(256)]) {
-    assert.throws(() => validateFileName(bad), (e: any) => e.code === 'PH5_ERR_FILE_NAME', JSON.stringify(bad));
+    assert.throws(
+      () => validateFileName(bad),
+      (e: any) => e.code === 'PH5_ERR_FILE_NAME',
+      JSON.stringify(bad),
+    );
   }
 });
 
@@ -16,7 +20,11 @@ test('HDF5 paths normalise to absolute form and refuse navigation', () => {
   assert.equal(normalizeH5Path('test'), '/test');
   assert.equal(normalizeH5Path('/grp/dset'), '/grp/dset');
   for (const bad of ['', '/', '//x', 'a//b', 'a/', '/a/../b', './a', 'a\u0000b', 'a\nb', 'x'.repeat(2000)]) {
-    assert.throws(() => normalizeH5Path(bad), (e: any) => e.code === 'PH5_ERR_H5_PATH', JSON.stringify(bad));
+    assert.throws(
+      () => normalizeH5Path(bad),
+      (e: any) => e.code === 'PH5_ERR_H5_PATH',
+      JSON.stringify(bad),
+    );
   }
 });
 

@@ -63,22 +63,51 @@ const cases: Case[] = [
     name: 'packed record with an array field and a big-endian int',
     np: "np.dtype([('x', '<f8'), ('v', '<f4', (3,)), ('n', '>i2')])",
     shape: [2],
-    spec: { fields: [{ name: 'x', dtype: 'float64', offset: 0 }, { name: 'v', dtype: 'float32', shape: [3], offset: 8 }, { name: 'n', dtype: '>i2', offset: 20 }], itemsize: 22 },
-    values: [{ x: 1.5, v: [1, 2, 3], n: -2 }, { x: 'NaN', v: [0.5, 'Infinity', -0.25], n: 300 }],
+    spec: {
+      fields: [
+        { name: 'x', dtype: 'float64', offset: 0 },
+        { name: 'v', dtype: 'float32', shape: [3], offset: 8 },
+        { name: 'n', dtype: '>i2', offset: 20 },
+      ],
+      itemsize: 22,
+    },
+    values: [
+      { x: 1.5, v: [1, 2, 3], n: -2 },
+      { x: 'NaN', v: [0.5, 'Infinity', -0.25], n: 300 },
+    ],
   },
   {
     name: 'aligned record (padding between fields)',
     np: "np.dtype([('a', 'i1'), ('b', '<f8')], align=True)",
     shape: [3],
-    spec: { fields: [{ name: 'a', dtype: 'int8', offset: 0 }, { name: 'b', dtype: 'float64', offset: 8 }], itemsize: 16 },
-    values: [{ a: -1, b: 2 }, { a: 2, b: 3 }, { a: 127, b: -1e300 }],
+    spec: {
+      fields: [
+        { name: 'a', dtype: 'int8', offset: 0 },
+        { name: 'b', dtype: 'float64', offset: 8 },
+      ],
+      itemsize: 16,
+    },
+    values: [
+      { a: -1, b: 2 },
+      { a: 2, b: 3 },
+      { a: 127, b: -1e300 },
+    ],
   },
   {
     name: 'explicit offsets with leading and tail padding',
     np: "np.dtype({'names': ['a', 'c'], 'formats': ['<i4', 'S5'], 'offsets': [4, 8], 'itemsize': 16})",
     shape: [2],
-    spec: { fields: [{ name: 'a', dtype: 'int32', offset: 4 }, { name: 'c', dtype: 'S5', offset: 8 }], itemsize: 16 },
-    values: [{ a: 1, c: 'hello' }, { a: -7, c: 'é' }],
+    spec: {
+      fields: [
+        { name: 'a', dtype: 'int32', offset: 4 },
+        { name: 'c', dtype: 'S5', offset: 8 },
+      ],
+      itemsize: 16,
+    },
+    values: [
+      { a: 1, c: 'hello' },
+      { a: -7, c: 'é' },
+    ],
   },
   {
     name: 'nested record, complex subarray, bool and wide ints',
@@ -86,7 +115,17 @@ const cases: Case[] = [
     shape: [2, 1],
     spec: {
       fields: [
-        { name: 'p', dtype: { fields: [{ name: 'x', dtype: 'float32', offset: 0 }, { name: 'y', dtype: '>f4', offset: 4 }], itemsize: 8 }, offset: 0 },
+        {
+          name: 'p',
+          dtype: {
+            fields: [
+              { name: 'x', dtype: 'float32', offset: 0 },
+              { name: 'y', dtype: '>f4', offset: 4 },
+            ],
+            itemsize: 8,
+          },
+          offset: 0,
+        },
         { name: 'c', dtype: 'complex128', shape: [2], offset: 8 },
         { name: 'ok', dtype: 'bool', offset: 40 },
         { name: 'big', dtype: 'uint64', offset: 41 },
@@ -95,25 +134,94 @@ const cases: Case[] = [
       itemsize: 81,
     },
     values: [
-      [{ p: { x: 1, y: -1 }, c: [[1, 2], [3, 'NaN']], ok: true, big: '18446744073709551615', m: [[1, '-9223372036854775808'], [3, 4]] }],
-      [{ p: { x: 0.5, y: 'Infinity' }, c: [[0, 0], [-1, 1]], ok: false, big: 7, m: [[0, 0], ['9007199254740993', 1]] }],
+      [
+        {
+          p: { x: 1, y: -1 },
+          c: [
+            [1, 2],
+            [3, 'NaN'],
+          ],
+          ok: true,
+          big: '18446744073709551615',
+          m: [
+            [1, '-9223372036854775808'],
+            [3, 4],
+          ],
+        },
+      ],
+      [
+        {
+          p: { x: 0.5, y: 'Infinity' },
+          c: [
+            [0, 0],
+            [-1, 1],
+          ],
+          ok: false,
+          big: 7,
+          m: [
+            [0, 0],
+            ['9007199254740993', 1],
+          ],
+        },
+      ],
     ],
   },
   {
     name: 'record in a subarray, names beyond Latin-1 (a version 3 header)',
     np: "np.dtype([('✓ ok', [('a', 'u1'), ('b', '<u2')], (2,)), ('é', '<f2')])",
     shape: [1],
-    spec: { fields: [{ name: '✓ ok', dtype: { fields: [{ name: 'a', dtype: 'uint8', offset: 0 }, { name: 'b', dtype: 'uint16', offset: 1 }], itemsize: 3 }, shape: [2], offset: 0 }, { name: 'é', dtype: 'float16', offset: 6 }], itemsize: 8 },
-    values: [{ '✓ ok': [{ a: 1, b: 65535 }, { a: 255, b: 0 }], 'é': 0.5 }],
+    spec: {
+      fields: [
+        {
+          name: '✓ ok',
+          dtype: {
+            fields: [
+              { name: 'a', dtype: 'uint8', offset: 0 },
+              { name: 'b', dtype: 'uint16', offset: 1 },
+            ],
+            itemsize: 3,
+          },
+          shape: [2],
+          offset: 0,
+        },
+        { name: 'é', dtype: 'float16', offset: 6 },
+      ],
+      itemsize: 8,
+    },
+    values: [
+      {
+        '✓ ok': [
+          { a: 1, b: 65535 },
+          { a: 255, b: 0 },
+        ],
+        é: 0.5,
+      },
+    ],
   },
   {
-    name: "names with quotes and backslashes",
+    name: 'names with quotes and backslashes',
     np: "np.dtype([(\"it's\", '<i2'), ('say \"hi\"\\\\', '<i2')])",
     shape: [1],
-    spec: { fields: [{ name: "it's", dtype: 'int16', offset: 0 }, { name: 'say "hi"\\', dtype: 'int16', offset: 2 }], itemsize: 4 },
+    spec: {
+      fields: [
+        { name: "it's", dtype: 'int16', offset: 0 },
+        { name: 'say "hi"\\', dtype: 'int16', offset: 2 },
+      ],
+      itemsize: 4,
+    },
     values: [{ "it's": 1, 'say "hi"\\': -1 }],
   },
-  { name: 'complex64', np: "np.dtype('<c8')", shape: [3], spec: 'complex64', values: [[1, -1], [0.5, 'NaN'], ['-Infinity', 0]] },
+  {
+    name: 'complex64',
+    np: "np.dtype('<c8')",
+    shape: [3],
+    spec: 'complex64',
+    values: [
+      [1, -1],
+      [0.5, 'NaN'],
+      ['-Infinity', 0],
+    ],
+  },
   { name: 'big-endian complex128', np: "np.dtype('>c16')", shape: [2, 1], spec: '>c16', values: [[[1e300, -2]], [[0, 0.1]]] },
 ];
 
@@ -203,10 +311,22 @@ test('enums are written as their base integer; strings have no .npy form', () =>
   assert.equal(npyDescr(parseDtypeSpec({ enum: { A: 0, B: 1 } })), '|u1');
   assert.equal(npyDescr(parseDtype('>c8')), '>c8');
   assert.equal(npyDescr(parseDtype('complex128')), '<c16');
-  const header = encodeNpyHeader(parseDtypeSpec([['e', { enum: { A: 0 }, base: 'int16' }], ['c', '<c8']]), [2]);
+  const header = encodeNpyHeader(
+    parseDtypeSpec([
+      ['e', { enum: { A: 0 }, base: 'int16' }],
+      ['c', '<c8'],
+    ]),
+    [2],
+  );
   assert.match(header.toString('latin1'), /'descr': \[\('e', '<i2'\), \('c', '<c8'\)\], 'fortran_order'/);
   for (const d of [parseDtype('str'), parseDtype('str:ascii')]) {
-    assert.throws(() => npyDescr(d), (e: any) => e.code === 'PH5_ERR_NPY' && /no \.npy form/.test(e.message));
-    assert.throws(() => encodeNpyHeader(d, [1]), (e: any) => e.code === 'PH5_ERR_NPY');
+    assert.throws(
+      () => npyDescr(d),
+      (e: any) => e.code === 'PH5_ERR_NPY' && /no \.npy form/.test(e.message),
+    );
+    assert.throws(
+      () => encodeNpyHeader(d, [1]),
+      (e: any) => e.code === 'PH5_ERR_NPY',
+    );
   }
 });

@@ -36,7 +36,14 @@ test('numpy loads the files we write, for every dtype ph5 stores', async () => {
       String(cases.length),
     );
     assert.deepEqual(JSON.parse(stdout), [
-      ['<i4', [2, 3], [[1, 2, 3], [4, 5, -6]]],
+      [
+        '<i4',
+        [2, 3],
+        [
+          [1, 2, 3],
+          [4, 5, -6],
+        ],
+      ],
       ['>f8', [2], [1.5, -2]],
       ['|u1', [4], [0, 1, 254, 255]],
       ['|b1', [3], [true, false, true]],
@@ -76,7 +83,12 @@ test('malformed headers are refused with PH5_ERR_NPY; short ones wait for more b
     Buffer.from(good.toString('latin1').replace('(5,)', '(a,)'), 'latin1'),
     Buffer.from(good.toString('latin1').replace("'descr'", "'dtype'"), 'latin1'),
   ];
-  for (const b of bad) assert.throws(() => parseNpyHeader(b), (err: any) => err.code === 'PH5_ERR_NPY', b.toString('latin1').slice(0, 40));
+  for (const b of bad)
+    assert.throws(
+      () => parseNpyHeader(b),
+      (err: any) => err.code === 'PH5_ERR_NPY',
+      b.toString('latin1').slice(0, 40),
+    );
 });
 
 test('readNpyHeader finds a header split over chunks and leaves the stream at the data', async () => {

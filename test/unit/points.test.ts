@@ -9,15 +9,44 @@ import { MAX_POINTS, parsePointsText, pointRange, resolvePoints } from '../../se
 const coords = (b: Buffer) => Array.from({ length: b.length / 8 }, (_, i) => Number(b.readBigUInt64LE(i * 8)));
 
 test('points resolve to their count, rank and coordinates, in the order given', () => {
-  const p = resolvePoints([[3, 4], [0, 0], [1, 2]], [4, 5], { unique: true });
+  const p = resolvePoints(
+    [
+      [3, 4],
+      [0, 0],
+      [1, 2],
+    ],
+    [4, 5],
+    { unique: true },
+  );
   assert.deepEqual([p.count, p.rank, coords(p.coords)], [3, 2, [3, 4, 0, 0, 1, 2]]);
   assert.deepEqual(coords(resolvePoints([7, [2], 0], [10], { unique: true }).coords), [7, 2, 0], 'a 1-D dataset takes plain indices');
   assert.deepEqual(coords(pointRange(p.coords, 2, 1, 3)), [0, 0, 1, 2]);
   // duplicates: fine in a read
-  assert.equal(resolvePoints([[1, 1], [1, 1]], [2, 2], { unique: false }).count, 2);
+  assert.equal(
+    resolvePoints(
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      [2, 2],
+      { unique: false },
+    ).count,
+    2,
+  );
   // beyond 2^53 elements the duplicate check goes by text
   const huge = [2 ** 30, 2 ** 30, 2 ** 30];
-  assert.throws(() => resolvePoints([[1, 2, 3], [1, 2, 3]], huge, { unique: true }), /named twice/);
+  assert.throws(
+    () =>
+      resolvePoints(
+        [
+          [1, 2, 3],
+          [1, 2, 3],
+        ],
+        huge,
+        { unique: true },
+      ),
+    /named twice/,
+  );
   assert.deepEqual(parsePointsText('[[1,2]]'), [[1, 2]]);
 });
 
@@ -34,11 +63,27 @@ test('bad point lists are refused with PH5_ERR_SELECTION', () => {
     ['outside', [[4, 0]], [4, 4], false],
     ['outside last dim', [[0, 9]], [4, 9], false],
     ['scalar dataset', [[0]], [], false],
-    ['duplicate in a write', [[1, 1], [0, 0], [1, 1]], [4, 4], true],
+    [
+      'duplicate in a write',
+      [
+        [1, 1],
+        [0, 0],
+        [1, 1],
+      ],
+      [4, 4],
+      true,
+    ],
     ['too many', Array.from({ length: MAX_POINTS + 1 }, () => [0]), [1], false],
   ];
   for (const [name, value, shape, unique] of cases) {
-    assert.throws(() => resolvePoints(value, shape, { unique }), (e: { code?: string }) => e.code === 'PH5_ERR_SELECTION', name);
+    assert.throws(
+      () => resolvePoints(value, shape, { unique }),
+      (e: { code?: string }) => e.code === 'PH5_ERR_SELECTION',
+      name,
+    );
   }
-  assert.throws(() => parsePointsText('[[1,2]'), (e: { code?: string }) => e.code === 'PH5_ERR_SELECTION');
+  assert.throws(
+    () => parsePointsText('[[1,2]'),
+    (e: { code?: string }) => e.code === 'PH5_ERR_SELECTION',
+  );
 });

@@ -27,16 +27,51 @@ test('literals parse as Python reads them', () => {
     ['(3)', 3],
     ['(2, 3, )', [2, 3]],
     ['[]', []],
-    ["[('x', '<f8'), ('v', '<f4', (3,)),]", [['x', '<f8'], ['v', '<f4', [3]]]],
+    [
+      "[('x', '<f8'), ('v', '<f4', (3,)),]",
+      [
+        ['x', '<f8'],
+        ['v', '<f4', [3]],
+      ],
+    ],
     ["[('p', [('x', '<f4')])]", [['p', [['x', '<f4']]]]],
-    [" { 'a' : 1 , \"b\": (1,2), } ", new Map<string, unknown>([['a', 1], ['b', [1, 2]]])],
+    [
+      ' { \'a\' : 1 , "b": (1,2), } ',
+      new Map<string, unknown>([
+        ['a', 1],
+        ['b', [1, 2]],
+      ]),
+    ],
     ['{}', new Map()],
   ];
   for (const [text, value] of cases) assert.deepEqual(parsePyLiteral(text), value, text);
 });
 
 test('anything else is refused, saying where', () => {
-  for (const text of ['', "'open", "'a\nb'", '(1 2)', '[1,,2]', '{1: 2}', "{'a' 1}", "{'a': 1 'b': 2}", '1.5', '0x10', 'true', "__import__('os')", "'a' 'b'", '99999999999999999999', '[' .repeat(50) + ']'.repeat(50), String.raw`'\x4'`, 'f(1)', '-', '+1', "b'x'", 'u', "u 'x'"]) {
+  for (const text of [
+    '',
+    "'open",
+    "'a\nb'",
+    '(1 2)',
+    '[1,,2]',
+    '{1: 2}',
+    "{'a' 1}",
+    "{'a': 1 'b': 2}",
+    '1.5',
+    '0x10',
+    'true',
+    "__import__('os')",
+    "'a' 'b'",
+    '99999999999999999999',
+    '['.repeat(50) + ']'.repeat(50),
+    String.raw`'\x4'`,
+    'f(1)',
+    '-',
+    '+1',
+    "b'x'",
+    'u',
+    "u 'x'",
+  ]) {
     assert.throws(() => parsePyLiteral(text), /at character \d+/, JSON.stringify(text));
   }
 });
@@ -56,7 +91,12 @@ function withDescr(descr: string, shape = '(2,)'): Buffer {
 }
 
 test('structured descrs that ph5 cannot store are PH5_ERR_NPY, with the reason', () => {
-  assert.deepEqual(parseNpyHeader(withDescr("[('a', '<i4'), ('', '|V4')]"))!.dtype, { kind: 'compound', size: 8, order: 'le', fields: [{ name: 'a', offset: 0, dtype: { kind: 'int', size: 4, order: 'le' } }] });
+  assert.deepEqual(parseNpyHeader(withDescr("[('a', '<i4'), ('', '|V4')]"))!.dtype, {
+    kind: 'compound',
+    size: 8,
+    order: 'le',
+    fields: [{ name: 'a', offset: 0, dtype: { kind: 'int', size: 4, order: 'le' } }],
+  });
   const cases: Array<[string, RegExp]> = [
     ["[('a', '<U4')]", /unknown dtype '<U4'/],
     ["[('a', 'O')]", /unknown dtype 'O'/],
@@ -73,9 +113,17 @@ test('structured descrs that ph5 cannot store are PH5_ERR_NPY, with the reason',
     ['7', /neither a type string nor a list of fields/],
   ];
   for (const [descr, message] of cases) {
-    assert.throws(() => parseNpyHeader(withDescr(descr)), (e: any) => e.code === 'PH5_ERR_NPY' && message.test(e.message), descr);
+    assert.throws(
+      () => parseNpyHeader(withDescr(descr)),
+      (e: any) => e.code === 'PH5_ERR_NPY' && message.test(e.message),
+      descr,
+    );
   }
   for (const shape of ['(2.5,)', "('2',)", '(-1,)', '2', 'None']) {
-    assert.throws(() => parseNpyHeader(withDescr("'<i4'", shape)), (e: any) => e.code === 'PH5_ERR_NPY' && /shape|not a Python literal/.test(e.message), shape);
+    assert.throws(
+      () => parseNpyHeader(withDescr("'<i4'", shape)),
+      (e: any) => e.code === 'PH5_ERR_NPY' && /shape|not a Python literal/.test(e.message),
+      shape,
+    );
   }
 });

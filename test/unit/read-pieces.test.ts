@@ -46,9 +46,16 @@ test('pieces cover the selection in C order, each within the piece size, as many
     assert.equal(pieces.length, pieceCount(hs, size, piece), JSON.stringify(hs));
     for (const p of pieces) {
       assert.ok(p.elements * size <= piece || p.elements === 1, `${JSON.stringify(p)} exceeds ${piece}`);
-      assert.equal(p.elements, p.hyperslab!.count.reduce((a, b) => a * b, 1));
+      assert.equal(
+        p.elements,
+        p.hyperslab!.count.reduce((a, b) => a * b, 1),
+      );
     }
-    assert.deepEqual(pieces.flatMap((p) => coords(p.hyperslab!)), coords(hs), JSON.stringify(hs));
+    assert.deepEqual(
+      pieces.flatMap((p) => coords(p.hyperslab!)),
+      coords(hs),
+      JSON.stringify(hs),
+    );
   }
 });
 

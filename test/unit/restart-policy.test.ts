@@ -8,7 +8,11 @@ import { decideRestart, type RestartPolicy, type Run } from '../../services/cli/
 
 const policy: RestartPolicy = { baseDelayMs: 250, maxDelayMs: 8000, maxFailures: 5, stableMs: 30_000 };
 /** A run that started at `t` s, was ready after `ready` s (or never: null), ended at `end` s. */
-const run = (t: number, ready: number | null, end: number): Run => ({ startedAt: t * 1000, ...(ready === null ? {} : { readyAt: (t + ready) * 1000 }), endedAt: end * 1000 });
+const run = (t: number, ready: number | null, end: number): Run => ({
+  startedAt: t * 1000,
+  ...(ready === null ? {} : { readyAt: (t + ready) * 1000 }),
+  endedAt: end * 1000,
+});
 
 test('restart with doubling delays, give up when it never started or keeps failing', () => {
   const table: [string, Run[], string][] = [
@@ -19,7 +23,11 @@ test('restart with doubling delays, give up when it never started or keeps faili
     ['stable, killed, restarted, killed again at once', [run(0, 1, 3600), run(3601, 1, 3603)], 'restart 500'],
     ['stable, then a restart that does not start', [run(0, 1, 3600), run(3601, null, 3602)], 'restart 500'],
     ['three quick failures', [run(0, 1, 3600), run(3601, null, 3602), run(3603, null, 3604), run(3605, 1, 3606)], 'restart 2000'],
-    ['five quick failures in a row', [run(0, 1, 5), run(6, null, 7), run(8, null, 9), run(10, 1, 11), run(12, null, 13)], 'give-up: it failed 5 times in a row'],
+    [
+      'five quick failures in a row',
+      [run(0, 1, 5), run(6, null, 7), run(8, null, 9), run(10, 1, 11), run(12, null, 13)],
+      'give-up: it failed 5 times in a row',
+    ],
     ['failures, then a stable run resets the count', [run(0, 1, 5), run(6, null, 7), run(8, null, 9), run(10, 1, 11), run(12, 1, 100)], 'restart 250'],
   ];
   for (const [what, runs, expected] of table) {

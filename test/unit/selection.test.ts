@@ -38,7 +38,11 @@ test('selections that do not fit are refused with PH5_ERR_SELECTION', () => {
     ['[,]', [4, 4]],
   ];
   for (const [sel, shape] of cases) {
-    assert.throws(() => resolveSelection(sel, shape), (e: any) => e.code === 'PH5_ERR_SELECTION', `${sel} on ${shape}`);
+    assert.throws(
+      () => resolveSelection(sel, shape),
+      (e: any) => e.code === 'PH5_ERR_SELECTION',
+      `${sel} on ${shape}`,
+    );
   }
 });
 

@@ -25,7 +25,10 @@ test('a job id is a UUID v4 whose first digit is its file’s shard', () => {
   assert.equal(shardOfFile('a', 'b.h5'), shardOfFile('a', 'b.h5'));
   assert.equal(shardOfJobId('other-project-job'), null);
   assert.equal(queueOfJobId('Zed'), null);
-  assert.deepEqual(allQueueNames(), Array.from({ length: SHARDS }, (_, s) => `ph5-writes-${s.toString(16)}`));
+  assert.deepEqual(
+    allQueueNames(),
+    Array.from({ length: SHARDS }, (_, s) => `ph5-writes-${s.toString(16)}`),
+  );
 });
 
 test('shards are divided among pools: a bounded partition, independent of listing order', () => {
@@ -35,7 +38,11 @@ test('shards are divided among pools: a bounded partition, independent of listin
     const b = assignShards([...pools].reverse());
     assert.deepEqual([...a].sort(), [...b].sort(), 'same answer in any order');
     const all = [...a.values()].flat().sort((x, y) => x - y);
-    assert.deepEqual(all, Array.from({ length: SHARDS }, (_, i) => i), `every shard exactly once (${n} pools)`);
+    assert.deepEqual(
+      all,
+      Array.from({ length: SHARDS }, (_, i) => i),
+      `every shard exactly once (${n} pools)`,
+    );
     for (const shards of a.values()) assert.ok(shards.length <= Math.ceil(SHARDS / n));
     if (n <= SHARDS) assert.equal(a.size, n, 'every pool gets some');
   }
@@ -44,7 +51,17 @@ test('shards are divided among pools: a bounded partition, independent of listin
 
 test('a pool joining moves few shards (rendezvous), not a reshuffle', () => {
   const owner = (m: Map<string, number[]>) => new Map([...m].flatMap(([pool, shards]) => shards.map((s) => [s, pool] as const)));
-  for (const [before, after] of [[['p1', 'p2'], ['p1', 'p2', 'p3']], [['a:1:x'], ['a:1:x', 'b:2:y']], [['h:1', 'h:2', 'h:3'], ['h:1', 'h:2', 'h:3', 'h:4']]]) {
+  for (const [before, after] of [
+    [
+      ['p1', 'p2'],
+      ['p1', 'p2', 'p3'],
+    ],
+    [['a:1:x'], ['a:1:x', 'b:2:y']],
+    [
+      ['h:1', 'h:2', 'h:3'],
+      ['h:1', 'h:2', 'h:3', 'h:4'],
+    ],
+  ]) {
     const x = owner(assignShards(before!));
     const y = owner(assignShards(after!));
     const moved = [...x].filter(([s, pool]) => y.get(s) !== pool).length;

@@ -35,7 +35,15 @@ test('a share is mapped only when it is one range of one file, of at least MAP_M
     ['one range, large', ranges([[0, 12345, 4 * M]]), 4 * M, 'map'],
     ['one range, exactly the threshold', ranges([[0, 1, M]]), M, 'map'],
     ['one range, one byte short of it', ranges([[0, 0, M - 1]]), M - 1, 'read'],
-    ['two ranges of one file (coalesced small writes)', ranges([[0, 0, M], [M, 5 * M, M]]), 2 * M, 'read'],
+    [
+      'two ranges of one file (coalesced small writes)',
+      ranges([
+        [0, 0, M],
+        [M, 5 * M, M],
+      ]),
+      2 * M,
+      'read',
+    ],
     ['two files', ranges([[0, 0, M]], [[M, 0, M]]), 2 * M, 'read'],
     ['nothing to write', new Map(), 0, 'read'],
   ];
