@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     // Built output, generated code (npm run openapi writes both) and the native build.
-    ignores: ['dist/', 'native/build/', 'node_modules/', 'openapi/', 'services/client/api-types.ts'],
+    ignores: ['dist/', 'native/build/', 'node_modules/', 'openapi/', '.scratch/', 'services/client/api-types.ts'],
   },
   js.configs.recommended,
   {

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { API_NODE_FLAGS } from '../services/api/node-flags.js';
-import { client } from '../test/helpers/client.js';
+import { client, type FinishedJob } from '../test/helpers/client.js';
 import { netnsUnavailable } from '../test/helpers/netns.js';
 import { startSentinelLab, startSentinelStack } from '../test/helpers/sentinel.js';
 import { freePort } from '../test/helpers/stack.js';
@@ -36,14 +36,26 @@ async function startApi(env: NodeJS.ProcessEnv): Promise<{ url: string; proc: Ch
   const proc = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], { env: { ...env, PH5_PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return { url, proc };
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, proc };
     await sleep(100);
   }
   throw new Error('the second API did not come up');
 }
 
 /** `writes` PUTs of one row each over `concurrency` clients; latencies in ms and the wall time. */
-async function round(url: string, file: string, firstRow: number, writes: number, concurrency: number): Promise<{ latencies: number[]; seconds: number; errors: number }> {
+async function round(
+  url: string,
+  file: string,
+  firstRow: number,
+  writes: number,
+  concurrency: number,
+): Promise<{ latencies: number[]; seconds: number; errors: number }> {
   const api = client(url);
   const latencies: number[] = [];
   let errors = 0;
@@ -71,13 +83,27 @@ async function main(): Promise<void> {
   const stack = await startSentinelStack(redis.url, { ranks: 2, env: { ...common, PH5_REDIS_MIN_REPLICAS: '1' } });
   let plain: { url: string; proc: ChildProcess } | undefined;
   try {
-    plain = await startApi({ ...process.env, PH5_REDIS_URL: redis.url, PH5_DATA_DIR: stack.dataDir, PH5_HOST: '127.0.0.1', PH5_LOG_LEVEL: 'warn', ...common, PH5_REDIS_MIN_REPLICAS: '0' });
+    plain = await startApi({
+      ...process.env,
+      PH5_REDIS_URL: redis.url,
+      PH5_DATA_DIR: stack.dataDir,
+      PH5_HOST: '127.0.0.1',
+      PH5_LOG_LEVEL: 'warn',
+      ...common,
+      PH5_REDIS_MIN_REPLICAS: '0',
+    });
     const modes = [
       { name: 'WAIT 1 replica', url: stack.url, file: 'wait.h5' },
       { name: 'no WAIT', url: plain.url, file: 'nowait.h5' },
     ];
     for (const m of modes) {
-      const job = await client(m.url).accepted('POST', `/v1/files/${m.file}/datasets`, { path: 'd', dtype: 'int32', shape: [ROWS, COLS], chunks: [1024, COLS], fillValue: 0 });
+      const job = (await client(m.url).accepted('POST', `/v1/files/${m.file}/datasets`, {
+        path: 'd',
+        dtype: 'int32',
+        shape: [ROWS, COLS],
+        chunks: [1024, COLS],
+        fillValue: 0,
+      })) as FinishedJob;
       if (job.state !== 'completed') throw new Error(`creating ${m.file}: ${JSON.stringify(job.error)}`);
     }
     console.log(`replicated Redis: ${redis.url}; ${ROUNDS} paired rounds of ${WRITES} one-row PUTs per mode and concurrency`);
@@ -106,12 +132,21 @@ async function main(): Promise<void> {
       });
       const [w, n] = summary as [(typeof summary)[0], (typeof summary)[0]];
       for (const s of summary) {
-        lines.push(`concurrency ${String(concurrency).padStart(2)}  ${s.mode.padEnd(15)} p50 ${s.p50.toFixed(2).padStart(6)} ms  p99 ${s.p99.toFixed(2).padStart(6)} ms  ${s.perSecond.toFixed(0).padStart(5)} writes/s  (${s.errors} not 202)`);
+        lines.push(
+          `concurrency ${String(concurrency).padStart(2)}  ${s.mode.padEnd(15)} p50 ${s.p50.toFixed(2).padStart(6)} ms  p99 ${s.p99.toFixed(2).padStart(6)} ms  ${s.perSecond.toFixed(0).padStart(5)} writes/s  (${s.errors} not 202)`,
+        );
       }
-      lines.push(`concurrency ${String(concurrency).padStart(2)}  WAIT costs      p50 +${(w.p50 - n.p50).toFixed(2)} ms  p99 +${(w.p99 - n.p99).toFixed(2)} ms  throughput x${(w.perSecond / n.perSecond).toFixed(2)}`);
+      lines.push(
+        `concurrency ${String(concurrency).padStart(2)}  WAIT costs      p50 +${(w.p50 - n.p50).toFixed(2)} ms  p99 +${(w.p99 - n.p99).toFixed(2)} ms  throughput x${(w.perSecond / n.perSecond).toFixed(2)}`,
+      );
       console.log(lines.slice(-3).join('\n'));
     }
-    console.log(`\nsummary (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${os.availableParallelism()} cores)\n${lines.join('\n')}`);
+    console.log(
+      `\nsummary (load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}, ${os.availableParallelism()} cores)\n${lines.join('\n')}`,
+    );
   } finally {
     if (plain) {
       plain.proc.kill('SIGTERM');

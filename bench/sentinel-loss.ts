@@ -22,7 +22,14 @@ const cases = [
 
 const lines: string[] = [];
 for (const c of cases) {
-  const r = await runFailoverStream({ minReplicas: c.minReplicas, lagMs: c.lagMs, writes: 300, clients: 6, restartAfterMs: 1500, note: (l) => console.log(`[${c.name}] ${l}`) });
+  const r = await runFailoverStream({
+    minReplicas: c.minReplicas,
+    lagMs: c.lagMs,
+    writes: 300,
+    clients: 6,
+    restartAfterMs: 1500,
+    note: (l) => console.log(`[${c.name}] ${l}`),
+  });
   const lost = new Set([...r.missingRows]).size;
   const line =
     `${c.name.padEnd(26)} accepted ${r.accepted}, lost ${lost} (jobs gone: ${r.lostJobs.length}; ${r.acceptedWhileLagging} accepted while lagging), ` +

@@ -99,7 +99,9 @@ export interface Problem {
  */
 function isRedisDown(err: Error & { code?: string }): boolean {
   return (
-    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries|ECONNREFUSED|ENOENT.*\.sock|^(READONLY|MASTERDOWN|UNBLOCKED|LOADING) |All sentinels are unreachable|Failed to connect to (master|sentinel)/.test(err.message) ||
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries|ECONNREFUSED|ENOENT.*\.sock|^(READONLY|MASTERDOWN|UNBLOCKED|LOADING) |All sentinels are unreachable|Failed to connect to (master|sentinel)/.test(
+      err.message,
+    ) ||
     err.name === 'MaxRetriesPerRequestError' ||
     err.code === 'ECONNREFUSED'
   );
@@ -113,7 +115,11 @@ export const MAX_PARAM_LENGTH = 2048;
  * fastify's message, which names what was wrong).
  */
 const FRAMEWORK_PROBLEMS: Record<string, { status: number; code: string; detail: string | null; hint?: string }> = {
-  FST_ERR_BAD_URL: { status: 400, code: 'PH5_ERR_URL', detail: 'The URL does not decode: a % must be followed by two hex digits (percent-encode a literal % as %25).' },
+  FST_ERR_BAD_URL: {
+    status: 400,
+    code: 'PH5_ERR_URL',
+    detail: 'The URL does not decode: a % must be followed by two hex digits (percent-encode a literal % as %25).',
+  },
   FST_ERR_MAX_PARAM_LENGTH: {
     status: 414,
     code: 'PH5_ERR_URI_TOO_LONG',
@@ -319,7 +325,14 @@ export function installErrorHandler(app: FastifyInstance): void {
     answered.add(socket);
     const code = 'PH5_ERR_METHOD';
     socket.end(
-      rawProblemResponse({ type: `${PROBLEM_TYPE_BASE}${code}`, title: TITLES[405]!, status: 405, detail: 'CONNECT is not supported: this is not a proxy.', code, instance: (request.url ?? '').slice(0, 256) }),
+      rawProblemResponse({
+        type: `${PROBLEM_TYPE_BASE}${code}`,
+        title: TITLES[405]!,
+        status: 405,
+        detail: 'CONNECT is not supported: this is not a proxy.',
+        code,
+        instance: (request.url ?? '').slice(0, 256),
+      }),
     );
     setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
   });

@@ -182,7 +182,9 @@ class LocalStack {
     const pool = new WorkerPool({ ranks: config.ranks, env, log: say });
     this.#pool = pool;
     pool.start();
-    say(`worker pool: ${config.ranks} ranks under mpirun, listening on ${pool.network.kind === 'interfaces' ? pool.network.include.join(',') : pool.network.kind} (data in ${config.dataDir})`);
+    say(
+      `worker pool: ${config.ranks} ranks under mpirun, listening on ${pool.network.kind === 'interfaces' ? pool.network.include.join(',') : pool.network.kind} (data in ${config.dataDir})`,
+    );
     void pool.finished.then(() => {
       if (!this.stopping) this.fail('the worker pool ended on its own (drained from outside)');
     });
@@ -196,7 +198,10 @@ class LocalStack {
     for (;;) {
       if (api.exitCode !== null || api.signalCode !== null) throw new Error(`it exited (${describeExit(api)})`);
       if (this.stopping) return api;
-      const ok = await fetch(health, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+      const ok = await fetch(health, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok && api.exitCode === null && api.signalCode === null) return api;
       if (Date.now() > deadline) {
         api.kill('SIGKILL');

@@ -146,7 +146,15 @@ export async function commitEpoch(
   through: number | null,
   failures: Array<{ seq: number; reason: string }>,
 ): Promise<CommitOutcome> {
-  const args: (string | number)[] = [Date.now(), lease.token, String(lease.fence), expected, through !== null && through > expected ? through : '', JOB_MARKS_PREFIX, JOB_MARKS_TTL_S];
+  const args: (string | number)[] = [
+    Date.now(),
+    lease.token,
+    String(lease.fence),
+    expected,
+    through !== null && through > expected ? through : '',
+    JOB_MARKS_PREFIX,
+    JOB_MARKS_TTL_S,
+  ];
   for (const f of failures) args.push(f.seq, f.reason);
   const r = await redis.eval(COMMIT, 2, lease.lockKey, fileStateKey(project, file), ...args);
   return r === 1 ? 'committed' : r === -1 ? 'cursor-moved' : 'lease-lost';

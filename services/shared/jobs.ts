@@ -141,8 +141,7 @@ export interface ResizeOp {
  * null-padded S<length>.
  */
 export type AttributeData =
-  | { kind: 'numeric'; dtype: string; shape: number[]; data: string }
-  | { kind: 'string'; value: string | string[]; length?: number; charset?: 'ascii' };
+  { kind: 'numeric'; dtype: string; shape: number[]; data: string } | { kind: 'string'; value: string | string[]; length?: number; charset?: 'ascii' };
 
 /** Creates or replaces an attribute of the object at `path` ('/' = the file). */
 export interface SetAttributeOp {

@@ -48,17 +48,25 @@ export async function startRedisServer(dir: string, opts: RedisServerOptions | '
     proc = spawn(
       'redis-server',
       [
-        '--port', '0',
-        '--unixsocket', socket,
-        '--unixsocketperm', '700',
-        '--dir', dir,
-        '--appendonly', 'yes',
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
         // fsync every write before Redis answers: a job the API acknowledged (202) survives
         // a kill -9 of Redis or a power cut, not only a clean restart. The queue's write
         // rate is a few thousand small commands per second, which this easily keeps up with.
-        '--appendfsync', 'always',
-        '--maxmemory-policy', 'noeviction',
-        '--save', '',
+        '--appendfsync',
+        'always',
+        '--maxmemory-policy',
+        'noeviction',
+        '--save',
+        '',
         ...extraArgs,
       ],
       { stdio: ['ignore', stdio, 'inherit'], detached: true },

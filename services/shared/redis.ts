@@ -14,11 +14,7 @@ export type RedisRole = 'producer' | 'consumer';
 export function redisOptions(url: string, role: RedisRole): RedisOptions {
   const sentinel = isSentinelUrl(url);
   const base: RedisOptions =
-    url.startsWith('unix://') || url.startsWith('/')
-      ? { path: url.replace(/^unix:\/\//, '') }
-      : sentinel
-        ? parseSentinelUrl(url)
-        : parseTcpUrl(url);
+    url.startsWith('unix://') || url.startsWith('/') ? { path: url.replace(/^unix:\/\//, '') } : sentinel ? parseSentinelUrl(url) : parseTcpUrl(url);
   // After a failover the old primary may come back as a replica while a connection still
   // points at it: its writes are refused with READONLY. Reconnecting asks the sentinels for
   // the new primary. A consumer's command is resent there (it was refused, not run); a
@@ -158,10 +154,7 @@ export async function inspectRedisSettings(url: string): Promise<RedisSettingsRe
  * Startup check for a Redis ph5 did not start itself (PH5_REDIS_URL): problems are warned
  * about loudly, or refused with RedisSettingsError when `strict` (PH5_REDIS_STRICT=1).
  */
-export async function checkRedisSettings(
-  url: string,
-  opts: { strict?: boolean; warn?: (msg: string) => void } = {},
-): Promise<RedisSettingsReport> {
+export async function checkRedisSettings(url: string, opts: { strict?: boolean; warn?: (msg: string) => void } = {}): Promise<RedisSettingsReport> {
   const warn = opts.warn ?? ((msg: string) => process.stderr.write(`${msg}\n`));
   const report = await inspectRedisSettings(url);
   for (const note of report.notes) warn(`[ph5] note: Redis at ${redactUrl(url)}: ${note}`);

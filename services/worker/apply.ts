@@ -96,9 +96,7 @@ async function step<T>(fn: () => Promise<T>, alone: boolean, times?: Breakdown):
 }
 
 function failure(outcome: StepOutcome): RankFailure {
-  return outcome.local
-    ? { code: outcome.local.code, message: outcome.local.message }
-    : { code: 'PH5_ERR_PEER', message: 'another rank failed at this step' };
+  return outcome.local ? { code: outcome.local.code, message: outcome.local.message } : { code: 'PH5_ERR_PEER', message: 'another rank failed at this step' };
 }
 
 function stagedPath(plan: Pick<Plan, 'staging'>, staged: string): string {
@@ -287,7 +285,12 @@ class StagedReader {
  * the rank's bytes are still one range of the concatenated segments; its selection is
  * then the pieces of the parts that fall in its rows.
  */
-export function rankShare(s: WriteStep, itemSize: number, rank: number, size: number): { selection: Hyperslab | Hyperslab[] | null; byteOffset: number; byteLength: number } {
+export function rankShare(
+  s: WriteStep,
+  itemSize: number,
+  rank: number,
+  size: number,
+): { selection: Hyperslab | Hyperslab[] | null; byteOffset: number; byteLength: number } {
   if (!s.parts) {
     const mine = decompose(s.hyperslab, itemSize, size)[rank]!;
     return { selection: mine.hyperslab, byteOffset: mine.byteOffset, byteLength: mine.byteLength };
@@ -301,7 +304,8 @@ export function rankShare(s: WriteStep, itemSize: number, rank: number, size: nu
   for (const p of s.parts) {
     const from = Math.max(mine.rowStart, base);
     const to = Math.min(mine.rowStart + mine.rows, base + p.count[0]!);
-    if (from < to) pieces.push({ start: [p.start[0]! + (from - base), ...p.start.slice(1)], stride: [1, ...p.stride.slice(1)], count: [to - from, ...p.count.slice(1)] });
+    if (from < to)
+      pieces.push({ start: [p.start[0]! + (from - base), ...p.start.slice(1)], stride: [1, ...p.stride.slice(1)], count: [to - from, ...p.count.slice(1)] });
     base += p.count[0]!;
   }
   return { selection: pieces.length === 0 ? null : pieces.length === 1 ? pieces[0]! : pieces, byteOffset: mine.byteOffset, byteLength: mine.byteLength };
@@ -490,7 +494,12 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
         times,
       );
       outcome = written.outcome;
-      if (outcome.status === OK) stepReport = { collective: false, noCollectiveCause: ['variable-length strings: written by rank 0 on the file opened serially'], bytes: rank === 0 ? s.bytes : 0 };
+      if (outcome.status === OK)
+        stepReport = {
+          collective: false,
+          noCollectiveCause: ['variable-length strings: written by rank 0 on the file opened serially'],
+          bytes: rank === 0 ? s.bytes : 0,
+        };
       // Is the next step a string write too? Rank 0 asks its serial file; the others agree.
       const next = plan.steps[i + 1];
       let more = false;
@@ -503,7 +512,8 @@ export async function applyPlan(plan: Plan, rank: number, size: number, hooks: A
       const memDtype = parseDtype(s.payloadDtype);
       const mine = rankShare(s, memDtype.size, rank, size);
       const read = await step(
-        () => Promise.all([reader.take(i, s.segments, mine.byteOffset, mine.byteLength), guard(), s.points ? readCoordinates(plan, s.points.coords) : undefined]),
+        () =>
+          Promise.all([reader.take(i, s.segments, mine.byteOffset, mine.byteLength), guard(), s.points ? readCoordinates(plan, s.points.coords) : undefined]),
         alone,
         times,
       );

@@ -122,7 +122,15 @@ export class Coordinator {
       log,
       doorbell: opts.doorbell,
     });
-    this.#membership = new Membership({ id: this.id, redis: this.#redis, size: opts.size, log, inbox: this.#inbox, isStopping, currentJob: () => this.#runner.current });
+    this.#membership = new Membership({
+      id: this.id,
+      redis: this.#redis,
+      size: opts.size,
+      log,
+      inbox: this.#inbox,
+      isStopping,
+      currentJob: () => this.#runner.current,
+    });
     this.#scheduler = new Scheduler({ inbox: this.#inbox, settings, log, trace: this.#trace, isStopping, epoch: (f) => this.#runner.epoch(f) });
   }
 

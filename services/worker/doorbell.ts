@@ -117,7 +117,13 @@ export async function openDoorbell(size: number, log: Logger): Promise<DoorbellR
       const attempt = Number(attemptText);
       const key = Buffer.from(presented ?? '', 'hex');
       const good =
-        word === HELLO && key.length === secret.length && timingSafeEqual(key, secret) && Number.isInteger(peer) && peer > 0 && peer < size && Number.isInteger(attempt);
+        word === HELLO &&
+        key.length === secret.length &&
+        timingSafeEqual(key, secret) &&
+        Number.isInteger(peer) &&
+        peer > 0 &&
+        peer < size &&
+        Number.isInteger(attempt);
       // A rank that retried (an acknowledgement too slow to arrive) replaces its older
       // connection; the hello of an abandoned attempt, read late, replaces nothing.
       const previous = clients.get(peer);

@@ -106,8 +106,14 @@ function rowSpan(s: WriteStep): [number, number] {
 function mergeDisjointRuns(steps: Step[], maxBytes: number, movable: (s: WriteStep) => boolean): Step[] {
   const out: Step[] = [];
   const joins = (first: WriteStep, s: Step): s is WriteStep =>
-    s.op === 'write' && !s.points && movable(s) && s.path === first.path && s.payloadDtype === first.payloadDtype && rowBlocks(s.hyperslab) && sameTail(first.hyperslab, s.hyperslab);
-  for (let i = 0; i < steps.length; ) {
+    s.op === 'write' &&
+    !s.points &&
+    movable(s) &&
+    s.path === first.path &&
+    s.payloadDtype === first.payloadDtype &&
+    rowBlocks(s.hyperslab) &&
+    sameTail(first.hyperslab, s.hyperslab);
+  for (let i = 0; i < steps.length;) {
     const first = steps[i]!;
     if (first.op !== 'write' || first.points || !movable(first) || !rowBlocks(first.hyperslab)) {
       out.push(first);

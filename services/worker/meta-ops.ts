@@ -19,7 +19,13 @@ function isCode(err: unknown, code: string): boolean {
 
 export function toNativeAttribute(value: AttributeData): AttributeValue {
   // Fixed-length strings are numpy's S<n> (bytes): ASCII, as h5py stores them.
-  if (value.kind === 'string') return { kind: 'string', value: value.value, length: value.length ?? null, cset: value.charset === 'ascii' || value.length !== undefined ? 'ascii' : 'utf8' };
+  if (value.kind === 'string')
+    return {
+      kind: 'string',
+      value: value.value,
+      length: value.length ?? null,
+      cset: value.charset === 'ascii' || value.length !== undefined ? 'ascii' : 'utf8',
+    };
   return { kind: 'numeric', dtype: parseDtype(value.dtype), shape: value.shape, data: Buffer.from(value.data, 'base64') };
 }
 

@@ -37,7 +37,13 @@ export type PoolNetwork = { kind: 'loopback' } | { kind: 'any' } | { kind: 'inte
 export const LOOPBACK_BIND_LIB = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   // dist/services/worker -> the repository root; native/build is never copied into dist.
-  '..', '..', '..', 'native', 'build', 'Release', 'loopback-bind.so',
+  '..',
+  '..',
+  '..',
+  'native',
+  'build',
+  'Release',
+  'loopback-bind.so',
 );
 
 /** PH5_POOL_NETWORK, with its default for the launcher (only mpirun runs on one host by default). */
@@ -46,11 +52,16 @@ export function parsePoolNetwork(raw: string | undefined, launcher: string): Poo
   if (value === '') return launcher === 'mpirun' ? { kind: 'loopback' } : { kind: 'any' };
   if (value === 'loopback' || value === 'lo') return { kind: 'loopback' };
   if (value === 'any') return { kind: 'any' };
-  const include = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const include = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const item of include) {
     // An interface name (Linux: up to 15 bytes, no '/' or blanks) or a CIDR block.
     if (item.includes('/') ? !parseCidr(item) : !/^[A-Za-z0-9_.:@-]{1,15}$/.test(item)) {
-      throw new Error(`PH5_POOL_NETWORK must be 'loopback', 'any' or a comma-separated list of interface names and CIDR blocks (e.g. ib0,10.1.0.0/16), got '${raw}'`);
+      throw new Error(
+        `PH5_POOL_NETWORK must be 'loopback', 'any' or a comma-separated list of interface names and CIDR blocks (e.g. ib0,10.1.0.0/16), got '${raw}'`,
+      );
     }
   }
   return { kind: 'interfaces', include };
@@ -116,7 +127,9 @@ export function mpirunForwardArgs(network: PoolNetwork, env: NodeJS.ProcessEnv):
 /** Loopback mode cannot keep mpirun off the wildcard without the preload: refuse to pretend. */
 export function checkPoolNetworkSupport(network: PoolNetwork, bindLib = LOOPBACK_BIND_LIB): void {
   if (network.kind === 'loopback' && !existsSync(bindLib)) {
-    throw new Error(`${bindLib} is missing (run scripts/setup.sh, which builds it with the native addon): without it mpirun listens on every interface. Set PH5_POOL_NETWORK=any to accept that.`);
+    throw new Error(
+      `${bindLib} is missing (run scripts/setup.sh, which builds it with the native addon): without it mpirun listens on every interface. Set PH5_POOL_NETWORK=any to accept that.`,
+    );
   }
 }
 

@@ -85,8 +85,10 @@ export function mpirunArgs(ranks: number, extra: string[] = []): string[] {
     '--oversubscribe',
     // A service's ranks wait most of the time; pinning them one per core helps nothing
     // and, oversubscribed, hurts.
-    '--bind-to', 'none',
-    '-n', String(ranks),
+    '--bind-to',
+    'none',
+    '-n',
+    String(ranks),
     ...extra,
     ...rankProgram(),
   ];

@@ -58,7 +58,7 @@ export async function livePools(redis: Redis, self: string): Promise<string[]> {
   for (const [i, id] of ids.entries()) {
     let info: PoolInfo | null = null;
     try {
-      info = raw[i] ? (JSON.parse(raw[i]!) as PoolInfo) : null;
+      info = raw[i] ? (JSON.parse(raw[i]) as PoolInfo) : null;
     } catch {
       info = null;
     }

@@ -42,7 +42,11 @@ test('creating a dataset queues a createDataset job and answers 202 with Locatio
 });
 
 test('a JSON write is staged as little-endian bytes of the dataset dtype', async () => {
-  const res = await api.app.inject({ method: 'PUT', url: '/v1/files/output.h5/datasets/test/value?select=[0:42]', payload: Array.from({ length: 42 }, (_, i) => i) });
+  const res = await api.app.inject({
+    method: 'PUT',
+    url: '/v1/files/output.h5/datasets/test/value?select=[0:42]',
+    payload: Array.from({ length: 42 }, (_, i) => i),
+  });
   assert.equal(res.statusCode, 202, res.body);
   const op = (await jobData(res.headers.location!)).ops[0] as WriteOp;
   assert.equal(op.op, 'write');
@@ -98,8 +102,21 @@ test('JSON values are encoded in the dataset’s dtype and byte order', async ()
   const cases: { dtype: string; shape: number[]; values: unknown; bytes: Buffer }[] = [
     { dtype: 'int32', shape: [3], values: [-1, 0, 2147483647], bytes: Buffer.from('ffffffff00000000ffffff7f', 'hex') },
     { dtype: '>i4', shape: [2], values: [1, -2], bytes: Buffer.from('00000001fffffffe', 'hex') },
-    { dtype: 'float64', shape: [2], values: [1.5, 'NaN'], bytes: Buffer.concat([Buffer.from('000000000000f83f', 'hex'), Buffer.from('000000000000f87f', 'hex')]) },
-    { dtype: 'bool', shape: [2, 2], values: [[true, false], [false, true]], bytes: Buffer.from([1, 0, 0, 1]) },
+    {
+      dtype: 'float64',
+      shape: [2],
+      values: [1.5, 'NaN'],
+      bytes: Buffer.concat([Buffer.from('000000000000f83f', 'hex'), Buffer.from('000000000000f87f', 'hex')]),
+    },
+    {
+      dtype: 'bool',
+      shape: [2, 2],
+      values: [
+        [true, false],
+        [false, true],
+      ],
+      bytes: Buffer.from([1, 0, 0, 1]),
+    },
     { dtype: 'uint8', shape: [2, 2], values: [0, 255, 7, 128], bytes: Buffer.from([0, 255, 7, 128]) },
     { dtype: 'int64', shape: [1], values: ['-9223372036854775808'], bytes: Buffer.from('0000000000000080', 'hex') },
   ];
@@ -138,13 +155,40 @@ test('dataset options travel to the worker; the registry records the accepted sh
   assert.equal(res.statusCode, 202, res.body);
   const data = await jobData(res.headers.location!);
   assert.deepEqual(data.ops, [
-    { op: 'createDataset', path: '/grp/images', dtype: '>u2', shape: [10, 64, 64], maxshape: [null, 64, 64], chunks: [1, 64, 64], fillValue: Buffer.from([2, 1]).toString('base64') },
+    {
+      op: 'createDataset',
+      path: '/grp/images',
+      dtype: '>u2',
+      shape: [10, 64, 64],
+      maxshape: [null, 64, 64],
+      chunks: [1, 64, 64],
+      fillValue: Buffer.from([2, 1]).toString('base64'),
+    },
   ]);
   const record = JSON.parse((await api.app.redis.hget(keys.datasets('default', 'opts.h5'), '/grp/images'))!);
-  assert.deepEqual(record, { dtype: '>u2', shape: [10, 64, 64], maxshape: [null, 64, 64], chunks: [1, 64, 64], fillValue: 'AgE=', jobId: res.json().job.id, at: record.at });
+  assert.deepEqual(record, {
+    dtype: '>u2',
+    shape: [10, 64, 64],
+    maxshape: [null, 64, 64],
+    chunks: [1, 64, 64],
+    fillValue: 'AgE=',
+    jobId: res.json().job.id,
+    at: record.at,
+  });
   assert.ok(Math.abs(record.at - Date.now()) < 60_000, 'the record says when it was accepted');
   // A write right after the 202 is checked against the accepted shape.
-  const op = await writeOp(await api.app.inject({ method: 'PUT', url: '/v1/files/opts.h5/datasets/grp%2Fimages/value?select=[9,0:2,0:2]', payload: [[[1, 2], [3, 4]]] }));
+  const op = await writeOp(
+    await api.app.inject({
+      method: 'PUT',
+      url: '/v1/files/opts.h5/datasets/grp%2Fimages/value?select=[9,0:2,0:2]',
+      payload: [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+    }),
+  );
   assert.deepEqual(op.hyperslab, { start: [9, 0, 0], stride: [1, 1, 1], count: [1, 2, 2] });
   assert.equal(op.select, '[9,0:2,0:2]', 'the selection as the client wrote it');
   assert.deepEqual(await stagedBytes(op), Buffer.from('0001000200030004', 'hex'));
@@ -152,14 +196,23 @@ test('dataset options travel to the worker; the registry records the accepted sh
 
 test('scalar datasets take a single JSON value', async () => {
   await api.app.inject({ method: 'POST', url: '/v1/files/scalar.h5/datasets', payload: { path: '/s', dtype: 'float32', shape: [] } });
-  const op = await writeOp(await api.app.inject({ method: 'PUT', url: '/v1/files/scalar.h5/datasets/s/value', payload: 2.5 as never, headers: { 'content-type': 'application/json' } }));
+  const op = await writeOp(
+    await api.app.inject({
+      method: 'PUT',
+      url: '/v1/files/scalar.h5/datasets/s/value',
+      payload: 2.5 as never,
+      headers: { 'content-type': 'application/json' },
+    }),
+  );
   assert.deepEqual(op.hyperslab, { start: [], stride: [], count: [] });
   assert.deepEqual(await stagedBytes(op), Buffer.from('00002040', 'hex'));
 });
 
 test('concurrent creations of one dataset: exactly one is accepted', async () => {
   const results = await Promise.all(
-    Array.from({ length: 8 }, () => api.app.inject({ method: 'POST', url: '/v1/files/race.h5/datasets', payload: { path: '/same', dtype: 'int16', shape: [8] } })),
+    Array.from({ length: 8 }, () =>
+      api.app.inject({ method: 'POST', url: '/v1/files/race.h5/datasets', payload: { path: '/same', dtype: 'int16', shape: [8] } }),
+    ),
   );
   const codes = results.map((r) => r.statusCode).sort();
   assert.deepEqual(codes, [202, 409, 409, 409, 409, 409, 409, 409]);

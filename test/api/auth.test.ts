@@ -60,7 +60,11 @@ async function securedOperations(): Promise<Operation[]> {
       assert.ok(role, `${method} ${route} says which role it needs`);
       // An event stream of a live job would stay open: streams are probed on a job that does not exist.
       const id = op.responses?.['200']?.content?.['text/event-stream'] ? 'no-such-job' : jobId;
-      const url = route.replace('{file}', 'a.h5').replace('{path}', 'd').replace('{id}', id).replace(/\{\w+\}/g, 'x');
+      const url = route
+        .replace('{file}', 'a.h5')
+        .replace('{path}', 'd')
+        .replace('{id}', id)
+        .replace(/\{\w+\}/g, 'x');
       ops.push({ method: method.toUpperCase(), url, role: role as Role });
     }
   }
@@ -131,7 +135,12 @@ test("another project's token never sees project A's datasets or jobs (404), and
   assert.equal((await api.app.inject({ method: 'GET', url: '/v1/files/a.h5/datasets/d', headers: { authorization: asA } })).statusCode, 200);
   assert.equal((await api.app.inject({ method: 'GET', url: `/v1/jobs/${jobId}`, headers: { authorization: asA } })).statusCode, 200);
   // B creating the same name makes its own dataset, in its own namespace.
-  const mine = await api.app.inject({ method: 'POST', url: '/v1/files/a.h5/datasets', headers: { authorization: asB }, payload: { path: '/d', dtype: 'int8', shape: [2] } });
+  const mine = await api.app.inject({
+    method: 'POST',
+    url: '/v1/files/a.h5/datasets',
+    headers: { authorization: asB },
+    payload: { path: '/d', dtype: 'int8', shape: [2] },
+  });
   assert.equal(mine.statusCode, 202, mine.body);
   const job = await api.app.jobs.job(mine.json().job.id);
   assert.equal(job?.data.project, 'projb');

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { JobData } from '../../services/shared/jobs.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 let api: TestApi;
@@ -31,8 +30,11 @@ test('a batch whose operations build on each other becomes one job, in order', a
   ]);
   assert.equal(res.statusCode, 202, res.body);
   const job = await api.app.jobs.job(res.json().job.id);
-  const ops = (job!.data as JobData).ops;
-  assert.deepEqual(ops.map((o) => `${o.op}:${o.path}`), ['createGroup:/raw', 'createDataset:/raw/t', 'write:/raw/t', 'resize:/raw/t', 'write:/raw/t', 'setAttribute:/raw/t', 'setAttribute:/']);
+  const ops = job!.data.ops;
+  assert.deepEqual(
+    ops.map((o) => `${o.op}:${o.path}`),
+    ['createGroup:/raw', 'createDataset:/raw/t', 'write:/raw/t', 'resize:/raw/t', 'write:/raw/t', 'setAttribute:/raw/t', 'setAttribute:/'],
+  );
   assert.equal((await api.staged()).length, 2, 'two JSON writes staged');
   // Later requests see what the batch will make.
   const meta = await api.app.inject({ method: 'GET', url: '/v1/files/b.h5/datasets/raw%2Ft' });
@@ -45,11 +47,52 @@ test('a bad operation refuses the whole batch and leaves nothing behind', async 
   const jobs = await api.jobCount();
   const staged = (await api.staged()).length;
   const cases: [unknown[], number, string, RegExp][] = [
-    [[{ op: 'createDataset', path: '/x', dtype: 'int8', shape: [2] }, { op: 'write', path: '/x', value: [1, 2, 3] }], 400, 'PH5_ERR_VALUE', /^ops\[1\]/],
-    [[{ op: 'createDataset', path: '/y', dtype: 'int8', shape: [2] }, { op: 'write', path: '/nope', value: [1] }], 404, 'PH5_ERR_NOT_FOUND', /^ops\[1\]/],
-    [[{ op: 'createGroup', path: '/g' }, { op: 'createDataset', path: '/g', dtype: 'int8', shape: [2] }], 409, 'PH5_ERR_EXISTS', /^ops\[1\]/],
-    [[{ op: 'createDataset', path: '/z', dtype: 'int8', shape: [2] }, { op: 'resize', path: '/z', shape: [3] }], 400, 'PH5_ERR_SHAPE', /^ops\[1\]/],
-    [[{ op: 'createDataset', path: '/w', dtype: 'int8', shape: [2] }, { op: 'delete', path: '/w' }, { op: 'write', path: '/w', value: [1, 2] }], 404, 'PH5_ERR_NOT_FOUND', /^ops\[2\]/],
+    [
+      [
+        { op: 'createDataset', path: '/x', dtype: 'int8', shape: [2] },
+        { op: 'write', path: '/x', value: [1, 2, 3] },
+      ],
+      400,
+      'PH5_ERR_VALUE',
+      /^ops\[1\]/,
+    ],
+    [
+      [
+        { op: 'createDataset', path: '/y', dtype: 'int8', shape: [2] },
+        { op: 'write', path: '/nope', value: [1] },
+      ],
+      404,
+      'PH5_ERR_NOT_FOUND',
+      /^ops\[1\]/,
+    ],
+    [
+      [
+        { op: 'createGroup', path: '/g' },
+        { op: 'createDataset', path: '/g', dtype: 'int8', shape: [2] },
+      ],
+      409,
+      'PH5_ERR_EXISTS',
+      /^ops\[1\]/,
+    ],
+    [
+      [
+        { op: 'createDataset', path: '/z', dtype: 'int8', shape: [2] },
+        { op: 'resize', path: '/z', shape: [3] },
+      ],
+      400,
+      'PH5_ERR_SHAPE',
+      /^ops\[1\]/,
+    ],
+    [
+      [
+        { op: 'createDataset', path: '/w', dtype: 'int8', shape: [2] },
+        { op: 'delete', path: '/w' },
+        { op: 'write', path: '/w', value: [1, 2] },
+      ],
+      404,
+      'PH5_ERR_NOT_FOUND',
+      /^ops\[2\]/,
+    ],
     [[{ op: 'setAttribute', path: '/', name: 'a/b', value: 1 }], 400, 'PH5_ERR_ATTRIBUTE_NAME', /^ops\[0\]/],
     [[{ op: 'frobnicate', path: '/' }], 400, 'PH5_ERR_VALIDATION', /./],
     [[], 400, 'PH5_ERR_VALIDATION', /./],
@@ -63,6 +106,9 @@ test('a bad operation refuses the whole batch and leaves nothing behind', async 
   assert.equal(await api.jobCount(), jobs, 'nothing queued');
   assert.equal((await api.staged()).length, staged, 'nothing staged');
   // Nothing claimed either: the names are free.
-  const free = await batch('c.h5', [{ op: 'createDataset', path: '/x', dtype: 'int8', shape: [2] }, { op: 'createGroup', path: '/g' }]);
+  const free = await batch('c.h5', [
+    { op: 'createDataset', path: '/x', dtype: 'int8', shape: [2] },
+    { op: 'createGroup', path: '/g' },
+  ]);
   assert.equal(free.statusCode, 202, free.body);
 });

@@ -104,7 +104,8 @@ function assertProblem(text: string, status: number, code: string | RegExp, what
   return answer;
 }
 
-const req = (line: string, headers: string[] = [], body = ''): string => `${line}\r\nHost: 127.0.0.1\r\n${[...headers, 'Connection: close'].map((h) => `${h}\r\n`).join('')}\r\n${body}`;
+const req = (line: string, headers: string[] = [], body = ''): string =>
+  `${line}\r\nHost: 127.0.0.1\r\n${[...headers, 'Connection: close'].map((h) => `${h}\r\n`).join('')}\r\n${body}`;
 
 let redis: TestRedis;
 let server: Server;
@@ -145,19 +146,49 @@ const CASES: { name: string; request: string; status: number; code: string; chec
     check: (a) => assert.deepEqual(a.headers.allow?.split(', ').sort(), ['GET', 'HEAD', 'PUT']),
   },
   // The body parsers and the schemas.
-  { name: 'a JSON body that does not parse', request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 3'], '{x}'), status: 400, code: 'PH5_ERR_JSON' },
-  { name: 'an empty JSON body', request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 0']), status: 400, code: 'PH5_ERR_JSON' },
+  {
+    name: 'a JSON body that does not parse',
+    request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 3'], '{x}'),
+    status: 400,
+    code: 'PH5_ERR_JSON',
+  },
+  {
+    name: 'an empty JSON body',
+    request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 0']),
+    status: 400,
+    code: 'PH5_ERR_JSON',
+  },
   {
     name: 'a JSON body with __proto__',
     request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 35'], '{"__proto__":{"x":1},"path":"/abc"}'),
     status: 400,
     code: 'PH5_ERR_JSON',
   },
-  { name: 'text/csv', request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: text/csv', 'Content-Length: 3'], 'a,b'), status: 415, code: 'PH5_ERR_MEDIA_TYPE' },
-  { name: 'a JSON body over the limit', request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 99999999999']), status: 413, code: 'PH5_ERR_BODY_TOO_LARGE' },
-  { name: 'a field of the wrong type', request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 2'], '{}'), status: 400, code: 'PH5_ERR_VALIDATION' },
+  {
+    name: 'text/csv',
+    request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: text/csv', 'Content-Length: 3'], 'a,b'),
+    status: 415,
+    code: 'PH5_ERR_MEDIA_TYPE',
+  },
+  {
+    name: 'a JSON body over the limit',
+    request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 99999999999']),
+    status: 413,
+    code: 'PH5_ERR_BODY_TOO_LARGE',
+  },
+  {
+    name: 'a field of the wrong type',
+    request: req('POST /v1/files/f.h5/groups HTTP/1.1', ['Content-Type: application/json', 'Content-Length: 2'], '{}'),
+    status: 400,
+    code: 'PH5_ERR_VALIDATION',
+  },
   // Node's HTTP parser, before fastify sees a request.
-  { name: '60,000-character bearer token', request: req('GET /v1/files HTTP/1.1', [`Authorization: Bearer ${'t'.repeat(60_000)}`]), status: 431, code: 'PH5_ERR_HEADERS_TOO_LARGE' },
+  {
+    name: '60,000-character bearer token',
+    request: req('GET /v1/files HTTP/1.1', [`Authorization: Bearer ${'t'.repeat(60_000)}`]),
+    status: 431,
+    code: 'PH5_ERR_HEADERS_TOO_LARGE',
+  },
   { name: '20,000-character request line', request: req(`GET /v1/files/${'b'.repeat(20_000)} HTTP/1.1`), status: 414, code: 'PH5_ERR_URI_TOO_LONG' },
   { name: 'a request line that is not HTTP', request: 'GARBAGE\r\n\r\n', status: 400, code: 'PH5_ERR_HTTP' },
   { name: 'a method that is no HTTP method', request: req('FROB /v1/files HTTP/1.1'), status: 400, code: 'PH5_ERR_HTTP' },
@@ -165,8 +196,18 @@ const CASES: { name: string; request: string; status: number; code: string; chec
   { name: 'a header name with a space', request: req('GET /healthz HTTP/1.1', ['Bad Header: x']), status: 400, code: 'PH5_ERR_HTTP' },
   { name: 'a NUL byte in the URL', request: req('GET /v1/files/a\0b HTTP/1.1'), status: 400, code: 'PH5_ERR_HTTP' },
   { name: 'CONNECT (Node hands it to no route)', request: req('CONNECT 127.0.0.1:22 HTTP/1.1'), status: 405, code: 'PH5_ERR_METHOD' },
-  { name: 'Content-Length that is not a number', request: req('PUT /v1/files/f.h5 HTTP/1.1', ['Content-Length: abc']), status: 400, code: 'PH5_ERR_BODY_LENGTH' },
-  { name: 'Content-Length with Transfer-Encoding', request: req('PUT /v1/files/f.h5 HTTP/1.1', ['Content-Length: 3', 'Transfer-Encoding: chunked'], '0\r\n\r\n'), status: 400, code: 'PH5_ERR_HTTP' },
+  {
+    name: 'Content-Length that is not a number',
+    request: req('PUT /v1/files/f.h5 HTTP/1.1', ['Content-Length: abc']),
+    status: 400,
+    code: 'PH5_ERR_BODY_LENGTH',
+  },
+  {
+    name: 'Content-Length with Transfer-Encoding',
+    request: req('PUT /v1/files/f.h5 HTTP/1.1', ['Content-Length: 3', 'Transfer-Encoding: chunked'], '0\r\n\r\n'),
+    status: 400,
+    code: 'PH5_ERR_HTTP',
+  },
 ];
 
 test('each refusal made outside the routes is problem+json with its PH5_ERR_* code (raw sockets)', async () => {
@@ -198,8 +239,31 @@ test('fuzz: mangled requests get either a success or a problem+json with a PH5_E
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   // (No HEAD: its answers have no body to check.)
   const methods = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'get', 'G ET', 'CONNECT', ''];
-  const paths = ['/v1/files', '/v1/files/f.h5', '/v1/files/f.h5/datasets', '/v1/files/f.h5/datasets/d/value', '/v1/jobs', '/v1/jobs/x', '/readyz', '/nope', '/v1/files/%', '/v1/files/%e9', '*', '', '//', '/v1/files/f.h5/groups'];
-  const contentTypes = ['application/json', 'application/octet-stream', 'application/x-npy', 'text/plain', 'application/json; charset=latin9', '', 'multipart/form-data'];
+  const paths = [
+    '/v1/files',
+    '/v1/files/f.h5',
+    '/v1/files/f.h5/datasets',
+    '/v1/files/f.h5/datasets/d/value',
+    '/v1/jobs',
+    '/v1/jobs/x',
+    '/readyz',
+    '/nope',
+    '/v1/files/%',
+    '/v1/files/%e9',
+    '*',
+    '',
+    '//',
+    '/v1/files/f.h5/groups',
+  ];
+  const contentTypes = [
+    'application/json',
+    'application/octet-stream',
+    'application/x-npy',
+    'text/plain',
+    'application/json; charset=latin9',
+    '',
+    'multipart/form-data',
+  ];
   const mutate = (s: string): string => {
     const bytes = [...s];
     const n = 1 + Math.floor(rand() * 3);
@@ -216,7 +280,10 @@ test('fuzz: mangled requests get either a success or a problem+json with a PH5_E
   for (let i = 0; i < 300; i++) {
     const long = rand() < 0.1 ? 'x'.repeat(Math.floor(rand() * 30_000)) : '';
     const body = pick(['', '{}', '[1,2,3]', '{"path":"/g"}', '{"path":', 'abc', '\0\0\0\0']);
-    const headers = [`Content-Type: ${pick(contentTypes)}`, `Content-Length: ${rand() < 0.8 ? Buffer.byteLength(body, 'latin1') : pick(['-1', '1e3', '99999999999', ''])}`];
+    const headers = [
+      `Content-Type: ${pick(contentTypes)}`,
+      `Content-Length: ${rand() < 0.8 ? Buffer.byteLength(body, 'latin1') : pick(['-1', '1e3', '99999999999', ''])}`,
+    ];
     if (rand() < 0.2) headers.push(`Authorization: Bearer ${long || 'abc'}`);
     if (rand() < 0.1) headers.push('Transfer-Encoding: chunked');
     let request = `${pick(methods)} ${pick(paths)}${rand() < 0.3 ? `/${long}` : ''}${rand() < 0.2 ? '?select=[0:' : ''} HTTP/1.1\r\nHost: x\r\n${headers.join('\r\n')}\r\nConnection: close\r\n\r\n${body}`;
@@ -235,7 +302,10 @@ test('fuzz: mangled requests get either a success or a problem+json with a PH5_E
     seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
     if (answer.status < 400) continue;
     // (503 is /readyz telling the truth: this server has no worker pool.)
-    assert.ok(answer.status < 500 || answer.status === 503, `request ${i}: no 5xx for a client's mistake: ${JSON.stringify(request.slice(0, 200))} -> ${answer.body}`);
+    assert.ok(
+      answer.status < 500 || answer.status === 503,
+      `request ${i}: no 5xx for a client's mistake: ${JSON.stringify(request.slice(0, 200))} -> ${answer.body}`,
+    );
     assertProblem(text, answer.status, CODE, `request ${i} ${JSON.stringify(request.slice(0, 120))}`);
   }
   // The table is not all one kind of answer: parser, router and handler refusals all occur.
@@ -282,12 +352,24 @@ test('clientErrorProblem: which status and code each parser error gets', () => {
     { err: Object.assign(new Error('x'), { code: 'EPIPE' }), want: null },
     { err: Object.assign(new Error('x'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), want: [408, 'PH5_ERR_REQUEST_TIMEOUT'] },
     { err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW' }), want: [431, 'PH5_ERR_HEADERS_TOO_LARGE'] },
-    { err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(`GET /${'a'.repeat(100)}`), bytesParsed: 50 }), want: [414, 'PH5_ERR_URI_TOO_LONG'] },
-    { err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(`GET / HTTP/1.1\r\nA: ${'a'.repeat(100)}`), bytesParsed: 80 }), want: [431, 'PH5_ERR_HEADERS_TOO_LARGE'] },
+    {
+      err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(`GET /${'a'.repeat(100)}`), bytesParsed: 50 }),
+      want: [414, 'PH5_ERR_URI_TOO_LONG'],
+    },
+    {
+      err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(`GET / HTTP/1.1\r\nA: ${'a'.repeat(100)}`), bytesParsed: 80 }),
+      want: [431, 'PH5_ERR_HEADERS_TOO_LARGE'],
+    },
     // The request line ends after where the parser stopped: still in it.
-    { err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(`GET /${'a'.repeat(100)} HTTP/1.1\r\n\r\n`), bytesParsed: 90 }), want: [414, 'PH5_ERR_URI_TOO_LONG'] },
+    {
+      err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(`GET /${'a'.repeat(100)} HTTP/1.1\r\n\r\n`), bytesParsed: 90 }),
+      want: [414, 'PH5_ERR_URI_TOO_LONG'],
+    },
     // A later chunk of a long head (no request line in it): headers.
-    { err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from('a'.repeat(100)), bytesParsed: 50 }), want: [431, 'PH5_ERR_HEADERS_TOO_LARGE'] },
+    {
+      err: Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from('a'.repeat(100)), bytesParsed: 50 }),
+      want: [431, 'PH5_ERR_HEADERS_TOO_LARGE'],
+    },
     { err: Object.assign(new Error('x'), { code: 'HPE_INVALID_METHOD' }), want: [400, 'PH5_ERR_HTTP'] },
     { err: Object.assign(new Error('x'), { code: 'HPE_INVALID_CONTENT_LENGTH' }), want: [400, 'PH5_ERR_BODY_LENGTH'] },
     { err: Object.assign(new Error('x'), { code: 'HPE_UNEXPECTED_CONTENT_LENGTH' }), want: [400, 'PH5_ERR_BODY_LENGTH'] },

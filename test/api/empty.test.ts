@@ -35,7 +35,10 @@ const get = (url: string, accept?: string) => api.app.inject({ method: 'GET', ur
 test('an empty dataset is described and listed like any other', async () => {
   const meta = await get('/v1/files/e.h5/datasets/log');
   assert.equal(meta.statusCode, 200, meta.body);
-  assert.deepEqual({ shape: meta.json().shape, maxshape: meta.json().maxshape, layout: meta.json().layout, chunks: meta.json().chunks }, { shape: [0], maxshape: [null], layout: 'chunked', chunks: [1024] });
+  assert.deepEqual(
+    { shape: meta.json().shape, maxshape: meta.json().maxshape, layout: meta.json().layout, chunks: meta.json().chunks },
+    { shape: [0], maxshape: [null], layout: 'chunked', chunks: [1024] },
+  );
   assert.deepEqual((await get('/v1/files/e.h5/datasets/wide')).json().shape, [2, 0]);
   const tree = await get('/v1/files/e.h5');
   assert.equal(tree.statusCode, 200, tree.body);
@@ -100,11 +103,19 @@ test('an empty write is accepted as a job that changes nothing (JSON [] or zero 
 });
 
 test('creating an empty appendable dataset is accepted, and described while pending', async () => {
-  const res = await api.app.inject({ method: 'POST', url: '/v1/files/e.h5/datasets', payload: { path: '/app/x', dtype: 'float32', shape: [0, 4], maxshape: [null, 4], chunks: [256, 4] } });
+  const res = await api.app.inject({
+    method: 'POST',
+    url: '/v1/files/e.h5/datasets',
+    payload: { path: '/app/x', dtype: 'float32', shape: [0, 4], maxshape: [null, 4], chunks: [256, 4] },
+  });
   assert.equal(res.statusCode, 202, res.body);
   const meta = await get('/v1/files/e.h5/datasets/app%2Fx');
   assert.deepEqual(meta.json().shape, [0, 4]);
-  const noChunks = await api.app.inject({ method: 'POST', url: '/v1/files/e.h5/datasets', payload: { path: '/app/y', dtype: 'int64', shape: [0], maxshape: [null] } });
+  const noChunks = await api.app.inject({
+    method: 'POST',
+    url: '/v1/files/e.h5/datasets',
+    payload: { path: '/app/y', dtype: 'int64', shape: [0], maxshape: [null] },
+  });
   assert.equal(noChunks.statusCode, 202, noChunks.body);
   // a contiguous empty dataset (fixed at 0) is fine; chunked with a dimension fixed at 0 is not
   const contiguous = await api.app.inject({ method: 'POST', url: '/v1/files/e.h5/datasets', payload: { path: '/app/z', dtype: 'int8', shape: [0] } });

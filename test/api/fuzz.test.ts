@@ -11,7 +11,6 @@ import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/prom
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import type { JobData } from '../../services/shared/jobs.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 const TOKEN = 'fuzz-token-of-project-fz-0123456789';
@@ -38,7 +37,12 @@ before(async () => {
   await symlink(outside, path.join(root, 'fz', 'link.h5'));
   await symlink(path.dirname(root), path.join(root, 'fz', 'dirlink'));
   await writeFile(path.join(root, 'fz', 'junk.h5'), 'this is not HDF5');
-  const res = await api.app.inject({ method: 'POST', url: '/v1/files/real.h5/datasets', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: '/d', dtype: 'int16', shape: [6, 4] } });
+  const res = await api.app.inject({
+    method: 'POST',
+    url: '/v1/files/real.h5/datasets',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { path: '/d', dtype: 'int16', shape: [6, 4] },
+  });
   assert.equal(res.statusCode, 202);
 });
 after(async () => {
@@ -46,7 +50,27 @@ after(async () => {
 });
 
 const segment = fc.oneof(
-  fc.constantFrom('real.h5', 'junk.h5', 'link.h5', 'dirlink', 'missing.h5', 'd', 'grp%2Fd', '..', '.', '%2e%2e', '%2E%2E%2F', '..%2F..%2Fetc%2Fpasswd', '%00', 'a%00b', '~', '%2F', '%252e%252e', 'con', 'x'.repeat(300)),
+  fc.constantFrom(
+    'real.h5',
+    'junk.h5',
+    'link.h5',
+    'dirlink',
+    'missing.h5',
+    'd',
+    'grp%2Fd',
+    '..',
+    '.',
+    '%2e%2e',
+    '%2E%2E%2F',
+    '..%2F..%2Fetc%2Fpasswd',
+    '%00',
+    'a%00b',
+    '~',
+    '%2F',
+    '%252e%252e',
+    'con',
+    'x'.repeat(300),
+  ),
   fc.string({ maxLength: 12 }).map(encodeURIComponent),
   fc.string({ unit: 'binary', maxLength: 8 }).map(encodeURIComponent),
 );
@@ -69,7 +93,28 @@ const route = fc.oneof(
   fc.constantFrom('/healthz', '/readyz', '/metrics', '/openapi.json', '/', '/v1', '/v1/files', '/v1/files/real.h5', '/../../etc/passwd', '/v1/files/../../x'),
 );
 const queryValue = fc.oneof(
-  fc.constantFrom('[0:3]', '[0:6,1:3]', '[::2]', '[5:1]', '[0:99]', '[-1]', '[a]', '[0:3', '[]', '[0:6:0]', '1e999', '-1', 'NaN', '>i2', '<i2', 'int16', 'U8', 'queued', 'done', '100000'),
+  fc.constantFrom(
+    '[0:3]',
+    '[0:6,1:3]',
+    '[::2]',
+    '[5:1]',
+    '[0:99]',
+    '[-1]',
+    '[a]',
+    '[0:3',
+    '[]',
+    '[0:6:0]',
+    '1e999',
+    '-1',
+    'NaN',
+    '>i2',
+    '<i2',
+    'int16',
+    'U8',
+    'queued',
+    'done',
+    '100000',
+  ),
   fc.string({ maxLength: 16 }),
 );
 const query = fc
@@ -107,8 +152,15 @@ const body = fc.oneof(
   fc.constant(undefined),
   jsonBody.map((v) => ({ type: 'application/json', payload: JSON.stringify(v) })),
   fc.uint8Array({ maxLength: 64 }).map((b) => ({ type: 'application/octet-stream', payload: Buffer.from(b) })),
-  fc.uint8Array({ maxLength: 64 }).map((b) => ({ type: 'application/x-npy', payload: Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.from(b)]) })),
-  fc.tuple(fc.constantFrom('text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', ''), fc.string({ maxLength: 20 })).map(([type, payload]) => ({ type, payload })),
+  fc
+    .uint8Array({ maxLength: 64 })
+    .map((b) => ({ type: 'application/x-npy', payload: Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.from(b)]) })),
+  fc
+    .tuple(
+      fc.constantFrom('text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', ''),
+      fc.string({ maxLength: 20 }),
+    )
+    .map(([type, payload]) => ({ type, payload })),
 );
 const auth = fc.oneof(
   fc.constant(`Bearer ${TOKEN}`),
@@ -180,7 +232,7 @@ test('thousands of random requests: no 5xx, problems for every refusal, nothing 
   // Every staged payload belongs to an accepted job.
   const staged = new Set(await api.staged());
   const jobs = (await Promise.all(api.app.jobs.queues.map((q) => q.getJobs(['waiting', 'delayed', 'prioritized', 'paused'])))).flat();
-  for (const job of jobs) for (const op of (job.data as JobData).ops) if (op.op === 'write') staged.delete(op.staged);
+  for (const job of jobs) for (const op of job.data.ops) if (op.op === 'write') staged.delete(op.staged);
   assert.deepEqual([...staged], [], 'no staged payload without a job');
   console.log(`fuzz: 3000 requests, ${accepted} accepted (202), ${jobs.length} jobs queued`);
 });

@@ -57,7 +57,13 @@ test('Redis down: every route that needs it answers 503 + Retry-After within 3 s
     const requests: { name: string; method: 'GET' | 'POST' | 'PUT'; url: string; payload?: unknown; headers?: Record<string, string> }[] = [
       { name: 'create', method: 'POST', url: '/v1/files/down.h5/datasets', payload: { path: '/e', dtype: 'int8', shape: [4] } },
       { name: 'JSON write', method: 'PUT', url: '/v1/files/up.h5/datasets/d/value', payload: [1, 2, 3, 4] },
-      { name: 'binary write', method: 'PUT', url: '/v1/files/up.h5/datasets/d/value', payload: Buffer.alloc(16), headers: { 'content-type': 'application/octet-stream' } },
+      {
+        name: 'binary write',
+        method: 'PUT',
+        url: '/v1/files/up.h5/datasets/d/value',
+        payload: Buffer.alloc(16),
+        headers: { 'content-type': 'application/octet-stream' },
+      },
       { name: 'job', method: 'GET', url: jobUrl },
       { name: 'job with wait', method: 'GET', url: `${jobUrl}?wait=10` },
       { name: 'metadata', method: 'GET', url: '/v1/files/up.h5/datasets/d' },
@@ -65,7 +71,12 @@ test('Redis down: every route that needs it answers 503 + Retry-After within 3 s
     ];
     for (const r of requests) {
       const t0 = Date.now();
-      const res = await api.app.inject({ method: r.method, url: r.url, ...(r.payload === undefined ? {} : { payload: r.payload as never }), ...(r.headers ? { headers: r.headers } : {}) });
+      const res = await api.app.inject({
+        method: r.method,
+        url: r.url,
+        ...(r.payload === undefined ? {} : { payload: r.payload as never }),
+        ...(r.headers ? { headers: r.headers } : {}),
+      });
       const ms = Date.now() - t0;
       assert.equal(res.statusCode, 503, `${r.name}: ${res.body}`);
       assert.ok(ms < 3000, `${r.name} answered in ${ms} ms`);

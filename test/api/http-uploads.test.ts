@@ -28,7 +28,9 @@ before(async () => {
   await api.app.listen({ host: '127.0.0.1', port: 0 });
   port = (api.app.server.address() as AddressInfo).port;
   base = `http://127.0.0.1:${port}`;
-  const res = await request(base).post('/v1/files/u.h5/datasets').send({ path: 'rows', dtype: 'float64', shape: [ROWS, ROW] });
+  const res = await request(base)
+    .post('/v1/files/u.h5/datasets')
+    .send({ path: 'rows', dtype: 'float64', shape: [ROWS, ROW] });
   assert.equal(res.status, 202, res.text);
 });
 after(async () => {
@@ -184,12 +186,15 @@ test('keep-alive after a refused binary upload: the answer says Connection: clos
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const send = (method: string, path: string, body?: Buffer) =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; socket: net.Socket }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {} }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text, socket: req.socket! }));
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port, method, path, agent, headers: body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {} },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text, socket: req.socket! }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

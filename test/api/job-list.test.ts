@@ -28,7 +28,12 @@ before(async () => {
     ids.push(res.json().job.id);
     await new Promise((r) => setTimeout(r, 3)); // distinct acceptance times
   }
-  await api.app.inject({ method: 'POST', url: '/v1/files/even.h5/datasets', headers: { authorization: `Bearer ${B}` }, payload: { path: '/x', dtype: 'int8', shape: [2] } });
+  await api.app.inject({
+    method: 'POST',
+    url: '/v1/files/even.h5/datasets',
+    headers: { authorization: `Bearer ${B}` },
+    payload: { path: '/x', dtype: 'int8', shape: [2] },
+  });
 });
 after(async () => {
   await api?.stop();
@@ -42,7 +47,10 @@ const list = async (query: string, token = A) => {
 
 test('newest first, only the project’s own jobs', async () => {
   const page = await list('');
-  assert.deepEqual(page.jobs.map((j) => j.id), [...ids].reverse());
+  assert.deepEqual(
+    page.jobs.map((j) => j.id),
+    [...ids].reverse(),
+  );
   assert.equal(page.next, null);
   const other = await list('', B);
   assert.equal(other.jobs.length, 1);
@@ -51,26 +59,41 @@ test('newest first, only the project’s own jobs', async () => {
 
 test('filters by file and state', async () => {
   const odd = await list('?file=odd.h5');
-  assert.deepEqual(odd.jobs.map((j) => j.id), [ids[3], ids[1]]);
+  assert.deepEqual(
+    odd.jobs.map((j) => j.id),
+    [ids[3], ids[1]],
+  );
   assert.equal((await list('?state=queued')).jobs.length, 5);
   assert.equal((await list('?state=completed')).jobs.length, 0);
 });
 
 test('pages with limit and before', async () => {
   const first = await list('?limit=2');
-  assert.deepEqual(first.jobs.map((j) => j.id), [ids[4], ids[3]]);
+  assert.deepEqual(
+    first.jobs.map((j) => j.id),
+    [ids[4], ids[3]],
+  );
   assert.ok(first.next);
   const second = await list(`?limit=2&before=${first.next}`);
-  assert.deepEqual(second.jobs.map((j) => j.id), [ids[2], ids[1]]);
+  assert.deepEqual(
+    second.jobs.map((j) => j.id),
+    [ids[2], ids[1]],
+  );
   const third = await list(`?limit=2&before=${second.next}`);
-  assert.deepEqual(third.jobs.map((j) => j.id), [ids[0]]);
+  assert.deepEqual(
+    third.jobs.map((j) => j.id),
+    [ids[0]],
+  );
   assert.equal(third.next, null);
 });
 
 test('a job that expired from the queue is skipped and pruned', async () => {
   await api.app.jobs.queueOf(ids[2]!)!.remove(ids[2]!);
   const page = await list('');
-  assert.deepEqual(page.jobs.map((j) => j.id), [ids[4], ids[3], ids[1], ids[0]]);
+  assert.deepEqual(
+    page.jobs.map((j) => j.id),
+    [ids[4], ids[3], ids[1], ids[0]],
+  );
 });
 
 test('bad filters are 400', async () => {

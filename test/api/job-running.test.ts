@@ -49,7 +49,10 @@ async function held(file: string, n: number): Promise<Array<{ id: string; seq: n
     out.push({ id, seq: (await api.app.jobs.job(id))!.data.seq! });
   }
   for (let i = 0; i < 200 && !out.every((j) => releases.has(j.id)); i++) await sleep(20);
-  assert.ok(out.every((j) => releases.has(j.id)), 'the stand-in took every job');
+  assert.ok(
+    out.every((j) => releases.has(j.id)),
+    'the stand-in took every job',
+  );
   return out;
 }
 
@@ -71,9 +74,15 @@ test('GET and the list: only the jobs the live pool’s epoch covers are running
   await epochStarts('list.h5', jobs[1]!.seq, jobs[1]!.seq, 'pool-live');
   assert.deepEqual(await Promise.all(jobs.map((j) => state(j.id))), ['queued', 'running', 'queued']);
   const list = (await api.app.inject({ method: 'GET', url: '/v1/jobs?file=list.h5' })).json();
-  assert.deepEqual(list.jobs.map((j: any) => [j.id, j.state]), [...jobs].reverse().map((j, i) => [j.id, i === 1 ? 'running' : 'queued']));
+  assert.deepEqual(
+    list.jobs.map((j: any) => [j.id, j.state]),
+    [...jobs].reverse().map((j, i) => [j.id, i === 1 ? 'running' : 'queued']),
+  );
   const running = (await api.app.inject({ method: 'GET', url: '/v1/jobs?state=running&file=list.h5' })).json();
-  assert.deepEqual(running.jobs.map((j: any) => j.id), [jobs[1]!.id]);
+  assert.deepEqual(
+    running.jobs.map((j: any) => j.id),
+    [jobs[1]!.id],
+  );
 
   // The pool's heartbeat record expires (it died, or its ranks are stopped): its mark stays, nothing runs.
   await api.app.redis.del(keys.pool('pool-live'));
@@ -136,10 +145,7 @@ test('the event stream says queued while the pool holds the job, running as soon
 });
 
 test('all streams share ONE subscriber connection for epoch events', async () => {
-  const subscribers = async () =>
-    (await api.app.redis.client('LIST') as string)
-      .split('\n')
-      .filter((l) => / sub=[1-9]/.test(l)).length;
+  const subscribers = async () => ((await api.app.redis.client('LIST')) as string).split('\n').filter((l) => / sub=[1-9]/.test(l)).length;
   const jobs = await held('many.h5', 3);
   const streams = jobs.map((j) => sse(`/v1/jobs/${j.id}/events`));
   for (const s of streams) assert.equal((await s.next()).value!.data.state, 'queued');

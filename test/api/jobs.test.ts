@@ -154,7 +154,13 @@ test('unknown jobs, and jobs of another project, are not found', async () => {
   const missing = await getJob('/v1/jobs/9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d');
   assert.equal(missing.status, 404);
   assert.equal(missing.body.code, 'PH5_ERR_JOB_NOT_FOUND');
-  const data: JobData = { v: 1, project: 'someone-else', file: 'x.h5', acceptedAt: Date.now(), ops: [{ op: 'createDataset', path: '/x', dtype: 'int8', shape: [1] }] };
+  const data: JobData = {
+    v: 1,
+    project: 'someone-else',
+    file: 'x.h5',
+    acceptedAt: Date.now(),
+    ops: [{ op: 'createDataset', path: '/x', dtype: 'int8', shape: [1] }],
+  };
   const otherId = newJobId('someone-else', 'x.h5');
   await api.app.jobs.queues[shardOfJobId(otherId)!]!.add('other', data, { jobId: otherId });
   const other = await getJob(`/v1/jobs/${otherId}`);

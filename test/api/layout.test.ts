@@ -39,7 +39,10 @@ after(async () => {
   await api?.stop();
 });
 
-const digest = async () => createHash('sha256').update(await readFile(file)).digest('hex');
+const digest = async () =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 const npy = (count: number) => {
   const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + count + ',), }';
   const padded = header.padEnd(118, ' ') + '\n';
@@ -70,13 +73,25 @@ test('every kind of write into a compact dataset is refused before it is queued,
   const rows = Array.from({ length: 4 }, () => Array(10).fill(2));
   const requests = [
     { name: 'JSON', method: 'PUT' as const, url: '/v1/files/compact.h5/datasets/k/value?select=[8:12,:]', payload: rows },
-    { name: 'raw bytes', method: 'PUT' as const, url: '/v1/files/compact.h5/datasets/k/value', payload: Buffer.alloc(480), headers: { 'content-type': 'application/octet-stream' } },
+    {
+      name: 'raw bytes',
+      method: 'PUT' as const,
+      url: '/v1/files/compact.h5/datasets/k/value',
+      payload: Buffer.alloc(480),
+      headers: { 'content-type': 'application/octet-stream' },
+    },
     { name: '.npy', method: 'PUT' as const, url: '/v1/files/compact.h5/datasets/k/value', payload: npy(120), headers: { 'content-type': 'application/x-npy' } },
     {
       name: 'batch',
       method: 'POST' as const,
       url: '/v1/jobs',
-      payload: { file: 'compact.h5', ops: [{ op: 'createGroup', path: '/g' }, { op: 'write', path: '/k', select: '[0,:]', value: Array(10).fill(3) }] },
+      payload: {
+        file: 'compact.h5',
+        ops: [
+          { op: 'createGroup', path: '/g' },
+          { op: 'write', path: '/k', select: '[0,:]', value: Array(10).fill(3) },
+        ],
+      },
     },
   ];
   for (const r of requests) {
@@ -89,7 +104,11 @@ test('every kind of write into a compact dataset is refused before it is queued,
     if (r.name === 'batch') assert.match(problem.detail, /^ops\[1\]: /);
   }
   assert.equal(await api.jobCount(), jobsBefore, 'no job queued');
-  assert.deepEqual((await api.staged()).filter((n) => !n.startsWith('.')), [], 'nothing staged');
+  assert.deepEqual(
+    (await api.staged()).filter((n) => !n.startsWith('.')),
+    [],
+    'nothing staged',
+  );
   assert.equal(await digest(), before, 'the file is unchanged');
   // The batch's group was not claimed either: creating it now is accepted.
   const group = await api.app.inject({ method: 'POST', url: '/v1/files/compact.h5/groups', payload: { path: '/g' } });

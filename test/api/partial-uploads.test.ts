@@ -5,26 +5,71 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { currentOwner, parsePartialName, partialFate, partialName, processStartTime, STALE_MS, type UploadOwner } from '../../services/api/lib/partial-uploads.js';
+import {
+  currentOwner,
+  parsePartialName,
+  partialFate,
+  partialName,
+  processStartTime,
+  STALE_MS,
+  type UploadOwner,
+} from '../../services/api/lib/partial-uploads.js';
 
 const UUID = '0b6c3c3e-2f7a-4f55-9d0e-5b1f3c2a9e11';
 const self: UploadOwner = { boot: 'a1b2c3d4', pidns: 4026531836, pid: 1000, start: 5000 };
 const name = (o: Partial<UploadOwner>) => partialName(UUID, { ...self, ...o });
 
 test('partialFate: a table of staged files, owners and ages', () => {
-  const cases: { what: string; name: string; self?: UploadOwner | null; ownerPidStart?: number | null; ageMs?: number; want: ReturnType<typeof partialFate> }[] = [
+  const cases: {
+    what: string;
+    name: string;
+    self?: UploadOwner | null;
+    ownerPidStart?: number | null;
+    ageMs?: number;
+    want: ReturnType<typeof partialFate>;
+  }[] = [
     { what: 'a staged payload of a job', name: `${UUID}.bin`, want: { remove: false, why: 'not-partial' } },
     { what: 'a hidden file', name: '.nfs000123', want: { remove: false, why: 'not-partial' } },
     { what: 'a .part without an owner', name: `${UUID}.part`, want: { remove: false, why: 'not-partial' } },
     { what: 'an owner field that is not a number', name: `${UUID}.a1b2c3d4-x-1-2.part`, want: { remove: false, why: 'not-partial' } },
     { what: 'this process’s own upload', name: name({}), ownerPidStart: 5000, want: { remove: false, why: 'mine' } },
-    { what: 'this process’s own upload, very old (a stalled client)', name: name({}), ownerPidStart: 5000, ageMs: 10 * STALE_MS, want: { remove: false, why: 'mine' } },
-    { what: 'a live sibling process', name: name({ pid: 2000, start: 7000 }), ownerPidStart: 7000, ageMs: 10 * STALE_MS, want: { remove: false, why: 'owner-alive' } },
+    {
+      what: 'this process’s own upload, very old (a stalled client)',
+      name: name({}),
+      ownerPidStart: 5000,
+      ageMs: 10 * STALE_MS,
+      want: { remove: false, why: 'mine' },
+    },
+    {
+      what: 'a live sibling process',
+      name: name({ pid: 2000, start: 7000 }),
+      ownerPidStart: 7000,
+      ageMs: 10 * STALE_MS,
+      want: { remove: false, why: 'owner-alive' },
+    },
     { what: 'a dead sibling (no such pid)', name: name({ pid: 2000, start: 7000 }), ownerPidStart: null, ageMs: 0, want: { remove: true, why: 'owner-dead' } },
-    { what: 'a dead sibling whose pid was reused', name: name({ pid: 2000, start: 7000 }), ownerPidStart: 9000, ageMs: 0, want: { remove: true, why: 'owner-dead' } },
+    {
+      what: 'a dead sibling whose pid was reused',
+      name: name({ pid: 2000, start: 7000 }),
+      ownerPidStart: 9000,
+      ageMs: 0,
+      want: { remove: true, why: 'owner-dead' },
+    },
     { what: 'a crashed earlier self (same pid, earlier start)', name: name({ start: 4000 }), ownerPidStart: 5000, want: { remove: true, why: 'owner-dead' } },
-    { what: 'another pid namespace (a container), fresh', name: name({ pidns: 4026532000 }), ownerPidStart: null, ageMs: STALE_MS - 1, want: { remove: false, why: 'fresh' } },
-    { what: 'another pid namespace, no heartbeat for too long', name: name({ pidns: 4026532000 }), ownerPidStart: null, ageMs: STALE_MS + 1, want: { remove: true, why: 'stale' } },
+    {
+      what: 'another pid namespace (a container), fresh',
+      name: name({ pidns: 4026532000 }),
+      ownerPidStart: null,
+      ageMs: STALE_MS - 1,
+      want: { remove: false, why: 'fresh' },
+    },
+    {
+      what: 'another pid namespace, no heartbeat for too long',
+      name: name({ pidns: 4026532000 }),
+      ownerPidStart: null,
+      ageMs: STALE_MS + 1,
+      want: { remove: true, why: 'stale' },
+    },
     { what: 'another boot or host, fresh', name: name({ boot: 'ffffffff' }), ageMs: 1000, want: { remove: false, why: 'fresh' } },
     { what: 'another boot or host, stale', name: name({ boot: 'ffffffff' }), ageMs: STALE_MS + 1, want: { remove: true, why: 'stale' } },
     { what: 'a sweeper that cannot read /proc: fresh', name: name({}), self: null, ageMs: 1000, want: { remove: false, why: 'fresh' } },

@@ -34,7 +34,12 @@ const url = (dset: string, query = '') => `/v1/files/p.h5/datasets/${dset}/value
 const q = (points: unknown) => `?points=${encodeURIComponent(JSON.stringify(points))}`;
 
 test('GET ?points= and POST …/value/points answer the points 1-D, in their order, as JSON, raw and .npy', async () => {
-  const points = [[3, 4], [0, 1], [2, 2], [0, 1]];
+  const points = [
+    [3, 4],
+    [0, 1],
+    [2, 2],
+    [0, 1],
+  ];
   const get = await api.app.inject({ method: 'GET', url: url('grid', q(points)) });
   assert.equal(get.statusCode, 200, get.body);
   assert.deepEqual(get.json(), { dtype: 'int32', shape: [4], data: [19, 1, 12, 1] });
@@ -57,7 +62,10 @@ test('GET ?points= and POST …/value/points answer the points 1-D, in their ord
   assert.match(header, /'descr': '>f8'/);
   assert.match(header, /'shape': \(3,\)/);
   const body = npy.rawPayload.subarray(10 + npy.rawPayload.readUInt16LE(8));
-  assert.deepEqual([0, 1, 2].map((i) => body.readDoubleBE(i * 8)), [4.5, 0, 1.5]);
+  assert.deepEqual(
+    [0, 1, 2].map((i) => body.readDoubleBE(i * 8)),
+    [4.5, 0, 1.5],
+  );
 
   // a 1-D dataset takes plain indices as well as [i] lists
   assert.deepEqual((await api.app.inject({ method: 'GET', url: url('line', q([[1], 2])) })).json().data, [0.5, 1]);
@@ -82,18 +90,68 @@ const refusals: Refusal[] = [
   { name: 'read: no points', method: 'POST', url: url('grid', '/points'), payload: { points: [] }, code: 'PH5_ERR_SELECTION' },
   { name: 'read: ?points= not JSON', method: 'GET', url: url('grid', '?points=[[1,2]'), code: 'PH5_ERR_SELECTION' },
   { name: 'read: ?points= and ?select=', method: 'GET', url: url('grid', `${q([[1, 2]])}&select=[0:1,0:1]`), code: 'PH5_ERR_SELECTION' },
-  { name: 'read: ?points= with ?dtype=', method: 'GET', url: url('grid', `${q([[1, 2]])}&dtype=>i4`), headers: { accept: 'application/octet-stream' }, code: 'PH5_ERR_DTYPE' },
+  {
+    name: 'read: ?points= with ?dtype=',
+    method: 'GET',
+    url: url('grid', `${q([[1, 2]])}&dtype=>i4`),
+    headers: { accept: 'application/octet-stream' },
+    code: 'PH5_ERR_DTYPE',
+  },
   { name: 'read: scalar dataset', method: 'GET', url: url('scalar', q([[0]])), code: 'PH5_ERR_SELECTION' },
   { name: 'read: body without points', method: 'POST', url: url('grid', '/points'), payload: { pts: [[1, 1]] }, code: 'PH5_ERR_VALIDATION' },
   { name: 'read: unknown dataset', method: 'POST', url: url('nope', '/points'), payload: { points: [[1, 1]] }, code: 'PH5_ERR_NOT_FOUND', status: 404 },
-  { name: 'write: the same point twice', method: 'PUT', url: url('grid'), payload: { points: [[1, 1], [2, 2], [1, 1]], value: [1, 2, 3] }, code: 'PH5_ERR_SELECTION' },
+  {
+    name: 'write: the same point twice',
+    method: 'PUT',
+    url: url('grid'),
+    payload: {
+      points: [
+        [1, 1],
+        [2, 2],
+        [1, 1],
+      ],
+      value: [1, 2, 3],
+    },
+    code: 'PH5_ERR_SELECTION',
+  },
   { name: 'write: point outside the extent', method: 'PUT', url: url('grid', q([[0, 5]])), payload: [1], code: 'PH5_ERR_SELECTION' },
   { name: 'write: wrong rank', method: 'PUT', url: url('grid'), payload: { points: [[1]], value: [1] }, code: 'PH5_ERR_SELECTION' },
   { name: 'write: ?points= and ?select=', method: 'PUT', url: url('grid', `${q([[1, 2]])}&select=[0:1,0:1]`), payload: [1], code: 'PH5_ERR_SELECTION' },
-  { name: 'write: ?points= and a {points, value} body', method: 'PUT', url: url('grid', q([[1, 2]])), payload: { points: [[1, 2]], value: [1] }, code: 'PH5_ERR_SELECTION' },
-  { name: 'write: fewer values than points', method: 'PUT', url: url('grid'), payload: { points: [[1, 1], [2, 2]], value: [1] }, code: 'PH5_ERR_VALUE' },
+  {
+    name: 'write: ?points= and a {points, value} body',
+    method: 'PUT',
+    url: url('grid', q([[1, 2]])),
+    payload: { points: [[1, 2]], value: [1] },
+    code: 'PH5_ERR_SELECTION',
+  },
+  {
+    name: 'write: fewer values than points',
+    method: 'PUT',
+    url: url('grid'),
+    payload: {
+      points: [
+        [1, 1],
+        [2, 2],
+      ],
+      value: [1],
+    },
+    code: 'PH5_ERR_VALUE',
+  },
   { name: 'write: value out of range', method: 'PUT', url: url('grid', q([[1, 2]])), payload: [2 ** 31], code: 'PH5_ERR_VALUE' },
-  { name: 'write: binary body of the wrong length', method: 'PUT', url: url('grid', q([[1, 2], [3, 3]])), payload: Buffer.alloc(4), headers: { 'content-type': 'application/octet-stream' }, code: 'PH5_ERR_BODY_LENGTH' },
+  {
+    name: 'write: binary body of the wrong length',
+    method: 'PUT',
+    url: url(
+      'grid',
+      q([
+        [1, 2],
+        [3, 3],
+      ]),
+    ),
+    payload: Buffer.alloc(4),
+    headers: { 'content-type': 'application/octet-stream' },
+    code: 'PH5_ERR_BODY_LENGTH',
+  },
   { name: 'write: scalar dataset', method: 'PUT', url: url('scalar'), payload: { points: [[0]], value: [1] }, code: 'PH5_ERR_SELECTION' },
   { name: 'write: no points', method: 'PUT', url: url('grid'), payload: { points: [], value: [] }, code: 'PH5_ERR_SELECTION' },
 ];
@@ -102,7 +160,12 @@ for (const c of refusals) {
   test(`${c.name} → ${c.code}, nothing queued, staged or recorded`, async () => {
     const jobs = await api.jobCount();
     const staged = await api.staged();
-    const res = await api.app.inject({ method: c.method, url: c.url, ...(c.payload !== undefined ? { payload: c.payload as string } : {}), ...(c.headers ? { headers: c.headers } : {}) });
+    const res = await api.app.inject({
+      method: c.method,
+      url: c.url,
+      ...(c.payload !== undefined ? { payload: c.payload as string } : {}),
+      ...(c.headers ? { headers: c.headers } : {}),
+    });
     assert.equal(res.statusCode, c.status ?? 400, res.body);
     assert.match(res.headers['content-type'] as string, /application\/problem\+json/);
     assert.equal(res.json().code, c.code, res.body);
@@ -129,7 +192,20 @@ async function acceptedOp(res: { statusCode: number; body: string; headers: Reco
 }
 
 test('a point write is a job; its staged file holds the coordinates (uint64 LE) then the values; job data stays small', async () => {
-  const op = await acceptedOp(await api.app.inject({ method: 'PUT', url: url('grid'), payload: { points: [[3, 4], [0, 0], [1, 2]], value: [-1, -2, -3] } }));
+  const op = await acceptedOp(
+    await api.app.inject({
+      method: 'PUT',
+      url: url('grid'),
+      payload: {
+        points: [
+          [3, 4],
+          [0, 0],
+          [1, 2],
+        ],
+        value: [-1, -2, -3],
+      },
+    }),
+  );
   assert.deepEqual(op.points, { count: 3, rank: 2 });
   assert.equal(op.select, 'points(3)');
   assert.deepEqual(op.hyperslab, { start: [0], stride: [1], count: [3] });
@@ -138,7 +214,10 @@ test('a point write is a job; its staged file holds the coordinates (uint64 LE) 
   assert.equal(staged.length, 3 * 2 * 8 + 12);
   const coords = Array.from({ length: 6 }, (_, i) => Number(staged.readBigUInt64LE(i * 8)));
   assert.deepEqual(coords, [3, 4, 0, 0, 1, 2]);
-  assert.deepEqual([0, 1, 2].map((i) => staged.readInt32LE(48 + i * 4)), [-1, -2, -3]);
+  assert.deepEqual(
+    [0, 1, 2].map((i) => staged.readInt32LE(48 + i * 4)),
+    [-1, -2, -3],
+  );
   // (The staged file's name is a UUID, which may hold '-2' itself.)
   assert.ok(!JSON.stringify({ ...op, staged: '' }).includes('-2'), 'no values in the job data');
 
@@ -146,10 +225,26 @@ test('a point write is a job; its staged file holds the coordinates (uint64 LE) 
   const values = Buffer.alloc(8);
   values.writeInt32BE(5, 0);
   values.writeInt32BE(6, 4);
-  const bin = await acceptedOp(await api.app.inject({ method: 'PUT', url: url('grid', `${q([[2, 0], [2, 1]])}&dtype=>i4`), payload: values, headers: { 'content-type': 'application/octet-stream' } }));
+  const bin = await acceptedOp(
+    await api.app.inject({
+      method: 'PUT',
+      url: url(
+        'grid',
+        `${q([
+          [2, 0],
+          [2, 1],
+        ])}&dtype=>i4`,
+      ),
+      payload: values,
+      headers: { 'content-type': 'application/octet-stream' },
+    }),
+  );
   assert.equal(bin.payloadDtype, '>i4');
   const b = await readFile(path.join(api.config.dataDir, '.staging', bin.staged));
-  assert.deepEqual(Array.from({ length: 4 }, (_, i) => Number(b.readBigUInt64LE(i * 8))), [2, 0, 2, 1]);
+  assert.deepEqual(
+    Array.from({ length: 4 }, (_, i) => Number(b.readBigUInt64LE(i * 8))),
+    [2, 0, 2, 1],
+  );
   assert.ok(b.subarray(32).equals(values));
 });
 

@@ -30,10 +30,23 @@ after(async () => {
 const phaseCases: Array<[string, Record<string, number>, Array<{ first: number; last: number }>, { applying: number; held: number; waiting: number }]> = [
   ['idle', {}, [], { applying: 0, held: 0, waiting: 0 }],
   ['a pool holds 128, applies 10', { active: 128, waiting: 5 }, [{ first: 11, last: 20 }], { applying: 10, held: 118, waiting: 5 }],
-  ['two files in epochs', { active: 30 }, [{ first: 1, last: 4 }, { first: 7, last: 7 }], { applying: 5, held: 25, waiting: 0 }],
+  [
+    'two files in epochs',
+    { active: 30 },
+    [
+      { first: 1, last: 4 },
+      { first: 7, last: 7 },
+    ],
+    { applying: 5, held: 25, waiting: 0 },
+  ],
   ['a hang: everything held, nothing applied', { active: 256, waiting: 1000, delayed: 3 }, [], { applying: 0, held: 256, waiting: 1003 }],
   ['a range larger than the active jobs (some completed meanwhile) is capped', { active: 2 }, [{ first: 1, last: 9 }], { applying: 2, held: 0, waiting: 0 }],
-  ['waiting counts prioritized, delayed, waiting-children and paused', { waiting: 1, prioritized: 2, delayed: 3, 'waiting-children': 4, paused: 5, completed: 99, failed: 7 }, [], { applying: 0, held: 0, waiting: 15 }],
+  [
+    'waiting counts prioritized, delayed, waiting-children and paused',
+    { waiting: 1, prioritized: 2, delayed: 3, 'waiting-children': 4, paused: 5, completed: 99, failed: 7 },
+    [],
+    { applying: 0, held: 0, waiting: 15 },
+  ],
 ];
 for (const [name, counts, ranges, expected] of phaseCases) {
   test(`jobPhases: ${name}`, () => {
@@ -98,7 +111,10 @@ test('ph5_jobs_phase: held jobs are not counted as applying; an epoch of a live 
     { concurrency: 8 },
   );
   for (let i = 0; i < 200 && !ids.every((id) => releases.has(id)); i++) await sleep(20);
-  assert.ok(ids.every((id) => releases.has(id)), 'the stand-in holds all four');
+  assert.ok(
+    ids.every((id) => releases.has(id)),
+    'the stand-in holds all four',
+  );
   assert.deepEqual([await phase('applying'), await phase('held'), await phase('waiting')], [0, 4, 0], 'held, none applied');
 
   // An epoch of a live pool starts on the first two.

@@ -127,7 +127,11 @@ with h5py.File(args[0], 'r') as f:
       assert.equal(json.status, 200, url);
       assert.ok(json.complete, url);
       const dtypeName = String(raw.headers['x-ph5-dtype']);
-      const whole = JSON.stringify({ dtype: dtypeName, shape: expected[i]!.shape, data: decodeJson(Buffer.from(expected[i]!.hex, 'hex'), parseDtype(dtypeName), expected[i]!.shape) });
+      const whole = JSON.stringify({
+        dtype: dtypeName,
+        shape: expected[i]!.shape,
+        data: decodeJson(Buffer.from(expected[i]!.hex, 'hex'), parseDtype(dtypeName), expected[i]!.shape),
+      });
       assert.equal(json.body.toString(), whole, `JSON ${url}: the same text as the whole-selection encoder`);
 
       const npy = await get(url, 'application/x-npy');
@@ -164,7 +168,11 @@ async function writerGetsIn(file: string, ms: number): Promise<number> {
 }
 
 test('HEAD answers the headers of the read (exact Content-Length) without reading the selection', async () => {
-  const head = await api.app.inject({ method: 'HEAD', url: '/v1/files/big.h5/datasets/x/value?select=[0:1000]', headers: { accept: 'application/octet-stream' } });
+  const head = await api.app.inject({
+    method: 'HEAD',
+    url: '/v1/files/big.h5/datasets/x/value?select=[0:1000]',
+    headers: { accept: 'application/octet-stream' },
+  });
   assert.equal(head.statusCode, 200);
   assert.equal(head.headers['content-length'], '8000');
   assert.equal(head.headers['x-ph5-shape'], '1000');
@@ -221,7 +229,10 @@ test('a client that stops reading is cut off after PH5_READ_STALL_MS and the lea
 test('an HDF5 failure mid-answer cuts the body short (raw and JSON) and releases the lease', { timeout: 60_000 }, async () => {
   // Damage the gzip chunk of rows 896..959: the first pieces read, that one fails.
   const file = path.join(dir, 'm.h5');
-  const [offset, size] = await py<[number, number]>("i = h5py.File(args[0], 'r')['gz'].id.get_chunk_info_by_coord((896, 0)); out = [i.byte_offset, i.size]", file);
+  const [offset, size] = await py<[number, number]>(
+    "i = h5py.File(args[0], 'r')['gz'].id.get_chunk_info_by_coord((896, 0)); out = [i.byte_offset, i.size]",
+    file,
+  );
   const fd = await open(file, 'r+');
   await fd.write(Buffer.alloc(size, 0xab), 0, size, offset);
   await fd.close();

@@ -54,12 +54,36 @@ async function get(url: string, headers: Record<string, string> = {}) {
 test('metadata of datasets in a file written by h5py', async () => {
   const ints = await get('/v1/files/r.h5/datasets/ints');
   assert.equal(ints.statusCode, 200, ints.body);
-  assert.deepEqual(ints.json(), { path: '/ints', dtype: 'int32', shape: [3, 4], maxshape: [3, 4], layout: 'contiguous', chunks: null, compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'ready' });
+  assert.deepEqual(ints.json(), {
+    path: '/ints',
+    dtype: 'int32',
+    shape: [3, 4],
+    maxshape: [3, 4],
+    layout: 'contiguous',
+    chunks: null,
+    compression: null,
+    compressionLevel: null,
+    shuffle: false,
+    fillValue: null,
+    state: 'ready',
+  });
   const big = await get('/v1/files/r.h5/datasets/grp%2Fbig');
   assert.equal(big.json().dtype, '>f8');
   assert.equal(big.json().path, '/grp/big');
   const ext = await get('/v1/files/r.h5/datasets/ext');
-  assert.deepEqual(ext.json(), { path: '/ext', dtype: 'uint16', shape: [4, 6], maxshape: [null, 6], layout: 'chunked', chunks: [2, 3], compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'ready' });
+  assert.deepEqual(ext.json(), {
+    path: '/ext',
+    dtype: 'uint16',
+    shape: [4, 6],
+    maxshape: [null, 6],
+    layout: 'chunked',
+    chunks: [2, 3],
+    compression: null,
+    compressionLevel: null,
+    shuffle: false,
+    fillValue: null,
+    state: 'ready',
+  });
   const scalar = await get('/v1/files/r.h5/datasets/scalar');
   assert.deepEqual(scalar.json().shape, []);
   assert.equal(scalar.json().dtype, 'float32');
@@ -68,9 +92,24 @@ test('metadata of datasets in a file written by h5py', async () => {
 test('values as JSON: whole datasets and strided selections, in every dtype', async () => {
   const all = await get('/v1/files/r.h5/datasets/ints/value');
   assert.equal(all.statusCode, 200, all.body);
-  assert.deepEqual(all.json(), { dtype: 'int32', shape: [3, 4], data: [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] });
+  assert.deepEqual(all.json(), {
+    dtype: 'int32',
+    shape: [3, 4],
+    data: [
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9, 10, 11],
+    ],
+  });
   const part = await get('/v1/files/r.h5/datasets/ints/value?select=[1:3,0:4:2]');
-  assert.deepEqual(part.json(), { dtype: 'int32', shape: [2, 2], data: [[4, 6], [8, 10]] });
+  assert.deepEqual(part.json(), {
+    dtype: 'int32',
+    shape: [2, 2],
+    data: [
+      [4, 6],
+      [8, 10],
+    ],
+  });
   assert.deepEqual((await get('/v1/files/r.h5/datasets/grp%2Fbig/value')).json().data, [0.5, -1.25, 3e300, 'Infinity', 'NaN']);
   assert.deepEqual((await get('/v1/files/r.h5/datasets/flags/value')).json().data, [true, false, true]);
   assert.deepEqual((await get('/v1/files/r.h5/datasets/bytes/value?select=[3:6]')).json().data, [253, 254, 255]);
@@ -134,7 +173,19 @@ test('a pending dataset is described from the registry, and has no values yet', 
   const res = await api.app.inject({ method: 'POST', url: '/v1/files/r.h5/datasets', payload: { path: '/new/x', dtype: '>i2', shape: [5], maxshape: [null] } });
   assert.equal(res.statusCode, 202, res.body);
   const meta = await get('/v1/files/r.h5/datasets/new%2Fx');
-  assert.deepEqual(meta.json(), { path: '/new/x', dtype: '>i2', shape: [5], maxshape: [null], layout: 'chunked', chunks: null, compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'pending' });
+  assert.deepEqual(meta.json(), {
+    path: '/new/x',
+    dtype: '>i2',
+    shape: [5],
+    maxshape: [null],
+    layout: 'chunked',
+    chunks: null,
+    compression: null,
+    compressionLevel: null,
+    shuffle: false,
+    fillValue: null,
+    state: 'pending',
+  });
   const value = await get('/v1/files/r.h5/datasets/new%2Fx/value');
   assert.equal(value.statusCode, 404);
   assert.match(value.json().detail, /has not run/);

@@ -71,7 +71,10 @@ test('concurrent small writes share staged files and jobs, each answered with it
     const data = await jobData(id);
     const ops = data.ops as WriteOp[];
     // Every request of the job is in it, once (in arrival order, which the test cannot know).
-    assert.deepEqual(ops.map((o) => o.hyperslab.start[0]).sort((a, b) => a! - b!), [...rows].sort((a, b) => a - b));
+    assert.deepEqual(
+      ops.map((o) => o.hyperslab.start[0]).sort((a, b) => a! - b!),
+      [...rows].sort((a, b) => a - b),
+    );
     assert.equal(new Set(ops.map((o) => o.staged)).size, 1, 'one staged file per group');
     const staged = await readFile(path.join(api.config.dataDir, '.staging', ops[0]!.staged));
     let offset = 0;
@@ -91,7 +94,10 @@ test('concurrent small writes share staged files and jobs, each answered with it
 
   // Each group has its own sequence number in the file: distinct and consecutive.
   const seqs = (await Promise.all([...ids.keys()].map(async (id) => (await jobData(id)).seq!))).sort((a, b) => a - b);
-  assert.deepEqual(seqs, seqs.map((_, k) => seqs[0]! + k));
+  assert.deepEqual(
+    seqs,
+    seqs.map((_, k) => seqs[0]! + k),
+  );
 });
 
 test('a write larger than PH5_GROUP_WRITE_BYTES is a job of its own, streamed to its own file', async () => {
@@ -107,7 +113,11 @@ test('a write larger than PH5_GROUP_WRITE_BYTES is a job of its own, streamed to
 test('refused writes never join a group and leave nothing staged', async () => {
   const before = (await api.staged()).sort();
   const jobs = await api.jobCount();
-  const [short, long, outside] = await Promise.all([putRow(43, row(43).subarray(8)), putRow(44, Buffer.concat([row(44), Buffer.alloc(8)])), putRow(45, row(45), `[${ROWS}:${ROWS + 1},0:${ROW}]`)]);
+  const [short, long, outside] = await Promise.all([
+    putRow(43, row(43).subarray(8)),
+    putRow(44, Buffer.concat([row(44), Buffer.alloc(8)])),
+    putRow(45, row(45), `[${ROWS}:${ROWS + 1},0:${ROW}]`),
+  ]);
   for (const res of [short, long, outside]) {
     assert.equal(res.statusCode, 400, res.body);
     assert.match(res.headers['content-type'] as string, /application\/problem\+json/);

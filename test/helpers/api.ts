@@ -66,4 +66,3 @@ export async function writeWithH5py(api: TestApi, name: string, program: string)
   await execFileP('/usr/bin/python3', ['-c', program, file], { env: { PATH: process.env.PATH }, maxBuffer: 64 * 1024 * 1024 });
   return file;
 }
-

@@ -113,8 +113,14 @@ const POOL_BACK_WITHIN_MS = 60_000;
 
 /** An error that says what the pool's processes were doing, with the end of their logs. */
 async function poolStuck(stack: Stack, what: string): Promise<Error> {
-  const ps = await execFileP('ps', ['-eo', 'pid,ppid,pgid,stat,etime,args', '--forest']).then((r) => r.stdout, (e) => String(e));
-  const tree = ps.split('\n').filter((l) => /PID|mpirun|orted|prterun|main\.js/.test(l)).join('\n');
+  const ps = await execFileP('ps', ['-eo', 'pid,ppid,pgid,stat,etime,args', '--forest']).then(
+    (r) => r.stdout,
+    (e) => String(e),
+  );
+  const tree = ps
+    .split('\n')
+    .filter((l) => /PID|mpirun|orted|prterun|main\.js/.test(l))
+    .join('\n');
   return new Error(`${what}\nprocesses:\n${tree}\nlast log lines:\n${stack.logs().split('\n').slice(-60).join('\n')}`);
 }
 
@@ -198,7 +204,9 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
         }
         kills++;
         killed[victim.name] = (killed[victim.name] ?? 0) + 1;
-        note(`kill ${kills}/${opts.kills}: SIGKILL ${victim.name} (pid ${victim.pid}) at ${((Date.now() - t0) / 1000).toFixed(1)} s, ${sent.length} writes accepted`);
+        note(
+          `kill ${kills}/${opts.kills}: SIGKILL ${victim.name} (pid ${victim.pid}) at ${((Date.now() - t0) / 1000).toFixed(1)} s, ${sent.length} writes accepted`,
+        );
         // The supervisor notices and restarts; wait for a new mpirun before looking again.
         const goneBy = Date.now() + POOL_BACK_WITHIN_MS;
         while (stack.pool.pid === mpirun) {
@@ -224,7 +232,7 @@ export async function runFaultStream(opts: FaultOptions): Promise<FaultReport> {
     for (const s of sent) {
       let job: any;
       do {
-        const r = await api.call("GET", `/v1/jobs/${s.jobId}?wait=${Date.now() < deadline ? 5 : 0}`);
+        const r = await api.call('GET', `/v1/jobs/${s.jobId}?wait=${Date.now() < deadline ? 5 : 0}`);
         job = r.json;
       } while (job.state !== 'completed' && job.state !== 'failed' && Date.now() < deadline);
       if (job.state !== 'completed') notCompleted.push(`${s.jobId} (${s.file}): ${job.state} ${JSON.stringify(job.error)}`);

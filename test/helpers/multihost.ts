@@ -96,20 +96,34 @@ async function startQueueRedis(lab: NetnsLab, host: NetnsHost, dir: string): Pro
       host,
       'redis-server',
       [
-        '--bind', host.address,
-        '--port', String(REDIS_PORT),
-        '--protected-mode', 'no',
-        '--unixsocket', socket,
-        '--unixsocketperm', '700',
-        '--dir', dir,
-        '--appendonly', 'yes',
-        '--appendfsync', 'always',
-        '--maxmemory-policy', 'noeviction',
-        '--save', '',
+        '--bind',
+        host.address,
+        '--port',
+        String(REDIS_PORT),
+        '--protected-mode',
+        'no',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--maxmemory-policy',
+        'noeviction',
+        '--save',
+        '',
       ],
       { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
     );
-    await waitFor(async () => existsSync(socket) || proc.exitCode !== null, 10_000, () => 'redis-server on the queue host');
+    await waitFor(
+      async () => existsSync(socket) || proc.exitCode !== null,
+      10_000,
+      () => 'redis-server on the queue host',
+    );
     if (proc.exitCode !== null) throw new Error(`redis-server on ${host.name} exited with code ${proc.exitCode}`);
   };
   const exited = () => (proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => proc.once('exit', () => r())));
@@ -206,7 +220,11 @@ export async function startMultiHostStack(opts: MultiHostOptions): Promise<Multi
     });
     pool.start();
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 180_000, () => `the multi-host stack to be ready\n${output}`);
+    await waitFor(
+      async () => (await fetch(`${url}/readyz`)).ok,
+      180_000,
+      () => `the multi-host stack to be ready\n${output}`,
+    );
 
     const ranksByNode = async () => {
       const out: Record<string, number[]> = {};

@@ -103,7 +103,11 @@ export function netnsUnavailable(): string | undefined {
   if (add.error) unavailableReason = `iproute2's ip is not available (${add.error.message})`;
   else if (add.status !== 0) unavailableReason = `cannot create a network namespace (needs root / CAP_NET_ADMIN): ${add.stderr.trim()}`;
   else {
-    const veth = spawnSync('ip', ['link', 'add', `${VETH_PREFIX}probe`, 'netns', probe, 'type', 'veth', 'peer', 'name', `${PEER_PREFIX}probe`, 'netns', probe], { encoding: 'utf8' });
+    const veth = spawnSync(
+      'ip',
+      ['link', 'add', `${VETH_PREFIX}probe`, 'netns', probe, 'type', 'veth', 'peer', 'name', `${PEER_PREFIX}probe`, 'netns', probe],
+      { encoding: 'utf8' },
+    );
     if (veth.status !== 0) unavailableReason = `cannot create veth pairs: ${(veth.stderr || veth.error?.message || '').trim()}`;
     else unavailableReason = undefined;
     spawnSync('ip', ['netns', 'del', probe]);
@@ -217,7 +221,11 @@ export async function createLab(hosts: number | readonly string[], options: LabO
   for (const n of names) if (!HOST_NAME.test(n)) throw new Error(`host name '${n}' must match ${HOST_NAME}`);
   if (new Set(names).size !== names.length) throw new Error('host names must differ');
 
-  const id = process.pid.toString(36) + randomInt(36 * 36).toString(36).padStart(2, '0');
+  const id =
+    process.pid.toString(36) +
+    randomInt(36 * 36)
+      .toString(36)
+      .padStart(2, '0');
   const [x, y] = pickSubnet();
   const net = `10.${x}.${y}`;
   const bridge = `${BRIDGE_PREFIX}${id}`;
@@ -305,8 +313,8 @@ function makeLab(id: string, subnet: string, bridge: string, hosts: NetnsHost[],
         const child = spawn(c.command, c.args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
-        child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-        child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+        child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+        child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
         child.once('error', reject);
         child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
       });

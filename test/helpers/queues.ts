@@ -23,7 +23,9 @@ export function helperProducer(redisUrl: string): RedisOptions {
 export class ShardWorkers<R = unknown> {
   readonly workers: Worker<JobData, R>[];
   constructor(redisUrl: string, processor: Processor<JobData, R>, opts: Partial<WorkerOptions> = {}) {
-    this.workers = allQueueNames().map((name) => new Worker<JobData, R>(name, processor, { connection: redisOptions(redisUrl, 'consumer'), prefix: QUEUE_PREFIX, ...opts }));
+    this.workers = allQueueNames().map(
+      (name) => new Worker<JobData, R>(name, processor, { connection: redisOptions(redisUrl, 'consumer'), prefix: QUEUE_PREFIX, ...opts }),
+    );
   }
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));

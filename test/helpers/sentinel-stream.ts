@@ -87,7 +87,13 @@ export async function runFailoverStream(opts: FailoverStreamOptions): Promise<Fa
     note(`replicated Redis up: primary ${oldPrimary} (${redis.hostAt(oldPrimary)}), ${redis.url}`);
     stack = await startSentinelStack(redis.url, {
       ranks: 2,
-      env: { ...FAST_RECOVERY_ENV, PH5_LOG_LEVEL: 'info', PH5_REDIS_MIN_REPLICAS: String(opts.minReplicas), PH5_REDIS_WAIT_MS: String(opts.waitMs ?? 1000), ...opts.env },
+      env: {
+        ...FAST_RECOVERY_ENV,
+        PH5_LOG_LEVEL: 'info',
+        PH5_REDIS_MIN_REPLICAS: String(opts.minReplicas),
+        PH5_REDIS_WAIT_MS: String(opts.waitMs ?? 1000),
+        ...opts.env,
+      },
     });
     const api = client(stack.url);
     const made = await api.accepted('POST', `/v1/files/${FILE}/datasets`, { path: 'd', dtype: 'int32', shape: [writes, COLS], fillValue: 0 });
@@ -108,7 +114,9 @@ export async function runFailoverStream(opts: FailoverStreamOptions): Promise<Fa
       for (let k = next++; k < writes; k = next++) {
         for (let attempt = 0; ; attempt++) {
           const sentWhileLagging = lagging;
-          const r = await api.call('PUT', `/v1/files/${FILE}/datasets/d/value?select=[${k}:${k + 1},0:${COLS}]`, [rowValues(k)], { 'idempotency-key': `row-${k}` }).catch((err: Error) => ({ status: 0, json: { code: err.message } }) as { status: number; json: any });
+          const r = await api
+            .call('PUT', `/v1/files/${FILE}/datasets/d/value?select=[${k}:${k + 1},0:${COLS}]`, [rowValues(k)], { 'idempotency-key': `row-${k}` })
+            .catch((err: Error) => ({ status: 0, json: { code: err.message } }));
           if (r.status === 202) {
             acceptedJobs.set(k, r.json.job.id);
             if (sentWhileLagging && lagging) acceptedWhileLagging++;
@@ -150,7 +158,9 @@ export async function runFailoverStream(opts: FailoverStreamOptions): Promise<Fa
       killedAt = Date.now();
       lagging = false;
       if (lagMs > 0) replica.kill('SIGCONT');
-      note(`killed host ${primaryHost} (${pids.length} processes) after ${acceptedJobs.size} accepted writes${lagMs ? `, ${acceptedWhileLagging} of them while the replica lagged ${lagMs} ms` : ''}`);
+      note(
+        `killed host ${primaryHost} (${pids.length} processes) after ${acceptedJobs.size} accepted writes${lagMs ? `, ${acceptedWhileLagging} of them while the replica lagged ${lagMs} ms` : ''}`,
+      );
       const newPrimary = await redis!.waitForFailover(oldPrimary);
       const failoverMs = Date.now() - killedAt;
       note(`failover to ${newPrimary} (${redis!.hostAt(newPrimary)}) after ${failoverMs} ms`);
@@ -166,12 +176,16 @@ export async function runFailoverStream(opts: FailoverStreamOptions): Promise<Fa
     let stalledSince = Date.now();
     let told = false;
     const progress = setInterval(() => {
-      note(`... ${acceptedJobs.size} accepted, next row ${next}, 503s ${JSON.stringify(unavailable)}, ${inProgress} in progress, ${unexpected.length} unexpected`);
+      note(
+        `... ${acceptedJobs.size} accepted, next row ${next}, 503s ${JSON.stringify(unavailable)}, ${inProgress} in progress, ${unexpected.length} unexpected`,
+      );
       if (acceptedJobs.size !== lastCount) [lastCount, stalledSince, told] = [acceptedJobs.size, Date.now(), false];
       // Nothing accepted for 40 s: say what the API and Redis were doing, once.
       if (!told && Date.now() - stalledSince > 40_000) {
         told = true;
-        note(`stalled; last log lines:\n${stack!.logs().split('\n').slice(-150).join('\n')}\n--- redis ---\n${redis!.logs().split('\n').slice(-30).join('\n')}`);
+        note(
+          `stalled; last log lines:\n${stack!.logs().split('\n').slice(-150).join('\n')}\n--- redis ---\n${redis!.logs().split('\n').slice(-30).join('\n')}`,
+        );
       }
     }, 5_000);
     const [, fo] = await Promise.all([Promise.all(Array.from({ length: clients }, sender)), chaos()]).finally(() => clearInterval(progress));
@@ -184,7 +198,7 @@ export async function runFailoverStream(opts: FailoverStreamOptions): Promise<Fa
     const deadline = Date.now() + 120_000;
     for (const [id, rows] of byJob) {
       for (;;) {
-        const r = await api.call('GET', `/v1/jobs/${id}?wait=10`).catch(() => ({ status: 0, json: null }) as { status: number; json: any });
+        const r = await api.call('GET', `/v1/jobs/${id}?wait=10`).catch(() => ({ status: 0, json: null }));
         if (r.status === 200 && r.json.state === 'completed') break;
         if (r.status === 404 || (r.status === 200 && r.json.state === 'failed') || Date.now() > deadline) {
           lostJobs.push(`${id} (rows ${rows.join(',')}): ${r.status} ${r.json?.state ?? r.json?.code ?? ''}`);

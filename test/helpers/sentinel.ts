@@ -47,16 +47,25 @@ export interface SentinelLab {
 
 function redisArgs(dir: string, extra: string[]): string[] {
   return [
-    '--bind', '0.0.0.0',
-    '--port', String(REDIS_PORT),
-    '--protected-mode', 'no',
-    '--dir', dir,
-    '--appendonly', 'yes',
-    '--appendfsync', 'always',
-    '--maxmemory-policy', 'noeviction',
-    '--save', '',
+    '--bind',
+    '0.0.0.0',
+    '--port',
+    String(REDIS_PORT),
+    '--protected-mode',
+    'no',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--maxmemory-policy',
+    'noeviction',
+    '--save',
+    '',
     // A rejoining replica syncs at once (the default waits 5 s for more replicas to share the transfer).
-    '--repl-diskless-sync-delay', '0',
+    '--repl-diskless-sync-delay',
+    '0',
     ...extra,
   ];
 }
@@ -98,7 +107,9 @@ async function until<T>(what: string, timeoutMs: number, check: () => Promise<T 
     }
     await sleep(100);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`,
+  );
 }
 
 export async function startSentinelLab(): Promise<SentinelLab> {
@@ -116,7 +127,7 @@ export async function startSentinelLab(): Promise<SentinelLab> {
   };
   const stop = async (): Promise<void> => {
     await lab.teardown();
-    await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : null)));
+    await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : Promise.resolve())));
     await rm(root, { recursive: true, force: true });
   };
   try {
@@ -131,7 +142,9 @@ export async function startSentinelLab(): Promise<SentinelLab> {
     }
     const sentinels = lab.hosts.map((h) => h.address);
     // Ready: the replica is in sync and every sentinel knows the replica and the two other sentinels.
-    await until('the replica to sync', 20_000, () => ask(a, REDIS_PORT, async (r) => (/slave0:.*state=online/.test(await r.info('replication')) ? true : null)));
+    await until('the replica to sync', 20_000, () =>
+      ask(a, REDIS_PORT, async (r) => (/slave0:.*state=online/.test(await r.info('replication')) ? true : null)),
+    );
     for (const s of sentinels) {
       await until(`sentinel ${s} to see the replica and its peers`, 30_000, () =>
         ask(s, SENTINEL_PORT, async (r) => {
@@ -143,7 +156,9 @@ export async function startSentinelLab(): Promise<SentinelLab> {
     }
     const primaryAddress = async (): Promise<string> => {
       for (const s of sentinels) {
-        const addr = await ask(s, SENTINEL_PORT, (r) => r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', PRIMARY_NAME) as Promise<[string, string]>).catch(() => null);
+        const addr = await ask(s, SENTINEL_PORT, (r) => r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', PRIMARY_NAME) as Promise<[string, string]>).catch(
+          () => null,
+        );
         if (addr) return addr[0];
       }
       throw new Error('no sentinel answers');
@@ -166,7 +181,8 @@ export async function startSentinelLab(): Promise<SentinelLab> {
       restartHost: (host) => {
         // As it was configured at first; its sentinel (whose file Sentinel rewrote) and the
         // others turn a former primary into a replica of the new one.
-        if (redisByHost.has(host)) redisByHost.set(host, start(host, redisArgs(path.join(root, host), host === 'redis-b' ? ['--replicaof', a, String(REDIS_PORT)] : [])));
+        if (redisByHost.has(host))
+          redisByHost.set(host, start(host, redisArgs(path.join(root, host), host === 'redis-b' ? ['--replicaof', a, String(REDIS_PORT)] : [])));
         startSentinel(host);
       },
       waitForFailover: (old, timeoutMs = 30_000) =>
@@ -216,8 +232,8 @@ export async function startSentinelStack(redisUrl: string, opts: { ranks: number
     ...opts.env,
   };
   const api = spawn(process.execPath, [...API_NODE_FLAGS, API_ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  api.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  api.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  api.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  api.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const pool = new WorkerPool({ ranks: opts.ranks, env, stdio: 'pipe', onOutput: (s) => (output += s), log: (s) => (output += `${s}\n`) });
   pool.start();
   const url = `http://127.0.0.1:${port}`;

@@ -137,7 +137,8 @@ export async function startSlurm(): Promise<SlurmCluster> {
     const munged = start(
       'munged',
       [
-        '--foreground', '--force',
+        '--foreground',
+        '--force',
         `--socket=${mungeSocket}`,
         `--key-file=${d('munge', 'munge.key')}`,
         `--pid-file=${d('run', 'munged.pid')}`,
@@ -146,7 +147,12 @@ export async function startSlurm(): Promise<SlurmCluster> {
       ],
       'munged',
     );
-    await waitUntil(async () => existsSync(mungeSocket), 10_000, 'munged', async () => munged.output());
+    await waitUntil(
+      async () => existsSync(mungeSocket),
+      10_000,
+      'munged',
+      async () => munged.output(),
+    );
 
     await writeFile(
       conf,
@@ -227,7 +233,8 @@ export async function startSlurm(): Promise<SlurmCluster> {
         async () => {
           last = await job(id);
           if (states.includes(last.state)) return true;
-          if (TERMINAL.has(last.state)) throw new Hopeless(`job ${id} ended ${last.state} (exit ${last.exitCode}), expected ${states.join('|')}\n${await explain()}`);
+          if (TERMINAL.has(last.state))
+            throw new Hopeless(`job ${id} ended ${last.state} (exit ${last.exitCode}), expected ${states.join('|')}\n${await explain()}`);
           return false;
         },
         timeoutMs,

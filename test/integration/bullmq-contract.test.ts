@@ -18,7 +18,16 @@ import { Redis } from 'ioredis';
 import { fileStateKey } from '../../services/shared/file-state.js';
 import { newJobId, queueName, QUEUE_PREFIX, shardOfFile, type JobData, type JobResult } from '../../services/shared/jobs.js';
 import { redisOptions } from '../../services/shared/redis.js';
-import { consumeShard, finishedOrGone, jobHashKey, jobMarksKey, markCancelledIfWaiting, ShardEvents, WriteQueues, type QueuedJob } from '../../services/shared/queue/index.js';
+import {
+  consumeShard,
+  finishedOrGone,
+  jobHashKey,
+  jobMarksKey,
+  markCancelledIfWaiting,
+  ShardEvents,
+  WriteQueues,
+  type QueuedJob,
+} from '../../services/shared/queue/index.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** The BullMQ version the adapter was checked against. */
@@ -72,11 +81,11 @@ test("Job#addJob queues exactly one command on a transaction of the Queue's clie
   // transaction cannot: addJob needs the wrapper's runCommand), which is why the adapter
   // takes the transaction from queue.client.
   const multi = ((await queue.client) as unknown as Redis).multi();
-  await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
+  await job.addJob(multi as never, { parentDependenciesKey: '' });
   assert.equal(multi.length, 2, 'MULTI and one command (the add script): the adapter finds its own reply at index 1');
   assert.equal(await client.exists(jobHashKey(id)), 0, 'nothing written before EXEC');
   const replies = await multi.exec();
-  assert.equal(replies?.length, 1, 'one reply, the add script\'s');
+  assert.equal(replies?.length, 1, "one reply, the add script's");
   assert.equal(replies?.[0]?.[0], null);
   assert.equal(replies?.[0]?.[1], id, 'the add script answers the job id');
   assert.equal(await queue.getJobState(id), 'waiting');
@@ -88,7 +97,11 @@ test("a job's hash: its key, and the fields BullMQ keeps the data and options in
   const { job } = await queues.addSequenced(d, id);
   assert.equal(jobHashKey(id), `${QUEUE_PREFIX}:${queueName(SHARD)}:${id}`);
   const hash = await client.hgetall(jobHashKey(id));
-  assert.deepEqual(JSON.parse(hash.data!), { v: 1, project: 'default', file: FILE, acceptedAt: d.acceptedAt, ops: d.ops }, "BullMQ's data is the job's data, without ph5's marks");
+  assert.deepEqual(
+    JSON.parse(hash.data!),
+    { v: 1, project: 'default', file: FILE, acceptedAt: d.acceptedAt, ops: d.ops },
+    "BullMQ's data is the job's data, without ph5's marks",
+  );
   assert.equal(hash.name, 'default/contract.h5:createGroup');
   assert.equal(JSON.parse(hash.opts!).attempts, 3);
   assert.ok(!('finishedOn' in hash), 'no finishedOn before it finishes');
@@ -184,13 +197,20 @@ test("the event stream's key and entries, as ShardEvents reads them; finishedOn 
     const deadline = Date.now() + 10_000;
     const heard = () => seen.some((e) => e.args.jobId === String(ok.id)) && seen.some((e) => e.args.jobId === String(bad.id));
     while (!heard() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(seen.find((s) => s.event === 'completed' && s.args.jobId === String(ok.id))?.args, { jobId: String(ok.id), returnvalue: { ranks: 2 }, prev: 'active' });
+    assert.deepEqual(seen.find((s) => s.event === 'completed' && s.args.jobId === String(ok.id))?.args, {
+      jobId: String(ok.id),
+      returnvalue: { ranks: 2 },
+      prev: 'active',
+    });
     assert.equal(seen.find((s) => s.event === 'failed' && s.args.jobId === String(bad.id))?.args.failedReason, 'PH5_ERR_TEST: no');
 
     const open = (await queues.addSequenced(data('/open'), newJobId('default', FILE))).job;
     const gone = newJobId('default', FILE);
     assert.ok((await client.hget(jobHashKey(String(ok.id)), 'finishedOn')) !== null, 'finishedOn is set when a job completes');
-    assert.deepEqual((await finishedOrGone(client, [String(ok.id), String(bad.id), String(open.id), gone])).sort(), [String(ok.id), String(bad.id), gone].sort());
+    assert.deepEqual(
+      (await finishedOrGone(client, [String(ok.id), String(bad.id), String(open.id), gone])).sort(),
+      [String(ok.id), String(bad.id), gone].sort(),
+    );
   } finally {
     await events.close();
   }
@@ -213,7 +233,7 @@ test("a shard's worker is handed each job with ph5's marks filled in", async () 
       },
       { connection: redisOptions(redis.url, 'consumer'), concurrency: 2, lockDuration: 30_000, stalledInterval: 30_000, maxStalledCount: 1 },
     );
-    workers.push(worker as unknown as Worker);
+    workers.push(worker);
   });
   await done;
   assert.equal(got.get(String(numbered.id))?.seq, numbered.data.seq);

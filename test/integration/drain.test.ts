@@ -50,7 +50,13 @@ before(async () => {
   api.stdout!.on('data', (b: Buffer) => (output += b.toString()));
   api.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   for (let i = 0; i < 300; i++) {
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await sleep(100);
   }
   throw new Error(`the API did not start\n${output}`);
@@ -75,7 +81,16 @@ test('SIGTERM to `npm run worker` finishes the job in hand, then exits 0 with no
   worker.stderr.on('data', (b: Buffer) => (log += b.toString()));
   try {
     const c = client(url);
-    for (let i = 0; i < 600 && !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); i++) await sleep(100);
+    for (
+      let i = 0;
+      i < 600 &&
+      !(await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    )
+      await sleep(100);
     const n = 16 * 1024 * 1024; // 128 MiB of float64: a job that takes a while on 2 ranks
     const created = await c.accepted('POST', '/v1/files/drain.h5/datasets', { path: 'big', dtype: 'float64', shape: [n] });
     assert.equal(created.state, 'completed', `${JSON.stringify(created)}\n${log}`);
@@ -105,7 +120,10 @@ test('SIGTERM to `npm run worker` finishes the job in hand, then exits 0 with no
     assert.equal(job.attempts, 1, `completed on its first attempt: ${JSON.stringify(job)}`);
     // Finished by the pool that was draining, not killed and retried by another.
     assert.doesNotMatch(log, /did not drain|restarting/, log);
-    const got = await h5py<[number, number]>(path.join(dataDir, 'default', 'drain.h5'), "d = h5py.File(path, 'r')['big']; out = [float(d[12345]), float(d[-1])]");
+    const got = await h5py<[number, number]>(
+      path.join(dataDir, 'default', 'drain.h5'),
+      "d = h5py.File(path, 'r')['big']; out = [float(d[12345]), float(d[-1])]",
+    );
     assert.deepEqual(got, [12345, n - 1]);
     assert.ok(ranks.length >= 2, `ranks found under mpirun: ${ranks}`);
     for (const pid of ranks) assert.equal(alive(pid), false, `rank ${pid} still alive after the drain`);

@@ -67,11 +67,17 @@ test('a stream of small writes to one file is applied in few, paced epochs, and 
   const detail = JSON.stringify({ jobs: jobs.length, epochs });
   // One epoch created the dataset; the others applied every write job.
   assert.equal(applied, jobs.length + 1, detail);
-  assert.ok(epochs.some((e) => e.pacedMs !== null && e.pacedMs > 0 && e.pacedMs <= 250), `no epoch was paced: ${detail}`);
+  assert.ok(
+    epochs.some((e) => e.pacedMs !== null && e.pacedMs > 0 && e.pacedMs <= 250),
+    `no epoch was paced: ${detail}`,
+  );
   assert.ok(epochs.length < jobs.length, `every job had an epoch of its own: ${detail}`);
 
   const got = await h5py<number[][]>(stack.filePath('stream.h5'), "out = h5py.File(path, 'r')['rows'][:].tolist()");
-  assert.deepEqual(got, Array.from({ length: ROWS }, (_, row) => Array.from({ length: COLS }, (_, c) => row * 10 + c)));
+  assert.deepEqual(
+    got,
+    Array.from({ length: ROWS }, (_, row) => Array.from({ length: COLS }, (_, c) => row * 10 + c)),
+  );
 });
 
 test('a lone client that waits for each write is never held back by pacing', { timeout: 120_000 }, async () => {

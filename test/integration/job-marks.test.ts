@@ -28,7 +28,14 @@ after(async () => {
   await redis?.stop();
 });
 
-const data = (file: string, extra: Partial<JobData> = {}): JobData => ({ v: 1, project: 'default', file, acceptedAt: Date.now(), ops: [{ op: 'createGroup', path: '/g' }], ...extra });
+const data = (file: string, extra: Partial<JobData> = {}): JobData => ({
+  v: 1,
+  project: 'default',
+  file,
+  acceptedAt: Date.now(),
+  ops: [{ op: 'createGroup', path: '/g' }],
+  ...extra,
+});
 
 test("marks are written with the job, never into BullMQ's data, even when the caller's data carries them", async () => {
   const id = newJobId('default', 'a.h5');
@@ -43,7 +50,7 @@ test("marks are written with the job, never into BullMQ's data, even when the ca
   assert.equal(read!.data.cancelled, undefined);
 });
 
-test("the commit that moves the cursor past a job gives its marks their TTL; the jobs after it keep theirs", async () => {
+test('the commit that moves the cursor past a job gives its marks their TTL; the jobs after it keep theirs', async () => {
   const ids = [newJobId('default', 'c.h5'), newJobId('default', 'c.h5'), newJobId('default', 'c.h5')];
   for (const id of ids) await queues.addSequenced(data('c.h5'), id);
   const lease = { lockKey: 'ph5:test-lock:c', token: 'tok', fence: 1 };

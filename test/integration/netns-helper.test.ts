@@ -55,7 +55,10 @@ test('two namespaced hosts: own stacks, reachable over the bridge, cut and resto
 
   // Each host sees lo and its own interface with its own address, nothing of this machine's.
   const addrs = await lab.run(a, 'ip', ['-br', '-4', 'addr']);
-  const lines = addrs.stdout.trim().split('\n').map((l) => l.split(/\s+/));
+  const lines = addrs.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(/\s+/));
   assert.deepEqual(lines.map((l) => l[0]!.split('@')[0]).sort(), ['lo', HOST_IFACE].sort(), addrs.stdout);
   assert.ok(addrs.stdout.includes(`${a.address}/24`), addrs.stdout);
   assert.equal((await lab.run(b, 'hostname')).stdout.trim(), 'beta');

@@ -45,15 +45,30 @@ after(async () => {
 test('point writes change exactly the listed elements, and point reads give them back', { timeout: 180_000 }, async () => {
   const api = client(stack.url);
   // JSON body, points in no particular order
-  const gridPoints = [[5, 6], [0, 0], [3, 2], [1, 4], [2, 2]];
+  const gridPoints = [
+    [5, 6],
+    [0, 0],
+    [3, 2],
+    [1, 4],
+    [2, 2],
+  ];
   const grid = await api.accepted('PUT', '/v1/files/pts.h5/datasets/grid/value', { points: gridPoints, value: [-1, -2, -3, -4, -5] });
   assert.equal(grid.state, 'completed', JSON.stringify(grid.error));
   const op = grid.result.ops[0];
   assert.equal(op.collective, true, 'one collective write');
-  assert.deepEqual(op.decomposition.map((d: { select: string }) => d.select), ['points[0:3]', 'points[3:5]'], 'the list is shared among the ranks');
+  assert.deepEqual(
+    op.decomposition.map((d: { select: string }) => d.select),
+    ['points[0:3]', 'points[3:5]'],
+    'the list is shared among the ranks',
+  );
 
   // into chunks h5py has not allocated (only chunk (0,0) exists): allocated, then written
-  const czPoints = [[19, 19], [0, 1], [12, 7], [7, 12]];
+  const czPoints = [
+    [19, 19],
+    [0, 1],
+    [12, 7],
+    [7, 12],
+  ];
   const cz = await api.accepted('PUT', '/v1/files/pts.h5/datasets/cz/value', { points: czPoints, value: [100, 101, 102, 103] });
   assert.equal(cz.state, 'completed', JSON.stringify(cz.error));
   const allocated = workerEvents(stack.logs(), 'chunks-allocated').filter((e) => e.file.endsWith('/pts.h5') && e.path === '/cz');
@@ -87,7 +102,16 @@ test('point writes change exactly the listed elements, and point reads give them
   const back = await api.call('POST', '/v1/files/pts.h5/datasets/grid/value/points', { points: [...gridPoints].reverse() });
   assert.equal(back.status, 200, JSON.stringify(back.json));
   assert.deepEqual(back.json.data, [-5, -4, -3, -2, -1]);
-  const czBack = await api.call('GET', `/v1/files/pts.h5/datasets/cz/value?points=${encodeURIComponent(JSON.stringify([[0, 1], [4, 4], [5, 5]]))}`);
+  const czBack = await api.call(
+    'GET',
+    `/v1/files/pts.h5/datasets/cz/value?points=${encodeURIComponent(
+      JSON.stringify([
+        [0, 1],
+        [4, 4],
+        [5, 5],
+      ]),
+    )}`,
+  );
   assert.deepEqual(czBack.json.data, [101, 7, -1]);
 });
 
@@ -95,13 +119,27 @@ test('point writes of variable-length strings (rank 0, serially) and of compound
   const api = client(stack.url);
   const names = await api.accepted('PUT', '/v1/files/pts.h5/datasets/names/value', { points: [[4], [1]], value: ['épée', 'xyz'] });
   assert.equal(names.state, 'completed', JSON.stringify(names.error));
-  const pairs = await api.accepted('PUT', '/v1/files/pts.h5/datasets/pairs/value', { points: [[3], [0]], value: [{ x: 3, y: 0.5 }, { x: -1, y: 2.5 }] });
+  const pairs = await api.accepted('PUT', '/v1/files/pts.h5/datasets/pairs/value', {
+    points: [[3], [0]],
+    value: [
+      { x: 3, y: 0.5 },
+      { x: -1, y: 2.5 },
+    ],
+  });
   assert.equal(pairs.state, 'completed', JSON.stringify(pairs.error));
   const out = await h5py<unknown>(
     file,
     "f = h5py.File(path, 'r'); out = [[s.decode() for s in f['names'][()]], [[int(r['x']), float(r['y'])] for r in f['pairs'][()]]]",
   );
-  assert.deepEqual(out, [['a', 'xyz', 'c', 'd', 'épée'], [[-1, 2.5], [0, 0], [0, 0], [3, 0.5]]]);
+  assert.deepEqual(out, [
+    ['a', 'xyz', 'c', 'd', 'épée'],
+    [
+      [-1, 2.5],
+      [0, 0],
+      [0, 0],
+      [3, 0.5],
+    ],
+  ]);
   const back = await api.call('POST', '/v1/files/pts.h5/datasets/names/value/points', { points: [4, 0, 4] });
   assert.equal(back.status, 200, JSON.stringify(back.json));
   assert.deepEqual(back.json.data, ['épée', 'a', 'épée']);

@@ -21,7 +21,7 @@ import { runFailoverStream } from '../helpers/sentinel-stream.js';
 // timeout, but not diagnosed, and a flaky test must not gate CI. No finished run lost a job.
 const skip = process.env.PH5_TEST_SENTINEL === '1' ? netnsUnavailable() : 'opt-in: set PH5_TEST_SENTINEL=1 (needs root for network namespaces)';
 
-test('killing the Redis primary\'s host under a write stream loses no accepted job (WAIT 1 replica)', { timeout: 300_000, skip }, async () => {
+test("killing the Redis primary's host under a write stream loses no accepted job (WAIT 1 replica)", { timeout: 300_000, skip }, async () => {
   const r = await runFailoverStream({ minReplicas: 1, waitMs: 1000, writes: 300, clients: 6, lagMs: 600, restartAfterMs: 1500, note: (l) => console.log(l) });
   const { logs, ...summary } = r;
   console.log(JSON.stringify(summary));

@@ -64,7 +64,11 @@ function assertPartition(owned: Map<string, number[]>): void {
     assert.deepEqual(lastLoggedShards(pool), shards, `pool ${pool} logged the shards it published`);
   }
   const union = lists.flat().sort((a, b) => a - b);
-  assert.deepEqual(union, Array.from({ length: SHARDS }, (_, i) => i), `each shard is owned by exactly one pool: ${JSON.stringify([...owned])}`);
+  assert.deepEqual(
+    union,
+    Array.from({ length: SHARDS }, (_, i) => i),
+    `each shard is owned by exactly one pool: ${JSON.stringify([...owned])}`,
+  );
 }
 
 async function stream(files: string[], writes: number, clients = 8, hold?: (k: number) => Promise<void> | undefined): Promise<number> {
@@ -157,5 +161,7 @@ test('throughput of one pool and of two pools on writes to different files (prin
   await second.stop(20_000);
   const one = await stream(filesA, 300);
   second = startSecond();
-  console.log(`throughput, 300 one-row writes over 4 files, 8 clients: one pool ${one.toFixed(0)} writes/s, two pools ${two.toFixed(0)} writes/s (x${(two / one).toFixed(2)})`);
+  console.log(
+    `throughput, 300 one-row writes over 4 files, 8 clients: one pool ${one.toFixed(0)} writes/s, two pools ${two.toFixed(0)} writes/s (x${(two / one).toFixed(2)})`,
+  );
 });

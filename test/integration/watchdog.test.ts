@@ -28,7 +28,11 @@ after(async () => {
 
 test('a job that hangs a collective is failed as poison after bounded retries; the others complete', { timeout: 300_000 }, async () => {
   const api = client(stack.url);
-  for (const [file, dataset] of [['f.h5', 'poison'], ['f.h5', 'ok'], ['g.h5', 'x']] as const) {
+  for (const [file, dataset] of [
+    ['f.h5', 'poison'],
+    ['f.h5', 'ok'],
+    ['g.h5', 'x'],
+  ] as const) {
     const created = await api.accepted('POST', `/v1/files/${file}/datasets`, { path: dataset, dtype: 'int32', shape: [4] });
     assert.equal(created.state, 'completed', JSON.stringify(created.error));
   }
@@ -52,7 +56,10 @@ test('a job that hangs a collective is failed as poison after bounded retries; t
   assert.equal((await api.waitJob(behind.headers.get('location')!)).state, 'completed');
   assert.equal((await api.waitJob(other.headers.get('location')!)).state, 'completed');
   const values = await h5py<number[][]>(stack.filePath('f.h5'), "f = h5py.File(path, 'r'); out = [f['poison'][()].tolist(), f['ok'][()].tolist()]");
-  assert.deepEqual(values, [[0, 0, 0, 0], [5, 6, 7, 8]]);
+  assert.deepEqual(values, [
+    [0, 0, 0, 0],
+    [5, 6, 7, 8],
+  ]);
   assert.deepEqual(await h5py<number[]>(stack.filePath('g.h5'), "out = h5py.File(path, 'r')['x'][()].tolist()"), [9, 10, 11, 12]);
   assert.equal((await fetch(`${stack.url}/readyz`)).status, 200);
   process.stdout.write(`# poison job failed after ${tookMs} ms (two hangs of ${STEP_TIMEOUT_MS} ms and two pool restarts)\n`);

@@ -27,13 +27,40 @@ const job = (seq: number | null, acceptedAt = 0) => ({ seq, acceptedAt, name: se
 const names = (list: Array<{ name: string }>) => list.map((j) => j.name);
 
 test('classify: applied, ready and blocked by the cursor', () => {
-  const table: Array<{ what: string; cursor: number; held: ReturnType<typeof job>[]; max: number; applied: string[]; ready: string[]; blocked: string[]; next: number }> = [
+  const table: Array<{
+    what: string;
+    cursor: number;
+    held: ReturnType<typeof job>[];
+    max: number;
+    applied: string[];
+    ready: string[];
+    blocked: string[];
+    next: number;
+  }> = [
     { what: 'all next in order', cursor: 4, held: [job(6), job(5), job(7)], max: 10, applied: [], ready: ['s5', 's6', 's7'], blocked: [], next: 8 },
-    { what: 'replay after a crash: some already applied', cursor: 4, held: [job(5), job(3), job(4)], max: 10, applied: ['s3', 's4'], ready: ['s5'], blocked: [], next: 6 },
+    {
+      what: 'replay after a crash: some already applied',
+      cursor: 4,
+      held: [job(5), job(3), job(4)],
+      max: 10,
+      applied: ['s3', 's4'],
+      ready: ['s5'],
+      blocked: [],
+      next: 6,
+    },
     { what: 'a gap: the predecessor is elsewhere', cursor: 4, held: [job(5), job(7)], max: 10, applied: [], ready: ['s5'], blocked: ['s7'], next: 6 },
     { what: 'nothing next', cursor: 4, held: [job(6), job(8)], max: 10, applied: [], ready: [], blocked: ['s6', 's8'], next: 5 },
     { what: 'the epoch is full', cursor: 0, held: [job(1), job(2), job(3)], max: 2, applied: [], ready: ['s1', 's2'], blocked: ['s3'], next: 3 },
-    { what: 'unsequenced jobs: ready, after the sequenced ones, oldest first', cursor: 0, held: [job(null, 9), job(1), job(null, 3)], max: 10, applied: [], ready: ['s1', 'u3', 'u9'], blocked: [], next: 2 },
+    {
+      what: 'unsequenced jobs: ready, after the sequenced ones, oldest first',
+      cursor: 0,
+      held: [job(null, 9), job(1), job(null, 3)],
+      max: 10,
+      applied: [],
+      ready: ['s1', 'u3', 'u9'],
+      blocked: [],
+      next: 2,
+    },
     { what: 'a duplicate seq is blocked behind the first', cursor: 0, held: [job(1), job(1)], max: 10, applied: [], ready: ['s1'], blocked: ['s1'], next: 2 },
   ];
   for (const row of table) {
@@ -66,8 +93,8 @@ const write = (staged: string, bytes: number, extra: Partial<Extract<JobOp, { op
   bytes,
   ...extra,
 });
-const meta: JobOp = { op: 'createGroup', path: '/g' } as JobOp;
-const del: JobOp = { op: 'deleteFile', path: '/' } as JobOp;
+const meta: JobOp = { op: 'createGroup', path: '/g' };
+const del: JobOp = { op: 'deleteFile', path: '/' };
 const cand = (id: string, seq: number | null, ops: JobOp[], cancelled = false): Candidate => ({ id, seq, acceptedAt: 0, ops, cancelled });
 
 test('preflight: lost payloads, cancellations, hangs and deletions decided before the epoch', () => {
@@ -75,21 +102,128 @@ test('preflight: lost payloads, cancellations, hangs and deletions decided befor
     ['a', 64],
     ['b', 8],
   ]);
-  type Row = { what: string; ready: Candidate[]; hung?: Array<[number, number]>; failed: Record<string, string>; pending: string[]; alone: string[]; planned: string[]; deletion: number };
+  type Row = {
+    what: string;
+    ready: Candidate[];
+    hung?: Array<[number, number]>;
+    failed: Record<string, string>;
+    pending: string[];
+    alone: string[];
+    planned: string[];
+    deletion: number;
+  };
   const table: Row[] = [
     { what: 'all fine', ready: [cand('1', 1, [write('a', 64)]), cand('2', 2, [meta])], failed: {}, pending: [], alone: [], planned: ['1', '2'], deletion: -1 },
-    { what: 'a payload that is missing', ready: [cand('1', 1, [write('gone', 8)]), cand('2', 2, [write('a', 8)])], failed: { '1': 'PH5_ERR_STAGING' }, pending: [], alone: [], planned: ['2'], deletion: -1 },
-    { what: 'a payload that is short', ready: [cand('1', 1, [write('b', 16)])], failed: { '1': 'PH5_ERR_STAGING' }, pending: [], alone: [], planned: [], deletion: -1 },
-    { what: 'an offset past what was staged', ready: [cand('1', 1, [write('a', 8, { stagedOffset: 60 })])], failed: { '1': 'PH5_ERR_STAGING' }, pending: [], alone: [], planned: [], deletion: -1 },
-    { what: 'a bad offset', ready: [cand('1', 1, [write('a', 8, { stagedOffset: -1 })])], failed: { '1': 'PH5_ERR_STAGING' }, pending: [], alone: [], planned: [], deletion: -1 },
-    { what: "a point write's coordinates count", ready: [cand('1', 1, [write('a', 16, { points: { count: 2, rank: 4 } })])], failed: { '1': 'PH5_ERR_STAGING' }, pending: [], alone: [], planned: [], deletion: -1 },
-    { what: 'a point write that fits', ready: [cand('1', 1, [write('a', 16, { points: { count: 2, rank: 2 } })])], failed: {}, pending: [], alone: [], planned: ['1'], deletion: -1 },
-    { what: 'cancelled while waiting', ready: [cand('1', 1, [meta], true), cand('2', 2, [meta])], failed: { '1': 'PH5_ERR_CANCELLED' }, pending: [], alone: [], planned: ['2'], deletion: -1 },
-    { what: 'cancelled with a lost payload: the payload is the reason', ready: [cand('1', 1, [write('gone', 8)], true)], failed: { '1': 'PH5_ERR_STAGING' }, pending: [], alone: [], planned: [], deletion: -1 },
-    { what: 'charged one hang: runs alone', ready: [cand('1', 1, [meta]), cand('2', 2, [meta])], hung: [[2, 1]], failed: {}, pending: [], alone: ['2'], planned: ['1', '2'], deletion: -1 },
-    { what: 'charged as often as allowed: fails', ready: [cand('1', 1, [meta]), cand('2', 2, [meta])], hung: [[1, 2]], failed: { '1': 'PH5_ERR_WATCHDOG' }, pending: [], alone: [], planned: ['2'], deletion: -1 },
-    { what: 'a deletion ends the epoch', ready: [cand('1', 1, [meta]), cand('2', 2, [del]), cand('3', 3, [meta]), cand('4', 4, [meta])], failed: {}, pending: ['3', '4'], alone: [], planned: ['1', '2'], deletion: 1 },
-    { what: 'a cancelled deletion does not end it', ready: [cand('1', 1, [del], true), cand('2', 2, [meta])], failed: { '1': 'PH5_ERR_CANCELLED' }, pending: [], alone: [], planned: ['2'], deletion: -1 },
+    {
+      what: 'a payload that is missing',
+      ready: [cand('1', 1, [write('gone', 8)]), cand('2', 2, [write('a', 8)])],
+      failed: { '1': 'PH5_ERR_STAGING' },
+      pending: [],
+      alone: [],
+      planned: ['2'],
+      deletion: -1,
+    },
+    {
+      what: 'a payload that is short',
+      ready: [cand('1', 1, [write('b', 16)])],
+      failed: { '1': 'PH5_ERR_STAGING' },
+      pending: [],
+      alone: [],
+      planned: [],
+      deletion: -1,
+    },
+    {
+      what: 'an offset past what was staged',
+      ready: [cand('1', 1, [write('a', 8, { stagedOffset: 60 })])],
+      failed: { '1': 'PH5_ERR_STAGING' },
+      pending: [],
+      alone: [],
+      planned: [],
+      deletion: -1,
+    },
+    {
+      what: 'a bad offset',
+      ready: [cand('1', 1, [write('a', 8, { stagedOffset: -1 })])],
+      failed: { '1': 'PH5_ERR_STAGING' },
+      pending: [],
+      alone: [],
+      planned: [],
+      deletion: -1,
+    },
+    {
+      what: "a point write's coordinates count",
+      ready: [cand('1', 1, [write('a', 16, { points: { count: 2, rank: 4 } })])],
+      failed: { '1': 'PH5_ERR_STAGING' },
+      pending: [],
+      alone: [],
+      planned: [],
+      deletion: -1,
+    },
+    {
+      what: 'a point write that fits',
+      ready: [cand('1', 1, [write('a', 16, { points: { count: 2, rank: 2 } })])],
+      failed: {},
+      pending: [],
+      alone: [],
+      planned: ['1'],
+      deletion: -1,
+    },
+    {
+      what: 'cancelled while waiting',
+      ready: [cand('1', 1, [meta], true), cand('2', 2, [meta])],
+      failed: { '1': 'PH5_ERR_CANCELLED' },
+      pending: [],
+      alone: [],
+      planned: ['2'],
+      deletion: -1,
+    },
+    {
+      what: 'cancelled with a lost payload: the payload is the reason',
+      ready: [cand('1', 1, [write('gone', 8)], true)],
+      failed: { '1': 'PH5_ERR_STAGING' },
+      pending: [],
+      alone: [],
+      planned: [],
+      deletion: -1,
+    },
+    {
+      what: 'charged one hang: runs alone',
+      ready: [cand('1', 1, [meta]), cand('2', 2, [meta])],
+      hung: [[2, 1]],
+      failed: {},
+      pending: [],
+      alone: ['2'],
+      planned: ['1', '2'],
+      deletion: -1,
+    },
+    {
+      what: 'charged as often as allowed: fails',
+      ready: [cand('1', 1, [meta]), cand('2', 2, [meta])],
+      hung: [[1, 2]],
+      failed: { '1': 'PH5_ERR_WATCHDOG' },
+      pending: [],
+      alone: [],
+      planned: ['2'],
+      deletion: -1,
+    },
+    {
+      what: 'a deletion ends the epoch',
+      ready: [cand('1', 1, [meta]), cand('2', 2, [del]), cand('3', 3, [meta]), cand('4', 4, [meta])],
+      failed: {},
+      pending: ['3', '4'],
+      alone: [],
+      planned: ['1', '2'],
+      deletion: 1,
+    },
+    {
+      what: 'a cancelled deletion does not end it',
+      ready: [cand('1', 1, [del], true), cand('2', 2, [meta])],
+      failed: { '1': 'PH5_ERR_CANCELLED' },
+      pending: [],
+      alone: [],
+      planned: ['2'],
+      deletion: -1,
+    },
   ];
   for (const row of table) {
     const got = preflight({ ready: row.ready, stagedSizes: sizes, hung: new Map(row.hung ?? []), hungJobAttempts: 2, stepTimeoutMs: 1000 });
@@ -107,7 +241,11 @@ test('preflight: lost payloads, cancellations, hangs and deletions decided befor
     );
   }
   const hung = preflight({ ready: [cand('1', 1, [meta])], stagedSizes: sizes, hung: new Map([[1, 3]]), hungJobAttempts: 2, stepTimeoutMs: 1000 });
-  assert.deepEqual(hung.hungOut.map(({ job, hangs }) => [job.id, hangs]), [['1', 3]], 'the hang count is there for the log');
+  assert.deepEqual(
+    hung.hungOut.map(({ job, hangs }) => [job.id, hangs]),
+    [['1', 3]],
+    'the hang count is there for the log',
+  );
 });
 
 test('stagedNames: each staged payload once, valid names only', () => {
@@ -119,10 +257,17 @@ const peer: RankFailure = { code: 'PH5_ERR_PEER', message: 'another rank failed 
 const mine = (code: string): RankFailure => ({ code, message: `${code} here` });
 const kinds = (list: Outcome[]) => list.map((o) => (o.kind === 'failed' || o.kind === 'retry' ? `${o.kind}:${o.reason.split(':')[0]}` : o.kind));
 
-test('epochAbort: where the epoch stopped, with a rank\'s own reason rather than a peer\'s echo', () => {
+test("epochAbort: where the epoch stopped, with a rank's own reason rather than a peer's echo", () => {
   assert.equal(epochAbort([report(0), report(1)]), undefined, 'ran to the end');
-  assert.deepEqual(epochAbort([report(0, { abort: { step: 2, ...peer } }), report(1, { abort: { step: 2, ...mine('PH5_ERR_HDF5') } })]), { step: 2, ...mine('PH5_ERR_HDF5') });
-  assert.deepEqual(epochAbort([report(0, { abort: { step: -1, ...peer } }), report(1, { abort: { step: -1, ...peer } })]), { step: -1, ...peer }, 'only echoes: the first');
+  assert.deepEqual(epochAbort([report(0, { abort: { step: 2, ...peer } }), report(1, { abort: { step: 2, ...mine('PH5_ERR_HDF5') } })]), {
+    step: 2,
+    ...mine('PH5_ERR_HDF5'),
+  });
+  assert.deepEqual(
+    epochAbort([report(0, { abort: { step: -1, ...peer } }), report(1, { abort: { step: -1, ...peer } })]),
+    { step: -1, ...peer },
+    'only echoes: the first',
+  );
   assert.equal(isBlameless({ step: 0, ...mine('PH5_ERR_LEASE_LOST') }), true);
   assert.equal(isBlameless({ step: 0, ...mine('PH5_ERR_HDF5') }), false);
   assert.equal(isBlameless(undefined), false);
@@ -133,7 +278,17 @@ test("decide: each planned job's outcome from the ranks' reports", () => {
   const alone3 = [{ jobs: [0] }, { jobs: [1] }, { jobs: [2] }];
   const first = { attemptsMade: 0, attempts: 3 };
   const lastTry = { attemptsMade: 2, attempts: 3 };
-  type Row = { what: string; jobs?: Array<{ attemptsMade: number; attempts: number | undefined }>; steps?: Array<{ jobs: number[] }>; reports: RankReport[]; abort?: Abort; blameless?: boolean; outcomes: string[]; alone?: number[]; blamed?: string | null };
+  type Row = {
+    what: string;
+    jobs?: Array<{ attemptsMade: number; attempts: number | undefined }>;
+    steps?: Array<{ jobs: number[] }>;
+    reports: RankReport[];
+    abort?: Abort;
+    blameless?: boolean;
+    outcomes: string[];
+    alone?: number[];
+    blamed?: string | null;
+  };
   const table: Row[] = [
     { what: 'all ok', reports: [report(0), report(1)], outcomes: ['done', 'done', 'done'] },
     { what: 'no steps at all (nothing to write)', steps: [], reports: [], outcomes: ['done', 'done', 'done'] },
@@ -149,9 +304,29 @@ test("decide: each planned job's outcome from the ranks' reports", () => {
       outcomes: ['done', 'retry:PH5_ERR_HDF5', 'pending'],
       blamed: 'PH5_ERR_HDF5',
     },
-    { what: 'the same on its last attempt: it fails for good', jobs: [first, lastTry, first], reports: [report(0)], abort: { step: 1, ...mine('PH5_ERR_HDF5') }, outcomes: ['done', 'failed:PH5_ERR_HDF5', 'pending'], blamed: 'PH5_ERR_HDF5' },
-    { what: 'no attempts set: the first is the last', jobs: [first, { attemptsMade: 0, attempts: undefined }, first], reports: [report(0)], abort: { step: 1, ...mine('PH5_ERR_HDF5') }, outcomes: ['done', 'failed:PH5_ERR_HDF5', 'pending'], blamed: 'PH5_ERR_HDF5' },
-    { what: 'a permanent failure fails at once', reports: [report(0)], abort: { step: 0, ...mine('PH5_ERR_NOT_FOUND') }, outcomes: ['failed:PH5_ERR_NOT_FOUND', 'pending', 'pending'], blamed: 'PH5_ERR_NOT_FOUND' },
+    {
+      what: 'the same on its last attempt: it fails for good',
+      jobs: [first, lastTry, first],
+      reports: [report(0)],
+      abort: { step: 1, ...mine('PH5_ERR_HDF5') },
+      outcomes: ['done', 'failed:PH5_ERR_HDF5', 'pending'],
+      blamed: 'PH5_ERR_HDF5',
+    },
+    {
+      what: 'no attempts set: the first is the last',
+      jobs: [first, { attemptsMade: 0, attempts: undefined }, first],
+      reports: [report(0)],
+      abort: { step: 1, ...mine('PH5_ERR_HDF5') },
+      outcomes: ['done', 'failed:PH5_ERR_HDF5', 'pending'],
+      blamed: 'PH5_ERR_HDF5',
+    },
+    {
+      what: 'a permanent failure fails at once',
+      reports: [report(0)],
+      abort: { step: 0, ...mine('PH5_ERR_NOT_FOUND') },
+      outcomes: ['failed:PH5_ERR_NOT_FOUND', 'pending', 'pending'],
+      blamed: 'PH5_ERR_NOT_FOUND',
+    },
     {
       what: 'an abort in a coalesced step: its jobs run alone next time, none is blamed yet',
       steps: [{ jobs: [0, 1] }, { jobs: [2] }],
@@ -161,7 +336,13 @@ test("decide: each planned job's outcome from the ranks' reports", () => {
       alone: [0, 1],
       blamed: 'PH5_ERR_HDF5',
     },
-    { what: 'the open failed (step -1): the first job is blamed', reports: [report(0)], abort: { step: -1, ...mine('PH5_ERR_HDF5') }, outcomes: ['retry:PH5_ERR_HDF5', 'pending', 'pending'], blamed: 'PH5_ERR_HDF5' },
+    {
+      what: 'the open failed (step -1): the first job is blamed',
+      reports: [report(0)],
+      abort: { step: -1, ...mine('PH5_ERR_HDF5') },
+      outcomes: ['retry:PH5_ERR_HDF5', 'pending', 'pending'],
+      blamed: 'PH5_ERR_HDF5',
+    },
     {
       what: 'the close failed (step past the last): the first job is blamed, the cursor stops there (advanceCursor)',
       reports: [report(0)],
@@ -169,7 +350,14 @@ test("decide: each planned job's outcome from the ranks' reports", () => {
       outcomes: ['retry:PH5_ERR_HDF5', 'done', 'done'],
       blamed: 'PH5_ERR_HDF5',
     },
-    { what: 'the lease was lost (blameless): the rest simply runs again', reports: [report(0)], abort: { step: 1, ...mine('PH5_ERR_LEASE_LOST') }, blameless: true, outcomes: ['done', 'pending', 'pending'], blamed: null },
+    {
+      what: 'the lease was lost (blameless): the rest simply runs again',
+      reports: [report(0)],
+      abort: { step: 1, ...mine('PH5_ERR_LEASE_LOST') },
+      blameless: true,
+      outcomes: ['done', 'pending', 'pending'],
+      blamed: null,
+    },
     {
       what: 'a job failed for good before the abort keeps its failure',
       reports: [report(0, { failedJobs: { 0: mine('PH5_ERR_TYPE') } })],
@@ -203,17 +391,86 @@ const pending: Outcome = { kind: 'pending' };
 test('advanceCursor: through the longest run of finished jobs in order', () => {
   type Row = { what: string; from: number; ready: Array<[number | null, Outcome]>; through: number; failures: number[] };
   const table: Row[] = [
-    { what: 'all done', from: 4, ready: [[5, done], [6, done], [7, done]], through: 7, failures: [] },
-    { what: 'a failure is passed and recorded', from: 4, ready: [[5, done], [6, failed], [7, done]], through: 7, failures: [6] },
-    { what: 'a pending job stops it', from: 4, ready: [[5, done], [6, pending], [7, done]], through: 5, failures: [] },
-    { what: 'a retry stops it', from: 4, ready: [[5, retry], [6, done]], through: 4, failures: [] },
-    { what: 'a gap stops it', from: 4, ready: [[5, done], [7, done]], through: 5, failures: [] },
-    { what: 'unsequenced jobs do not count', from: 4, ready: [[null, retry], [5, done]], through: 5, failures: [] },
+    {
+      what: 'all done',
+      from: 4,
+      ready: [
+        [5, done],
+        [6, done],
+        [7, done],
+      ],
+      through: 7,
+      failures: [],
+    },
+    {
+      what: 'a failure is passed and recorded',
+      from: 4,
+      ready: [
+        [5, done],
+        [6, failed],
+        [7, done],
+      ],
+      through: 7,
+      failures: [6],
+    },
+    {
+      what: 'a pending job stops it',
+      from: 4,
+      ready: [
+        [5, done],
+        [6, pending],
+        [7, done],
+      ],
+      through: 5,
+      failures: [],
+    },
+    {
+      what: 'a retry stops it',
+      from: 4,
+      ready: [
+        [5, retry],
+        [6, done],
+      ],
+      through: 4,
+      failures: [],
+    },
+    {
+      what: 'a gap stops it',
+      from: 4,
+      ready: [
+        [5, done],
+        [7, done],
+      ],
+      through: 5,
+      failures: [],
+    },
+    {
+      what: 'unsequenced jobs do not count',
+      from: 4,
+      ready: [
+        [null, retry],
+        [5, done],
+      ],
+      through: 5,
+      failures: [],
+    },
     { what: 'nothing finished', from: 4, ready: [[5, pending]], through: 4, failures: [] },
-    { what: 'cancelled (failed) jobs move it like any failure', from: 0, ready: [[1, failed], [2, failed]], through: 2, failures: [1, 2] },
+    {
+      what: 'cancelled (failed) jobs move it like any failure',
+      from: 0,
+      ready: [
+        [1, failed],
+        [2, failed],
+      ],
+      through: 2,
+      failures: [1, 2],
+    },
   ];
   for (const row of table) {
-    const got = advanceCursor(row.ready.map(([seq, outcome]) => ({ seq, outcome })), row.from);
+    const got = advanceCursor(
+      row.ready.map(([seq, outcome]) => ({ seq, outcome })),
+      row.from,
+    );
     assert.deepEqual({ through: got.through, failures: got.failures.map((f) => f.seq) }, { through: row.through, failures: row.failures }, row.what);
   }
   assert.equal(advanceCursor([{ seq: 1, outcome: failed }], 0).failures[0]!.reason, 'PH5_ERR_TYPE: bad', 'the reason is recorded as is');

@@ -13,7 +13,17 @@ function held(id: string, token: string): Held {
 }
 
 function inboxOf(...hs: Held[]): FileInbox {
-  return { key: 'p/f.h5', project: 'p', file: 'f.h5', held: new Map(hs.map((h) => [String(h.job.id), h])), retryAt: 0, promotedAt: 0, pacedUntil: 0, lastArrival: 0, prepared: null };
+  return {
+    key: 'p/f.h5',
+    project: 'p',
+    file: 'f.h5',
+    held: new Map(hs.map((h) => [String(h.job.id), h])),
+    retryAt: 0,
+    promotedAt: 0,
+    pacedUntil: 0,
+    lastArrival: 0,
+    prepared: null,
+  };
 }
 
 test('releaseHeld: drops the delivery it is given, and never a newer delivery of the same job', () => {

@@ -12,15 +12,45 @@ import { parseDtype } from '../../services/shared/dtype.js';
 
 test('planParts: whole rows, at most partBytes, the last part short, at least one row each', () => {
   const table: { rows: number; rowBytes: number; partBytes: number; want: [number, number][] }[] = [
-    { rows: 10, rowBytes: 8, partBytes: 32, want: [[0, 4], [4, 8], [8, 10]] },
-    { rows: 8, rowBytes: 8, partBytes: 32, want: [[0, 4], [4, 8]] },
-    { rows: 3, rowBytes: 100, partBytes: 10, want: [[0, 1], [1, 2], [2, 3]] },
+    {
+      rows: 10,
+      rowBytes: 8,
+      partBytes: 32,
+      want: [
+        [0, 4],
+        [4, 8],
+        [8, 10],
+      ],
+    },
+    {
+      rows: 8,
+      rowBytes: 8,
+      partBytes: 32,
+      want: [
+        [0, 4],
+        [4, 8],
+      ],
+    },
+    {
+      rows: 3,
+      rowBytes: 100,
+      partBytes: 10,
+      want: [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ],
+    },
     { rows: 5, rowBytes: 8, partBytes: 1e9, want: [[0, 5]] },
     { rows: 0, rowBytes: 8, partBytes: 32, want: [] },
   ];
   for (const t of table) {
     const plan = planParts(t.rows, t.rowBytes, t.partBytes);
-    assert.deepEqual(plan.map((p) => p.rows), t.want, JSON.stringify(t));
+    assert.deepEqual(
+      plan.map((p) => p.rows),
+      t.want,
+      JSON.stringify(t),
+    );
     plan.forEach((p, i) => {
       assert.equal(p.index, i);
       assert.equal(p.offset, p.rows[0] * t.rowBytes);
@@ -38,9 +68,28 @@ test('selectRows: a row block, every other dimension whole', () => {
 
 test('describeRows: sorted, adjacent and overlapping ranges merged, none when empty', () => {
   assert.equal(describeRows([]), 'none');
-  assert.equal(describeRows([[4, 8], [0, 4]]), '0:8');
-  assert.equal(describeRows([[0, 4], [8, 10], [4, 6]]), '0:6, 8:10');
-  assert.equal(describeRows([[0, 5], [2, 3]]), '0:5');
+  assert.equal(
+    describeRows([
+      [4, 8],
+      [0, 4],
+    ]),
+    '0:8',
+  );
+  assert.equal(
+    describeRows([
+      [0, 4],
+      [8, 10],
+      [4, 6],
+    ]),
+    '0:6, 8:10',
+  );
+  assert.equal(
+    describeRows([
+      [0, 5],
+      [2, 3],
+    ]),
+    '0:5',
+  );
 });
 
 test('parseSize: binary units, with or without B/iB; NaN otherwise', () => {
@@ -76,7 +125,15 @@ test('idempotency: a fingerprint changes with anything that changes the write; k
   const base = { route: 'PUT value', file: 'a.h5', path: '/x', select: '[0:10]', dtype: '>f8', contentType: 'application/octet-stream', contentLength: '80' };
   const fp = requestFingerprint(base);
   assert.equal(requestFingerprint({ ...base, contentType: 'Application/Octet-Stream; charset=x' }), fp, 'media type parameters and case do not matter');
-  for (const change of [{ file: 'b.h5' }, { path: '/y' }, { select: '[10:20]' }, { dtype: '<f8' }, { contentType: 'application/x-npy' }, { contentLength: '88' }, { select: undefined }]) {
+  for (const change of [
+    { file: 'b.h5' },
+    { path: '/y' },
+    { select: '[10:20]' },
+    { dtype: '<f8' },
+    { contentType: 'application/x-npy' },
+    { contentLength: '88' },
+    { select: undefined },
+  ]) {
     assert.notEqual(requestFingerprint({ ...base, ...change }), fp, JSON.stringify(change));
   }
   assert.equal(checkIdempotencyKey('upload-1-part-3'), 'upload-1-part-3');

@@ -9,12 +9,29 @@ import { isReadonlyError, parseSentinelUrl, redisOptions } from '../../services/
 const cases: Array<{ url: string; want: Record<string, unknown> }> = [
   {
     url: 'redis+sentinel://s1:26379,s2:26380,s3/mymaster',
-    want: { sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }, { host: 's3', port: 26379 }], name: 'mymaster', db: 0, role: 'master' },
+    want: {
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+        { host: 's3', port: 26379 },
+      ],
+      name: 'mymaster',
+      db: 0,
+      role: 'master',
+    },
   },
   { url: 'redis+sentinel://10.0.0.1:5000/ph5/3', want: { sentinels: [{ host: '10.0.0.1', port: 5000 }], name: 'ph5', db: 3 } },
   { url: 'redis+sentinel://:s%40cret@h1,h2/q', want: { password: 's@cret', name: 'q', sentinelPassword: undefined } },
   { url: 'redis+sentinel://ph5:pw@h1/q?sentinelPassword=spw', want: { username: 'ph5', password: 'pw', sentinelPassword: 'spw' } },
-  { url: 'redis+sentinel://[fd00::1]:26379,[fd00::2]/q', want: { sentinels: [{ host: 'fd00::1', port: 26379 }, { host: 'fd00::2', port: 26379 }] } },
+  {
+    url: 'redis+sentinel://[fd00::1]:26379,[fd00::2]/q',
+    want: {
+      sentinels: [
+        { host: 'fd00::1', port: 26379 },
+        { host: 'fd00::2', port: 26379 },
+      ],
+    },
+  },
   { url: 'rediss+sentinel://h1/q', want: { enableTLSForSentinelMode: true, tls: {} } },
 ];
 
@@ -28,7 +45,11 @@ test('sentinel URLs become ioredis sentinel options', () => {
 
 test('malformed sentinel URLs are refused with the password hidden', () => {
   for (const url of ['redis+sentinel://h1', 'redis+sentinel://h1:x/q', 'redis+sentinel://:pw@h1:99999/q', 'redis+sentinel:///q']) {
-    assert.throws(() => parseSentinelUrl(url), (err: Error) => !err.message.includes('pw') || err.message.includes('***'), url);
+    assert.throws(
+      () => parseSentinelUrl(url),
+      (err: Error) => !err.message.includes('pw') || err.message.includes('***'),
+      url,
+    );
   }
 });
 

@@ -58,16 +58,42 @@ test('checkDeclaredLength: a binary body declared beyond the limit is refused fi
     ['raw', undefined, 'ok'],
     ['json', '5000', 'ok'],
   ];
-  for (const [kind, declared, code] of cases) assert.equal(codeOf(() => checkDeclaredLength(kind, declared, MAX)), code, `${kind} ${declared}`);
+  for (const [kind, declared, code] of cases)
+    assert.equal(
+      codeOf(() => checkDeclaredLength(kind, declared, MAX)),
+      code,
+      `${kind} ${declared}`,
+    );
 });
 
 test('planValueWrite: which requests are refused, and with which code', () => {
   const cases: [string, ValueWriteRequest, string][] = [
-    ['JSON values of the selection', req('json', { select: '[0:2,0:2]' }, [[1, 2], [3, 4]]), 'ok'],
+    [
+      'JSON values of the selection',
+      req('json', { select: '[0:2,0:2]' }, [
+        [1, 2],
+        [3, 4],
+      ]),
+      'ok',
+    ],
     ['raw bytes of the whole dataset', req('raw', {}), 'ok'],
     ['raw bytes in the other byte order', req('raw', { dtype: '>f8' }), 'ok'],
     ['?points= with raw bytes', req('raw', { points: '[[0,0],[1,1]]' }), 'ok'],
-    ['a JSON body {points, value}', req('json', {}, { points: [[0, 0], [3, 4]], value: [1, 2] }), 'ok'],
+    [
+      'a JSON body {points, value}',
+      req(
+        'json',
+        {},
+        {
+          points: [
+            [0, 0],
+            [3, 4],
+          ],
+          value: [1, 2],
+        },
+      ),
+      'ok',
+    ],
     ['?points= and ?select=', req('raw', { points: '[[0,0]]', select: '[0:1,0:1]' }), 'PH5_ERR_SELECTION'],
     ['?points= and a body {points, value}', req('json', { points: '[[0,0]]' }, { points: [[0, 0]], value: [1] }), 'PH5_ERR_SELECTION'],
     ['a point twice', req('raw', { points: '[[0,0],[0,0]]' }), 'PH5_ERR_SELECTION'],
@@ -80,7 +106,12 @@ test('planValueWrite: which requests are refused, and with which code', () => {
     ['raw slots for strings with ?dtype=S8', req('raw', { dtype: 'S8' }, undefined, text), 'ok'],
     ['JSON strings', req('json', {}, ['a', 'bc', 'def'], text), 'ok'],
   ];
-  for (const [name, r, code] of cases) assert.equal(codeOf(() => planValueWrite(r)), code, name);
+  for (const [name, r, code] of cases)
+    assert.equal(
+      codeOf(() => planValueWrite(r)),
+      code,
+      name,
+    );
 });
 
 test('planValueWrite: the elements, payload type and select text of a write', () => {
@@ -95,7 +126,19 @@ test('planValueWrite: the elements, payload type and select text of a write', ()
   assert.equal(whole.elements, 20);
   assert.equal(whole.select, '[0:4,0:5]', 'no ?select=: the whole extent, written out');
 
-  const pts = planValueWrite(req('json', {}, { points: [[0, 0], [3, 4]], value: [1, 2] }));
+  const pts = planValueWrite(
+    req(
+      'json',
+      {},
+      {
+        points: [
+          [0, 0],
+          [3, 4],
+        ],
+        value: [1, 2],
+      },
+    ),
+  );
   assert.deepEqual(pts.hs, { start: [0], stride: [1], count: [2] });
   assert.equal(pts.points?.count, 2);
   assert.equal(pts.json?.bytes.length, 16, 'two float64 values, encoded at once');
@@ -116,7 +159,10 @@ test('expectedBytes: elements × payload size; a binary body over the limit is r
   ];
   for (const [name, r, want] of cases) assert.equal(expectedBytes(planValueWrite(r), MAX), want, name);
   const big = planValueWrite(req('raw', {}, undefined, { dtype: '<f8', shape: [200] }));
-  assert.equal(codeOf(() => expectedBytes(big, MAX)), 'PH5_ERR_BODY_TOO_LARGE');
+  assert.equal(
+    codeOf(() => expectedBytes(big, MAX)),
+    'PH5_ERR_BODY_TOO_LARGE',
+  );
 });
 
 test('fromNpyHeader: C order, as many elements as the selection, within the limit', () => {
@@ -128,10 +174,19 @@ test('fromNpyHeader: C order, as many elements as the selection, within the limi
     ['Fortran order', header([2, 3], '<f8', true), 'PH5_ERR_NPY'],
     ['too few elements', header([5]), 'PH5_ERR_SELECTION'],
   ];
-  for (const [name, h, code] of cases) assert.equal(codeOf(() => fromNpyHeader(plan, h, MAX)), code, name);
+  for (const [name, h, code] of cases)
+    assert.equal(
+      codeOf(() => fromNpyHeader(plan, h, MAX)),
+      code,
+      name,
+    );
   assert.deepEqual(fromNpyHeader(plan, header([2, 3], '>f8'), MAX), { payloadDtype: parseDtype('>f8'), expected: 48, headerBytes: 128 });
   const wide = planValueWrite(req('npy', {}, undefined, { dtype: '<f8', shape: [100] }));
-  assert.equal(codeOf(() => fromNpyHeader(wide, header([100], '<c16'), MAX)), 'PH5_ERR_BODY_TOO_LARGE', 'the .npy dtype sets the size');
+  assert.equal(
+    codeOf(() => fromNpyHeader(wide, header([100], '<c16'), MAX)),
+    'PH5_ERR_BODY_TOO_LARGE',
+    'the .npy dtype sets the size',
+  );
 });
 
 test('checkPayload: the payload type must fit the dataset, and Content-Length the payload', () => {
@@ -147,9 +202,18 @@ test('checkPayload: the payload type must fit the dataset, and Content-Length th
     ['a .npy body without room for its header', sized('<f8', 16, 128), 'npy', '16', 'PH5_ERR_BODY_LENGTH'],
     ['JSON: its length is the parser’s', sized('<f8'), 'json', '3', 'ok'],
   ];
-  for (const [name, s, kind, declared, code] of cases) assert.equal(codeOf(() => checkPayload(plan, s, kind, declared)), code, name);
+  for (const [name, s, kind, declared, code] of cases)
+    assert.equal(
+      codeOf(() => checkPayload(plan, s, kind, declared)),
+      code,
+      name,
+    );
   const strings = planValueWrite(req('raw', { dtype: 'S4' }, undefined, text));
-  assert.equal(codeOf(() => checkPayload(strings, sized('<f8', 24), 'raw', '24')), 'PH5_ERR_DTYPE', 'strings take slots only');
+  assert.equal(
+    codeOf(() => checkPayload(strings, sized('<f8', 24), 'raw', '24')),
+    'PH5_ERR_DTYPE',
+    'strings take slots only',
+  );
 });
 
 test('valueWriteOp: the queued write names the dataset dtype, the payload dtype and the elements', () => {

@@ -12,7 +12,16 @@ import { InputError } from '../../shared/input-error.js';
 import type { BatchOp } from '../schemas/batch.js';
 import { errors } from '../errors.js';
 import { fromRecord, layoutRefusal, type DatasetMeta } from './datasets.js';
-import { attributeData, checkResize, createDatasetOp, resizedRecord, stageJsonWrite, validateAttributeName, type RegistryChange, type Submission } from './operations.js';
+import {
+  attributeData,
+  checkResize,
+  createDatasetOp,
+  resizedRecord,
+  stageJsonWrite,
+  validateAttributeName,
+  type RegistryChange,
+  type Submission,
+} from './operations.js';
 
 type Overlay = Map<string, { kind: 'dataset'; meta: DatasetMeta } | { kind: 'group' } | { kind: 'deleted' }>;
 

@@ -43,7 +43,11 @@ export interface DatasetMeta {
 function native(): Promise<NativeBinding> {
   return loadNative().catch((err: unknown) => {
     throw Object.assign(
-      new InputError('PH5_ERR_READS_UNAVAILABLE', 'Reading HDF5 files is unavailable on this server right now (its native HDF5 binding could not be loaded).', 503),
+      new InputError(
+        'PH5_ERR_READS_UNAVAILABLE',
+        'Reading HDF5 files is unavailable on this server right now (its native HDF5 binding could not be loaded).',
+        503,
+      ),
       { cause: err },
     );
   });
@@ -278,7 +282,7 @@ export class Datasets {
     // The path, its ancestors, and the root: a record at '/' is the whole file's (deleted).
     const paths = [h5path, ...ancestors(h5path), ...(h5path === '/' ? [] : ['/'])];
     const raws = await this.#registryFields(keys.datasets(project, file), paths);
-    const entries = await Promise.all(raws.map((raw, i) => (raw === null ? null : this.#entry(project, file, paths[i]!, raw))));
+    const entries = await Promise.all(raws.map((raw, i) => (raw === null ? Promise.resolve(null) : this.#entry(project, file, paths[i]!, raw))));
     const [self, ...above] = entries;
     // The newest deletion on the way down hides what was accepted before it.
     const lastDeletion = Math.max(-Infinity, ...entries.filter((e) => e?.record.kind === 'deleted').map((e) => e!.record.at ?? 0));
@@ -370,7 +374,8 @@ function notADataset(h5path: string, file: string): InputError {
 /** The dataset a registry record describes (accepted, or as its job leaves it). */
 export function fromRecord(h5path: string, rec: DatasetRecord, state: DatasetMeta['state']): DatasetMeta {
   const maxshape = rec.maxshape ?? rec.shape;
-  const chunked = rec.layout === 'chunked' || rec.chunks !== undefined || rec.gzip !== undefined || rec.shuffle === true || maxshape.some((m, i) => m !== rec.shape[i]);
+  const chunked =
+    rec.layout === 'chunked' || rec.chunks !== undefined || rec.gzip !== undefined || rec.shuffle === true || maxshape.some((m, i) => m !== rec.shape[i]);
   return {
     path: h5path,
     dtype: rec.dtype,

@@ -45,7 +45,10 @@ export const idempotencyErrors = {
 /** Printable ASCII, 1..255 characters (what the IETF draft and common APIs accept). */
 export function checkIdempotencyKey(key: string): string {
   if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
-    throw new InputError('PH5_ERR_VALIDATION', 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces (e.g. a UUID, or an upload id and a part number).');
+    throw new InputError(
+      'PH5_ERR_VALIDATION',
+      'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces (e.g. a UUID, or an upload id and a part number).',
+    );
   }
   return key;
 }
@@ -56,7 +59,15 @@ export function idempotencyRedisKey(project: string, key: string): string {
 }
 
 /** What makes two requests "the same request": everything that decides what gets written. */
-export function requestFingerprint(parts: { route: string; file: string; path: string; select?: string | undefined; dtype?: string | undefined; contentType?: string | undefined; contentLength?: string | undefined }): string {
+export function requestFingerprint(parts: {
+  route: string;
+  file: string;
+  path: string;
+  select?: string | undefined;
+  dtype?: string | undefined;
+  contentType?: string | undefined;
+  contentLength?: string | undefined;
+}): string {
   const mediaType = (parts.contentType ?? '').split(';')[0]!.trim().toLowerCase();
   const fields = [parts.route, parts.file, parts.path, parts.select ?? '', parts.dtype ?? '', mediaType, parts.contentLength ?? ''];
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
@@ -68,15 +79,19 @@ interface Stored {
   jobId?: string;
 }
 
-export type IdempotentStart =
-  | { kind: 'replay'; job: Ph5Job }
-  | { kind: 'fresh'; commit(jobId: string): Promise<void>; release(): Promise<void> };
+export type IdempotentStart = { kind: 'replay'; job: Ph5Job } | { kind: 'fresh'; commit(jobId: string): Promise<void>; release(): Promise<void> };
 
 /**
  * Starts a request that carries an Idempotency-Key (null without one): either the original
  * job to answer with, or a reservation to commit (with the job queued) or release (failure).
  */
-export async function beginIdempotent(app: FastifyInstance, request: FastifyRequest, project: string, fingerprint: string, again = false): Promise<IdempotentStart | null> {
+export async function beginIdempotent(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  project: string,
+  fingerprint: string,
+  again = false,
+): Promise<IdempotentStart | null> {
   const header = request.headers[IDEMPOTENCY_HEADER];
   if (header === undefined) return null;
   const key = checkIdempotencyKey(Array.isArray(header) ? header.join(',') : header);
@@ -112,7 +127,9 @@ export async function beginIdempotent(app: FastifyInstance, request: FastifyRequ
     return beginIdempotent(app, request, project, fingerprint, true);
   }
   if (stored.fingerprint !== fingerprint) {
-    throw new idempotencyErrors.KeyReused(`Idempotency-Key '${key}' was used for a different request (another dataset, selection, dtype or body length); use a new key for a new request.`);
+    throw new idempotencyErrors.KeyReused(
+      `Idempotency-Key '${key}' was used for a different request (another dataset, selection, dtype or body length); use a new key for a new request.`,
+    );
   }
   if (!stored.jobId) throw new idempotencyErrors.InProgress(`A request with Idempotency-Key '${key}' is still being received; retry in a few seconds.`);
   const job = await app.jobs.get(stored.jobId, project);

@@ -56,7 +56,11 @@ export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Li
   if (shape.length > limits.maxDims) throw shapeError(`The shape has ${shape.length} dimensions; at most ${limits.maxDims} are allowed (PH5_MAX_DIMS).`);
   const total = shape.reduce((a, b) => a * b, 1);
   if (total > limits.maxElements) {
-    throw new InputError('PH5_ERR_TOO_MANY_ELEMENTS', `The shape [${shape.join(', ')}] has ${total} elements; at most ${limits.maxElements} are allowed (PH5_MAX_ELEMENTS).`, 413);
+    throw new InputError(
+      'PH5_ERR_TOO_MANY_ELEMENTS',
+      `The shape [${shape.join(', ')}] has ${total} elements; at most ${limits.maxElements} are allowed (PH5_MAX_ELEMENTS).`,
+      413,
+    );
   }
   if (maxshape) {
     if (maxshape.length !== shape.length) throw shapeError(`maxshape has ${maxshape.length} dimension(s); shape has ${shape.length}.`);
@@ -68,7 +72,9 @@ export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Li
   // HDF5 refuses chunks larger than a fixed maximum extent, and a chunk is at least 1.
   const fixedAtZero = (maxshape ?? shape).findIndex((m) => m === 0);
   if (fixedAtZero >= 0 && (filtered || chunks || maxshape?.some((m) => m === null))) {
-    throw shapeError(`Dimension ${fixedAtZero} is fixed at 0 (maxshape 0), which a chunked dataset cannot have: give it an unlimited maxshape (null) to append to it.`);
+    throw shapeError(
+      `Dimension ${fixedAtZero} is fixed at 0 (maxshape 0), which a chunked dataset cannot have: give it an unlimited maxshape (null) to append to it.`,
+    );
   }
   if (filtered && shape.length === 0) throw shapeError('A scalar dataset cannot be compressed (filters need a chunked layout).');
   if (chunks) {
@@ -83,7 +89,9 @@ export function checkLayout(body: CreateDatasetRequest, dtype: Dtype, limits: Li
     const chunkBytes = chunks.reduce((a, b) => a * b, 1) * (dtype.kind === 'string' ? 16 : dtype.size);
     if (chunkBytes > MAX_CHUNK_BYTES) throw shapeError(`A chunk of [${chunks.join(', ')}] is ${chunkBytes} bytes; HDF5 needs chunks under 4 GiB.`);
   } else if (maxshape?.some((m, i) => m !== null && m !== shape[i])) {
-    throw shapeError('A dimension whose finite maxshape exceeds its shape needs a chunked layout: give chunks (unlimited dimensions and compression get a default chunk shape).');
+    throw shapeError(
+      'A dimension whose finite maxshape exceeds its shape needs a chunked layout: give chunks (unlimited dimensions and compression get a default chunk shape).',
+    );
   }
   if (body.compressionLevel !== undefined && body.compression !== 'gzip') {
     throw new InputError('PH5_ERR_VALIDATION', "compressionLevel needs compression: 'gzip'.");
@@ -95,7 +103,10 @@ export function createDatasetOp(body: CreateDatasetRequest, h5path: string, jobI
   const dtype = parseDtypeSpec(body.dtype);
   checkLayout(body, dtype, limits);
   if (dtype.kind === 'string' && body.fillValue !== undefined) {
-    throw new InputError('PH5_ERR_VALUE', 'A variable-length string dataset has no fill value here (unwritten elements read as empty strings): omit fillValue.');
+    throw new InputError(
+      'PH5_ERR_VALUE',
+      'A variable-length string dataset has no fill value here (unwritten elements read as empty strings): omit fillValue.',
+    );
   }
   const fillValue = body.fillValue === undefined ? undefined : encodeJson(body.fillValue, dtype, []).toString('base64');
   // What the job creates and what the registry remembers are the same description.
@@ -158,22 +169,26 @@ export function attributeData(req: AttributeRequest, limits: Limits): AttributeD
   // so, rather than read them as integers of the default dtype.
   const nestedStrings = Array.isArray(value) && value.some(Array.isArray) && flatten(value).every((v) => typeof v === 'string');
   if (nestedStrings && (given === undefined || given.kind === 'string' || given.kind === 'bytes')) {
-    throw new InputError('PH5_ERR_VALUE', 'A string attribute is written as a JSON string or a flat (1-D) array of strings; nested arrays of strings (2+ dimensions) are not supported.');
+    throw new InputError(
+      'PH5_ERR_VALUE',
+      'A string attribute is written as a JSON string or a flat (1-D) array of strings; nested arrays of strings (2+ dimensions) are not supported.',
+    );
   }
   if (given === undefined ? isStrings : given.kind === 'string' || given.kind === 'bytes') {
     if (!isStrings) throw new InputError('PH5_ERR_VALUE', `A ${formatDtype(given!)} attribute holds strings: send a JSON string or a flat array of strings.`);
-    const strings = typeof value === 'string' ? [value] : (value as string[]);
+    const strings = typeof value === 'string' ? [value] : value;
     if (strings.some((s) => s.includes('\0'))) throw new InputError('PH5_ERR_VALUE', 'Attribute strings may not contain NUL characters.');
     if (given?.kind === 'bytes') {
       const longest = Math.max(...strings.map((s) => Buffer.byteLength(s)));
       if (longest > given.size) throw new InputError('PH5_ERR_VALUE', `A value is ${longest} bytes long in UTF-8; S${given.size} holds ${given.size}.`);
     }
+    // eslint-disable-next-line no-control-regex -- the ASCII range, NUL included
     if (given?.kind === 'string' && given.charset === 'ascii' && strings.some((s) => /[^\x00-\x7f]/.test(s))) {
       throw new InputError('PH5_ERR_VALUE', 'A str:ascii attribute holds ASCII text only: say str for UTF-8.');
     }
     data = {
       kind: 'string',
-      value: value as string | string[],
+      value: value,
       ...(given?.kind === 'bytes' ? { length: given.size } : {}),
       ...(given?.kind === 'string' && given.charset === 'ascii' ? { charset: 'ascii' as const } : {}),
     };
@@ -183,7 +198,9 @@ export function attributeData(req: AttributeRequest, limits: Limits): AttributeD
   }
   const flat = flatten(value);
   if (flat.length === 0) throw new InputError('PH5_ERR_VALUE', 'An attribute needs a value: a number, a boolean, a string, or a (nested) array of one kind.');
-  const dtype = given ?? parseDtype(flat.every((v) => typeof v === 'boolean') ? 'bool' : flat.every((v) => Number.isInteger(v) || typeof v === 'string') ? 'int64' : 'float64');
+  const dtype =
+    given ??
+    parseDtype(flat.every((v) => typeof v === 'boolean') ? 'bool' : flat.every((v) => Number.isInteger(v) || typeof v === 'string') ? 'int64' : 'float64');
   const shape = req.shape ?? inferValueShape(value, dtype);
   const bytes = elementCount(shape) * dtype.size;
   if (bytes > limits.maxAttributeBytes) throw tooLarge(bytes, limits);
@@ -192,7 +209,11 @@ export function attributeData(req: AttributeRequest, limits: Limits): AttributeD
 }
 
 function tooLarge(bytes: number, limits: Limits): InputError {
-  return new InputError('PH5_ERR_ATTRIBUTE_TOO_LARGE', `The attribute value is ${bytes} bytes; at most ${limits.maxAttributeBytes} are allowed (PH5_MAX_ATTRIBUTE_BYTES). Store large data as a dataset.`, 413);
+  return new InputError(
+    'PH5_ERR_ATTRIBUTE_TOO_LARGE',
+    `The attribute value is ${bytes} bytes; at most ${limits.maxAttributeBytes} are allowed (PH5_MAX_ATTRIBUTE_BYTES). Store large data as a dataset.`,
+    413,
+  );
 }
 
 function flatten(v: unknown): unknown[] {
@@ -207,9 +228,7 @@ export function validateAttributeName(name: string): string {
 }
 
 /** A registry change to make before queueing (and undo if queueing fails). */
-export type RegistryChange =
-  | { kind: 'claim'; path: string; record: DatasetRecord | GroupRecord }
-  | { kind: 'record'; path: string; record: RegistryRecord };
+export type RegistryChange = { kind: 'claim'; path: string; record: DatasetRecord | GroupRecord } | { kind: 'record'; path: string; record: RegistryRecord };
 
 export interface Submission {
   project: string;
@@ -285,9 +304,17 @@ export class Operations {
  * The write op for JSON values (batches), encoded as the dataset's payload: its own dtype,
  * or fixed-width slots S<W> for variable-length strings (shared/json-codec.ts encodeJsonPayload).
  */
-export async function stageJsonWrite(storage: Pick<Storage, 'stageBuffer'>, meta: DatasetMeta, h5path: string, select: string | undefined, value: unknown, pointList?: unknown) {
+export async function stageJsonWrite(
+  storage: Pick<Storage, 'stageBuffer'>,
+  meta: DatasetMeta,
+  h5path: string,
+  select: string | undefined,
+  value: unknown,
+  pointList?: unknown,
+) {
   const dtype = parseDtype(meta.dtype);
-  if (pointList !== undefined && select !== undefined) throw new InputError('PH5_ERR_SELECTION', 'A write names its elements once: select or points, not both.');
+  if (pointList !== undefined && select !== undefined)
+    throw new InputError('PH5_ERR_SELECTION', 'A write names its elements once: select or points, not both.');
   // A point write stages its coordinates before its values (shared/points.ts).
   const points = pointList !== undefined ? resolvePoints(pointList, meta.shape, { unique: true }) : null;
   const hs = points ? { start: [0], stride: [1], count: [points.count] } : resolveSelection(select, meta.shape);

@@ -17,7 +17,16 @@ import { InputError } from '../../shared/input-error.js';
 import { validateFileName, validateProjectName } from '../../shared/names.js';
 import { loadNative } from '../lib/native-binding.js';
 import { bodyAborted, bodyLength, bodyTooLong, createStagedFileWriter, receiveBody } from '../lib/stream-stager.js';
-import { currentOwner, HEARTBEAT_MS, partialFate, partialName, parsePartialName, processStartTime, STALE_MS, type UploadOwner } from '../lib/partial-uploads.js';
+import {
+  currentOwner,
+  HEARTBEAT_MS,
+  partialFate,
+  partialName,
+  parsePartialName,
+  processStartTime,
+  STALE_MS,
+  type UploadOwner,
+} from '../lib/partial-uploads.js';
 
 /** How often staging is swept for partial uploads of dead processes (besides at start-up). */
 const SWEEP_EVERY_MS = STALE_MS / 2;
@@ -76,7 +85,7 @@ export class Storage {
         (err: Error) => log?.(`sweeping partial uploads: ${err.message}`),
       );
     await sweep();
-    this.#sweeper = setInterval(sweep, SWEEP_EVERY_MS).unref();
+    this.#sweeper = setInterval(() => void sweep(), SWEEP_EVERY_MS).unref();
   }
 
   close(): void {
@@ -241,7 +250,10 @@ export class Storage {
     const file = await createStagedFileWriter(partial);
     // `prefix` (a point write's coordinates) goes first; the body's bytes right after it.
     const shift = prefix?.length ?? 0;
-    const writer = shift === 0 ? file : { write: (buffers: Buffer[], position: number) => file.write(buffers, position + shift), finish: () => file.finish(), discard: () => file.discard() };
+    const writer =
+      shift === 0
+        ? file
+        : { write: (buffers: Buffer[], position: number) => file.write(buffers, position + shift), finish: () => file.finish(), discard: () => file.discard() };
     // The heartbeat other hosts' sweepers judge this upload by, also while the client stalls.
     const heartbeat = setInterval(() => {
       const now = new Date();

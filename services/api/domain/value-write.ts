@@ -89,10 +89,14 @@ export function planValueWrite(req: ValueWriteRequest): ValueWritePlan {
   const json = kind === 'json' ? encodeJsonPayload(values, dtype, hs.count) : null;
   let payloadDtype: Dtype = json?.dtype ?? dtype;
   if (query.dtype !== undefined) {
-    if (kind !== 'raw') throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
+    if (kind !== 'raw')
+      throw new InputError('PH5_ERR_DTYPE', '?dtype= describes raw binary bodies; JSON values are converted, and a .npy body names its own dtype.');
     payloadDtype = parseDtype(query.dtype);
   } else if (kind === 'raw' && dtype.kind === 'string') {
-    throw new InputError('PH5_ERR_DTYPE', `${req.h5path} holds variable-length strings: a binary body sends them as fixed-width slots, and says their width with ?dtype=S<n> (each value UTF-8, null-padded to n bytes).`);
+    throw new InputError(
+      'PH5_ERR_DTYPE',
+      `${req.h5path} holds variable-length strings: a binary body sends them as fixed-width slots, and says their width with ?dtype=S<n> (each value UTF-8, null-padded to n bytes).`,
+    );
   }
   const select = points ? formatPoints(points.count) : query.select || formatSelection(hs);
   return { dtype, points, hs, elements: elementCount(hs.count), json, payloadDtype, select };
@@ -112,15 +116,24 @@ export function fromNpyHeader(plan: ValueWritePlan, header: NpyHeader, maxBodyBy
   if (header.fortranOrder) throw new InputError('PH5_ERR_NPY', 'The .npy array is in Fortran order; send a C-order array (numpy.ascontiguousarray).');
   const count = header.shape.reduce((a, b) => a * b, 1);
   if (count !== plan.elements) {
-    throw new InputError('PH5_ERR_SELECTION', `The .npy holds a ${describeNpy(header)} (${count} elements); the selection [${plan.hs.count.join(', ')}] needs ${plan.elements}.`);
+    throw new InputError(
+      'PH5_ERR_SELECTION',
+      `The .npy holds a ${describeNpy(header)} (${count} elements); the selection [${plan.hs.count.join(', ')}] needs ${plan.elements}.`,
+    );
   }
   const expected = plan.elements * header.dtype.size;
-  if (expected > maxBodyBytes) throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${maxBodyBytes} per request: write it in parts.`);
+  if (expected > maxBodyBytes)
+    throw new errors.BodyTooLarge(`The selection needs ${expected} bytes; this server accepts at most ${maxBodyBytes} per request: write it in parts.`);
   return { payloadDtype: header.dtype, expected, headerBytes: header.dataOffset };
 }
 
 /** The payload's type must fit the dataset, and a binary body's declared length the payload. */
-export function checkPayload(plan: ValueWritePlan, payload: { payloadDtype: Dtype; expected: number; headerBytes: number }, kind: BodyKind, declared: string | undefined): void {
+export function checkPayload(
+  plan: ValueWritePlan,
+  payload: { payloadDtype: Dtype; expected: number; headerBytes: number },
+  kind: BodyKind,
+  declared: string | undefined,
+): void {
   const { dtype } = plan;
   const { payloadDtype, expected, headerBytes } = payload;
   if (!payloadCompatible(payloadDtype, dtype)) {
@@ -135,7 +148,13 @@ export function checkPayload(plan: ValueWritePlan, payload: { payloadDtype: Dtyp
 }
 
 /** The queued write, but for its staged payload. */
-export function valueWriteOp(plan: ValueWritePlan, h5path: string, datasetDtype: string, payloadDtype: Dtype, bytes: number): Omit<WriteOp, 'staged' | 'stagedOffset'> {
+export function valueWriteOp(
+  plan: ValueWritePlan,
+  h5path: string,
+  datasetDtype: string,
+  payloadDtype: Dtype,
+  bytes: number,
+): Omit<WriteOp, 'staged' | 'stagedOffset'> {
   return {
     op: 'write' as const,
     path: h5path,

@@ -102,7 +102,11 @@ export async function processStartTime(pid: number | 'self'): Promise<number | n
 /** This process as an upload owner, or null where /proc does not tell (not Linux). */
 export async function currentOwner(): Promise<UploadOwner | null> {
   try {
-    const [bootId, ns, start] = await Promise.all([readFile('/proc/sys/kernel/random/boot_id', 'utf8'), readlink('/proc/self/ns/pid'), processStartTime('self')]);
+    const [bootId, ns, start] = await Promise.all([
+      readFile('/proc/sys/kernel/random/boot_id', 'utf8'),
+      readlink('/proc/self/ns/pid'),
+      processStartTime('self'),
+    ]);
     const boot = bootId.trim().replace(/-/g, '').slice(0, 8);
     const pidns = Number(/^pid:\[(\d+)\]$/.exec(ns)?.[1]);
     if (!/^[0-9a-f]{8}$/.test(boot) || !Number.isSafeInteger(pidns) || start === null) return null;

@@ -27,7 +27,12 @@ export function replyAccepted(app: FastifyInstance, reply: FastifyReply, job: Ph
 }
 
 /** The project, file and (when `h5path` is given) normalized HDF5 path a request acts on. */
-export async function requestTarget(app: FastifyInstance, request: FastifyRequest, fileName: string, h5path?: string): Promise<{ project: string; file: string; path: string }> {
+export async function requestTarget(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  fileName: string,
+  h5path?: string,
+): Promise<{ project: string; file: string; path: string }> {
   const project = projectOf(request);
   const file = validateFileName(fileName);
   await app.storage.checkTarget(project, file); // refuses names that resolve outside the project

@@ -15,7 +15,10 @@ export const BatchOp = Type.Union([
       path: H5Path,
       select: Type.Optional(Type.String({ maxLength: 4096, description: 'HSDS selection; default the whole dataset.' })),
       points: Type.Optional(
-        Type.Unknown({ description: 'A point selection instead of select: a list of coordinates, one list per element, each at most once; value is then the points’ values in their order (docs/api.md, Point selections).' }),
+        Type.Unknown({
+          description:
+            'A point selection instead of select: a list of coordinates, one list per element, each at most once; value is then the points’ values in their order (docs/api.md, Point selections).',
+        }),
       ),
       value: Type.Unknown({ description: 'Nested arrays (or a flat array) of the selection’s values.' }),
     },

@@ -17,7 +17,24 @@ export const Problem = Type.Object(
 const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; example: { code: string; detail: string } }> = {
   400: {
     description: 'Invalid request; nothing was changed.',
-    codes: ['PH5_ERR_VALIDATION', 'PH5_ERR_FILE_NAME', 'PH5_ERR_H5_PATH', 'PH5_ERR_ATTRIBUTE_NAME', 'PH5_ERR_DTYPE', 'PH5_ERR_SHAPE', 'PH5_ERR_SELECTION', 'PH5_ERR_VALUE', 'PH5_ERR_BODY_LENGTH', 'PH5_ERR_BODY_ABORTED', 'PH5_ERR_JSON', 'PH5_ERR_NPY', 'PH5_ERR_TYPE', 'PH5_ERR_TOO_LARGE', 'PH5_ERR_URL', 'PH5_ERR_HTTP'],
+    codes: [
+      'PH5_ERR_VALIDATION',
+      'PH5_ERR_FILE_NAME',
+      'PH5_ERR_H5_PATH',
+      'PH5_ERR_ATTRIBUTE_NAME',
+      'PH5_ERR_DTYPE',
+      'PH5_ERR_SHAPE',
+      'PH5_ERR_SELECTION',
+      'PH5_ERR_VALUE',
+      'PH5_ERR_BODY_LENGTH',
+      'PH5_ERR_BODY_ABORTED',
+      'PH5_ERR_JSON',
+      'PH5_ERR_NPY',
+      'PH5_ERR_TYPE',
+      'PH5_ERR_TOO_LARGE',
+      'PH5_ERR_URL',
+      'PH5_ERR_HTTP',
+    ],
     example: { code: 'PH5_ERR_SELECTION', detail: "Selection '[0:50]' reaches 50 in dimension 0, past its extent 42." },
   },
   401: {
@@ -38,7 +55,10 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   406: {
     description: 'The answer cannot be given in the media type asked for (Accept): variable-length strings are answered as JSON only.',
     codes: ['PH5_ERR_NOT_ACCEPTABLE'],
-    example: { code: 'PH5_ERR_NOT_ACCEPTABLE', detail: '/names in f.h5 holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.' },
+    example: {
+      code: 'PH5_ERR_NOT_ACCEPTABLE',
+      detail: '/names in f.h5 holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.',
+    },
   },
   409: {
     description: 'An object already exists at that path (or its creation is queued), or the file exists but is not HDF5.',
@@ -48,7 +68,10 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   413: {
     description: 'The body is larger than this server accepts (PH5_MAX_BODY_BYTES): write in parts.',
     codes: ['PH5_ERR_BODY_TOO_LARGE', 'PH5_ERR_TOO_MANY_ELEMENTS', 'PH5_ERR_ATTRIBUTE_TOO_LARGE'],
-    example: { code: 'PH5_ERR_BODY_TOO_LARGE', detail: 'The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.' },
+    example: {
+      code: 'PH5_ERR_BODY_TOO_LARGE',
+      detail: 'The selection needs 17179869184 bytes; this server accepts at most 8589934592 per request: write it in parts.',
+    },
   },
   414: {
     description: 'A path parameter (file name, HDF5 path) is longer than 2048 characters, or the request line longer than 16 KiB.',
@@ -56,7 +79,8 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
     example: { code: 'PH5_ERR_URI_TOO_LONG', detail: 'A path parameter is longer than 2048 characters (file names are at most 255, HDF5 paths 1024).' },
   },
   415: {
-    description: 'Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed.',
+    description:
+      'Unsupported Content-Type, or a body without one: bodies are application/json (writes of values also take application/octet-stream and application/x-npy); nothing was changed.',
     codes: ['PH5_ERR_MEDIA_TYPE'],
     example: { code: 'PH5_ERR_MEDIA_TYPE', detail: 'Unsupported Media Type: text/csv' },
   },
@@ -73,7 +97,10 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   429: {
     description: 'Too many requests from this token, or too many jobs queued for this project; nothing was accepted. Retry after Retry-After seconds.',
     codes: ['PH5_ERR_RATE_LIMITED', 'PH5_ERR_QUEUE_FULL'],
-    example: { code: 'PH5_ERR_QUEUE_FULL', detail: "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish." },
+    example: {
+      code: 'PH5_ERR_QUEUE_FULL',
+      detail: "Project 'climate' already has 10000 jobs queued or running (PH5_MAX_QUEUED_PER_PROJECT); wait for some to finish.",
+    },
   },
   503: {
     description:
@@ -84,14 +111,35 @@ const PROBLEM_DOCS: Record<number, { description: string; codes: string[]; examp
   },
 };
 
-const TITLE: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 406: 'Not Acceptable', 429: 'Too Many Requests', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage' };
+const TITLE: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  406: 'Not Acceptable',
+  429: 'Too Many Requests',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  507: 'Insufficient Storage',
+};
 
 /**
  * Headers of problem answers, by status. `required: true` is lifted out of the header's
  * schema into the OpenAPI header object (plugins/external/swagger.ts).
  */
 const PROBLEM_HEADERS: Record<number, Record<string, unknown>> = {
-  401: { 'WWW-Authenticate': { type: 'string', required: true, description: 'The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known).', examples: ['Bearer realm="ph5"'] } },
+  401: {
+    'WWW-Authenticate': {
+      type: 'string',
+      required: true,
+      description: 'The bearer challenge: Bearer realm="ph5" (with error="invalid_token" for a token not known).',
+      examples: ['Bearer realm="ph5"'],
+    },
+  },
   429: {
     'Retry-After': { type: 'integer', minimum: 0, required: true, description: 'Seconds to wait before trying again.' },
     'X-RateLimit-Limit': { type: 'integer', description: 'With PH5_ERR_RATE_LIMITED: requests allowed per minute.' },
@@ -231,7 +279,15 @@ export const Accepted = Type.Object(
   { job: Type.Ref('Job') },
   {
     description: 'Accepted: the job is queued (and its payload durably staged). Poll its URL, given in Location.',
-    headers: { Location: { type: 'string', pattern: '^/v1/jobs/[^/]+$', required: true, description: 'URL of the job: /v1/jobs/{id}.', examples: ['/v1/jobs/3b241101-e2bb-4255-8caf-4136c566a962'] } },
+    headers: {
+      Location: {
+        type: 'string',
+        pattern: '^/v1/jobs/[^/]+$',
+        required: true,
+        description: 'URL of the job: /v1/jobs/{id}.',
+        examples: ['/v1/jobs/3b241101-e2bb-4255-8caf-4136c566a962'],
+      },
+    },
   },
 );
 
@@ -243,7 +299,8 @@ export const AcceptedOrReplayed = {
     'Idempotent-Replayed': {
       type: 'string',
       enum: ['true'],
-      description: 'Present (true) when this answers a retry with the same Idempotency-Key: the job is the original one, and nothing was staged or queued again.',
+      description:
+        'Present (true) when this answers a retry with the same Idempotency-Key: the job is the original one, and nothing was staged or queued again.',
     },
   },
 };

@@ -11,17 +11,26 @@ const Dim0 = Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1 });
 
 export const CreateDatasetBody = Type.Object(
   {
-    path: Type.String({ minLength: 1, maxLength: 1024, description: 'HDF5 path of the new dataset; missing intermediate groups are created.', examples: ['/test'] }),
-    dtype: DtypeRef('The element type: a numpy-style name (int8…int64, uint8…uint64, float16/32/64, bool, S<n>, complex64/128, str, str:ascii, or codes like <i4, >f8), an enum or a compound (docs/api.md, Types).'),
+    path: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: 'HDF5 path of the new dataset; missing intermediate groups are created.',
+      examples: ['/test'],
+    }),
+    dtype: DtypeRef(
+      'The element type: a numpy-style name (int8…int64, uint8…uint64, float16/32/64, bool, S<n>, complex64/128, str, str:ascii, or codes like <i4, >f8), an enum or a compound (docs/api.md, Types).',
+    ),
     shape: Type.Array(Dim0, {
       maxItems: MAX_RANK,
-      description: 'Extent of each dimension (non-negative integers); [] is a scalar. A 0 makes an empty dataset: with an unlimited maxshape (null) in that dimension, the start of the append idiom (create empty, resize, write).',
+      description:
+        'Extent of each dimension (non-negative integers); [] is a scalar. A 0 makes an empty dataset: with an unlimited maxshape (null) in that dimension, the start of the append idiom (create empty, resize, write).',
       examples: [[42], [0]],
     }),
     maxshape: Type.Optional(
       Type.Array(Type.Union([Dim, Type.Null()]), {
         maxItems: MAX_RANK,
-        description: 'Largest extent of each dimension, null = unlimited. Default: shape. Unlimited dimensions get a default chunk shape; finite ones larger than shape need chunks.',
+        description:
+          'Largest extent of each dimension, null = unlimited. Default: shape. Unlimited dimensions get a default chunk shape; finite ones larger than shape need chunks.',
         examples: [[null]],
       }),
     ),
@@ -33,9 +42,15 @@ export const CreateDatasetBody = Type.Object(
       }),
     ),
     compression: Type.Optional(
-      Type.Union([Type.Literal('gzip'), Type.Null()], { description: "Compression filter, as h5py's compression=: 'gzip' (deflate) or null. Compressed datasets are chunked (default chunk shape if none is given).", examples: ['gzip'] }),
+      Type.Union([Type.Literal('gzip'), Type.Null()], {
+        description:
+          "Compression filter, as h5py's compression=: 'gzip' (deflate) or null. Compressed datasets are chunked (default chunk shape if none is given).",
+        examples: ['gzip'],
+      }),
     ),
-    compressionLevel: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: "gzip level 0..9, as h5py's compression_opts. Default 4.", examples: [4] })),
+    compressionLevel: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 9, description: "gzip level 0..9, as h5py's compression_opts. Default 4.", examples: [4] }),
+    ),
     shuffle: Type.Optional(Type.Boolean({ description: 'Byte-shuffle filter before compression (often makes numbers compress better).', examples: [true] })),
     fillValue: Type.Optional(
       Type.Unknown({
@@ -51,7 +66,17 @@ export const CreateDatasetBody = Type.Object(
     additionalProperties: false,
     examples: [
       { path: '/test', dtype: 'int32', shape: [42] },
-      { path: '/grp/images', dtype: 'uint16', shape: [100, 512, 512], maxshape: [null, 512, 512], chunks: [1, 512, 512], compression: 'gzip', compressionLevel: 4, shuffle: true, fillValue: 0 },
+      {
+        path: '/grp/images',
+        dtype: 'uint16',
+        shape: [100, 512, 512],
+        maxshape: [null, 512, 512],
+        chunks: [1, 512, 512],
+        compression: 'gzip',
+        compressionLevel: 4,
+        shuffle: true,
+        fillValue: 0,
+      },
     ],
   },
 );
@@ -59,11 +84,15 @@ export const CreateDatasetBody = Type.Object(
 export const DatasetInfo = Type.Object(
   {
     path: Type.String({ examples: ['/test'] }),
-    dtype: DtypeRef('Canonical form: int32 (little-endian), >i4 (big-endian), float64, bool, S16, complex64, str…; enums and compounds as objects with every offset and the itemsize.'),
+    dtype: DtypeRef(
+      'Canonical form: int32 (little-endian), >i4 (big-endian), float64, bool, S16, complex64, str…; enums and compounds as objects with every offset and the itemsize.',
+    ),
     shape: Type.Array(Type.Integer(), { examples: [[42]] }),
     maxshape: Type.Array(Type.Union([Type.Integer(), Type.Null()]), { description: 'null = unlimited.', examples: [[42]] }),
     layout: Type.Union([Type.Literal('contiguous'), Type.Literal('chunked'), Type.Literal('compact'), Type.Literal('virtual')]),
-    chunks: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'Chunk shape; null when not chunked (or, while pending, when HDF5 will choose).' }),
+    chunks: Type.Union([Type.Array(Type.Integer()), Type.Null()], {
+      description: 'Chunk shape; null when not chunked (or, while pending, when HDF5 will choose).',
+    }),
     compression: Type.Union([Type.Literal('gzip'), Type.Null()]),
     compressionLevel: Type.Union([Type.Integer(), Type.Null()]),
     shuffle: Type.Boolean(),
@@ -77,7 +106,21 @@ export const DatasetInfo = Type.Object(
   },
   {
     $id: 'DatasetInfo',
-    examples: [{ path: '/test', dtype: 'int32', shape: [42], maxshape: [42], layout: 'contiguous', chunks: null, compression: null, compressionLevel: null, shuffle: false, fillValue: null, state: 'ready' }],
+    examples: [
+      {
+        path: '/test',
+        dtype: 'int32',
+        shape: [42],
+        maxshape: [42],
+        layout: 'contiguous',
+        chunks: null,
+        compression: null,
+        compressionLevel: null,
+        shuffle: false,
+        fillValue: null,
+        state: 'ready',
+      },
+    ],
   },
 );
 

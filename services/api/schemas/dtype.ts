@@ -10,12 +10,21 @@ import { Type } from 'typebox';
 
 const DTYPE_STRING_DESCRIPTION =
   'numpy-style name: int8…int64, uint8…uint64, float16/32/64, bool, S<n> (fixed-length bytes), complex64/complex128, ' +
-  "str (variable-length UTF-8 string), str:ascii, or codes like <i4, >f8, >c8. Canonical answers: int32 (little-endian), >i4 (big-endian), complex64, S16, str.";
+  'str (variable-length UTF-8 string), str:ascii, or codes like <i4, >f8, >c8. Canonical answers: int32 (little-endian), >i4 (big-endian), complex64, S16, str.';
 
 export const EnumDtype = Type.Object(
   {
-    enum: Type.Record(Type.String({ minLength: 1 }), Type.Integer(), { description: 'Member name → integer value.', examples: [{ RED: 0, GREEN: 1, BLUE: 2 }] }),
-    base: Type.Optional(Type.String({ maxLength: 16, description: 'The integer type under the enum (default uint8, as h5py.enum_dtype); answers always say it.', examples: ['uint8'] })),
+    enum: Type.Record(Type.String({ minLength: 1 }), Type.Integer(), {
+      description: 'Member name → integer value.',
+      examples: [{ RED: 0, GREEN: 1, BLUE: 2 }],
+    }),
+    base: Type.Optional(
+      Type.String({
+        maxLength: 16,
+        description: 'The integer type under the enum (default uint8, as h5py.enum_dtype); answers always say it.',
+        examples: ['uint8'],
+      }),
+    ),
   },
   {
     $id: 'EnumDtype',
@@ -29,8 +38,12 @@ export const CompoundField = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 255, examples: ['x'] }),
     dtype: Type.Ref('Dtype'),
-    shape: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 32, description: 'An array field (numpy subarray), e.g. [3].', examples: [[3]] })),
-    offset: Type.Optional(Type.Integer({ minimum: 0, description: 'Byte offset in the record (default: packed in order); answers always say it.', examples: [0] })),
+    shape: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 32, description: 'An array field (numpy subarray), e.g. [3].', examples: [[3]] }),
+    ),
+    offset: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Byte offset in the record (default: packed in order); answers always say it.', examples: [0] }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -44,7 +57,15 @@ export const CompoundDtype = Type.Object(
     $id: 'CompoundDtype',
     additionalProperties: false,
     description: 'An HDF5 compound (numpy structured dtype): JSON values are objects {field: value} (writes also take arrays in field order).',
-    examples: [{ fields: [{ name: 'x', dtype: 'float64', offset: 0 }, { name: 'v', dtype: 'float32', shape: [3], offset: 8 }], itemsize: 20 }],
+    examples: [
+      {
+        fields: [
+          { name: 'x', dtype: 'float64', offset: 0 },
+          { name: 'v', dtype: 'float32', shape: [3], offset: 8 },
+        ],
+        itemsize: 20,
+      },
+    ],
   },
 );
 
@@ -58,7 +79,12 @@ const NumpyListDtype = Type.Array(Type.Unknown({ description: '[name, dtype] or 
   minItems: 1,
   maxItems: 1024,
   description: "numpy's list form of a structured dtype, [[name, dtype], [name, dtype, shape]] (input only; answers use the object form).",
-  examples: [[['x', '<f8'], ['v', '<f4', [3]]]],
+  examples: [
+    [
+      ['x', '<f8'],
+      ['v', '<f4', [3]],
+    ],
+  ],
 });
 
 // oneOf: the branches exclude each other by JSON type (string, object with `enum`, object
@@ -66,10 +92,15 @@ const NumpyListDtype = Type.Array(Type.Unknown({ description: '[name, dtype] or 
 // coercion, a oneOf would rewrite the value while trying the branches.
 export const Dtype = Type.Unsafe<string | object | unknown[]>({
   $id: 'Dtype',
-  oneOf: [Type.String({ minLength: 1, maxLength: 32, description: DTYPE_STRING_DESCRIPTION, examples: ['int32'] }), Type.Ref('EnumDtype'), Type.Ref('CompoundDtype'), NumpyListDtype],
+  oneOf: [
+    Type.String({ minLength: 1, maxLength: 32, description: DTYPE_STRING_DESCRIPTION, examples: ['int32'] }),
+    Type.Ref('EnumDtype'),
+    Type.Ref('CompoundDtype'),
+    NumpyListDtype,
+  ],
   description: 'A dtype: a numpy-style string, an enum, a compound (docs/api.md, Types).',
   examples: ['float64', { enum: { OFF: 0, ON: 1 }, base: 'uint8' }],
-} as never);
+});
 
 /** The dtype of a body or answer, by reference to the `Dtype` component. */
 export const DtypeRef = (description?: string) => Type.Ref('Dtype', description ? { description } : {});

@@ -37,6 +37,17 @@ export async function markCancelledIfWaiting(redis: Redis, jobId: string): Promi
   const queue = queueOfJobId(jobId);
   if (queue === null) return false;
   const key = (type: string) => bullKey(queue, type);
-  const done = await redis.eval(CANCEL, 6, key('wait'), key('paused'), key('prioritized'), key('delayed'), key(jobId), jobMarksKey(jobId), jobId, JOB_MARKS_TTL_S);
+  const done = await redis.eval(
+    CANCEL,
+    6,
+    key('wait'),
+    key('paused'),
+    key('prioritized'),
+    key('delayed'),
+    key(jobId),
+    jobMarksKey(jobId),
+    jobId,
+    JOB_MARKS_TTL_S,
+  );
   return done === 1;
 }

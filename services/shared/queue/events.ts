@@ -57,7 +57,7 @@ export class ShardEvents extends EventEmitter {
         ids = current;
         const reply = await Promise.race([this.#client.xread('BLOCK', BLOCK_MS, 'STREAMS', ...this.#streams, ...current), this.#closed]);
         if (reply === 'closed') return;
-        for (const [key, entries] of (reply as Array<[string, Array<[string, string[]]>]> | null) ?? []) {
+        for (const [key, entries] of reply ?? []) {
           const i = this.#streams.indexOf(key);
           for (const [id, fields] of entries) {
             current[i] = id;

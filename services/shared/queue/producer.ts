@@ -110,7 +110,7 @@ export class WriteQueues {
     delete clean.cancelled;
     const job: QueuedJob = new Job<JobData, JobResult>(queue, jobName(data), clean, { ...JOB_OPTIONS, jobId: id }, id);
     const multi = ((await queue.client) as unknown as Redis).multi();
-    await job.addJob(multi as never, { parentDependenciesKey: '' } as never);
+    await job.addJob(multi as never, { parentDependenciesKey: '' });
     multi.eval(STAMP_SEQ, 3, fileStateKey(data.project, data.file), jobMarksKey(id), queue.toKey(id), id);
     extra?.(multi);
     const replies = await multi.exec();

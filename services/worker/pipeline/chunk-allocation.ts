@@ -17,7 +17,14 @@ export interface ChunkTarget {
 }
 
 /** Answers the failure to blame on the step, or null when the step can run again. */
-export async function prepareChunks(target: ChunkTarget, filePath: string, staging: string, lease: WriteLease, step: Step, log: Logger): Promise<RankFailure | null> {
+export async function prepareChunks(
+  target: ChunkTarget,
+  filePath: string,
+  staging: string,
+  lease: WriteLease,
+  step: Step,
+  log: Logger,
+): Promise<RankFailure | null> {
   if (step.op !== 'write') return { code: 'PH5_ERR_WORKER', message: `step ${step.op} asked for chunk allocation` };
   const points = step.points;
   const key = points ? `${step.path} points ${points.coords.staged}@${points.coords.offset}` : `${step.path} ${JSON.stringify(step.parts ?? step.hyperslab)}`;

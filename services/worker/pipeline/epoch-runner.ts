@@ -147,7 +147,13 @@ export class EpochRunner {
     const candidates = ready.map(candidate);
     const names = stagedNames(candidates);
     const found = names.length > 0 ? await stagingIo.fileSizes(names.map((name) => path.join(staging, name))) : [];
-    const pre = preflight({ ready: candidates, stagedSizes: new Map(names.map((name, i) => [name, found[i]!])), hung: cursor.hung, hungJobAttempts: settings.hungJobAttempts, stepTimeoutMs: settings.stepTimeoutMs });
+    const pre = preflight({
+      ready: candidates,
+      stagedSizes: new Map(names.map((name, i) => [name, found[i]!])),
+      hung: cursor.hung,
+      hungJobAttempts: settings.hungJobAttempts,
+      stepTimeoutMs: settings.stepTimeoutMs,
+    });
     for (const c of pre.alone) c.held.alone = true;
     for (const { job: c, hangs } of pre.hungOut) this.#log.error(`job ${c.id} (seq ${c.seq} of ${inbox.key}) failed: it hung the pool ${hangs} times`);
     const outcomes = new Map<Held, Outcome>([...pre.outcomes].map(([c, o]) => [c.held, o]));
@@ -189,8 +195,13 @@ export class EpochRunner {
           guard.arm({ name: `step ${p} (${st.op}${st.op === 'write' ? ` ${st.path}` : ''}) of epoch ${lease.fence} on ${inbox.key}`, seqs: stepSeqs(p) });
         },
         collectiveBroken: (p) => {
-          this.#log.warn(`epoch ${lease.fence} on ${inbox.key}: HDF5 failed on this rank inside the collective write of step ${p}; the other ranks get ${BROKEN_COLLECTIVE_GRACE_MS} ms to reach the agreement`);
-          guard.arm({ name: `the agreement after a failed collective write (step ${p}, epoch ${lease.fence} on ${inbox.key})`, seqs: stepSeqs(p) }, BROKEN_COLLECTIVE_GRACE_MS);
+          this.#log.warn(
+            `epoch ${lease.fence} on ${inbox.key}: HDF5 failed on this rank inside the collective write of step ${p}; the other ranks get ${BROKEN_COLLECTIVE_GRACE_MS} ms to reach the agreement`,
+          );
+          guard.arm(
+            { name: `the agreement after a failed collective write (step ${p}, epoch ${lease.fence} on ${inbox.key})`, seqs: stepSeqs(p) },
+            BROKEN_COLLECTIVE_GRACE_MS,
+          );
         },
         beforeStep: async () => {
           if (!(await lease.check())) throw new RankError('PH5_ERR_LEASE_LOST', `the write lease on ${inbox.key} (fence ${lease.fence}) was lost`);
@@ -253,7 +264,15 @@ export class EpochRunner {
     this.#debug(`epoch ${lease.fence}: commit`);
     const committed = await commitEpoch(this.#opts.redis, lease, inbox.project, inbox.file, cursor.applied, through, failures);
     if (committed !== 'committed') {
-      emitEvent(this.#log, 'warn', { event: 'lease', action: 'lost', file: inbox.key, fence: lease.fence, pool: poolId, t: Date.now(), cause: `commit refused: ${committed}; the epoch's jobs stay queued` });
+      emitEvent(this.#log, 'warn', {
+        event: 'lease',
+        action: 'lost',
+        file: inbox.key,
+        fence: lease.fence,
+        pool: poolId,
+        t: Date.now(),
+        cause: `commit refused: ${committed}; the epoch's jobs stay queued`,
+      });
       return;
     }
     for (const h of ready) {
@@ -266,7 +285,17 @@ export class EpochRunner {
     const paced = pacingWait(settings, inbox.held.size, took);
     if (paced) inbox.pacedUntil = Date.now() + paced;
     // Read by tests (epoch-pacing): jobs per epoch, and whether the file's next one waits.
-    emitEvent(this.#log, 'info', { event: 'epoch', file: inbox.key, fence: lease.fence, jobs: ready.length, steps: steps.length, from: cursor.applied, through, ms: took, pacedMs: paced || null });
+    emitEvent(this.#log, 'info', {
+      event: 'epoch',
+      file: inbox.key,
+      fence: lease.fence,
+      jobs: ready.length,
+      steps: steps.length,
+      from: cursor.applied,
+      through,
+      ms: took,
+      pacedMs: paced || null,
+    });
   }
 
   /**

@@ -52,7 +52,9 @@ export class HangGuard {
   alarm(rank: number): void {
     const current = this.#watchdog.current;
     if (!current) return;
-    this.log.warn(`rank ${rank}: HDF5 failed there inside a collective write during ${current.phase.name}; the other ranks get ${BROKEN_COLLECTIVE_GRACE_MS} ms to reach the agreement`);
+    this.log.warn(
+      `rank ${rank}: HDF5 failed there inside a collective write during ${current.phase.name}; the other ranks get ${BROKEN_COLLECTIVE_GRACE_MS} ms to reach the agreement`,
+    );
     this.#watchdog.arm({ name: `${current.phase.name}, which rank ${rank} left with an HDF5 failure`, seqs: current.phase.seqs }, BROKEN_COLLECTIVE_GRACE_MS);
   }
 

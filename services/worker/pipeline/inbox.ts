@@ -179,7 +179,18 @@ export class Inbox {
       // Delivered again while held (its lock expired, e.g. Redis was away): the old
       // delivery's lock is void; settle it without touching Redis and keep the new one.
       inbox.held.get(String(job.id))?.reject(new DelayedError());
-      inbox.held.set(String(job.id), { job, token, shard, seq, acceptedAt: data.acceptedAt, since: Date.now(), blockedSince: null, alone: job.attemptsMade > 0, resolve, reject });
+      inbox.held.set(String(job.id), {
+        job,
+        token,
+        shard,
+        seq,
+        acceptedAt: data.acceptedAt,
+        since: Date.now(),
+        blockedSince: null,
+        alone: job.attemptsMade > 0,
+        resolve,
+        reject,
+      });
       inbox.retryAt = 0;
       inbox.lastArrival = Date.now();
       this.#opts.wake();

@@ -45,5 +45,10 @@ export function jobResult(data: JobData, j: number, plan: Plan, reports: RankRep
 
 /** The result of a job found applied already (redelivered after a crash): nothing written now. */
 export function replayedResult(data: JobData, size: number, pool: string): JobResult {
-  return { ranks: size, pool, ops: data.ops.map((op) => ({ op: op.op, path: op.path })), timings: { queuedMs: 0, openMs: 0, applyMs: 0, closeMs: 0, totalMs: 0 } };
+  return {
+    ranks: size,
+    pool,
+    ops: data.ops.map((op) => ({ op: op.op, path: op.path })),
+    timings: { queuedMs: 0, openMs: 0, applyMs: 0, closeMs: 0, totalMs: 0 },
+  };
 }

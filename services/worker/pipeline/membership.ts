@@ -53,7 +53,12 @@ export class Membership {
   /** Out of the live set: the other pools take this pool's shards at their next heartbeat. */
   async leave(): Promise<void> {
     const { redis, id } = this.#opts;
-    await redis.multi().zrem(keys.pools, id).del(keys.pool(id)).exec().catch(() => {});
+    await redis
+      .multi()
+      .zrem(keys.pools, id)
+      .del(keys.pool(id))
+      .exec()
+      .catch(() => {});
   }
 
   /** Heartbeat: publish this pool, then recompute its shards from the live pools. */

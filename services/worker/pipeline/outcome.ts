@@ -233,7 +233,10 @@ export function decide(planned: PlannedJob[], steps: Array<{ jobs: number[] }>, 
  * order from where it stood; the failed ones among them are recorded with it. `ready` is in
  * order (classify).
  */
-export function advanceCursor(ready: Array<{ seq: number | null; outcome: Outcome }>, applied: number): { through: number; failures: Array<{ seq: number; reason: string }> } {
+export function advanceCursor(
+  ready: Array<{ seq: number | null; outcome: Outcome }>,
+  applied: number,
+): { through: number; failures: Array<{ seq: number; reason: string }> } {
   let through = applied;
   const failures: Array<{ seq: number; reason: string }> = [];
   for (const { seq, outcome: o } of ready) {

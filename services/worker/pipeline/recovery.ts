@@ -19,7 +19,9 @@ const run = promisify(execFile);
 export async function recoverInterrupted(filePath: string, fence: number, log: Logger): Promise<void> {
   try {
     await run('h5clear', ['-s', '--increment=0', filePath], { timeout: 30_000 });
-    log.warn(`recovered ${filePath} after an interrupted epoch (fence ${fence}): status flags cleared, end of allocation moved to the end of the file, replaying`);
+    log.warn(
+      `recovered ${filePath} after an interrupted epoch (fence ${fence}): status flags cleared, end of allocation moved to the end of the file, replaying`,
+    );
   } catch (err) {
     log.warn(`h5clear of ${filePath} after an interrupted epoch (fence ${fence}) failed: ${(err as Error).message}`);
   }

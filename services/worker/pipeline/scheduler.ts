@@ -116,7 +116,7 @@ export class Scheduler {
         trace.phase = `epoch ${next.key}`;
         await this.#opts.epoch(next);
       } catch (err) {
-        log.error(`epoch on ${next.key} failed: ${(err as Error).stack ?? err}`);
+        log.error(`epoch on ${next.key} failed: ${(err as Error).stack ?? String(err)}`);
         next.retryAt = Date.now() + 500;
       }
     }

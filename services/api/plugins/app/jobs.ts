@@ -108,7 +108,11 @@ export class Jobs {
    * The caller's records of the job (`bookkeeping`) ride in the same transaction: one round
    * trip and one AOF fsync for everything an accept writes.
    */
-  async enqueue(data: JobData, id: string = this.newId(data.project, data.file), bookkeeping?: (tx: ChainableCommander) => void): Promise<{ job: Ph5Job; bookkeepingError: Error | null }> {
+  async enqueue(
+    data: JobData,
+    id: string = this.newId(data.project, data.file),
+    bookkeeping?: (tx: ChainableCommander) => void,
+  ): Promise<{ job: Ph5Job; bookkeepingError: Error | null }> {
     const { job, extraError } = await this.#queues.addSequenced(data, id, bookkeeping);
     return { job, bookkeepingError: extraError };
   }
@@ -137,7 +141,9 @@ export class Jobs {
       const k = fileKey(data.project, data.file);
       let p = files.get(k);
       if (!p) {
-        p = this.#redis.hmget(fileStateKey(data.project, data.file), 'applying', 'applied').then(([applying, applied]) => ({ applying: parseApplying(applying), applied: Number(applied ?? 0) }));
+        p = this.#redis
+          .hmget(fileStateKey(data.project, data.file), 'applying', 'applied')
+          .then(([applying, applied]) => ({ applying: parseApplying(applying), applied: Number(applied ?? 0) }));
         files.set(k, p);
       }
       return p;
@@ -153,7 +159,8 @@ export class Jobs {
     return Promise.all(
       list.map(async (job, i) => {
         const bullState = bullStates[i]!;
-        if (!needsFileState(bullState) || typeof job.data.seq !== 'number') return present(job, decideState({ bullState, seq: job.data.seq, applying: null, poolLive: false, applied: 0 }));
+        if (!needsFileState(bullState) || typeof job.data.seq !== 'number')
+          return present(job, decideState({ bullState, seq: job.data.seq, applying: null, poolLive: false, applied: 0 }));
         const { applying, applied } = await fileState(job.data);
         const seq = job.data.seq;
         // Only a mark that names the job makes its pool's liveness matter.
@@ -237,7 +244,10 @@ export class Jobs {
     // An event (or the poll) only says "look again": a failed attempt that will be
     // retried also emits 'failed', so the state decides.
     const check = () => {
-      job.getState().then((s) => TERMINAL.has(s) && done(), () => {});
+      job.getState().then(
+        (s) => TERMINAL.has(s) && done(),
+        () => {},
+      );
     };
     const set = this.#waiters.get(id) ?? new Set<() => void>();
     set.add(check);

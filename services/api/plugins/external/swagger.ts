@@ -29,7 +29,9 @@ function markBinaryBodies(doc: OpenApiDoc): OpenApiDoc {
  */
 function liftRequiredHeaders(doc: OpenApiDoc): OpenApiDoc {
   for (const methods of Object.values(doc.paths ?? {})) {
-    for (const op of Object.values(methods) as { responses?: Record<string, { headers?: Record<string, { required?: boolean; schema?: Record<string, unknown> }> }> }[]) {
+    for (const op of Object.values(methods) as {
+      responses?: Record<string, { headers?: Record<string, { required?: boolean; schema?: Record<string, unknown> }> }>;
+    }[]) {
       for (const response of Object.values(op.responses ?? {})) {
         for (const header of Object.values(response.headers ?? {})) {
           if (header.schema && typeof header.schema.required === 'boolean') {
@@ -46,7 +48,10 @@ function liftRequiredHeaders(doc: OpenApiDoc): OpenApiDoc {
 
 /** What the rate limit (plugins/external/rate-limit.ts) adds to every answer of a route it counts. */
 const RATE_LIMIT_HEADERS = {
-  'X-RateLimit-Limit': { schema: { type: 'integer' }, description: 'Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit).' },
+  'X-RateLimit-Limit': {
+    schema: { type: 'integer' },
+    description: 'Requests allowed per minute for this token (PH5_RATE_LIMIT_PER_MINUTE; absent when 0, no limit).',
+  },
   'X-RateLimit-Remaining': { schema: { type: 'integer', minimum: 0 }, description: 'Requests left in the current one-minute window.' },
   'X-RateLimit-Reset': { schema: { type: 'integer', minimum: 0 }, description: 'Seconds until the window starts again.' },
 };
@@ -95,7 +100,8 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
           bearerAuth: {
             type: 'http',
             scheme: 'bearer',
-            description: 'A token from the server’s token table (PH5_TOKENS_FILE); it names your project and role (read, write or admin). Without a token table, auth is off and the server listens on loopback only.',
+            description:
+              'A token from the server’s token table (PH5_TOKENS_FILE); it names your project and role (read, write or admin). Without a token table, auth is off and the server listens on loopback only.',
           },
         },
       },
@@ -105,14 +111,15 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
       const role = (route.config as { role?: string } | undefined)?.role;
       if (!routeSchema) return { schema: routeSchema, url };
       const method = [route.method].flat()[0] ?? 'GET';
-      const documented = ((routeSchema as { response?: Record<string, unknown> }).response ?? {}) as Record<string, unknown>;
+      const documented = (routeSchema as { response?: Record<string, unknown> }).response ?? {};
       const schema = { ...(routeSchema as object), response: { ...documented, ...implicitProblems(method, url, documented) } };
-      if (!role) return { schema: { ...(schema as object), security: [] } as never, url }; // public: says so
+      if (!role) return { schema: { ...(schema as object), security: [] }, url }; // public: says so
       const s = schema as Record<string, unknown>;
       const description = typeof s.description === 'string' ? `${s.description} ` : '';
-      return { schema: { ...s, security: [{ bearerAuth: [] }], description: `${description}Needs the '${role}' role.` } as never, url };
+      return { schema: { ...s, security: [{ bearerAuth: [] }], description: `${description}Needs the '${role}' role.` }, url };
     },
-    transformObject: (doc) => ('openapiObject' in doc ? declareRateLimitHeaders(liftRequiredHeaders(markBinaryBodies(doc.openapiObject as OpenApiDoc))) : doc.swaggerObject) as never,
+    transformObject: (doc) =>
+      ('openapiObject' in doc ? declareRateLimitHeaders(liftRequiredHeaders(markBinaryBodies(doc.openapiObject as OpenApiDoc))) : doc.swaggerObject) as never,
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

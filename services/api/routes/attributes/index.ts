@@ -23,7 +23,9 @@ const AttributeName = Type.String({ minLength: 1, maxLength: 255, description: "
 const Attribute = Type.Object(
   {
     name: Type.String(),
-    dtype: DtypeRef("The attribute's dtype in canonical form: 'str' (variable-length UTF-8) or 'str:ascii', S<n> for fixed-length strings, numeric names, complex64/128, enums and compounds as objects."),
+    dtype: DtypeRef(
+      "The attribute's dtype in canonical form: 'str' (variable-length UTF-8) or 'str:ascii', S<n> for fixed-length strings, numeric names, complex64/128, enums and compounds as objects.",
+    ),
     shape: Type.Array(Type.Integer(), { description: '[] for a scalar.' }),
     value: Type.Unknown({
       description:
@@ -50,7 +52,12 @@ const PutAttributeBody = Type.Object(
         'The dtype to store (default: int64 for integers, float64 otherwise, bool for booleans, str for strings). Strings: str (variable-length UTF-8, the default), str:ascii, or S<n> (fixed-length, null-padded). Also complex64/128, enums and compounds.',
       ),
     ),
-    shape: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32, description: 'Shape of the value (default: as nested). A flat array of the right length is reshaped.' })),
+    shape: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0 }), {
+        maxItems: 32,
+        description: 'Shape of the value (default: as nested). A flat array of the right length is reshaped.',
+      }),
+    ),
   },
   { additionalProperties: false, examples: [{ value: 'kelvin' }, { value: [0.5, 1.5], dtype: 'float32' }] },
 );
@@ -70,10 +77,18 @@ const TARGETS: Target[] = [
   {
     prefix: '/v1/files/:file/groups/:path',
     noun: 'Group',
-    params: Type.Object({ file: FileName, path: Type.String({ minLength: 1, maxLength: 1024, description: 'Group path, URL-encoded as one segment.', examples: ['grp'] }) }),
+    params: Type.Object({
+      file: FileName,
+      path: Type.String({ minLength: 1, maxLength: 1024, description: 'Group path, URL-encoded as one segment.', examples: ['grp'] }),
+    }),
     objectPath: (p) => normalizeH5Path(p.path!),
   },
-  { prefix: '/v1/files/:file/datasets/:path', noun: 'Dataset', params: Type.Object({ file: FileName, path: DatasetPathParam }), objectPath: (p) => normalizeH5Path(p.path!) },
+  {
+    prefix: '/v1/files/:file/datasets/:path',
+    noun: 'Dataset',
+    params: Type.Object({ file: FileName, path: DatasetPathParam }),
+    objectPath: (p) => normalizeH5Path(p.path!),
+  },
 ];
 
 /** An attribute as answered: its dtype spec, and its value in that dtype's JSON form. */
@@ -154,7 +169,17 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
             'An attribute ph5 cannot read (a type with no ph5 dtype: an object reference, opaque…) is listed with error {code, detail} instead of dtype, shape and value; GET of that attribute alone answers 400 with the same code.',
           params: t.params,
           response: {
-            200: { description: 'The attributes.', content: { 'application/json': { schema: Type.Object({ attributes: Type.Array(Type.Union([Attribute, UnreadableAttribute])) }, { examples: [{ attributes: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] }] }) } } },
+            200: {
+              description: 'The attributes.',
+              content: {
+                'application/json': {
+                  schema: Type.Object(
+                    { attributes: Type.Array(Type.Union([Attribute, UnreadableAttribute])) },
+                    { examples: [{ attributes: [{ name: 'units', dtype: 'str', shape: [], value: 'kelvin' }] }] },
+                  ),
+                },
+              },
+            },
             ...problems(400, 401, 403, 404, 409, 429, 503),
           },
         },
@@ -175,11 +200,14 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
           tags: ['attributes'],
           summary: `Get one attribute of ${where}`,
           params: NamedParams,
-          response: { 200: { description: 'The attribute.', content: { 'application/json': { schema: Attribute } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
+          response: {
+            200: { description: 'The attribute.', content: { 'application/json': { schema: Attribute } } },
+            ...problems(400, 401, 403, 404, 409, 429, 503),
+          },
         },
       },
       async (request) => {
-        const name = validateAttributeName(request.params.name!);
+        const name = validateAttributeName(request.params.name);
         const { found, object, file } = await readAll(request, name);
         const attribute = found?.[0];
         if (!attribute) throw new errors.NotFound(`No attribute '${name}' on ${object} in ${file}.`);
@@ -201,14 +229,16 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
             'Queues a job. Numbers are stored in dtype (default int64 or float64, bool for booleans), strings as variable-length UTF-8 (as h5py stores str), or as dtype says: str:ascii, S<n> (fixed-length). ' +
             'With a numeric dtype, strings are values of it, scalar or in arrays: "NaN", "Infinity", "-Infinity" for floats, decimal strings for 64-bit integers (exact). ' +
             'With a complex, enum or compound dtype, the value is in that dtype’s JSON form ([re, im]; member names or integers; objects, or rows in field order); give shape when rows or pairs could be read as a dimension.' +
-            (t.noun === 'File' ? ' The file must exist, or be created by an accepted job (PUT /v1/files/{file}, a dataset or group in it): else 404, and no file is created.' : ''),
+            (t.noun === 'File'
+              ? ' The file must exist, or be created by an accepted job (PUT /v1/files/{file}, a dataset or group in it): else 404, and no file is created.'
+              : ''),
           params: NamedParams,
           body: PutAttributeBody,
           response: { 202: Accepted, ...problems(400, 401, 403, 404, 409, 413, 429, 503) },
         },
       },
       async (request, reply) => {
-        const name = validateAttributeName(request.params.name!);
+        const name = validateAttributeName(request.params.name);
         const value = attributeData(request.body, app.config.limits);
         const { proj, file, object } = await locate(request, true);
         const job = await app.operations.submit({ project: proj, file, ops: [{ op: 'setAttribute', path: object, name, value }] });
@@ -229,7 +259,7 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
         },
       },
       async (request, reply) => {
-        const name = validateAttributeName(request.params.name!);
+        const name = validateAttributeName(request.params.name);
         const { proj, file, object } = await locate(request, false);
         const job = await app.operations.submit({ project: proj, file, ops: [{ op: 'deleteAttribute', path: object, name }] });
         return replyAccepted(app, reply, job);

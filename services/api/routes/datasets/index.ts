@@ -57,7 +57,10 @@ export default async function datasetRoutes(fastify: FastifyInstance): Promise<v
         description:
           "Read from the file. While the dataset's creation (or resize) job is still queued or running, the answer comes from what was accepted, with state 'pending'.",
         params: DatasetParams,
-        response: { 200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
+        response: {
+          200: { description: 'The dataset.', content: { 'application/json': { schema: Type.Ref('DatasetInfo') } } },
+          ...problems(400, 401, 403, 404, 409, 429, 503),
+        },
       },
     },
     async (request) => {
@@ -95,7 +98,13 @@ export default async function datasetRoutes(fastify: FastifyInstance): Promise<v
       const jobId = jobs.newId(proj, file);
       // The new extent is what later writes are checked against, from now on.
       const record = resizedRecord(meta, shape, jobId);
-      const job = await operations.submit({ project: proj, file, ops: [{ op: 'resize', path: h5path, shape }], registry: [{ kind: 'record', path: h5path, record }], jobId });
+      const job = await operations.submit({
+        project: proj,
+        file,
+        ops: [{ op: 'resize', path: h5path, shape }],
+        registry: [{ kind: 'record', path: h5path, record }],
+        jobId,
+      });
       return replyAccepted(app, reply, job);
     },
   );

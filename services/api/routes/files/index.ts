@@ -54,7 +54,12 @@ const FileInfo = Type.Object(
         modified: '2026-11-25T12:00:00.000Z',
         objects: 2,
         truncated: false,
-        tree: { path: '/', kind: 'group', attributes: [], children: [{ path: '/test', kind: 'dataset', attributes: [], dtype: 'int32', shape: [42], maxshape: [42] }] },
+        tree: {
+          path: '/',
+          kind: 'group',
+          attributes: [],
+          children: [{ path: '/test', kind: 'dataset', attributes: [], dtype: 'int32', shape: [42], maxshape: [42] }],
+        },
       },
     ],
   },
@@ -74,7 +79,14 @@ export default async function fileRoutes(fastify: FastifyInstance): Promise<void
         response: {
           200: {
             description: 'The files, by name.',
-            content: { 'application/json': { schema: Type.Object({ files: Type.Array(FileEntry) }, { examples: [{ files: [{ name: 'output.h5', size: 2216, modified: '2026-11-25T12:00:00.000Z' }] }] }) } },
+            content: {
+              'application/json': {
+                schema: Type.Object(
+                  { files: Type.Array(FileEntry) },
+                  { examples: [{ files: [{ name: 'output.h5', size: 2216, modified: '2026-11-25T12:00:00.000Z' }] }] },
+                ),
+              },
+            },
           },
           ...problems(400, 401, 403, 404, 429, 503),
         },

@@ -12,7 +12,12 @@ import { deleteObject, replyAccepted, requestTarget } from '../../lib/route-help
 import { Accepted, FileName, problems } from '../../schemas/common.js';
 
 const FileParams = Type.Object({ file: FileName });
-const GroupPathParam = Type.String({ minLength: 1, maxLength: 1024, description: "HDF5 path of the group, URL-encoded as one segment: 'grp', 'a%2Fb'.", examples: ['grp'] });
+const GroupPathParam = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  description: "HDF5 path of the group, URL-encoded as one segment: 'grp', 'a%2Fb'.",
+  examples: ['grp'],
+});
 const GroupParams = Type.Object({ file: FileName, path: GroupPathParam });
 const CreateGroupBody = Type.Object(
   { path: Type.String({ minLength: 1, maxLength: 1024, description: 'HDF5 path of the new group; missing parents are created.', examples: ['/run1/raw'] }) },
@@ -20,7 +25,14 @@ const CreateGroupBody = Type.Object(
 );
 const Member = Type.Object({
   name: Type.String(),
-  kind: Type.Union([Type.Literal('group'), Type.Literal('dataset'), Type.Literal('datatype'), Type.Literal('softlink'), Type.Literal('external'), Type.Literal('other')]),
+  kind: Type.Union([
+    Type.Literal('group'),
+    Type.Literal('dataset'),
+    Type.Literal('datatype'),
+    Type.Literal('softlink'),
+    Type.Literal('external'),
+    Type.Literal('other'),
+  ]),
   target: Type.Optional(Type.String({ description: 'softlink: the path it points to; external: the path inside file.' })),
   file: Type.Optional(Type.String({ description: 'external: the file it points into.' })),
 });
@@ -31,7 +43,19 @@ const GroupInfo = Type.Object(
     members: Type.Array(Member),
     attributes: Type.Array(Type.String(), { description: 'Attribute names (values: .../attributes).' }),
   },
-  { examples: [{ path: '/run1', state: 'ready', members: [{ name: 'raw', kind: 'group' }, { name: 'temperature', kind: 'dataset' }], attributes: ['units'] }] },
+  {
+    examples: [
+      {
+        path: '/run1',
+        state: 'ready',
+        members: [
+          { name: 'raw', kind: 'group' },
+          { name: 'temperature', kind: 'dataset' },
+        ],
+        attributes: ['units'],
+      },
+    ],
+  },
 );
 
 export default async function groupRoutes(fastify: FastifyInstance): Promise<void> {
@@ -74,7 +98,10 @@ export default async function groupRoutes(fastify: FastifyInstance): Promise<voi
         tags: ['groups'],
         summary: 'Describe a group: its members and attribute names',
         params: GroupParams,
-        response: { 200: { description: 'The group.', content: { 'application/json': { schema: GroupInfo } } }, ...problems(400, 401, 403, 404, 409, 429, 503) },
+        response: {
+          200: { description: 'The group.', content: { 'application/json': { schema: GroupInfo } } },
+          ...problems(400, 401, 403, 404, 409, 429, 503),
+        },
       },
     },
     async (request) => {
@@ -91,7 +118,12 @@ export default async function groupRoutes(fastify: FastifyInstance): Promise<voi
           throw err;
         }
       });
-      const members = (found?.members ?? []).map((m) => ({ name: m.name, kind: m.kind, ...(m.target ? { target: m.target } : {}), ...(m.file ? { file: m.file } : {}) }));
+      const members = (found?.members ?? []).map((m) => ({
+        name: m.name,
+        kind: m.kind,
+        ...(m.target ? { target: m.target } : {}),
+        ...(m.file ? { file: m.file } : {}),
+      }));
       return { path: h5path, state: found ? ('ready' as const) : ('pending' as const), members, attributes: found?.attributes ?? [] };
     },
   );

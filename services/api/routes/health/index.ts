@@ -34,7 +34,10 @@ export default async function healthRoutes(fastify: FastifyInstance): Promise<vo
           `503 PH5_ERR_NOT_READY (with Retry-After) when Redis does not answer, or when no worker pool is live: none has a heartbeat younger than ${POOL_STALE_MS / 1000} s ` +
           'and its heartbeat record. A pool whose collective step hangs is ended by its watchdog (PH5_STEP_TIMEOUT_MS) and stops counting once its heartbeat is stale.',
         response: {
-          200: Type.Object({ status: Type.Literal('ready'), pools: Type.Integer({ description: 'Worker pools with a fresh heartbeat.' }) }, { description: 'Ready to accept and run jobs.', examples: [{ status: 'ready', pools: 1 }] }),
+          200: Type.Object(
+            { status: Type.Literal('ready'), pools: Type.Integer({ description: 'Worker pools with a fresh heartbeat.' }) },
+            { description: 'Ready to accept and run jobs.', examples: [{ status: 'ready', pools: 1 }] },
+          ),
           ...problems(503),
         },
       },

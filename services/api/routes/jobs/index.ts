@@ -16,7 +16,12 @@ import { JobState, problems } from '../../schemas/common.js';
 import { endAllStreams, streamJobEvents } from './events.js';
 
 const Params = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 128, description: 'The job id, as in the Location of a 202.', examples: ['3b241101-e2bb-4255-8caf-4136c566a962'] }),
+  id: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    description: 'The job id, as in the Location of a 202.',
+    examples: ['3b241101-e2bb-4255-8caf-4136c566a962'],
+  }),
 });
 const Query = Type.Object(
   {
@@ -35,7 +40,13 @@ const ListQuery = Type.Object(
     state: Type.Optional(JobState),
     file: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Only jobs on this file.', examples: ['output.h5'] })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'At most this many jobs (newest first).', examples: [20] })),
-    before: Type.Optional(Type.Integer({ minimum: 0, description: 'Only jobs accepted before this time (ms since the epoch): pass the last job’s acceptedAt to page on.', examples: [1764000000000] })),
+    before: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Only jobs accepted before this time (ms since the epoch): pass the last job’s acceptedAt to page on.',
+        examples: [1764000000000],
+      }),
+    ),
   },
   { additionalProperties: false },
 );

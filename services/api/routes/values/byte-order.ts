@@ -35,7 +35,13 @@ export function byteOrderSwaps(from: LooseDtype, to: LooseDtype): Swap[] | null 
   if (from.kind !== to.kind || from.size !== to.size) return null;
   const flip = from.order !== to.order;
   if (SCALAR_KINDS.has(from.kind)) return flip && from.size > 1 ? [{ offset: 0, width: from.size }] : [];
-  if (from.kind === 'complex') return flip ? [{ offset: 0, width: from.size / 2 }, { offset: from.size / 2, width: from.size / 2 }] : [];
+  if (from.kind === 'complex')
+    return flip
+      ? [
+          { offset: 0, width: from.size / 2 },
+          { offset: from.size / 2, width: from.size / 2 },
+        ]
+      : [];
   if (from.kind === 'enum') {
     if (JSON.stringify(from.base) !== JSON.stringify(to.base) || JSON.stringify(from.members) !== JSON.stringify(to.members)) return null;
     return flip && from.size > 1 ? [{ offset: 0, width: from.size }] : [];

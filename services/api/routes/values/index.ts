@@ -76,11 +76,28 @@ export default async function valueRoutes(fastify: FastifyInstance): Promise<voi
         }),
         body: {
           content: {
-            'application/json': { schema: { description: 'Nested arrays of values (C order).', examples: [[0, 1, 2, 3], [[1.5, 2.5], [3.5, 4.5]]] } },
+            'application/json': {
+              schema: {
+                description: 'Nested arrays of values (C order).',
+                examples: [
+                  [0, 1, 2, 3],
+                  [
+                    [1.5, 2.5],
+                    [3.5, 4.5],
+                  ],
+                ],
+              },
+            },
             // Checked by byte count, not by schema (the handler gets the raw stream). The
             // OpenAPI document shows it as binary (plugins/external/swagger.ts).
             'application/octet-stream': { schema: BINARY },
-            'application/x-npy': { schema: { ...BINARY, description: 'A C-order .npy file (numpy.save) whose element count matches the selection; its dtype may differ from the dataset’s only in byte order.' } },
+            'application/x-npy': {
+              schema: {
+                ...BINARY,
+                description:
+                  'A C-order .npy file (numpy.save) whose element count matches the selection; its dtype may differ from the dataset’s only in byte order.',
+              },
+            },
           },
         },
         response: { 202: AcceptedOrReplayed, ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503) },
@@ -96,12 +113,29 @@ export default async function valueRoutes(fastify: FastifyInstance): Promise<voi
         const { project: proj, file, path: h5path } = await requestTarget(app, request, request.params.file, request.params.path);
         // A retried part (same Idempotency-Key) answers its original job (domain/idempotency.ts).
         const selectText = request.query.select ?? (request.query.points !== undefined ? `points=${request.query.points}` : undefined);
-        idempotent = await beginIdempotent(app, request, proj, requestFingerprint({ route: 'PUT value', file, path: h5path, select: selectText, dtype: request.query.dtype, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
+        idempotent = await beginIdempotent(
+          app,
+          request,
+          proj,
+          requestFingerprint({
+            route: 'PUT value',
+            file,
+            path: h5path,
+            select: selectText,
+            dtype: request.query.dtype,
+            contentType: request.headers['content-type'],
+            contentLength: request.headers['content-length'],
+          }),
+        );
         if (idempotent?.kind === 'replay') {
           if (binary) reply.header('connection', 'close'); // its body is not read
           // The original may have been answered 503 PH5_ERR_NOT_REPLICATED: the replay's 202 waits for replicas too.
           await app.replication.confirm(app.replication.mark());
-          return reply.code(202).header('location', `/v1/jobs/${idempotent.job.id}`).header('idempotent-replayed', 'true').send({ job: await app.jobs.view(idempotent.job) });
+          return reply
+            .code(202)
+            .header('location', `/v1/jobs/${idempotent.job.id}`)
+            .header('idempotent-replayed', 'true')
+            .send({ job: await app.jobs.view(idempotent.job) });
         }
         const declared = request.headers['content-length'];
         checkDeclaredLength(kind, declared, config.maxBodyBytes);
@@ -167,7 +201,7 @@ async function checkStagedStringSlots(file: string, skip: number, dtype: Dtype, 
   const piece = Buffer.alloc(width * Math.max(1, Math.floor((4 << 20) / width)));
   const handle = await open(file, 'r');
   try {
-    for (let at = skip, first = 0; ; ) {
+    for (let at = skip, first = 0; ;) {
       const { bytesRead } = await handle.read(piece, 0, piece.length, at);
       if (bytesRead === 0) return;
       checkStringSlots(piece.subarray(0, bytesRead), dtype, payloadDtype, first);

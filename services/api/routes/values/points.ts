@@ -21,7 +21,6 @@ import { NPY_MEDIA_TYPE, encodeNpyHeader } from '../../../shared/npy.js';
 import { MAX_POINTS, resolvePoints } from '../../../shared/points.js';
 import { errors } from '../../errors.js';
 import { datasetInfoOrNull } from '../../domain/datasets.js';
-import { pointListHyperslab } from '../../domain/value-write.js';
 import { requestTarget } from '../../lib/route-helpers.js';
 import { BINARY, DatasetPathParam, FileName, problems } from '../../schemas/common.js';
 import { ValueJson } from '../../schemas/datasets.js';
@@ -58,7 +57,12 @@ export async function answerPoints(request: FastifyRequest, reply: FastifyReply,
   reply.headers({ ...dtypeHeader(formatDtype(dtype)), 'x-ph5-shape': String(points.count) });
   if (dtype.kind === 'string') {
     // Variable-length strings: their own native call, and JSON answers only (as reads of hyperslabs).
-    if (answer !== 'json') throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
+    if (answer !== 'json')
+      throw new InputError(
+        'PH5_ERR_NOT_ACCEPTABLE',
+        `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`,
+        406,
+      );
     const values = await f.readStrings(h5path, { points: points.coords });
     const encoder = new JsonValueEncoder(dtypeSpec(dtype), dtype, shape);
     reply.header('content-type', 'application/json; charset=utf-8');
@@ -126,7 +130,13 @@ export default async function readPointsRoute(fastify: FastifyInstance): Promise
                 description: `The dtype of the values (the dataset’s, as in DatasetInfo.dtype): its spec string, or the JSON text of an object spec (non-ASCII escaped). Left out when that text is over ${MAX_DTYPE_HEADER_BYTES} bytes: HTTP clients cap an answer's headers (Node's at 16 KiB).`,
                 examples: ['int32'],
               },
-              'X-Ph5-Shape': { type: 'string', pattern: '^[0-9]+$', required: true, description: 'The number of points answered (the answer is 1-D).', examples: ['2'] },
+              'X-Ph5-Shape': {
+                type: 'string',
+                pattern: '^[0-9]+$',
+                required: true,
+                description: 'The number of points answered (the answer is 1-D).',
+                examples: ['2'],
+              },
             },
             content: {
               'application/json': { schema: ValueJson },

@@ -82,7 +82,15 @@ function stringPieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece
  * The pieces of a selection read from `f` into two reusable buffers of `slotBytes` (raw,
  * .npy: the bytes sent are views of them), or encoded to JSON text (`encode`).
  */
-function pieceSource(f: H5File, h5path: string, pieces: Iterator<ReadPiece>, count: number, itemSize: number, slotBytes: number, encode?: (bytes: Buffer) => Buffer): PieceSource {
+function pieceSource(
+  f: H5File,
+  h5path: string,
+  pieces: Iterator<ReadPiece>,
+  count: number,
+  itemSize: number,
+  slotBytes: number,
+  encode?: (bytes: Buffer) => Buffer,
+): PieceSource {
   const slots = [Buffer.allocUnsafeSlow(slotBytes), Buffer.allocUnsafeSlow(slotBytes)] as const;
   return {
     count,
@@ -163,7 +171,14 @@ export default async function readValueRoute(fastify: FastifyInstance): Promise<
  * there is no dataset at the path; errors before the first byte is sent are thrown (the
  * usual problem answer); after that they end the connection.
  */
-async function streamValue(request: FastifyRequest, query: Static<typeof ValueQuery>, reply: FastifyReply, f: H5File, h5path: string, settings: ReadSettings): Promise<true | null> {
+async function streamValue(
+  request: FastifyRequest,
+  query: Static<typeof ValueQuery>,
+  reply: FastifyReply,
+  f: H5File,
+  h5path: string,
+  settings: ReadSettings,
+): Promise<true | null> {
   const info = await datasetInfoOrNull(f, h5path);
   if (!info) return null;
   if (query.points !== undefined) {
@@ -177,7 +192,11 @@ async function streamValue(request: FastifyRequest, query: Static<typeof ValueQu
   const dtype = info.dtype;
   const strings = dtype.kind === 'string';
   if (strings && answer !== 'json') {
-    throw new InputError('PH5_ERR_NOT_ACCEPTABLE', `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`, 406);
+    throw new InputError(
+      'PH5_ERR_NOT_ACCEPTABLE',
+      `${h5path} holds variable-length strings, which are answered as JSON only: ask for Accept: application/json.`,
+      406,
+    );
   }
   const hs = resolveSelection(query.select, info.shape);
   const elements = elementCount(hs.count);
@@ -186,19 +205,28 @@ async function streamValue(request: FastifyRequest, query: Static<typeof ValueQu
     throw new InputError('PH5_ERR_TOO_LARGE', `The selection is ${bytes} bytes; read at most ${MAX_READ_BYTES} per request.`);
   }
   if (answer === 'json' && elements > MAX_JSON_READ_ELEMENTS) {
-    throw new InputError('PH5_ERR_TOO_LARGE', `The selection has ${elements} elements; above ${MAX_JSON_READ_ELEMENTS}, ask for Accept: application/octet-stream.`);
+    throw new InputError(
+      'PH5_ERR_TOO_LARGE',
+      `The selection has ${elements} elements; above ${MAX_JSON_READ_ELEMENTS}, ask for Accept: application/octet-stream.`,
+    );
   }
   // ?dtype=: raw and .npy answers in another byte order (byte-order.ts); nothing else.
   let answerDtype = dtype;
   let swaps: Swap[] = [];
   if (query.dtype !== undefined) {
     if (answer === 'json') {
-      throw new InputError('PH5_ERR_DTYPE', '?dtype= picks the byte order of raw and .npy answers; JSON values do not depend on it (omit it, or ask for Accept: application/octet-stream or application/x-npy).');
+      throw new InputError(
+        'PH5_ERR_DTYPE',
+        '?dtype= picks the byte order of raw and .npy answers; JSON values do not depend on it (omit it, or ask for Accept: application/octet-stream or application/x-npy).',
+      );
     }
     const wanted = parseDtype(query.dtype);
     const plan = byteOrderSwaps(dtype, wanted);
     if (!plan) {
-      throw new InputError('PH5_ERR_DTYPE', `A read answers a ${formatDtype(dtype)} dataset in its dtype, in either byte order; ${formatDtype(wanted)} is another type (only the byte order may differ).`);
+      throw new InputError(
+        'PH5_ERR_DTYPE',
+        `A read answers a ${formatDtype(dtype)} dataset in its dtype, in either byte order; ${formatDtype(wanted)} is another type (only the byte order may differ).`,
+      );
     }
     answerDtype = wanted;
     swaps = plan;

@@ -43,8 +43,14 @@ class Ended extends Error {
  * it. `first` may be piece 0, produced before the headers were committed (so that its
  * failure can still be answered as an error); `tail()` is written after the last piece.
  */
-export async function sendPieces(res: ServerResponse, source: PieceSource, bounds: SendBounds, opts: { first?: Buffer; tail?: () => Buffer } = {}): Promise<SendOutcome> {
-  let ended: Ended | null = null;
+export async function sendPieces(
+  res: ServerResponse,
+  source: PieceSource,
+  bounds: SendBounds,
+  opts: { first?: Buffer; tail?: () => Buffer } = {},
+): Promise<SendOutcome> {
+  // Set from callbacks: the cast keeps TypeScript from narrowing it to null for good.
+  let ended = null as Ended | null;
   let wake: (() => void) | null = null;
   const end = (why: Ended['outcome']) => {
     if (ended) return;
@@ -62,7 +68,7 @@ export async function sendPieces(res: ServerResponse, source: PieceSource, bound
     new Promise<void>((resolve, reject) => {
       if (ended) return reject(ended);
       const stall = setTimeout(() => end('stalled'), bounds.stallMs);
-      const settle = (err?: unknown) => {
+      const settle = (err?: Error) => {
         clearTimeout(stall);
         wake = null;
         if (ended) reject(ended);

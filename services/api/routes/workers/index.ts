@@ -24,7 +24,22 @@ const Worker = Type.Object(
       description: 'The job it runs, when it is one of your project’s; null otherwise.',
     }),
   },
-  { examples: [{ id: 'node01-4242', host: 'node01', ranks: 4, pid: 4242, hdf5: '1.10.8', mpi: 'Open MPI v4.1.4', startedAt: 1764000000000, heartbeatAt: 1764000060000, busy: false, currentJob: null }] },
+  {
+    examples: [
+      {
+        id: 'node01-4242',
+        host: 'node01',
+        ranks: 4,
+        pid: 4242,
+        hdf5: '1.10.8',
+        mpi: 'Open MPI v4.1.4',
+        startedAt: 1764000000000,
+        heartbeatAt: 1764000060000,
+        busy: false,
+        currentJob: null,
+      },
+    ],
+  },
 );
 
 export default async function workerRoutes(fastify: FastifyInstance): Promise<void> {
@@ -40,7 +55,10 @@ export default async function workerRoutes(fastify: FastifyInstance): Promise<vo
         summary: 'The live worker pools',
         description: `Pools with a heartbeat in the last ${POOL_STALE_MS / 1000} s.`,
         response: {
-          200: { description: 'The pools.', content: { 'application/json': { schema: Type.Object({ workers: Type.Array(Worker) }, { examples: [{ workers: [] }] }) } } },
+          200: {
+            description: 'The pools.',
+            content: { 'application/json': { schema: Type.Object({ workers: Type.Array(Worker) }, { examples: [{ workers: [] }] }) } },
+          },
           ...problems(400, 401, 403, 404, 429, 503),
         },
       },
