@@ -33,7 +33,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JOB_OPTIONS } from '../services/api/plugins/app/jobs.js';
+import { JOB_OPTIONS } from '../services/api/domain/jobs.js';
 import { QUEUE_PREFIX, queueName, shardOfFile, type JobData, type JobResult } from '../services/shared/jobs.js';
 import { redisOptions } from '../services/shared/redis.js';
 import { client, type FinishedJob } from '../test/helpers/client.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { Jobs } from '../../services/api/plugins/app/jobs.js';
+import { Jobs } from '../../services/api/domain/jobs.js';
 import type { JobData } from '../../services/shared/jobs.js';
 import { redisOptions } from '../../services/shared/redis.js';
 import { client } from '../helpers/client.js';

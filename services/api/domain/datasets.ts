@@ -17,7 +17,7 @@ import { decodeJson } from '../../shared/json-codec.js';
 import { InputError } from '../../shared/input-error.js';
 import type { FileLocks } from '../../shared/file-lock.js';
 import { keys, type DatasetRecord, type GroupRecord, type RegistryRecord } from '../../shared/jobs.js';
-import type { Jobs } from '../plugins/app/jobs.js';
+import type { Jobs } from './jobs.js';
 import { loadNative, type NativeBinding } from '../lib/native-binding.js';
 import type { Storage } from './storage.js';
 

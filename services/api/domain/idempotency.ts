@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import createError from '@fastify/error';
 import { InputError } from '../../shared/input-error.js';
-import type { Ph5Job } from '../plugins/app/jobs.js';
+import type { Ph5Job } from './jobs.js';
 
 /** How long a key answers with its job: a day, like common payment APIs. */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;

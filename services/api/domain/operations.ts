@@ -19,7 +19,7 @@ import type { DatasetMeta, Datasets } from './datasets.js';
 import type { JobIndex } from './job-index.js';
 import type { ProjectQuota } from './quota.js';
 import type { Storage } from './storage.js';
-import type { Jobs, Ph5Job } from '../plugins/app/jobs.js';
+import type { Jobs, Ph5Job } from './jobs.js';
 import { inferValueShape } from './value-shape.js';
 
 /** HDF5 refuses chunks of 4 GiB or more. */

@@ -19,7 +19,7 @@
  */
 import type { WriteGroupSettings } from '../../shared/config.js';
 import type { WriteOp } from '../../shared/jobs.js';
-import type { Ph5Job } from '../plugins/app/jobs.js';
+import type { Ph5Job } from './jobs.js';
 import type { Operations } from './operations.js';
 import type { Storage } from './storage.js';
 

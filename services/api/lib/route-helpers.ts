@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizeH5Path, validateFileName } from '../../shared/names.js';
 import { errors } from '../errors.js';
-import type { Ph5Job } from '../plugins/app/jobs.js';
+import type { Ph5Job } from '../domain/jobs.js';
 
 /** The project a request acts in: its token's (plugins/app/auth.ts). */
 export function projectOf(request: FastifyRequest): string {

@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { redisOptions } from '../../../shared/redis.js';
-import { Jobs } from './jobs.js';
+import { Jobs } from '../../domain/jobs.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

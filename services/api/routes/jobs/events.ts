@@ -11,7 +11,7 @@
  * or when the server shuts down.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Ph5Job } from '../../plugins/app/jobs.js';
+import type { Ph5Job } from '../../domain/jobs.js';
 import type { JobView } from '../../schemas/common.js';
 
 const POLL_MS = 2_000;

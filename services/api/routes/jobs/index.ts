@@ -8,7 +8,7 @@ import { Type } from 'typebox';
 import { validateFileName } from '../../../shared/names.js';
 import { errors } from '../../errors.js';
 import { buildBatch } from '../../domain/batch.js';
-import { cancelWaitingJob } from '../../plugins/app/cancel.js';
+import { cancelWaitingJob } from '../../domain/cancel.js';
 import { replyAccepted, projectOf } from '../../lib/route-helpers.js';
 import { Accepted } from '../../schemas/common.js';
 import { BatchBody } from '../../schemas/batch.js';

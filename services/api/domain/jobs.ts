@@ -16,14 +16,14 @@
  * event can delay an answer by at most POLL_MS, never hang it.
  */
 import { Redis as RedisClient, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
-import { fileStateKey, parseApplying } from '../../../shared/file-state.js';
-import { keys, newJobId, parseFailure, type ApplyingEvent, type JobData, type JobResult } from '../../../shared/jobs.js';
-import { ShardEvents, WriteQueues, type QueuedJob, type ShardQueue } from '../../../shared/queue/index.js';
-import { decideState, markCovers, needsFileState } from '../../domain/job-state.js';
-import type { JobView } from '../../schemas/common.js';
+import { fileStateKey, parseApplying } from '../../shared/file-state.js';
+import { keys, newJobId, parseFailure, type ApplyingEvent, type JobData, type JobResult } from '../../shared/jobs.js';
+import { ShardEvents, WriteQueues, type QueuedJob, type ShardQueue } from '../../shared/queue/index.js';
+import { decideState, markCovers, needsFileState } from './job-state.js';
+import type { JobView } from '../schemas/common.js';
 
 export type Ph5Job = QueuedJob;
-export { JOB_OPTIONS } from '../../../shared/queue/index.js';
+export { JOB_OPTIONS } from '../../shared/queue/index.js';
 
 const TERMINAL = new Set(['completed', 'failed']);
 const POLL_MS = 2_000;

@@ -3,7 +3,7 @@
  * the job, made atomically with the check that the job still waits).
  */
 import type { Redis } from 'ioredis';
-import { markCancelledIfWaiting } from '../../../shared/queue/index.js';
+import { markCancelledIfWaiting } from '../../shared/queue/index.js';
 
 /** Marks a waiting job cancelled; false when it is not waiting (running, finished, gone). */
 export async function cancelWaitingJob(redis: Redis, jobId: string): Promise<boolean> {
