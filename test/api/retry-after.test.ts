@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 async function listening(env: NodeJS.ProcessEnv): Promise<{ api: TestApi; url: string }> {
@@ -24,6 +25,16 @@ async function assertBackOff(res: Response, status: number, code: string, what: 
     retryAfter !== null && /^\d+$/.test(retryAfter) && Number(retryAfter) > 0,
     `${what}: Retry-After is a positive number of seconds (got ${retryAfter})`,
   );
+}
+
+/** Keeps this process's event loop busy for `ms`, letting it turn every `sliceMs`. */
+async function lagFor(ms: number, sliceMs = 200): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const sliceEnd = Date.now() + sliceMs;
+    while (Date.now() < sliceEnd);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -62,10 +73,13 @@ test('503 PH5_ERR_OVERLOADED (event loop lagging) carries Retry-After', async ()
   try {
     let res: Response | undefined;
     for (let attempt = 0; attempt < 5 && res?.status !== 503; attempt++) {
-      const pending = fetch(`${url}/v1/files`);
-      // Block this process's event loop (the API's, as a CPU-bound stall would) past the limit.
-      const until = Date.now() + 1500;
-      while (Date.now() < until);
+      // A sustained lag, as a CPU-bound stall of the API's process would make: the loop still
+      // turns every 200 ms, so under-pressure measures the delay (one long pause with no
+      // sample at all is served on purpose, plugins/external/under-pressure.ts). The request
+      // goes out once a full sample interval (1 s) has seen the lag.
+      const lagging = lagFor(3000);
+      const pending = sleep(1500).then(() => fetch(`${url}/v1/files`));
+      await lagging;
       res = await pending;
     }
     await assertBackOff(res!, 503, 'PH5_ERR_OVERLOADED', 'overloaded');
