@@ -8,6 +8,7 @@
  * see checkRedisSettings and docs/configuration.md#redis.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { FailoverSafeSentinelConnector } from './sentinel-connector.js';
 
 export type RedisRole = 'producer' | 'consumer';
 
@@ -19,7 +20,11 @@ export function redisOptions(url: string, role: RedisRole): RedisOptions {
   // points at it: its writes are refused with READONLY. Reconnecting asks the sentinels for
   // the new primary. A consumer's command is resent there (it was refused, not run); a
   // producer's is not (the request fails with 503 and its client retries).
-  const failover: RedisOptions = sentinel ? { reconnectOnError: (err) => (isReadonlyError(err) ? (role === 'consumer' ? 2 : 1) : false) } : {};
+  // FailoverSafeSentinelConnector: ioredis's own gives a client up for good when the
+  // sentinels announce the failover while it is reconnecting (sentinel-connector.ts).
+  const failover: RedisOptions = sentinel
+    ? { Connector: FailoverSafeSentinelConnector as unknown as RedisOptions['Connector'], reconnectOnError: (err) => (isReadonlyError(err) ? (role === 'consumer' ? 2 : 1) : false) }
+    : {};
   if (role === 'consumer') return { ...base, ...failover, maxRetriesPerRequest: null };
   return { ...base, ...failover, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 };
 }
