@@ -23,7 +23,10 @@ export function redisOptions(url: string, role: RedisRole): RedisOptions {
   // FailoverSafeSentinelConnector: ioredis's own gives a client up for good when the
   // sentinels announce the failover while it is reconnecting (sentinel-connector.ts).
   const failover: RedisOptions = sentinel
-    ? { Connector: FailoverSafeSentinelConnector as unknown as RedisOptions['Connector'], reconnectOnError: (err) => (isReadonlyError(err) ? (role === 'consumer' ? 2 : 1) : false) }
+    ? {
+        Connector: FailoverSafeSentinelConnector as unknown as RedisOptions['Connector'],
+        reconnectOnError: (err) => (isReadonlyError(err) ? (role === 'consumer' ? 2 : 1) : false),
+      }
     : {};
   if (role === 'consumer') return { ...base, ...failover, maxRetriesPerRequest: null };
   return { ...base, ...failover, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 };

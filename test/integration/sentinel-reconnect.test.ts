@@ -96,7 +96,7 @@ test("ioredis's own sentinel connector gives the client up (why ph5 has its own)
   assert.equal(await failoverDuringReconnect(IoredisSentinelConnector), 'end');
 });
 
-test('with ph5\'s connector (redisOptions) the client reconnects', async () => {
+test("with ph5's connector (redisOptions) the client reconnects", async () => {
   assert.equal(redisOptions(url, 'producer').Connector, FailoverSafeSentinelConnector);
   assert.equal(await failoverDuringReconnect(FailoverSafeSentinelConnector), 'ready');
   // And it still answers.
