@@ -14,6 +14,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { exited } from './child-exit.js';
 
+/**
+ * How every Redis that holds ph5's queue runs: an append-only file fsynced on every write
+ * before Redis answers (a job the API acknowledged with 202 survives a kill -9 of Redis or a
+ * power cut, not only a clean restart; the queue's few thousand small commands per second
+ * keep up with it easily), no eviction (a queue must refuse rather than drop), no RDB snapshots.
+ */
+export const DURABLE_QUEUE_ARGS: readonly string[] = ['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', ''];
+
 export interface RedisServer {
   /** `unix:///...` URL for PH5_REDIS_URL. */
   url: string;
@@ -45,32 +53,10 @@ export async function startRedisServer(dir: string, opts: RedisServerOptions | '
 
   const launch = async () => {
     await rm(socket, { force: true });
-    proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        '0',
-        '--unixsocket',
-        socket,
-        '--unixsocketperm',
-        '700',
-        '--dir',
-        dir,
-        '--appendonly',
-        'yes',
-        // fsync every write before Redis answers: a job the API acknowledged (202) survives
-        // a kill -9 of Redis or a power cut, not only a clean restart. The queue's write
-        // rate is a few thousand small commands per second, which this easily keeps up with.
-        '--appendfsync',
-        'always',
-        '--maxmemory-policy',
-        'noeviction',
-        '--save',
-        '',
-        ...extraArgs,
-      ],
-      { stdio: ['ignore', stdio, 'inherit'], detached: true },
-    );
+    proc = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, ...DURABLE_QUEUE_ARGS, ...extraArgs], {
+      stdio: ['ignore', stdio, 'inherit'],
+      detached: true,
+    });
     for (let i = 0; i < 1000; i++) {
       if (existsSync(socket)) return;
       if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode} (is it installed? run npm run setup)`);

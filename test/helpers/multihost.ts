@@ -28,6 +28,7 @@ import { createLab, type NetnsHost, type NetnsLab } from './netns.js';
 import type { Stack } from './stack.js';
 import { freePort } from './stack.js';
 import type { TestRedis } from './redis.js';
+import { DURABLE_QUEUE_ARGS } from '../../services/shared/redis-server.js';
 
 const API_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'api', 'server.js');
 const REDIS_PORT = 6379;
@@ -108,14 +109,7 @@ async function startQueueRedis(lab: NetnsLab, host: NetnsHost, dir: string): Pro
         '700',
         '--dir',
         dir,
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--maxmemory-policy',
-        'noeviction',
-        '--save',
-        '',
+        ...DURABLE_QUEUE_ARGS,
       ],
       { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
     );

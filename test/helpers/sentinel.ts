@@ -20,6 +20,7 @@ import { createLab, type NetnsLab } from './netns.js';
 import { freePort } from './stack.js';
 import { API_NODE_FLAGS } from '../../services/api/node-flags.js';
 import { WorkerPool } from '../../services/worker/pool.js';
+import { DURABLE_QUEUE_ARGS } from '../../services/shared/redis-server.js';
 
 export const PRIMARY_NAME = 'ph5';
 const REDIS_PORT = 6379;
@@ -55,14 +56,7 @@ function redisArgs(dir: string, extra: string[]): string[] {
     'no',
     '--dir',
     dir,
-    '--appendonly',
-    'yes',
-    '--appendfsync',
-    'always',
-    '--maxmemory-policy',
-    'noeviction',
-    '--save',
-    '',
+    ...DURABLE_QUEUE_ARGS,
     // A rejoining replica syncs at once (the default waits 5 s for more replicas to share the transfer).
     '--repl-diskless-sync-delay',
     '0',

@@ -34,6 +34,7 @@ import { h5py } from '../helpers/h5.js';
 import { createLab, netnsUnavailable, type NetnsLab } from '../helpers/netns.js';
 import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/stack.js';
+import { DURABLE_QUEUE_ARGS } from '../../services/shared/redis-server.js';
 
 const API_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'api', 'server.js');
 
@@ -73,24 +74,7 @@ async function namespacedSite(): Promise<Site> {
   const redisProc = lab.spawn(
     queue,
     'redis-server',
-    [
-      '--port',
-      String(REDIS_PORT),
-      '--bind',
-      queue.address,
-      '--requirepass',
-      password,
-      '--dir',
-      redisDir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--maxmemory-policy',
-      'noeviction',
-      '--save',
-      '',
-    ],
+    ['--port', String(REDIS_PORT), '--bind', queue.address, '--requirepass', password, '--dir', redisDir, ...DURABLE_QUEUE_ARGS],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   redisProc.stdout!.on('data', (b: Buffer) => (redisLog += b.toString()));
