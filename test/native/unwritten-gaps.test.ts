@@ -13,9 +13,9 @@
  * chunks (the 'chunked' dataset here), whatever the file's length: it does not read the
  * domain first. OMPIO, OpenMPI's default and what ph5's pools run, gets it right most of
  * the time, but not always: in about one run of this file in five (2026-12-05) one of its
- * three runs found stray values in the 'chunked' gaps, chunks the write itself allocated
- * (StorageEnd sees no address for them before H5Dwrite, so CoverAllocation cannot cover
- * them). That check is a todo below, reported on every run, until it is fixed.
+ * three runs found stray values in the 'chunked' gaps. The cause is not known yet (whether
+ * CoverAllocation's StorageEnd sees every chunk this write reaches is the first question).
+ * That check is a todo below, reported on every run, until it is fixed.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -81,7 +81,7 @@ for (const io of ['romio321', 'ompio'] as const) {
 
 test(
   'OMPIO: gaps of collective writes into chunks the write allocates read as zeros',
-  { todo: 'stray values now and then (about one file run in five): chunks allocated by H5Dwrite itself are past the end CoverAllocation knows of' },
+  { todo: 'stray values now and then (about one file run in five); cause not known yet' },
   () => {
     assert.deepEqual(
       ompioChunkedWrong,
